@@ -1,0 +1,19 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
+	js.configs.recommended,
+	...tseslint.configs.recommended,
+	{
+		files: ["src/**/*.ts", "test/**/*.ts"],
+		languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+		rules: {
+			"@typescript-eslint/no-floating-promises": "error",
+			"@typescript-eslint/no-misused-promises": "error",
+			"@typescript-eslint/await-thenable": "error",
+			"@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+			"no-control-regex": "off",
+		},
+	},
+);

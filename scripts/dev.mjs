@@ -1,0 +1,23 @@
+// `npm run dev [-- wrangler dev args]`: local secrets, local D1 migrations, then `wrangler dev`.
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+
+if (!existsSync(".dev.vars")) {
+	copyFileSync(".dev.vars.example", ".dev.vars");
+	console.log("Created .dev.vars from .dev.vars.example (local-only secrets).");
+}
+
+const run = (args, extraEnv = {}) => {
+	const result = spawnSync("wrangler", args, { stdio: "inherit", env: { ...process.env, ...extraEnv } });
+	if (result.error) throw result.error;
+	return result.status ?? 1;
+};
+
+// No network here or in many sandboxes: skip wrangler's fetch of the Request.cf object.
+const quiet = { CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+const migrated = run(["d1", "migrations", "apply", "DB", "--local"], { ...quiet, CI: "true" });
+if (migrated !== 0) process.exit(migrated);
+
+// wrangler dev keeps its own copy of platform logs and traces (with full URLs: learner ids, ?userEmail=)
+// under .wrangler/state/v3/observability/; this service logs for itself, without personal data.
+process.exit(run(["dev", ...process.argv.slice(2)], { ...quiet, X_LOCAL_OBSERVABILITY: "false" }));

@@ -1,0 +1,101 @@
+import { HTTPException } from "hono/http-exception";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { createRouter, type AppEnv } from "./context";
+import { ApiError } from "./errors";
+import { checkBookmark, requestContext } from "./request-context";
+import { appManagementRoutes } from "./routes/app-management";
+import { jobRoutes } from "./routes/jobs";
+import { learnerRoutes } from "./routes/learners";
+import { metaRoutes } from "./routes/meta";
+import { oauthRoutes } from "./routes/oauth";
+import { registrationRoutes } from "./routes/registrations";
+import { LIMITS } from "./schemas";
+
+export const API_BASE = "/api/v2";
+
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
+const TOKEN_PATH = `${API_BASE}/oauth/authenticate/application/token`;
+
+const hasBody = (request: Request) =>
+	Number(request.headers.get("Content-Length") ?? 0) > 0 || request.headers.has("Transfer-Encoding");
+
+/** 415 for a body that is not JSON (the token endpoint alone takes a form). */
+const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
+	if (hasBody(c.req.raw)) {
+		const mediaType = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+		if (c.req.path === TOKEN_PATH) {
+			if (mediaType !== FORM_MEDIA_TYPE) {
+				throw new ApiError(415, `This endpoint takes a ${FORM_MEDIA_TYPE} body (got "${mediaType || "none"}")`);
+			}
+		} else if (!JSON_MEDIA_TYPE.test(mediaType)) {
+			throw new ApiError(415, `Request bodies must be application/json (got "${mediaType || "none"}")`);
+		}
+	}
+	await next();
+});
+
+export const app = createRouter();
+
+app.use("*", requestContext);
+app.use("*", checkBookmark);
+app.use(
+	"*",
+	bodyLimit({
+		maxSize: LIMITS.bodyBytes,
+		onError: (c) => c.json({ message: `Request body exceeds the limit of ${LIMITS.bodyBytes} bytes (1 MiB)` }, 413),
+	}),
+);
+app.use("*", requireMediaType);
+app.use(
+	"*",
+	methodNotAllowed({
+		app,
+		onMethodNotAllowed: (c, methods) =>
+			c.json({ message: `Method ${c.req.method} is not allowed here; use ${methods.join(", ")}` }, 405, {
+				Allow: methods.join(", "),
+			}),
+	}),
+);
+
+app.route(API_BASE, metaRoutes);
+app.route(API_BASE, oauthRoutes);
+app.route(API_BASE, appManagementRoutes);
+app.route(API_BASE, learnerRoutes);
+app.route(API_BASE, registrationRoutes);
+app.route(API_BASE, jobRoutes);
+
+// The path is not echoed: it may hold a learner id.
+app.notFound((c) =>
+	c.json(
+		{
+			message: c.req.path.startsWith(`${API_BASE}/`)
+				? `No route matches ${c.req.method} at this path`
+				: `No route matches this path; the API is served under ${API_BASE}`,
+		},
+		404,
+	),
+);
+
+app.onError((error, c) => {
+	if (error instanceof ApiError) {
+		return c.json({ message: error.message }, error.status, error.headers);
+	}
+	if (error instanceof HTTPException) {
+		// Hono's own: "Malformed JSON in request body" (400) and the like.
+		return c.json({ message: error.message || "Bad request" }, error.status);
+	}
+	console.error(
+		JSON.stringify({
+			level: "error",
+			msg: "unhandled error",
+			requestId: c.var.requestId,
+			error: error instanceof Error ? error.name : typeof error,
+			// The message may quote SQL with bound values, so only its first line, which never holds them.
+			detail: error instanceof Error ? error.message.split("\n")[0] : undefined,
+		}),
+	);
+	return c.json({ message: `Internal error; quote request id ${c.var.requestId} when reporting it` }, 500);
+});

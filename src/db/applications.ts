@@ -1,0 +1,44 @@
+import type { Db } from "./types";
+
+export interface Application {
+	id: string;
+	name: string;
+	createdAt: string;
+}
+
+interface ApplicationRow {
+	id: string;
+	name: string;
+	created_at: string;
+}
+
+const toApplication = (row: ApplicationRow): Application => ({
+	id: row.id,
+	name: row.name,
+	createdAt: row.created_at,
+});
+
+/** Creates an application. */
+export async function insertApplication(db: Db, app: Application): Promise<void> {
+	await db
+		.prepare("INSERT INTO applications (id, name, created_at) VALUES (?1, ?2, ?3)")
+		.bind(app.id, app.name, app.createdAt)
+		.run();
+}
+
+/** Applications not being deleted, oldest first. */
+export async function listApplications(db: Db): Promise<Application[]> {
+	const { results } = await db
+		.prepare("SELECT id, name, created_at FROM applications WHERE deleted_at IS NULL ORDER BY created_at, id")
+		.all<ApplicationRow>();
+	return results.map(toApplication);
+}
+
+/** The application, or null when unknown or being deleted. */
+export async function getApplication(db: Db, appId: string): Promise<Application | null> {
+	const row = await db
+		.prepare("SELECT id, name, created_at FROM applications WHERE id = ?1 AND deleted_at IS NULL")
+		.bind(appId)
+		.first<ApplicationRow>();
+	return row ? toApplication(row) : null;
+}

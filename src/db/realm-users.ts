@@ -1,0 +1,40 @@
+import type { Db } from "./types";
+
+export type RealmRole = "owner" | "admin" | "member";
+
+export interface RealmUser {
+	email: string;
+	role: RealmRole;
+}
+
+/** Creates the user or changes its role. Emails compare case-insensitively. */
+export async function upsertRealmUser(db: Db, user: RealmUser, now: string): Promise<void> {
+	await db
+		.prepare(
+			`INSERT INTO realm_users (email_key, email, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+			 ON CONFLICT (email_key) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
+		)
+		.bind(user.email.toLowerCase(), user.email, user.role, now)
+		.run();
+}
+
+/** Every realm user, by email. */
+export async function listRealmUsers(db: Db): Promise<RealmUser[]> {
+	const { results } = await db.prepare("SELECT email, role FROM realm_users ORDER BY email_key").all<RealmUser>();
+	return results;
+}
+
+/** Removes a user; false when there was none with that email. */
+export async function deleteRealmUser(db: Db, email: string): Promise<boolean> {
+	const result = await db.prepare("DELETE FROM realm_users WHERE email_key = ?1").bind(email.toLowerCase()).run();
+	return result.meta.changes > 0;
+}
+
+/** The role of the user with that email (case-insensitive), or null. */
+export async function getRealmUserRole(db: Db, email: string): Promise<RealmRole | null> {
+	const row = await db
+		.prepare("SELECT role FROM realm_users WHERE email_key = ?1")
+		.bind(email.toLowerCase())
+		.first<{ role: RealmRole }>();
+	return row?.role ?? null;
+}

@@ -1,0 +1,24 @@
+import { z } from "zod";
+
+export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+/**
+ * The one queue message contract. Messages carry ids only, never personal data: everything a job needs (the
+ * learner, the update payload, its progress) lives in its `jobs` row, where an erasure can reach it.
+ * Consumers re-validate each body with this schema, since messages outlive deploys.
+ */
+export const JobMessageSchema = z.discriminatedUnion("type", [
+	z.object({ type: z.literal("updateLearnerInfo"), jobId: z.string().uuid() }),
+	z.object({ type: z.literal("deleteAllLearnerData"), jobId: z.string().uuid() }),
+	z.object({ type: z.literal("deleteApplication"), jobId: z.string().uuid() }),
+]);
+export type JobMessage = z.infer<typeof JobMessageSchema>;
+
+/** Sends a job message (optionally delayed, for continuations and backoff). */
+export async function enqueue(env: Pick<Env, "LEARNER_JOBS">, message: JobMessage, delaySeconds?: number): Promise<void> {
+	await env.LEARNER_JOBS.send(message, delaySeconds === undefined ? undefined : { delaySeconds });
+}
+
+/** Where a job's status can be read. */
+export const jobLocation = (jobId: string) => `/api/v2/jobs/${jobId}`;

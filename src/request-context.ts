@@ -1,0 +1,62 @@
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { matchedRoutes } from "hono/route";
+import type { AppEnv } from "./context";
+import { badRequest } from "./errors";
+
+export const BOOKMARK_HEADER = "X-D1-Bookmark";
+// D1 bookmarks are hyphen-separated hex fields; anything else would fail inside D1 as a 500.
+const BOOKMARK_FORMAT = /^[0-9a-f]+(-[0-9a-f]+){0,7}$/i;
+
+/** The route pattern that served the request (never the path: paths carry learner ids). */
+function routePattern(c: Context<AppEnv>): string {
+	const handlers = matchedRoutes(c).filter((route) => route.method !== "ALL");
+	return handlers.at(-1)?.path ?? "(no route)";
+}
+
+/**
+ * First middleware: gives the request an id (`X-Request-Id`), opens its D1 session, returns the session's
+ * bookmark (`X-D1-Bookmark`) and writes one structured log line without personal data.
+ *
+ * D1 Sessions API: reads start `first-unconstrained` (any replica) unless the client sends a bookmark, in
+ * which case they see at least the writes that bookmark covers; writes start `first-primary`.
+ */
+export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+	const started = Date.now();
+	const requestId = crypto.randomUUID();
+	c.set("requestId", requestId);
+	c.header("X-Request-Id", requestId);
+
+	const bookmark = c.req.header(BOOKMARK_HEADER)?.trim();
+	const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
+	const session = c.env.DB.withSession(
+		bookmark && BOOKMARK_FORMAT.test(bookmark) ? bookmark : readOnly ? "first-unconstrained" : "first-primary",
+	);
+	c.set("db", session);
+
+	await next();
+
+	const latest = session.getBookmark();
+	if (latest) c.header(BOOKMARK_HEADER, latest);
+	console.log(
+		JSON.stringify({
+			level: c.res.status >= 500 ? "error" : "info",
+			msg: "request",
+			requestId,
+			method: c.req.method,
+			route: routePattern(c),
+			status: c.res.status,
+			durationMs: Date.now() - started,
+			appId: c.var.auth?.appId,
+		}),
+	);
+});
+
+/** Rejects a malformed `X-D1-Bookmark` (runs after requestContext, so the rejection is logged too). */
+export const checkBookmark = createMiddleware<AppEnv>(async (c, next) => {
+	const bookmark = c.req.header(BOOKMARK_HEADER)?.trim();
+	if (bookmark && !BOOKMARK_FORMAT.test(bookmark)) {
+		throw badRequest(`${BOOKMARK_HEADER} is not a D1 bookmark; send back the value a previous response carried`);
+	}
+	await next();
+});

@@ -1,0 +1,242 @@
+import { z } from "@hono/zod-openapi";
+
+/** Every limit the API enforces; the README and the OpenAPI document publish the same numbers. */
+export const LIMITS = {
+	idLength: 255,
+	tagLength: 255,
+	tagsPerRequest: 100,
+	idsPerBatch: 1000,
+	tagsPerLearner: 1000,
+	emailLength: 320,
+	nameLength: 255,
+	bodyBytes: 1024 * 1024,
+	tokenExpirationDefault: 300,
+	tokenExpirationMax: 2_592_000,
+} as const;
+
+// C0 controls, DEL and C1 controls.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const codePoints = (value: string) => [...value].length;
+
+/**
+ * A string of 1..max characters (Unicode code points, as JSON Schema's maxLength counts them) with no control
+ * characters. Used for ids, tags and names.
+ */
+function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string }) {
+	let schema = z
+		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
+		.refine((value) => value.length > 0, { message: `${label} must not be empty` })
+		.refine((value) => codePoints(value) <= max, { message: `${label} must be at most ${max} characters` })
+		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` });
+	if (extra) {
+		const { pattern, message } = extra;
+		schema = schema.refine((value) => !pattern.test(value), { message });
+	}
+	return schema.openapi({ minLength: 1, maxLength: max });
+}
+
+export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
+
+export const TagSchema = boundedText("tag", LIMITS.tagLength, {
+	pattern: /,/,
+	message: "tag must not contain a comma (tags are filtered as comma-separated lists)",
+}).openapi({ description: "1-255 characters, no control characters, no comma" });
+
+const tagArray = z
+	.array(TagSchema, { error: "tags must be an array of strings" })
+	.max(LIMITS.tagsPerRequest, { message: `tags must hold at most ${LIMITS.tagsPerRequest} tags per request` });
+
+export const MessageSchema = z.object({ message: z.string() }).openapi("MessageSchema");
+
+export const TagListSchema = z.object({ tags: tagArray }).openapi("TagListSchema");
+
+export const BatchTagsSchema = z
+	.object({
+		ids: z
+			.array(IdSchema("id"), { error: "ids must be an array of strings" })
+			.min(1, { message: "ids must hold at least one id" })
+			.max(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} ids per batch` }),
+		tags: tagArray,
+	})
+	.openapi("BatchTagsSchema");
+
+const optionalEmail = z
+	.string({ error: "email must be a string" })
+	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
+	.refine((value) => value === "" || z.email().safeParse(value).success, {
+		message: "email must be a valid email address (or empty to clear it)",
+	})
+	.openapi({ maxLength: LIMITS.emailLength, description: "A valid address, or empty to clear it" });
+
+const optionalName = (label: string) =>
+	z
+		.string({ error: `${label} must be a string` })
+		.refine((value) => codePoints(value) <= LIMITS.nameLength, {
+			message: `${label} must be at most ${LIMITS.nameLength} characters`,
+		})
+		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
+		.openapi({ maxLength: LIMITS.nameLength });
+
+/** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
+export const LearnerSchema = z
+	.object({
+		id: IdSchema("learner.id"),
+		email: optionalEmail.nullish(),
+		firstName: optionalName("firstName").nullish(),
+		lastName: optionalName("lastName").nullish(),
+	})
+	.openapi("LearnerSchema");
+
+export const CreateRegistrationSchema = z
+	.object({
+		courseId: IdSchema("courseId"),
+		registrationId: IdSchema("registrationId"),
+		learner: LearnerSchema,
+		learnerTags: tagArray.optional(),
+		registrationTags: tagArray.optional(),
+		courseTags: tagArray.optional(),
+	})
+	.openapi("CreateRegistrationSchema");
+
+export const RegistrationSchema = z
+	.object({
+		id: z.string(),
+		instance: z.number().int(),
+		xapiRegistrationId: z.string(),
+		createdDate: z.string(),
+		updated: z.string(),
+		registrationCompletion: z.literal("UNKNOWN"),
+		registrationSuccess: z.literal("UNKNOWN"),
+		totalSecondsTracked: z.number(),
+		course: z.object({ id: z.string() }),
+		learner: z.object({
+			id: z.string(),
+			email: z.string().optional(),
+			firstName: z.string().optional(),
+			lastName: z.string().optional(),
+		}),
+		tags: z.array(z.string()),
+	})
+	.openapi("RegistrationSchema");
+
+export const RegistrationListSchema = z
+	.object({ registrations: z.array(RegistrationSchema), more: z.string().optional() })
+	.openapi("RegistrationListSchema");
+
+export const JobSchema = z
+	.object({
+		id: z.string(),
+		type: z.enum(["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"]),
+		status: z.enum(["queued", "running", "completed", "failed"]),
+		createdDate: z.string(),
+		completedDate: z.string().optional(),
+		registrationsAffected: z.number().int(),
+		tagsRemoved: z.number().int().optional(),
+		message: z.string().optional(),
+	})
+	.openapi("JobSchema");
+
+// --- Application management -------------------------------------------------------------------------
+
+export const SCOPES = [
+	"read:learner",
+	"write:learner",
+	"admin",
+	"read:registration",
+	"write:registration",
+	"delete:registration",
+	"read:ping",
+	"read:about",
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const ApplicationRequestSchema = z
+	.object({ name: boundedText("name", LIMITS.nameLength) })
+	.openapi("ApplicationRequestSchema");
+
+export const ApplicationSchema = z
+	.object({ id: z.string(), name: z.string(), createDate: z.string() })
+	.openapi("ApplicationSchema");
+
+export const ApplicationListSchema = z
+	.object({ applications: z.array(ApplicationSchema) })
+	.openapi("ApplicationListSchema");
+
+export const CredentialRequestSchema = z
+	.object({
+		name: boundedText("name", LIMITS.nameLength),
+		active: z.boolean({ error: "active must be a boolean" }).optional(),
+	})
+	.openapi("CredentialRequestSchema");
+
+export const CredentialUpdateSchema = z
+	.object({
+		name: boundedText("name", LIMITS.nameLength).optional(),
+		active: z.boolean({ error: "active must be a boolean" }).optional(),
+	})
+	.refine((body) => body.name !== undefined || body.active !== undefined, {
+		message: "Provide name, active, or both",
+	})
+	.openapi("CredentialUpdateSchema");
+
+const CredentialStatus = z.enum(["Enabled", "Disabled"]);
+
+export const CredentialCreatedSchema = z
+	.object({ id: z.string(), name: z.string(), credential: z.string(), status: CredentialStatus })
+	.openapi("CredentialCreatedSchema");
+
+export const CredentialSchema = z
+	.object({ id: z.string(), name: z.string(), status: CredentialStatus, createDate: z.string() })
+	.openapi("CredentialSchema");
+
+export const CredentialListSchema = z
+	.object({ credentials: z.array(CredentialSchema) })
+	.openapi("CredentialListSchema");
+
+export const EmailSchema = z
+	.string()
+	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
+	.pipe(z.email({ message: "email must be a valid email address" }))
+	.openapi({ maxLength: LIMITS.emailLength });
+
+export const RealmUserRole = z.enum(["owner", "admin", "member"], {
+	error: 'role must be one of "owner", "admin", "member"',
+});
+
+export const RealmUserRequestSchema = z.object({ role: RealmUserRole }).openapi("RealmUserRequestSchema");
+
+export const RealmUserListSchema = z
+	.object({ users: z.array(z.object({ email: z.string(), role: RealmUserRole })) })
+	.openapi("RealmUserListSchema");
+
+export const TokenRequestSchema = z
+	.object({
+		scope: z
+			.string({ error: "scope is required" })
+			.trim()
+			.min(1, { message: "scope is required" })
+			.openapi({ description: `Space-separated scopes: ${SCOPES.join(", ")}` }),
+		expiration: z
+			.string()
+			.regex(/^\d+$/, { message: "expiration must be a whole number of seconds" })
+			.transform(Number)
+			.pipe(
+				z
+					.number()
+					.int()
+					.min(1, { message: "expiration must be at least 1 second" })
+					.max(LIMITS.tokenExpirationMax, {
+						message: `expiration must be at most ${LIMITS.tokenExpirationMax} seconds`,
+					}),
+			)
+			.optional()
+			.openapi({ type: "integer", minimum: 1, maximum: LIMITS.tokenExpirationMax, default: 300 }),
+	})
+	.openapi("TokenRequestSchema");
+
+export const TokenSchema = z
+	.object({ access_token: z.string(), expires_in: z.number().int(), token_type: z.literal("Bearer") })
+	.openapi("ApplicationToken");
+
+export const PingSchema = z.object({ apiMessage: z.string(), currentTime: z.string() }).openapi("PingSchema");
+export const AboutSchema = z.object({ version: z.string(), distribution: z.string() }).openapi("AboutSchema");

@@ -1,0 +1,13 @@
+import type { D1Migration } from "cloudflare:test";
+
+declare global {
+	namespace Cloudflare {
+		interface Env {
+			TEST_MIGRATIONS: D1Migration[];
+			TIGHT_RATE_LIMITER: RateLimit;
+		}
+		interface GlobalProps {
+			mainModule: typeof import("../src/index");
+		}
+	}
+}

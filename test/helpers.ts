@@ -1,0 +1,67 @@
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+
+export const BASE = "http://learner.test/api/v2";
+
+export const basicHeader = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`;
+export const MANAGEMENT = basicHeader(env.MANAGEMENT_APP_ID, env.MANAGEMENT_SECRET_KEY);
+
+type Body = Record<string, unknown> | unknown[] | string;
+
+/** Calls the Worker's fetch handler, as a client would. */
+export async function call(
+	method: string,
+	path: string,
+	options: { auth?: string; body?: Body; headers?: Record<string, string> } = {},
+): Promise<Response> {
+	const headers = new Headers(options.headers);
+	if (options.auth) headers.set("Authorization", options.auth);
+	let body: string | undefined;
+	if (options.body !== undefined) {
+		body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+		if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+	}
+	return exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+}
+
+/** Asserts status and MessageSchema body, returning the message. */
+export async function expectMessage(response: Response, status: number): Promise<string> {
+	expect(response.status).toBe(status);
+	const body = (await response.json()) as Record<string, unknown>;
+	expect(Object.keys(body)).toEqual(["message"]);
+	expect(typeof body.message).toBe("string");
+	return body.message as string;
+}
+
+export interface TestApp {
+	appId: string;
+	credentialId: string;
+	secret: string;
+	auth: string;
+}
+
+let counter = 0;
+/** A fresh application with one enabled credential. */
+export async function createApp(name = `app-${++counter}`): Promise<TestApp> {
+	const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name } });
+	expect(created.status).toBe(200);
+	const { id: appId } = (await created.json()) as { id: string };
+	const cred = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(cred.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await cred.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
+}
+
+/** A bearer token for the app, with the given scopes. */
+export async function mintToken(app: TestApp, scope: string, expiration?: number): Promise<string> {
+	const form = new URLSearchParams({ scope });
+	if (expiration !== undefined) form.set("expiration", String(expiration));
+	const response = await call("POST", "/oauth/authenticate/application/token", {
+		auth: app.auth,
+		body: form.toString(),
+		headers: { "Content-Type": "application/x-www-form-urlencoded" },
+	});
+	expect(response.status).toBe(200);
+	const { access_token } = (await response.json()) as { access_token: string };
+	return `Bearer ${access_token}`;
+}
