@@ -43,6 +43,8 @@ CREATE TABLE registrations (
   learner_last_name     TEXT,
   instance              INTEGER NOT NULL DEFAULT 0,
   xapi_registration_id  TEXT NOT NULL,
+  -- Kept in step with registration_tags in the same transaction; the CHECK enforces the per-registration limit.
+  tag_count             INTEGER NOT NULL DEFAULT 0 CONSTRAINT registration_tag_limit CHECK (tag_count BETWEEN 0 AND 1000),
   created_at            TEXT NOT NULL,
   updated_at            TEXT NOT NULL
 );
@@ -60,6 +62,15 @@ CREATE TABLE learner_tags (
   tag         TEXT NOT NULL
 );
 CREATE UNIQUE INDEX learner_tags_by_learner ON learner_tags (app_id, learner_id, tag);
+
+-- How many tags each learner has, kept in step with learner_tags in the same transaction, so the limit of
+-- 1000 tags per learner is enforced by the CHECK at O(1) cost: a write that would pass it aborts, whole.
+CREATE TABLE learner_tag_counts (
+  app_id      TEXT NOT NULL,
+  learner_id  TEXT NOT NULL,
+  tag_count   INTEGER NOT NULL CONSTRAINT learner_tag_limit CHECK (tag_count BETWEEN 0 AND 1000),
+  PRIMARY KEY (app_id, learner_id)
+) WITHOUT ROWID;
 
 -- Tags on a registration; rowid order is the order in which each tag was first applied.
 CREATE TABLE registration_tags (

@@ -7,6 +7,9 @@ export const LIMITS = {
 	tagsPerRequest: 100,
 	idsPerBatch: 1000,
 	tagsPerLearner: 1000,
+	/** Not in SCORM Cloud's documentation; bounded here for the same reason as learners' tags. */
+	tagsPerRegistration: 1000,
+	registrationsPerPage: 100,
 	emailLength: 320,
 	nameLength: 255,
 	bodyBytes: 1024 * 1024,

@@ -1,3 +1,299 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
+import {
+	type Registration,
+	type RegistrationFilter,
+	createRegistration,
+	deleteRegistration,
+	getRegistration,
+	listRegistrations,
+} from "../db/registrations";
+import { REGISTRATION_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
+import { nowIso } from "../db/types";
+import { ApiError, badRequest, registrationNotFound } from "../errors";
+import { decodeCursor, encodeCursor } from "../paging";
+import {
+	BatchTagsSchema,
+	CreateRegistrationSchema,
+	IdSchema,
+	LIMITS,
+	RegistrationListSchema,
+	RegistrationSchema,
+	TagListSchema,
+	TagSchema,
+} from "../schemas";
+import { learnerTagLimit, unique } from "./learners";
+import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
 
-export const registrationRoutes = createRouter();
+const tags = ["RegistrationService"];
+
+const RegistrationParams = z.object({
+	registrationId: IdSchema("registrationId").openapi({ param: { name: "registrationId", in: "path" } }),
+});
+
+const isoDate = (label: string) =>
+	z
+		.string()
+		.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${label} must be an ISO-8601 date-time` })
+		.transform((value) => new Date(value).toISOString())
+		.optional()
+		.openapi({ param: { name: label, in: "query" }, type: "string", format: "date-time" });
+
+const ListQuery = z.object({
+	courseId: IdSchema("courseId").optional().openapi({ param: { name: "courseId", in: "query" } }),
+	learnerId: IdSchema("learnerId").optional().openapi({ param: { name: "learnerId", in: "query" } }),
+	since: isoDate("since"),
+	until: isoDate("until"),
+	tags: z
+		.string()
+		.optional()
+		.openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated; registrations with any of them" }),
+	more: z
+		.string()
+		.max(4096)
+		.optional()
+		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
+});
+
+const TagsCsv = z
+	.array(TagSchema)
+	.max(LIMITS.tagsPerRequest, { message: `tags must name at most ${LIMITS.tagsPerRequest} tags` });
+
+/** The response shape; learner fields never set are left out. */
+function present(registration: Registration): z.infer<typeof RegistrationSchema> {
+	const { learner } = registration;
+	return {
+		id: registration.id,
+		instance: registration.instance,
+		xapiRegistrationId: registration.xapiRegistrationId,
+		createdDate: registration.createdAt,
+		updated: registration.updatedAt,
+		registrationCompletion: "UNKNOWN",
+		registrationSuccess: "UNKNOWN",
+		totalSecondsTracked: 0,
+		course: { id: registration.courseId },
+		learner: {
+			id: learner.id,
+			...(learner.email !== null && { email: learner.email }),
+			...(learner.firstName !== null && { firstName: learner.firstName }),
+			...(learner.lastName !== null && { lastName: learner.lastName }),
+		},
+		tags: registration.tags,
+	};
+}
+
+const registrationTagLimit = (error: TagLimitError) =>
+	badRequest(
+		`Registration${error.ownerIds.length > 1 ? "s" : ""} ${error.ownerIds.map((id) => `[${id}]`).join(", ")} would have more than ${LIMITS.tagsPerRegistration} tags (limit: ${LIMITS.tagsPerRegistration} tags per registration)`,
+	);
+
+const create = createRoute({
+	method: "post",
+	path: "/registrations",
+	tags,
+	operationId: "createRegistration",
+	summary: "Create a registration; its learner comes into existence with it",
+	security: appSecurity("write:registration"),
+	middleware: [requireScope("write:registration")],
+	request: { body: jsonBody(CreateRegistrationSchema) },
+	responses: {
+		204: { description: "Registration created" },
+		...errors(400, 413, 415, ...APP_ROUTE_ERRORS),
+	},
+});
+
+const list = createRoute({
+	method: "get",
+	path: "/registrations",
+	tags,
+	operationId: "getRegistrations",
+	summary: `List registrations, ${LIMITS.registrationsPerPage} per page, in creation order`,
+	security: appSecurity("read:registration"),
+	middleware: [requireScope("read:registration")],
+	request: { query: ListQuery },
+	responses: {
+		200: json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
+		...errors(400, ...APP_ROUTE_ERRORS),
+	},
+});
+
+const getOne = createRoute({
+	method: "get",
+	path: "/registrations/{registrationId}",
+	tags,
+	operationId: "getRegistration",
+	summary: "Get a registration",
+	security: appSecurity("read:registration"),
+	middleware: [requireScope("read:registration")],
+	request: { params: RegistrationParams },
+	responses: {
+		200: json(RegistrationSchema, "The registration"),
+		...errors(400, 404, ...APP_ROUTE_ERRORS),
+	},
+});
+
+const remove = createRoute({
+	method: "delete",
+	path: "/registrations/{registrationId}",
+	tags,
+	operationId: "deleteRegistration",
+	summary: "Delete a registration (its learner goes with its last registration)",
+	security: appSecurity("delete:registration"),
+	middleware: [requireScope("delete:registration")],
+	request: { params: RegistrationParams },
+	responses: { 204: { description: "Deleted" }, ...errors(400, 404, ...APP_ROUTE_ERRORS) },
+});
+
+const getRegistrationTags = createRoute({
+	method: "get",
+	path: "/registrations/{registrationId}/tags",
+	tags,
+	operationId: "getRegistrationTags",
+	summary: "Get the tags of a registration, in the order first applied",
+	security: appSecurity("read:registration"),
+	middleware: [requireScope("read:registration")],
+	request: { params: RegistrationParams },
+	responses: { 200: json(TagListSchema, "Tags"), ...errors(400, 404, ...APP_ROUTE_ERRORS) },
+});
+
+const putRegistrationTags = createRoute({
+	method: "put",
+	path: "/registrations/{registrationId}/tags",
+	tags,
+	operationId: "putRegistrationTags",
+	summary: "Add tags to a registration (set union)",
+	security: appSecurity("write:registration"),
+	middleware: [requireScope("write:registration")],
+	request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
+	responses: { 204: { description: "Tags added" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
+});
+
+const deleteRegistrationTags = createRoute({
+	method: "delete",
+	path: "/registrations/{registrationId}/tags",
+	tags,
+	operationId: "deleteRegistrationTags",
+	summary: "Remove tags from a registration (tags it does not have are ignored)",
+	security: appSecurity("write:registration"),
+	middleware: [requireScope("write:registration")],
+	request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
+	responses: { 204: { description: "Tags removed" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
+});
+
+const putRegistrationTagsBatch = createRoute({
+	method: "put",
+	path: "/registrations/tags",
+	tags,
+	operationId: "putRegistrationTagsBatch",
+	summary: "Add every tag to every registration, all or nothing",
+	security: appSecurity("write:registration"),
+	middleware: [requireScope("write:registration")],
+	request: { body: jsonBody(BatchTagsSchema) },
+	responses: { 204: { description: "Tags added" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
+});
+
+async function addRegistrationTags(...args: Parameters<typeof addTags>): Promise<string[]> {
+	try {
+		return await addTags(...args);
+	} catch (error) {
+		if (error instanceof TagLimitError) throw registrationTagLimit(error);
+		throw error;
+	}
+}
+
+export const registrationRoutes = createRouter()
+	.openapi(create, async (c) => {
+		const body = c.req.valid("json");
+		try {
+			const created = await createRegistration(c.var.db, c.var.auth.appId, {
+				id: body.registrationId,
+				courseId: body.courseId,
+				learner: body.learner,
+				xapiRegistrationId: crypto.randomUUID(),
+				learnerTags: unique(body.learnerTags ?? []),
+				registrationTags: unique(body.registrationTags ?? []),
+				createdAt: nowIso(),
+			});
+			if (!created) throw badRequest(`Registration with id [${body.registrationId}] already exists`);
+		} catch (error) {
+			if (error instanceof TagLimitError) throw learnerTagLimit(error);
+			throw error;
+		}
+		return c.body(null, 204);
+	})
+	.openapi(list, async (c) => {
+		const query = c.req.valid("query");
+		const { appId } = c.var.auth;
+		const secret = c.env.TOKEN_SIGNING_SECRET;
+		let filter: RegistrationFilter;
+		let after = 0;
+		if (query.more !== undefined) {
+			({ filter, after } = await decodeCursor(secret, query.more, appId));
+		} else {
+			const tagFilter = query.tags?.split(",").filter((tag) => tag !== "");
+			const parsedTags = tagFilter && tagFilter.length > 0 ? TagsCsv.safeParse(tagFilter) : undefined;
+			if (parsedTags && !parsedTags.success) {
+				throw badRequest(`tags: ${parsedTags.error.issues[0]?.message ?? "invalid"}`);
+			}
+			filter = {
+				courseId: query.courseId,
+				learnerId: query.learnerId,
+				since: query.since,
+				until: query.until,
+				tags: parsedTags?.data,
+			};
+		}
+		const pageSize = LIMITS.registrationsPerPage;
+		// One row past the page tells whether another page exists, without a count.
+		const rows = await listRegistrations(c.var.db, appId, filter, after, pageSize + 1);
+		const page = rows.slice(0, pageSize);
+		const last = page.at(-1);
+		const more = rows.length > pageSize && last ? await encodeCursor(secret, { app: appId, filter, after: last.pk }) : undefined;
+		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);
+	})
+	.openapi(putRegistrationTagsBatch, async (c) => {
+		const { ids, tags: batchTags } = c.req.valid("json");
+		const unknown = await addRegistrationTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, unique(ids), unique(batchTags));
+		if (unknown.length > 0) {
+			throw new ApiError(
+				404,
+				`Registration${unknown.length > 1 ? "s" : ""} ${unknown.map((id) => `[${id}]`).join(", ")} ${unknown.length > 1 ? "were" : "was"} not found; no tags were added`,
+			);
+		}
+		return c.body(null, 204);
+	})
+	.openapi(getOne, async (c) => {
+		const { registrationId } = c.req.valid("param");
+		const registration = await getRegistration(c.var.db, c.var.auth.appId, registrationId);
+		if (!registration) throw registrationNotFound(registrationId);
+		return c.json(present(registration), 200);
+	})
+	.openapi(remove, async (c) => {
+		const { registrationId } = c.req.valid("param");
+		if (!(await deleteRegistration(c.var.db, c.var.auth.appId, registrationId))) {
+			throw registrationNotFound(registrationId);
+		}
+		return c.body(null, 204);
+	})
+	.openapi(getRegistrationTags, async (c) => {
+		const { registrationId } = c.req.valid("param");
+		const found = await getTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId);
+		if (!found) throw registrationNotFound(registrationId);
+		return c.json({ tags: found }, 200);
+	})
+	.openapi(putRegistrationTags, async (c) => {
+		const { registrationId } = c.req.valid("param");
+		const { tags: added } = c.req.valid("json");
+		const unknown = await addRegistrationTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], unique(added));
+		if (unknown.length > 0) throw registrationNotFound(registrationId);
+		return c.body(null, 204);
+	})
+	.openapi(deleteRegistrationTags, async (c) => {
+		const { registrationId } = c.req.valid("param");
+		const { tags: removed } = c.req.valid("json");
+		if (!(await removeTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId, unique(removed)))) {
+			throw registrationNotFound(registrationId);
+		}
+		return c.body(null, 204);
+	});
