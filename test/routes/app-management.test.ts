@@ -1,0 +1,521 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { basicHeader, call, createApp, expectMessage, MANAGEMENT, mintToken } from "../helpers";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const APP_ID = /^[A-Z2-9]{10}$/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const JOB_LOCATION = /^\/api\/v2\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CHALLENGE = 'Basic realm="learner-service", Bearer realm="learner-service"';
+
+interface ApplicationBody {
+	id: string;
+	name: string;
+	createDate: string;
+}
+
+interface CredentialBody {
+	id: string;
+	name: string;
+	status: "Enabled" | "Disabled";
+	createDate: string;
+}
+
+async function listApplications(): Promise<ApplicationBody[]> {
+	const response = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });
+	expect(response.status).toBe(200);
+	return ((await response.json()) as { applications: ApplicationBody[] }).applications;
+}
+
+async function listCredentials(appId: string): Promise<CredentialBody[]> {
+	const response = await call("GET", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT });
+	expect(response.status).toBe(200);
+	return ((await response.json()) as { credentials: CredentialBody[] }).credentials;
+}
+
+async function listUsers(): Promise<{ email: string; role: string }[]> {
+	const response = await call("GET", "/appManagement/users", { auth: MANAGEMENT });
+	expect(response.status).toBe(200);
+	return ((await response.json()) as { users: { email: string; role: string }[] }).users;
+}
+
+async function sha256Hex(text: string): Promise<string> {
+	const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** A unique address per test: realm users are shared by every test in this file. */
+const uniqueEmail = (local: string) => `${local}.${crypto.randomUUID().slice(0, 8)}@example.com`;
+const userPath = (email: string) => `/appManagement/users/${encodeURIComponent(email)}`;
+
+const ping = (auth: string) => call("GET", "/ping", { auth });
+
+describe("APP_MANAGEMENT authentication", () => {
+	const routes: [string, string, Record<string, unknown>?][] = [
+		["POST", "/appManagement/applications", { name: "x" }],
+		["GET", "/appManagement/applications"],
+		["DELETE", "/appManagement/applications/ANYAPP0000"],
+		["POST", "/appManagement/ANYAPP0000/credentials", { name: "x" }],
+		["GET", "/appManagement/ANYAPP0000/credentials"],
+		["PUT", "/appManagement/ANYAPP0000/credentials/any-credential", { active: false }],
+		["DELETE", "/appManagement/ANYAPP0000/credentials/any-credential"],
+		["PUT", "/appManagement/users/someone%40example.com", { role: "owner" }],
+		["GET", "/appManagement/users"],
+		["DELETE", "/appManagement/users/someone%40example.com"],
+	];
+
+	it.each(routes)("answers 401 to %s %s without credentials", async (method, path, body) => {
+		const response = await call(method, path, { body });
+		expect(response.status).toBe(401);
+		expect(await response.json()).toEqual({
+			message: "Authentication required: send the realm's management credentials (Basic)",
+		});
+		expect(response.headers.get("WWW-Authenticate")).toBe(CHALLENGE);
+	});
+
+	it.each(routes)("answers 401 to %s %s with a wrong management secret", async (method, path, body) => {
+		const auth = basicHeader(env.MANAGEMENT_APP_ID, "not-the-secret");
+		const response = await call(method, path, { auth, body });
+		expect(response.status).toBe(401);
+		expect(await response.json()).toEqual({ message: "Invalid management credentials" });
+		expect(response.headers.get("WWW-Authenticate")).toBe(CHALLENGE);
+	});
+
+	it.each(routes)("answers 401 to %s %s with an application's Basic credential", async (method, path, body) => {
+		const app = await createApp();
+		const response = await call(method, path, { auth: app.auth, body });
+		expect(response.status).toBe(401);
+		expect(await response.json()).toEqual({ message: "Invalid management credentials" });
+	});
+
+	it("answers 401 to a bearer token", async () => {
+		const app = await createApp();
+		const response = await call("GET", "/appManagement/applications", { auth: await mintToken(app, "admin") });
+		expect(response.status).toBe(401);
+		expect(await response.json()).toEqual({ message: "Invalid management credentials" });
+	});
+
+	it("gives a wrong management id and a wrong management secret the identical 401", async () => {
+		const wrongId = await call("GET", "/appManagement/users", {
+			auth: basicHeader("not-the-id", env.MANAGEMENT_SECRET_KEY),
+		});
+		const wrongSecret = await call("GET", "/appManagement/users", {
+			auth: basicHeader(env.MANAGEMENT_APP_ID, "not-the-secret"),
+		});
+		expect(wrongId.status).toBe(401);
+		expect(wrongSecret.status).toBe(401);
+		expect(await wrongId.json()).toEqual(await wrongSecret.json());
+		expect(wrongId.headers.get("WWW-Authenticate")).toBe(wrongSecret.headers.get("WWW-Authenticate"));
+	});
+});
+
+describe("APP_NORMAL authentication with a created credential", () => {
+	it("gives a wrong application id and a wrong secret the identical 401", async () => {
+		const app = await createApp();
+		const wrongId = await ping(basicHeader("NOSUCHAPP2", app.secret));
+		const wrongSecret = await ping(basicHeader(app.appId, "not-the-secret"));
+		expect(wrongId.status).toBe(401);
+		expect(wrongSecret.status).toBe(401);
+		const body = await wrongId.json();
+		expect(body).toEqual({ message: "Invalid application id or secret key" });
+		expect(await wrongSecret.json()).toEqual(body);
+		expect(wrongId.headers.get("WWW-Authenticate")).toBe(CHALLENGE);
+		expect(wrongSecret.headers.get("WWW-Authenticate")).toBe(CHALLENGE);
+	});
+});
+
+describe("POST /appManagement/applications", () => {
+	it("creates an application and answers its id, name and creation date", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Academy" } });
+		expect(response.status).toBe(200);
+		expect(await response.json()).toEqual({
+			id: expect.stringMatching(APP_ID),
+			name: "Academy",
+			createDate: expect.stringMatching(ISO_DATE),
+		});
+	});
+
+	it("gives every application a different id", async () => {
+		const [first, second] = await Promise.all([createApp("same name"), createApp("same name")]);
+		expect(first.appId).not.toBe(second.appId);
+	});
+
+	it("answers 400 naming name when it is missing", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: {} });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: name is required");
+	});
+
+	it("answers 400 naming name when it is not a string", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: 7 } });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: name must be a string");
+	});
+
+	it("answers 400 naming name when it is empty", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "" } });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: name must not be empty");
+	});
+
+	it("answers 400 naming the limit when name is longer than 255 characters", async () => {
+		const body = { name: "n".repeat(256) };
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: name must be at most 255 characters");
+	});
+});
+
+describe("GET /appManagement/applications", () => {
+	it("lists applications with id, name and creation date", async () => {
+		const app = await createApp("Listed app");
+		const applications = await listApplications();
+		expect(applications.filter(({ id }) => id === app.appId)).toEqual([
+			{ id: app.appId, name: "Listed app", createDate: expect.stringMatching(ISO_DATE) },
+		]);
+	});
+
+	it("lists applications oldest first", async () => {
+		const first = await createApp();
+		const second = await createApp();
+		const ids = (await listApplications()).map(({ id }) => id);
+		expect(ids.indexOf(first.appId)).toBeLessThan(ids.indexOf(second.appId));
+	});
+});
+
+describe("DELETE /appManagement/applications/:childAppId", () => {
+	it("answers 204 with the deletion job's Location and an empty body", async () => {
+		const app = await createApp();
+		const response = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(response.status).toBe(204);
+		expect(response.headers.get("Location")).toMatch(JOB_LOCATION);
+		expect(await response.text()).toBe("");
+	});
+
+	it("stops the application's Basic credentials at once", async () => {
+		const app = await createApp();
+		expect((await ping(app.auth)).status).toBe(200);
+		await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		const response = await ping(app.auth);
+		expect(response.status).toBe(401);
+		expect(await response.json()).toEqual({ message: "Invalid application id or secret key" });
+	});
+
+	it("removes the application from the list", async () => {
+		const app = await createApp();
+		await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect((await listApplications()).map(({ id }) => id)).not.toContain(app.appId);
+	});
+
+	it("answers a second request while the job is unfinished with the same Location", async () => {
+		const app = await createApp();
+		const first = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		const second = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(second.status).toBe(204);
+		expect(second.headers.get("Location")).toMatch(JOB_LOCATION);
+		expect(second.headers.get("Location")).toBe(first.headers.get("Location"));
+	});
+
+	it("makes the application's credentials routes answer 404", async () => {
+		const app = await createApp();
+		await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		const response = await call("GET", `/appManagement/${app.appId}/credentials`, { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: `Application [${app.appId}] was not found` });
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const response = await call("DELETE", "/appManagement/applications/NOSUCHAPP2", { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("POST /appManagement/:childAppId/credentials", () => {
+	it("creates an enabled credential and shows its secret", async () => {
+		const app = await createApp();
+		const response = await call("POST", `/appManagement/${app.appId}/credentials`, {
+			auth: MANAGEMENT,
+			body: { name: "reporting" },
+		});
+		expect(response.status).toBe(200);
+		const body = (await response.json()) as { credential: string };
+		expect(body).toEqual({
+			id: expect.stringMatching(UUID),
+			name: "reporting",
+			credential: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+			status: "Enabled",
+		});
+		expect((await ping(basicHeader(app.appId, body.credential))).status).toBe(200);
+	});
+
+	it("creates a disabled credential that does not authenticate", async () => {
+		const app = await createApp();
+		const response = await call("POST", `/appManagement/${app.appId}/credentials`, {
+			auth: MANAGEMENT,
+			body: { name: "spare", active: false },
+		});
+		expect(response.status).toBe(200);
+		const body = (await response.json()) as { credential: string };
+		expect(body).toEqual({
+			id: expect.stringMatching(UUID),
+			name: "spare",
+			credential: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+			status: "Disabled",
+		});
+		expect((await ping(basicHeader(app.appId, body.credential))).status).toBe(401);
+	});
+
+	it("stores only the SHA-256 of the secret, never the secret itself", async () => {
+		const app = await createApp();
+		const row = await env.DB.prepare("SELECT * FROM credentials WHERE id = ?1")
+			.bind(app.credentialId)
+			.first<Record<string, unknown>>();
+		expect(row?.secret_hash).toBe(await sha256Hex(app.secret));
+		for (const value of Object.values(row ?? {})) expect(String(value)).not.toContain(app.secret);
+	});
+
+	it("answers 400 naming active when it is not a boolean", async () => {
+		const app = await createApp();
+		const response = await call("POST", `/appManagement/${app.appId}/credentials`, {
+			auth: MANAGEMENT,
+			body: { name: "x", active: "yes" },
+		});
+		expect(await expectMessage(response, 400)).toBe("Invalid request: active must be a boolean");
+	});
+
+	it("answers 400 naming name when it is missing", async () => {
+		const app = await createApp();
+		const response = await call("POST", `/appManagement/${app.appId}/credentials`, { auth: MANAGEMENT, body: {} });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: name is required");
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const response = await call("POST", "/appManagement/NOSUCHAPP2/credentials", {
+			auth: MANAGEMENT,
+			body: { name: "x" },
+		});
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("GET /appManagement/:childAppId/credentials", () => {
+	it("lists the application's credentials without their secrets", async () => {
+		const app = await createApp();
+		const response = await call("GET", `/appManagement/${app.appId}/credentials`, { auth: MANAGEMENT });
+		expect(response.status).toBe(200);
+		const text = await response.text();
+		expect(JSON.parse(text)).toEqual({
+			credentials: [
+				{ id: app.credentialId, name: "main", status: "Enabled", createDate: expect.stringMatching(ISO_DATE) },
+			],
+		});
+		expect(text).not.toContain(app.secret);
+	});
+
+	it("lists only that application's credentials", async () => {
+		const app = await createApp();
+		const other = await createApp();
+		expect((await listCredentials(app.appId)).map(({ id }) => id)).toEqual([app.credentialId]);
+		expect((await listCredentials(other.appId)).map(({ id }) => id)).toEqual([other.credentialId]);
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const response = await call("GET", "/appManagement/NOSUCHAPP2/credentials", { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("PUT /appManagement/:childAppId/credentials/:credentialId", () => {
+	const credentialPath = (appId: string, credentialId: string) => `/appManagement/${appId}/credentials/${credentialId}`;
+
+	it("renames a credential", async () => {
+		const app = await createApp();
+		const response = await call("PUT", credentialPath(app.appId, app.credentialId), {
+			auth: MANAGEMENT,
+			body: { name: "renamed" },
+		});
+		expect(response.status).toBe(204);
+		expect(await response.text()).toBe("");
+		expect(await listCredentials(app.appId)).toEqual([
+			{ id: app.credentialId, name: "renamed", status: "Enabled", createDate: expect.stringMatching(ISO_DATE) },
+		]);
+		expect((await ping(app.auth)).status).toBe(200);
+	});
+
+	it("disables a credential so that its Basic auth answers 401 at once", async () => {
+		const app = await createApp();
+		expect((await ping(app.auth)).status).toBe(200);
+		const response = await call("PUT", credentialPath(app.appId, app.credentialId), {
+			auth: MANAGEMENT,
+			body: { active: false },
+		});
+		expect(response.status).toBe(204);
+		expect((await listCredentials(app.appId))[0]?.status).toBe("Disabled");
+		const denied = await ping(app.auth);
+		expect(denied.status).toBe(401);
+		expect(await denied.json()).toEqual({ message: "Invalid application id or secret key" });
+	});
+
+	it("re-enables a disabled credential so that it works again", async () => {
+		const app = await createApp();
+		await call("PUT", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT, body: { active: false } });
+		expect((await ping(app.auth)).status).toBe(401);
+		const response = await call("PUT", credentialPath(app.appId, app.credentialId), {
+			auth: MANAGEMENT,
+			body: { active: true },
+		});
+		expect(response.status).toBe(204);
+		expect((await ping(app.auth)).status).toBe(200);
+	});
+
+	it("answers 400 when the body has neither name nor active", async () => {
+		const app = await createApp();
+		const response = await call("PUT", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT, body: {} });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: Provide name, active, or both");
+	});
+
+	it("answers 404 naming an unknown credential", async () => {
+		const app = await createApp();
+		const response = await call("PUT", credentialPath(app.appId, "no-such-credential"), {
+			auth: MANAGEMENT,
+			body: { active: false },
+		});
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Credential [no-such-credential] was not found" });
+	});
+
+	it("answers 404 for another application's credential and leaves it working", async () => {
+		const app = await createApp();
+		const other = await createApp();
+		const response = await call("PUT", credentialPath(app.appId, other.credentialId), {
+			auth: MANAGEMENT,
+			body: { active: false },
+		});
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: `Credential [${other.credentialId}] was not found` });
+		expect((await ping(other.auth)).status).toBe(200);
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const app = await createApp();
+		const response = await call("PUT", credentialPath("NOSUCHAPP2", app.credentialId), {
+			auth: MANAGEMENT,
+			body: { active: false },
+		});
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("DELETE /appManagement/:childAppId/credentials/:credentialId", () => {
+	const credentialPath = (appId: string, credentialId: string) => `/appManagement/${appId}/credentials/${credentialId}`;
+
+	it("deletes a credential: it leaves the list and its Basic auth answers 401 at once", async () => {
+		const app = await createApp();
+		expect((await ping(app.auth)).status).toBe(200);
+		const response = await call("DELETE", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT });
+		expect(response.status).toBe(204);
+		expect(await response.text()).toBe("");
+		expect(await listCredentials(app.appId)).toEqual([]);
+		expect((await ping(app.auth)).status).toBe(401);
+	});
+
+	it("answers 404 the second time", async () => {
+		const app = await createApp();
+		await call("DELETE", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT });
+		const response = await call("DELETE", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: `Credential [${app.credentialId}] was not found` });
+	});
+
+	it("answers 404 for another application's credential and leaves it working", async () => {
+		const app = await createApp();
+		const other = await createApp();
+		const response = await call("DELETE", credentialPath(app.appId, other.credentialId), { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: `Credential [${other.credentialId}] was not found` });
+		expect((await ping(other.auth)).status).toBe(200);
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const response = await call("DELETE", credentialPath("NOSUCHAPP2", "any-credential"), { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("PUT /appManagement/users/:email", () => {
+	it("creates a realm user with a role", async () => {
+		const email = uniqueEmail("owner");
+		const response = await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "owner" } });
+		expect(response.status).toBe(204);
+		expect(await response.text()).toBe("");
+		expect((await listUsers()).filter((user) => user.email === email)).toEqual([{ email, role: "owner" }]);
+	});
+
+	it("changes the role of the user whose email matches case-insensitively, keeping the first spelling", async () => {
+		const email = uniqueEmail("Mixed.Case");
+		await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "member" } });
+		const response = await call("PUT", userPath(email.toUpperCase()), { auth: MANAGEMENT, body: { role: "admin" } });
+		expect(response.status).toBe(204);
+		const matching = (await listUsers()).filter((user) => user.email.toLowerCase() === email.toLowerCase());
+		expect(matching).toEqual([{ email, role: "admin" }]);
+	});
+
+	it("answers 400 naming role when it is not owner, admin or member", async () => {
+		const email = uniqueEmail("root");
+		const response = await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "superuser" } });
+		expect(await expectMessage(response, 400)).toBe('Invalid request: role must be one of "owner", "admin", "member"');
+		expect((await listUsers()).map((user) => user.email)).not.toContain(email);
+	});
+
+	it("answers 400 naming role when it is missing", async () => {
+		const response = await call("PUT", userPath(uniqueEmail("nobody")), { auth: MANAGEMENT, body: {} });
+		expect(await expectMessage(response, 400)).toBe('Invalid request: role must be one of "owner", "admin", "member"');
+	});
+
+	it("answers 400 naming email when it is not an address", async () => {
+		const response = await call("PUT", userPath("not-an-address"), { auth: MANAGEMENT, body: { role: "admin" } });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: email must be a valid email address");
+	});
+});
+
+describe("GET /appManagement/users", () => {
+	it("lists realm users with their email and role", async () => {
+		const owner = uniqueEmail("listed-owner");
+		const member = uniqueEmail("listed-member");
+		await call("PUT", userPath(owner), { auth: MANAGEMENT, body: { role: "owner" } });
+		await call("PUT", userPath(member), { auth: MANAGEMENT, body: { role: "member" } });
+		const response = await call("GET", "/appManagement/users", { auth: MANAGEMENT });
+		expect(response.status).toBe(200);
+		const { users } = (await response.json()) as { users: { email: string; role: string }[] };
+		expect(users.filter((user) => user.email === owner || user.email === member)).toEqual(
+			[
+				{ email: owner, role: "owner" },
+				{ email: member, role: "member" },
+			].sort((a, b) => a.email.localeCompare(b.email)),
+		);
+	});
+});
+
+describe("DELETE /appManagement/users/:email", () => {
+	it("removes a realm user, matching the email case-insensitively", async () => {
+		const email = uniqueEmail("leaving");
+		await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "admin" } });
+		const response = await call("DELETE", userPath(email.toUpperCase()), { auth: MANAGEMENT });
+		expect(response.status).toBe(204);
+		expect(await response.text()).toBe("");
+		expect((await listUsers()).map((user) => user.email)).not.toContain(email);
+	});
+
+	it("answers 404 naming an unknown user", async () => {
+		const email = uniqueEmail("stranger");
+		const response = await call("DELETE", userPath(email), { auth: MANAGEMENT });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: `Realm user [${email}] was not found` });
+	});
+
+	it("answers 400 naming email when it is not an address", async () => {
+		const response = await call("DELETE", userPath("not-an-address"), { auth: MANAGEMENT });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: email must be a valid email address");
+	});
+});

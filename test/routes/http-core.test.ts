@@ -1,0 +1,264 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { BASE, call, createApp, expectMessage, MANAGEMENT, mintToken } from "../helpers";
+
+const ONE_MIB = 1024 * 1024;
+const BOOKMARK = /^[0-9a-f]+(-[0-9a-f]+)*$/i;
+
+/** Calls the Worker with the tight limiter (3 requests / 60 s) in place of the real one. */
+async function callRateLimited(path: string, auth: string): Promise<Response> {
+	const ctx = createExecutionContext();
+	const request = new Request(`${BASE}${path}`, { headers: { Authorization: auth } });
+	const response = await worker.fetch(request, { ...env, RATE_LIMITER: env.TIGHT_RATE_LIMITER }, ctx);
+	await waitOnExecutionContext(ctx);
+	return response;
+}
+
+/** A request to the Worker as a client sends it, for what the call() helper cannot express. */
+const rawFetch = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init));
+
+/** A JSON body for POST /appManagement/applications that is exactly `bytes` long. */
+const applicationBodyOfSize = (bytes: number) => {
+	const envelope = JSON.stringify({ name: "" });
+	return JSON.stringify({ name: "n".repeat(bytes - envelope.length) });
+};
+
+describe("unknown routes", () => {
+	it("answer 404 MessageSchema under the base path", async () => {
+		const response = await call("GET", "/no-such-route");
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "No route matches GET at this path" });
+	});
+
+	it("answer 404 MessageSchema outside the base path, naming the base path", async () => {
+		const response = await rawFetch("http://learner.test/elsewhere");
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "No route matches this path; the API is served under /api/v2" });
+	});
+
+	it("do not echo the path, which may hold a learner id", async () => {
+		const response = await call("GET", "/learner-secret-name/no-such-route");
+		expect(await expectMessage(response, 404)).not.toContain("learner-secret-name");
+	});
+});
+
+describe("wrong method on a known path", () => {
+	it("answers 405 with an Allow header listing the path's methods", async () => {
+		const response = await call("DELETE", "/ping");
+		expect(response.status).toBe(405);
+		expect(response.headers.get("Allow")).toBe("GET, HEAD");
+		expect(await response.json()).toEqual({ message: "Method DELETE is not allowed here; use GET, HEAD" });
+	});
+
+	it("answers 405 on a path with parameters", async () => {
+		const response = await call("PATCH", "/appManagement/ANYAPP0000/credentials/any-credential", { auth: MANAGEMENT });
+		expect(response.status).toBe(405);
+		expect(response.headers.get("Allow")).toBe("PUT, DELETE");
+		expect(await response.json()).toEqual({ message: "Method PATCH is not allowed here; use PUT, DELETE" });
+	});
+});
+
+describe("request bodies", () => {
+	it("answer 400 to malformed JSON", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: '{"name": ' });
+		expect(response.status).toBe(400);
+		expect(await response.json()).toEqual({ message: "Malformed JSON in request body" });
+	});
+
+	it("answer 400 naming the field when a required field is missing", async () => {
+		const response = await call("PUT", "/appManagement/users/someone%40example.com", { auth: MANAGEMENT, body: {} });
+		expect(response.status).toBe(400);
+		expect(await response.json()).toEqual({ message: 'Invalid request: role must be one of "owner", "admin", "member"' });
+	});
+
+	it("answer 400 naming the field when it has the wrong type", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: ["x"] } });
+		expect(response.status).toBe(400);
+		expect(await response.json()).toEqual({ message: "Invalid request: name must be a string" });
+	});
+
+	it("answer 400 when the body is JSON but not an object", async () => {
+		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: ["Academy"] });
+		expect(await expectMessage(response, 400)).toBe("Invalid request: Invalid input: expected object, received array");
+	});
+
+	it("answer 413 naming the limit when over 1 MiB", async () => {
+		const response = await call("POST", "/appManagement/applications", {
+			auth: MANAGEMENT,
+			body: applicationBodyOfSize(ONE_MIB + 1),
+		});
+		expect(response.status).toBe(413);
+		expect(await response.json()).toEqual({ message: "Request body exceeds the limit of 1048576 bytes (1 MiB)" });
+	});
+
+	it("accept exactly 1 MiB, up to validation", async () => {
+		const response = await call("POST", "/appManagement/applications", {
+			auth: MANAGEMENT,
+			body: applicationBodyOfSize(ONE_MIB),
+		});
+		expect(response.status).toBe(400);
+		expect(await response.json()).toEqual({ message: "Invalid request: name must be at most 255 characters" });
+	});
+
+	it("answer 413 to a streamed body over 1 MiB that declares no length", async () => {
+		const chunk = new TextEncoder().encode("n".repeat(64 * 1024));
+		let sent = 0;
+		const body = new ReadableStream<Uint8Array>({
+			pull(controller) {
+				if (sent > ONE_MIB) return controller.close();
+				sent += chunk.length;
+				controller.enqueue(chunk);
+			},
+		});
+		const response = await rawFetch(`${BASE}/appManagement/applications`, {
+			method: "POST",
+			headers: { Authorization: MANAGEMENT, "Content-Type": "application/json" },
+			body,
+		});
+		expect(response.status).toBe(413);
+		expect(await response.json()).toEqual({ message: "Request body exceeds the limit of 1048576 bytes (1 MiB)" });
+	});
+
+	it("answer 415 to a body that is not JSON", async () => {
+		const response = await call("POST", "/appManagement/applications", {
+			auth: MANAGEMENT,
+			body: "name=Academy",
+			headers: { "Content-Type": "text/plain" },
+		});
+		expect(response.status).toBe(415);
+		expect(await response.json()).toEqual({ message: 'Request bodies must be application/json (got "text/plain")' });
+	});
+
+	it("answer 415 to a body without a content type", async () => {
+		const response = await rawFetch(`${BASE}/appManagement/applications`, {
+			method: "POST",
+			headers: { Authorization: MANAGEMENT },
+			body: new TextEncoder().encode(JSON.stringify({ name: "Academy" })),
+		});
+		expect(response.status).toBe(415);
+		expect(await response.json()).toEqual({ message: 'Request bodies must be application/json (got "none")' });
+	});
+
+	it("accept JSON with a charset parameter", async () => {
+		const response = await call("POST", "/appManagement/applications", {
+			auth: MANAGEMENT,
+			body: { name: "Academy" },
+			headers: { "Content-Type": "application/json; charset=utf-8" },
+		});
+		expect(response.status).toBe(200);
+	});
+});
+
+describe("X-Request-Id", () => {
+	it("is on every response, success or failure, and differs between requests", async () => {
+		const app = await createApp();
+		const responses = await Promise.all([
+			call("GET", "/ping", { auth: app.auth }),
+			call("GET", "/ping"),
+			call("GET", "/ping", { auth: await mintToken(app, "read:about") }),
+			call("GET", "/no-such-route"),
+			call("DELETE", "/ping"),
+			call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: "{" }),
+			call("POST", "/appManagement/applications", {
+				auth: MANAGEMENT,
+				body: "x",
+				headers: { "Content-Type": "text/plain" },
+			}),
+			call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: applicationBodyOfSize(ONE_MIB + 1) }),
+			call("GET", "/ping", { auth: app.auth, headers: { "X-D1-Bookmark": "not a bookmark" } }),
+		]);
+		expect(responses.map((response) => response.status)).toEqual([200, 401, 403, 404, 405, 400, 415, 413, 400]);
+		const ids = responses.map((response) => response.headers.get("X-Request-Id"));
+		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+		expect(new Set(ids).size).toBe(ids.length);
+	});
+
+	it("is on a 429", async () => {
+		const app = await createApp();
+		for (let i = 0; i < 3; i++) await callRateLimited("/ping", app.auth);
+		const response = await callRateLimited("/ping", app.auth);
+		expect(response.status).toBe(429);
+		expect(response.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+	});
+});
+
+describe("rate limiting", () => {
+	it("answers 429 with Retry-After once an application spends its budget", async () => {
+		const app = await createApp();
+		for (let i = 0; i < 3; i++) expect((await callRateLimited("/ping", app.auth)).status).toBe(200);
+		const response = await callRateLimited("/ping", app.auth);
+		expect(response.status).toBe(429);
+		expect(response.headers.get("Retry-After")).toBe("60");
+		expect(await response.json()).toEqual({
+			message: `Rate limit exceeded for application ${app.appId}; retry after 60 seconds`,
+		});
+	});
+
+	it("shares one budget between an application's Basic credentials and its tokens", async () => {
+		const app = await createApp();
+		const token = await mintToken(app, "read:ping");
+		for (let i = 0; i < 3; i++) expect((await callRateLimited("/ping", app.auth)).status).toBe(200);
+		expect((await callRateLimited("/ping", token)).status).toBe(429);
+	});
+
+	it("limits each application separately", async () => {
+		const limited = await createApp();
+		const other = await createApp();
+		for (let i = 0; i < 4; i++) await callRateLimited("/ping", limited.auth);
+		expect((await callRateLimited("/ping", limited.auth)).status).toBe(429);
+		const response = await callRateLimited("/ping", other.auth);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("Retry-After")).toBeNull();
+	});
+
+	it("does not spend budget on requests that fail authentication", async () => {
+		const app = await createApp();
+		for (let i = 0; i < 5; i++) await callRateLimited("/ping", `Basic ${btoa(`${app.appId}:wrong-secret`)}`);
+		expect((await callRateLimited("/ping", app.auth)).status).toBe(200);
+	});
+});
+
+describe("X-D1-Bookmark", () => {
+	it("is returned after a write and after a read", async () => {
+		const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Bookmarked" } });
+		expect(created.status).toBe(200);
+		expect(created.headers.get("X-D1-Bookmark")).toMatch(BOOKMARK);
+		const listed = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });
+		expect(listed.status).toBe(200);
+		expect(listed.headers.get("X-D1-Bookmark")).toMatch(BOOKMARK);
+	});
+
+	it("lets a client that sends it back read its own writes", async () => {
+		const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Read back" } });
+		const { id } = (await created.json()) as { id: string };
+		const bookmark = created.headers.get("X-D1-Bookmark") ?? "";
+		const listed = await call("GET", "/appManagement/applications", {
+			auth: MANAGEMENT,
+			headers: { "X-D1-Bookmark": bookmark },
+		});
+		expect(listed.status).toBe(200);
+		const { applications } = (await listed.json()) as { applications: { id: string; name: string }[] };
+		expect(applications.filter((app) => app.id === id).map(({ name }) => name)).toEqual(["Read back"]);
+		expect(listed.headers.get("X-D1-Bookmark")).toMatch(BOOKMARK);
+	});
+
+	it("advances with each write", async () => {
+		const first = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "one" } });
+		const second = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "two" } });
+		const before = first.headers.get("X-D1-Bookmark") ?? "";
+		const after = second.headers.get("X-D1-Bookmark") ?? "";
+		expect(before).toMatch(BOOKMARK);
+		// D1 bookmarks are fixed-width hex fields, so later ones sort after earlier ones.
+		expect(after > before).toBe(true);
+	});
+
+	it("answers 400 when malformed, before authentication", async () => {
+		const response = await call("GET", "/ping", { headers: { "X-D1-Bookmark": "'; DROP TABLE applications; --" } });
+		expect(response.status).toBe(400);
+		expect(await response.json()).toEqual({
+			message: "X-D1-Bookmark is not a D1 bookmark; send back the value a previous response carried",
+		});
+	});
+});
