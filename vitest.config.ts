@@ -5,28 +5,47 @@ import { defineConfig } from "vitest/config";
 export default defineConfig(async () => {
 	const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 	return {
-		plugins: [
-			cloudflareTest({
-				wrangler: { configPath: "./wrangler.toml" },
-				miniflare: {
-					bindings: {
-						TEST_MIGRATIONS: migrations,
-						MANAGEMENT_APP_ID: "test-management",
-						MANAGEMENT_SECRET_KEY: "test-management-secret",
-						TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",
-						LEARNER_HASH_KEY: "test-learner-hash-key-0123456789abcdef",
-					},
-					// A second, tight limiter so a test can reach 429 without slowing every other test.
-					ratelimits: { TIGHT_RATE_LIMITER: { namespace_id: "2001", simple: { limit: 3, period: 60 } } },
-				},
-			}),
-		],
 		test: {
-			include: ["test/**/*.test.ts"],
-			exclude: ["test/interop/**"],
-			setupFiles: ["./test/apply-migrations.ts"],
-			// Request logs are printed only for failing tests.
-			silent: "passed-only",
+			projects: [
+				{
+					plugins: [
+						cloudflareTest({
+							wrangler: { configPath: "./wrangler.toml" },
+							miniflare: {
+								bindings: {
+									TEST_MIGRATIONS: migrations,
+									MANAGEMENT_APP_ID: "test-management",
+									MANAGEMENT_SECRET_KEY: "test-management-secret",
+									TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",
+									LEARNER_HASH_KEY: "test-learner-hash-key-0123456789abcdef",
+								},
+								// A second, tight limiter so a test can reach 429 without slowing every other test.
+								ratelimits: { TIGHT_RATE_LIMITER: { namespace_id: "2001", simple: { limit: 3, period: 60 } } },
+							},
+						}),
+					],
+					test: {
+						name: "workers",
+						include: ["test/**/*.test.ts"],
+						exclude: ["test/interop/**"],
+						setupFiles: ["./test/apply-migrations.ts"],
+						// Request logs are printed only for failing tests.
+						silent: "passed-only",
+					},
+				},
+				{
+					// The official SCORM Cloud client against `wrangler dev` (local D1 and Queues), from Node.
+					test: {
+						name: "interop",
+						environment: "node",
+						include: ["test/interop/**/*.test.ts"],
+						globalSetup: ["./test/interop/global-setup.ts"],
+						// Async jobs go through the local queue (1 s batch timeout, 5 s retry delay).
+						testTimeout: 60_000,
+						hookTimeout: 120_000,
+					},
+				},
+			],
 		},
 	};
 });
