@@ -1,0 +1,371 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createApp, mintToken, type TestApp } from "../helpers";
+import { RecordingDb, callRecorded, type RecordedStatement } from "./recording";
+import { insertRegistrations, seedRegistrations } from "./seed";
+
+// Every table these routes touch. The four that grow with the data (registrations and tags) are the point;
+// the others are checked too, since a scan of any of them would grow with the realm.
+const TABLES = [
+	"registrations",
+	"learner_tags",
+	"registration_tags",
+	"learner_tag_counts",
+	"credentials",
+	"applications",
+	"jobs",
+] as const;
+const TABLE_REFERENCE = new RegExp(`\\b(${TABLES.join("|")})\\b(?:\\s+(?:AS\\s+)?([a-z_][a-z0-9_]*))?`, "g");
+
+/** The names a statement uses for the tables: the table names and their (lower-case) aliases. */
+function tableNames(sql: string): Set<string> {
+	const names = new Set<string>();
+	for (const [, table, alias] of sql.matchAll(TABLE_REFERENCE)) {
+		if (table) names.add(table);
+		if (alias) names.add(alias);
+	}
+	return names;
+}
+
+interface PlanStep {
+	id: number;
+	parent: number;
+	detail: string;
+}
+
+/** The statement's query plan (EXPLAIN QUERY PLAN with the values it ran with). */
+async function plan(statement: RecordedStatement): Promise<PlanStep[]> {
+	const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
+		.bind(...statement.params)
+		.all<PlanStep>();
+	return results;
+}
+
+/**
+ * The plan steps that scan one of the tables in full (table or index). Scans of json_each (virtual tables),
+ * of constant rows and of subquery results are not table scans and are allowed.
+ */
+async function tableScans(statement: RecordedStatement): Promise<string[]> {
+	const names = tableNames(statement.sql);
+	return (await plan(statement))
+		.map((step) => step.detail)
+		.filter((detail) => {
+			const scanned = /^SCAN (\S+)/.exec(detail)?.[1];
+			return scanned !== undefined && names.has(scanned);
+		});
+}
+
+/** Asserts that the request ran statements and that none of them scans a table. */
+async function expectIndexedOnly(recorder: RecordingDb): Promise<void> {
+	expect(recorder.statements.length).toBeGreaterThan(0);
+	for (const statement of recorder.statements) {
+		expect(await tableScans(statement), statement.sql).toEqual([]);
+	}
+}
+
+/** Runs one request through a recording D1 binding and checks every statement it ran. */
+async function expectRequestIndexed(
+	app: TestApp,
+	method: string,
+	path: string,
+	expectedStatus: number,
+	body?: unknown,
+): Promise<RecordingDb & { body: string }> {
+	const recorder = new RecordingDb();
+	const response = await callRecorded(recorder, method, path, { auth: app.auth, body });
+	expect(response.status).toBe(expectedStatus);
+	const text = await response.text();
+	await expectIndexedOnly(recorder);
+	return Object.assign(recorder, { body: text });
+}
+
+/** An application with learner "ada" on registration "reg-1" (tagged) and a second learner, plus noise. */
+async function populatedApp(): Promise<TestApp> {
+	const app = await createApp();
+	const created = await callRecorded(new RecordingDb(), "POST", "/registrations", {
+		auth: app.auth,
+		body: {
+			courseId: "course-1",
+			registrationId: "reg-1",
+			learner: { id: "ada", email: "ada@example.com" },
+			learnerTags: ["l1", "l2"],
+			registrationTags: ["r1", "r2"],
+		},
+	});
+	expect(created.status).toBe(204);
+	await seedRegistrations(app.appId, "noise", 50);
+	return app;
+}
+
+const encode = encodeURIComponent;
+
+describe("the query-plan check", () => {
+	it("catches a full scan of a table, by name and by alias", async () => {
+		const statement = (sql: string): RecordedStatement => ({ sql, params: ["x"] });
+		expect(await tableScans(statement("SELECT tag FROM learner_tags WHERE tag = ?1"))).toEqual([
+			expect.stringMatching(/^SCAN learner_tags/),
+		]);
+		expect(await tableScans(statement("SELECT r.pk FROM registrations r WHERE r.learner_email = ?1"))).toEqual([
+			expect.stringMatching(/^SCAN r/),
+		]);
+	});
+
+	it("allows scans of json_each", async () => {
+		const statement = { sql: "SELECT value FROM json_each(?1) j", params: ['["a"]'] };
+		expect(await tableScans(statement)).toEqual([]);
+		expect((await plan(statement)).map((step) => step.detail)).toEqual([expect.stringMatching(/^SCAN j VIRTUAL TABLE/)]);
+	});
+});
+
+describe("authentication uses indexes only", () => {
+	it("looks up a Basic credential and a token's credential on a cold cache", async () => {
+		const app = await createApp();
+		const basic = await expectRequestIndexed(app, "GET", "/learner/nobody/tags", 404);
+		expect(basic.statements.map((statement) => statement.sql).join("\n")).toContain("FROM credentials");
+		const token = await mintToken(app, "read:learner");
+		const recorder = new RecordingDb();
+		const response = await callRecorded(recorder, "GET", "/learner/nobody/tags", { auth: token });
+		expect(response.status).toBe(404);
+		expect(recorder.statements.map((statement) => statement.sql).join("\n")).toContain("FROM credentials");
+		await expectIndexedOnly(recorder);
+	});
+});
+
+describe("learner routes use indexes only", () => {
+	it("GET /learner/:learnerId/tags, for a learner and for an unknown one", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "GET", "/learner/ada/tags", 200);
+		await expectRequestIndexed(app, "GET", "/learner/nobody/tags", 404);
+	});
+
+	it("PUT /learner/:learnerId/tags, adding, for an unknown learner, and past the tag limit", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 204, { tags: ["l2", "l3"] });
+		await expectRequestIndexed(app, "PUT", "/learner/nobody/tags", 404, { tags: ["x"] });
+		await env.DB.prepare("UPDATE learner_tag_counts SET tag_count = 1000 WHERE app_id = ?1 AND learner_id = 'ada'")
+			.bind(app.appId)
+			.run();
+		const overLimit = await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 400, { tags: ["new"] });
+		// The failed batch, then the read naming the learners over the limit.
+		expect(overLimit.statements.length).toBe(4);
+	});
+
+	it("DELETE /learner/:learnerId/tags, for a learner and for an unknown one", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "DELETE", "/learner/ada/tags", 204, { tags: ["l1", "none"] });
+		await expectRequestIndexed(app, "DELETE", "/learner/nobody/tags", 404, { tags: ["x"] });
+	});
+
+	it("PUT /learner/tags, all known and with an unknown id", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "PUT", "/learner/tags", 204, { ids: ["ada", "noise-learner-3"], tags: ["b1"] });
+		await expectRequestIndexed(app, "PUT", "/learner/tags", 404, { ids: ["ada", "ghost"], tags: ["b2"] });
+	});
+});
+
+describe("registration routes use indexes only", () => {
+	it("POST /registrations, new and duplicate", async () => {
+		const app = await populatedApp();
+		const body = {
+			courseId: "course-2",
+			registrationId: "reg-2",
+			learner: { id: "ada" },
+			learnerTags: ["l9"],
+			registrationTags: ["r9"],
+		};
+		await expectRequestIndexed(app, "POST", "/registrations", 204, body);
+		await expectRequestIndexed(app, "POST", "/registrations", 400, body);
+	});
+
+	const FILTERS = {
+		courseId: "course-1",
+		learnerId: "ada",
+		since: "2000-01-01T00:00:00.000Z",
+		until: "2100-01-01T00:00:00.000Z",
+		tags: "r1,r2",
+	};
+	const combinations = Object.entries(FILTERS).reduce<[string, string][][]>(
+		(sets, entry) => [...sets, ...sets.map((set) => [...set, entry])],
+		[[]],
+	);
+
+	it.each(combinations.map((set) => [set.map(([name]) => name).join("+") || "no filter", set] as const))(
+		"GET /registrations with %s",
+		async (_name, set) => {
+			const app = await populatedApp();
+			const query = set.map(([name, value]) => `${name}=${encode(value)}`).join("&");
+			await expectRequestIndexed(app, "GET", `/registrations?${query}`, 200);
+		},
+	);
+
+	it.each(["created_asc", "created_desc", "updated_asc", "updated_desc"])(
+		"GET /registrations ordered by %s: first page with the total count, then the next page",
+		async (orderBy) => {
+			const app = await populatedApp();
+			await seedRegistrations(app.appId, "page", 150);
+			for (const filters of ["", `&tags=r1&datetimeFilter=updated&since=${encode(FILTERS.since)}`]) {
+				const first = await expectRequestIndexed(
+					app,
+					"GET",
+					`/registrations?orderBy=${orderBy}&includeTotalCount=true${filters}`,
+					200,
+				);
+				const { more } = JSON.parse(first.body) as { more?: string };
+				if (filters === "") expect(more).toEqual(expect.any(String));
+				if (more) await expectRequestIndexed(app, "GET", `/registrations?more=${encode(more)}`, 200);
+			}
+		},
+	);
+
+	it("GET and HEAD /registrations/:registrationId", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "GET", "/registrations/reg-1", 200);
+		await expectRequestIndexed(app, "HEAD", "/registrations/reg-1", 200);
+		await expectRequestIndexed(app, "GET", "/registrations/nope", 404);
+	});
+
+	it("DELETE /registrations/:registrationId, with the learner kept and with the learner removed", async () => {
+		const app = await populatedApp();
+		await insertRegistrations(app.appId, [{ id: "reg-2", courseId: "course-1", learnerId: "ada" }]);
+		await expectRequestIndexed(app, "DELETE", "/registrations/reg-2", 204);
+		await expectRequestIndexed(app, "DELETE", "/registrations/reg-1", 204);
+		await expectRequestIndexed(app, "DELETE", "/registrations/nope", 404);
+	});
+
+	it("GET, PUT and DELETE /registrations/:registrationId/tags", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "GET", "/registrations/reg-1/tags", 200);
+		await expectRequestIndexed(app, "PUT", "/registrations/reg-1/tags", 204, { tags: ["r3"] });
+		await expectRequestIndexed(app, "DELETE", "/registrations/reg-1/tags", 204, { tags: ["r1"] });
+		await expectRequestIndexed(app, "GET", "/registrations/nope/tags", 404);
+		await expectRequestIndexed(app, "PUT", "/registrations/nope/tags", 404, { tags: ["x"] });
+		await expectRequestIndexed(app, "DELETE", "/registrations/nope/tags", 404, { tags: ["x"] });
+		await env.DB.prepare("UPDATE registrations SET tag_count = 1000 WHERE app_id = ?1 AND id = 'reg-1'")
+			.bind(app.appId)
+			.run();
+		await expectRequestIndexed(app, "PUT", "/registrations/reg-1/tags", 400, { tags: ["new"] });
+	});
+
+	it("PUT /registrations/tags, all known and with an unknown id", async () => {
+		const app = await populatedApp();
+		await expectRequestIndexed(app, "PUT", "/registrations/tags", 204, { ids: ["reg-1", "noise-reg-1"], tags: ["b"] });
+		await expectRequestIndexed(app, "PUT", "/registrations/tags", 404, { ids: ["reg-1", "ghost"], tags: ["c"] });
+	});
+});
+
+describe("rows read", () => {
+	/** Makes the database much bigger around the app: 2000 registrations here and 2000 elsewhere, all tagged. */
+	async function growDatabase(app: TestApp): Promise<void> {
+		const elsewhere = await createApp();
+		for (const [target, prefix] of [
+			[app, "grown"],
+			[elsewhere, "grown"],
+		] as const) {
+			const learners = await seedRegistrations(target.appId, prefix, 2000);
+			await env.DB.prepare(
+				`INSERT INTO learner_tags (app_id, learner_id, tag)
+				 SELECT ?1, l.value, t.value FROM json_each(?2) l, json_each('["l1","l2","x"]') t`,
+			)
+				.bind(target.appId, JSON.stringify(learners))
+				.run();
+			await env.DB.prepare(
+				`INSERT INTO registration_tags (app_id, registration_id, tag)
+				 SELECT ?1, ?2 || '-reg-' || l.key, t.value FROM json_each(?3) l, json_each('["r1","r2","x"]') t`,
+			)
+				.bind(target.appId, prefix, JSON.stringify(learners))
+				.run();
+		}
+		// The same learner and registration ids in another application, with tags of their own.
+		await insertRegistrations(elsewhere.appId, [{ id: "reg-1", courseId: "course-1", learnerId: "ada" }]);
+		await env.DB.prepare(
+			`INSERT INTO learner_tags (app_id, learner_id, tag) SELECT ?1, 'ada', value FROM json_each(?2)`,
+		)
+			.bind(elsewhere.appId, JSON.stringify(Array.from({ length: 500 }, (_, i) => `other-${i}`)))
+			.run();
+	}
+
+	/**
+	 * The most rows a GET of `tags` tags may read: the owner's existence (one index entry), each tag's index
+	 * entry plus the one past the end of the range, and each tag again as it comes out of the sorter that puts
+	 * them in the order first applied (ORDER BY rowid: the unique index is in tag order, and D1 counts the
+	 * sorter's rows as read).
+	 */
+	const SORTED_ROWS_READ = (tags: number) => 2 * tags + 2;
+
+	/**
+	 * Tags on ids that sort right after the measured owners': an index range scan reads one entry past its
+	 * range to find its end, so with these in place from the start the measurement cannot change because
+	 * growDatabase happens to put a neighbour there.
+	 */
+	async function neighbours(app: TestApp): Promise<void> {
+		await env.DB.batch([
+			env.DB.prepare("INSERT INTO learner_tags (app_id, learner_id, tag) VALUES (?1, 'ada-neighbour', 'n')").bind(app.appId),
+			env.DB.prepare("INSERT INTO registration_tags (app_id, registration_id, tag) VALUES (?1, 'reg-1-neighbour', 'n')").bind(
+				app.appId,
+			),
+		]);
+	}
+
+	/** rows_read of the one statement a warm GET runs, and the number of tags it answered. */
+	async function readCost(app: TestApp, path: string): Promise<{ rowsRead: number; tags: number; calls: number }> {
+		// Warm the isolate's credential cache, so the measured request runs only its own statement.
+		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
+		const recorder = new RecordingDb();
+		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
+		expect(response.status).toBe(200);
+		const { tags } = (await response.json()) as { tags: string[] };
+		expect(recorder.statements).toHaveLength(1);
+		return { rowsRead: recorder.statements[0]?.meta?.rows_read ?? -1, tags: tags.length, calls: recorder.calls };
+	}
+
+	it("GET /learner/:learnerId/tags reads in proportion to its answer, whatever the database holds", async () => {
+		const app = await populatedApp();
+		await callRecorded(new RecordingDb(), "PUT", "/learner/ada/tags", {
+			auth: app.auth,
+			body: { tags: ["l3", "l4", "l5"] },
+		});
+		await neighbours(app);
+		const before = await readCost(app, "/learner/ada/tags");
+		await growDatabase(app);
+		const after = await readCost(app, "/learner/ada/tags");
+		console.log(
+			`rows_read GET /learner/:learnerId/tags: ${after.rowsRead} for ${after.tags} tags (before growing: ${before.rowsRead})`,
+		);
+		expect(after).toEqual(before);
+		expect(after.tags).toBe(5);
+		expect(after.calls).toBe(1);
+		expect(after.rowsRead).toBeLessThanOrEqual(SORTED_ROWS_READ(after.tags));
+	});
+
+	it("GET /registrations/:registrationId/tags reads in proportion to its answer, whatever the database holds", async () => {
+		const app = await populatedApp();
+		await neighbours(app);
+		const before = await readCost(app, "/registrations/reg-1/tags");
+		await growDatabase(app);
+		const after = await readCost(app, "/registrations/reg-1/tags");
+		console.log(
+			`rows_read GET /registrations/:registrationId/tags: ${after.rowsRead} for ${after.tags} tags (before growing: ${before.rowsRead})`,
+		);
+		expect(after).toEqual(before);
+		expect(after.tags).toBe(2);
+		expect(after.rowsRead).toBeLessThanOrEqual(SORTED_ROWS_READ(after.tags));
+	});
+
+	it("PUT /learner/:learnerId/tags reads as much in a big database as in a small one", async () => {
+		const app = await populatedApp();
+		const put = async (learnerId: string) => {
+			const recorder = new RecordingDb();
+			const response = await callRecorded(recorder, "PUT", `/learner/${learnerId}/tags`, {
+				auth: app.auth,
+				body: { tags: ["a", "b", "c"] },
+			});
+			expect(response.status).toBe(204);
+			return { calls: recorder.calls, rowsRead: recorder.statements.map((statement) => statement.meta?.rows_read) };
+		};
+		const before = await put("noise-learner-1");
+		await growDatabase(app);
+		const after = await put("noise-learner-2");
+		expect(after).toEqual(before);
+		expect(after.calls).toBe(1);
+	});
+});
