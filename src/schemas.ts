@@ -53,6 +53,14 @@ export const MessageSchema = z.object({ message: z.string() }).openapi("MessageS
 
 export const TagListSchema = z.object({ tags: tagArray }).openapi("TagListSchema");
 
+/**
+ * TagListSchema as GET answers it: an owner holds up to 1000 tags, gathered over many requests of at most 100,
+ * so the per-request bound does not apply to the answer.
+ */
+export const TagListResponseSchema = z
+	.object({ tags: z.array(z.string()).max(LIMITS.tagsPerLearner) })
+	.openapi("TagListResponseSchema");
+
 export const BatchTagsSchema = z
 	.object({
 		ids: z

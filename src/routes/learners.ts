@@ -3,7 +3,7 @@ import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
 import { LEARNER_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
 import { ApiError, badRequest, learnerNotFound } from "../errors";
-import { BatchTagsSchema, IdSchema, LIMITS, TagListSchema } from "../schemas";
+import { BatchTagsSchema, IdSchema, LIMITS, TagListResponseSchema, TagListSchema } from "../schemas";
 import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
 
 const tags = ["LearnerService"];
@@ -40,7 +40,7 @@ const getLearnerTags = createRoute({
 	middleware: [requireScope("read:learner")],
 	request: { params: LearnerParams },
 	responses: {
-		200: json(TagListSchema, "List of tags for this learner"),
+		200: json(TagListResponseSchema, "List of tags for this learner"),
 		...errors(400, 404, ...APP_ROUTE_ERRORS),
 	},
 });

@@ -20,6 +20,7 @@ import {
 	LIMITS,
 	RegistrationListSchema,
 	RegistrationSchema,
+	TagListResponseSchema,
 	TagListSchema,
 	TagSchema,
 } from "../schemas";
@@ -154,7 +155,7 @@ const getRegistrationTags = createRoute({
 	security: appSecurity("read:registration"),
 	middleware: [requireScope("read:registration")],
 	request: { params: RegistrationParams },
-	responses: { 200: json(TagListSchema, "Tags"), ...errors(400, 404, ...APP_ROUTE_ERRORS) },
+	responses: { 200: json(TagListResponseSchema, "Tags"), ...errors(400, 404, ...APP_ROUTE_ERRORS) },
 });
 
 const putRegistrationTags = createRoute({
