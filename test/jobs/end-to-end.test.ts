@@ -1,0 +1,407 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { MANAGEMENT, type TestApp, call, createApp, expectMessage, mintToken } from "../helpers";
+import {
+	acceptErasure,
+	drain,
+	enrol,
+	type JobBody,
+	jobIdOf,
+	learnerOn,
+	realmUser,
+	registrationCount,
+	uniqueValue,
+	waitForJob,
+} from "./support";
+
+// HTTP → queue → D1: the routes send their job messages to the real local queue, and Miniflare delivers them
+// to the Worker's own queue handler; the tests poll GET /jobs/{id} until the job has finished.
+
+const updatePath = (learnerId: string) => `/learner/${encodeURIComponent(learnerId)}/updateInfo`;
+const erasurePath = (learnerId: string, userEmail?: string) => {
+	const query = userEmail === undefined ? "" : `?userEmail=${encodeURIComponent(userEmail)}`;
+	return `/learner/${encodeURIComponent(learnerId)}/delete-information${query}`;
+};
+
+const FORBIDDEN =
+	"The initiating email address does not have sufficient privilege in this application to perform this delete " +
+	"operation (a realm owner or admin is required)";
+
+/** Asserts a 204 with an empty body and a job Location; returns the job id. */
+async function accepted(response: Response): Promise<string> {
+	expect(response.status).toBe(204);
+	expect(await response.text()).toBe("");
+	return jobIdOf(response);
+}
+
+/** Rows holding the application's id, per table that has an app_id column (found from sqlite_master). */
+async function rowsPerTable(appId: string): Promise<Record<string, number>> {
+	const { results: tables } = await env.DB.prepare(
+		`SELECT m.name FROM sqlite_master m
+		 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\'
+		   AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'app_id') ORDER BY m.name`,
+	).all<{ name: string }>();
+	const counts: Record<string, number> = {};
+	for (const { name } of tables) {
+		// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
+		const row = await env.DB.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}" WHERE app_id = ?1`)
+			.bind(appId)
+			.first<{ n: number }>();
+		counts[name] = row?.n ?? 0;
+	}
+	return counts;
+}
+
+describe("POST /learner/:learnerId/updateInfo", () => {
+	it("answers 204 with the job's Location, and the job updates every registration of the learner", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const first = await enrol(app, { id: learnerId, email: "old@example.com", firstName: "Old", lastName: "Name" });
+		const second = await enrol(app, { id: learnerId });
+		const bystander = await enrol(app, { id: uniqueValue("other"), email: "other@example.com" });
+
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), {
+				auth: app.auth,
+				body: { id: learnerId, email: "new@example.com", firstName: "Ada", lastName: "Lovelace" },
+			}),
+		);
+
+		expect(await waitForJob(app.auth, jobId)).toEqual({
+			id: jobId,
+			type: "updateLearnerInfo",
+			status: "completed",
+			createdDate: expect.any(String),
+			completedDate: expect.any(String),
+			registrationsAffected: 2,
+		});
+		const updated = { id: learnerId, email: "new@example.com", firstName: "Ada", lastName: "Lovelace" };
+		expect(await learnerOn(app, first)).toEqual(updated);
+		expect(await learnerOn(app, second)).toEqual(updated);
+		expect((await learnerOn(app, bystander)).email).toBe("other@example.com");
+	});
+
+	it("leaves absent and null fields as they are", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const registrationId = await enrol(app, { id: learnerId, email: "kept@example.com", firstName: "Kept", lastName: "Old" });
+
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), { auth: app.auth, body: { id: learnerId, firstName: null, lastName: "New" } }),
+		);
+
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		expect(await learnerOn(app, registrationId)).toEqual({
+			id: learnerId,
+			email: "kept@example.com",
+			firstName: "Kept",
+			lastName: "New",
+		});
+	});
+
+	it("sets a field empty when given an empty string", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const registrationId = await enrol(app, { id: learnerId, email: "gone@example.com", firstName: "Gone", lastName: "Kept" });
+
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), { auth: app.auth, body: { id: learnerId, email: "", firstName: "" } }),
+		);
+
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "", firstName: "", lastName: "Kept" });
+	});
+
+	it("answers 400 when the body's id differs from the path's: renaming is not supported", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const registrationId = await enrol(app, { id: learnerId, email: "same@example.com" });
+
+		const body = { id: "someone-else", email: "x@example.com" };
+		const response = await call("POST", updatePath(learnerId), { auth: app.auth, body });
+
+		expect(await expectMessage(response, 400)).toBe(
+			"learner.id [someone-else] must equal the learnerId in the path: renaming a learner is not supported",
+		);
+		expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "same@example.com" });
+	});
+
+	it("answers 400 naming the email when it is not an address", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+
+		const body = { id: learnerId, email: "not-an-address" };
+		const response = await call("POST", updatePath(learnerId), { auth: app.auth, body });
+
+		expect(await expectMessage(response, 400)).toBe(
+			"Invalid request: email must be a valid email address (or empty to clear it)",
+		);
+	});
+
+	it("answers 404 for an unknown learner", async () => {
+		const app = await createApp();
+
+		const body = { id: "nobody", email: "n@example.com" };
+		const response = await call("POST", updatePath("nobody"), { auth: app.auth, body });
+
+		expect(await expectMessage(response, 404)).toBe("Learner [nobody] was not found");
+	});
+
+	it("answers 409 while an erasure of the learner is pending", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
+
+		const body = { id: learnerId, email: "late@example.com" };
+		const response = await call("POST", updatePath(learnerId), { auth: app.auth, body });
+
+		expect(await expectMessage(response, 409)).toBe(
+			`Learner [${learnerId}] is being erased; its details can no longer be updated`,
+		);
+		await drain(erasure);
+		expect(await registrationCount(app.appId, learnerId)).toBe(0);
+	});
+});
+
+describe("POST /learner/:learnerId/delete-information", () => {
+	it("answers 204 with the job's Location, and the job erases the learner's registrations and tags", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const first = await enrol(app, { id: learnerId }, { learnerTags: ["l1", "l2"], registrationTags: ["r1"] });
+		const second = await enrol(app, { id: learnerId }, { registrationTags: ["r2", "r3"] });
+		const bystander = await enrol(app, { id: uniqueValue("other") }, { learnerTags: ["l1"], registrationTags: ["r1"] });
+
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("owner")), { auth: app.auth }));
+
+		expect(await waitForJob(app.auth, jobId)).toEqual({
+			id: jobId,
+			type: "deleteAllLearnerData",
+			status: "completed",
+			createdDate: expect.any(String),
+			completedDate: expect.any(String),
+			registrationsAffected: 2,
+			tagsRemoved: 5,
+		});
+		expect(await expectMessage(await call("GET", `/learner/${learnerId}/tags`, { auth: app.auth }), 404)).toBe(
+			`Learner [${learnerId}] was not found`,
+		);
+		for (const registrationId of [first, second]) {
+			expect(await expectMessage(await call("GET", `/registrations/${registrationId}`, { auth: app.auth }), 404)).toBe(
+				`Registration [${registrationId}] was not found`,
+			);
+		}
+		const kept = await call("GET", `/registrations/${bystander}`, { auth: app.auth });
+		expect(kept.status).toBe(200);
+		expect(((await kept.json()) as { tags: string[] }).tags).toEqual(["r1"]);
+	});
+
+	it("answers 400 without userEmail", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+
+		const response = await call("POST", erasurePath(learnerId), { auth: app.auth });
+
+		expect(await expectMessage(response, 400)).toBe(
+			"Invalid request: userEmail is required: the email of a realm owner or admin requesting the erasure",
+		);
+		expect(await registrationCount(app.appId, learnerId)).toBe(1);
+	});
+
+	it("answers 403 for an email that is no realm user's, and for a member", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+
+		for (const userEmail of [`${uniqueValue("stranger")}@example.com`, await realmUser("member")]) {
+			const response = await call("POST", erasurePath(learnerId, userEmail), { auth: app.auth });
+			expect(await expectMessage(response, 403)).toBe(FORBIDDEN);
+		}
+		expect(await registrationCount(app.appId, learnerId)).toBe(1);
+	});
+
+	it("matches the requester's email to a realm admin case-insensitively", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		const admin = await realmUser("admin");
+
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, admin.toUpperCase()), { auth: app.auth }));
+
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		expect(await registrationCount(app.appId, learnerId)).toBe(0);
+	});
+
+	it("answers 404 for an unknown learner", async () => {
+		const app = await createApp();
+
+		const response = await call("POST", erasurePath("nobody", await realmUser("owner")), { auth: app.auth });
+
+		expect(await expectMessage(response, 404)).toBe("Learner [nobody] was not found");
+	});
+
+	it("answers a second request while the erasure is pending with the same Location", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		const admin = await realmUser("admin");
+		// Accepted without being delivered, so the job is certainly still pending when the requests arrive.
+		const pending = await acceptErasure(app, learnerId, admin);
+
+		const again = await call("POST", erasurePath(learnerId, admin), { auth: app.auth });
+		const andAgain = await call("POST", erasurePath(learnerId, (await realmUser("owner")).toUpperCase()), { auth: app.auth });
+
+		expect(await accepted(again)).toBe(pending.jobId);
+		expect(await accepted(andAgain)).toBe(pending.jobId);
+		expect((await waitForJob(app.auth, pending.jobId)).status).toBe("completed");
+		expect(await registrationCount(app.appId, learnerId)).toBe(0);
+		const { results } = await env.DB.prepare("SELECT id FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'")
+			.bind(app.appId)
+			.all<{ id: string }>();
+		expect(results).toEqual([{ id: pending.jobId }]);
+	});
+
+	it("treats registrations created after the erasure as new data", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "before@example.com" }, { learnerTags: ["old"] });
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("admin")), { auth: app.auth }));
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+
+		const fresh = await enrol(app, { id: learnerId, email: "after@example.com" }, { learnerTags: ["new"] });
+
+		expect(await learnerOn(app, fresh)).toEqual({ id: learnerId, email: "after@example.com" });
+		const tags = await call("GET", `/learner/${learnerId}/tags`, { auth: app.auth });
+		expect(tags.status).toBe(200);
+		expect(await tags.json()).toEqual({ tags: ["new"] });
+	});
+});
+
+describe("GET /jobs/:jobId", () => {
+	it("answers 404 for another application's job, exactly as for an unknown one", async () => {
+		const owner = await createApp();
+		const other = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(owner, { id: learnerId });
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), { auth: owner.auth, body: { id: learnerId, firstName: "Ada" } }),
+		);
+
+		const response = await call("GET", `/jobs/${jobId}`, { auth: other.auth });
+
+		expect(await expectMessage(response, 404)).toBe(`Job [${jobId}] was not found`);
+		const unknown = crypto.randomUUID();
+		expect(await expectMessage(await call("GET", `/jobs/${unknown}`, { auth: owner.auth }), 404)).toBe(
+			`Job [${unknown}] was not found`,
+		);
+		expect((await waitForJob(owner.auth, jobId)).status).toBe("completed");
+	});
+
+	it("answers a bearer token with read:learner, and 403 to one without it", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		const body = { id: learnerId, lastName: "X" };
+		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }));
+		const job = await waitForJob(app.auth, jobId);
+
+		const reader = await call("GET", `/jobs/${jobId}`, { auth: await mintToken(app, "read:learner") });
+		const writer = await call("GET", `/jobs/${jobId}`, { auth: await mintToken(app, "write:learner") });
+
+		expect(reader.status).toBe(200);
+		expect(await reader.json()).toEqual(job);
+		expect(await expectMessage(writer, 403)).toBe('This operation requires the "read:learner" scope');
+	});
+
+	it("lets the management credentials read an application-deletion job", async () => {
+		const app = await createApp();
+		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+
+		const response = await call("GET", `/jobs/${jobId}`, { auth: MANAGEMENT });
+
+		expect(response.status).toBe(200);
+		// The queue may already have run it: the status is whatever it is now, and completedDate comes with completion.
+		const { status } = (await response.clone().json()) as JobBody;
+		expect(await response.json()).toEqual({
+			id: jobId,
+			type: "deleteApplication",
+			status,
+			createdDate: expect.any(String),
+			...(status === "completed" && { completedDate: expect.any(String) }),
+			registrationsAffected: 0,
+			tagsRemoved: 0,
+		});
+		expect(["queued", "running", "completed"]).toContain(status);
+		expect(await waitForJob(MANAGEMENT, jobId)).toEqual({
+			id: jobId,
+			type: "deleteApplication",
+			status: "completed",
+			createdDate: expect.any(String),
+			completedDate: expect.any(String),
+			registrationsAffected: 0,
+			tagsRemoved: 0,
+		});
+	});
+});
+
+describe("DELETE /appManagement/applications/:childAppId", () => {
+	/** An application with data in every table that holds application data. */
+	async function busyApp(): Promise<{ app: TestApp; learnerId: string }> {
+		const app = await createApp();
+		const credentialsPath = `/appManagement/${app.appId}/credentials`;
+		const second = await call("POST", credentialsPath, { auth: MANAGEMENT, body: { name: "second" } });
+		expect(second.status).toBe(200);
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "a@example.com" }, { learnerTags: ["l1", "l2"], registrationTags: ["r1"] });
+		await enrol(app, { id: learnerId }, { registrationTags: ["r2"] });
+		await enrol(app, { id: uniqueValue("learner") }, { learnerTags: ["l3"] });
+		const body = { id: learnerId, firstName: "Ada" };
+		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }));
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		return { app, learnerId };
+	}
+
+	it("stops the application's credentials at once", async () => {
+		const { app } = await busyApp();
+		const token = await mintToken(app, "read:learner");
+
+		await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+
+		for (const auth of [app.auth, token]) {
+			expect(await expectMessage(await call("GET", "/ping", { auth }), 401)).toEqual(expect.any(String));
+		}
+	});
+
+	it("deletes every row of the application's data in a job, leaving only that job", async () => {
+		const { app } = await busyApp();
+		const bystander = await busyApp();
+		const before = await rowsPerTable(app.appId);
+		expect(Object.keys(before)).toContain("registrations");
+		// Every table that holds application data has some, so an emptied table shows the job reached it.
+		expect(Object.entries(before).filter(([, rows]) => rows === 0)).toEqual([]);
+		const bystanderBefore = await rowsPerTable(bystander.app.appId);
+
+		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+
+		expect(await waitForJob(MANAGEMENT, jobId)).toEqual({
+			id: jobId,
+			type: "deleteApplication",
+			status: "completed",
+			createdDate: expect.any(String),
+			completedDate: expect.any(String),
+			registrationsAffected: 3,
+			tagsRemoved: 5,
+		});
+		const after = await rowsPerTable(app.appId);
+		expect(after).toEqual(Object.fromEntries(Object.keys(before).map((table) => [table, table === "jobs" ? 1 : 0])));
+		const left = await env.DB.prepare("SELECT id FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ id: string }>();
+		expect(left).toEqual({ id: jobId });
+		expect(await rowsPerTable(bystander.app.appId)).toEqual(bystanderBefore);
+		const listed = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });
+		expect(listed.status).toBe(200);
+		const { applications } = (await listed.json()) as { applications: { id: string }[] };
+		expect(applications.map(({ id }) => id)).not.toContain(app.appId);
+	});
+});

@@ -1,0 +1,164 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { learnerHash } from "../../src/jobs/contract";
+import { type TestApp, call, createApp } from "../helpers";
+import {
+	type JobBody,
+	acceptUpdate,
+	deliver,
+	enrol,
+	jobIdOf,
+	learnerOn,
+	realmUser,
+	registrationCount,
+	uniqueValue,
+	waitForJob,
+} from "./support";
+
+/** Where a scanned value was found. */
+interface Finding {
+	table: string;
+	column: string;
+	value: string;
+}
+
+/**
+ * Every cell of every table (enumerated from sqlite_master, so a table added later is scanned too) that equals
+ * or contains one of the needles. SQLite's and D1's internal tables are skipped; so is d1_migrations if D1
+ * does not let it be read.
+ */
+async function findAnywhere(needles: string[]): Promise<{ tables: string[]; findings: Finding[] }> {
+	const { results } = await env.DB.prepare(
+		`SELECT name FROM sqlite_master
+		 WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
+	).all<{ name: string }>();
+	const tables: string[] = [];
+	const findings: Finding[] = [];
+	for (const { name } of results) {
+		let rows: Record<string, unknown>[];
+		try {
+			// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
+			rows = (await env.DB.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).all<Record<string, unknown>>()).results;
+		} catch (error) {
+			if (name === "d1_migrations") continue;
+			throw error;
+		}
+		tables.push(name);
+		for (const row of rows) {
+			for (const [column, cell] of Object.entries(row)) {
+				const value = cell instanceof ArrayBuffer ? new TextDecoder().decode(cell) : String(cell);
+				if (needles.some((needle) => value.includes(needle))) findings.push({ table: name, column, value });
+			}
+		}
+	}
+	return { tables, findings };
+}
+
+/** Unique learner details, so that a scan finds them only where they were put. */
+const detailsOf = (label: string) => ({
+	email: `${uniqueValue(label)}@example.com`,
+	firstName: uniqueValue(`${label}-first`),
+	lastName: uniqueValue(`${label}-last`),
+});
+
+/** Requests the erasure through the route (the local queue delivers it) and waits for the job to finish. */
+async function erase(app: TestApp, learnerId: string, userEmail: string): Promise<JobBody> {
+	const path = `/learner/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(userEmail)}`;
+	const response = await call("POST", path, { auth: app.auth });
+	expect(response.status).toBe(204);
+	return waitForJob(app.auth, jobIdOf(response));
+}
+
+const LEARNER_TABLES = ["registrations", "registration_tags", "learner_tags", "learner_tag_counts", "jobs"];
+
+describe("deleteAllLearnerData job", () => {
+	it("leaves no value naming the learner in any table once it completes", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const details = detailsOf("original");
+		const tags = ["learner-tag", "learner-tag", "registration-tag", "registration-tag"].map(uniqueValue);
+		const registrations = [
+			await enrol(app, { id: learnerId, ...details }, { learnerTags: [tags[0]], registrationTags: [tags[2]] }),
+			await enrol(app, { id: learnerId, email: details.email }, { registrationTags: [tags[2], tags[3]] }),
+			await enrol(app, { id: learnerId }),
+		];
+		expect((await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: [tags[1]] } })).status).toBe(204);
+		// A completed update, and one still pending when the erasure runs: both hold details in their payloads.
+		const updated = detailsOf("updated");
+		const done = await acceptUpdate(app, { id: learnerId, ...updated });
+		await deliver([done]);
+		expect(await learnerOn(app, registrations[2] ?? "")).toEqual({ id: learnerId, ...updated });
+		const pending = detailsOf("pending");
+		const pendingUpdate = await acceptUpdate(app, { id: learnerId, ...pending });
+		const needles = [learnerId, ...Object.values(details), ...Object.values(updated), ...Object.values(pending), ...tags];
+		const before = await findAnywhere(needles);
+		expect(new Set(before.findings.map(({ table }) => table))).toEqual(new Set(LEARNER_TABLES));
+		const admin = await realmUser("admin");
+
+		const job = await erase(app, learnerId, admin);
+
+		const jobId = job.id;
+		expect(job).toEqual({
+			id: jobId,
+			type: "deleteAllLearnerData",
+			status: "completed",
+			createdDate: expect.any(String),
+			completedDate: expect.any(String),
+			registrationsAffected: 3,
+			tagsRemoved: 5,
+		});
+		const after = await findAnywhere(needles);
+		expect(after.tables).toEqual(expect.arrayContaining(LEARNER_TABLES));
+		expect(after.findings).toEqual([]);
+		expect(await registrationCount(app.appId, learnerId)).toBe(0);
+		// The job keeps only the HMAC of the learner id, the requester, times and counts (and its own bookkeeping).
+		expect(await env.DB.prepare("SELECT * FROM jobs WHERE id = ?1").bind(jobId).first()).toEqual({
+			id: jobId,
+			seq: expect.any(Number),
+			app_id: app.appId,
+			type: "deleteAllLearnerData",
+			status: "completed",
+			learner_id: null,
+			learner_hash: await learnerHash(env, app.appId, learnerId),
+			payload: null,
+			requested_by: admin,
+			cursor: 1,
+			position: 0,
+			lease: expect.stringMatching(/^[0-9a-f-]{36}$/),
+			registrations_affected: 3,
+			tags_removed: 5,
+			error: null,
+			created_at: job.createdDate,
+			started_at: expect.any(String),
+			completed_at: job.completedDate,
+		});
+		// The learner's other jobs keep the same HMAC and nothing else of the learner.
+		const { results: others } = await env.DB.prepare(
+			"SELECT id, status, learner_id, learner_hash, payload FROM jobs WHERE app_id = ?1 AND id <> ?2 ORDER BY seq",
+		)
+			.bind(app.appId, jobId)
+			.all();
+		const hash = await learnerHash(env, app.appId, learnerId);
+		expect(others).toEqual([
+			{ id: done.jobId, status: "completed", learner_id: null, learner_hash: hash, payload: null },
+			{ id: pendingUpdate.jobId, status: "completed", learner_id: null, learner_hash: hash, payload: null },
+		]);
+	});
+
+	it("erases only the learner with exactly that id (ids are case-sensitive)", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("Learner");
+		const lookalike = learnerId.toLowerCase();
+		const kept = await enrol(app, { id: lookalike, email: "kept@example.com" }, { learnerTags: ["kept"] });
+		await enrol(app, { id: learnerId }, { learnerTags: ["gone"] });
+
+		const job = await erase(app, learnerId, await realmUser("owner"));
+
+		expect(job.registrationsAffected).toBe(1);
+		expect(await registrationCount(app.appId, learnerId)).toBe(0);
+		expect(await learnerOn(app, kept)).toEqual({ id: lookalike, email: "kept@example.com" });
+		const tags = await call("GET", `/learner/${lookalike}/tags`, { auth: app.auth });
+		expect(tags.status).toBe(200);
+		expect(await tags.json()).toEqual({ tags: ["kept"] });
+	});
+});

@@ -1,0 +1,146 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { getJobById } from "../../src/db/jobs";
+import { CHUNKS_PER_MESSAGE, CHUNK_SIZE } from "../../src/jobs/run";
+import { MANAGEMENT, call, createApp, expectMessage } from "../helpers";
+import {
+	acceptErasure,
+	acceptUpdate,
+	callCapturing,
+	drain,
+	getJob,
+	jobIdOf,
+	realmUser,
+	registrationCount,
+	uniqueValue,
+} from "./support";
+
+const REGISTRATIONS = 10_000;
+
+/**
+ * Gives the learner REGISTRATIONS registrations, each with one registration tag, in two statements: one
+ * HTTP call per registration would take minutes.
+ */
+async function seedLearner(appId: string, learnerId: string): Promise<void> {
+	const now = new Date().toISOString();
+	await env.DB.batch([
+		env.DB.prepare(
+			`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
+			   xapi_registration_id, tag_count, created_at, updated_at)
+			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+			 SELECT ?1, ?2 || '-registration-' || i, 'course-scale', ?2, 'before@example.com', 'Before', 'Before',
+			   lower(hex(randomblob(16))), 1, ?4, ?4
+			 FROM n`,
+		).bind(appId, learnerId, REGISTRATIONS, now),
+		env.DB.prepare(
+			`INSERT INTO registration_tags (app_id, registration_id, tag)
+			 SELECT app_id, id, 'scale-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
+		).bind(appId, learnerId),
+	]);
+}
+
+/** Chunks the job ran (its cursor counts them). */
+async function chunksRun(jobId: string): Promise<number> {
+	return (await getJobById(env.DB, jobId))?.cursor ?? 0;
+}
+
+describe("jobs at scale", () => {
+	it(
+		`update and then erase a learner with ${REGISTRATIONS} registrations, chunk by chunk`,
+		async () => {
+			const app = await createApp();
+			const learnerId = uniqueValue("learner");
+			await seedLearner(app.appId, learnerId);
+			const learnerTags = ["scale-1", "scale-2", "scale-3"];
+			const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
+			expect(tagged.status).toBe(204);
+			expect(await registrationCount(app.appId, learnerId)).toBe(REGISTRATIONS);
+
+			const details = { id: learnerId, email: "after@example.com", firstName: "After", lastName: "Update" };
+			const update = await acceptUpdate(app, details);
+			let started = performance.now();
+			const updateMessages = await drain(update);
+			const updateMs = Math.round(performance.now() - started);
+			console.log(`update ${REGISTRATIONS} registrations: ${updateMs} ms, ${updateMessages} messages`);
+
+			expect(await getJob(app.auth, update.jobId)).toEqual({
+				id: update.jobId,
+				type: "updateLearnerInfo",
+				status: "completed",
+				createdDate: expect.any(String),
+				completedDate: expect.any(String),
+				registrationsAffected: REGISTRATIONS,
+			});
+			const updated = await env.DB.prepare(
+				`SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2
+				   AND learner_email = 'after@example.com' AND learner_first_name = 'After' AND learner_last_name = 'Update'`,
+			)
+				.bind(app.appId, learnerId)
+				.first<{ n: number }>();
+			expect(updated?.n).toBe(REGISTRATIONS);
+			// Bounded work: chunks of CHUNK_SIZE rows, at most CHUNKS_PER_MESSAGE of them per message.
+			const updateChunks = await chunksRun(update.jobId);
+			expect(updateChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(updateMessages).toBe(Math.ceil(updateChunks / CHUNKS_PER_MESSAGE));
+
+			const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
+			started = performance.now();
+			const erasureMessages = await drain(erasure);
+			const erasureMs = Math.round(performance.now() - started);
+			console.log(`erase ${REGISTRATIONS} registrations: ${erasureMs} ms, ${erasureMessages} messages`);
+
+			expect(await getJob(app.auth, erasure.jobId)).toEqual({
+				id: erasure.jobId,
+				type: "deleteAllLearnerData",
+				status: "completed",
+				createdDate: expect.any(String),
+				completedDate: expect.any(String),
+				registrationsAffected: REGISTRATIONS,
+				tagsRemoved: REGISTRATIONS + learnerTags.length,
+			});
+			expect(await registrationCount(app.appId, learnerId)).toBe(0);
+			const tagsLeft = await env.DB.prepare("SELECT count(*) AS n FROM registration_tags WHERE app_id = ?1")
+				.bind(app.appId)
+				.first<{ n: number }>();
+			expect(tagsLeft?.n).toBe(0);
+			expect(await expectMessage(await call("GET", `/learner/${learnerId}/tags`, { auth: app.auth }), 404)).toBe(
+				`Learner [${learnerId}] was not found`,
+			);
+			const erasureChunks = await chunksRun(erasure.jobId);
+			expect(erasureChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(erasureMessages).toBe(Math.ceil(erasureChunks / CHUNKS_PER_MESSAGE));
+		},
+		300_000,
+	);
+
+	it(
+		`delete an application holding ${REGISTRATIONS} registrations, chunk by chunk`,
+		async () => {
+			const app = await createApp();
+			const learnerId = uniqueValue("learner");
+			await seedLearner(app.appId, learnerId);
+			const path = `/appManagement/applications/${app.appId}`;
+			const { response, sent } = await callCapturing("DELETE", path, { auth: MANAGEMENT });
+			expect(response.status).toBe(204);
+			const jobId = jobIdOf(response);
+			expect(sent).toEqual([{ body: { type: "deleteApplication", jobId } }]);
+
+			const messages = await drain({ type: "deleteApplication", jobId });
+
+			expect(await getJob(MANAGEMENT, jobId)).toEqual({
+				id: jobId,
+				type: "deleteApplication",
+				status: "completed",
+				createdDate: expect.any(String),
+				completedDate: expect.any(String),
+				registrationsAffected: REGISTRATIONS,
+				tagsRemoved: REGISTRATIONS,
+			});
+			expect(await registrationCount(app.appId, learnerId)).toBe(0);
+			const chunks = await chunksRun(jobId);
+			expect(chunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(messages).toBe(Math.ceil(chunks / CHUNKS_PER_MESSAGE));
+		},
+		300_000,
+	);
+});
