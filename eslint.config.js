@@ -2,9 +2,12 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
+	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage", "public/swagger-ui"] },
 	js.configs.recommended,
 	...tseslint.configs.recommended,
+	// Node scripts and the docs page's browser script (public/init.js): the few globals each uses.
+	{ files: ["scripts/**/*.mjs"], languageOptions: { globals: { console: "readonly", process: "readonly" } } },
+	{ files: ["public/**/*.js"], languageOptions: { globals: { document: "readonly", SwaggerUIBundle: "readonly" } } },
 	{
 		files: ["src/**/*.ts", "test/**/*.ts"],
 		languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -6,6 +6,8 @@ export default defineConfig(async () => {
 	const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 	return {
 		test: {
+			// The conformance reporter prints "conformance: N responses checked, V violations" at the end.
+			reporters: ["default", "./test/conformance-reporter.ts"],
 			projects: [
 				{
 					plugins: [
@@ -28,7 +30,8 @@ export default defineConfig(async () => {
 						name: "workers",
 						include: ["test/**/*.test.ts"],
 						exclude: ["test/interop/**"],
-						setupFiles: ["./test/apply-migrations.ts"],
+						// conformance-setup: every response from test/helpers.ts call() is checked against the OpenAPI document.
+						setupFiles: ["./test/apply-migrations.ts", "./test/conformance-setup.ts"],
 						// Request logs are printed only for failing tests.
 						silent: "passed-only",
 					},

@@ -6,6 +6,7 @@ import { createRouter, type AppEnv } from "./context";
 import { ApiError } from "./errors";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
+import { docsRoutes } from "./routes/docs";
 import { jobRoutes } from "./routes/jobs";
 import { learnerRoutes } from "./routes/learners";
 import { metaRoutes } from "./routes/meta";
@@ -66,6 +67,8 @@ app.route(API_BASE, appManagementRoutes);
 app.route(API_BASE, learnerRoutes);
 app.route(API_BASE, registrationRoutes);
 app.route(API_BASE, jobRoutes);
+// Public: the OpenAPI document of every route above (generated from this app on first request) and its page.
+app.route(API_BASE, docsRoutes(app, API_BASE));
 
 // The path is not echoed: it may hold a learner id.
 app.notFound((c) =>

@@ -19,13 +19,15 @@ export const LIMITS = {
 
 // C0 controls, DEL and C1 controls.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+/** The same rule as a JSON Schema `pattern`, so the OpenAPI document states it too. */
+const withoutCharacters = (extra = "") => `^[^\\u0000-\\u001f\\u007f-\\u009f${extra}]*$`;
 const codePoints = (value: string) => [...value].length;
 
 /**
  * A string of 1..max characters (Unicode code points, as JSON Schema's maxLength counts them) with no control
  * characters. Used for ids, tags and names.
  */
-function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string }) {
+function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }) {
 	let schema = z
 		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
 		.refine((value) => value.length > 0, { message: `${label} must not be empty` })
@@ -35,7 +37,7 @@ function boundedText(label: string, max: number, extra?: { pattern: RegExp; mess
 		const { pattern, message } = extra;
 		schema = schema.refine((value) => !pattern.test(value), { message });
 	}
-	return schema.openapi({ minLength: 1, maxLength: max });
+	return schema.openapi({ minLength: 1, maxLength: max, pattern: withoutCharacters(extra?.documented) });
 }
 
 export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
@@ -43,6 +45,7 @@ export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
 export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 	pattern: /,/,
 	message: "tag must not contain a comma (tags are filtered as comma-separated lists)",
+	documented: ",",
 }).openapi({ description: "1-255 characters, no control characters, no comma" });
 
 const tagArray = z
@@ -86,7 +89,7 @@ const optionalName = (label: string) =>
 			message: `${label} must be at most ${LIMITS.nameLength} characters`,
 		})
 		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
-		.openapi({ maxLength: LIMITS.nameLength });
+		.openapi({ maxLength: LIMITS.nameLength, pattern: withoutCharacters() });
 
 /** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
 export const LearnerSchema = z

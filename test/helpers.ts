@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { checkConformance } from "./conformance";
 
 export const BASE = "http://learner.test/api/v2";
 
@@ -21,7 +22,11 @@ export async function call(
 		body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
 		if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
 	}
-	return exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+	const request = new Request(`${BASE}${path}`, { method, headers, body });
+	const response = await exports.default.fetch(request);
+	// Every response a test sees is checked against the OpenAPI document (test/conformance.ts).
+	await checkConformance(BASE, request, response);
+	return response;
 }
 
 /** Asserts status and MessageSchema body, returning the message. */

@@ -14,7 +14,8 @@ export const jsonBody = <T extends ZodType>(schema: T, description?: string) => 
 	content: { "application/json": { schema } },
 });
 
-const ERROR_DESCRIPTIONS = {
+/** What each error status means; the document generator (src/routes/docs.ts) adds the shared ones itself. */
+export const ERROR_DESCRIPTIONS = {
 	400: "Invalid input: the message names the field or limit",
 	401: "Missing or invalid credentials",
 	403: "Authenticated, but lacking the scope or privilege this operation needs",

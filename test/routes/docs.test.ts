@@ -1,0 +1,131 @@
+import { describe, expect, it } from "vitest";
+import { app } from "../../src/app";
+import { LIMITS, SCOPES } from "../../src/schemas";
+import { call, expectMessage } from "../helpers";
+
+type Json = Record<string, unknown>;
+const METHODS = ["get", "put", "post", "delete", "head", "patch", "options"];
+
+async function getDocument(): Promise<Json & { paths: Record<string, Record<string, Json>>; components: Json }> {
+	const response = await call("GET", "/openapi.json");
+	expect(response.status).toBe(200);
+	return response.json();
+}
+
+const operations = (paths: Record<string, Record<string, Json>>) =>
+	Object.entries(paths).flatMap(([path, item]) =>
+		METHODS.filter((method) => item[method]).map((method) => ({ path, method, operation: item[method] as Json })),
+	);
+
+const schemaOf = (document: Json, name: string) =>
+	((document.components as Json).schemas as Record<string, Json>)[name] as Json & { properties: Record<string, Json> };
+
+describe("GET /openapi.json", () => {
+	it("answers the OpenAPI 3.1 document without credentials", async () => {
+		const document = await getDocument();
+		expect(document.openapi).toBe("3.1.0");
+		expect(document.info).toMatchObject({ title: expect.any(String), version: "1.0.0" });
+		expect(document.servers).toEqual([{ url: "/api/v2", description: "This server" }]);
+	});
+
+	it("lists every route of the app, at the paths the official client calls", async () => {
+		const { paths } = await getDocument();
+		const documented = new Set(operations(paths).map(({ path, method }) => `${method.toUpperCase()} ${path}`));
+		const routed = app.routes
+			.filter((route) => route.method !== "ALL")
+			.map((route) => `${route.method} ${route.path.replace(/^\/api\/v2/, "").replace(/:(\w+)/g, "{$1}")}`);
+		expect(routed.length).toBeGreaterThan(0);
+		expect(routed.filter((route) => !documented.has(route))).toEqual([]);
+		expect(Object.keys(paths).filter((path) => path.startsWith("/api/v2"))).toEqual([]);
+		expect(paths["/ping"]?.get?.operationId).toBe("pingAppId");
+	});
+
+	it("declares the statuses the app-wide middleware adds to every operation", async () => {
+		const { paths } = await getDocument();
+		for (const { path, method, operation } of operations(paths)) {
+			const statuses = Object.keys(operation.responses as Json);
+			expect(statuses, `${method} ${path}`).toEqual(expect.arrayContaining(["400", "500"]));
+			if (operation.requestBody) expect(statuses, `${method} ${path}`).toEqual(expect.arrayContaining(["413", "415"]));
+		}
+	});
+
+	it("registers the three security schemes, with every scope", async () => {
+		const { components } = await getDocument();
+		const schemes = components.securitySchemes as Record<string, Json>;
+		expect(schemes.APP_NORMAL).toMatchObject({ type: "http", scheme: "basic" });
+		expect(schemes.APP_MANAGEMENT).toMatchObject({ type: "http", scheme: "basic" });
+		expect(schemes.OAUTH).toMatchObject({
+			type: "oauth2",
+			flows: { clientCredentials: { tokenUrl: "/api/v2/oauth/authenticate/application/token" } },
+		});
+		const { scopes } = (schemes.OAUTH as { flows: { clientCredentials: { scopes: Json } } }).flows.clientCredentials;
+		expect(Object.keys(scopes).sort()).toEqual([...SCOPES].sort());
+	});
+
+	it("publishes the limits as schema constraints", async () => {
+		const document = await getDocument();
+		const tags = schemaOf(document, "TagListSchema").properties.tags as Json & { items: Json };
+		expect(tags.maxItems).toBe(LIMITS.tagsPerRequest);
+		expect(tags.items).toMatchObject({ minLength: 1, maxLength: LIMITS.tagLength, pattern: expect.any(String) });
+		// The pattern says what the validator says: no comma, no control character.
+		const tagPattern = new RegExp(tags.items.pattern as string);
+		expect(["a tag", "étiquette"].every((tag) => tagPattern.test(tag))).toBe(true);
+		expect(["a,b", "a\u0000b", "a\u009fb"].some((tag) => tagPattern.test(tag))).toBe(false);
+		const ids = schemaOf(document, "BatchTagsSchema").properties.ids as Json & { items: Json };
+		expect(ids).toMatchObject({ minItems: 1, maxItems: LIMITS.idsPerBatch });
+		expect(ids.items).toMatchObject({ minLength: 1, maxLength: LIMITS.idLength, pattern: expect.any(String) });
+		const learner = schemaOf(document, "LearnerSchema").properties;
+		expect(JSON.stringify(learner.email)).toContain(`"maxLength":${LIMITS.emailLength}`);
+		expect(JSON.stringify(learner.firstName)).toContain(`"maxLength":${LIMITS.nameLength}`);
+		expect(document.info).toMatchObject({ description: expect.stringContaining(`| tags on one learner | ${LIMITS.tagsPerLearner} |`) });
+	});
+});
+
+describe("GET /docs", () => {
+	it("answers the page under a Content-Security-Policy that allows no inline or third-party script", async () => {
+		const response = await call("GET", "/docs");
+		expect(response.status).toBe(200);
+		expect(response.headers.get("Content-Type")).toBe("text/html; charset=UTF-8");
+		const policy = response.headers.get("Content-Security-Policy") ?? "";
+		expect(policy).toContain("default-src 'self'");
+		expect(policy).toContain("script-src 'self';");
+		const html = await response.text();
+		expect(html).toContain('<script src="/api/v2/docs/assets/init.js"></script>');
+		expect(html).not.toMatch(/<script>|https?:\/\//);
+	});
+
+	it("answers 405 with a JSON message for another method", async () => {
+		const response = await call("POST", "/docs", { body: {} });
+		expect(await expectMessage(response, 405)).toBe("Method POST is not allowed here; use GET, HEAD");
+	});
+});
+
+describe("GET /docs/assets/:file", () => {
+	it("serves the init script and Swagger UI from this Worker's static assets", async () => {
+		const init = await call("GET", "/docs/assets/init.js");
+		expect(init.status).toBe(200);
+		expect(init.headers.get("Content-Type")).toMatch(/^text\/javascript/);
+		expect(await init.text()).toContain("SwaggerUIBundle({");
+		const bundle = await call("GET", "/docs/assets/swagger-ui-bundle.js");
+		expect(bundle.status).toBe(200);
+		expect((await bundle.text()).length).toBeGreaterThan(100_000);
+		const css = await call("GET", "/docs/assets/swagger-ui.css");
+		expect(css.headers.get("Content-Type")).toMatch(/^text\/css/);
+		await css.body?.cancel();
+	});
+
+	it("answers 304 to a matching If-None-Match", async () => {
+		const first = await call("GET", "/docs/assets/init.js");
+		await first.body?.cancel();
+		const etag = first.headers.get("ETag") ?? "";
+		expect(etag).not.toBe("");
+		const second = await call("GET", "/docs/assets/init.js", { headers: { "If-None-Match": etag } });
+		expect(second.status).toBe(304);
+	});
+
+	it("answers 404 for any other file, even one in the assets directory", async () => {
+		expect(await expectMessage(await call("GET", "/docs/assets/LICENSE"), 404)).toBe(
+			"The docs page has no file [LICENSE]; it loads init.js, swagger-ui-bundle.js, swagger-ui.css, favicon-32x32.png",
+		);
+	});
+});
