@@ -20,6 +20,8 @@ export default defineConfig(async () => {
 									MANAGEMENT_SECRET_KEY: "test-management-secret",
 									TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",
 									LEARNER_HASH_KEY: "test-learner-hash-key-0123456789abcdef",
+									// Request and job-step lines would bury the figures the suites print.
+									LOG_LEVEL: "error",
 								},
 								// A second, tight limiter so a test can reach 429 without slowing every other test.
 								ratelimits: { TIGHT_RATE_LIMITER: { namespace_id: "2001", simple: { limit: 3, period: 60 } } },

@@ -45,6 +45,12 @@ CREATE TABLE registrations (
   xapi_registration_id  TEXT NOT NULL,
   -- Kept in step with registration_tags in the same transaction; the CHECK enforces the per-registration limit.
   tag_count             INTEGER NOT NULL DEFAULT 0 CONSTRAINT registration_tag_limit CHECK (tag_count BETWEEN 0 AND 1000),
+  -- The jobs.seq of the update that last set each learner field (or the newest job when the registration was
+  -- created): an update applies to a field only when it is newer, so updates land in acceptance order
+  -- whatever order the queue delivers them in, and a redelivery changes nothing.
+  email_seq             INTEGER NOT NULL DEFAULT 0,
+  first_name_seq        INTEGER NOT NULL DEFAULT 0,
+  last_name_seq         INTEGER NOT NULL DEFAULT 0,
   created_at            TEXT NOT NULL,
   updated_at            TEXT NOT NULL
 );
@@ -53,6 +59,7 @@ CREATE UNIQUE INDEX registrations_by_app_id ON registrations (app_id, id);
 CREATE INDEX registrations_by_app ON registrations (app_id);
 CREATE INDEX registrations_by_app_learner ON registrations (app_id, learner_id);
 CREATE INDEX registrations_by_app_course ON registrations (app_id, course_id);
+CREATE INDEX registrations_by_app_created ON registrations (app_id, created_at);
 CREATE INDEX registrations_by_app_updated ON registrations (app_id, updated_at);
 
 -- Tags on a learner; rowid order is the order in which each tag was first applied.
@@ -62,6 +69,8 @@ CREATE TABLE learner_tags (
   tag         TEXT NOT NULL
 );
 CREATE UNIQUE INDEX learner_tags_by_learner ON learner_tags (app_id, learner_id, tag);
+-- Ends, implicitly, in rowid: reading a learner's tags through it yields them in order without a sort.
+CREATE INDEX learner_tags_in_order ON learner_tags (app_id, learner_id);
 
 -- How many tags each learner has, kept in step with learner_tags in the same transaction, so the limit of
 -- 1000 tags per learner is enforced by the CHECK at O(1) cost: a write that would pass it aborts, whole.
@@ -79,7 +88,16 @@ CREATE TABLE registration_tags (
   tag              TEXT NOT NULL
 );
 CREATE UNIQUE INDEX registration_tags_by_registration ON registration_tags (app_id, registration_id, tag);
+CREATE INDEX registration_tags_in_order ON registration_tags (app_id, registration_id);
 CREATE INDEX registration_tags_by_tag ON registration_tags (app_id, tag);
+
+-- The job clock: every accepted job takes the next value as its seq. Kept apart from the jobs table so that
+-- deleting jobs (with their application) can never turn it back: registrations are stamped with it.
+CREATE TABLE job_clock (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  INTEGER NOT NULL
+);
+INSERT INTO job_clock (id, seq) VALUES (1, 0);
 
 -- Background jobs (learner info updates, GDPR erasures, application deletions). Queue messages carry only
 -- the job id; everything else lives here. learner_id and payload hold personal data only until the job is
@@ -94,7 +112,11 @@ CREATE TABLE jobs (
   learner_hash            TEXT,
   payload                 TEXT,
   requested_by            TEXT,
+  -- Progress: chunks done (also the optimistic-concurrency version), the last registration pk visited,
+  -- and the attempt that wrote the last chunk. A chunk's writes apply only under the lease its attempt took.
   cursor                  INTEGER NOT NULL DEFAULT 0,
+  position                INTEGER NOT NULL DEFAULT 0,
+  lease                   TEXT,
   registrations_affected  INTEGER NOT NULL DEFAULT 0,
   tags_removed            INTEGER NOT NULL DEFAULT 0,
   error                   TEXT,

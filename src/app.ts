@@ -4,6 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { createRouter, type AppEnv } from "./context";
 import { ApiError } from "./errors";
+import { log } from "./log";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
 import { docsRoutes } from "./routes/docs";
@@ -20,8 +21,11 @@ const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
 const TOKEN_PATH = `${API_BASE}/oauth/authenticate/application/token`;
 
-const hasBody = (request: Request) =>
-	Number(request.headers.get("Content-Length") ?? 0) > 0 || request.headers.has("Transfer-Encoding");
+/** Whether the request carries a body: by its length when stated, else by the presence of a body stream. */
+function hasBody(request: Request): boolean {
+	const length = request.headers.get("Content-Length");
+	return length !== null ? Number(length) > 0 : request.body !== null;
+}
 
 /** 415 for a body that is not JSON (the token endpoint alone takes a form). */
 const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
@@ -90,15 +94,12 @@ app.onError((error, c) => {
 		// Hono's own: "Malformed JSON in request body" (400) and the like.
 		return c.json({ message: error.message || "Bad request" }, error.status);
 	}
-	console.error(
-		JSON.stringify({
-			level: "error",
-			msg: "unhandled error",
-			requestId: c.var.requestId,
-			error: error instanceof Error ? error.name : typeof error,
-			// The message may quote SQL with bound values, so only its first line, which never holds them.
-			detail: error instanceof Error ? error.message.split("\n")[0] : undefined,
-		}),
-	);
+	log(c.env, "error", {
+		msg: "unhandled error",
+		requestId: c.var.requestId,
+		error: error instanceof Error ? error.name : typeof error,
+		// The message may quote SQL with bound values, so only its first line, which never holds them.
+		detail: error instanceof Error ? error.message.split("\n")[0] : undefined,
+	});
 	return c.json({ message: `Internal error; quote request id ${c.var.requestId} when reporting it` }, 500);
 });

@@ -11,6 +11,8 @@ export interface AppEnv {
 		/** This request's D1 Sessions API session (src/session.ts). */
 		db: Db;
 		auth: AuthContext;
+		/** Set when the realm's management credentials authenticated the request (job status only). */
+		management?: boolean;
 	};
 }
 

@@ -1,12 +1,13 @@
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
-import type { RegistrationFilter } from "./db/registrations";
+import type { ListPosition, RegistrationFilter, RegistrationOrder } from "./db/registrations";
 import { badRequest } from "./errors";
 
-/** Where a listing stopped: the application, its original filters, and the last row served. */
+/** Where a listing stopped: the application, its original filters and order, and the last row served. */
 export interface PageCursor {
 	app: string;
 	filter: RegistrationFilter;
-	after: number;
+	order: RegistrationOrder;
+	after: ListPosition;
 }
 
 const encoder = new TextEncoder();

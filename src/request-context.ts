@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "./context";
 import { badRequest } from "./errors";
+import { log } from "./log";
 
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
 // D1 bookmarks are hyphen-separated hex fields; anything else would fail inside D1 as a 500.
@@ -38,18 +39,15 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
 
 	const latest = session.getBookmark();
 	if (latest) c.header(BOOKMARK_HEADER, latest);
-	console.log(
-		JSON.stringify({
-			level: c.res.status >= 500 ? "error" : "info",
-			msg: "request",
-			requestId,
-			method: c.req.method,
-			route: routePattern(c),
-			status: c.res.status,
-			durationMs: Date.now() - started,
-			appId: c.var.auth?.appId,
-		}),
-	);
+	log(c.env, c.res.status >= 500 ? "error" : "info", {
+		msg: "request",
+		requestId,
+		method: c.req.method,
+		route: routePattern(c),
+		status: c.res.status,
+		durationMs: Date.now() - started,
+		appId: c.var.auth?.appId,
+	});
 });
 
 /** Rejects a malformed `X-D1-Bookmark` (runs after requestContext, so the rejection is logged too). */

@@ -246,11 +246,26 @@ export const TokenRequestSchema = z
 			.optional()
 			.openapi({ type: "integer", minimum: 1, maximum: LIMITS.tokenExpirationMax, default: 300 }),
 	})
-	.openapi("TokenRequestSchema");
+	.openapi("TokenFormSchema");
 
 export const TokenSchema = z
 	.object({ access_token: z.string(), expires_in: z.number().int(), token_type: z.literal("Bearer") })
 	.openapi("ApplicationToken");
+
+export const TokenPermissionsRequestSchema = z
+	.object({
+		permissions: z.object({
+			scopes: z
+				.array(z.string().max(64), { error: "permissions.scopes must be an array of scope names" })
+				.min(1, { message: "permissions.scopes must name at least one scope" })
+				.max(SCOPES.length * 4),
+			applicationName: z.string().max(LIMITS.nameLength).optional(),
+		}),
+		expiry: z.iso.datetime({ offset: true, message: "expiry must be an ISO-8601 date-time" }),
+	})
+	.openapi("TokenRequestSchema");
+
+export const StringResultSchema = z.object({ result: z.string() }).openapi("StringResultSchema");
 
 export const PingSchema = z.object({ apiMessage: z.string(), currentTime: z.string() }).openapi("PingSchema");
 export const AboutSchema = z.object({ version: z.string(), distribution: z.string() }).openapi("AboutSchema");

@@ -14,6 +14,8 @@ function describePath(path: readonly PropertyKey[]): string {
 export function validationMessage(error: ZodError): string {
 	const parts = error.issues.slice(0, MAX_ISSUES).map((issue) => {
 		const where = describePath(issue.path);
+		// Only a whole body has no path: name what it should have been.
+		if (!where && issue.code === "invalid_type") return `the body must be a JSON ${issue.expected}`;
 		// Our schema messages already name the field; prefix the path only when it adds the position.
 		return where && !issue.message.startsWith(where) ? `${where}: ${issue.message}` : issue.message;
 	});

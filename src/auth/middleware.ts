@@ -87,16 +87,23 @@ async function enforceRateLimit(env: Env, appId: string): Promise<void> {
 	}
 }
 
-/** APP_MANAGEMENT: Basic with the realm's management id and secret (Worker secrets), compared in constant time. */
-export const requireManagement = createMiddleware<AppEnv>(async (c, next) => {
+/** Whether the request carries the realm's management credentials (Basic), compared in constant time. */
+export async function isManagementRequest(c: Context<AppEnv>): Promise<boolean> {
 	const header = c.req.header("Authorization");
-	if (!header) throw unauthorized("Authentication required: send the realm's management credentials (Basic)");
-	const basic = parseBasic(header);
+	const basic = header ? parseBasic(header) : null;
 	// Both halves are always compared, so timing does not tell a right id from a right secret.
 	const [idMatches, secretMatches] = await Promise.all([
 		timingSafeEqualText(basic?.id ?? "", c.env.MANAGEMENT_APP_ID),
 		timingSafeEqualText(basic?.secret ?? "", c.env.MANAGEMENT_SECRET_KEY),
 	]);
-	if (!basic || !idMatches || !secretMatches) throw unauthorized("Invalid management credentials");
+	return basic !== null && idMatches && secretMatches;
+}
+
+/** APP_MANAGEMENT: Basic with the realm's management id and secret (Worker secrets). */
+export const requireManagement = createMiddleware<AppEnv>(async (c, next) => {
+	if (!c.req.header("Authorization")) {
+		throw unauthorized("Authentication required: send the realm's management credentials (Basic)");
+	}
+	if (!(await isManagementRequest(c))) throw unauthorized("Invalid management credentials");
 	await next();
 });

@@ -1,6 +1,11 @@
 import type { JobType } from "../jobs/contract";
 import type { Db } from "./types";
 
+/** Advances the job clock; run it in the same batch, just before the INSERT that takes NEXT_SEQ. */
+export const TICK_JOB_CLOCK = "UPDATE job_clock SET seq = seq + 1 WHERE id = 1";
+/** The job clock's current value: the seq of the newest accepted job (migrations/0001: job_clock). */
+export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";
+
 export type JobStatus = "queued" | "running" | "completed" | "failed";
 
 export interface Job {
@@ -14,6 +19,8 @@ export interface Job {
 	payload: string | null;
 	requestedBy: string | null;
 	cursor: number;
+	position: number;
+	lease: string | null;
 	registrationsAffected: number;
 	tagsRemoved: number;
 	error: string | null;
@@ -22,7 +29,7 @@ export interface Job {
 	completedAt: string | null;
 }
 
-interface JobRow {
+export interface JobRow {
 	id: string;
 	seq: number;
 	app_id: string;
@@ -33,6 +40,8 @@ interface JobRow {
 	payload: string | null;
 	requested_by: string | null;
 	cursor: number;
+	position: number;
+	lease: string | null;
 	registrations_affected: number;
 	tags_removed: number;
 	error: string | null;
@@ -41,7 +50,8 @@ interface JobRow {
 	completed_at: string | null;
 }
 
-const toJob = (row: JobRow): Job => ({
+/** A jobs row as a Job. */
+export const toJob = (row: JobRow): Job => ({
 	id: row.id,
 	seq: row.seq,
 	appId: row.app_id,
@@ -52,6 +62,8 @@ const toJob = (row: JobRow): Job => ({
 	payload: row.payload,
 	requestedBy: row.requested_by,
 	cursor: row.cursor,
+	position: row.position,
+	lease: row.lease,
 	registrationsAffected: row.registrations_affected,
 	tagsRemoved: row.tags_removed,
 	error: row.error,
@@ -59,39 +71,6 @@ const toJob = (row: JobRow): Job => ({
 	startedAt: row.started_at,
 	completedAt: row.completed_at,
 });
-
-export interface NewJob {
-	id: string;
-	appId: string;
-	type: JobType;
-	learnerId?: string | null;
-	learnerHash?: string | null;
-	payload?: string | null;
-	requestedBy?: string | null;
-	createdAt: string;
-}
-
-/**
- * The statement that records a job. `seq` is the job's place in acceptance order: D1 runs statements one at a
- * time, so max(seq) + 1 inside the INSERT is race-free (and O(1) through jobs_by_seq).
- */
-export function insertJobStatement(db: Db, job: NewJob): D1PreparedStatement {
-	return db
-		.prepare(
-			`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, requested_by, created_at)
-			 VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM jobs), ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)`,
-		)
-		.bind(
-			job.id,
-			job.appId,
-			job.type,
-			job.learnerId ?? null,
-			job.learnerHash ?? null,
-			job.payload ?? null,
-			job.requestedBy ?? null,
-			job.createdAt,
-		);
-}
 
 /** A job by id, whatever its application (for the consumer), or null. */
 export async function getJobById(db: Db, jobId: string): Promise<Job | null> {
@@ -105,28 +84,16 @@ export async function getJob(db: Db, appId: string, jobId: string): Promise<Job 
 	return row ? toJob(row) : null;
 }
 
-/** The newest unfinished job of a type for a learner (by HMAC of its id), or null. */
-export async function findPendingLearnerJob(
-	db: Db,
-	appId: string,
-	learnerHash: string,
-	type: JobType,
-): Promise<Job | null> {
-	const row = await db
-		.prepare(
-			`SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = ?3 AND status IN ('queued', 'running')
-			 ORDER BY seq DESC LIMIT 1`,
-		)
-		.bind(appId, learnerHash, type)
-		.first<JobRow>();
-	return row ? toJob(row) : null;
-}
-
-/** Marks a job failed with a reason, unless it already completed. */
+/**
+ * Marks a job failed with a reason (after the last attempt's recorded error, if any), unless it finished. Its
+ * learner id and payload are dropped: a failed job is never resumed (asking again starts a new one).
+ */
 export async function markJobFailed(db: Db, jobId: string, reason: string, now: string): Promise<void> {
 	await db
 		.prepare(
-			"UPDATE jobs SET status = 'failed', error = ?2, completed_at = ?3 WHERE id = ?1 AND status IN ('queued', 'running')",
+			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
+			   learner_id = NULL, payload = NULL
+			 WHERE id = ?1 AND status IN ('queued', 'running')`,
 		)
 		.bind(jobId, reason, now)
 		.run();
@@ -139,12 +106,13 @@ export async function markJobFailed(db: Db, jobId: string, reason: string, now: 
  */
 export async function requestApplicationDeletion(db: Db, appId: string, now: string): Promise<Job | null> {
 	const jobId = crypto.randomUUID();
-	const [, , found] = await db.batch([
+	const [, , , found] = await db.batch([
+		db.prepare(TICK_JOB_CLOCK),
 		db.prepare("UPDATE applications SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL").bind(appId, now),
 		db
 			.prepare(
 				`INSERT INTO jobs (id, seq, app_id, type, status, created_at)
-				 SELECT ?1, (SELECT coalesce(max(seq), 0) + 1 FROM jobs), ?2, 'deleteApplication', 'queued', ?3
+				 SELECT ?1, ${JOB_CLOCK}, ?2, 'deleteApplication', 'queued', ?3
 				 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?2)
 				   AND NOT EXISTS (SELECT 1 FROM jobs WHERE app_id = ?2 AND learner_hash IS NULL AND type = 'deleteApplication')`,
 			)

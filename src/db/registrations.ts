@@ -1,5 +1,6 @@
+import { JOB_CLOCK } from "./jobs";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, addTagsStatements } from "./tags";
-import type { Db } from "./types";
+import { type Db, prepareWith } from "./types";
 
 export interface Registration {
 	pk: number;
@@ -28,10 +29,11 @@ interface RegistrationRow {
 	tags_json: string;
 }
 
-// Tags come back in the same statement, as a JSON array in the order first applied.
+// Tags come back in the same statement, as a JSON array in the order first applied (the in-order index
+// yields them sorted).
 const SELECT_REGISTRATION = `SELECT r.pk, r.id, r.course_id, r.learner_id, r.learner_email, r.learner_first_name,
   r.learner_last_name, r.instance, r.xapi_registration_id, r.created_at, r.updated_at,
-  (SELECT json_group_array(tag) FROM (SELECT t.tag FROM registration_tags t
+  (SELECT json_group_array(tag) FROM (SELECT t.tag FROM registration_tags t INDEXED BY registration_tags_in_order
      WHERE t.app_id = r.app_id AND t.registration_id = r.id ORDER BY t.rowid)) AS tags_json
 FROM registrations r`;
 
@@ -74,9 +76,12 @@ export async function createRegistration(db: Db, appId: string, registration: Ne
 	const statements = [
 		db
 			.prepare(
+				// Field versions start at the job clock: updates accepted before this registration existed
+				// do not overwrite the learner details it was created with.
 				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name,
-				   learner_last_name, xapi_registration_id, created_at, updated_at)
-				 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)`,
+				   learner_last_name, xapi_registration_id, created_at, updated_at, email_seq, first_name_seq, last_name_seq)
+				 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, newest.seq, newest.seq, newest.seq
+				 FROM (SELECT ${JOB_CLOCK} AS seq) AS newest`,
 			)
 			.bind(
 				appId,
@@ -119,50 +124,75 @@ export async function getRegistration(db: Db, appId: string, id: string): Promis
 export interface RegistrationFilter {
 	courseId?: string;
 	learnerId?: string;
-	/** ISO-8601 UTC bounds on the last update, inclusive. */
+	/** Which date `since` and `until` bound (SCORM Cloud's datetimeFilter; default created). */
+	datetimeFilter: "created" | "updated";
+	/** ISO-8601 UTC bounds, inclusive. */
 	since?: string;
 	until?: string;
 	/** Registrations carrying any of these tags. */
 	tags?: string[];
 }
 
+export type RegistrationOrder = "created_asc" | "created_desc" | "updated_asc" | "updated_desc";
+
+/** Where the previous page ended: the last row's pk (and its update time, when ordered by it). */
+export interface ListPosition {
+	pk: number;
+	updatedAt: string;
+}
+
+// Each order's sort and "after the previous page" condition (?9 last pk, ?10 its updated_at). The indexes on
+// (app_id, learner_id), (app_id, course_id), (app_id) and (app_id, updated_at) end in pk, so pages come out
+// of an index in order.
+const ORDERS: Record<RegistrationOrder, { sort: string; after: string }> = {
+	created_asc: { sort: "r.pk", after: "r.pk > ?9" },
+	created_desc: { sort: "r.pk DESC", after: "r.pk < ?9" },
+	updated_asc: { sort: "r.updated_at, r.pk", after: "(r.updated_at, r.pk) > (?10, ?9)" },
+	updated_desc: { sort: "r.updated_at DESC, r.pk DESC", after: "(r.updated_at, r.pk) < (?10, ?9)" },
+};
+
 /**
- * One page of the application's registrations matching the filter, in creation order, after `afterPk`.
- * Each filter picks a fixed SQL fragment (no values in SQL text); the indexes on (app_id, learner_id),
- * (app_id, course_id) and (app_id) end in pk, so pages come out in order without a sort.
+ * One page of the application's registrations matching the filter, after `position`, and optionally how many
+ * match in all — one D1 call. Each filter picks a fixed SQL fragment (no values in SQL text).
  */
 export async function listRegistrations(
 	db: Db,
 	appId: string,
-	filter: RegistrationFilter,
-	afterPk: number,
-	limit: number,
-): Promise<Registration[]> {
-	const conditions = ["r.app_id = ?1", "r.pk > ?2"];
-	if (filter.courseId !== undefined) conditions.push("r.course_id = ?3");
-	if (filter.learnerId !== undefined) conditions.push("r.learner_id = ?4");
-	if (filter.since !== undefined) conditions.push("r.updated_at >= ?5");
-	if (filter.until !== undefined) conditions.push("r.updated_at <= ?6");
+	query: { filter: RegistrationFilter; order: RegistrationOrder; position?: ListPosition; limit: number; count: boolean },
+): Promise<{ registrations: Registration[]; total?: number }> {
+	const { filter, order, position } = query;
+	const dateColumn = filter.datetimeFilter === "updated" ? "r.updated_at" : "r.created_at";
+	const conditions = ["r.app_id = ?1"];
+	if (filter.courseId !== undefined) conditions.push("r.course_id = ?2");
+	if (filter.learnerId !== undefined) conditions.push("r.learner_id = ?3");
+	if (filter.since !== undefined) conditions.push(`${dateColumn} >= ?4`);
+	if (filter.until !== undefined) conditions.push(`${dateColumn} <= ?5`);
 	if (filter.tags !== undefined) {
 		conditions.push(
-			"EXISTS (SELECT 1 FROM registration_tags t WHERE t.app_id = ?1 AND t.registration_id = r.id AND t.tag IN (SELECT value FROM json_each(?7)))",
+			"EXISTS (SELECT 1 FROM registration_tags t WHERE t.app_id = ?1 AND t.registration_id = r.id AND t.tag IN (SELECT value FROM json_each(?6)))",
 		);
 	}
-	// ?8 is always used, so the statement always takes all eight parameters (unused ones bound as null).
-	const { results } = await db
-		.prepare(`${SELECT_REGISTRATION} WHERE ${conditions.join(" AND ")} ORDER BY r.pk LIMIT ?8`)
-		.bind(
-			appId,
-			afterPk,
-			filter.courseId ?? null,
-			filter.learnerId ?? null,
-			filter.since ?? null,
-			filter.until ?? null,
-			filter.tags ? JSON.stringify(filter.tags) : null,
-			limit,
-		)
-		.all<RegistrationRow>();
-	return results.map(toRegistration);
+	const matching = conditions.join(" AND ");
+	const paged = position ? `${matching} AND ${ORDERS[order].after}` : matching;
+	const params = [
+		appId,
+		filter.courseId ?? null,
+		filter.learnerId ?? null,
+		filter.since ?? null,
+		filter.until ?? null,
+		filter.tags ? JSON.stringify(filter.tags) : null,
+		query.limit,
+		null,
+		position?.pk ?? null,
+		position?.updatedAt ?? null,
+	];
+	const statements = [prepareWith(db, `${SELECT_REGISTRATION} WHERE ${paged} ORDER BY ${ORDERS[order].sort} LIMIT ?7`, params)];
+	if (query.count) statements.push(prepareWith(db, `SELECT count(*) AS total FROM registrations r WHERE ${matching}`, params));
+	const [page, counted] = await db.batch(statements);
+	return {
+		registrations: ((page?.results ?? []) as RegistrationRow[]).map(toRegistration),
+		...(counted && { total: (counted.results[0] as { total: number }).total }),
+	};
 }
 
 /**

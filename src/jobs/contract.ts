@@ -1,3 +1,4 @@
+import { hmacHex } from "../auth/crypto";
 import { z } from "zod";
 
 export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
@@ -22,3 +23,11 @@ export async function enqueue(env: Pick<Env, "LEARNER_JOBS">, message: JobMessag
 
 /** Where a job's status can be read. */
 export const jobLocation = (jobId: string) => `/api/v2/jobs/${jobId}`;
+
+/**
+ * The keyed hash (HMAC-SHA-256) that stands for a learner in job records: jobs of one learner can be found
+ * by it, and it survives an erasure without naming the learner. Keyed by application too, so the same
+ * learner id in two applications gives unrelated hashes.
+ */
+export const learnerHash = (env: Pick<Env, "LEARNER_HASH_KEY">, appId: string, learnerId: string) =>
+	hmacHex(env.LEARNER_HASH_KEY, `${appId}\n${learnerId}`);

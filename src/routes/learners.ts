@@ -1,9 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
+import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/job-steps";
 import { LEARNER_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
-import { ApiError, badRequest, learnerNotFound } from "../errors";
-import { BatchTagsSchema, IdSchema, LIMITS, TagListResponseSchema, TagListSchema } from "../schemas";
+import { nowIso } from "../db/types";
+import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
+import { enqueue, jobLocation, learnerHash } from "../jobs/contract";
+import { BatchTagsSchema, EmailSchema, IdSchema, LIMITS, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
 
 const tags = ["LearnerService"];
@@ -91,6 +94,50 @@ const putLearnerTagsBatch = createRoute({
 	},
 });
 
+const jobAccepted = {
+	description: "Job durably queued; Location names it (GET it for status)",
+	headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+};
+
+const updateLearnerInfo = createRoute({
+	method: "post",
+	path: "/learner/{learnerId}/updateInfo",
+	tags,
+	operationId: "updateLearnerInfo",
+	summary: "Update the learner's details on every one of its registrations, asynchronously",
+	description:
+		"Absent or null fields stay as they are; an empty string clears the field. `id` must equal the path's " +
+		"learnerId (renaming is not supported). Updates take effect in the order they were accepted. 409 while " +
+		"an erasure of this learner is pending.",
+	security: appSecurity("write:learner"),
+	middleware: [requireScope("write:learner")],
+	request: { params: LearnerParams, body: jsonBody(LearnerSchema) },
+	responses: { 204: jobAccepted, ...errors(400, 404, 409, 413, 415, ...APP_ROUTE_ERRORS) },
+});
+
+const DeleteQuery = z.object({
+	userEmail: z
+		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
+		.pipe(EmailSchema)
+		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+});
+
+const deleteAllLearnerData = createRoute({
+	method: "post",
+	path: "/learner/{learnerId}/delete-information",
+	tags,
+	operationId: "deleteAllLearnerData",
+	summary: "Erase everything held about this learner in this application (GDPR), asynchronously",
+	description:
+		"userEmail must be a realm user with role owner or admin. Deletes the learner's registrations with their " +
+		"tags, the learner's tags and the payloads of its pending updates; the job keeps only an HMAC of the " +
+		"learner id, the requester, times and counts. A request while one is pending returns the same job.",
+	security: appSecurity("admin"),
+	middleware: [requireScope("admin")],
+	request: { params: LearnerParams, query: DeleteQuery },
+	responses: { 204: jobAccepted, ...errors(400, 403, 404, ...APP_ROUTE_ERRORS) },
+});
+
 export const learnerRoutes = createRouter()
 	.openapi(putLearnerTagsBatch, async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
@@ -123,4 +170,53 @@ export const learnerRoutes = createRouter()
 			throw learnerNotFound(learnerId);
 		}
 		return c.body(null, 204);
+	})
+	.openapi(updateLearnerInfo, async (c) => {
+		const { learnerId } = c.req.valid("param");
+		const { id, email, firstName, lastName } = c.req.valid("json");
+		if (id !== learnerId) {
+			throw badRequest(`learner.id [${id}] must equal the learnerId in the path: renaming a learner is not supported`);
+		}
+		const { appId } = c.var.auth;
+		const payload: LearnerInfoPayload = {
+			...(email != null && { email }),
+			...(firstName != null && { firstName }),
+			...(lastName != null && { lastName }),
+		};
+		const acceptance = await acceptLearnerUpdate(c.var.db, {
+			id: crypto.randomUUID(),
+			appId,
+			learnerId,
+			learnerHash: await learnerHash(c.env, appId, learnerId),
+			payload,
+			createdAt: nowIso(),
+		});
+		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
+		if (acceptance.outcome === "erasing") {
+			throw new ApiError(409, `Learner [${learnerId}] is being erased; its details can no longer be updated`);
+		}
+		await enqueue(c.env, { type: "updateLearnerInfo", jobId: acceptance.jobId });
+		return c.body(null, 204, { Location: jobLocation(acceptance.jobId) });
+	})
+	.openapi(deleteAllLearnerData, async (c) => {
+		const { learnerId } = c.req.valid("param");
+		const { userEmail } = c.req.valid("query");
+		const { appId } = c.var.auth;
+		const acceptance = await acceptLearnerErasure(c.var.db, {
+			id: crypto.randomUUID(),
+			appId,
+			learnerId,
+			learnerHash: await learnerHash(c.env, appId, learnerId),
+			requestedBy: userEmail,
+			createdAt: nowIso(),
+		});
+		if (acceptance.outcome === "forbidden") {
+			throw forbidden(
+				"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",
+			);
+		}
+		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
+		// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
+		await enqueue(c.env, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+		return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 	});

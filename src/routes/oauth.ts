@@ -1,10 +1,19 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { signToken } from "../auth/token";
-import { createRouter } from "../context";
+import type { Context } from "hono";
+import { type AppEnv, createRouter } from "../context";
 import { badRequest } from "../errors";
-import { LIMITS, SCOPES, type Scope, TokenRequestSchema, TokenSchema } from "../schemas";
-import { errors, json } from "./openapi";
+import {
+	LIMITS,
+	SCOPES,
+	type Scope,
+	StringResultSchema,
+	TokenPermissionsRequestSchema,
+	TokenRequestSchema,
+	TokenSchema,
+} from "../schemas";
+import { errors, json, jsonBody } from "./openapi";
 
 const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
 
@@ -32,18 +41,50 @@ const createToken = createRoute({
 	},
 });
 
-export const oauthRoutes = createRouter().openapi(createToken, async (c) => {
-	const { scope, expiration = LIMITS.tokenExpirationDefault } = c.req.valid("form");
-	const requested = [...new Set(scope.split(/\s+/).filter(Boolean))];
+/** The scopes asked for, each known (else 400 naming the unknown ones), without repeats. */
+function knownScopes(requested: string[]): Scope[] {
 	const unknown = requested.filter((entry) => !isScope(entry));
 	if (unknown.length > 0) {
 		throw badRequest(`Unknown scope ${unknown.map((entry) => `"${entry}"`).join(", ")}; known scopes: ${SCOPES.join(", ")}`);
 	}
+	return [...new Set(requested.filter(isScope))];
+}
+
+/** Signs a token for the calling credential. */
+function mint(c: Context<AppEnv>, scopes: Scope[], iat: number, exp: number): Promise<string> {
 	const { appId, credentialId } = c.var.auth;
-	const iat = Math.floor(Date.now() / 1000);
-	const token = await signToken(
-		{ app: appId, cid: credentialId, scope: requested.filter(isScope), iat, exp: iat + expiration },
-		c.env.TOKEN_SIGNING_SECRET,
-	);
-	return c.json({ access_token: token, expires_in: expiration, token_type: "Bearer" as const }, 200);
+	return signToken({ app: appId, cid: credentialId, scope: scopes, iat, exp }, c.env.TOKEN_SIGNING_SECRET);
+}
+
+const createScopedToken = createRoute({
+	method: "post",
+	path: "/appManagement/token",
+	tags: ["ApplicationManagement"],
+	operationId: "createToken",
+	summary: "Mint a signed OAuth token with the given permissions and expiry (SCORM Cloud's JSON form)",
+	description: `Basic APP_NORMAL only. expiry must be in the future and at most ${LIMITS.tokenExpirationMax} seconds away.`,
+	security: [{ APP_NORMAL: [] }],
+	middleware: [requireScope("admin", { basicOnly: true })],
+	request: { body: jsonBody(TokenPermissionsRequestSchema) },
+	responses: { 200: json(StringResultSchema, "The token, in `result`"), ...errors(400, 401, 413, 415, 429) },
 });
+
+export const oauthRoutes = createRouter()
+	.openapi(createToken, async (c) => {
+		const { scope, expiration = LIMITS.tokenExpirationDefault } = c.req.valid("form");
+		const scopes = knownScopes(scope.split(/\s+/).filter(Boolean));
+		const iat = Math.floor(Date.now() / 1000);
+		const token = await mint(c, scopes, iat, iat + expiration);
+		return c.json({ access_token: token, expires_in: expiration, token_type: "Bearer" as const }, 200);
+	})
+	.openapi(createScopedToken, async (c) => {
+		const { permissions, expiry } = c.req.valid("json");
+		const scopes = knownScopes(permissions.scopes);
+		const iat = Math.floor(Date.now() / 1000);
+		const exp = Math.floor(Date.parse(expiry) / 1000);
+		if (exp <= iat) throw badRequest("expiry must be in the future");
+		if (exp - iat > LIMITS.tokenExpirationMax) {
+			throw badRequest(`expiry must be at most ${LIMITS.tokenExpirationMax} seconds from now`);
+		}
+		return c.json({ result: await mint(c, scopes, iat, exp) }, 200);
+	});

@@ -3,7 +3,6 @@ import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
 import {
 	type Registration,
-	type RegistrationFilter,
 	createRegistration,
 	deleteRegistration,
 	getRegistration,
@@ -12,7 +11,7 @@ import {
 import { REGISTRATION_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, registrationNotFound } from "../errors";
-import { decodeCursor, encodeCursor } from "../paging";
+import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
 import {
 	BatchTagsSchema,
 	CreateRegistrationSchema,
@@ -25,7 +24,7 @@ import {
 	TagSchema,
 } from "../schemas";
 import { learnerTagLimit, unique } from "./learners";
-import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
+import { APP_ROUTE_ERRORS, ERROR_DESCRIPTIONS, appSecurity, errors, json, jsonBody } from "./openapi";
 
 const tags = ["RegistrationService"];
 
@@ -41,15 +40,40 @@ const isoDate = (label: string) =>
 		.optional()
 		.openapi({ param: { name: label, in: "query" }, type: "string", format: "date-time" });
 
+const booleanFlag = (name: string) =>
+	z
+		.enum(["true", "false"], { error: `${name} must be true or false` })
+		.optional()
+		.openapi({ param: { name, in: "query" }, type: "boolean" });
+
 const ListQuery = z.object({
 	courseId: IdSchema("courseId").optional().openapi({ param: { name: "courseId", in: "query" } }),
 	learnerId: IdSchema("learnerId").optional().openapi({ param: { name: "learnerId", in: "query" } }),
 	since: isoDate("since"),
 	until: isoDate("until"),
+	datetimeFilter: z
+		.enum(["created", "updated"], { error: 'datetimeFilter must be "created" or "updated"' })
+		.default("created")
+		.openapi({ param: { name: "datetimeFilter", in: "query" }, description: "The date since and until bound" }),
 	tags: z
 		.string()
 		.optional()
 		.openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated; registrations with any of them" }),
+	orderBy: z
+		.enum(["created_asc", "created_desc", "updated_asc", "updated_desc"], {
+			error: "orderBy must be one of created_asc, created_desc, updated_asc, updated_desc",
+		})
+		.default("created_desc")
+		.openapi({ param: { name: "orderBy", in: "query" } }),
+	filter: z
+		.string()
+		.optional()
+		.openapi({ param: { name: "filter", in: "query" }, description: "Not supported: answers 400 (see filterBy)" }),
+	filterBy: z
+		.string()
+		.optional()
+		.openapi({ param: { name: "filterBy", in: "query" }, description: "Not supported: answers 400" }),
+	includeTotalCount: booleanFlag("includeTotalCount"),
 	more: z
 		.string()
 		.max(4096)
@@ -114,7 +138,15 @@ const list = createRoute({
 	middleware: [requireScope("read:registration")],
 	request: { query: ListQuery },
 	responses: {
-		200: json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
+		200: {
+			...json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
+			headers: z.object({
+				"X-Total-Count": z
+					.string()
+					.optional()
+					.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
+			}),
+		},
 		...errors(400, ...APP_ROUTE_ERRORS),
 	},
 });
@@ -123,7 +155,8 @@ const getOne = createRoute({
 	method: "get",
 	path: "/registrations/{registrationId}",
 	tags,
-	operationId: "getRegistration",
+	// SCORM Cloud's names: GET is getRegistrationProgress, HEAD (registrationExists below) is getRegistration.
+	operationId: "getRegistrationProgress",
 	summary: "Get a registration",
 	security: appSecurity("read:registration"),
 	middleware: [requireScope("read:registration")],
@@ -227,30 +260,48 @@ export const registrationRoutes = createRouter()
 		const query = c.req.valid("query");
 		const { appId } = c.var.auth;
 		const secret = c.env.TOKEN_SIGNING_SECRET;
-		let filter: RegistrationFilter;
-		let after = 0;
+		if (query.filter !== undefined || query.filterBy !== undefined) {
+			// Ignoring them would silently answer with every registration.
+			throw badRequest("filter and filterBy (text search) are not supported; filter with courseId, learnerId, tags, since and until");
+		}
+		let cursor: Omit<PageCursor, "app" | "after"> & { after?: PageCursor["after"] };
 		if (query.more !== undefined) {
-			({ filter, after } = await decodeCursor(secret, query.more, appId));
+			cursor = await decodeCursor(secret, query.more, appId);
 		} else {
 			const tagFilter = query.tags?.split(",").filter((tag) => tag !== "");
 			const parsedTags = tagFilter && tagFilter.length > 0 ? TagsCsv.safeParse(tagFilter) : undefined;
 			if (parsedTags && !parsedTags.success) {
 				throw badRequest(`tags: ${parsedTags.error.issues[0]?.message ?? "invalid"}`);
 			}
-			filter = {
-				courseId: query.courseId,
-				learnerId: query.learnerId,
-				since: query.since,
-				until: query.until,
-				tags: parsedTags?.data,
+			cursor = {
+				filter: {
+					courseId: query.courseId,
+					learnerId: query.learnerId,
+					datetimeFilter: query.datetimeFilter,
+					since: query.since,
+					until: query.until,
+					tags: parsedTags?.data,
+				},
+				order: query.orderBy,
 			};
 		}
 		const pageSize = LIMITS.registrationsPerPage;
 		// One row past the page tells whether another page exists, without a count.
-		const rows = await listRegistrations(c.var.db, appId, filter, after, pageSize + 1);
-		const page = rows.slice(0, pageSize);
+		const { registrations, total } = await listRegistrations(c.var.db, appId, {
+			filter: cursor.filter,
+			order: cursor.order,
+			position: cursor.after,
+			limit: pageSize + 1,
+			// As SCORM Cloud: the total is given on the first page only.
+			count: query.includeTotalCount === "true" && query.more === undefined,
+		});
+		const page = registrations.slice(0, pageSize);
 		const last = page.at(-1);
-		const more = rows.length > pageSize && last ? await encodeCursor(secret, { app: appId, filter, after: last.pk }) : undefined;
+		const more =
+			registrations.length > pageSize && last
+				? await encodeCursor(secret, { ...cursor, app: appId, after: { pk: last.pk, updatedAt: last.updatedAt } })
+				: undefined;
+		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);
 	})
 	.openapi(putRegistrationTagsBatch, async (c) => {
@@ -298,3 +349,23 @@ export const registrationRoutes = createRouter()
 		}
 		return c.body(null, 204);
 	});
+
+// HEAD is answered by the GET handler (Hono runs GET routes for HEAD and drops the body); it is documented on
+// its own because SCORM Cloud's clients call it as getRegistration, to test whether a registration exists.
+registrationRoutes.openAPIRegistry.registerPath({
+	method: "head",
+	path: "/registrations/{registrationId}",
+	tags,
+	operationId: "getRegistration",
+	summary: "Whether the registration exists",
+	security: appSecurity("read:registration"),
+	request: { params: RegistrationParams },
+	responses: {
+		200: { description: "The registration exists" },
+		400: { description: ERROR_DESCRIPTIONS[400] },
+		401: { description: ERROR_DESCRIPTIONS[401] },
+		403: { description: ERROR_DESCRIPTIONS[403] },
+		404: { description: "No such registration" },
+		429: { description: ERROR_DESCRIPTIONS[429] },
+	},
+});

@@ -81,7 +81,7 @@ describe("request bodies", () => {
 
 	it("answer 400 when the body is JSON but not an object", async () => {
 		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: ["Academy"] });
-		expect(await expectMessage(response, 400)).toBe("Invalid request: Invalid input: expected object, received array");
+		expect(await expectMessage(response, 400)).toBe("Invalid request: the body must be a JSON object");
 	});
 
 	it("answer 413 naming the limit when over 1 MiB", async () => {

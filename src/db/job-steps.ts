@@ -1,0 +1,249 @@
+import { JOB_CLOCK, type Job, type JobRow, TICK_JOB_CLOCK, toJob } from "./jobs";
+import { type Db, prepareWith } from "./types";
+
+/**
+ * The SQL of background jobs: accepting them, and running them one bounded chunk at a time.
+ *
+ * Every chunk is one db.batch() (one transaction). Its first statement claims the chunk: it advances the job's
+ * `cursor` from the value the worker read, and stamps the worker's `lease`. Every write after it applies only
+ * under that lease, so two deliveries of one message racing each other cannot both apply a chunk or count it
+ * twice; the loser's writes are no-ops and it stops. A redelivery after a crash just carries on from the
+ * stored cursor: each step is idempotent.
+ */
+
+/** Learner fields an update may set; absent = unchanged. */
+export interface LearnerInfoPayload {
+	email?: string;
+	firstName?: string;
+	lastName?: string;
+}
+
+const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = ?2)";
+const PENDING_ERASURE = `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = 'deleteAllLearnerData'
+  AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
+
+export type UpdateAcceptance = { outcome: "accepted"; jobId: string } | { outcome: "notFound" } | { outcome: "erasing" };
+
+/**
+ * Records an update job if the learner exists and is not being erased, in one transaction.
+ */
+export async function acceptLearnerUpdate(
+	db: Db,
+	job: { id: string; appId: string; learnerId: string; learnerHash: string; payload: LearnerInfoPayload; createdAt: string },
+): Promise<UpdateAcceptance> {
+	const [, inserted, state] = await db.batch([
+		db.prepare(TICK_JOB_CLOCK),
+		db
+			.prepare(
+				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, created_at)
+				 SELECT ?4, ${JOB_CLOCK}, ?1, 'updateLearnerInfo', 'queued', ?2, ?3, ?5, ?6
+				 WHERE ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+			)
+			.bind(job.appId, job.learnerId, job.learnerHash, job.id, JSON.stringify(job.payload), job.createdAt),
+		db
+			.prepare(`SELECT ${LEARNER_EXISTS} AS found, EXISTS (${PENDING_ERASURE}) AS erasing`)
+			.bind(job.appId, job.learnerId, job.learnerHash),
+	]);
+	if ((inserted?.meta.changes ?? 0) > 0) return { outcome: "accepted", jobId: job.id };
+	const row = state?.results[0] as { found: number; erasing: number } | undefined;
+	return { outcome: row?.erasing ? "erasing" : "notFound" };
+}
+
+export type ErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound" } | { outcome: "forbidden" };
+
+/**
+ * Records an erasure job if the requester is a realm owner or admin and the learner exists, in one transaction.
+ * A request while an erasure of that learner is pending answers with that job instead.
+ */
+export async function acceptLearnerErasure(
+	db: Db,
+	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
+): Promise<ErasureAcceptance> {
+	const privileged = "EXISTS (SELECT 1 FROM realm_users u WHERE u.email_key = lower(?5) AND u.role IN ('owner', 'admin'))";
+	const [, , pending] = await db.batch([
+		db.prepare(TICK_JOB_CLOCK),
+		db
+			.prepare(
+				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at)
+				 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6
+				 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+			)
+			.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
+		db
+			.prepare(`SELECT p.*, ${privileged} AS privileged FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`)
+			.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
+	]);
+	const row = pending?.results[0] as (JobRow & { privileged: number }) | undefined;
+	if (!row?.privileged) return { outcome: "forbidden" };
+	if (row.id === null) return { outcome: "notFound" };
+	return { outcome: "accepted", job: toJob(row) };
+}
+
+/** What one chunk did. */
+export interface ChunkResult {
+	/** False when another delivery claimed the chunk first (or the job was finished): stop, that one goes on. */
+	claimed: boolean;
+	completed: boolean;
+}
+
+async function readChunkResult(results: D1Result[], lease: string): Promise<ChunkResult> {
+	const row = results.at(-1)?.results[0] as { status: string; lease: string | null } | undefined;
+	if (!row || row.lease !== lease) return { claimed: false, completed: row?.status === "completed" };
+	return { claimed: true, completed: row.status === "completed" };
+}
+
+// ?3 job id, ?4 cursor read by the worker, ?5 this attempt's lease.
+const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1)";
+
+/**
+ * Applies an update to the next chunk of the learner's registrations (pk order, after the job's position).
+ * Each field changes only where the update is newer than the field's version (the jobs.seq that last set it),
+ * so updates take effect in acceptance order whatever order they run in. Completes the job, dropping its
+ * payload and learner id, after the last chunk.
+ */
+export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize: number, now: string): Promise<ChunkResult> {
+	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 position, ?7 chunk size, ?8 seq, ?9 payload, ?10 now
+	const chunk = "SELECT pk FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?6 ORDER BY pk LIMIT ?7";
+	const newer = (field: string, column: string) => `(json_type(?9, '$.${field}') IS NOT NULL AND ${column}_seq < ?8)`;
+	const set = (field: string, column: string, valueColumn: string) =>
+		`${valueColumn} = CASE WHEN ${newer(field, column)} THEN json_extract(?9, '$.${field}') ELSE ${valueColumn} END,
+		 ${column}_seq = CASE WHEN ${newer(field, column)} THEN ?8 ELSE ${column}_seq END`;
+	const params = [
+		job.appId,
+		job.learnerId,
+		job.id,
+		job.cursor,
+		lease,
+		job.position,
+		chunkSize,
+		job.seq,
+		job.payload ?? "{}",
+		now,
+	];
+	const statement = (sql: string) => prepareWith(db, sql, params);
+	const results = await db.batch([
+		statement(
+			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?10),
+			   position = coalesce((SELECT max(pk) FROM (${chunk})), position),
+			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk}))
+			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+		),
+		statement(
+			`UPDATE registrations SET
+			   ${set("email", "email", "learner_email")},
+			   ${set("firstName", "first_name", "learner_first_name")},
+			   ${set("lastName", "last_name", "learner_last_name")},
+			   updated_at = CASE WHEN ${newer("email", "email")} OR ${newer("firstName", "first_name")}
+			     OR ${newer("lastName", "last_name")} THEN ?10 ELSE updated_at END
+			 WHERE pk IN (${chunk}) AND ${LEASED}`,
+		),
+		statement(
+			`UPDATE jobs SET status = 'completed', completed_at = ?10, payload = NULL, learner_id = NULL
+			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND (SELECT count(*) FROM (${chunk})) < ?7`,
+		),
+		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+	]);
+	return readChunkResult(results, lease);
+}
+
+/**
+ * Erases the next chunk of the learner's registrations with their tags, and drops the learner id and payload
+ * of the learner's other jobs. When no registration is left it removes the learner's tags and completes the
+ * job, keeping only the HMAC of the learner id, the requester, times and counts.
+ */
+export async function runErasureChunk(db: Db, job: Job, lease: string, chunkSize: number, now: string): Promise<ChunkResult> {
+	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 chunk size, ?7 learner hash, ?8 now
+	const chunk = "SELECT pk FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk LIMIT ?6";
+	const params = [job.appId, job.learnerId, job.id, job.cursor, lease, chunkSize, job.learnerHash, now];
+	const completedUnderLease = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')";
+	const statement = (sql: string) => prepareWith(db, sql, params);
+	const results = await db.batch([
+		statement(
+			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?8),
+			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk})),
+			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE pk IN (${chunk}))
+			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+		),
+		statement(
+			`UPDATE jobs SET payload = NULL, learner_id = NULL, completed_at = coalesce(completed_at, ?8),
+			   error = CASE WHEN status IN ('queued', 'running') THEN 'Cancelled: the learner''s data was erased' ELSE error END,
+			   status = CASE WHEN status IN ('queued', 'running') THEN 'completed' ELSE status END
+			 WHERE app_id = ?1 AND learner_hash = ?7 AND id <> ?3 AND (payload IS NOT NULL OR learner_id IS NOT NULL)
+			   AND ${LEASED}`,
+		),
+		statement(
+			`DELETE FROM registration_tags WHERE app_id = ?1
+			   AND registration_id IN (SELECT id FROM registrations WHERE pk IN (${chunk})) AND ${LEASED}`,
+		),
+		statement(`DELETE FROM registrations WHERE pk IN (${chunk}) AND ${LEASED}`),
+		statement(
+			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL,
+			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
+			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
+			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
+		),
+		statement(
+			`DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`,
+		),
+		statement(
+			`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`,
+		),
+		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+	]);
+	return readChunkResult(results, lease);
+}
+
+/**
+ * Deletes the next chunk of a deleted application's data: up to `chunkSize` rows of each table that holds it,
+ * then completes the job once none is left. The applications row stays, marked deleted, so its id is never
+ * reused; it holds no learner data.
+ */
+export async function runApplicationDeletionChunk(
+	db: Db,
+	job: Job,
+	lease: string,
+	chunkSize: number,
+	now: string,
+): Promise<ChunkResult> {
+	// ?1 app, ?2 (unused), ?3 job, ?4 cursor, ?5 lease, ?6 chunk size, ?7 now
+	const params = [job.appId, null, job.id, job.cursor, lease, chunkSize, now];
+	const statement = (sql: string) => prepareWith(db, sql, params);
+	const first = (table: string, key: string, extra = "") => `SELECT ${key} FROM ${table} WHERE app_id = ?1${extra} LIMIT ?6`;
+	const remaining = (table: string, extra = "") => `EXISTS (SELECT 1 FROM ${table} WHERE app_id = ?1${extra})`;
+	const otherJobs = " AND id <> ?3";
+	const results = await db.batch([
+		statement(
+			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?7),
+			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${first("registrations", "pk")})),
+			   tags_removed = tags_removed + (SELECT count(*) FROM (${first("registration_tags", "rowid")}))
+			     + (SELECT count(*) FROM (${first("learner_tags", "rowid")}))
+			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+		),
+		statement(`DELETE FROM registration_tags WHERE rowid IN (${first("registration_tags", "rowid")}) AND ${LEASED}`),
+		statement(`DELETE FROM learner_tags WHERE rowid IN (${first("learner_tags", "rowid")}) AND ${LEASED}`),
+		statement(
+			`DELETE FROM learner_tag_counts WHERE app_id = ?1
+			   AND learner_id IN (${first("learner_tag_counts", "learner_id")}) AND ${LEASED}`,
+		),
+		statement(`DELETE FROM registrations WHERE pk IN (${first("registrations", "pk")}) AND ${LEASED}`),
+		statement(`DELETE FROM credentials WHERE id IN (${first("credentials", "id")}) AND ${LEASED}`),
+		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
+		statement(
+			`UPDATE jobs SET status = 'completed', completed_at = ?7
+			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
+			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
+			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
+			   AND NOT ${remaining("credentials")} AND NOT ${remaining("jobs", otherJobs)}`,
+		),
+		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+	]);
+	return readChunkResult(results, lease);
+}
+
+/** Notes why the latest attempt at a job failed (no personal data); the dead-letter consumer reports it. */
+export async function recordJobAttemptError(db: Db, jobId: string, reason: string): Promise<void> {
+	await db
+		.prepare("UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running')")
+		.bind(jobId, reason)
+		.run();
+}
