@@ -13,7 +13,9 @@ import type { Db } from "./types";
  * Each owner's tag count is kept in step with its tags in the same transaction; a CHECK on the count
  * (migrations/0001) enforces the per-owner limit at O(1) cost — a write that would pass it aborts, whole.
  */
-interface TagOwner {
+export interface TagOwner {
+	/** What the owner is called in messages. */
+	noun: "Learner" | "Registration";
 	/** Table holding (app_id, <ownerColumn>, tag). */
 	tagsTable: "learner_tags" | "registration_tags";
 	ownerColumn: "learner_id" | "registration_id";
@@ -28,6 +30,7 @@ interface TagOwner {
 }
 
 export const LEARNER_TAGS: TagOwner = {
+	noun: "Learner",
 	tagsTable: "learner_tags",
 	ownerColumn: "learner_id",
 	registrationColumn: "learner_id",
@@ -38,6 +41,7 @@ export const LEARNER_TAGS: TagOwner = {
 };
 
 export const REGISTRATION_TAGS: TagOwner = {
+	noun: "Registration",
 	tagsTable: "registration_tags",
 	ownerColumn: "registration_id",
 	registrationColumn: "id",

@@ -2,36 +2,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/job-steps";
-import { LEARNER_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
+import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
 import { enqueue, jobLocation, learnerHash } from "../jobs/contract";
-import { BatchTagsSchema, EmailSchema, IdSchema, LIMITS, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
+import { BatchTagsSchema, EmailSchema, IdSchema, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
+import { addTagsOr4xx, unique } from "./tag-writes";
 
 const tags = ["LearnerService"];
 
 const LearnerParams = z.object({
 	learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
 });
-
-/** The list without repeats, in first-seen order. */
-export const unique = (values: string[]) => [...new Set(values)];
-
-/** 400 naming the owners that would pass the per-learner tag limit. */
-export const learnerTagLimit = (error: TagLimitError) =>
-	badRequest(
-		`Learner${error.ownerIds.length > 1 ? "s" : ""} ${error.ownerIds.map((id) => `[${id}]`).join(", ")} would have more than ${LIMITS.tagsPerLearner} tags (limit: ${LIMITS.tagsPerLearner} tags per learner)`,
-	);
-
-async function addOrLimit(...args: Parameters<typeof addTags>): Promise<string[]> {
-	try {
-		return await addTags(...args);
-	} catch (error) {
-		if (error instanceof TagLimitError) throw learnerTagLimit(error);
-		throw error;
-	}
-}
 
 const getLearnerTags = createRoute({
 	method: "get",
@@ -141,13 +124,7 @@ const deleteAllLearnerData = createRoute({
 export const learnerRoutes = createRouter()
 	.openapi(putLearnerTagsBatch, async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
-		const unknown = await addOrLimit(c.var.db, LEARNER_TAGS, c.var.auth.appId, unique(ids), unique(batchTags));
-		if (unknown.length > 0) {
-			throw new ApiError(
-				404,
-				`Learner${unknown.length > 1 ? "s" : ""} ${unknown.map((id) => `[${id}]`).join(", ")} ${unknown.length > 1 ? "were" : "was"} not found; no tags were added`,
-			);
-		}
+		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, ids, batchTags);
 		return c.body(null, 204);
 	})
 	.openapi(getLearnerTags, async (c) => {
@@ -159,8 +136,7 @@ export const learnerRoutes = createRouter()
 	.openapi(putLearnerTags, async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
-		const unknown = await addOrLimit(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], unique(added));
-		if (unknown.length > 0) throw learnerNotFound(learnerId);
+		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], added, () => learnerNotFound(learnerId));
 		return c.body(null, 204);
 	})
 	.openapi(deleteLearnerTags, async (c) => {

@@ -8,9 +8,9 @@ import {
 	getRegistration,
 	listRegistrations,
 } from "../db/registrations";
-import { REGISTRATION_TAGS, TagLimitError, addTags, getTags, removeTags } from "../db/tags";
+import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
-import { ApiError, badRequest, registrationNotFound } from "../errors";
+import { badRequest, registrationNotFound } from "../errors";
 import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
 import {
 	BatchTagsSchema,
@@ -23,8 +23,8 @@ import {
 	TagListSchema,
 	TagSchema,
 } from "../schemas";
-import { learnerTagLimit, unique } from "./learners";
 import { APP_ROUTE_ERRORS, ERROR_DESCRIPTIONS, appSecurity, errors, json, jsonBody } from "./openapi";
+import { addTagsOr4xx, tagLimitExceeded, unique } from "./tag-writes";
 
 const tags = ["RegistrationService"];
 
@@ -107,11 +107,6 @@ function present(registration: Registration): z.infer<typeof RegistrationSchema>
 		tags: registration.tags,
 	};
 }
-
-const registrationTagLimit = (error: TagLimitError) =>
-	badRequest(
-		`Registration${error.ownerIds.length > 1 ? "s" : ""} ${error.ownerIds.map((id) => `[${id}]`).join(", ")} would have more than ${LIMITS.tagsPerRegistration} tags (limit: ${LIMITS.tagsPerRegistration} tags per registration)`,
-	);
 
 const create = createRoute({
 	method: "post",
@@ -227,15 +222,6 @@ const putRegistrationTagsBatch = createRoute({
 	responses: { 204: { description: "Tags added" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
 });
 
-async function addRegistrationTags(...args: Parameters<typeof addTags>): Promise<string[]> {
-	try {
-		return await addTags(...args);
-	} catch (error) {
-		if (error instanceof TagLimitError) throw registrationTagLimit(error);
-		throw error;
-	}
-}
-
 export const registrationRoutes = createRouter()
 	.openapi(create, async (c) => {
 		const body = c.req.valid("json");
@@ -251,7 +237,7 @@ export const registrationRoutes = createRouter()
 			});
 			if (!created) throw badRequest(`Registration with id [${body.registrationId}] already exists`);
 		} catch (error) {
-			if (error instanceof TagLimitError) throw learnerTagLimit(error);
+			if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
 			throw error;
 		}
 		return c.body(null, 204);
@@ -306,13 +292,7 @@ export const registrationRoutes = createRouter()
 	})
 	.openapi(putRegistrationTagsBatch, async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
-		const unknown = await addRegistrationTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, unique(ids), unique(batchTags));
-		if (unknown.length > 0) {
-			throw new ApiError(
-				404,
-				`Registration${unknown.length > 1 ? "s" : ""} ${unknown.map((id) => `[${id}]`).join(", ")} ${unknown.length > 1 ? "were" : "was"} not found; no tags were added`,
-			);
-		}
+		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, ids, batchTags);
 		return c.body(null, 204);
 	})
 	.openapi(getOne, async (c) => {
@@ -337,8 +317,9 @@ export const registrationRoutes = createRouter()
 	.openapi(putRegistrationTags, async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
-		const unknown = await addRegistrationTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], unique(added));
-		if (unknown.length > 0) throw registrationNotFound(registrationId);
+		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], added, () =>
+			registrationNotFound(registrationId),
+		);
 		return c.body(null, 204);
 	})
 	.openapi(deleteRegistrationTags, async (c) => {
