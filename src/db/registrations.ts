@@ -168,8 +168,13 @@ export async function listRegistrations(
 	if (filter.since !== undefined) conditions.push(`${dateColumn} >= ?4`);
 	if (filter.until !== undefined) conditions.push(`${dateColumn} <= ?5`);
 	if (filter.tags !== undefined) {
+		// Driven from the tags (json_each → registration_tags_by_tag → registrations_by_app_id → pk), so the cost
+		// follows the registrations carrying them, not the application's size. CROSS JOIN fixes that order;
+		// INDEXED BY keeps the planner off the (app_id, registration_id, tag) index, which would read every tag.
 		conditions.push(
-			"EXISTS (SELECT 1 FROM registration_tags t WHERE t.app_id = ?1 AND t.registration_id = r.id AND t.tag IN (SELECT value FROM json_each(?6)))",
+			`r.pk IN (SELECT r2.pk FROM json_each(?6) j
+			   CROSS JOIN registration_tags t INDEXED BY registration_tags_by_tag ON t.app_id = ?1 AND t.tag = j.value
+			   CROSS JOIN registrations r2 ON r2.app_id = ?1 AND r2.id = t.registration_id)`,
 		);
 	}
 	const matching = conditions.join(" AND ");
