@@ -113,6 +113,40 @@ describe("AuthenticationApi.getAppToken", () => {
 	});
 });
 
+describe("ApplicationManagementApi.createToken", () => {
+	const request = (scopes: string[], expiry: Date) => {
+		const permissions = new ScormCloud.PermissionsSchema();
+		permissions.scopes = scopes;
+		return new ScormCloud.TokenRequestSchema(permissions, expiry);
+	};
+
+	it("answers a token in result that authenticates with its scopes only", async () => {
+		const auth = new ScormCloud.ApplicationManagementApi(basicClient(app.appId, app.secret));
+		const { data, response } = await invoke<ScormCloud.StringResultSchema>((done) =>
+			auth.createToken(request(["read:ping"], new Date(Date.now() + 600_000)), done),
+		);
+		expect(response.status).toBe(200);
+		expect(data).toBeInstanceOf(ScormCloud.StringResultSchema);
+		expect(data.result).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+		const { data: pong } = await invoke<ScormCloud.PingSchema>((done) =>
+			new ScormCloud.PingApi(oauthClient(data.result ?? "")).pingAppId(done),
+		);
+		expect(pong.apiMessage).toBe("pong");
+		const about = new ScormCloud.AboutApi(oauthClient(data.result ?? ""));
+		expect(await expectFailure((done) => about.getAbout(done), 403)).toMatch(/read:about/);
+	});
+
+	it("reports 400 for an expiry in the past or an unknown scope", async () => {
+		const auth = new ScormCloud.ApplicationManagementApi(basicClient(app.appId, app.secret));
+		expect(
+			await expectFailure((done) => auth.createToken(request(["read:ping"], new Date(Date.now() - 1000)), done), 400),
+		).toMatch(/expiry/);
+		expect(
+			await expectFailure((done) => auth.createToken(request(["write:course"], new Date(Date.now() + 60_000)), done), 400),
+		).toMatch(/write:course/);
+	});
+});
+
 describe("ApplicationManagementApi", () => {
 	const management = () => new ScormCloud.ApplicationManagementApi(managementClient());
 

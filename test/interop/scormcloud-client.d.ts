@@ -115,6 +115,21 @@ declare module "@rusticisoftware/scormcloud-api-v2-client-javascript" {
 			active?: boolean;
 		}
 
+		class PermissionsSchema {
+			scopes?: string[];
+			applicationName?: string;
+		}
+
+		class TokenRequestSchema {
+			constructor(permissions: PermissionsSchema, expiry: Date);
+			permissions?: PermissionsSchema;
+			expiry?: Date;
+		}
+
+		class StringResultSchema {
+			result?: string;
+		}
+
 		class CredentialCreatedSchema {
 			id?: string;
 			name?: string;
@@ -188,6 +203,7 @@ declare module "@rusticisoftware/scormcloud-api-v2-client-javascript" {
 				callback: Callback<null>,
 			): void;
 			deleteCredential(childAppId: string, credentialId: string, callback: Callback<null>): void;
+			createToken(tokenRequest: TokenRequestSchema, callback: Callback<StringResultSchema>): void;
 		}
 	}
 
