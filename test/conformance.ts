@@ -137,8 +137,13 @@ async function checkJsonBody(response: Response, validator: Validator): Promise<
 }
 
 /** A status the app answers outside any operation (unknown path 404, wrong method 405, pre-routing errors). */
-async function checkUnrouted(document: Document, response: Response, allowed: Set<number>): Promise<string | null> {
+async function checkUnrouted(document: Document, method: string, response: Response, allowed: Set<number>): Promise<string | null> {
 	if (!allowed.has(response.status)) return `status ${response.status} is not one this request can get (${[...allowed].join(", ")})`;
+	// A response to HEAD never has a body, whatever its status.
+	if (method === "HEAD") {
+		const text = await response.text();
+		return text === "" ? null : `HEAD answered a body: ${text.slice(0, 80)}`;
+	}
 	return checkJsonBody(response, messageValidator(document));
 }
 
@@ -155,12 +160,12 @@ function allowedMethods(matching: PathEntry[]): Set<string> {
 async function check(document: Document, method: string, url: URL, response: Response): Promise<string | null> {
 	const path = url.pathname.startsWith(`${document.base}/`) ? url.pathname.slice(document.base.length) : null;
 	const matching = path === null ? [] : document.paths.filter((entry) => entry.pattern.test(path));
-	if (matching.length === 0) return checkUnrouted(document, response, new Set([...PRE_ROUTING_STATUSES, 404]));
+	if (matching.length === 0) return checkUnrouted(document, method, response, new Set([...PRE_ROUTING_STATUSES, 404]));
 
 	const lower = method.toLowerCase();
 	const entry = matching.find((candidate) => candidate.item[lower] || (lower === "head" && candidate.item.get));
 	if (!entry) {
-		const problem = await checkUnrouted(document, response, new Set([...PRE_ROUTING_STATUSES, 405]));
+		const problem = await checkUnrouted(document, method, response, new Set([...PRE_ROUTING_STATUSES, 405]));
 		if (problem || response.status !== 405) return problem;
 		const allow = new Set((response.headers.get("Allow") ?? "").split(/,\s*/).filter(Boolean));
 		const expected = allowedMethods(matching);
