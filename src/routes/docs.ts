@@ -321,7 +321,8 @@ export function docsRoutes(root: OpenAPIHono<AppEnv>, base: string) {
 		)
 		.openapi(docsAssetRoute, async (c) => {
 			const { file } = c.req.valid("param");
-			const assetPath = DOCS_ASSETS[file];
+			// Own keys only: `constructor` and the like are on every object's prototype.
+			const assetPath = Object.hasOwn(DOCS_ASSETS, file) ? DOCS_ASSETS[file] : undefined;
 			if (!assetPath) throw notFound(`The docs page has no file [${file}]; it loads ${Object.keys(DOCS_ASSETS).join(", ")}`);
 			// The request's own headers go along, so If-None-Match can answer 304.
 			const asset = await c.env.ASSETS.fetch(new URL(assetPath, c.req.url), { headers: c.req.raw.headers });
