@@ -22,6 +22,12 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 /** The same rule as a JSON Schema `pattern`, so the OpenAPI document states it too. */
 const withoutCharacters = (extra = "") => `^[^\\u0000-\\u001f\\u007f-\\u009f${extra}]*$`;
 const codePoints = (value: string) => [...value].length;
+/**
+ * JSON can escape half a surrogate pair (`"\ud800"`), which no UTF-8 column can hold: D1 would store U+FFFD
+ * bytes instead, so the value could never be read back, matched or named in a URL.
+ */
+const isWellFormed = (value: string) => value.isWellFormed();
+const notWellFormed = (label: string) => `${label} must be valid Unicode (not half a surrogate pair)`;
 
 /**
  * A string of 1..max characters (Unicode code points, as JSON Schema's maxLength counts them) with no control
@@ -32,7 +38,8 @@ function boundedText(label: string, max: number, extra?: { pattern: RegExp; mess
 		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
 		.refine((value) => value.length > 0, { message: `${label} must not be empty` })
 		.refine((value) => codePoints(value) <= max, { message: `${label} must be at most ${max} characters` })
-		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` });
+		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
+		.refine(isWellFormed, { message: notWellFormed(label) });
 	if (extra) {
 		const { pattern, message } = extra;
 		schema = schema.refine((value) => !pattern.test(value), { message });
@@ -89,6 +96,7 @@ const optionalName = (label: string) =>
 			message: `${label} must be at most ${LIMITS.nameLength} characters`,
 		})
 		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
+		.refine(isWellFormed, { message: notWellFormed(label) })
 		.openapi({ maxLength: LIMITS.nameLength, pattern: withoutCharacters() });
 
 /** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
