@@ -1,7 +1,9 @@
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
+import { matchedRoutes } from "hono/route";
 import { createRouter, type AppEnv } from "./context";
 import { ApiError } from "./errors";
 import { log } from "./log";
@@ -27,9 +29,42 @@ function hasBody(request: Request): boolean {
 	return length !== null ? Number(length) > 0 : request.body !== null;
 }
 
-/** 415 for a body that is not JSON (the token endpoint alone takes a form). */
+// "METHOD /path" (Hono's pattern) of each operation whose OpenAPI definition declares a request body; read
+// from the registry on first use, once every route is mounted.
+let bodyOperations: Set<string> | undefined;
+
+/**
+ * Whether the request reached an operation that takes no body. A stray body there is ignored, never read, so
+ * it gets neither 413 nor 415 (SPEC §1: 415 where JSON is required; the OpenAPI document declares both only on
+ * operations that take a body). An unknown path or method keeps the checks.
+ */
+function takesNoBody(c: Context<AppEnv>): boolean {
+	const routes = matchedRoutes(c).filter((route) => route.method !== "ALL");
+	if (routes.length === 0) return false;
+	bodyOperations ??= new Set(
+		app.openAPIRegistry.definitions.flatMap((definition) =>
+			definition.type === "route" && definition.route.request?.body
+				? [`${definition.route.method.toUpperCase()} ${definition.route.path.replace(/\{([^}]+)\}/g, ":$1")}`]
+				: [],
+		),
+	);
+	return !routes.some((route) => bodyOperations?.has(`${route.method} ${route.path}`));
+}
+
+const limitBody = bodyLimit({
+	maxSize: LIMITS.bodyBytes,
+	onError: (c) => c.json({ message: `Request body exceeds the limit of ${LIMITS.bodyBytes} bytes (1 MiB)` }, 413),
+});
+
+/** 413 for a body over 1 MiB, where the operation takes one. */
+const limitBodySize = createMiddleware<AppEnv>(async (c, next) => {
+	if (!hasBody(c.req.raw) || takesNoBody(c)) return next();
+	return limitBody(c, next);
+});
+
+/** 415 for a body that is not JSON (the token endpoint alone takes a form), where the operation takes one. */
 const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
-	if (hasBody(c.req.raw)) {
+	if (hasBody(c.req.raw) && !takesNoBody(c)) {
 		const mediaType = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
 		if (c.req.path === TOKEN_PATH) {
 			if (mediaType !== FORM_MEDIA_TYPE) {
@@ -46,13 +81,7 @@ export const app = createRouter();
 
 app.use("*", requestContext);
 app.use("*", checkBookmark);
-app.use(
-	"*",
-	bodyLimit({
-		maxSize: LIMITS.bodyBytes,
-		onError: (c) => c.json({ message: `Request body exceeds the limit of ${LIMITS.bodyBytes} bytes (1 MiB)` }, 413),
-	}),
-);
+app.use("*", limitBodySize);
 app.use("*", requireMediaType);
 app.use(
 	"*",
