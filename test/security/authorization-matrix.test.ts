@@ -1,0 +1,353 @@
+import { describe, expect, it } from "vitest";
+import { LIMITS, SCOPES } from "../../src/schemas";
+import { seedRegistrations } from "../db/seed";
+import { MANAGEMENT, call, createApp, mintToken, type TestApp } from "../helpers";
+import { enrol, realmUser, uniqueValue } from "../jobs/support";
+import { type Operation, fillPath, loadOperations } from "./operations";
+
+/**
+ * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new
+ * route fails the first test until it has a row here and a request in REQUESTS.
+ */
+
+const COLUMNS = [
+	"ownBasic",
+	"ownToken",
+	"tokenWithoutScope",
+	"otherBasic",
+	"otherToken",
+	"management",
+	"none",
+	"malformed",
+] as const;
+type Column = (typeof COLUMNS)[number];
+type Row = readonly [number, number, number, number, number, number, number, number];
+
+/**
+ * Columns: this application's Basic credentials · its bearer token holding the operation's scope (admin where
+ * the operation names none) · its bearer token holding every other scope but admin · another application's
+ * Basic · the other application's token with the scope · the realm's management credentials · no
+ * Authorization header · a malformed one. On management operations the first two columns are "application
+ * credentials on a management route"; on application operations the management column is "management
+ * credentials on an application route". Another application reaching this one's resources answers 404.
+ */
+const EXPECTED: Record<string, Row> = {
+	//                          own Basic  own token  no scope  other Basic  other token  management  none  malformed
+	pingAppId:                 [200,       200,       403,      200,         200,         401,        401,  401],
+	getAbout:                  [200,       200,       403,      200,         200,         401,        401,  401],
+	getAppToken:               [200,       401,       401,      200,         401,         401,        401,  401],
+	createToken:               [200,       401,       401,      200,         401,         401,        401,  401],
+	putRealmUser:              [401,       401,       401,      401,         401,         204,        401,  401],
+	deleteRealmUser:           [401,       401,       401,      401,         401,         204,        401,  401],
+	getRealmUsers:             [401,       401,       401,      401,         401,         200,        401,  401],
+	createApplication:         [401,       401,       401,      401,         401,         200,        401,  401],
+	getApplicationList:        [401,       401,       401,      401,         401,         200,        401,  401],
+	deleteApplication:         [401,       401,       401,      401,         401,         204,        401,  401],
+	createCredential:          [401,       401,       401,      401,         401,         200,        401,  401],
+	getCredentials:            [401,       401,       401,      401,         401,         200,        401,  401],
+	updateCredential:          [401,       401,       401,      401,         401,         204,        401,  401],
+	deleteCredential:          [401,       401,       401,      401,         401,         204,        401,  401],
+	putLearnerTagsBatch:       [204,       204,       403,      404,         404,         401,        401,  401],
+	getLearnerTags:            [200,       200,       403,      404,         404,         401,        401,  401],
+	putLearnerTags:            [204,       204,       403,      404,         404,         401,        401,  401],
+	deleteLearnerTags:         [204,       204,       403,      404,         404,         401,        401,  401],
+	updateLearnerInfo:         [204,       204,       403,      404,         404,         401,        401,  401],
+	deleteAllLearnerData:      [204,       204,       403,      404,         404,         401,        401,  401],
+	// The other application creates its own registration under an id this one uses: ids are per application.
+	createRegistration:        [204,       204,       403,      204,         204,         401,        401,  401],
+	// The other application lists its own registrations: none of this one's.
+	getRegistrations:          [200,       200,       403,      200,         200,         401,        401,  401],
+	putRegistrationTagsBatch:  [204,       204,       403,      404,         404,         401,        401,  401],
+	getRegistrationProgress:   [200,       200,       403,      404,         404,         401,        401,  401],
+	deleteRegistration:        [204,       204,       403,      404,         404,         401,        401,  401],
+	getRegistration:           [200,       200,       403,      404,         404,         401,        401,  401],
+	getRegistrationTags:       [200,       200,       403,      404,         404,         401,        401,  401],
+	putRegistrationTags:       [204,       204,       403,      404,         404,         401,        401,  401],
+	deleteRegistrationTags:    [204,       204,       403,      404,         404,         401,        401,  401],
+	// Job status is also open to the management credentials, which outlive a deleted application.
+	getJob:                    [200,       200,       403,      404,         404,         200,        401,  401],
+	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
+	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
+	getDocsAsset:              [200,       200,       200,      200,         200,         200,        200,  200],
+};
+
+/** This application's data that no other caller may ever see: each value is unique to this file's run. */
+interface World {
+	own: TestApp;
+	other: TestApp;
+	/** An application the management cells change (credentials), so neither test application is touched. */
+	spare: TestApp;
+	learnerId: string;
+	registrationId: string;
+	jobId: string;
+	adminEmail: string;
+	secrets: { email: string; tag: string; courseId: string };
+}
+
+interface Cell {
+	world: World;
+	column: Column;
+	/** The tag a write carries: other applications' writes carry one that must never reach this application. */
+	tag: string;
+}
+
+interface RequestSpec {
+	params?: Record<string, string>;
+	query?: Record<string, string>;
+	body?: unknown;
+	form?: Record<string, string>;
+}
+
+const isOther = (column: Column) => column === "otherBasic" || column === "otherToken";
+const CROSS_TENANT_TAG = uniqueValue("cross-tenant-tag");
+
+/** A registration of this application with a learner of its own; returns both ids. */
+async function freshRegistration(world: World): Promise<{ registrationId: string; learnerId: string }> {
+	const learnerId = uniqueValue("matrix-learner");
+	return { learnerId, registrationId: await enrol(world.own, { id: learnerId }) };
+}
+
+async function freshCredential(app: TestApp): Promise<string> {
+	const response = await call("POST", `/appManagement/${app.appId}/credentials`, { auth: MANAGEMENT, body: { name: "spare" } });
+	expect(response.status).toBe(200);
+	return ((await response.json()) as { id: string }).id;
+}
+
+/** A valid request for each operation; resources a successful call consumes are made afresh for each cell. */
+const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
+	pingAppId: async () => ({}),
+	getAbout: async () => ({}),
+	getAppToken: async () => ({ form: { scope: "read:ping" } }),
+	createToken: async () => ({
+		body: { permissions: { scopes: ["read:ping"] }, expiry: new Date(Date.now() + 3_600_000).toISOString() },
+	}),
+	putRealmUser: async () => ({ params: { email: `${uniqueValue("matrix")}@example.com` }, body: { role: "member" } }),
+	deleteRealmUser: async () => ({ params: { email: await realmUser("member") } }),
+	getRealmUsers: async () => ({}),
+	createApplication: async () => ({ body: { name: uniqueValue("matrix-app") } }),
+	getApplicationList: async () => ({}),
+	deleteApplication: async () => ({ params: { childAppId: (await createApp()).appId } }),
+	createCredential: async ({ world }) => ({ params: { childAppId: world.spare.appId }, body: { name: "matrix" } }),
+	getCredentials: async ({ world }) => ({ params: { childAppId: world.spare.appId } }),
+	updateCredential: async ({ world }) => ({
+		params: { childAppId: world.spare.appId, credentialId: await freshCredential(world.spare) },
+		body: { name: "renamed" },
+	}),
+	deleteCredential: async ({ world }) => ({
+		params: { childAppId: world.spare.appId, credentialId: await freshCredential(world.spare) },
+	}),
+	putLearnerTagsBatch: async ({ world, tag }) => ({ body: { ids: [world.learnerId], tags: [tag] } }),
+	getLearnerTags: async ({ world }) => ({ params: { learnerId: world.learnerId } }),
+	putLearnerTags: async ({ world, tag }) => ({ params: { learnerId: world.learnerId }, body: { tags: [tag] } }),
+	deleteLearnerTags: async ({ world }) => ({ params: { learnerId: world.learnerId }, body: { tags: [world.secrets.tag] } }),
+	updateLearnerInfo: async ({ world }) => ({
+		params: { learnerId: world.learnerId },
+		body: { id: world.learnerId, firstName: "Matrix" },
+	}),
+	// Each cell erases a learner of its own, so the erasure jobs the queue runs meanwhile touch nothing else.
+	deleteAllLearnerData: async ({ world }) => ({
+		params: { learnerId: (await freshRegistration(world)).learnerId },
+		query: { userEmail: world.adminEmail },
+	}),
+	createRegistration: async ({ world, column, tag }) => ({
+		body: {
+			courseId: "matrix-course",
+			// The other application reuses an id this application holds: it must neither see nor touch it.
+			registrationId: isOther(column) ? (await freshRegistration(world)).registrationId : uniqueValue("matrix-registration"),
+			learner: { id: uniqueValue("matrix-learner") },
+			learnerTags: [tag],
+		},
+	}),
+	getRegistrations: async ({ world }) => ({ query: { learnerId: world.learnerId } }),
+	putRegistrationTagsBatch: async ({ world, tag }) => ({ body: { ids: [world.registrationId], tags: [tag] } }),
+	getRegistrationProgress: async ({ world }) => ({ params: { registrationId: world.registrationId } }),
+	deleteRegistration: async ({ world }) => ({ params: { registrationId: (await freshRegistration(world)).registrationId } }),
+	getRegistration: async ({ world }) => ({ params: { registrationId: world.registrationId } }),
+	getRegistrationTags: async ({ world }) => ({ params: { registrationId: world.registrationId } }),
+	putRegistrationTags: async ({ world, tag }) => ({ params: { registrationId: world.registrationId }, body: { tags: [tag] } }),
+	deleteRegistrationTags: async ({ world }) => ({
+		params: { registrationId: world.registrationId },
+		body: { tags: [world.secrets.tag] },
+	}),
+	getJob: async ({ world }) => ({ params: { jobId: world.jobId } }),
+	getOpenApiDocument: async () => ({}),
+	getDocsPage: async () => ({}),
+	getDocsAsset: async () => ({ params: { file: "init.js" } }),
+};
+
+/** Authorization headers that are not well-formed, one per operation in turn. */
+const MALFORMED = [
+	"Basic",
+	"Basic !!!not-base64!!!",
+	`Basic ${btoa("no-colon-at-all")}`,
+	`Basic ${btoa(":secret-without-id")}`,
+	"Bearer",
+	"Bearer a.b",
+	"Bearer ..",
+	"Token abc",
+	`Digest username="${MANAGEMENT}"`,
+	`Bearer ${"A".repeat(4096)}`,
+	`${MANAGEMENT} trailing`,
+	"Basic dGVzdC1tYW5hZ2VtZW50OnRlc3QtbWFuYWdlbWVudC1zZWNyZXQ=,Basic x",
+];
+
+const tokens = new Map<string, Promise<string>>();
+/** A bearer token of the application with exactly these scopes, minted once. */
+function token(app: TestApp, scopes: string): Promise<string> {
+	const key = `${app.appId} ${scopes}`;
+	let minted = tokens.get(key);
+	if (!minted) {
+		minted = mintToken(app, scopes);
+		tokens.set(key, minted);
+	}
+	return minted;
+}
+
+async function authorizationFor(world: World, operation: Operation, column: Column, index: number): Promise<string | undefined> {
+	const scope = operation.scope ?? "admin";
+	const withoutScope = SCOPES.filter((entry) => entry !== scope && entry !== "admin").join(" ");
+	switch (column) {
+		case "ownBasic":
+			return world.own.auth;
+		case "ownToken":
+			return token(world.own, scope);
+		case "tokenWithoutScope":
+			return token(world.own, withoutScope);
+		case "otherBasic":
+			return world.other.auth;
+		case "otherToken":
+			return token(world.other, scope);
+		case "management":
+			return MANAGEMENT;
+		case "none":
+			return undefined;
+		case "malformed":
+			return MALFORMED[index % MALFORMED.length];
+	}
+}
+
+let worldPromise: Promise<World> | undefined;
+function world(): Promise<World> {
+	worldPromise ??= (async () => {
+		const [own, other, spare] = [await createApp(), await createApp(), await createApp()];
+		const secrets = {
+			email: `${uniqueValue("secret")}@example.com`,
+			tag: uniqueValue("secret-tag"),
+			courseId: uniqueValue("secret-course"),
+		};
+		const learnerId = uniqueValue("matrix-learner");
+		const registrationId = uniqueValue("matrix-registration");
+		const created = await call("POST", "/registrations", {
+			auth: own.auth,
+			body: {
+				courseId: secrets.courseId,
+				registrationId,
+				learner: { id: learnerId, email: secrets.email, firstName: "Secret" },
+				learnerTags: [secrets.tag],
+				registrationTags: [secrets.tag],
+			},
+		});
+		expect(created.status).toBe(204);
+		const update = await call("POST", `/learner/${encodeURIComponent(learnerId)}/updateInfo`, {
+			auth: own.auth,
+			body: { id: learnerId, lastName: "Secret" },
+		});
+		expect(update.status).toBe(204);
+		const jobId = (update.headers.get("Location") ?? "").split("/").at(-1) ?? "";
+		return { own, other, spare, learnerId, registrationId, jobId, adminEmail: await realmUser("admin"), secrets };
+	})();
+	return worldPromise;
+}
+
+const operations = await loadOperations();
+
+const tally = { requests: 0, crossTenant2xx: 0, scopeViolating2xx: 0 };
+const is2xx = (status: number) => status >= 200 && status < 300;
+
+async function send(operation: Operation, spec: RequestSpec, auth: string | undefined): Promise<Response> {
+	const query = spec.query ? `?${new URLSearchParams(spec.query)}` : "";
+	const path = `${fillPath(operation.template, spec.params ?? {})}${query}`;
+	if (spec.form) {
+		return call(operation.method, path, {
+			auth,
+			body: new URLSearchParams(spec.form).toString(),
+			headers: { "Content-Type": "application/x-www-form-urlencoded" },
+		});
+	}
+	return call(operation.method, path, { auth, ...(spec.body !== undefined && { body: spec.body as Record<string, unknown> }) });
+}
+
+describe("authorization matrix", () => {
+	it("has a row of expected statuses and a valid request for exactly the operations the document lists", () => {
+		const listed = operations.map((operation) => operation.operationId).sort();
+		expect(Object.keys(EXPECTED).sort()).toEqual(listed);
+		expect(Object.keys(REQUESTS).sort()).toEqual(listed);
+	});
+
+	describe.each(operations.map((operation, index) => ({ ...operation, index })))("$method $template ($operationId)", (operation) => {
+		it("answers each kind of caller the status in the table, and another application nothing of this one's", async () => {
+			const expected = EXPECTED[operation.operationId];
+			const prepare = REQUESTS[operation.operationId];
+			if (!expected || !prepare) throw new Error(`no row for ${operation.operationId}`);
+			const setting = await world();
+			const answered: Record<string, number> = {};
+			for (const [position, column] of COLUMNS.entries()) {
+				const spec = await prepare({ world: setting, column, tag: isOther(column) ? CROSS_TENANT_TAG : uniqueValue("matrix-tag") });
+				const response = await send(operation, spec, await authorizationFor(setting, operation, column, operation.index));
+				const text = operation.method === "HEAD" ? "" : await response.text();
+				tally.requests++;
+				answered[column] = response.status;
+				const wanted = expected[position] ?? 0;
+				if (is2xx(response.status) && (wanted === 401 || wanted === 403)) tally.scopeViolating2xx++;
+				const leaked = Object.values(setting.secrets).some((secret) => text.includes(secret));
+				if (isOther(column) && ((is2xx(response.status) && wanted === 404) || leaked)) tally.crossTenant2xx++;
+				if (!is2xx(response.status) && operation.method !== "HEAD") {
+					expect(Object.keys(JSON.parse(text) as object), `${column}: ${text}`).toEqual(["message"]);
+				}
+				if (response.status === 401) expect(response.headers.get("WWW-Authenticate")).toContain("Basic");
+				if (column !== "ownBasic" && column !== "ownToken" && column !== "management") {
+					expect(leaked, `${column} saw this application's data: ${text}`).toBe(false);
+				}
+			}
+			expect(answered).toEqual(Object.fromEntries(COLUMNS.map((column, position) => [column, expected[position]])));
+		});
+	});
+
+	it("answers the other application 400 to this one's paging token, with none of its registrations", async () => {
+		const setting = await world();
+		await seedRegistrations(setting.own.appId, uniqueValue("matrix-page"), LIMITS.registrationsPerPage + 1);
+		const first = await call("GET", "/registrations", { auth: setting.own.auth });
+		const { more } = (await first.json()) as { more?: string };
+		expect(more).toEqual(expect.any(String));
+		for (const auth of [setting.other.auth, await token(setting.other, "read:registration")]) {
+			const response = await call("GET", `/registrations?more=${encodeURIComponent(more ?? "")}`, { auth });
+			tally.requests++;
+			if (is2xx(response.status)) tally.crossTenant2xx++;
+			expect(await response.json()).toEqual({ message: "more is not a paging token issued by this API for this application" });
+			expect(response.status).toBe(400);
+		}
+	});
+
+	it("left this application's learner and registration untouched by the other application's writes", async () => {
+		const { own, learnerId, registrationId, secrets } = await world();
+		const tags = await call("GET", `/learner/${encodeURIComponent(learnerId)}/tags`, { auth: own.auth });
+		expect(tags.status).toBe(200);
+		const { tags: learnerTags } = (await tags.json()) as { tags: string[] };
+		expect(learnerTags).not.toContain(CROSS_TENANT_TAG);
+		const registration = await call("GET", `/registrations/${encodeURIComponent(registrationId)}`, { auth: own.auth });
+		expect(registration.status).toBe(200);
+		const body = (await registration.json()) as { course: { id: string }; learner: { email?: string }; tags: string[] };
+		expect(body.course.id).toBe(secrets.courseId);
+		expect(body.learner.email).toBe(secrets.email);
+		expect(body.tags).not.toContain(CROSS_TENANT_TAG);
+	});
+
+	it("crossed no tenant and no scope", () => {
+		console.log(
+			`${tally.requests} requests, cross-tenant 2xx = ${tally.crossTenant2xx}, scope-violating 2xx = ${tally.scopeViolating2xx}`,
+		);
+		expect(tally.requests).toBe(operations.length * COLUMNS.length + 2);
+		expect(tally.crossTenant2xx).toBe(0);
+		expect(tally.scopeViolating2xx).toBe(0);
+	});
+});
