@@ -1,0 +1,457 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { JobMessageSchema } from "../../src/jobs/contract";
+import {
+	ApplicationRequestSchema,
+	CredentialRequestSchema,
+	EmailSchema,
+	IdSchema,
+	LIMITS,
+	LearnerSchema,
+	TagSchema,
+} from "../../src/schemas";
+import { checkConformance } from "../conformance";
+import { seedRegistrations } from "../db/seed";
+import { BASE, MANAGEMENT, call, createApp, type TestApp } from "../helpers";
+import { callCapturing, capturedQueue, drain, enrol, envWith, jobIdOf, realmUser, uniqueValue } from "../jobs/support";
+import { type Operation, loadDocument } from "../security/operations";
+import {
+	type Encoding,
+	type FuzzBody,
+	type Pools,
+	bodies,
+	bookmarks,
+	pathValue,
+	queries,
+	strayAuthorizations,
+	writeComponent,
+} from "./arbitraries";
+
+/**
+ * Property-based fuzzing of every operation in the OpenAPI document. Invariants: never a 5xx; every 4xx is
+ * exactly `{ "message": string }` (and conforms to the document, as every response through test/conformance
+ * does); what a write accepted reads back exactly; once the run's jobs have drained, nothing stored breaks a
+ * limit of SPEC §3, no value that only rejected requests carried was stored, and the control learners are as
+ * they were.
+ */
+
+/** Runs per operation: about 8000 requests in all, inside a minute on a busy two-core machine. */
+const RUNS_PER_OPERATION = 250;
+
+const { document, operations } = await loadDocument();
+const components = ((document.components as Record<string, unknown>).schemas ?? {}) as Record<string, unknown>;
+
+const queue = capturedQueue();
+/** The Worker's env with its queue captured (jobs drain at the end) and no rate limit (the fuzz is one client). */
+const fuzzEnv = envWith({
+	LEARNER_JOBS: queue.binding,
+	// Only limit() is called (src/auth/middleware.ts).
+	RATE_LIMITER: { limit: async () => ({ success: true }) } as unknown as RateLimit,
+});
+
+interface Setting {
+	app: TestApp;
+	pools: Pools;
+	control: { learnerId: string; registrationId: string };
+	controlApp: TestApp;
+}
+
+let setting: Setting;
+const tally = { inputs: 0, fiveXX: 0, invalidAccepted: 0 };
+/** Strings carried by requests that were accepted (2xx) and by requests that were refused (4xx). */
+const accepted = new Set<string>();
+const refused = new Set<string>();
+let storedBefore = new Set<string>();
+let controlBefore: unknown;
+const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+
+async function send(method: string, path: string, headers: Record<string, string>, body?: string | Uint8Array): Promise<Response> {
+	const request = new Request(`${BASE}${path}`, { method, headers, body });
+	const ctx = createExecutionContext();
+	const response = await worker.fetch(request, fuzzEnv, ctx);
+	await waitOnExecutionContext(ctx);
+	await checkConformance(BASE, request, response);
+	return response;
+}
+
+function authorizationFor(operation: Operation, app: TestApp): Record<string, string> {
+	if (operation.access === "public") return {};
+	return { Authorization: operation.access === "management" ? MANAGEMENT : app.auth };
+}
+
+/** Every string in a JSON value, at any depth (iteratively: bodies may nest 100 000 levels). */
+function stringsIn(value: unknown): string[] {
+	const found: string[] = [];
+	const stack = [value];
+	while (stack.length > 0) {
+		const current = stack.pop();
+		if (typeof current === "string") found.push(current);
+		else if (Array.isArray(current)) stack.push(...current);
+		else if (current !== null && typeof current === "object") {
+			for (const [key, field] of Object.entries(current)) stack.push(key, field);
+		}
+	}
+	return found;
+}
+
+function bodyValue(body: FuzzBody | undefined): unknown {
+	if (!body) return undefined;
+	if (body.value !== undefined) return body.value;
+	if (typeof body.text !== "string") return undefined;
+	try {
+		return JSON.parse(body.text);
+	} catch {
+		return undefined;
+	}
+}
+
+/** The value as the server decodes it from the URL. */
+function decoded(value: string, encoding: Encoding): string {
+	if (encoding === "encoded") return value;
+	try {
+		return decodeURIComponent(value);
+	} catch {
+		return value;
+	}
+}
+
+interface FuzzInput {
+	params: Record<string, string>;
+	encoding: Encoding;
+	query: [string, string][];
+	body: FuzzBody | undefined;
+	bookmark: string | null;
+	/** Now and then an Authorization header that is no credential: a 401 on every non-public operation. */
+	strayAuthorization: string | null;
+}
+
+function inputs(operation: Operation, pools: Pools): fc.Arbitrary<FuzzInput> {
+	return fc.record({
+		params: fc.record(Object.fromEntries(operation.pathParams.map((name) => [name, pathValue(name, pools)]))),
+		encoding: fc.constantFrom<Encoding>("encoded", "encoded", "encoded", "raw"),
+		query: queries(operation, pools),
+		body: bodies(operation, components, pools),
+		bookmark: bookmarks,
+		strayAuthorization: fc.oneof(
+			{ weight: 15, arbitrary: fc.constant(null) },
+			{ weight: 1, arbitrary: strayAuthorizations },
+		),
+	});
+}
+
+const summary = (operation: Operation, path: string, input: FuzzInput) =>
+	`${operation.method} ${path} body=${typeof input.body?.text === "string" ? input.body.text.slice(0, 200) : "(bytes)"} type=${input.body?.contentType}`;
+
+/** The owner's tags, read back through the API (null when it cannot be found, or named in a URL at all). */
+async function tagsOf(kind: "learner" | "registrations", id: string): Promise<string[] | null> {
+	if (!id.isWellFormed()) return null;
+	const response = await send("GET", `/${kind}/${encodeURIComponent(id)}/tags`, { Authorization: setting.app.auth });
+	if (response.status !== 200) return null;
+	return ((await response.json()) as { tags: string[] }).tags;
+}
+
+const asRecord = (value: unknown): Record<string, unknown> =>
+	value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+const stringList = (value: unknown): string[] => (Array.isArray(value) ? value.filter((entry) => typeof entry === "string") : []);
+
+/** After an accepted write: what it wrote reads back exactly. Returns what does not. */
+async function readBack(operation: Operation, params: Record<string, string>, value: unknown): Promise<string | null> {
+	const body = asRecord(value);
+	const tags = stringList(body.tags);
+	switch (operation.operationId) {
+		case "putLearnerTags":
+		case "putRegistrationTags": {
+			const kind = operation.operationId === "putLearnerTags" ? "learner" : "registrations";
+			const stored = await tagsOf(kind, params.learnerId ?? params.registrationId ?? "");
+			const missing = tags.filter((tag) => !stored?.includes(tag));
+			return missing.length > 0 ? `tags ${JSON.stringify(missing)} do not read back (got ${JSON.stringify(stored)})` : null;
+		}
+		case "deleteLearnerTags":
+		case "deleteRegistrationTags": {
+			const kind = operation.operationId === "deleteLearnerTags" ? "learner" : "registrations";
+			const stored = await tagsOf(kind, params.learnerId ?? params.registrationId ?? "");
+			const left = tags.filter((tag) => stored?.includes(tag));
+			return left.length > 0 ? `removed tags ${JSON.stringify(left)} are still there` : null;
+		}
+		case "putLearnerTagsBatch":
+		case "putRegistrationTagsBatch": {
+			const kind = operation.operationId === "putLearnerTagsBatch" ? "learner" : "registrations";
+			for (const id of stringList(body.ids).slice(0, 3)) {
+				const stored = await tagsOf(kind, id);
+				const missing = tags.filter((tag) => !stored?.includes(tag));
+				if (missing.length > 0) return `batch tags ${JSON.stringify(missing)} do not read back on ${JSON.stringify(id)}`;
+			}
+			return null;
+		}
+		case "createRegistration": {
+			const id = String(body.registrationId);
+			if (!id.isWellFormed()) return `registration id ${JSON.stringify(id)} was accepted, but no URL can name it`;
+			const response = await send("GET", `/registrations/${encodeURIComponent(id)}`, { Authorization: setting.app.auth });
+			if (response.status !== 200) return `the created registration answers ${response.status}`;
+			const stored = (await response.json()) as { course: { id: string }; learner: Record<string, unknown>; tags: string[] };
+			const learner = asRecord(body.learner);
+			const problems = [
+				stored.course.id !== body.courseId && "courseId",
+				stored.learner.id !== learner.id && "learner.id",
+				...(["email", "firstName", "lastName"] as const).map(
+					(field) => typeof learner[field] === "string" && stored.learner[field] !== learner[field] && `learner.${field}`,
+				),
+				stringList(body.registrationTags).some((tag) => !stored.tags.includes(tag)) && "registrationTags",
+			].filter(Boolean);
+			return problems.length > 0 ? `created registration differs in ${problems.join(", ")}` : null;
+		}
+		default:
+			return null;
+	}
+}
+
+/** One fuzzed request and its invariants; throws (so fast-check shrinks it) when one breaks. */
+async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
+	const params = Object.fromEntries(
+		Object.entries(input.params).map(([name, value]) => [name, value.isWellFormed() ? value : value.toWellFormed()]),
+	);
+	let path = operation.template;
+	for (const [name, value] of Object.entries(params)) path = path.replace(`{${name}}`, writeComponent(value, input.encoding) ?? "");
+	const query = input.query
+		.map(([key, value]) => [writeComponent(key.toWellFormed(), input.encoding), writeComponent(value.toWellFormed(), input.encoding)])
+		.map(([key, value]) => `${key}=${value}`)
+		.join("&");
+	const headers: Record<string, string> = { ...authorizationFor(operation, setting.app) };
+	if (input.strayAuthorization !== null) headers.Authorization = input.strayAuthorization;
+	if (input.body?.contentType) headers["Content-Type"] = input.body.contentType;
+	if (input.bookmark) headers["X-D1-Bookmark"] = input.bookmark;
+	const url = query ? `${path}?${query}` : path;
+	tally.inputs++;
+	const response = await send(operation.method, url, headers, input.body?.text);
+	const text = operation.method === "HEAD" || response.status < 400 ? "" : await response.text();
+
+	if (response.status >= 500) {
+		tally.fiveXX++;
+		throw new Error(`${response.status} ${text} for ${summary(operation, url, input)}`);
+	}
+	const value = bodyValue(input.body);
+	const carried = [
+		...Object.values(params).map((param) => decoded(param, input.encoding)),
+		...input.query.map(([, entry]) => decoded(entry, input.encoding)),
+		...stringsIn(value),
+	];
+	if (input.strayAuthorization !== null && operation.access !== "public") {
+		// Only what the app answers before any route runs may come first: a bad bookmark, an unknown path or
+		// method, a body of the wrong size or type.
+		const before = (input.bookmark !== null && response.status === 400) || [404, 405, 413, 415].includes(response.status);
+		const unrouted = response.status !== 404 || text.includes("No route matches");
+		expect({ status: response.status, unrouted }, `${input.strayAuthorization} on ${summary(operation, url, input)}`).toEqual({
+			status: before ? response.status : 401,
+			unrouted: true,
+		});
+	}
+	if (response.status >= 400) {
+		for (const entry of carried) refused.add(entry);
+		if (operation.method !== "HEAD") {
+			expect(response.headers.get("Content-Type"), summary(operation, url, input)).toMatch(/^application\/json/);
+			const message = JSON.parse(text) as Record<string, unknown>;
+			expect(Object.keys(message), summary(operation, url, input)).toEqual(["message"]);
+			expect(typeof message.message).toBe("string");
+			expect(message.message).not.toBe("");
+			expect(message.message).not.toMatch(/D1_|SQLITE|\n\s+at /);
+		}
+		return;
+	}
+	for (const entry of carried) accepted.add(entry);
+	if (input.encoding === "encoded" && operation.method !== "GET") {
+		const problem = await readBack(operation, params, value);
+		if (problem) {
+			tally.invalidAccepted++;
+			throw new Error(`${problem} after ${summary(operation, url, input)}`);
+		}
+	}
+}
+
+/** Every string a fuzzed request could have written, anywhere it could be stored. */
+async function storedStrings(appId: string): Promise<Set<string>> {
+	// D1 allows only a few terms in a compound SELECT: one statement per table.
+	const sources = [
+		"SELECT id, course_id, learner_id, learner_email, learner_first_name, learner_last_name FROM registrations WHERE app_id = ?1",
+		"SELECT learner_id, tag FROM learner_tags WHERE app_id = ?1",
+		"SELECT learner_id FROM learner_tag_counts WHERE app_id = ?1",
+		"SELECT registration_id, tag FROM registration_tags WHERE app_id = ?1",
+		"SELECT learner_id, requested_by, payload FROM jobs WHERE app_id = ?1",
+		"SELECT j.value FROM jobs, json_each(jobs.payload) j WHERE jobs.app_id = ?1 AND json_valid(jobs.payload)",
+		"SELECT name FROM applications WHERE ?1 IS NOT NULL",
+		"SELECT name FROM credentials WHERE ?1 IS NOT NULL",
+		"SELECT email FROM realm_users WHERE ?1 IS NOT NULL",
+	];
+	const results = await env.DB.batch(sources.map((sql) => env.DB.prepare(sql).bind(appId)));
+	const values = results.flatMap((result) => (result.results as Record<string, unknown>[]).flatMap((row) => Object.values(row)));
+	return new Set(values.filter((value): value is string => typeof value === "string"));
+}
+
+/** Rows that break a limit of SPEC §3 or the bookkeeping around them. */
+async function invalidRows(appId: string): Promise<string[]> {
+	const db = env.DB;
+	const [registrations, learnerTags, counts, registrationTags, jobs, applications, credentials, users] = await db.batch([
+		db.prepare(
+			`SELECT r.id, r.course_id, r.learner_id, r.learner_email, r.learner_first_name, r.learner_last_name, r.tag_count,
+			   (SELECT count(*) FROM registration_tags t WHERE t.app_id = r.app_id AND t.registration_id = r.id) AS actual
+			 FROM registrations r WHERE r.app_id = ?1`,
+		).bind(appId),
+		db.prepare(
+			`SELECT t.learner_id, t.tag, EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = t.app_id AND r.learner_id = t.learner_id) AS owned
+			 FROM learner_tags t WHERE t.app_id = ?1`,
+		).bind(appId),
+		db.prepare(
+			`SELECT c.learner_id, c.tag_count, (SELECT count(*) FROM learner_tags t WHERE t.app_id = c.app_id AND t.learner_id = c.learner_id) AS actual,
+			   EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = c.app_id AND r.learner_id = c.learner_id) AS owned
+			 FROM learner_tag_counts c WHERE c.app_id = ?1`,
+		).bind(appId),
+		db.prepare(
+			`SELECT t.registration_id, t.tag, EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = t.app_id AND r.id = t.registration_id) AS owned
+			 FROM registration_tags t WHERE t.app_id = ?1`,
+		).bind(appId),
+		db.prepare("SELECT id, status, learner_id, payload FROM jobs WHERE app_id = ?1").bind(appId),
+		db.prepare("SELECT name FROM applications"),
+		db.prepare("SELECT name FROM credentials"),
+		db.prepare("SELECT email FROM realm_users"),
+	]);
+	type Rows = Record<string, unknown>[];
+	const problems: string[] = [];
+	const check = (ok: boolean, what: string) => {
+		if (!ok) problems.push(what);
+	};
+	for (const row of (registrations?.results ?? []) as Rows) {
+		const where = `registration ${JSON.stringify(row.id)}`;
+		check(IdSchema("id").safeParse(row.id).success && IdSchema("courseId").safeParse(row.course_id).success, `${where}: id or courseId`);
+		const learner = { id: row.learner_id, email: row.learner_email, firstName: row.learner_first_name, lastName: row.learner_last_name };
+		check(LearnerSchema.safeParse(learner).success, `${where}: learner ${JSON.stringify(learner)}`);
+		check(row.tag_count === row.actual && Number(row.actual) <= LIMITS.tagsPerRegistration, `${where}: tag count ${row.tag_count}/${row.actual}`);
+	}
+	for (const row of (learnerTags?.results ?? []) as Rows) {
+		check(TagSchema.safeParse(row.tag).success, `learner tag ${JSON.stringify(row.tag)}`);
+		check(row.owned === 1, `learner tag ${JSON.stringify(row.tag)} of a learner that does not exist`);
+	}
+	for (const row of (counts?.results ?? []) as Rows) {
+		const where = `learner ${JSON.stringify(row.learner_id)}`;
+		check(row.tag_count === row.actual && Number(row.actual) <= LIMITS.tagsPerLearner, `${where}: tag count ${row.tag_count}/${row.actual}`);
+		check(row.owned === 1, `${where}: tag count of a learner that does not exist`);
+	}
+	for (const row of (registrationTags?.results ?? []) as Rows) {
+		check(TagSchema.safeParse(row.tag).success, `registration tag ${JSON.stringify(row.tag)}`);
+		check(row.owned === 1, `registration tag ${JSON.stringify(row.tag)} of a registration that does not exist`);
+	}
+	for (const row of (jobs?.results ?? []) as Rows) {
+		const finished = row.status === "completed" || row.status === "failed";
+		check(finished && row.learner_id === null && row.payload === null, `job ${String(row.id)} ${String(row.status)} still holds learner data`);
+	}
+	for (const row of (applications?.results ?? []) as Rows) check(ApplicationRequestSchema.safeParse(row).success, `application name ${JSON.stringify(row.name)}`);
+	for (const row of (credentials?.results ?? []) as Rows) check(CredentialRequestSchema.safeParse(row).success, `credential name ${JSON.stringify(row.name)}`);
+	for (const row of (users?.results ?? []) as Rows) check(EmailSchema.safeParse(row.email).success, `realm user ${JSON.stringify(row.email)}`);
+	return problems;
+}
+
+/** What the control learners look like through the API and in D1. */
+async function controlState(): Promise<unknown> {
+	const { app, control, controlApp, pools } = setting;
+	const read = async (auth: string, path: string) => {
+		const response = await call("GET", path, { auth });
+		return { status: response.status, body: await response.json() };
+	};
+	const rows = await env.DB.prepare(
+		`SELECT * FROM registrations WHERE (app_id = ?1 AND learner_id = ?2) OR app_id = ?3 ORDER BY pk`,
+	)
+		.bind(app.appId, control.learnerId, controlApp.appId)
+		.all();
+	return {
+		tags: await read(app.auth, `/learner/${encodeURIComponent(control.learnerId)}/tags`),
+		registration: await read(app.auth, `/registrations/${encodeURIComponent(control.registrationId)}`),
+		otherAppTags: await read(controlApp.auth, `/learner/${encodeURIComponent(pools.learnerIds[0] ?? "")}/tags`),
+		rows: rows.results,
+	};
+}
+
+beforeAll(async () => {
+	const app = await createApp("fuzzed");
+	const learnerIds = ["fuzz-learner-1", "fuzz-learner-2", "fuzz learner 3 é🎓"];
+	const registrationIds: string[] = [];
+	for (const learnerId of learnerIds) {
+		registrationIds.push(await enrol(app, { id: learnerId, email: "pool@example.com" }, { learnerTags: ["pool"], registrationTags: ["pool"] }));
+	}
+	registrationIds.push(await enrol(app, { id: learnerIds[0] ?? "" }));
+	const update = await callCapturing("POST", `/learner/${learnerIds[1]}/updateInfo`, { auth: app.auth, body: { id: learnerIds[1], firstName: "Pool" } });
+	for (const sent of update.sent) await queue.binding.send(sent.body);
+	// Past one page of GET /registrations, so that there are `more` tokens to replay.
+	await seedRegistrations(app.appId, uniqueValue("page"), LIMITS.registrationsPerPage + 1);
+	const page = await call("GET", "/registrations", { auth: app.auth });
+	const { more } = (await page.json()) as { more?: string };
+
+	const control = { learnerId: uniqueValue("control-learner") };
+	const controlRegistration = await enrol(
+		app,
+		{ id: control.learnerId, email: "control@example.com", firstName: "Control" },
+		{ learnerTags: ["control-a", "control-b"], registrationTags: ["control-r"] },
+	);
+	// Another application with a learner of the same id as a fuzzed one: it must not notice the fuzz.
+	const controlApp = await createApp("control");
+	await enrol(controlApp, { id: learnerIds[0] ?? "", email: "other-app@example.com" }, { learnerTags: ["other-app"] });
+
+	const spare = await createApp("spare");
+	const doomed = [await createApp("doomed-1"), await createApp("doomed-2")];
+	setting = {
+		app,
+		control: { learnerId: control.learnerId, registrationId: controlRegistration },
+		controlApp,
+		pools: {
+			learnerIds,
+			registrationIds,
+			jobIds: [jobIdOf(update.response), crypto.randomUUID()],
+			doomedAppIds: doomed.map((doomedApp) => doomedApp.appId),
+			spareAppId: spare.appId,
+			credentialIds: [spare.credentialId, crypto.randomUUID()],
+			memberEmails: [await realmUser("member"), await realmUser("member")],
+			adminEmail: await realmUser("admin"),
+			pagingTokens: more ? [more] : ["none"],
+			docsFiles: ["init.js", "swagger-ui.css", "favicon-32x32.png", "missing.js", "../wrangler.toml", "constructor", "__proto__"],
+		},
+	};
+	storedBefore = await storedStrings(app.appId);
+	controlBefore = await controlState();
+});
+
+describe("every route under random input", () => {
+	describe.each(operations)("$method $template ($operationId)", (operation) => {
+		it("never answers 5xx, answers 4xx as { message }, and reads back what it accepted", async () => {
+			await fc.assert(
+				fc.asyncProperty(inputs(operation, setting.pools), (input) => exercise(operation, input)),
+				{ numRuns: RUNS_PER_OPERATION },
+			);
+		}, 60_000);
+	});
+
+	it("stores nothing invalid, nothing only refused requests carried, and leaves the control learners as they were", async () => {
+		// Run every job the fuzz accepted (updates, erasures, application deletions), as the queue would.
+		for (const sent of queue.sent.splice(0)) await drain(JobMessageSchema.parse(sent.body));
+
+		const problems = await invalidRows(setting.app.appId);
+		const stored = await storedStrings(setting.app.appId);
+		for (const value of refused) {
+			if (!accepted.has(value) && !storedBefore.has(value) && stored.has(value)) {
+				problems.push(`${JSON.stringify(value.slice(0, 80))} was stored though only refused requests carried it`);
+			}
+		}
+		const controlAfter = await controlState();
+		if (JSON.stringify(controlAfter) !== JSON.stringify(controlBefore)) problems.push("a control learner changed");
+		if (JSON.stringify(Object.getOwnPropertyNames(Object.prototype).sort()) !== JSON.stringify(prototypeBefore)) {
+			problems.push("Object.prototype changed");
+		}
+		tally.invalidAccepted += problems.length;
+
+		console.log(`${tally.inputs} inputs, 5xx = ${tally.fiveXX}, invalid accepted = ${tally.invalidAccepted}`);
+		expect(problems).toEqual([]);
+		expect(controlAfter).toEqual(controlBefore);
+		expect(tally.inputs).toBeGreaterThanOrEqual(operations.length * RUNS_PER_OPERATION);
+		expect(tally.fiveXX).toBe(0);
+		expect(tally.invalidAccepted).toBe(0);
+	}, 60_000);
+});
