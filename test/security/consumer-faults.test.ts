@@ -1,0 +1,359 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import type { JobMessage } from "../../src/jobs/contract";
+import { call, createApp, type TestApp } from "../helpers";
+import {
+	acceptErasure,
+	acceptUpdate,
+	capturedQueue,
+	deliver,
+	enrol,
+	envWith,
+	getJob,
+	realmUser,
+	registrationCount,
+	uniqueValue,
+} from "../jobs/support";
+
+/**
+ * Fault injection in the queue consumer. The seam is the env: its DB is a wrapper around the test database
+ * that fails the k-th D1 call (a db.batch() or one statement run on its own) either before it reaches D1, or
+ * after D1 has committed it (the reply is lost). For every k a job makes, the message is delivered once with
+ * the fault, then redelivered as the queue would, and the final state must be exactly right.
+ */
+
+const FAULT = "D1_ERROR: injected fault";
+/** Enough registrations for three chunks of src/jobs/run.ts's CHUNK_SIZE (500). */
+const REGISTRATIONS = 1100;
+
+type Mode = "before" | "after";
+
+/** Decides, for each D1 call, whether it fails; `values` are the values bound to the statements it runs. */
+interface Plan {
+	run<T>(call: () => Promise<T>, values: readonly unknown[]): Promise<T>;
+}
+
+/** Fails the `failAt`-th D1 call, once; counts every call. */
+class FaultPlan implements Plan {
+	calls = 0;
+	fired = false;
+
+	constructor(
+		readonly failAt: number,
+		readonly mode: Mode,
+	) {}
+
+	async run<T>(call: () => Promise<T>): Promise<T> {
+		this.calls++;
+		if (this.calls !== this.failAt) return call();
+		this.fired = true;
+		if (this.mode === "after") await call();
+		throw new Error(FAULT);
+	}
+}
+
+/** Fails every D1 call that touches one job (its id is bound to a statement), whatever the attempt. */
+class PoisonPlan implements Plan {
+	constructor(readonly jobId: string) {}
+
+	run<T>(call: () => Promise<T>, values: readonly unknown[]): Promise<T> {
+		return values.includes(this.jobId) ? Promise.reject(new Error(FAULT)) : call();
+	}
+}
+
+const EXECUTORS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
+
+/** A D1 binding whose sessions pass every call through `plan`. */
+function faultyDb(plan: Plan): D1Database {
+	const originals = new WeakMap<object, { statement: D1PreparedStatement; values: unknown[] }>();
+	const wrap = (statement: D1PreparedStatement, values: unknown[]): D1PreparedStatement => {
+		const wrapped = new Proxy(statement, {
+			get: (target, property) => {
+				if (property === "bind") return (...bound: unknown[]) => wrap(target.bind(...bound), bound);
+				if (EXECUTORS.has(property)) {
+					const method = Reflect.get(target, property, target) as (...args: unknown[]) => Promise<unknown>;
+					return (...args: unknown[]) => plan.run(() => method.apply(target, args), values);
+				}
+				// D1's statement methods use internal state, so they run on the real statement.
+				const value: unknown = Reflect.get(target, property, target);
+				return typeof value === "function" ? value.bind(target) : value;
+			},
+		});
+		originals.set(wrapped, { statement, values });
+		return wrapped;
+	};
+	return {
+		withSession: (constraint?: D1SessionConstraint) => {
+			const session = env.DB.withSession(constraint);
+			return {
+				prepare: (sql: string) => wrap(session.prepare(sql), []),
+				batch: <T>(statements: D1PreparedStatement[]) => {
+					const entries = statements.map((statement) => originals.get(statement) ?? { statement, values: [] });
+					return plan.run(
+						() => session.batch<T>(entries.map((entry) => entry.statement)),
+						entries.flatMap((entry) => entry.values),
+					);
+				},
+				getBookmark: () => session.getBookmark(),
+			};
+		},
+		// The consumer uses nothing of its D1 binding but withSession(); the rest of D1Database is never reached.
+	} as unknown as D1Database;
+}
+
+/** Gives the learner REGISTRATIONS registrations, each with one registration tag, straight in D1. */
+async function seedLearner(appId: string, learnerId: string): Promise<void> {
+	const now = new Date().toISOString();
+	await env.DB.batch([
+		env.DB.prepare(
+			`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
+			   xapi_registration_id, tag_count, created_at, updated_at)
+			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+			 SELECT ?1, ?2 || '-registration-' || i, 'course-faults', ?2, 'before@example.com', 'Before', 'Before',
+			   lower(hex(randomblob(16))), 1, ?4, ?4
+			 FROM n`,
+		).bind(appId, learnerId, REGISTRATIONS, now),
+		env.DB.prepare(
+			`INSERT INTO registration_tags (app_id, registration_id, tag)
+			 SELECT app_id, id, 'fault-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
+		).bind(appId, learnerId),
+	]);
+}
+
+interface Scene {
+	app: TestApp;
+	otherApp: TestApp;
+	/** The learner the job is about. */
+	learnerId: string;
+	/** A learner of the same application the job must not touch, with one registration. */
+	bystanderId: string;
+	bystanderRegistration: string;
+	learnerTags: string[];
+}
+
+async function scene(): Promise<Scene> {
+	const app = await createApp();
+	const otherApp = await createApp();
+	const learnerId = uniqueValue("faulted");
+	await seedLearner(app.appId, learnerId);
+	const learnerTags = ["fault-a", "fault-b", "fault-c"];
+	const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
+	expect(tagged.status).toBe(204);
+	const bystanderId = uniqueValue("bystander");
+	const bystanderRegistration = await enrol(
+		app,
+		{ id: bystanderId, email: "bystander@example.com", firstName: "Bystander" },
+		{ learnerTags: ["bystander"], registrationTags: ["bystander"] },
+	);
+	// The same learner id in another application is another learner.
+	await enrol(otherApp, { id: learnerId, email: "other-app@example.com" }, { learnerTags: ["other-app"] });
+	return { app, otherApp, learnerId, bystanderId, bystanderRegistration, learnerTags };
+}
+
+/** The bystanders, as the API shows them: they must come out of every job exactly as they went in. */
+async function bystanders(s: Scene): Promise<unknown> {
+	const read = async (auth: string, path: string) => {
+		const response = await call("GET", path, { auth });
+		return { status: response.status, body: await response.json() };
+	};
+	return {
+		tags: await read(s.app.auth, `/learner/${s.bystanderId}/tags`),
+		registration: await read(s.app.auth, `/registrations/${s.bystanderRegistration}`),
+		otherApp: await read(s.otherApp.auth, `/learner/${s.learnerId}/tags`),
+		otherAppRegistrations: await read(s.otherApp.auth, `/registrations?learnerId=${s.learnerId}`),
+	};
+}
+
+const count = async (sql: string, ...params: unknown[]) =>
+	(await env.DB.prepare(sql).bind(...params).first<{ n: number }>())?.n ?? -1;
+
+/** Runs the message to the end with the real database, as the queue's redeliveries would. Answers whether all acked. */
+async function redeliver(message: JobMessage, attempts: number): Promise<boolean> {
+	let pending: unknown[] = [message];
+	while (pending.length > 0) {
+		const queue = capturedQueue();
+		const { result, ids } = await deliver(pending, { env: envWith({ LEARNER_JOBS: queue.binding }), attempts });
+		if (result.retryMessages.length > 0 || result.explicitAcks.length !== ids.length) return false;
+		pending = queue.sent.map((sent) => sent.body);
+	}
+	return true;
+}
+
+/** What went wrong with the final state of a job run under a fault (empty when it is exactly right). */
+type Check = (s: Scene, message: JobMessage, before: unknown) => Promise<string[]>;
+
+/** The job's answer on GET /jobs: completed, with exact counts; an error a fault left is the only message allowed. */
+async function jobProblems(s: Scene, message: JobMessage, counts: Record<string, number>): Promise<string[]> {
+	const job = await getJob(s.app.auth, message.jobId);
+	const problems: string[] = [];
+	if (job.status !== "completed") problems.push(`job is ${job.status}`);
+	for (const [field, value] of Object.entries(counts)) {
+		if (job[field as keyof typeof job] !== value) problems.push(`job ${field} is ${String(job[field as keyof typeof job])}, not ${value}`);
+	}
+	if (job.message !== undefined && !job.message.startsWith("Attempt ")) problems.push(`job message ${job.message}`);
+	return problems;
+}
+
+const UPDATE = { email: "after@example.com", firstName: "After", lastName: "Update" };
+
+const updateIsExact: Check = async (s, message, before) => {
+	const problems = await jobProblems(s, message, { registrationsAffected: REGISTRATIONS });
+	const updated = await count(
+		"SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND learner_email = ?3 AND learner_first_name = ?4 AND learner_last_name = ?5",
+		s.app.appId,
+		s.learnerId,
+		UPDATE.email,
+		UPDATE.firstName,
+		UPDATE.lastName,
+	);
+	if (updated !== REGISTRATIONS) problems.push(`${updated} of ${REGISTRATIONS} registrations updated`);
+	const job = await env.DB.prepare("SELECT learner_id, payload FROM jobs WHERE id = ?1").bind(message.jobId).first();
+	if (job?.learner_id !== null || job.payload !== null) problems.push("the finished job still holds the learner's data");
+	if (JSON.stringify(await bystanders(s)) !== JSON.stringify(before)) problems.push("a bystander changed");
+	return problems;
+};
+
+const erasureIsExact: Check = async (s, message, before) => {
+	const problems = await jobProblems(s, message, {
+		registrationsAffected: REGISTRATIONS,
+		tagsRemoved: REGISTRATIONS + s.learnerTags.length,
+	});
+	const left = {
+		registrations: await registrationCount(s.app.appId, s.learnerId),
+		registrationTags: await count(
+			"SELECT count(*) AS n FROM registration_tags WHERE app_id = ?1 AND instr(registration_id, ?2 || '-registration-') = 1",
+			s.app.appId,
+			s.learnerId,
+		),
+		learnerTags: await count("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
+		tagCounts: await count("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
+		jobs: await count(
+			"SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND (learner_id = ?2 OR instr(payload, ?3) > 0)",
+			s.app.appId,
+			s.learnerId,
+			"pending@example.com",
+		),
+	};
+	for (const [what, n] of Object.entries(left)) if (n !== 0) problems.push(`${n} ${what} left for the erased learner`);
+	if (JSON.stringify(await bystanders(s)) !== JSON.stringify(before)) problems.push("a bystander changed");
+	return problems;
+};
+
+interface JobKind {
+	name: string;
+	accept: (s: Scene) => Promise<JobMessage>;
+	check: Check;
+}
+
+const KINDS: JobKind[] = [
+	{ name: "updateLearnerInfo", accept: (s) => acceptUpdate(s.app, { id: s.learnerId, ...UPDATE }), check: updateIsExact },
+	{
+		name: "deleteAllLearnerData",
+		accept: async (s) => {
+			// A pending update of the learner: the erasure must drop its payload too.
+			await acceptUpdate(s.app, { id: s.learnerId, email: "pending@example.com" });
+			return acceptErasure(s.app, s.learnerId, await realmUser("admin"));
+		},
+		check: erasureIsExact,
+	},
+];
+
+const tally = { faults: 0, wrong: 0 };
+
+/** Runs `work` without the service's log lines: each injected fault logs an expected error. */
+async function quietly<T>(work: () => Promise<T>): Promise<T> {
+	const spy = vi.spyOn(console, "log").mockImplementation(() => undefined);
+	try {
+		return await work();
+	} finally {
+		spy.mockRestore();
+	}
+}
+
+/** Runs one job with the k-th D1 call failing, redelivers it, and answers what is wrong with the result. */
+async function runWithFault(kind: JobKind, plan: FaultPlan): Promise<string[]> {
+	const s = await scene();
+	const message = await kind.accept(s);
+	const before = await bystanders(s);
+	const faulted = await quietly(() =>
+		deliver([message], { env: envWith({ DB: faultyDb(plan), LEARNER_JOBS: capturedQueue().binding }) }),
+	);
+	const problems: string[] = [];
+	if (plan.fired) {
+		tally.faults++;
+		if (faulted.result.retryMessages.length !== 1) problems.push("the faulted delivery was not retried");
+	}
+	if (!(await redeliver(message, 2))) problems.push("a redelivery did not ack");
+	problems.push(...(await kind.check(s, message, before)));
+	if (problems.length > 0) tally.wrong++;
+	return problems;
+}
+
+describe.each(KINDS)("$name job with a D1 fault at each of its calls", (kind) => {
+	it("ends exactly right whichever call fails, before D1 runs it or after D1 committed it", async () => {
+		// A clean run first, to count the calls the job makes.
+		const clean = new FaultPlan(Number.POSITIVE_INFINITY, "before");
+		expect(await runWithFault(kind, clean)).toEqual([]);
+		expect(clean.calls).toBeGreaterThanOrEqual(6);
+
+		const outcomes: Record<string, string[]> = {};
+		for (let k = 1; k <= clean.calls; k++) {
+			for (const mode of ["before", "after"] as const) {
+				const plan = new FaultPlan(k, mode);
+				outcomes[`call ${k} fails ${mode}`] = await runWithFault(kind, plan);
+				expect(plan.fired).toBe(true);
+			}
+		}
+		expect(outcomes).toEqual(Object.fromEntries(Object.keys(outcomes).map((key) => [key, []])));
+	}, 120_000);
+});
+
+describe("a poison message", () => {
+	it("is dead-lettered and its job marked failed, while the rest of its batch completes", async () => {
+		const s = await scene();
+		const first = await enrol(s.app, { id: uniqueValue("first"), email: "first@example.com" });
+		const firstLearner = (await (await call("GET", `/registrations/${first}`, { auth: s.app.auth })).json()) as { learner: { id: string } };
+		const good = await acceptUpdate(s.app, { id: firstLearner.learner.id, email: "first-after@example.com" });
+		const poison = await acceptErasure(s.app, s.learnerId, await realmUser("owner"));
+		const alsoGood = await acceptUpdate(s.app, { id: s.bystanderId, firstName: "Still" });
+
+		// Every D1 call of the poison job fails, whatever the attempt.
+		const outage = envWith({ DB: faultyDb(new PoisonPlan(poison.jobId)), LEARNER_JOBS: capturedQueue().binding });
+
+		const firstDelivery = await quietly(() => deliver([good, poison, alsoGood], { env: outage }));
+		expect(firstDelivery.result.explicitAcks).toEqual([firstDelivery.ids[0], firstDelivery.ids[2]]);
+		expect(firstDelivery.result.retryMessages).toEqual([{ msgId: firstDelivery.ids[1] }]);
+		tally.faults++;
+		// wrangler.toml: max_retries = 5, so six deliveries in all, then the dead-letter queue.
+		for (let attempts = 2; attempts <= 6; attempts++) {
+			const retried = await quietly(() => deliver([poison], { env: outage, attempts }));
+			expect(retried.result.retryMessages).toEqual([{ msgId: retried.ids[0] }]);
+			tally.faults++;
+		}
+		const dead = await quietly(() => deliver([poison], { queue: env.JOBS_DEAD_LETTER_QUEUE }));
+		expect(dead.result.explicitAcks).toEqual(dead.ids);
+
+		const problems: string[] = [];
+		const failed = await getJob(s.app.auth, poison.jobId);
+		if (failed.status !== "failed") problems.push(`the poison job is ${failed.status}`);
+		if (!failed.message?.startsWith("Gave up after repeated failures")) problems.push(`the poison job says ${failed.message}`);
+		if ((await getJob(s.app.auth, good.jobId)).status !== "completed") problems.push("the first job did not complete");
+		if ((await getJob(s.app.auth, alsoGood.jobId)).status !== "completed") problems.push("the last job did not complete");
+		// The erasure never ran: the learner is whole.
+		if ((await registrationCount(s.app.appId, s.learnerId)) !== REGISTRATIONS) problems.push("the poison job changed data");
+		const bystander = (await (await call("GET", `/registrations/${s.bystanderRegistration}`, { auth: s.app.auth })).json()) as {
+			learner: { firstName?: string };
+		};
+		if (bystander.learner.firstName !== "Still") problems.push("the batch's last update was not applied");
+		if (problems.length > 0) tally.wrong++;
+		expect(problems).toEqual([]);
+	});
+});
+
+describe("all faults", () => {
+	it("left no wrong final state", () => {
+		console.log(`${tally.faults} faults injected, wrong final states = ${tally.wrong}`);
+		expect(tally.faults).toBeGreaterThan(0);
+		expect(tally.wrong).toBe(0);
+	});
+});
