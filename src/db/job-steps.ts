@@ -138,7 +138,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize:
 			 WHERE pk IN (${chunk}) AND ${LEASED}`,
 		),
 		statement(
-			`UPDATE jobs SET status = 'completed', completed_at = ?10, payload = NULL, learner_id = NULL
+			`UPDATE jobs SET status = 'completed', completed_at = ?10, payload = NULL, learner_id = NULL, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND (SELECT count(*) FROM (${chunk})) < ?7`,
 		),
 		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
@@ -177,7 +177,7 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, chunkSize
 		),
 		statement(`DELETE FROM registrations WHERE pk IN (${chunk}) AND ${LEASED}`),
 		statement(
-			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL,
+			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL, error = NULL,
 			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
@@ -229,7 +229,7 @@ export async function runApplicationDeletionChunk(
 		statement(`DELETE FROM credentials WHERE id IN (${first("credentials", "id")}) AND ${LEASED}`),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
-			`UPDATE jobs SET status = 'completed', completed_at = ?7
+			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
