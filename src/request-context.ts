@@ -8,7 +8,7 @@ import { log } from "./log";
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
 // D1 bookmarks are four hyphen-separated, fixed-width hex fields (8-8-8-32); anything else would fail inside D1
 // as a 500 rather than the 400 it is.
-const BOOKMARK_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/i;
+export const BOOKMARK_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/i;
 
 /** The route pattern that served the request (never the path: paths carry learner ids). */
 function routePattern(c: Context<AppEnv>): string {

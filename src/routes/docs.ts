@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { createRouter, type AppEnv } from "../context";
 import { LIMITS, type Scope } from "../schemas";
 import { notFound } from "../errors";
+import { BOOKMARK_FORMAT } from "../request-context";
 import { ERROR_DESCRIPTIONS, errors } from "./openapi";
 
 // The document is plain JSON once generated: post-processing walks it as data.
@@ -40,8 +41,8 @@ Each violation answers 400 with a message naming the limit.
 
 | what | limit |
 |---|---|
-| ids (learner, registration, course) | 1-${LIMITS.idLength} characters, no control characters |
-| a tag | 1-${LIMITS.tagLength} characters, no control characters, no comma |
+| ids (learner, registration, course) | 1-${LIMITS.idLength} characters, no control characters, valid Unicode |
+| a tag | 1-${LIMITS.tagLength} characters, no control characters, no comma, valid Unicode |
 | tags in one request | ${LIMITS.tagsPerRequest} |
 | ids in one batch | ${LIMITS.idsPerBatch} |
 | tags on one learner | ${LIMITS.tagsPerLearner} |
@@ -95,7 +96,7 @@ const COMPONENTS = {
 			in: "header",
 			required: false,
 			description: "A bookmark from an earlier response: this request reads at least the writes it covers",
-			schema: { type: "string", pattern: "^[0-9a-fA-F]+(-[0-9a-fA-F]+){0,7}$" },
+			schema: { type: "string", pattern: BOOKMARK_FORMAT.source.replace(/\[0-9a-f\]/g, "[0-9a-fA-F]") },
 		},
 	},
 	headers: {
