@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "./context";
 import { badRequest } from "./errors";
-import { log } from "./log";
+import { log, logs } from "./log";
 
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
 // D1 bookmarks are four hyphen-separated, fixed-width hex fields (8-8-8-32); anything else would fail inside D1
@@ -40,7 +40,10 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
 
 	const latest = session.getBookmark();
 	if (latest) c.header(BOOKMARK_HEADER, latest);
-	log(c.env, c.res.status >= 500 ? "error" : "info", {
+	const level = c.res.status >= 500 ? "error" : "info";
+	// The route pattern costs a walk over the matched routes: only for a line that will be written.
+	if (!logs(c.env, level)) return;
+	log(c.env, level, {
 		msg: "request",
 		requestId,
 		method: c.req.method,

@@ -15,9 +15,12 @@ interface Entry {
 	expires: number;
 }
 
-// Isolate-wide caches (not request state): keyed by app id + secret hash, and by credential id for tokens.
+// Isolate-wide caches (not request state): keyed by app id + secret hash, by credential id for tokens, and by
+// the raw Basic header. The last spares a warm request the base64 decode and the SHA-256 of its secret; it
+// holds the header (so the secret) in isolate memory for at most the TTL, as the requests carrying it do.
 const bySecret = new Map<string, Entry>();
 const byId = new Map<string, Entry>();
+const byHeader = new Map<string, Entry>();
 
 function cached(map: Map<string, Entry>, key: string, now: number): Credential | null {
 	const entry = map.get(key);
@@ -48,6 +51,19 @@ export async function authenticateSecret(db: Db, appId: string, secret: string):
 	return credential;
 }
 
+/**
+ * The credential a Basic header authenticated within the TTL, or null. Hits skip parsing and hashing; misses
+ * (unknown, expired or forgotten) go through authenticateSecret and are remembered with rememberBasicHeader.
+ */
+export function cachedBasicHeader(header: string): Credential | null {
+	return cached(byHeader, header, Date.now());
+}
+
+/** Remembers that a Basic header authenticated this credential (never called for a failed one). */
+export function rememberBasicHeader(header: string, credential: Credential): void {
+	remember(byHeader, header, credential, Date.now());
+}
+
 /** The credential that minted a token, if it is still enabled, or null. */
 export async function authenticateCredentialId(db: Db, credentialId: string): Promise<Credential | null> {
 	const now = Date.now();
@@ -60,7 +76,7 @@ export async function authenticateCredentialId(db: Db, credentialId: string): Pr
 
 /** Forgets cached credentials matching the predicate, in this isolate, at once. */
 function forget(matches: (credential: Credential) => boolean): void {
-	for (const map of [bySecret, byId]) {
+	for (const map of [bySecret, byId, byHeader]) {
 		for (const [key, entry] of map) if (matches(entry.credential)) map.delete(key);
 	}
 }

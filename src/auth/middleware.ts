@@ -3,9 +3,9 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { ApiError, forbidden, unauthorized } from "../errors";
 import type { Scope } from "../schemas";
-import { authenticateCredentialId, authenticateSecret } from "./credentials";
+import { authenticateCredentialId, authenticateSecret, cachedBasicHeader, rememberBasicHeader } from "./credentials";
 import { timingSafeEqualText } from "./crypto";
-import { verifyToken } from "./token";
+import { verifyTokenCached } from "./token";
 
 /** Who is calling: set by the auth middleware on every authenticated application route. */
 export interface AuthContext {
@@ -45,7 +45,7 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 	if (!header) throw unauthorized("Authentication required: send Basic application credentials or a Bearer token");
 	if (/^Bearer\s/i.test(header)) {
 		const token = header.replace(/^Bearer\s+/i, "").trim();
-		const claims = await verifyToken(token, c.env.TOKEN_SIGNING_SECRET, Math.floor(Date.now() / 1000));
+		const claims = await verifyTokenCached(token, c.env.TOKEN_SIGNING_SECRET, Math.floor(Date.now() / 1000));
 		if (!claims) throw unauthorized("The bearer token is invalid or has expired");
 		const credential = await authenticateCredentialId(c.var.db, claims.cid);
 		if (!credential || credential.appId !== claims.app) {
@@ -53,10 +53,14 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 		}
 		return { appId: claims.app, credentialId: claims.cid, scopes: claims.scope, scheme: "bearer" };
 	}
-	const basic = parseBasic(header);
-	if (!basic) throw unauthorized("Malformed Authorization header: expected Basic base64(appId:secretKey) or Bearer <token>");
-	const credential = await authenticateSecret(c.var.db, basic.id, basic.secret);
-	if (!credential) throw unauthorized("Invalid application id or secret key");
+	let credential = cachedBasicHeader(header);
+	if (!credential) {
+		const basic = parseBasic(header);
+		if (!basic) throw unauthorized("Malformed Authorization header: expected Basic base64(appId:secretKey) or Bearer <token>");
+		credential = await authenticateSecret(c.var.db, basic.id, basic.secret);
+		if (!credential) throw unauthorized("Invalid application id or secret key");
+		rememberBasicHeader(header, credential);
+	}
 	return { appId: credential.appId, credentialId: credential.id, scopes: ALL_SCOPES, scheme: "basic" };
 }
 

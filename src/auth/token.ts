@@ -41,6 +41,10 @@ export async function signToken(claims: TokenClaims, secret: string): Promise<st
 const isRecord = (value: unknown): value is Record<string, unknown> =>
 	typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** Whether `nowSeconds` lies between iat and exp, give or take the allowed clock skew. */
+const inTime = ({ iat, exp }: Pick<TokenClaims, "iat" | "exp">, nowSeconds: number) =>
+	nowSeconds <= exp + CLOCK_SKEW_SECONDS && iat <= nowSeconds + CLOCK_SKEW_SECONDS;
+
 /**
  * Verifies a compact JWT and returns its claims, or null for any token that is malformed, not HS256, badly
  * signed, expired, not yet valid or missing a claim. The algorithm is pinned: the header must say HS256, so
@@ -67,8 +71,37 @@ export async function verifyToken(token: string, secret: string, nowSeconds: num
 	if (typeof app !== "string" || typeof cid !== "string") return null;
 	if (!Array.isArray(scope) || !scope.every((entry) => typeof entry === "string")) return null;
 	if (typeof iat !== "number" || typeof exp !== "number") return null;
-	if (nowSeconds > exp + CLOCK_SKEW_SECONDS) return null;
-	if (iat > nowSeconds + CLOCK_SKEW_SECONDS) return null;
+	if (!inTime({ iat, exp }, nowSeconds)) return null;
 	const scopes = scope.filter((entry): entry is Scope => (SCOPES as readonly string[]).includes(entry));
 	return { app, cid, scope: scopes, iat, exp };
+}
+
+/**
+ * How long an isolate remembers a signature it has checked. Only the signature check and decoding are skipped:
+ * expiry is checked on every use, and revocation is the credential cache's (the token dies with its credential).
+ */
+const VERIFIED_TTL_MS = 30_000;
+const MAX_VERIFIED = 10_000;
+// Isolate-wide (not request state): token → the secret it verified under, its claims, and until when.
+const verified = new Map<string, { secret: string; claims: TokenClaims; until: number }>();
+
+/**
+ * verifyToken for the request path: a client reuses its token for many requests, so a token verified in the
+ * last 30 s (under the same secret) is not decoded and HMAC-checked again. Bounded: the oldest entry goes first.
+ */
+export async function verifyTokenCached(token: string, secret: string, nowSeconds: number): Promise<TokenClaims | null> {
+	const now = Date.now();
+	const hit = verified.get(token);
+	if (hit && hit.secret === secret && hit.until > now) return inTime(hit.claims, nowSeconds) ? hit.claims : null;
+	if (hit) verified.delete(token);
+	const claims = await verifyToken(token, secret, nowSeconds);
+	if (claims) {
+		if (verified.size >= MAX_VERIFIED) {
+			// Maps iterate in insertion order: drop the oldest entry.
+			const oldest = verified.keys().next().value;
+			if (oldest !== undefined) verified.delete(oldest);
+		}
+		verified.set(token, { secret, claims, until: now + VERIFIED_TTL_MS });
+	}
+	return claims;
 }
