@@ -7,9 +7,24 @@ export default tseslint.config(
 	...tseslint.configs.recommended,
 	// Node scripts and the docs page's browser script (public/init.js): the few globals each uses.
 	{ files: ["scripts/**/*.mjs"], languageOptions: { globals: { console: "readonly", process: "readonly" } } },
+	// The benchmark's runner (bench/run.mjs) is Node; its workers are TypeScript, typed like src.
+	{
+		files: ["bench/**/*.mjs"],
+		languageOptions: {
+			globals: {
+				Buffer: "readonly",
+				URL: "readonly",
+				console: "readonly",
+				fetch: "readonly",
+				performance: "readonly",
+				process: "readonly",
+				setTimeout: "readonly",
+			},
+		},
+	},
 	{ files: ["public/**/*.js"], languageOptions: { globals: { document: "readonly", SwaggerUIBundle: "readonly" } } },
 	{
-		files: ["src/**/*.ts", "test/**/*.ts"],
+		files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
 		languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
 		rules: {
 			"@typescript-eslint/no-floating-promises": "error",

@@ -1,0 +1,349 @@
+// Bench-only worker (never deployed, never part of the service): bound to the bench's local D1, it runs the
+// service's own data-layer functions (src/db) and job runner (src/jobs/run.ts) through a metering Db, and
+// answers with D1's meta for each operation — rows read and written, D1 calls, time. The service itself gains
+// no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once.
+import { app } from "../../src/app";
+import { signToken } from "../../src/auth/token";
+import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/job-steps";
+import { LEARNER_TAGS, addTags, getTags } from "../../src/db/tags";
+import type { Db } from "../../src/db/types";
+import { type JobMessage, learnerHash } from "../../src/jobs/contract";
+import { CHUNK_SIZE, runJob } from "../../src/jobs/run";
+
+interface ProbeEnv {
+	DB: D1Database;
+	LEARNER_HASH_KEY: string;
+}
+
+/** What an operation cost in D1. */
+interface Cost {
+	calls: number;
+	statements: number;
+	rowsRead: number;
+	rowsWritten: number;
+	ms: number;
+}
+
+/**
+ * A Db that forwards to D1 and adds up D1's meta for everything it runs. first() is served by all() (D1 runs
+ * the same query either way; only all() and run() return meta), and batch() hands D1 the real statements.
+ */
+class MeteredDb implements Db {
+	calls = 0;
+	statements = 0;
+	rowsRead = 0;
+	rowsWritten = 0;
+	readonly #originals = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
+
+	constructor(private readonly db: D1Database) {}
+
+	prepare(sql: string): D1PreparedStatement {
+		return this.#wrap(this.db.prepare(sql));
+	}
+
+	async batch<T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> {
+		this.calls++;
+		const results = await this.db.batch<T>(statements.map((statement) => this.#originals.get(statement) ?? statement));
+		for (const result of results) this.#add(result.meta);
+		return results;
+	}
+
+	#add(meta: D1Meta): void {
+		this.statements++;
+		this.rowsRead += meta.rows_read;
+		this.rowsWritten += meta.rows_written;
+	}
+
+	#wrap(statement: D1PreparedStatement): D1PreparedStatement {
+		const run = async <T>(target: D1PreparedStatement, method: "all" | "run"): Promise<D1Result<T>> => {
+			this.calls++;
+			const result = method === "all" ? await target.all<T>() : ((await target.run<T>()) as D1Result<T>);
+			this.#add(result.meta);
+			return result;
+		};
+		const wrapped: D1PreparedStatement = new Proxy(statement, {
+			get: (target, property) => {
+				if (property === "bind") return (...values: unknown[]) => this.#wrap(target.bind(...values));
+				if (property === "all" || property === "run") return () => run(target, property);
+				if (property === "first") {
+					return async (column?: string) => {
+						const row = (await run<Record<string, unknown>>(target, "all")).results[0];
+						if (row === undefined) return null;
+						return column === undefined ? row : row[column];
+					};
+				}
+				if (property === "raw") throw new Error("raw() is not metered; the data layer does not use it");
+				const value: unknown = Reflect.get(target, property, target);
+				return typeof value === "function" ? value.bind(target) : value;
+			},
+		});
+		this.#originals.set(wrapped, statement);
+		return wrapped;
+	}
+}
+
+/** Runs `operation` on a fresh MeteredDb and returns its result with what it cost. */
+async function metered<T>(db: D1Database, operation: (metered: MeteredDb) => Promise<T>): Promise<{ value: T; cost: Cost }> {
+	const meter = new MeteredDb(db);
+	// Workers clocks advance across I/O, and this is all I/O: the figure is D1 time plus a little JS.
+	const started = performance.now();
+	const value = await operation(meter);
+	const ms = Math.round((performance.now() - started) * 10) / 10;
+	const { calls, statements, rowsRead, rowsWritten } = meter;
+	return { value, cost: { calls, statements, rowsRead, rowsWritten, ms } };
+}
+
+/** Drives a job to completion with the service's runner, one chunk per call, metering each chunk. */
+async function runChunkByChunk(db: D1Database, message: JobMessage) {
+	const chunks: Cost[] = [];
+	for (;;) {
+		const { value: outcome, cost } = await metered(db, (meter) => runJob(meter, message, { chunkSize: CHUNK_SIZE, chunks: 1 }));
+		chunks.push(cost);
+		if (outcome === "done") break;
+		if (chunks.length > 10_000) throw new Error("job did not finish");
+	}
+	const total = (key: keyof Cost) => Math.round(chunks.reduce((sum, chunk) => sum + chunk[key], 0) * 10) / 10;
+	const max = (key: keyof Cost) => Math.max(...chunks.map((chunk) => chunk[key]));
+	return {
+		chunks: chunks.length,
+		chunkSize: CHUNK_SIZE,
+		total: { calls: total("calls"), rowsRead: total("rowsRead"), rowsWritten: total("rowsWritten"), ms: total("ms") },
+		perChunkMax: { rowsRead: max("rowsRead"), rowsWritten: max("rowsWritten"), ms: max("ms") },
+	};
+}
+
+const BATCH_IDS = 1000;
+const BATCH_TAGS = 100;
+const SUBJECT_REGISTRATIONS = 10_000;
+
+interface ScaleRequest {
+	/** A fresh application id: everything this probe creates lives in it and is removed at the end. */
+	appId: string;
+	/** The seeded application and a few of its learners, for rows read per GET tags on the bench data. */
+	seededAppId: string;
+	seededLearnerIds: string[];
+	/** A realm admin (seeded), who may request erasures. */
+	requestedBy: string;
+}
+
+async function scale(env: ProbeEnv, request: ScaleRequest) {
+	const db = env.DB;
+	const { appId } = request;
+	const now = new Date().toISOString();
+	const databaseRegistrations = (await db.prepare("SELECT count(*) AS n FROM registrations").first<{ n: number }>())?.n ?? 0;
+
+	// Rows read per GET /learner/{id}/tags: the route's one statement, for learners of the seeded application.
+	const getTagsRows = [];
+	for (const learnerId of request.seededLearnerIds) {
+		const { value, cost } = await metered(db, (meter) => getTags(meter, LEARNER_TAGS, request.seededAppId, learnerId));
+		getTagsRows.push({ tags: value?.length ?? -1, rowsRead: cost.rowsRead, calls: cost.calls });
+	}
+
+	// Setup (not measured): BATCH_IDS learners with one registration each, and one learner with
+	// SUBJECT_REGISTRATIONS registrations, each with a registration tag, as the job tests seed them.
+	const subject = `${appId}-subject`;
+	await db.batch([
+		db
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+				 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+				 SELECT ?1, 'batch-registration-' || i, 'batch-course', 'batch-learner-' || i, lower(hex(randomblob(16))), ?3, ?3 FROM n`,
+			)
+			.bind(appId, BATCH_IDS, now),
+		db
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
+				   xapi_registration_id, tag_count, created_at, updated_at)
+				 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+				 SELECT ?1, 'subject-registration-' || i, 'subject-course', ?2, 'before@example.com', 'Before', 'Before',
+				   lower(hex(randomblob(16))), 1, ?4, ?4 FROM n`,
+			)
+			.bind(appId, subject, SUBJECT_REGISTRATIONS, now),
+		db
+			.prepare(
+				`INSERT INTO registration_tags (app_id, registration_id, tag)
+				 SELECT app_id, id, 'subject-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
+			)
+			.bind(appId, subject),
+		db
+			.prepare("INSERT INTO learner_tags (app_id, learner_id, tag) VALUES (?1, ?2, 'subject-learner-tag')")
+			.bind(appId, subject),
+		db.prepare("INSERT INTO learner_tag_counts (app_id, learner_id, tag_count) VALUES (?1, ?2, 1)").bind(appId, subject),
+	]);
+
+	// PUT /learner/tags at its limits: 1000 learners × 100 tags, one D1 call.
+	const ids = Array.from({ length: BATCH_IDS }, (_, i) => `batch-learner-${i + 1}`);
+	const tags = Array.from({ length: BATCH_TAGS }, (_, i) => `batch-tag-${i}`);
+	const batch = await metered(db, (meter) => addTags(meter, LEARNER_TAGS, appId, ids, tags));
+	if (batch.value.length > 0) throw new Error(`batch: ${batch.value.length} learners not found`);
+	const afterBatch = await metered(db, (meter) => getTags(meter, LEARNER_TAGS, appId, ids[0] as string));
+
+	// updateLearnerInfo then deleteAllLearnerData on the subject: acceptance (the request's D1 call), then the
+	// queue consumer's work, driven through runJob one chunk at a time.
+	const hash = await learnerHash(env, appId, subject);
+	const updateAccepted = await metered(db, (meter) =>
+		acceptLearnerUpdate(meter, {
+			id: crypto.randomUUID(),
+			appId,
+			learnerId: subject,
+			learnerHash: hash,
+			payload: { email: "after@example.com", firstName: "After", lastName: "Update" },
+			createdAt: new Date().toISOString(),
+		}),
+	);
+	if (updateAccepted.value.outcome !== "accepted") throw new Error(`update: ${updateAccepted.value.outcome}`);
+	const update = await runChunkByChunk(db, { type: "updateLearnerInfo", jobId: updateAccepted.value.jobId });
+	const updated = await db
+		.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND learner_email = 'after@example.com'")
+		.bind(appId, subject)
+		.first<{ n: number }>();
+	if (updated?.n !== SUBJECT_REGISTRATIONS) throw new Error(`update: ${updated?.n} registrations updated`);
+
+	const erasureAccepted = await metered(db, (meter) =>
+		acceptLearnerErasure(meter, {
+			id: crypto.randomUUID(),
+			appId,
+			learnerId: subject,
+			learnerHash: hash,
+			requestedBy: request.requestedBy,
+			createdAt: new Date().toISOString(),
+		}),
+	);
+	if (erasureAccepted.value.outcome !== "accepted") throw new Error(`erasure: ${erasureAccepted.value.outcome}`);
+	const erasure = await runChunkByChunk(db, { type: "deleteAllLearnerData", jobId: erasureAccepted.value.job.id });
+	const left = await db
+		.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2")
+		.bind(appId, subject)
+		.first<{ n: number }>();
+	if (left?.n !== 0) throw new Error(`erasure: ${left?.n} registrations left`);
+
+	// Leave the database as it was, so the next size starts from the seeded data alone.
+	await db.batch(
+		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs"].map((table) =>
+			db.prepare(`DELETE FROM ${table} WHERE app_id = ?1`).bind(appId),
+		),
+	);
+
+	return {
+		databaseRegistrations,
+		getTags: getTagsRows,
+		batch: { ids: BATCH_IDS, tags: BATCH_TAGS, ...batch.cost },
+		getTagsAfterBatch: { tags: afterBatch.value?.length ?? -1, rowsRead: afterBatch.cost.rowsRead },
+		update: { registrations: SUBJECT_REGISTRATIONS, accept: updateAccepted.cost, ...update },
+		erasure: { registrations: SUBJECT_REGISTRATIONS, accept: erasureAccepted.cost, ...erasure },
+	};
+}
+
+/**
+ * A D1 binding that answers at once, like a warm cache would: tag reads get a five-tag answer, credential
+ * lookups the bench credential. With it (and a limiter that always allows), a request costs only the
+ * service's own JavaScript, which no load test on this runtime can isolate from D1 and the limiter.
+ */
+function instantD1(credential: { id: string; appId: string }) {
+	const tagRows = { results: [{ tag: null }, ...["t1", "t2", "t3", "t4", "t5"].map((tag) => ({ tag }))], meta: {} };
+	const credentialRow = {
+		id: credential.id,
+		app_id: credential.appId,
+		name: "bench",
+		enabled: 1,
+		created_at: "2026-01-01T00:00:00.000Z",
+	};
+	const prepare = (sql: string) => {
+		const rows = sql.includes("FROM credentials") ? { results: [credentialRow], meta: {} } : tagRows;
+		const statement = {
+			bind: () => statement,
+			all: async () => rows,
+			first: async () => rows.results[0] ?? null,
+			run: async () => ({ results: [], meta: {} }),
+		};
+		return statement;
+	};
+	const session = {
+		prepare,
+		batch: async (statements: unknown[]) => statements.map(() => ({ results: [], meta: {} })),
+		getBookmark: () => "00000001-00000000-00000000-00000000000000000000000000000000",
+	};
+	return { ...session, withSession: () => session } as unknown as D1Database;
+}
+
+/** Microseconds per call of `handle` over `iterations` calls, measured in the isolate. */
+async function microsPerCall(iterations: number, handle: (i: number) => Promise<void>): Promise<number> {
+	// Warm-up: let the JIT settle before the clock starts.
+	for (let i = 0; i < iterations; i++) await handle(i);
+	// Workers clocks stand still while JavaScript runs and move on at I/O: a timer before and after brackets
+	// the loop with real time.
+	await scheduler.wait(1);
+	const started = Date.now();
+	for (let i = 0; i < iterations; i++) await handle(i);
+	await scheduler.wait(1);
+	return Math.round(((Date.now() - started - 1) * 1000 * 10) / iterations) / 10;
+}
+
+interface HotPathRequest {
+	iterations: number;
+	appId: string;
+	credentialId: string;
+	secret: string;
+	tokenSigningSecret: string;
+}
+
+/**
+ * The JavaScript cost of GET /learner/{id}/tags in the service (Basic and Bearer, credential cached) and in the
+ * raw-SQL floor's handler, with D1 and the limiter answering at once.
+ */
+async function hotPath(request: HotPathRequest) {
+	const DB = instantD1({ id: request.credentialId, appId: request.appId });
+	const env = {
+		DB,
+		RATE_LIMITER: { limit: async () => ({ success: true }) },
+		TOKEN_SIGNING_SECRET: request.tokenSigningSecret,
+		RATE_LIMIT_PERIOD_SECONDS: "60",
+		LOG_LEVEL: "warn",
+	} as unknown as Env;
+	const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+	const now = Math.floor(Date.now() / 1000);
+	const token = await signToken(
+		{ app: request.appId, cid: request.credentialId, scope: ["read:learner"], iat: now, exp: now + 3600 },
+		request.tokenSigningSecret,
+	);
+	const authorizations = {
+		basic: `Basic ${btoa(`${request.appId}:${request.secret}`)}`,
+		bearer: `Bearer ${token}`,
+	};
+	const service = (authorization: string) => async (i: number) => {
+		const response = await app.fetch(
+			new Request(`http://bench/api/v2/learner/learner-${i % 20_000}/tags`, { headers: { Authorization: authorization } }),
+			env,
+			ctx,
+		);
+		if (response.status !== 200) throw new Error(`hot path: ${response.status} ${await response.text()}`);
+		await response.arrayBuffer();
+	};
+	const PATH = /^\/api\/v2\/learner\/([^/]+)\/tags$/;
+	const floor = async (i: number) => {
+		const match = PATH.exec(new URL(`http://bench/api/v2/learner/learner-${i % 20_000}/tags`).pathname);
+		const tags = await getTags(DB, LEARNER_TAGS, request.appId, decodeURIComponent(match?.[1] ?? ""));
+		await Response.json({ tags }).arrayBuffer();
+	};
+	const { iterations } = request;
+	return {
+		iterations,
+		floorMicros: await microsPerCall(iterations, floor),
+		basicMicros: await microsPerCall(iterations, service(authorizations.basic)),
+		bearerMicros: await microsPerCall(iterations, service(authorizations.bearer)),
+	};
+}
+
+export default {
+	async fetch(request, env) {
+		const { pathname } = new URL(request.url);
+		if (request.method !== "POST") return new Response(null, { status: 404 });
+		try {
+			if (pathname === "/hotpath") return Response.json(await hotPath(await request.json<HotPathRequest>()));
+			if (pathname !== "/scale") return new Response(null, { status: 404 });
+			return Response.json(await scale(env, await request.json<ScaleRequest>()));
+		} catch (error) {
+			return Response.json({ error: error instanceof Error ? error.message : String(error) }, { status: 500 });
+		}
+	},
+} satisfies ExportedHandler<ProbeEnv>;
