@@ -12,32 +12,12 @@ import {
 	jobIdOf,
 	realmUser,
 	registrationCount,
+	seedLearnerRegistrations,
 	uniqueValue,
 } from "./support";
 
 const REGISTRATIONS = 10_000;
 
-/**
- * Gives the learner REGISTRATIONS registrations, each with one registration tag, in two statements: one
- * HTTP call per registration would take minutes.
- */
-async function seedLearner(appId: string, learnerId: string): Promise<void> {
-	const now = new Date().toISOString();
-	await env.DB.batch([
-		env.DB.prepare(
-			`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
-			   xapi_registration_id, tag_count, created_at, updated_at)
-			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
-			 SELECT ?1, ?2 || '-registration-' || i, 'course-scale', ?2, 'before@example.com', 'Before', 'Before',
-			   lower(hex(randomblob(16))), 1, ?4, ?4
-			 FROM n`,
-		).bind(appId, learnerId, REGISTRATIONS, now),
-		env.DB.prepare(
-			`INSERT INTO registration_tags (app_id, registration_id, tag)
-			 SELECT app_id, id, 'scale-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
-		).bind(appId, learnerId),
-	]);
-}
 
 /** Chunks the job ran (its cursor counts them). */
 async function chunksRun(jobId: string): Promise<number> {
@@ -50,7 +30,7 @@ describe("jobs at scale", () => {
 		async () => {
 			const app = await createApp();
 			const learnerId = uniqueValue("learner");
-			await seedLearner(app.appId, learnerId);
+			await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "scale");
 			const learnerTags = ["scale-1", "scale-2", "scale-3"];
 			const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
 			expect(tagged.status).toBe(204);
@@ -118,7 +98,7 @@ describe("jobs at scale", () => {
 		async () => {
 			const app = await createApp();
 			const learnerId = uniqueValue("learner");
-			await seedLearner(app.appId, learnerId);
+			await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "scale");
 			const path = `/appManagement/applications/${app.appId}`;
 			const { response, sent } = await callCapturing("DELETE", path, { auth: MANAGEMENT });
 			expect(response.status).toBe(204);

@@ -12,6 +12,7 @@ import {
 	getJob,
 	realmUser,
 	registrationCount,
+	seedLearnerRegistrations,
 	uniqueValue,
 } from "../jobs/support";
 
@@ -101,24 +102,6 @@ function faultyDb(plan: Plan): D1Database {
 	} as unknown as D1Database;
 }
 
-/** Gives the learner REGISTRATIONS registrations, each with one registration tag, straight in D1. */
-async function seedLearner(appId: string, learnerId: string): Promise<void> {
-	const now = new Date().toISOString();
-	await env.DB.batch([
-		env.DB.prepare(
-			`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
-			   xapi_registration_id, tag_count, created_at, updated_at)
-			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
-			 SELECT ?1, ?2 || '-registration-' || i, 'course-faults', ?2, 'before@example.com', 'Before', 'Before',
-			   lower(hex(randomblob(16))), 1, ?4, ?4
-			 FROM n`,
-		).bind(appId, learnerId, REGISTRATIONS, now),
-		env.DB.prepare(
-			`INSERT INTO registration_tags (app_id, registration_id, tag)
-			 SELECT app_id, id, 'fault-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
-		).bind(appId, learnerId),
-	]);
-}
 
 interface Scene {
 	app: TestApp;
@@ -135,7 +118,7 @@ async function scene(): Promise<Scene> {
 	const app = await createApp();
 	const otherApp = await createApp();
 	const learnerId = uniqueValue("faulted");
-	await seedLearner(app.appId, learnerId);
+	await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "fault");
 	const learnerTags = ["fault-a", "fault-b", "fault-c"];
 	const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
 	expect(tagged.status).toBe(204);
