@@ -2,10 +2,10 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage", "public/swagger-ui"] },
+	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
 	js.configs.recommended,
 	...tseslint.configs.recommended,
-	// Node scripts and the docs page's browser script (public/init.js): the few globals each uses.
+	// Node scripts: the few globals they use.
 	{ files: ["scripts/**/*.mjs"], languageOptions: { globals: { console: "readonly", process: "readonly" } } },
 	// The benchmark's runner (bench/run.mjs) is Node; its workers are TypeScript, typed like src.
 	{
@@ -22,7 +22,6 @@ export default tseslint.config(
 			},
 		},
 	},
-	{ files: ["public/**/*.js"], languageOptions: { globals: { document: "readonly", SwaggerUIBundle: "readonly" } } },
 	{
 		files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
 		languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

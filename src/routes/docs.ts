@@ -4,6 +4,9 @@ import { LIMITS, type Scope } from "../schemas";
 import { notFound } from "../errors";
 import { BOOKMARK_FORMAT } from "../request-context";
 import { ERROR_DESCRIPTIONS, errors } from "./openapi";
+import swaggerUiFavicon from "swagger-ui-dist/favicon-32x32.png";
+import swaggerUiBundle from "swagger-ui-dist/swagger-ui-bundle.js";
+import swaggerUiCss from "swagger-ui-dist/swagger-ui.css";
 
 // The document is plain JSON once generated: post-processing walks it as data.
 type JsonObject = Record<string, unknown>;
@@ -204,15 +207,52 @@ export function openApiDocument(root: OpenAPIHono<AppEnv>, base: string, version
 	return document;
 }
 
-// The page's files, served from Workers Static Assets (wrangler.toml [assets], binding ASSETS): our init
-// script and Swagger UI, which scripts/docs-assets.mjs copies from node_modules/swagger-ui-dist on postinstall.
-// Only these names are served, so nothing else in the assets directory is reachable.
-const DOCS_ASSETS: Record<string, string> = {
-	"init.js": "/init.js",
-	"swagger-ui-bundle.js": "/swagger-ui/swagger-ui-bundle.js",
-	"swagger-ui.css": "/swagger-ui/swagger-ui.css",
-	"favicon-32x32.png": "/swagger-ui/favicon-32x32.png",
+// Starts Swagger UI. A file of its own because the page's Content-Security-Policy allows no inline script; the
+// page names the document's URL in data-url, so the script holds no path. The default validator is a third-party
+// service (validatorUrl: null): this page talks to its own origin only.
+const INIT_SCRIPT = `const root = document.getElementById("swagger-ui");
+SwaggerUIBundle({ url: root.dataset.url, domNode: root, deepLinking: true, validatorUrl: null });
+`;
+
+const JAVASCRIPT = "text/javascript; charset=utf-8";
+
+/**
+ * The page's files, bundled with the Worker (wrangler.toml [[rules]]: Swagger UI's files as Text and Data
+ * modules, straight from node_modules/swagger-ui-dist). Only these names are served.
+ */
+const DOCS_FILES: Record<string, { body: string | ArrayBuffer; type: string }> = {
+	"init.js": { body: INIT_SCRIPT, type: JAVASCRIPT },
+	"swagger-ui-bundle.js": { body: swaggerUiBundle, type: JAVASCRIPT },
+	"swagger-ui.css": { body: swaggerUiCss, type: "text/css; charset=utf-8" },
+	"favicon-32x32.png": { body: swaggerUiFavicon, type: "image/png" },
 };
+
+// Each file's ETag, hashed on its first request in this isolate: the files change only with a deploy.
+const etags = new Map<string, Promise<string>>();
+
+async function hashEtag(body: string | ArrayBuffer): Promise<string> {
+	const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+	return `"${Array.from(digest.subarray(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("")}"`;
+}
+
+function etagOf(name: string, body: string | ArrayBuffer): Promise<string> {
+	let etag = etags.get(name);
+	if (!etag) {
+		etag = hashEtag(body);
+		etags.set(name, etag);
+	}
+	return etag;
+}
+
+/** Whether an If-None-Match header names this ETag (weak comparison, RFC 9110 §13.1.2) or is "*". */
+function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
+	if (!ifNoneMatch) return false;
+	return ifNoneMatch.split(",").some((candidate) => {
+		const tag = candidate.trim();
+		return tag === "*" || tag.replace(/^W\//, "") === etag;
+	});
+}
 
 const docsPage = (base: string) => `<!doctype html>
 <html lang="en">
@@ -281,7 +321,7 @@ const docsRoute = createRoute({
 const AssetParams = z.object({
 	file: z
 		.string()
-		.openapi({ param: { name: "file", in: "path" }, enum: Object.keys(DOCS_ASSETS), example: "init.js" }),
+		.openapi({ param: { name: "file", in: "path" }, enum: Object.keys(DOCS_FILES), example: "init.js" }),
 });
 
 const fileContent = (mediaType: string) => ({ [mediaType]: { schema: z.string().openapi({ format: "binary" }) } });
@@ -323,15 +363,12 @@ export function docsRoutes(root: OpenAPIHono<AppEnv>, base: string) {
 		.openapi(docsAssetRoute, async (c) => {
 			const { file } = c.req.valid("param");
 			// Own keys only: `constructor` and the like are on every object's prototype.
-			const assetPath = Object.hasOwn(DOCS_ASSETS, file) ? DOCS_ASSETS[file] : undefined;
-			if (!assetPath) throw notFound(`The docs page has no file [${file}]; it loads ${Object.keys(DOCS_ASSETS).join(", ")}`);
-			// The request's own headers go along, so If-None-Match can answer 304.
-			const asset = await c.env.ASSETS.fetch(new URL(assetPath, c.req.url), { headers: c.req.raw.headers });
-			// A file listed here but missing from the assets directory is a broken deployment, not a client error.
-			if (asset.status !== 200 && asset.status !== 304) {
-				throw new Error(`docs asset ${assetPath} answered ${asset.status}: run scripts/docs-assets.mjs before deploying`);
-			}
-			const headers = { ...Object.fromEntries(asset.headers), "X-Content-Type-Options": "nosniff" };
-			return asset.status === 304 ? c.body(null, 304, headers) : c.body(asset.body ?? "", 200, headers);
+			const served = Object.hasOwn(DOCS_FILES, file) ? DOCS_FILES[file] : undefined;
+			if (!served) throw notFound(`The docs page has no file [${file}]; it loads ${Object.keys(DOCS_FILES).join(", ")}`);
+			const etag = await etagOf(file, served.body);
+			// Revalidated on every load (a deploy may change a file under the same name); unchanged files answer 304.
+			const headers = { ETag: etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff" };
+			if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304, headers);
+			return c.body(served.body, 200, { ...headers, "Content-Type": served.type });
 		});
 }

@@ -1,6 +1,6 @@
 // The docs page as a person sees it: Debian's headless Chromium loads GET /api/v2/docs from the wrangler dev
-// server (global-setup.ts), under the page's real Content-Security-Policy and with static assets served by the
-// Worker, and the rendered DOM must list every operation of the OpenAPI document.
+// server (global-setup.ts), under the page's real Content-Security-Policy and with Swagger UI's files bundled in
+// the Worker, and the rendered DOM must list every operation of the OpenAPI document.
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -101,7 +101,7 @@ describe("GET /docs", () => {
 });
 
 describe("GET /docs/assets/:file", () => {
-	it("serves the init script and Swagger UI from this Worker's static assets", async () => {
+	it("serves the init script and Swagger UI, bundled with the Worker", async () => {
 		const init = await call("GET", "/docs/assets/init.js");
 		expect(init.status).toBe(200);
 		expect(init.headers.get("Content-Type")).toMatch(/^text\/javascript/);
@@ -111,7 +111,22 @@ describe("GET /docs/assets/:file", () => {
 		expect((await bundle.text()).length).toBeGreaterThan(100_000);
 		const css = await call("GET", "/docs/assets/swagger-ui.css");
 		expect(css.headers.get("Content-Type")).toMatch(/^text\/css/);
-		await css.body?.cancel();
+		expect(await css.text()).toContain(".swagger-ui");
+		const icon = await call("GET", "/docs/assets/favicon-32x32.png");
+		expect(icon.headers.get("Content-Type")).toBe("image/png");
+		// A PNG's signature: the bytes arrive as they are in swagger-ui-dist, not as text.
+		expect([...new Uint8Array(await icon.arrayBuffer()).subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+	});
+
+	it("asks caches to revalidate, and gives each file its own ETag", async () => {
+		const responses = await Promise.all(
+			["init.js", "swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"].map((file) => call("GET", `/docs/assets/${file}`)),
+		);
+		for (const response of responses) await response.body?.cancel();
+		expect(responses.map((response) => response.headers.get("Cache-Control"))).toEqual(Array(4).fill("no-cache"));
+		const etags = responses.map((response) => response.headers.get("ETag") ?? "");
+		expect(etags.every((etag) => /^"[0-9a-f]{32}"$/.test(etag))).toBe(true);
+		expect(new Set(etags).size).toBe(4);
 	});
 
 	it("answers 304 to a matching If-None-Match", async () => {
@@ -121,9 +136,17 @@ describe("GET /docs/assets/:file", () => {
 		expect(etag).not.toBe("");
 		const second = await call("GET", "/docs/assets/init.js", { headers: { "If-None-Match": etag } });
 		expect(second.status).toBe(304);
+		expect(second.headers.get("ETag")).toBe(etag);
+		expect(await second.text()).toBe("");
+		// Weak and listed validators match too; another file's does not.
+		const weak = await call("GET", "/docs/assets/init.js", { headers: { "If-None-Match": `"other", W/${etag}` } });
+		expect(weak.status).toBe(304);
+		const other = await call("GET", "/docs/assets/swagger-ui.css", { headers: { "If-None-Match": etag } });
+		expect(other.status).toBe(200);
+		await other.body?.cancel();
 	});
 
-	it("answers 404 for any other file, even one in the assets directory", async () => {
+	it("answers 404 for any other file, even one swagger-ui-dist ships", async () => {
 		expect(await expectMessage(await call("GET", "/docs/assets/LICENSE"), 404)).toBe(
 			"The docs page has no file [LICENSE]; it loads init.js, swagger-ui-bundle.js, swagger-ui.css, favicon-32x32.png",
 		);

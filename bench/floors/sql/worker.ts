@@ -2,9 +2,8 @@
 // isolate (src/db/tags.ts getTags, imported so the SQL cannot drift), with no framework, auth, validation,
 // session or logging: the most any implementation of that route could do per second here.
 //
-// The same file is floor 3 (../sql-platform/wrangler.toml), which adds what SPEC §5 and the service's
-// wrangler.toml make every request pay on this runtime whatever the code: a Rate Limiting call, the D1 Sessions
-// API, and Workers Static Assets routing in front of the Worker (run_worker_first).
+// The same file is floor 3 (../sql-platform/wrangler.toml), which adds what SPEC §5 makes every request pay
+// whatever the code: a Rate Limiting call and the D1 Sessions API.
 import { LEARNER_TAGS, getTags } from "../../../src/db/tags";
 
 interface FloorEnv {
