@@ -6,7 +6,7 @@
 // Phases: migrate → seed 10 000 registrations → probe (scaling, hot path) → seed up to 100 000 registrations →
 // probe (scaling) → start the service and the floors → find the saturation concurrency → measure floors and
 // endpoints in alternating rounds → check for errors at twice saturation → print, save bench/results/latest.json.
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
 	accessSync,
 	constants,
@@ -41,7 +41,8 @@ const RESULTS = path.join(ROOT, "bench/results");
 
 // Knobs, for a quick run (BENCH_DURATION=2) or a steadier one. Defaults keep the whole run near 3 minutes.
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+// An even number: the order of targets alternates between rounds.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
 const SATURATION_STEPS = [1, 2, 4, 8, 16];
@@ -52,6 +53,7 @@ const OVERLOAD_DURATION = 3;
 const WARMUP = 5;
 
 const HOT_PATH_ITERATIONS = 5_000;
+const HOT_PATH_RUNS = 5;
 const LEARNERS_SMALL = 2_000; // × 5 registrations = 10 000
 const LEARNERS = 20_000; // × 5 registrations = 100 000
 
@@ -120,6 +122,69 @@ function cpuNanos(pid) {
 		(sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]),
 		0,
 	);
+}
+
+/** The parent pid of a process (Linux /proc), or null. */
+function parentPid(pid) {
+	try {
+		// The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+		return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+	} catch {
+		return null;
+	}
+}
+
+/** Every workerd process this run started (descendants of this Node process). */
+function ownWorkerdPids() {
+	const own = [];
+	for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+		try {
+			if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "workerd") continue;
+		} catch {
+			continue;
+		}
+		for (let ancestor = parentPid(pid); ancestor && ancestor > 1; ancestor = parentPid(ancestor)) {
+			if (ancestor === process.pid) {
+				own.push(Number(pid));
+				break;
+			}
+		}
+	}
+	return own;
+}
+
+// Set by pinCpus(): the runtime processes to place, and the CPU the measured one gets to itself.
+let cpuPlan = null;
+let focusedPid = null;
+
+/**
+ * Gives the measured runtime a CPU of its own (Linux `taskset`): before each load, the workerd process serving
+ * the target goes to the last CPU and everything else this run started (the other Workers' processes, which
+ * still checkpoint, collect garbage and keep timers after their own load ends) shares CPU 0 with the load
+ * generator. Left to the scheduler, on this 2-core machine, a floor's CPU per request moved by ±30 % between
+ * rounds. Returns what was done, for the results file.
+ */
+function pinCpus() {
+	const cpus = os.cpus().length;
+	if (process.platform !== "linux" || cpus < 2) return "not pinned (needs Linux and 2 CPUs)";
+	try {
+		execFileSync("taskset", ["-a", "-pc", "0", String(process.pid)], { stdio: "ignore" });
+		cpuPlan = { runtimeCpu: String(cpus - 1), pids: ownWorkerdPids() };
+		return `measured workerd alone on CPU ${cpuPlan.runtimeCpu}; load generator and ${cpuPlan.pids.length - 1} other workerd processes on CPU 0 (taskset)`;
+	} catch (error) {
+		return `not pinned (taskset: ${error instanceof Error ? error.message.split("\n")[0] : error})`;
+	}
+}
+
+/** Places the processes for a load on the workerd process `pid` (see pinCpus). */
+function focusCpus(pid) {
+	if (!cpuPlan || !pid || pid === focusedPid) return;
+	for (const other of cpuPlan.pids) {
+		const cpu = other === pid ? cpuPlan.runtimeCpu : "0";
+		execFileSync("taskset", ["-a", "-pc", cpu, String(other)], { stdio: "ignore" });
+	}
+	focusedPid = pid;
 }
 
 async function freePort() {
@@ -251,7 +316,7 @@ const FLOORS = {
 	},
 	sql: { label: "floor: raw SQL of GET tags", config: "bench/floors/sql/wrangler.toml", target: sqlFloorTarget },
 	platform: {
-		label: "floor: raw SQL + limiter + session + assets",
+		label: "floor: raw SQL + limiter + session",
 		config: "bench/floors/sql-platform/wrangler.toml",
 		target: sqlFloorTarget,
 	},
@@ -261,6 +326,7 @@ const FLOORS = {
 async function load(server, target, { connections, duration, warmup = 1 }) {
 	const { method, headers = {}, setupRequest } = target;
 	const options = { url: server.origin, connections, method, headers, requests: [{ method, headers, setupRequest }] };
+	focusCpus(server.pid);
 	if (warmup) await autocannon({ ...options, duration: warmup });
 	const cpuBefore = server.pid ? cpuNanos(server.pid) : null;
 	const result = await autocannon({ ...options, duration });
@@ -369,9 +435,9 @@ async function main() {
 				scale[label] = JSON.parse(response.text);
 				log(`scale at ${scale[label].databaseRegistrations} registrations: done`);
 				if (hotPath) return;
-				// Best of three: other work on the machine only ever adds time.
+				// Best of five: other work on the machine only ever adds time (single runs here ranged 2-4×).
 				const runs = [];
-				for (let run = 0; run < 3; run++) {
+				for (let run = 0; run < HOT_PATH_RUNS; run++) {
 					const answer = await request(origin, "POST", "/hotpath", {
 						headers: json,
 						body: JSON.stringify({
@@ -388,6 +454,7 @@ async function main() {
 				const min = (key) => Math.min(...runs.map((run) => run[key]));
 				hotPath = {
 					iterations: HOT_PATH_ITERATIONS,
+					runs: HOT_PATH_RUNS,
 					floorMicros: min("floorMicros"),
 					basicMicros: min("basicMicros"),
 					bearerMicros: min("bearerMicros"),
@@ -422,6 +489,9 @@ async function main() {
 			});
 			running.push(floors[name].worker);
 		}
+
+		const pinning = pinCpus();
+		log(`CPUs: ${pinning}`);
 
 		const basic = `Basic ${Buffer.from(`${APP_ID}:${SECRET}`).toString("base64")}`;
 		const minted = await request(service.origin, "POST", "/api/v2/oauth/authenticate/application/token", {
@@ -460,17 +530,22 @@ async function main() {
 		const writes = Object.keys(service_targets).filter((name) => !reads.includes(name));
 		const rounds = [];
 		const measure = async (round, name, server, target) => {
-			const run = await load(server, target, { connections, duration: DURATION, warmup: round === 0 ? WARMUP : 0 });
+			// A second of load first in later rounds too: the process has just been moved onto its CPU.
+			const run = await load(server, target, { connections, duration: DURATION, warmup: round === 0 ? WARMUP : 1 });
 			log(
 				`round ${round + 1}: ${name}: ${run.requestsPerSecond} req/s, ${run.cpuMicrosPerRequest} µs CPU/request, ` +
 					`p50 ${run.p50} ms, p99 ${run.p99} ms, errors ${run.errors}`,
 			);
 			rounds[round][name] = run;
 		};
+		// Odd rounds run in reverse order, so that no target is always measured first or last in a round.
+		const readJobs = [
+			...Object.entries(FLOORS).map(([name, floor]) => [floor.label, floors[name], floor.target]),
+			...reads.map((name) => [name, service, service_targets[name]]),
+		];
 		for (let round = 0; round < ROUNDS; round++) {
 			rounds.push({});
-			for (const [name, floor] of Object.entries(FLOORS)) await measure(round, floor.label, floors[name], floor.target);
-			for (const name of reads) await measure(round, name, service, service_targets[name]);
+			for (const job of round % 2 ? [...readJobs].reverse() : readJobs) await measure(round, ...job);
 		}
 		for (let round = 0; round < ROUNDS; round++) {
 			for (const name of writes) await measure(round, name, service, service_targets[name]);
@@ -596,6 +671,7 @@ async function main() {
 				rounds: ROUNDS,
 				rateLimit: `RATE_LIMITER overridden for the bench to ${BENCH_RATE_LIMIT} per 60 s (production: wrangler.toml, 1200 per 60 s)`,
 				logLevel: "warn (production default: info)",
+				cpuPinning: pinning,
 				saturation,
 				measuredAt: connections,
 				overloadAt: connections * 2,
@@ -630,6 +706,7 @@ async function main() {
 			`Dataset: ${count(LEARNERS)} learners, ${count(LEARNERS * REGISTRATIONS_PER_LEARNER)} registrations, ` +
 				`${TAGS_PER_LEARNER} tags per learner, 1 per registration`,
 			`Rate limit: ${result.settings.rateLimit}`,
+			`CPUs: ${pinning}`,
 			"Request logs: LOG_LEVEL=warn for the run (production default info)",
 			`Saturation (GET tags, Basic): ${curve} req/s; measured at ${connections} connections`,
 			`Medians of ${ROUNDS} rounds × ${DURATION} s; reads paired with the floors in each round, writes after`,
@@ -640,7 +717,7 @@ async function main() {
 			versusLine("Basic", targetsMet.basic),
 			versusLine("Bearer", targetsMet.bearer),
 			`Errors at ${connections * 2} connections (2 × saturation), all service targets: ${targetsMet.overloadErrors}`,
-			`JavaScript per GET tags request, D1 and limiter stubbed (bench/probe /hotpath, best of 3 × ${HOT_PATH_ITERATIONS}): ` +
+			`JavaScript per GET tags request, D1 and limiter stubbed (bench/probe /hotpath, best of ${HOT_PATH_RUNS} × ${HOT_PATH_ITERATIONS}): ` +
 				`floor ${hotPath.floorMicros} µs, service Basic ${hotPath.basicMicros} µs, Bearer ${hotPath.bearerMicros} µs`,
 			`GET tags rows read (D1 meta) = tags + ${[...new Set([...getRows("10k"), ...getRows("100k")])].join(" or ")}:`,
 			rowsRead("10k"),
