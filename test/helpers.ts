@@ -1,5 +1,7 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import worker from "../src/index";
 import { checkConformance } from "./conformance";
 
 export const BASE = "http://learner.test/api/v2";
@@ -8,6 +10,41 @@ export const basicHeader = (id: string, secret: string) => `Basic ${btoa(`${id}:
 export const MANAGEMENT = basicHeader(env.MANAGEMENT_APP_ID, env.MANAGEMENT_SECRET_KEY);
 
 type Body = Record<string, unknown> | unknown[] | string;
+
+/** Ids that a path must carry intact: reserved URL characters, percent signs, quotes, spaces, non-ASCII. */
+export const UNUSUAL_IDS = [
+	"with/slash/es",
+	"100% sure",
+	"%2F already encoded",
+	"spaces in the middle ",
+	'double "quotes"',
+	"single 'quotes'",
+	"non-ASCII: Łódź 学习者 🎓",
+	"?query#fragment&amp",
+	"back\\slash",
+];
+
+/** `count` distinct strings: prefix0, prefix1, … */
+export const range = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+
+/** A request to the API as a client sends it: Basic or Bearer auth, and a JSON body when there is one. */
+export function apiRequest(method: string, path: string, options: { auth: string; body?: unknown }): Request {
+	const headers = new Headers({ Authorization: options.auth });
+	if (options.body !== undefined) headers.set("Content-Type", "application/json");
+	return new Request(`${BASE}${path}`, {
+		method,
+		headers,
+		body: options.body === undefined ? undefined : JSON.stringify(options.body),
+	});
+}
+
+/** Runs the Worker's fetch handler on `request` with some bindings replaced, waiting for its waitUntil work. */
+export async function fetchWithBindings(request: Request, bindings: Partial<Env>): Promise<Response> {
+	const ctx = createExecutionContext();
+	const response = await worker.fetch(request, { ...env, ...bindings }, ctx);
+	await waitOnExecutionContext(ctx);
+	return response;
+}
 
 /** Calls the Worker's fetch handler, as a client would. */
 export async function call(

@@ -1,8 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../../src/index";
 import type { Db } from "../../src/db/types";
-import { BASE } from "../helpers";
+import { apiRequest, fetchWithBindings } from "../helpers";
 
 /** One statement D1 ran: its SQL, the values bound to it, and D1's meta for it. */
 export interface RecordedStatement {
@@ -124,16 +122,6 @@ export async function callRecorded(
 			};
 		},
 	};
-	const headers = new Headers({ Authorization: options.auth });
-	if (options.body !== undefined) headers.set("Content-Type", "application/json");
-	const request = new Request(`${BASE}${path}`, {
-		method,
-		headers,
-		body: options.body === undefined ? undefined : JSON.stringify(options.body),
-	});
-	const ctx = createExecutionContext();
 	// The Worker uses nothing of its D1 binding but withSession(); the rest of D1Database is never reached.
-	const response = await worker.fetch(request, { ...env, DB: binding as unknown as D1Database }, ctx);
-	await waitOnExecutionContext(ctx);
-	return response;
+	return fetchWithBindings(apiRequest(method, path, options), { DB: binding as unknown as D1Database });
 }

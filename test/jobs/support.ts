@@ -1,15 +1,9 @@
-import {
-	type QueueResult,
-	createExecutionContext,
-	createMessageBatch,
-	getQueueResult,
-	waitOnExecutionContext,
-} from "cloudflare:test";
+import { type QueueResult, createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import worker from "../../src/index";
 import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
-import { BASE, MANAGEMENT, type TestApp, call } from "../helpers";
+import { MANAGEMENT, type TestApp, apiRequest, call, fetchWithBindings } from "../helpers";
 
 /** The work queue's name (wrangler.toml); the dead-letter queue's is env.JOBS_DEAD_LETTER_QUEUE. */
 export const WORK_QUEUE = "learner-jobs";
@@ -131,16 +125,7 @@ export async function callCapturing(
 	options: { auth: string; body?: unknown },
 ): Promise<{ response: Response; sent: SentMessage[] }> {
 	const queue = capturedQueue();
-	const headers = new Headers({ Authorization: options.auth });
-	if (options.body !== undefined) headers.set("Content-Type", "application/json");
-	const request = new Request(`${BASE}${path}`, {
-		method,
-		headers,
-		body: options.body === undefined ? undefined : JSON.stringify(options.body),
-	});
-	const ctx = createExecutionContext();
-	const response = await worker.fetch(request, envWith({ LEARNER_JOBS: queue.binding }), ctx);
-	await waitOnExecutionContext(ctx);
+	const response = await fetchWithBindings(apiRequest(method, path, options), { LEARNER_JOBS: queue.binding });
 	return { response, sent: queue.sent };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { seedRegistrations } from "../db/seed";
-import { call, createApp, expectMessage, mintToken, type TestApp } from "../helpers";
+import { UNUSUAL_IDS, call, createApp, expectMessage, mintToken, range, type TestApp } from "../helpers";
 
 let serial = 0;
 
@@ -35,7 +35,6 @@ async function putTags(app: TestApp, learnerId: string, tags: string[]): Promise
 	await expectNoContent(await call("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags } }));
 }
 
-const range = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 
 /** A learner holding exactly 1000 tags (the limit), t0..t999 in that order. */
 async function learnerAtTagLimit(app: TestApp, learnerId: string): Promise<{ tags: string[]; registrationId: string }> {
@@ -45,17 +44,6 @@ async function learnerAtTagLimit(app: TestApp, learnerId: string): Promise<{ tag
 	return { tags, registrationId };
 }
 
-const UNUSUAL_IDS = [
-	"with/slash/es",
-	"100% sure",
-	"%2F already encoded",
-	"spaces in the middle ",
-	'double "quotes"',
-	"single 'quotes'",
-	"non-ASCII: Łódź 学习者 🎓",
-	"?query#fragment&amp",
-	"back\\slash",
-];
 
 describe("GET /learner/:learnerId/tags", () => {
 	it("answers the learner's tags in the order first applied", async () => {

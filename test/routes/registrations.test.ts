@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { insertRegistrations, type SeedRegistration } from "../db/seed";
-import { call, createApp, expectMessage, mintToken, type TestApp } from "../helpers";
+import { UNUSUAL_IDS, call, createApp, expectMessage, mintToken, range, type TestApp } from "../helpers";
 
 interface RegistrationBody {
 	id: string;
@@ -25,19 +25,7 @@ interface ListBody {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-const UNUSUAL_IDS = [
-	"with/slash/es",
-	"100% sure",
-	"%2F already encoded",
-	"spaces in the middle ",
-	'double "quotes"',
-	"single 'quotes'",
-	"non-ASCII: Łódź 学习者 🎓",
-	"?query#fragment&amp",
-	"back\\slash",
-];
 
-const range = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 const path = (registrationId: string, suffix = "") => `/registrations/${encodeURIComponent(registrationId)}${suffix}`;
 
 interface NewRegistration {
