@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
 import type { ListPosition, RegistrationFilter, RegistrationOrder } from "./db/registrations";
 import { badRequest } from "./errors";
@@ -24,6 +25,24 @@ export async function encodeCursor(secret: string, cursor: PageCursor): Promise<
 const invalid = () => badRequest("more is not a paging token issued by this API for this application");
 
 /**
+ * What a cursor must hold to be served. Tokens outlive deploys: one signed by an earlier version, whose
+ * shape differs, is refused with a 400 instead of paging from a wrong position.
+ */
+const CursorShape = z.object({
+	app: z.string(),
+	filter: z.object({
+		courseId: z.string().optional(),
+		learnerId: z.string().optional(),
+		datetimeFilter: z.enum(["created", "updated"]),
+		since: z.string().optional(),
+		until: z.string().optional(),
+		tags: z.array(z.string()).optional(),
+	}),
+	order: z.enum(["created_asc", "created_desc", "updated_asc", "updated_desc"]),
+	after: z.object({ pk: z.number().int(), createdAt: z.string(), updatedAt: z.string() }),
+}) satisfies z.ZodType<PageCursor>;
+
+/**
  * The cursor in a `more` token. 400 when the token was altered, or issued to another application: a token
  * never reaches data its own credentials could not.
  */
@@ -33,8 +52,9 @@ export async function decodeCursor(secret: string, token: string, appId: string)
 	if (!(await timingSafeEqualText(signature, await sign(secret, payload)))) throw invalid();
 	const bytes = base64UrlDecode(payload);
 	if (!bytes) throw invalid();
-	// The signature proves this service wrote the payload, so its shape is ours.
-	const cursor = JSON.parse(decoder.decode(bytes)) as PageCursor;
-	if (cursor.app !== appId) throw invalid();
-	return cursor;
+	// The signature proves this service wrote the payload; its shape tells which version did.
+	const parsed = CursorShape.safeParse(JSON.parse(decoder.decode(bytes)));
+	if (!parsed.success) throw badRequest("more was issued by an earlier version of this API; request the first page again");
+	if (parsed.data.app !== appId) throw invalid();
+	return parsed.data;
 }

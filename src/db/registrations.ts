@@ -135,18 +135,20 @@ export interface RegistrationFilter {
 
 export type RegistrationOrder = "created_asc" | "created_desc" | "updated_asc" | "updated_desc";
 
-/** Where the previous page ended: the last row's pk (and its update time, when ordered by it). */
+/** Where the previous page ended: the last row's pk and the dates it is ordered by. */
 export interface ListPosition {
 	pk: number;
+	createdAt: string;
 	updatedAt: string;
 }
 
-// Each order's sort and "after the previous page" condition (?9 last pk, ?10 its updated_at). The indexes on
-// (app_id, learner_id), (app_id, course_id), (app_id) and (app_id, updated_at) end in pk, so pages come out
-// of an index in order.
+// Each order's sort and "after the previous page" condition (?9 last pk, ?10 its updated_at, ?11 its
+// created_at). Every index on registrations ends in pk, so (app_id, created_at), (app_id, learner_id,
+// created_at), (app_id, course_id, created_at) and (app_id, updated_at) give pages in order, and a since/until
+// bound on the same date is a range of the same index: a page reads about as many rows as it returns.
 const ORDERS: Record<RegistrationOrder, { sort: string; after: string }> = {
-	created_asc: { sort: "r.pk", after: "r.pk > ?9" },
-	created_desc: { sort: "r.pk DESC", after: "r.pk < ?9" },
+	created_asc: { sort: "r.created_at, r.pk", after: "(r.created_at, r.pk) > (?11, ?9)" },
+	created_desc: { sort: "r.created_at DESC, r.pk DESC", after: "(r.created_at, r.pk) < (?11, ?9)" },
 	updated_asc: { sort: "r.updated_at, r.pk", after: "(r.updated_at, r.pk) > (?10, ?9)" },
 	updated_desc: { sort: "r.updated_at DESC, r.pk DESC", after: "(r.updated_at, r.pk) < (?10, ?9)" },
 };
@@ -190,6 +192,7 @@ export async function listRegistrations(
 		null,
 		position?.pk ?? null,
 		position?.updatedAt ?? null,
+		position?.createdAt ?? null,
 	];
 	const statements = [prepareWith(db, `${SELECT_REGISTRATION} WHERE ${paged} ORDER BY ${ORDERS[order].sort} LIMIT ?7`, params)];
 	if (query.count) statements.push(prepareWith(db, `SELECT count(*) AS total FROM registrations r WHERE ${matching}`, params));

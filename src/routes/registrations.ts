@@ -285,7 +285,7 @@ export const registrationRoutes = createRouter()
 		const last = page.at(-1);
 		const more =
 			registrations.length > pageSize && last
-				? await encodeCursor(secret, { ...cursor, app: appId, after: { pk: last.pk, updatedAt: last.updatedAt } })
+				? await encodeCursor(secret, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
 				: undefined;
 		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);

@@ -351,6 +351,59 @@ describe("rows read", () => {
 		expect(after.rowsRead).toBeLessThanOrEqual(SORTED_ROWS_READ(after.tags));
 	});
 
+	/** rows_read of the one statement a warm listing runs, and how many registrations its page holds. */
+	async function listCost(app: TestApp, path: string): Promise<{ rowsRead: number; page: number; more?: string }> {
+		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
+		const recorder = new RecordingDb();
+		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
+		expect(response.status).toBe(200);
+		const { registrations, more } = (await response.json()) as { registrations: unknown[]; more?: string };
+		expect(recorder.statements).toHaveLength(1);
+		return { rowsRead: recorder.statements[0]?.meta?.rows_read ?? -1, page: registrations.length, ...(more && { more }) };
+	}
+
+	/** Registrations of one learner on one course, created one millisecond apart from `start`. */
+	async function insertDated(appId: string, prefix: string, count: number, start: number): Promise<void> {
+		const rows = Array.from({ length: count }, (_, i) => ({
+			id: `${prefix}-${i}`,
+			date: new Date(start + i).toISOString(),
+		}));
+		await env.DB.prepare(
+			`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+			 SELECT ?1, value ->> '$.id', 'dated-course', 'dated-learner', lower(hex(randomblob(16))),
+			   value ->> '$.date', value ->> '$.date'
+			 FROM json_each(?2) ORDER BY key`,
+		)
+			.bind(appId, JSON.stringify(rows))
+			.run();
+	}
+
+	it.each([
+		["no filter", ""],
+		["since (created)", "since=2001-01-01T00:00:00.000Z"],
+		["until (created)", "until=2099-01-01T00:00:00.000Z"],
+		["since, oldest first", "since=2001-01-01T00:00:00.000Z&orderBy=created_asc"],
+		["learnerId and since", "learnerId=dated-learner&since=2001-01-01T00:00:00.000Z"],
+		["courseId and until", "courseId=dated-course&until=2099-01-01T00:00:00.000Z"],
+		["since (updated), by update", "datetimeFilter=updated&since=2001-01-01T00:00:00.000Z&orderBy=updated_asc"],
+	])("GET /registrations with %s reads in proportion to its page, however many registrations match", async (_name, query) => {
+		const app = await createApp();
+		await insertDated(app.appId, "first", 150, Date.parse("2002-01-01T00:00:00.000Z"));
+		const before = await listCost(app, `/registrations?${query}`);
+		await insertDated(app.appId, "later", 2000, Date.parse("2003-01-01T00:00:00.000Z"));
+		await insertDated(app.appId, "earlier", 2000, Date.parse("2001-06-01T00:00:00.000Z"));
+		const after = await listCost(app, `/registrations?${query}`);
+		console.log(`rows_read GET /registrations?${query}: ${after.rowsRead} for a page of ${after.page} (before growing: ${before.rowsRead})`);
+		expect(before.page).toBe(100);
+		expect(after.page).toBe(100);
+		expect(after.rowsRead).toBe(before.rowsRead);
+		expect(after.rowsRead).toBeLessThanOrEqual(2 * after.page + 2);
+		// The next page starts where this one ended, in the same index range.
+		const next = await listCost(app, `/registrations?more=${encode(after.more ?? "")}`);
+		expect(next.page).toBe(100);
+		expect(next.rowsRead).toBeLessThanOrEqual(2 * next.page + 2);
+	});
+
 	it("PUT /learner/:learnerId/tags reads as much in a big database as in a small one", async () => {
 		const app = await populatedApp();
 		const put = async (learnerId: string) => {

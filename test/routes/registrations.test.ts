@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { encodeCursor, type PageCursor } from "../../src/paging";
 import { insertRegistrations, type SeedRegistration } from "../db/seed";
 import { UNUSUAL_IDS, call, createApp, expectMessage, mintToken, range, type TestApp } from "../helpers";
 
@@ -450,6 +451,20 @@ describe("GET /registrations", () => {
 			});
 			expect(await expectMessage(withToken, 400)).toBe(
 				"more is not a paging token issued by this API for this application",
+			);
+		});
+
+		it("answers 400, asking for the first page, to a token signed by a version that paged by pk alone", async () => {
+			const app = await createApp();
+			const earlier = await encodeCursor(env.TOKEN_SIGNING_SECRET, {
+				app: app.appId,
+				filter: { datetimeFilter: "created" },
+				order: "created_desc",
+				after: { pk: 5, updatedAt: "2026-01-01T00:00:00.000Z" },
+			} as unknown as PageCursor);
+			const response = await call("GET", `/registrations?more=${encodeURIComponent(earlier)}`, { auth: app.auth });
+			expect(await expectMessage(response, 400)).toBe(
+				"more was issued by an earlier version of this API; request the first page again",
 			);
 		});
 
