@@ -64,7 +64,10 @@ const ListQuery = z.object({
 			error: "orderBy must be one of created_asc, created_desc, updated_asc, updated_desc",
 		})
 		.default("created_desc")
-		.openapi({ param: { name: "orderBy", in: "query" } }),
+		.openapi({
+			param: { name: "orderBy", in: "query" },
+			description: "By creation or last-update date, oldest or newest first; equal dates in creation order",
+		}),
 	filter: z
 		.string()
 		.optional()
