@@ -118,6 +118,18 @@ describe("GET /docs/assets/:file", () => {
 		expect([...new Uint8Array(await icon.arrayBuffer()).subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
 	});
 
+	it("serves the same bytes on every request", async () => {
+		// The favicon is an ArrayBuffer module: a response must copy it, never take it over.
+		const bodies: string[] = [];
+		for (let i = 0; i < 3; i++) {
+			const icon = await call("GET", "/docs/assets/favicon-32x32.png");
+			expect(icon.status).toBe(200);
+			bodies.push(Array.from(new Uint8Array(await icon.arrayBuffer())).join(","));
+		}
+		expect(bodies[0]?.length).toBeGreaterThan(100);
+		expect(new Set(bodies).size).toBe(1);
+	});
+
 	it("asks caches to revalidate, and gives each file its own ETag", async () => {
 		const responses = await Promise.all(
 			["init.js", "swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"].map((file) => call("GET", `/docs/assets/${file}`)),
