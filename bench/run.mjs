@@ -39,13 +39,13 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER_BIN = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 const RESULTS = path.join(ROOT, "bench/results");
 
-// Knobs, for a quick run (BENCH_DURATION=2) or a steadier one. Defaults keep the whole run near 3 minutes.
+// Knobs, for a quick run (BENCH_DURATION=2) or a steadier one. Defaults keep the whole run near 5 minutes.
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 // An even number: the order of targets alternates between rounds.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
-const SATURATION_STEPS = [1, 2, 4, 8, 16];
+const SATURATION_STEPS = [1, 2, 4, 8, 16, 32, 64];
 const SATURATION_DURATION = 2;
 const OVERLOAD_DURATION = 3;
 // Seconds of load before a target's first measured round. A fresh workerd takes several seconds of traffic to
