@@ -34,11 +34,3 @@ export async function listApplications(db: Db): Promise<Application[]> {
 	return results.map(toApplication);
 }
 
-/** The application, or null when unknown or being deleted. */
-export async function getApplication(db: Db, appId: string): Promise<Application | null> {
-	const row = await db
-		.prepare("SELECT id, name, created_at FROM applications WHERE id = ?1 AND deleted_at IS NULL")
-		.bind(appId)
-		.first<ApplicationRow>();
-	return row ? toApplication(row) : null;
-}

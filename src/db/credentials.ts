@@ -26,24 +26,42 @@ const toCredential = (row: CredentialRow): Credential => ({
 
 const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at";
 
-/** Stores a credential; only the hash of its secret is kept. */
-export async function insertCredential(db: Db, credential: Credential, secretHash: string): Promise<void> {
-	await db
+// A live application (one whose deletion has not been requested), for the credential routes: each checks it in
+// the same D1 call as its own statement, so "no such application" and the change are one round trip.
+const LIVE_APPLICATION = "SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NULL";
+
+/**
+ * Stores a credential of a live application; only the hash of its secret is kept. False when there is no such
+ * application (nothing is written).
+ */
+export async function insertCredential(db: Db, credential: Credential, secretHash: string): Promise<boolean> {
+	const result = await db
 		.prepare(
 			`INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
-			 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)`,
+			 SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?6 WHERE EXISTS (${LIVE_APPLICATION})`,
 		)
-		.bind(credential.id, credential.appId, credential.name, secretHash, credential.enabled ? 1 : 0, credential.createdAt)
+		.bind(credential.appId, credential.id, credential.name, secretHash, credential.enabled ? 1 : 0, credential.createdAt)
 		.run();
+	return result.meta.changes > 0;
 }
 
-/** An application's credentials, oldest first. */
-export async function listCredentials(db: Db, appId: string): Promise<Credential[]> {
-	const { results } = await db
-		.prepare(`SELECT ${COLUMNS} FROM credentials c WHERE c.app_id = ?1 ORDER BY c.created_at, c.id`)
-		.bind(appId)
-		.all<CredentialRow>();
-	return results.map(toCredential);
+/** A live application's credentials, oldest first; null when there is no such application. */
+export async function listCredentials(db: Db, appId: string): Promise<Credential[] | null> {
+	const [live, credentials] = await db.batch([
+		db.prepare(LIVE_APPLICATION).bind(appId),
+		db.prepare(`SELECT ${COLUMNS} FROM credentials c WHERE c.app_id = ?1 ORDER BY c.created_at, c.id`).bind(appId),
+	]);
+	if (!live?.results.length) return null;
+	return (credentials?.results as CredentialRow[]).map(toCredential);
+}
+
+/** What a change to one credential found: done, or which of the application and the credential is missing. */
+export type CredentialChange = "done" | "no-application" | "no-credential";
+
+async function changeCredential(db: Db, appId: string, change: D1PreparedStatement): Promise<CredentialChange> {
+	const [live, changed] = await db.batch([db.prepare(LIVE_APPLICATION).bind(appId), change]);
+	if (!live?.results.length) return "no-application";
+	return (changed?.meta.changes ?? 0) > 0 ? "done" : "no-credential";
 }
 
 /**
@@ -73,30 +91,34 @@ export async function findActiveCredentialById(db: Db, credentialId: string): Pr
 	return row ? toCredential(row) : null;
 }
 
-/** Renames and/or enables or disables a credential; false when the application has no such credential. */
+/** Renames and/or enables or disables a credential of a live application. */
 export async function updateCredential(
 	db: Db,
 	appId: string,
 	credentialId: string,
 	changes: { name?: string; enabled?: boolean },
 	updatedAt: string,
-): Promise<boolean> {
+): Promise<CredentialChange> {
 	const enabled = changes.enabled === undefined ? null : changes.enabled ? 1 : 0;
-	const result = await db
-		.prepare(
-			`UPDATE credentials SET name = coalesce(?3, name), enabled = coalesce(?4, enabled), updated_at = ?5
-			 WHERE app_id = ?1 AND id = ?2`,
-		)
-		.bind(appId, credentialId, changes.name ?? null, enabled, updatedAt)
-		.run();
-	return result.meta.changes > 0;
+	return changeCredential(
+		db,
+		appId,
+		db
+			.prepare(
+				`UPDATE credentials SET name = coalesce(?3, name), enabled = coalesce(?4, enabled), updated_at = ?5
+				 WHERE app_id = ?1 AND id = ?2 AND EXISTS (${LIVE_APPLICATION})`,
+			)
+			.bind(appId, credentialId, changes.name ?? null, enabled, updatedAt),
+	);
 }
 
-/** Deletes a credential; false when the application has no such credential. */
-export async function deleteCredential(db: Db, appId: string, credentialId: string): Promise<boolean> {
-	const result = await db
-		.prepare("DELETE FROM credentials WHERE app_id = ?1 AND id = ?2")
-		.bind(appId, credentialId)
-		.run();
-	return result.meta.changes > 0;
+/** Deletes a credential of a live application. */
+export async function deleteCredential(db: Db, appId: string, credentialId: string): Promise<CredentialChange> {
+	return changeCredential(
+		db,
+		appId,
+		db
+			.prepare(`DELETE FROM credentials WHERE app_id = ?1 AND id = ?2 AND EXISTS (${LIVE_APPLICATION})`)
+			.bind(appId, credentialId),
+	);
 }

@@ -3,8 +3,14 @@ import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
 import { requireManagement } from "../auth/middleware";
 import { createRouter } from "../context";
-import { getApplication, insertApplication, listApplications } from "../db/applications";
-import { deleteCredential, insertCredential, listCredentials, updateCredential } from "../db/credentials";
+import { insertApplication, listApplications } from "../db/applications";
+import {
+	type CredentialChange,
+	deleteCredential,
+	insertCredential,
+	listCredentials,
+	updateCredential,
+} from "../db/credentials";
 import { requestApplicationDeletion } from "../db/jobs";
 import { deleteRealmUser, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { nowIso } from "../db/types";
@@ -172,10 +178,10 @@ const removeUser = createRoute({
 	responses: { 204: { description: "Removed" }, ...errors(400, 404, ...MANAGEMENT_ERRORS) },
 });
 
-async function requireApplication(db: Parameters<typeof getApplication>[0], appId: string) {
-	const app = await getApplication(db, appId);
-	if (!app) throw appNotFound(appId);
-	return app;
+/** 404 naming what a credential change did not find: the application first, then the credential. */
+function changedOr404(outcome: CredentialChange, appId: string, credentialId: string): void {
+	if (outcome === "no-application") throw appNotFound(appId);
+	if (outcome === "no-credential") throw credentialNotFound(credentialId);
 }
 
 const statusOf = (enabled: boolean) => (enabled ? ("Enabled" as const) : ("Disabled" as const));
@@ -216,16 +222,15 @@ export const appManagementRoutes = createRouter()
 	.openapi(createCredential, async (c) => {
 		const { childAppId } = c.req.valid("param");
 		const { name, active = true } = c.req.valid("json");
-		await requireApplication(c.var.db, childAppId);
 		const secret = randomSecret();
 		const credential = { id: crypto.randomUUID(), appId: childAppId, name, enabled: active, createdAt: nowIso() };
-		await insertCredential(c.var.db, credential, await sha256Hex(secret));
+		if (!(await insertCredential(c.var.db, credential, await sha256Hex(secret)))) throw appNotFound(childAppId);
 		return c.json({ id: credential.id, name, credential: secret, status: statusOf(active) }, 200);
 	})
 	.openapi(getCredentials, async (c) => {
 		const { childAppId } = c.req.valid("param");
-		await requireApplication(c.var.db, childAppId);
 		const credentials = await listCredentials(c.var.db, childAppId);
+		if (!credentials) throw appNotFound(childAppId);
 		return c.json(
 			{
 				credentials: credentials.map(({ id, name, enabled, createdAt }) => ({
@@ -241,18 +246,14 @@ export const appManagementRoutes = createRouter()
 	.openapi(putCredential, async (c) => {
 		const { childAppId, credentialId } = c.req.valid("param");
 		const { name, active } = c.req.valid("json");
-		await requireApplication(c.var.db, childAppId);
 		const changes = { name, enabled: active };
-		if (!(await updateCredential(c.var.db, childAppId, credentialId, changes, nowIso()))) {
-			throw credentialNotFound(credentialId);
-		}
+		changedOr404(await updateCredential(c.var.db, childAppId, credentialId, changes, nowIso()), childAppId, credentialId);
 		forgetCredential(credentialId);
 		return c.body(null, 204);
 	})
 	.openapi(removeCredential, async (c) => {
 		const { childAppId, credentialId } = c.req.valid("param");
-		await requireApplication(c.var.db, childAppId);
-		if (!(await deleteCredential(c.var.db, childAppId, credentialId))) throw credentialNotFound(credentialId);
+		changedOr404(await deleteCredential(c.var.db, childAppId, credentialId), childAppId, credentialId);
 		forgetCredential(credentialId);
 		return c.body(null, 204);
 	});

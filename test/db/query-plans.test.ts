@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createApp, mintToken, type TestApp } from "../helpers";
+import { MANAGEMENT, createApp, mintToken, type TestApp } from "../helpers";
 import { RecordingDb, callRecorded, type RecordedStatement } from "./recording";
 import { insertRegistrations, seedRegistrations } from "./seed";
 
@@ -250,6 +250,39 @@ describe("registration routes use indexes only", () => {
 		const app = await populatedApp();
 		await expectRequestIndexed(app, "PUT", "/registrations/tags", 204, { ids: ["reg-1", "noise-reg-1"], tags: ["b"] });
 		await expectRequestIndexed(app, "PUT", "/registrations/tags", 404, { ids: ["reg-1", "ghost"], tags: ["c"] });
+	});
+});
+
+describe("credential management routes use indexes only, one D1 call each", () => {
+	const management = (app: TestApp): TestApp => ({ ...app, auth: MANAGEMENT });
+
+	it("POST and GET /appManagement/:childAppId/credentials, for an application and for an unknown one", async () => {
+		const app = management(await createApp());
+		for (const [method, path, status, body] of [
+			["POST", `/appManagement/${app.appId}/credentials`, 200, { name: "second" }],
+			["GET", `/appManagement/${app.appId}/credentials`, 200],
+			["POST", "/appManagement/NOSUCHAPP/credentials", 404, { name: "x" }],
+			["GET", "/appManagement/NOSUCHAPP/credentials", 404],
+		] as const) {
+			const recorded = await expectRequestIndexed(app, method, path, status, body);
+			expect(recorded.calls, `${method} ${path}`).toBe(1);
+		}
+	});
+
+	it("PUT and DELETE /appManagement/:childAppId/credentials/:credentialId, found, unknown and in an unknown application", async () => {
+		const app = management(await createApp());
+		const credential = `/appManagement/${app.appId}/credentials/${app.credentialId}`;
+		for (const [method, path, status, body] of [
+			["PUT", credential, 204, { name: "renamed" }],
+			["PUT", `/appManagement/${app.appId}/credentials/nope`, 404, { name: "x" }],
+			["PUT", `/appManagement/NOSUCHAPP/credentials/${app.credentialId}`, 404, { name: "x" }],
+			["DELETE", `/appManagement/NOSUCHAPP/credentials/${app.credentialId}`, 404],
+			["DELETE", credential, 204],
+			["DELETE", credential, 404],
+		] as const) {
+			const recorded = await expectRequestIndexed(app, method, path, status, body);
+			expect(recorded.calls, `${method} ${path}`).toBe(1);
+		}
 	});
 });
 
