@@ -269,7 +269,7 @@ describe("credential management routes use indexes only, one D1 call each", () =
 		}
 	});
 
-	it("PUT and DELETE /appManagement/:childAppId/credentials/:credentialId, found, unknown and in an unknown application", async () => {
+	it("PUT and DELETE /appManagement/:childAppId/credentials/:credentialId: found, unknown, unknown application", async () => {
 		const app = management(await createApp());
 		const credential = `/appManagement/${app.appId}/credentials/${app.credentialId}`;
 		for (const [method, path, status, body] of [
@@ -426,7 +426,9 @@ describe("rows read", () => {
 		await insertDated(app.appId, "later", 2000, Date.parse("2003-01-01T00:00:00.000Z"));
 		await insertDated(app.appId, "earlier", 2000, Date.parse("2001-06-01T00:00:00.000Z"));
 		const after = await listCost(app, `/registrations?${query}`);
-		console.log(`rows_read GET /registrations?${query}: ${after.rowsRead} for a page of ${after.page} (before growing: ${before.rowsRead})`);
+		console.log(
+			`rows_read GET /registrations?${query}: ${after.rowsRead} for a page of ${after.page} (before growing: ${before.rowsRead})`,
+		);
 		expect(before.page).toBe(100);
 		expect(after.page).toBe(100);
 		expect(after.rowsRead).toBe(before.rowsRead);
