@@ -326,6 +326,11 @@ const AssetParams = z.object({
 
 const fileContent = (mediaType: string) => ({ [mediaType]: { schema: z.string().openapi({ format: "binary" }) } });
 
+const FileHeaders = z.object({
+	ETag: z.string().openapi({ description: "The file's SHA-256 (first 128 bits), for If-None-Match" }),
+	"Cache-Control": z.string().openapi({ description: "no-cache: revalidate on each load; unchanged files answer 304" }),
+});
+
 const docsAssetRoute = createRoute({
 	method: "get",
 	path: "/docs/assets/{file}",
@@ -337,14 +342,14 @@ const docsAssetRoute = createRoute({
 	responses: {
 		200: {
 			description: "The file",
-			headers: z.object({ ETag: z.string() }),
+			headers: FileHeaders,
 			content: {
 				...fileContent("text/javascript"),
 				...fileContent("text/css"),
 				...fileContent("image/png"),
 			},
 		},
-		304: { description: "Not modified since the ETag sent in If-None-Match" },
+		304: { description: "Not modified since the ETag sent in If-None-Match", headers: FileHeaders },
 		...errors(404),
 	},
 });
