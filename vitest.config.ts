@@ -17,14 +17,21 @@ export default defineConfig(async () => {
 								bindings: {
 									TEST_MIGRATIONS: migrations,
 									MANAGEMENT_APP_ID: "test-management",
-									MANAGEMENT_SECRET_KEY: "test-management-secret",
+									MANAGEMENT_SECRET_KEY: "test-management-secret-0123456789abcdef",
 									TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",
 									LEARNER_HASH_KEY: "test-learner-hash-key-0123456789abcdef",
 									// Request and job-step lines would bury the figures the suites print.
 									LOG_LEVEL: "error",
 								},
-								// A second, tight limiter so a test can reach 429 without slowing every other test.
-								ratelimits: { TIGHT_RATE_LIMITER: { namespace_id: "2001", simple: { limit: 3, period: 60 } } },
+								ratelimits: {
+									// A second, tight limiter so a test can reach 429 without slowing every other test.
+									TIGHT_RATE_LIMITER: { namespace_id: "2001", simple: { limit: 3, period: 60 } },
+									// Every test request comes from one address, and the suites fail authentication on purpose
+									// thousands of times: the failure throttle is tested with tight limiters of its own.
+									AUTH_FAILURES_BY_CLIENT: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
+									AUTH_FAILURES_BY_APP: { namespace_id: "1003", simple: { limit: 1_000_000, period: 60 } },
+									TIGHT_AUTH_FAILURES: { namespace_id: "2002", simple: { limit: 3, period: 60 } },
+								},
 							},
 						}),
 					],

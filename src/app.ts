@@ -4,8 +4,12 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { matchedRoutes } from "hono/route";
+import { forgetApplication } from "./auth/credentials";
+import { ConfigError, config } from "./config";
 import { createRouter, type AppEnv } from "./context";
-import { ApiError } from "./errors";
+import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
+import { d1Trouble } from "./db/retry";
+import { ApiError, seconds, unauthorized } from "./errors";
 import { log } from "./log";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
@@ -77,9 +81,16 @@ const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 });
 
+/** Fails closed when a secret is missing or short (src/config.ts); otherwise hands the routes the checked config. */
+const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
+	c.set("config", config(c.env));
+	await next();
+});
+
 export const app = createRouter();
 
 app.use("*", requestContext);
+app.use("*", requireConfig);
 app.use("*", checkBookmark);
 app.use("*", limitBodySize);
 app.use("*", requireMediaType);
@@ -115,6 +126,42 @@ app.notFound((c) =>
 	),
 );
 
+/**
+ * What the log may say of an unexpected error: its kind and where it was thrown. A message may quote values (a
+ * learner id, an email), so only D1's own messages are kept, and only their first line: D1 names the failing
+ * constraint or statement, never a bound value.
+ */
+function describeFault(error: unknown): Record<string, string | undefined> {
+	if (!(error instanceof Error)) return { error: typeof error };
+	const d1 = error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined;
+	const at = error.stack?.split("\n").find((line) => line.trimStart().startsWith("at "))?.trim();
+	return { error: error.name, detail: d1, at };
+}
+
+/** The answer to a write its application's storage row refused (src/db/app-storage.ts). */
+function refusedWrite(c: Context<AppEnv>, refusal: NonNullable<ReturnType<typeof refusalOf>>): ApiError {
+	const appId = c.var.auth?.appId ?? "";
+	switch (refusal) {
+		case "application_deleted":
+			// This isolate still trusted the application's credential: it stops now, as it has everywhere else.
+			forgetApplication(appId);
+			return unauthorized("Invalid application id or secret key");
+		case "write_budget_exceeded": {
+			const wait = String(secondsLeftInMinute(Date.now()));
+			return new ApiError(
+				429,
+				`Write budget exceeded for application ${appId}: its writes may touch ${c.var.config.writeBudget} rows per minute (a batch costs ids x tags); retry after ${seconds(wait)}`,
+				{ "Retry-After": wait },
+			);
+		}
+		case "row_quota_exceeded":
+			return new ApiError(
+				403,
+				`Storage quota exceeded for application ${appId}: it may hold ${c.var.config.rowQuota} rows (registrations, learner tags and registration tags); delete some or ask the operator to raise APP_ROW_QUOTA`,
+			);
+	}
+}
+
 app.onError((error, c) => {
 	if (error instanceof ApiError) {
 		return c.json({ message: error.message }, error.status, error.headers);
@@ -123,12 +170,29 @@ app.onError((error, c) => {
 		// Hono's own: "Malformed JSON in request body" (400) and the like.
 		return c.json({ message: error.message || "Bad request" }, error.status);
 	}
-	log(c.env, "error", {
-		msg: "unhandled error",
-		requestId: c.var.requestId,
-		error: error instanceof Error ? error.name : typeof error,
-		// The message may quote SQL with bound values, so only its first line, which never holds them.
-		detail: error instanceof Error ? error.message.split("\n")[0] : undefined,
-	});
+	const refusal = refusalOf(error);
+	if (refusal) {
+		const refused = refusedWrite(c, refusal);
+		return c.json({ message: refused.message }, refused.status, refused.headers);
+	}
+	const trouble = d1Trouble(error);
+	if (trouble) {
+		log(c.env, "warn", { msg: "database unavailable", requestId: c.var.requestId, trouble });
+		const wait = trouble === "overloaded" ? "5" : "1";
+		const what = trouble === "overloaded" ? "The database is overloaded" : "The database did not answer";
+		return c.json(
+			{ message: `${what}; retry after ${seconds(wait)} (a write that was not acknowledged may or may not have been applied)` },
+			503,
+			{ "Retry-After": wait },
+		);
+	}
+	if (error instanceof ConfigError) {
+		log(c.env, "error", { msg: "configuration error", requestId: c.var.requestId, detail: error.message });
+		return c.json(
+			{ message: `The service is misconfigured (the operator's log names the setting); quote request id ${c.var.requestId}` },
+			500,
+		);
+	}
+	log(c.env, "error", { msg: "unhandled error", requestId: c.var.requestId, ...describeFault(error) });
 	return c.json({ message: `Internal error; quote request id ${c.var.requestId} when reporting it` }, 500);
 });

@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AuthContext } from "./auth/middleware";
+import type { Config } from "./config";
 import type { Db } from "./db/types";
 import { validationMessage } from "./validation";
 
@@ -8,7 +9,9 @@ export interface AppEnv {
 	Bindings: Env;
 	Variables: {
 		requestId: string;
-		/** This request's D1 Sessions API session (src/session.ts). */
+		/** The checked configuration (src/config.ts): quota and write budget. */
+		config: Config;
+		/** This request's D1 Sessions API session (src/request-context.ts). */
 		db: Db;
 		auth: AuthContext;
 		/** Set when the realm's management credentials authenticated the request (job status only). */

@@ -27,3 +27,6 @@ export const unauthorized = (message: string) =>
 export const learnerNotFound = (learnerId: string) => notFound(`Learner [${learnerId}] was not found`);
 export const registrationNotFound = (registrationId: string) =>
 	notFound(`Registration [${registrationId}] was not found`);
+
+/** "1 second", "40 seconds": for Retry-After messages. */
+export const seconds = (count: number | string) => `${count} second${Number(count) === 1 ? "" : "s"}`;

@@ -5,6 +5,7 @@ declare global {
 		interface Env {
 			TEST_MIGRATIONS: D1Migration[];
 			TIGHT_RATE_LIMITER: RateLimit;
+			TIGHT_AUTH_FAILURES: RateLimit;
 		}
 		interface GlobalProps {
 			mainModule: typeof import("../src/index");

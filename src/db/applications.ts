@@ -1,3 +1,4 @@
+import { insertAppStorage } from "./app-storage";
 import type { Db } from "./types";
 
 export interface Application {
@@ -18,12 +19,12 @@ const toApplication = (row: ApplicationRow): Application => ({
 	createdAt: row.created_at,
 });
 
-/** Creates an application. */
+/** Creates an application, with the row that fences and meters its writes (src/db/app-storage.ts). */
 export async function insertApplication(db: Db, app: Application): Promise<void> {
-	await db
-		.prepare("INSERT INTO applications (id, name, created_at) VALUES (?1, ?2, ?3)")
-		.bind(app.id, app.name, app.createdAt)
-		.run();
+	await db.batch([
+		db.prepare("INSERT INTO applications (id, name, created_at) VALUES (?1, ?2, ?3)").bind(app.id, app.name, app.createdAt),
+		insertAppStorage(db, app.id),
+	]);
 }
 
 /** Applications not being deleted, oldest first. */

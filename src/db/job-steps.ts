@@ -1,4 +1,6 @@
+import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { JOB_CLOCK, type Job, type JobRow, TICK_JOB_CLOCK, toJob } from "./jobs";
+import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
 
 /**
@@ -8,7 +10,11 @@ import { type Db, prepareWith } from "./types";
  * `cursor` from the value the worker read, and stamps the worker's `lease`. Every write after it applies only
  * under that lease, so two deliveries of one message racing each other cannot both apply a chunk or count it
  * twice; the loser's writes are no-ops and it stops. A redelivery after a crash just carries on from the
- * stored cursor: each step is idempotent.
+ * stored cursor: each step is idempotent. A retry takes a fresh lease after reading the job again, as a
+ * redelivery does (src/jobs/run.ts). Claims also stamp `touched_at`, which tells the sweeper
+ * (src/jobs/sweeper.ts) the job is alive.
+ *
+ * Accepting a job is a write into the application: it starts with writeGuard() (src/db/app-storage.ts).
  */
 
 /** Learner fields an update may set; absent = unchanged. */
@@ -25,18 +31,21 @@ const PENDING_ERASURE = `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash =
 export type UpdateAcceptance = { outcome: "accepted"; jobId: string } | { outcome: "notFound" } | { outcome: "erasing" };
 
 /**
- * Records an update job if the learner exists and is not being erased, in one transaction.
+ * Records an update job if the learner exists and is not being erased, in one transaction costing 1 of the
+ * write budget. Not retried: a repeat after a lost reply would queue the update twice.
  */
 export async function acceptLearnerUpdate(
 	db: Db,
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; payload: LearnerInfoPayload; createdAt: string },
+	limits: WriteLimits,
 ): Promise<UpdateAcceptance> {
-	const [, inserted, state] = await db.batch([
+	const [, , inserted, state] = await db.batch([
+		writeGuard(db, job.appId, 1, limits),
 		db.prepare(TICK_JOB_CLOCK),
 		db
 			.prepare(
-				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, created_at)
-				 SELECT ?4, ${JOB_CLOCK}, ?1, 'updateLearnerInfo', 'queued', ?2, ?3, ?5, ?6
+				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, created_at, touched_at)
+				 SELECT ?4, ${JOB_CLOCK}, ?1, 'updateLearnerInfo', 'queued', ?2, ?3, ?5, ?6, ?6
 				 WHERE ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
 			)
 			.bind(job.appId, job.learnerId, job.learnerHash, job.id, JSON.stringify(job.payload), job.createdAt),
@@ -52,31 +61,50 @@ export async function acceptLearnerUpdate(
 export type ErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound" } | { outcome: "forbidden" };
 
 /**
- * Records an erasure job if the requester is a realm owner or admin and the learner exists, in one transaction.
- * A request while an erasure of that learner is pending answers with that job instead.
+ * Records an erasure job if the learner exists and the requester is a realm owner or admin, in one
+ * transaction costing 1 of the write budget. A request while an erasure of that learner is pending answers
+ * with that job instead, so a repeat is harmless and transient errors are retried. An unknown learner is
+ * "notFound" whoever asks: the answer never tells whether an email belongs to a realm administrator.
  */
 export async function acceptLearnerErasure(
 	db: Db,
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
+	limits: WriteLimits,
 ): Promise<ErasureAcceptance> {
 	const privileged = "EXISTS (SELECT 1 FROM realm_users u WHERE u.email_key = lower(?5) AND u.role IN ('owner', 'admin'))";
-	const [, , pending] = await db.batch([
-		db.prepare(TICK_JOB_CLOCK),
-		db
-			.prepare(
-				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at)
-				 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6
-				 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
-			)
-			.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
-		db
-			.prepare(`SELECT p.*, ${privileged} AS privileged FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`)
-			.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
-	]);
-	const row = pending?.results[0] as (JobRow & { privileged: number }) | undefined;
-	if (!row?.privileged) return { outcome: "forbidden" };
-	if (row.id === null) return { outcome: "notFound" };
+	const [, , , pending] = await retryTransient(() =>
+		db.batch([
+			writeGuard(db, job.appId, 1, limits),
+			db.prepare(TICK_JOB_CLOCK),
+			db
+				.prepare(
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at)
+					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6
+					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+				)
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
+			db
+				.prepare(
+					`SELECT p.*, ${privileged} AS privileged, ${LEARNER_EXISTS} AS found
+					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
+				)
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
+		]),
+	);
+	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
+	// A pending erasure stands for the learner while its registrations go.
+	if (!row || (row.id === null && !row.found)) return { outcome: "notFound" };
+	if (!row.privileged) return { outcome: "forbidden" };
 	return { outcome: "accepted", job: toJob(row) };
+}
+
+/**
+ * How much one chunk may do: the registrations it visits, and the rows it deletes (registrations plus their
+ * tags, for an erasure). Each chunk is one transaction, so these bound its time whatever a learner holds.
+ */
+export interface ChunkBounds {
+	registrations: number;
+	rows: number;
 }
 
 /** What one chunk did. */
@@ -101,7 +129,7 @@ const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND curs
  * so updates take effect in acceptance order whatever order they run in. Completes the job, dropping its
  * payload and learner id, after the last chunk.
  */
-export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize: number, now: string): Promise<ChunkResult> {
+export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
 	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 position, ?7 chunk size, ?8 seq, ?9 payload, ?10 now
 	const chunk = "SELECT pk FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?6 ORDER BY pk LIMIT ?7";
 	const newer = (field: string, column: string) => `(json_type(?9, '$.${field}') IS NOT NULL AND ${column}_seq < ?8)`;
@@ -115,7 +143,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize:
 		job.cursor,
 		lease,
 		job.position,
-		chunkSize,
+		bounds.registrations,
 		job.seq,
 		job.payload ?? "{}",
 		now,
@@ -124,7 +152,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize:
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?10),
-			   position = coalesce((SELECT max(pk) FROM (${chunk})), position),
+			   touched_at = ?10, position = coalesce((SELECT max(pk) FROM (${chunk})), position),
 			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
 		),
@@ -147,19 +175,26 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, chunkSize:
 }
 
 /**
- * Erases the next chunk of the learner's registrations with their tags, and drops the learner id and payload
- * of the learner's other jobs. When no registration is left it removes the learner's tags and completes the
- * job, keeping only the HMAC of the learner id, the requester, times and counts.
+ * Erases the next chunk of the learner's registrations with their tags — as many registrations, in pk order,
+ * as fit in `bounds.rows` rows (always at least one; at most `bounds.registrations`) — and drops the learner
+ * id and payload of the learner's other jobs. When no registration is left it removes the learner's tags and
+ * completes the job, keeping only the HMAC of the learner id, the requester, times and counts.
  */
-export async function runErasureChunk(db: Db, job: Job, lease: string, chunkSize: number, now: string): Promise<ChunkResult> {
-	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 chunk size, ?7 learner hash, ?8 now
-	const chunk = "SELECT pk FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk LIMIT ?6";
-	const params = [job.appId, job.learnerId, job.id, job.cursor, lease, chunkSize, job.learnerHash, now];
+export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
+	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 registrations per chunk, ?7 learner hash, ?8 now,
+	// ?9 rows per chunk. The running row count is taken over the first ?6 registrations only, so a chunk reads
+	// at most ?6 of them however many the learner has.
+	const chunk = `SELECT pk FROM (
+	    SELECT pk, tag_count, sum(1 + tag_count) OVER (ORDER BY pk) AS rows_through
+	    FROM (SELECT pk, tag_count FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk LIMIT ?6))
+	  WHERE rows_through <= ?9 OR rows_through = 1 + tag_count`;
+	const params = [job.appId, job.learnerId, job.id, job.cursor, lease, bounds.registrations, job.learnerHash, now, bounds.rows];
 	const completedUnderLease = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')";
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?8),
+			   touched_at = ?8,
 			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk})),
 			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE pk IN (${chunk}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
@@ -170,6 +205,9 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, chunkSize
 			   status = CASE WHEN status IN ('queued', 'running') THEN 'completed' ELSE status END
 			 WHERE app_id = ?1 AND learner_hash = ?7 AND id <> ?3 AND (payload IS NOT NULL OR learner_id IS NOT NULL)
 			   AND ${LEASED}`,
+		),
+		statement(
+			countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE pk IN (${chunk}))`, LEASED),
 		),
 		statement(
 			`DELETE FROM registration_tags WHERE app_id = ?1
@@ -183,18 +221,17 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, chunkSize
 			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
 		),
 		statement(
-			`DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`,
+			countRows("-(SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)", completedUnderLease),
 		),
-		statement(
-			`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`,
-		),
+		statement(`DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
+		statement(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
 	]);
 	return readChunkResult(results, lease);
 }
 
 /**
- * Deletes the next chunk of a deleted application's data: up to `chunkSize` rows of each table that holds it,
+ * Deletes the next chunk of a deleted application's data: up to `bounds.registrations` rows of each table that holds it,
  * then completes the job once none is left. The applications row stays, marked deleted, so its id is never
  * reused; it holds no learner data.
  */
@@ -202,11 +239,11 @@ export async function runApplicationDeletionChunk(
 	db: Db,
 	job: Job,
 	lease: string,
-	chunkSize: number,
+	bounds: ChunkBounds,
 	now: string,
 ): Promise<ChunkResult> {
-	// ?1 app, ?2 (unused), ?3 job, ?4 cursor, ?5 lease, ?6 chunk size, ?7 now
-	const params = [job.appId, null, job.id, job.cursor, lease, chunkSize, now];
+	// ?1 app, ?2 (unused), ?3 job, ?4 cursor, ?5 lease, ?6 rows per table, ?7 now
+	const params = [job.appId, null, job.id, job.cursor, lease, bounds.registrations, now];
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const first = (table: string, key: string, extra = "") => `SELECT ${key} FROM ${table} WHERE app_id = ?1${extra} LIMIT ?6`;
 	const remaining = (table: string, extra = "") => `EXISTS (SELECT 1 FROM ${table} WHERE app_id = ?1${extra})`;
@@ -214,7 +251,7 @@ export async function runApplicationDeletionChunk(
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?7),
-			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${first("registrations", "pk")})),
+			   touched_at = ?7, registrations_affected = registrations_affected + (SELECT count(*) FROM (${first("registrations", "pk")})),
 			   tags_removed = tags_removed + (SELECT count(*) FROM (${first("registration_tags", "rowid")}))
 			     + (SELECT count(*) FROM (${first("learner_tags", "rowid")}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
@@ -234,6 +271,10 @@ export async function runApplicationDeletionChunk(
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
 			   AND NOT ${remaining("credentials")} AND NOT ${remaining("jobs", otherJobs)}`,
+		),
+		statement(
+			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1
+			   AND EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')`,
 		),
 		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
 	]);

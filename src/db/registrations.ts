@@ -1,4 +1,6 @@
+import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { JOB_CLOCK } from "./jobs";
+import { retryTransient } from "./retry";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, addTagsStatements } from "./tags";
 import { type Db, prepareWith } from "./types";
 
@@ -67,13 +69,22 @@ export interface NewRegistration {
 }
 
 /**
- * Creates a registration with its tags and adds its learner tags, all in one transaction. Returns false when
- * the application already has a registration with that id (nothing written); throws TagLimitError when the
- * learner would pass its tag limit (nothing written).
+ * Creates a registration with its tags and adds its learner tags, all in one transaction, costing one plus
+ * its tags of the write budget. Returns false when the application already has a registration with that id
+ * (nothing written); throws TagLimitError when the learner would pass its tag limit (nothing written); a
+ * refused write throws D1's error (refusalOf()). Not retried: a repeat after a lost reply would find its own
+ * registration and answer "already exists".
  */
-export async function createRegistration(db: Db, appId: string, registration: NewRegistration): Promise<boolean> {
+export async function createRegistration(
+	db: Db,
+	appId: string,
+	registration: NewRegistration,
+	limits: WriteLimits,
+): Promise<boolean> {
 	const { learner } = registration;
+	const cost = 1 + registration.learnerTags.length + registration.registrationTags.length;
 	const statements = [
+		writeGuard(db, appId, cost, limits),
 		db
 			.prepare(
 				// Field versions start at the job clock: updates accepted before this registration existed
@@ -94,6 +105,7 @@ export async function createRegistration(db: Db, appId: string, registration: Ne
 				registration.xapiRegistrationId,
 				registration.createdAt,
 			),
+		db.prepare(countRows("1")).bind(appId),
 	];
 	if (registration.registrationTags.length > 0) {
 		statements.push(...addTagsStatements(db, REGISTRATION_TAGS, appId, [registration.id], registration.registrationTags));
@@ -114,10 +126,9 @@ export async function createRegistration(db: Db, appId: string, registration: Ne
 
 /** The application's registration, or null. One statement. */
 export async function getRegistration(db: Db, appId: string, id: string): Promise<Registration | null> {
-	const row = await db
-		.prepare(`${SELECT_REGISTRATION} WHERE r.app_id = ?1 AND r.id = ?2`)
-		.bind(appId, id)
-		.first<RegistrationRow>();
+	const row = await retryTransient(() =>
+		db.prepare(`${SELECT_REGISTRATION} WHERE r.app_id = ?1 AND r.id = ?2`).bind(appId, id).first<RegistrationRow>(),
+	);
 	return row ? toRegistration(row) : null;
 }
 
@@ -196,7 +207,7 @@ export async function listRegistrations(
 	];
 	const statements = [prepareWith(db, `${SELECT_REGISTRATION} WHERE ${paged} ORDER BY ${ORDERS[order].sort} LIMIT ?7`, params)];
 	if (query.count) statements.push(prepareWith(db, `SELECT count(*) AS total FROM registrations r WHERE ${matching}`, params));
-	const [page, counted] = await db.batch(statements);
+	const [page, counted] = await retryTransient(() => db.batch(statements));
 	return {
 		registrations: ((page?.results ?? []) as RegistrationRow[]).map(toRegistration),
 		...(counted && { total: (counted.results[0] as { total: number }).total }),
@@ -205,14 +216,20 @@ export async function listRegistrations(
 
 /**
  * Deletes a registration and its tags; when it was its learner's last registration, the learner goes too
- * (its tags and tag count). One transaction. False when the application has no such registration.
+ * (its tags and tag count). One transaction, costing 1 of the write budget. False when the application has
+ * no such registration. Not retried: a repeat after a lost reply would answer "not found".
  */
-export async function deleteRegistration(db: Db, appId: string, id: string): Promise<boolean> {
+export async function deleteRegistration(db: Db, appId: string, id: string, limits: WriteLimits): Promise<boolean> {
 	// Statements before the last read the registration's learner while its row still exists.
 	const learnerOnlyHere = `learner_id = (SELECT learner_id FROM registrations WHERE app_id = ?1 AND id = ?2)
 	  AND NOT EXISTS (SELECT 1 FROM registrations o WHERE o.app_id = ?1 AND o.id <> ?2
 	    AND o.learner_id = (SELECT learner_id FROM registrations WHERE app_id = ?1 AND id = ?2))`;
+	// The registration, its tags, and its learner's tags when they go with it.
+	const removedRows = `coalesce((SELECT 1 + tag_count FROM registrations WHERE app_id = ?1 AND id = ?2), 0)
+	  + coalesce((SELECT tag_count FROM learner_tag_counts WHERE app_id = ?1 AND ${learnerOnlyHere}), 0)`;
 	const results = await db.batch([
+		writeGuard(db, appId, 1, limits),
+		db.prepare(countRows(`-(${removedRows})`)).bind(appId, id),
 		db.prepare("DELETE FROM registration_tags WHERE app_id = ?1 AND registration_id = ?2").bind(appId, id),
 		db.prepare(`DELETE FROM learner_tags WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),
 		db.prepare(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),

@@ -1,4 +1,6 @@
 import { LIMITS } from "../schemas";
+import { type WriteLimits, countRows, writeGuard } from "./app-storage";
+import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
 /**
@@ -11,7 +13,10 @@ import type { Db } from "./types";
  * nothing. Tag order is rowid order: the order in which each tag was first applied.
  *
  * Each owner's tag count is kept in step with its tags in the same transaction; a CHECK on the count
- * (migrations/0001) enforces the per-owner limit at O(1) cost — a write that would pass it aborts, whole.
+ * (migrations/0001) enforces the per-owner limit at O(1) cost — a write that would pass it aborts, whole. So is
+ * the application's stored-row count (src/db/app-storage.ts), and every write starts with its guard.
+ *
+ * Writes are safe to repeat (a union, a removal), so transient D1 errors are retried.
  */
 export interface TagOwner {
 	/** What the owner is called in messages. */
@@ -91,27 +96,37 @@ const isLimitError = (owner: TagOwner, error: unknown) =>
  * sort every tag).
  */
 export async function getTags(db: Db, owner: TagOwner, appId: string, id: string): Promise<string[] | null> {
-	const { results } = await db
-		.prepare(
-			`SELECT NULL AS tag WHERE ${exists(owner, "?2")}
-			 UNION ALL
-			 SELECT t.tag FROM ${owner.tagsTable} t INDEXED BY ${owner.tagsTable}_in_order
-			 WHERE t.app_id = ?1 AND t.${owner.ownerColumn} = ?2`,
-		)
-		.bind(appId, id)
-		.all<{ tag: string | null }>();
+	const { results } = await retryTransient(() =>
+		db
+			.prepare(
+				`SELECT NULL AS tag WHERE ${exists(owner, "?2")}
+				 UNION ALL
+				 SELECT t.tag FROM ${owner.tagsTable} t INDEXED BY ${owner.tagsTable}_in_order
+				 WHERE t.app_id = ?1 AND t.${owner.ownerColumn} = ?2`,
+			)
+			.bind(appId, id)
+			.all<{ tag: string | null }>(),
+	);
 	if (results[0]?.tag !== null) return null;
 	return results.slice(1).map((row) => row.tag as string);
 }
 
+/** How many (owner, tag) rows the write will add: none unless every owner exists. */
+const newRows = (owner: TagOwner) =>
+	`CASE WHEN ${allExist(owner)} THEN (SELECT count(*) FROM json_each(?2) i, json_each(?3) j
+	   WHERE NOT EXISTS (SELECT 1 FROM ${owner.tagsTable} t
+	     WHERE t.app_id = ?1 AND t.${owner.ownerColumn} = i.value AND t.tag = j.value)) ELSE 0 END`;
+
 /**
- * Statements adding every tag to every owner (set union, in array order), written only if every owner exists.
- * `ids` and `tags` must be free of duplicates. For use inside a larger batch; see addTags.
+ * Statements adding every tag to every owner (set union, in array order), written only if every owner exists,
+ * and counting the new rows against the application's quota. `ids` and `tags` must be free of duplicates. For
+ * use inside a batch that starts with writeGuard(); see addTags.
  */
 export function addTagsStatements(db: Db, owner: TagOwner, appId: string, ids: string[], tags: string[]) {
 	const idsJson = JSON.stringify(ids);
 	const tagsJson = JSON.stringify(tags);
 	return [
+		db.prepare(countRows(newRows(owner))).bind(appId, idsJson, tagsJson),
 		db.prepare(countIncrease(owner)).bind(appId, idsJson, tagsJson),
 		db
 			.prepare(
@@ -124,19 +139,30 @@ export function addTagsStatements(db: Db, owner: TagOwner, appId: string, ids: s
 }
 
 /**
- * Adds every tag to every owner, all or nothing, in one D1 call of three statements whatever the sizes.
- * Returns the ids that do not exist (if any, nothing was written). Throws TagLimitError naming the owners
- * that would pass the limit (nothing written). `ids` and `tags` must be free of duplicates.
+ * Adds every tag to every owner, all or nothing, in one D1 call of five statements whatever the sizes; costs
+ * ids x tags of the write budget. Returns the ids that do not exist (if any, nothing was written). Throws
+ * TagLimitError naming the owners that would pass the limit (nothing written); a refused write throws D1's
+ * error (refusalOf()). `ids` and `tags` must be free of duplicates.
  */
-export async function addTags(db: Db, owner: TagOwner, appId: string, ids: string[], tags: string[]): Promise<string[]> {
+export async function addTags(
+	db: Db,
+	owner: TagOwner,
+	appId: string,
+	ids: string[],
+	tags: string[],
+	limits: WriteLimits,
+): Promise<string[]> {
 	const idsJson = JSON.stringify(ids);
 	try {
-		const results = await db.batch([
-			...addTagsStatements(db, owner, appId, ids, tags),
-			db
-				.prepare(`SELECT i.value AS id FROM json_each(?2) i WHERE NOT ${exists(owner, "i.value")} ORDER BY i.key`)
-				.bind(appId, idsJson),
-		]);
+		const results = await retryTransient(() =>
+			db.batch([
+				writeGuard(db, appId, ids.length * tags.length, limits),
+				...addTagsStatements(db, owner, appId, ids, tags),
+				db
+					.prepare(`SELECT i.value AS id FROM json_each(?2) i WHERE NOT ${exists(owner, "i.value")} ORDER BY i.key`)
+					.bind(appId, idsJson),
+			]),
+		);
 		return ((results.at(-1)?.results ?? []) as { id: string }[]).map((row) => row.id);
 	} catch (error) {
 		if (!isLimitError(owner, error)) throw error;
@@ -158,11 +184,23 @@ async function ownersOverLimit(db: Db, owner: TagOwner, appId: string, idsJson: 
 	return results.map((row) => row.id);
 }
 
-/** Removes tags from one owner (tags it lacks are ignored). False when the owner does not exist. One D1 call. */
-export async function removeTags(db: Db, owner: TagOwner, appId: string, id: string, tags: string[]): Promise<boolean> {
+/**
+ * Removes tags from one owner (tags it lacks are ignored), costing their number of the write budget. False
+ * when the owner does not exist. One D1 call.
+ */
+export async function removeTags(
+	db: Db,
+	owner: TagOwner,
+	appId: string,
+	id: string,
+	tags: string[],
+	limits: WriteLimits,
+): Promise<boolean> {
 	const tagsJson = JSON.stringify(tags);
 	const matching = `FROM ${owner.tagsTable} WHERE app_id = ?1 AND ${owner.ownerColumn} = ?2 AND tag IN (SELECT value FROM json_each(?3))`;
-	const results = await db.batch([
+	const statements = [
+		writeGuard(db, appId, tags.length, limits),
+		db.prepare(countRows(`-(SELECT count(*) ${matching})`)).bind(appId, id, tagsJson),
 		db
 			.prepare(
 				`UPDATE ${owner.countTable} SET tag_count = tag_count - (SELECT count(*) ${matching})
@@ -171,6 +209,7 @@ export async function removeTags(db: Db, owner: TagOwner, appId: string, id: str
 			.bind(appId, id, tagsJson),
 		db.prepare(`DELETE ${matching}`).bind(appId, id, tagsJson),
 		db.prepare(`SELECT ${exists(owner, "?2")} AS found`).bind(appId, id),
-	]);
+	];
+	const results = await retryTransient(() => db.batch(statements));
 	return (results.at(-1)?.results[0] as { found: number } | undefined)?.found === 1;
 }

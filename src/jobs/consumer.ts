@@ -1,5 +1,5 @@
 import { recordJobAttemptError } from "../db/job-steps";
-import { markJobFailed } from "../db/jobs";
+import { deferApplicationDeletion, markJobFailed } from "../db/jobs";
 import { nowIso } from "../db/types";
 import { log } from "../log";
 import { JobMessageSchema, enqueue } from "./contract";
@@ -40,7 +40,10 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 
 /**
  * Dead-letter queue: a message lands here once its retries are spent; its job is marked failed with the last
- * recorded reason. Nothing is dropped silently: if the job cannot be marked, the message is retried.
+ * recorded reason — except an application deletion, which must go on until the data is gone: it keeps the
+ * reason and is left to the sweeper, which sends it again once it is stale (src/jobs/sweeper.ts). Nothing is
+ * dropped silently: if the job cannot be marked, the message is retried, and should that fail too, the
+ * sweeper finds the job unattended.
  */
 async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 	const db = env.DB.withSession("first-primary");
@@ -52,8 +55,14 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 			continue;
 		}
 		try {
-			await markJobFailed(db, parsed.data.jobId, "Gave up after repeated failures", nowIso());
-			log(env, "error", { msg: "job failed", jobId: parsed.data.jobId, type: parsed.data.type });
+			const { jobId, type } = parsed.data;
+			if (type === "deleteApplication") {
+				await deferApplicationDeletion(db, jobId, "Retries spent; the sweeper sends it again", nowIso());
+				log(env, "error", { msg: "application deletion deferred to the sweeper", jobId, type });
+			} else {
+				await markJobFailed(db, jobId, "Gave up after repeated failures", nowIso());
+				log(env, "error", { msg: "job failed", jobId, type });
+			}
 			message.ack();
 		} catch (error) {
 			log(env, "error", { msg: "could not mark job failed", jobId: parsed.data.jobId, reason: describe(error) });

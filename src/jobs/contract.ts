@@ -1,4 +1,7 @@
 import { hmacHex } from "../auth/crypto";
+import { markUnsent } from "../db/jobs";
+import type { Db } from "../db/types";
+import { log } from "../log";
 import { z } from "zod";
 
 export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
@@ -19,6 +22,20 @@ export type JobMessage = z.infer<typeof JobMessageSchema>;
 /** Sends a job message (optionally delayed, for continuations and backoff). */
 export async function enqueue(env: Pick<Env, "LEARNER_JOBS">, message: JobMessage, delaySeconds?: number): Promise<void> {
 	await env.LEARNER_JOBS.send(message, delaySeconds === undefined ? undefined : { delaySeconds });
+}
+
+/**
+ * Sends the message of a job just recorded. The job is durable already, so a failed send does not fail the
+ * request: the job is marked unsent and the next sweep (at most 5 minutes away) sends it.
+ */
+export async function dispatch(env: Pick<Env, "LEARNER_JOBS" | "LOG_LEVEL">, db: Db, message: JobMessage): Promise<void> {
+	try {
+		await enqueue(env, message);
+	} catch (error) {
+		log(env, "warn", { msg: "job message not sent; left to the sweeper", jobId: message.jobId, type: message.type, error: error instanceof Error ? error.name : typeof error });
+		// If even this fails, the job's last attended time still makes it stale for the sweeper within minutes.
+		await markUnsent(db, message.jobId).catch(() => undefined);
+	}
 }
 
 /** Where a job's status can be read. */

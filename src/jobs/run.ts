@@ -1,19 +1,29 @@
-import { type ChunkResult, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../db/job-steps";
+import {
+	type ChunkBounds,
+	type ChunkResult,
+	runApplicationDeletionChunk,
+	runErasureChunk,
+	runUpdateChunk,
+} from "../db/job-steps";
 import { type Job, getJobById } from "../db/jobs";
+import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import type { JobMessage } from "./contract";
 
 /**
- * Rows per chunk, and chunks per message. Each chunk is one D1 call (one transaction) touching at most
- * CHUNK_SIZE registrations, well inside D1's 30 s per query; a message runs at most CHUNKS_PER_MESSAGE of
- * them and then hands on to a continuation message, so with a batch of 10 messages one invocation makes
- * about 10 * (CHUNKS_PER_MESSAGE + 1) D1 calls: far inside the 1000 queries per invocation that Workers
- * Paid allows, whatever the learner's size.
+ * How much one chunk may do, and chunks per message. Each chunk is one D1 call (one transaction) visiting at
+ * most 500 registrations and deleting at most 5 000 rows (an erasure takes as many registrations as fit with
+ * their tags, at least one, plus the learner's own tags when it completes), well inside D1's 30 s per query;
+ * a message runs at most CHUNKS_PER_MESSAGE of them and then hands on to a continuation message, so with a
+ * batch of 10 messages one invocation makes about 10 * (CHUNKS_PER_MESSAGE + 1) D1 calls: far inside the 1000
+ * queries per invocation that Workers Paid allows, whatever the learner holds.
  */
-export const CHUNK_SIZE = 500;
+export const CHUNK_BOUNDS: ChunkBounds = { registrations: 500, rows: 5000 };
 export const CHUNKS_PER_MESSAGE = 10;
 
-const STEPS: Record<Job["type"], (db: Db, job: Job, lease: string, chunkSize: number, now: string) => Promise<ChunkResult>> = {
+type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) => Promise<ChunkResult>;
+
+const STEPS: Record<Job["type"], Step> = {
 	updateLearnerInfo: runUpdateChunk,
 	deleteAllLearnerData: runErasureChunk,
 	deleteApplication: runApplicationDeletionChunk,
@@ -24,15 +34,23 @@ export type RunOutcome = "done" | "continue";
 
 /**
  * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. Idempotent: a job that is finished,
- * unknown (its application was deleted) or of another type than the message says is "done".
+ * unknown (its application was deleted) or of another type than the message says is "done". A chunk that
+ * meets a transient D1 error is tried again from a fresh read of the job under a fresh lease, as a
+ * redelivery would be.
  */
-export async function runJob(db: Db, message: JobMessage, options = { chunkSize: CHUNK_SIZE, chunks: CHUNKS_PER_MESSAGE }): Promise<RunOutcome> {
+export async function runJob(
+	db: Db,
+	message: JobMessage,
+	options: { bounds: ChunkBounds; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: CHUNKS_PER_MESSAGE },
+): Promise<RunOutcome> {
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
-		const job = await getJobById(db, message.jobId);
-		if (!job || job.type !== message.type || job.status === "completed" || job.status === "failed") return "done";
-		const result = await STEPS[job.type](db, job, crypto.randomUUID(), options.chunkSize, nowIso());
-		// Another delivery of this message claimed the chunk: it carries the job on.
-		if (!result.claimed || result.completed) return "done";
+		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
+			const job = await getJobById(db, message.jobId);
+			if (!job || job.type !== message.type || job.status === "completed" || job.status === "failed") return null;
+			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
+		});
+		// Finished, or another delivery of this message claimed the chunk: it carries the job on.
+		if (!result || !result.claimed || result.completed) return "done";
 	}
 	return "continue";
 }

@@ -15,7 +15,7 @@ import { requestApplicationDeletion } from "../db/jobs";
 import { deleteRealmUser, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { nowIso } from "../db/types";
 import { notFound } from "../errors";
-import { enqueue, jobLocation } from "../jobs/contract";
+import { dispatch, jobLocation } from "../jobs/contract";
 import {
 	ApplicationListSchema,
 	ApplicationRequestSchema,
@@ -216,7 +216,7 @@ export const appManagementRoutes = createRouter()
 		if (!job) throw appNotFound(childAppId);
 		forgetApplication(childAppId);
 		// Re-sending for an unfinished job is safe (the consumer is idempotent) and repairs a send that failed.
-		await enqueue(c.env, { type: "deleteApplication", jobId: job.id });
+		await dispatch(c.env, c.var.db, { type: "deleteApplication", jobId: job.id });
 		return c.body(null, 204, { Location: jobLocation(job.id) });
 	})
 	.openapi(createCredential, async (c) => {

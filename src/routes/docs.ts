@@ -61,7 +61,20 @@ Each violation answers 400 with a message naming the limit.
 - 400 also answers a malformed \`X-D1-Bookmark\` request header.
 - 405 (with \`Allow\`) answers a method that no operation of a known path takes.
 - 413 and 415 answer, on operations that take a body, a body over 1 MiB or of the wrong media type.
-- 500 answers genuine faults only, with the request id to quote.
+- 429 (with \`Retry-After\`) answers, on every operation that takes credentials, a client address or an application \
+whose authentication failed too often this minute; on application writes, also an application past its write budget.
+- 403 answers, on application writes that add rows, an application past its storage quota.
+- 503 (with \`Retry-After\`) answers when the database is overloaded or did not answer after retries.
+- 500 answers genuine faults and a misconfigured service (a secret missing or short), with the request id to quote.
+
+## Tenant limits
+
+| what | limit |
+|---|---|
+| rows one application stores (registrations + learner tags + registration tags) | \`APP_ROW_QUOTA\`, default 5 000 000: 403 beyond |
+| rows one application's writes may touch per minute (a batch costs ids x tags, a tag write its tags, a registration 1 + its tags, other writes 1) | \`APP_WRITE_BUDGET\`, default 300 000: 429 until the minute ends |
+| requests per application | 1200 per minute: 429 |
+| failed authentications | 30 per minute per client address, 120 per minute per application named: 429 for the rest of the minute |
 
 ## Read your own writes
 
@@ -122,7 +135,7 @@ const headerRef = (name: keyof typeof COMPONENTS.headers) => ({ $ref: `#/compone
 function responseHeaders(status: string): JsonObject {
 	const headers: JsonObject = { "X-Request-Id": headerRef("X-Request-Id"), "X-D1-Bookmark": headerRef("X-D1-Bookmark") };
 	if (status === "401") headers["WWW-Authenticate"] = headerRef("WWW-Authenticate");
-	if (status === "429") headers["Retry-After"] = headerRef("Retry-After");
+	if (status === "429" || status === "503") headers["Retry-After"] = headerRef("Retry-After");
 	return headers;
 }
 
@@ -133,12 +146,15 @@ const messageResponse = (status: keyof typeof ERROR_DESCRIPTIONS) => ({
 
 /**
  * Adds what the app-wide middleware (src/app.ts) makes every operation able to answer, so the routes declare
- * only their own statuses: 400 for a malformed X-D1-Bookmark, 413/415 for a body, 500 for a fault.
+ * only their own statuses: 400 for a malformed X-D1-Bookmark, 413/415 for a body, 500 for a fault; and on
+ * every operation that authenticates (so reads D1), 429 for throttled failed authentication and 503 when the
+ * database is overloaded or unreachable.
  */
 function addSharedBehaviour(operation: JsonObject) {
 	const responses = operation.responses as Record<string, JsonObject>;
 	const shared: (keyof typeof ERROR_DESCRIPTIONS)[] = [400, 500];
 	if (operation.requestBody) shared.push(413, 415);
+	if (((operation.security as unknown[] | undefined) ?? []).length > 0) shared.push(429, 503);
 	for (const status of shared) responses[status] ??= messageResponse(status);
 	for (const [status, response] of Object.entries(responses)) {
 		response.headers = { ...responseHeaders(status), ...(response.headers as JsonObject | undefined) };

@@ -5,7 +5,7 @@ import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } fr
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
-import { enqueue, jobLocation, learnerHash } from "../jobs/contract";
+import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { BatchTagsSchema, EmailSchema, IdSchema, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
 import { addTagsOr4xx, unique } from "./tag-writes";
@@ -124,7 +124,7 @@ const deleteAllLearnerData = createRoute({
 export const learnerRoutes = createRouter()
 	.openapi(putLearnerTagsBatch, async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, ids, batchTags);
+		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, ids, batchTags, c.var.config);
 		return c.body(null, 204);
 	})
 	.openapi(getLearnerTags, async (c) => {
@@ -136,13 +136,15 @@ export const learnerRoutes = createRouter()
 	.openapi(putLearnerTags, async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], added, () => learnerNotFound(learnerId));
+		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], added, c.var.config, () =>
+			learnerNotFound(learnerId),
+		);
 		return c.body(null, 204);
 	})
 	.openapi(deleteLearnerTags, async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { tags: removed } = c.req.valid("json");
-		if (!(await removeTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId, unique(removed)))) {
+		if (!(await removeTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId, unique(removed), c.var.config))) {
 			throw learnerNotFound(learnerId);
 		}
 		return c.body(null, 204);
@@ -166,12 +168,12 @@ export const learnerRoutes = createRouter()
 			learnerHash: await learnerHash(c.env, appId, learnerId),
 			payload,
 			createdAt: nowIso(),
-		});
+		}, c.var.config);
 		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 		if (acceptance.outcome === "erasing") {
 			throw new ApiError(409, `Learner [${learnerId}] is being erased; its details can no longer be updated`);
 		}
-		await enqueue(c.env, { type: "updateLearnerInfo", jobId: acceptance.jobId });
+		await dispatch(c.env, c.var.db, { type: "updateLearnerInfo", jobId: acceptance.jobId });
 		return c.body(null, 204, { Location: jobLocation(acceptance.jobId) });
 	})
 	.openapi(deleteAllLearnerData, async (c) => {
@@ -185,7 +187,7 @@ export const learnerRoutes = createRouter()
 			learnerHash: await learnerHash(c.env, appId, learnerId),
 			requestedBy: userEmail,
 			createdAt: nowIso(),
-		});
+		}, c.var.config);
 		if (acceptance.outcome === "forbidden") {
 			throw forbidden(
 				"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",
@@ -193,6 +195,6 @@ export const learnerRoutes = createRouter()
 		}
 		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 		// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
-		await enqueue(c.env, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+		await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
 		return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 	});

@@ -18,14 +18,15 @@ export const jsonBody = <T extends ZodType>(schema: T, description?: string) => 
 export const ERROR_DESCRIPTIONS = {
 	400: "Invalid input: the message names the field or limit",
 	401: "Missing or invalid credentials",
-	403: "Authenticated, but lacking the scope or privilege this operation needs",
+	403: "Authenticated, but lacking the scope or privilege this operation needs, or (writes) over the application's storage quota",
 	404: "Unknown resource (another application's resources answer the same)",
 	405: "Method not allowed on this path",
 	409: "Conflict",
 	413: "Body over 1 MiB",
 	415: "Body is not of the required media type",
-	429: "Rate limited: retry after the number of seconds in Retry-After",
-	500: "Internal fault, logged with the request id",
+	429: "Rate limited (requests, the write budget, or failed authentication): retry after the seconds in Retry-After",
+	500: "Internal fault or a misconfigured service, logged with the request id",
+	503: "The database is overloaded or did not answer: retry after the seconds in Retry-After",
 } as const;
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 

@@ -237,7 +237,7 @@ export const registrationRoutes = createRouter()
 				learnerTags: unique(body.learnerTags ?? []),
 				registrationTags: unique(body.registrationTags ?? []),
 				createdAt: nowIso(),
-			});
+			}, c.var.config);
 			if (!created) throw badRequest(`Registration with id [${body.registrationId}] already exists`);
 		} catch (error) {
 			if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
@@ -295,7 +295,7 @@ export const registrationRoutes = createRouter()
 	})
 	.openapi(putRegistrationTagsBatch, async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, ids, batchTags);
+		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, ids, batchTags, c.var.config);
 		return c.body(null, 204);
 	})
 	.openapi(getOne, async (c) => {
@@ -306,7 +306,7 @@ export const registrationRoutes = createRouter()
 	})
 	.openapi(remove, async (c) => {
 		const { registrationId } = c.req.valid("param");
-		if (!(await deleteRegistration(c.var.db, c.var.auth.appId, registrationId))) {
+		if (!(await deleteRegistration(c.var.db, c.var.auth.appId, registrationId, c.var.config))) {
 			throw registrationNotFound(registrationId);
 		}
 		return c.body(null, 204);
@@ -320,7 +320,7 @@ export const registrationRoutes = createRouter()
 	.openapi(putRegistrationTags, async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], added, () =>
+		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], added, c.var.config, () =>
 			registrationNotFound(registrationId),
 		);
 		return c.body(null, 204);
@@ -328,7 +328,7 @@ export const registrationRoutes = createRouter()
 	.openapi(deleteRegistrationTags, async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const { tags: removed } = c.req.valid("json");
-		if (!(await removeTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId, unique(removed)))) {
+		if (!(await removeTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId, unique(removed), c.var.config))) {
 			throw registrationNotFound(registrationId);
 		}
 		return c.body(null, 204);

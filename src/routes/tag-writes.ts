@@ -1,3 +1,4 @@
+import type { WriteLimits } from "../db/app-storage";
 import { type TagOwner, TagLimitError, addTags } from "../db/tags";
 import type { Db } from "../db/types";
 import { ApiError, badRequest } from "../errors";
@@ -24,12 +25,13 @@ export async function addTagsOr4xx(
 	appId: string,
 	ids: string[],
 	tags: string[],
+	limits: WriteLimits,
 	notFound: (unknown: string[]) => ApiError = (unknown) =>
 		new ApiError(404, `${named(owner.noun, unknown)} ${unknown.length > 1 ? "were" : "was"} not found; no tags were added`),
 ): Promise<void> {
 	let unknown: string[];
 	try {
-		unknown = await addTags(db, owner, appId, unique(ids), unique(tags));
+		unknown = await addTags(db, owner, appId, unique(ids), unique(tags), limits);
 	} catch (error) {
 		if (error instanceof TagLimitError) throw tagLimitExceeded(owner, error.ownerIds);
 		throw error;

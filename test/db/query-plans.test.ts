@@ -14,6 +14,7 @@ const TABLES = [
 	"credentials",
 	"applications",
 	"jobs",
+	"app_storage",
 ] as const;
 const TABLE_REFERENCE = new RegExp(`\\b(${TABLES.join("|")})\\b(?:\\s+(?:AS\\s+)?([a-z_][a-z0-9_]*))?`, "g");
 
@@ -146,8 +147,9 @@ describe("learner routes use indexes only", () => {
 			.bind(app.appId)
 			.run();
 		const overLimit = await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 400, { tags: ["new"] });
-		// The failed batch, then the read naming the learners over the limit.
-		expect(overLimit.statements.length).toBe(4);
+		// The failed batch (guard, row count, tag count, insert, unknown ids), then the read naming the learners over
+		// the limit.
+		expect(overLimit.statements.length).toBe(6);
 	});
 
 	it("DELETE /learner/:learnerId/tags, for a learner and for an unknown one", async () => {

@@ -111,7 +111,11 @@ export async function callRecorded(
 	path: string,
 	options: { auth: string; body?: unknown },
 ): Promise<Response> {
+	// Outside a session (credential lookups, which must read the primary) the binding records too.
+	const primary = recorder.over(env.DB);
 	const binding = {
+		prepare: (sql: string) => primary.prepare(sql),
+		batch: <T>(statements: D1PreparedStatement[]) => primary.batch<T>(statements),
 		withSession: (constraint?: string) => {
 			const session = env.DB.withSession(constraint);
 			const db = recorder.over(session);
@@ -122,6 +126,6 @@ export async function callRecorded(
 			};
 		},
 	};
-	// The Worker uses nothing of its D1 binding but withSession(); the rest of D1Database is never reached.
+	// The Worker uses nothing of its D1 binding but these; the rest of D1Database is never reached.
 	return fetchWithBindings(apiRequest(method, path, options), { DB: binding as unknown as D1Database });
 }

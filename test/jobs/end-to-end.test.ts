@@ -394,8 +394,14 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 			registrationsAffected: 3,
 			tagsRemoved: 5,
 		});
+		// What stays: the job, and the row that fences the application off (nothing of its learners).
+		const kept = new Set(["jobs", "app_storage"]);
 		const after = await rowsPerTable(app.appId);
-		expect(after).toEqual(Object.fromEntries(Object.keys(before).map((table) => [table, table === "jobs" ? 1 : 0])));
+		expect(after).toEqual(Object.fromEntries(Object.keys(before).map((table) => [table, kept.has(table) ? 1 : 0])));
+		const fence = await env.DB.prepare("SELECT deleted_at, stored_rows FROM app_storage WHERE app_id = ?1")
+			.bind(app.appId)
+			.first();
+		expect(fence).toEqual({ deleted_at: expect.any(String), stored_rows: 0 });
 		const left = await env.DB.prepare("SELECT id FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ id: string }>();
 		expect(left).toEqual({ id: jobId });
 		expect(await rowsPerTable(bystander.app.appId)).toEqual(bystanderBefore);

@@ -14,45 +14,7 @@ import {
 	uniqueValue,
 	waitForJob,
 } from "./support";
-
-/** Where a scanned value was found. */
-interface Finding {
-	table: string;
-	column: string;
-	value: string;
-}
-
-/**
- * Every cell of every table (enumerated from sqlite_master, so a table added later is scanned too) that equals
- * or contains one of the needles. SQLite's and D1's internal tables are skipped; so is d1_migrations if D1
- * does not let it be read.
- */
-async function findAnywhere(needles: string[]): Promise<{ tables: string[]; findings: Finding[] }> {
-	const { results } = await env.DB.prepare(
-		`SELECT name FROM sqlite_master
-		 WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
-	).all<{ name: string }>();
-	const tables: string[] = [];
-	const findings: Finding[] = [];
-	for (const { name } of results) {
-		let rows: Record<string, unknown>[];
-		try {
-			// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
-			rows = (await env.DB.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).all<Record<string, unknown>>()).results;
-		} catch (error) {
-			if (name === "d1_migrations") continue;
-			throw error;
-		}
-		tables.push(name);
-		for (const row of rows) {
-			for (const [column, cell] of Object.entries(row)) {
-				const value = cell instanceof ArrayBuffer ? new TextDecoder().decode(cell) : String(cell);
-				if (needles.some((needle) => value.includes(needle))) findings.push({ table: name, column, value });
-			}
-		}
-	}
-	return { tables, findings };
-}
+import { findAnywhere } from "../support/scan";
 
 /** Unique learner details, so that a scan finds them only where they were put. */
 const detailsOf = (label: string) => ({
@@ -131,6 +93,8 @@ describe("deleteAllLearnerData job", () => {
 			created_at: job.createdDate,
 			started_at: expect.any(String),
 			completed_at: job.completedDate,
+			touched_at: expect.any(String),
+			resends: 0,
 		});
 		// The learner's other jobs keep the same HMAC and nothing else of the learner.
 		const { results: others } = await env.DB.prepare(

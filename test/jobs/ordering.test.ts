@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { runErasureChunk, runUpdateChunk } from "../../src/db/job-steps";
+import { type ChunkBounds, runErasureChunk, runUpdateChunk } from "../../src/db/job-steps";
 import { type Job, getJobById } from "../../src/db/jobs";
 import { runJob } from "../../src/jobs/run";
 import { type TestApp, createApp } from "../helpers";
@@ -17,6 +17,9 @@ import {
 	registrationCount,
 	uniqueValue,
 } from "./support";
+
+/** Chunks of one registration, so a test can interleave them. */
+const ONE_REGISTRATION: ChunkBounds = { registrations: 1, rows: 1 };
 
 // Every job here is accepted through its route with the queue captured, so nothing is delivered unless the
 // test delivers it: the tests choose the order, and repeat deliveries, as an at-least-once queue may.
@@ -102,9 +105,9 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const later = await acceptUpdate(app, { id: learnerId, email: "b@example.com" });
 
 		// One registration of the later job, all of the earlier one, then the rest of the later one.
-		expect(await runJob(env.DB, later, { chunkSize: 1, chunks: 1 })).toBe("continue");
-		expect(await runJob(env.DB, earlier, { chunkSize: 1, chunks: 10 })).toBe("done");
-		expect(await runJob(env.DB, later, { chunkSize: 1, chunks: 10 })).toBe("done");
+		expect(await runJob(env.DB, later, { bounds: ONE_REGISTRATION, chunks: 1 })).toBe("continue");
+		expect(await runJob(env.DB, earlier, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
+		expect(await runJob(env.DB, later, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
 
 		for (const registrationId of registrations) {
 			expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "b@example.com", firstName: "A" });
@@ -119,8 +122,8 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const update = await acceptUpdate(app, { id: learnerId, lastName: "Raced" });
 		const snapshot = await jobRow(update.jobId);
 
-		const winner = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), 1, new Date().toISOString());
-		const loser = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), 1, new Date().toISOString());
+		const winner = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const loser = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
 		expect(winner).toEqual({ claimed: true, completed: false });
 		expect(loser).toEqual({ claimed: false, completed: false });
@@ -141,8 +144,8 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
 		const snapshot = await jobRow(erasure.jobId);
 
-		const winner = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), 1, new Date().toISOString());
-		const loser = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), 1, new Date().toISOString());
+		const winner = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const loser = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
 		expect(winner).toEqual({ claimed: true, completed: false });
 		expect(loser).toEqual({ claimed: false, completed: false });

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getJobById } from "../../src/db/jobs";
-import { CHUNKS_PER_MESSAGE, CHUNK_SIZE } from "../../src/jobs/run";
+import { CHUNKS_PER_MESSAGE, CHUNK_BOUNDS } from "../../src/jobs/run";
 import { MANAGEMENT, call, createApp, expectMessage } from "../helpers";
 import {
 	acceptErasure,
@@ -58,9 +58,9 @@ describe("jobs at scale", () => {
 				.bind(app.appId, learnerId)
 				.first<{ n: number }>();
 			expect(updated?.n).toBe(REGISTRATIONS);
-			// Bounded work: chunks of CHUNK_SIZE rows, at most CHUNKS_PER_MESSAGE of them per message.
+			// Bounded work: chunks of CHUNK_BOUNDS.registrations rows, at most CHUNKS_PER_MESSAGE of them per message.
 			const updateChunks = await chunksRun(update.jobId);
-			expect(updateChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(updateChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_BOUNDS.registrations);
 			expect(updateMessages).toBe(Math.ceil(updateChunks / CHUNKS_PER_MESSAGE));
 
 			const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
@@ -87,7 +87,7 @@ describe("jobs at scale", () => {
 				`Learner [${learnerId}] was not found`,
 			);
 			const erasureChunks = await chunksRun(erasure.jobId);
-			expect(erasureChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(erasureChunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_BOUNDS.registrations);
 			expect(erasureMessages).toBe(Math.ceil(erasureChunks / CHUNKS_PER_MESSAGE));
 		},
 		300_000,
@@ -118,7 +118,7 @@ describe("jobs at scale", () => {
 			});
 			expect(await registrationCount(app.appId, learnerId)).toBe(0);
 			const chunks = await chunksRun(jobId);
-			expect(chunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_SIZE);
+			expect(chunks).toBeGreaterThanOrEqual(REGISTRATIONS / CHUNK_BOUNDS.registrations);
 			expect(messages).toBe(Math.ceil(chunks / CHUNKS_PER_MESSAGE));
 		},
 		300_000,

@@ -135,7 +135,7 @@ describe("tag writers racing an erasure", () => {
 			// The chunk runs in the middle of the wave: half the writers start before it, half after.
 			const half = Math.floor(writers.length / 2);
 			const pending: Promise<unknown>[] = writers.slice(0, half).map((writer) => write(app, ledger, writer));
-			const chunk = runJob(db, message, { chunkSize: CHUNK_SIZE, chunks: 1 });
+			const chunk = runJob(db, message, { bounds: { registrations: CHUNK_SIZE, rows: 10 * CHUNK_SIZE }, chunks: 1 });
 			pending.push(...writers.slice(half).map((writer) => write(app, ledger, writer)));
 			// And tags the previous wave added to the first learner go again, concurrently.
 			pending.push(remove(app, ledger, "learner", learners[0] ?? "", previous.filter((entry) => entry.includes("-l0-"))));

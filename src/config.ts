@@ -1,0 +1,72 @@
+/**
+ * The service's configuration, read from the Worker's env and checked once per env object. Missing or short
+ * secrets and malformed numbers fail closed: every request answers 500 naming no secret, and the log names the
+ * setting to fix (SPEC §11), rather than an empty management password opening the realm.
+ */
+
+/** Secrets and the least number of characters each must have. */
+const SECRETS = {
+	MANAGEMENT_APP_ID: 1,
+	MANAGEMENT_SECRET_KEY: 32,
+	TOKEN_SIGNING_SECRET: 32,
+	LEARNER_HASH_KEY: 32,
+} as const;
+
+/** Numeric settings, their defaults and least values. */
+const NUMBERS = {
+	/** Rows (registrations + learner tags + registration tags) one application may store. */
+	APP_ROW_QUOTA: { fallback: 5_000_000, min: 1 },
+	/** Rows one application's writes may touch per minute (a batch of ids x tags spends ids x tags). */
+	APP_WRITE_BUDGET: { fallback: 300_000, min: 100_000 },
+} as const;
+
+export interface Config {
+	rowQuota: number;
+	writeBudget: number;
+}
+
+/** What the service refuses to run with; the message names the setting, never its value. */
+export class ConfigError extends Error {
+	override readonly name = "ConfigError";
+}
+
+type ConfigEnv = { [K in keyof typeof SECRETS]?: string } & { [K in keyof typeof NUMBERS]?: string };
+
+function check(env: ConfigEnv): Config {
+	for (const [name, min] of Object.entries(SECRETS) as [keyof typeof SECRETS, number][]) {
+		const value = env[name];
+		if (typeof value !== "string" || value.length < min) {
+			throw new ConfigError(`${name} is ${value ? `shorter than ${min} characters` : "not set"}`);
+		}
+	}
+	const number = (name: keyof typeof NUMBERS) => {
+		const { fallback, min } = NUMBERS[name];
+		const text = env[name];
+		if (text === undefined || text === "") return fallback;
+		const value = Number(text);
+		if (!Number.isSafeInteger(value) || value < min) {
+			throw new ConfigError(`${name} must be a whole number of at least ${min}`);
+		}
+		return value;
+	};
+	return { rowQuota: number("APP_ROW_QUOTA"), writeBudget: number("APP_WRITE_BUDGET") };
+}
+
+// The env object is the same for every request an isolate serves: checked once, remembered by identity.
+const checked = new WeakMap<object, Config | ConfigError>();
+
+/** The checked configuration; throws ConfigError when a secret is missing or short, or a number malformed. */
+export function config(env: ConfigEnv): Config {
+	let result = checked.get(env);
+	if (!result) {
+		try {
+			result = check(env);
+		} catch (error) {
+			if (!(error instanceof ConfigError)) throw error;
+			result = error;
+		}
+		checked.set(env, result);
+	}
+	if (result instanceof ConfigError) throw result;
+	return result;
+}

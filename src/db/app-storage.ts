@@ -1,0 +1,71 @@
+import type { Db } from "./types";
+
+/**
+ * Per-application bookkeeping in the database that holds the application's data (migrations/0003:
+ * app_storage): whether it is live, how many rows it stores, what its writes spent this minute.
+ *
+ * Every write batch starts with writeGuard(): it charges the write's cost to the current minute's budget, and
+ * the table's triggers abort the whole batch when the application's deletion was accepted or the budget is
+ * spent. Statements that add or remove registrations or tags also move `stored_rows` (countRows()), where a
+ * trigger refuses growth past the quota. The checks ride in the write's own transaction: one D1 call, and no
+ * isolate's cached credential can slip a write past them.
+ */
+
+/** The quota and budget in force (src/config.ts). */
+export interface WriteLimits {
+	rowQuota: number;
+	writeBudget: number;
+}
+
+/** Why a write was refused: the trigger that aborted its batch. */
+export type Refusal = "application_deleted" | "write_budget_exceeded" | "row_quota_exceeded";
+
+const REFUSALS: readonly Refusal[] = ["application_deleted", "write_budget_exceeded", "row_quota_exceeded"];
+
+/** The refusal a D1 error reports (`D1_ERROR: row_quota_exceeded: SQLITE_CONSTRAINT ...`), or null. */
+export function refusalOf(error: unknown): Refusal | null {
+	if (!(error instanceof Error)) return null;
+	return REFUSALS.find((refusal) => error.message.includes(`${refusal}:`)) ?? null;
+}
+
+/** The budget's minute for a time, and the seconds left in it. */
+export const budgetMinute = (nowMs: number) => Math.floor(nowMs / 60_000);
+export const secondsLeftInMinute = (nowMs: number) => 60 - Math.floor((nowMs % 60_000) / 1000);
+
+/**
+ * The first statement of every write batch: charges `cost` (at least 1) to the application's budget for the
+ * current minute and records the limits in force. Aborts the batch (application_deleted,
+ * write_budget_exceeded) when it must not be written.
+ */
+export function writeGuard(db: Db, appId: string, cost: number, limits: WriteLimits, nowMs = Date.now()): D1PreparedStatement {
+	return db
+		.prepare(
+			`UPDATE app_storage SET
+			   budget_spent = CASE WHEN budget_minute = ?2 THEN budget_spent + ?3 ELSE ?3 END,
+			   budget_minute = ?2, write_budget = ?4, row_quota = ?5
+			 WHERE app_id = ?1`,
+		)
+		.bind(appId, budgetMinute(nowMs), Math.max(1, cost), limits.writeBudget, limits.rowQuota);
+}
+
+/**
+ * SQL moving the application's stored-row count by `delta`, an SQL expression over the batch statement's own
+ * parameters (?1 is always the application). Growth past the quota aborts the batch (row_quota_exceeded).
+ * `condition`, when given, must hold too (a job step's lease).
+ */
+export const countRows = (delta: string, condition = "1") =>
+	`UPDATE app_storage SET stored_rows = stored_rows + (${delta}) WHERE app_id = ?1 AND ${condition}`;
+
+/** A statement creating the application's row (in the batch that creates the application). */
+export const insertAppStorage = (db: Db, appId: string) =>
+	db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId);
+
+/** A statement fencing the application off: no write lands after the batch holding it commits. */
+export const fenceAppStorage = (db: Db, appId: string, now: string) =>
+	db.prepare("UPDATE app_storage SET deleted_at = coalesce(deleted_at, ?2) WHERE app_id = ?1").bind(appId, now);
+
+/** How many rows the application stores, by its count (null when it has no row). */
+export async function storedRows(db: Db, appId: string): Promise<number | null> {
+	const row = await db.prepare("SELECT stored_rows FROM app_storage WHERE app_id = ?1").bind(appId).first<{ stored_rows: number }>();
+	return row?.stored_rows ?? null;
+}

@@ -1,0 +1,142 @@
+import { createScheduledController } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { JobMessageSchema } from "../../src/jobs/contract";
+import { type TestApp, apiRequest, createApp, fetchWithBindings } from "../helpers";
+import {
+	type SentMessage,
+	acceptUpdate,
+	capturedQueue,
+	drain,
+	enrol,
+	envWith,
+	getJob,
+	jobIdOf,
+	learnerOn,
+	realmUser,
+	uniqueValue,
+} from "./support";
+
+// SPEC §11: a job never stays queued or running forever. The sweeper runs on a Cron Trigger (wrangler.toml,
+// every 5 minutes) and sends again the message of any job nobody attended to for 10 minutes.
+
+const MINUTE = 60_000;
+
+/** Runs the Worker's scheduled handler as the Cron Trigger would at `time`, capturing what it sends. */
+async function sweepAt(time: number): Promise<SentMessage[]> {
+	const queue = capturedQueue();
+	const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
+	await worker.scheduled(controller, envWith({ LEARNER_JOBS: queue.binding }));
+	return queue.sent;
+}
+
+/** A queue whose sends fail, as when the queue is unreachable after the job row was written. */
+const brokenQueue = {
+	send: async () => {
+		throw new Error("Queue send failed: Network connection lost.");
+	},
+	sendBatch: async () => {
+		throw new Error("Queue send failed: Network connection lost.");
+	},
+} as unknown as Queue;
+
+/** Calls a route whose job message cannot be sent. */
+const callWithLostSend = (method: string, path: string, app: TestApp, body?: unknown) =>
+	fetchWithBindings(apiRequest(method, path, { auth: app.auth, body }), { LEARNER_JOBS: brokenQueue });
+
+/** The messages sent for these jobs, in any order. */
+const messagesFor = (sent: SentMessage[], jobIds: string[]) =>
+	sent.map((message) => JobMessageSchema.parse(message.body)).filter((message) => jobIds.includes(message.jobId));
+
+describe("a job whose message was lost", () => {
+	it("is still accepted (the job is durable), then sent by the next sweep and run", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const registrationId = await enrol(app, { id: learnerId, email: "old@example.com" });
+
+		const response = await callWithLostSend("POST", `/learner/${encodeURIComponent(learnerId)}/updateInfo`, app, {
+			id: learnerId,
+			email: "new@example.com",
+		});
+		expect(response.status).toBe(204);
+		const jobId = jobIdOf(response);
+		expect((await getJob(app.auth, jobId)).status).toBe("queued");
+
+		const [message, ...rest] = messagesFor(await sweepAt(Date.now()), [jobId]);
+		expect(rest).toEqual([]);
+		expect(message).toEqual({ type: "updateLearnerInfo", jobId });
+		await drain(message ?? { type: "updateLearnerInfo", jobId });
+		expect((await getJob(app.auth, jobId)).status).toBe("completed");
+		expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "new@example.com" });
+	});
+
+	it("no longer blocks updates when it was an erasure: the sweep sends it and the erasure completes", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "erase-me@example.com" });
+		const path = `/learner/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}`;
+		const erasure = await callWithLostSend("POST", path, app);
+		expect(erasure.status).toBe(204);
+		const jobId = jobIdOf(erasure);
+
+		const [message] = messagesFor(await sweepAt(Date.now()), [jobId]);
+		await drain(message ?? { type: "deleteAllLearnerData", jobId });
+
+		expect((await getJob(app.auth, jobId)).status).toBe("completed");
+		const update = await callWithLostSend("POST", `/learner/${encodeURIComponent(learnerId)}/updateInfo`, app, { id: learnerId });
+		expect(update.status).toBe(404);
+	});
+});
+
+describe("an unfinished job nobody attends to", () => {
+	it("is left alone while fresh, and sent again once 10 minutes have passed without progress", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		// Accepted and sent, but the message never arrives: the worker that took it died.
+		const message = await acceptUpdate(app, { id: learnerId, lastName: "Swept" });
+
+		expect(messagesFor(await sweepAt(Date.now() + 5 * MINUTE), [message.jobId])).toEqual([]);
+		expect(messagesFor(await sweepAt(Date.now() + 11 * MINUTE), [message.jobId])).toEqual([message]);
+		// Just sent again: not again until another 10 minutes pass.
+		expect(messagesFor(await sweepAt(Date.now() + 12 * MINUTE), [message.jobId])).toEqual([]);
+	});
+
+	it("fails after its message was sent again six times without the job running, and drops its payload", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId });
+		const message = await acceptUpdate(app, { id: learnerId, email: "never@example.com" });
+
+		let time = Date.now();
+		for (let resend = 1; resend <= 6; resend++) {
+			time += 11 * MINUTE;
+			expect(messagesFor(await sweepAt(time), [message.jobId])).toEqual([message]);
+		}
+		time += 11 * MINUTE;
+		expect(messagesFor(await sweepAt(time), [message.jobId])).toEqual([]);
+
+		const job = await getJob(app.auth, message.jobId);
+		expect(job).toMatchObject({ status: "failed", message: "Lost: its message was sent again 6 times without the job being run" });
+		const row = await env.DB.prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
+		expect(row).toEqual({ payload: null, learner_id: null });
+	});
+
+	it("completes at once, dropping its payload, when it is an update whose learner has no registration left", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const registrationId = await enrol(app, { id: learnerId });
+		const message = await acceptUpdate(app, { id: learnerId, email: "orphan@example.com" });
+		const removed = await fetchWithBindings(
+			apiRequest("DELETE", `/registrations/${encodeURIComponent(registrationId)}`, { auth: app.auth }),
+			{},
+		);
+		expect(removed.status).toBe(204);
+
+		expect(messagesFor(await sweepAt(Date.now() + 11 * MINUTE), [message.jobId])).toEqual([]);
+		expect(await getJob(app.auth, message.jobId)).toMatchObject({ status: "completed", registrationsAffected: 0 });
+		const row = await env.DB.prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
+		expect(row).toEqual({ payload: null, learner_id: null });
+	});
+});

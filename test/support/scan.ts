@@ -1,0 +1,40 @@
+import { env } from "cloudflare:workers";
+
+/** Where a scanned value was found. */
+export interface Finding {
+	table: string;
+	column: string;
+	value: string;
+}
+
+/**
+ * Every cell of every table (enumerated from sqlite_master, so a table added later is scanned too) that equals
+ * or contains one of the needles. SQLite's and D1's internal tables are skipped; so is d1_migrations if D1
+ * does not let it be read.
+ */
+export async function findAnywhere(needles: string[]): Promise<{ tables: string[]; findings: Finding[] }> {
+	const { results } = await env.DB.prepare(
+		`SELECT name FROM sqlite_master
+		 WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
+	).all<{ name: string }>();
+	const tables: string[] = [];
+	const findings: Finding[] = [];
+	for (const { name } of results) {
+		let rows: Record<string, unknown>[];
+		try {
+			// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
+			rows = (await env.DB.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).all<Record<string, unknown>>()).results;
+		} catch (error) {
+			if (name === "d1_migrations") continue;
+			throw error;
+		}
+		tables.push(name);
+		for (const row of rows) {
+			for (const [column, cell] of Object.entries(row)) {
+				const value = cell instanceof ArrayBuffer ? new TextDecoder().decode(cell) : String(cell);
+				if (needles.some((needle) => value.includes(needle))) findings.push({ table: name, column, value });
+			}
+		}
+	}
+	return { tables, findings };
+}
