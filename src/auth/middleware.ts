@@ -5,6 +5,7 @@ import { ApiError, forbidden, unauthorized } from "../errors";
 import type { Scope } from "../schemas";
 import { authenticateCredentialId, authenticateSecret, cachedBasicHeader, rememberBasicHeader } from "./credentials";
 import { timingSafeEqualText } from "./crypto";
+import { clientKey, failedAttempt, refuseIfThrottled } from "./throttle";
 import { verifyTokenCached } from "./token";
 
 /** Who is calling: set by the auth middleware on every authenticated application route. */
@@ -18,48 +19,78 @@ export interface AuthContext {
 
 const ALL_SCOPES = ["admin"] as const satisfies readonly Scope[];
 
+/** A Basic header's id and secret, and whether the header is spelled the one canonical way. */
+export interface BasicCredentials {
+	id: string;
+	secret: string;
+	/** "Basic " + the standard, padded base64 of its bytes: the only spelling the header cache keys on. */
+	canonical: boolean;
+}
+
 /** Splits a Basic header into id and secret; null when it is not well-formed. */
-export function parseBasic(header: string): { id: string; secret: string } | null {
+export function parseBasic(header: string): BasicCredentials | null {
 	const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
 	if (!match?.[1]) return null;
+	let binary: string;
 	let decoded: string;
 	try {
+		binary = atob(match[1]);
 		decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
-			Uint8Array.from(atob(match[1]), (char) => char.charCodeAt(0)),
+			Uint8Array.from(binary, (char) => char.charCodeAt(0)),
 		);
 	} catch {
 		return null;
 	}
 	const colon = decoded.indexOf(":");
 	if (colon < 1) return null;
-	return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+	return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1), canonical: header === `Basic ${btoa(binary)}` };
 }
 
 /** Whether granted scopes include the needed one (`admin` grants every scope). */
 export const hasScope = (granted: readonly Scope[], needed: Scope) =>
 	granted.includes(needed) || granted.includes("admin");
 
-/** Authenticates an application (Basic APP_NORMAL or Bearer), without scope or rate-limit checks. */
+/**
+ * Authenticates an application (Basic APP_NORMAL or Bearer), without scope or rate-limit checks. Credentials
+ * are read from the primary database (c.env.DB, outside the request's session): a replica's lag would add to
+ * the time a disabled credential keeps working. Failures are counted and throttled (src/auth/throttle.ts).
+ */
 export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 	const header = c.req.header("Authorization");
 	if (!header) throw unauthorized("Authentication required: send Basic application credentials or a Bearer token");
+	const client = clientKey(c.req.raw.headers);
 	if (/^Bearer\s/i.test(header)) {
 		const token = header.replace(/^Bearer\s+/i, "").trim();
 		const claims = await verifyTokenCached(token, c.env.TOKEN_SIGNING_SECRET, Math.floor(Date.now() / 1000));
-		if (!claims) throw unauthorized("The bearer token is invalid or has expired");
-		const credential = await authenticateCredentialId(c.var.db, claims.cid);
-		if (!credential || credential.appId !== claims.app) {
-			throw unauthorized("The bearer token's credential is disabled or deleted");
+		if (!claims) {
+			refuseIfThrottled({ client });
+			throw await failedAttempt(c.env, { client }, unauthorized("The bearer token is invalid or has expired"));
+		}
+		const keys = { client, claimed: claims.app };
+		const verified = await authenticateCredentialId(c.env.DB, claims.cid);
+		if (!verified || verified.credential.appId !== claims.app) {
+			refuseIfThrottled(keys);
+			throw await failedAttempt(c.env, keys, unauthorized("The bearer token's credential is disabled or deleted"));
 		}
 		return { appId: claims.app, credentialId: claims.cid, scopes: claims.scope, scheme: "bearer" };
 	}
 	let credential = cachedBasicHeader(header);
 	if (!credential) {
 		const basic = parseBasic(header);
-		if (!basic) throw unauthorized("Malformed Authorization header: expected Basic base64(appId:secretKey) or Bearer <token>");
-		credential = await authenticateSecret(c.var.db, basic.id, basic.secret);
-		if (!credential) throw unauthorized("Invalid application id or secret key");
-		rememberBasicHeader(header, credential);
+		if (!basic) {
+			refuseIfThrottled({ client });
+			throw await failedAttempt(
+				c.env,
+				{ client },
+				unauthorized("Malformed Authorization header: expected Basic base64(appId:secretKey) or Bearer <token>"),
+			);
+		}
+		const keys = { client, claimed: basic.id };
+		refuseIfThrottled(keys);
+		const verified = await authenticateSecret(c.env.DB, basic.id, basic.secret);
+		if (!verified) throw await failedAttempt(c.env, keys, unauthorized("Invalid application id or secret key"));
+		if (basic.canonical) rememberBasicHeader(header, verified);
+		credential = verified.credential;
 	}
 	return { appId: credential.appId, credentialId: credential.id, scopes: ALL_SCOPES, scheme: "basic" };
 }
@@ -95,7 +126,8 @@ async function enforceRateLimit(env: Env, appId: string): Promise<void> {
 export async function isManagementRequest(c: Context<AppEnv>): Promise<boolean> {
 	const header = c.req.header("Authorization");
 	const basic = header ? parseBasic(header) : null;
-	// Both halves are always compared, so timing does not tell a right id from a right secret.
+	// Both halves are always compared, so timing does not tell a right id from a right secret. The secrets are
+	// never empty: src/config.ts refuses to serve without them.
 	const [idMatches, secretMatches] = await Promise.all([
 		timingSafeEqualText(basic?.id ?? "", c.env.MANAGEMENT_APP_ID),
 		timingSafeEqualText(basic?.secret ?? "", c.env.MANAGEMENT_SECRET_KEY),
@@ -103,11 +135,18 @@ export async function isManagementRequest(c: Context<AppEnv>): Promise<boolean> 
 	return basic !== null && idMatches && secretMatches;
 }
 
-/** APP_MANAGEMENT: Basic with the realm's management id and secret (Worker secrets). */
+/**
+ * APP_MANAGEMENT: Basic with the realm's management id and secret (Worker secrets). Failures are throttled per
+ * client address only: a count per claimed identity would let anyone lock the realm's administrators out.
+ */
 export const requireManagement = createMiddleware<AppEnv>(async (c, next) => {
 	if (!c.req.header("Authorization")) {
 		throw unauthorized("Authentication required: send the realm's management credentials (Basic)");
 	}
-	if (!(await isManagementRequest(c))) throw unauthorized("Invalid management credentials");
+	const keys = { client: clientKey(c.req.raw.headers) };
+	refuseIfThrottled(keys);
+	if (!(await isManagementRequest(c))) {
+		throw await failedAttempt(c.env, keys, unauthorized("Invalid management credentials"));
+	}
 	await next();
 });

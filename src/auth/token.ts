@@ -1,4 +1,5 @@
 import { SCOPES, type Scope } from "../schemas";
+import { BoundedCache } from "./cache";
 import { base64UrlDecode, base64UrlEncode, hmacKey } from "./crypto";
 
 /** What a token asserts. Names follow JWT registered claims where one exists. */
@@ -81,27 +82,24 @@ export async function verifyToken(token: string, secret: string, nowSeconds: num
  * expiry is checked on every use, and revocation is the credential cache's (the token dies with its credential).
  */
 const VERIFIED_TTL_MS = 30_000;
-const MAX_VERIFIED = 10_000;
-// Isolate-wide (not request state): token → the secret it verified under, its claims, and until when.
-const verified = new Map<string, { secret: string; claims: TokenClaims; until: number }>();
+// Isolate-wide (not request state): token → the secret it verified under and its claims. Bounded in entries
+// and bytes; a token is its own canonical form (any other spelling fails the signature check and is not kept).
+const verified = new BoundedCache<{ secret: string; claims: TokenClaims }>("verified tokens", {
+	maxEntries: 10_000,
+	maxBytes: 8 * 1024 * 1024,
+});
 
 /**
  * verifyToken for the request path: a client reuses its token for many requests, so a token verified in the
- * last 30 s (under the same secret) is not decoded and HMAC-checked again. Bounded: the oldest entry goes first.
+ * last 30 s (under the same secret) is not decoded and HMAC-checked again.
  */
 export async function verifyTokenCached(token: string, secret: string, nowSeconds: number): Promise<TokenClaims | null> {
-	const now = Date.now();
 	const hit = verified.get(token);
-	if (hit && hit.secret === secret && hit.until > now) return inTime(hit.claims, nowSeconds) ? hit.claims : null;
-	if (hit) verified.delete(token);
+	if (hit && hit.secret === secret) return inTime(hit.claims, nowSeconds) ? hit.claims : null;
 	const claims = await verifyToken(token, secret, nowSeconds);
-	if (claims) {
-		if (verified.size >= MAX_VERIFIED) {
-			// Maps iterate in insertion order: drop the oldest entry.
-			const oldest = verified.keys().next().value;
-			if (oldest !== undefined) verified.delete(oldest);
-		}
-		verified.set(token, { secret, claims, until: now + VERIFIED_TTL_MS });
-	}
+	if (claims) verified.set(token, { secret, claims }, Date.now() + VERIFIED_TTL_MS, JSON.stringify(claims).length * 2);
 	return claims;
 }
+
+/** Entries and bytes of the verified-token cache. */
+export const tokenCacheStats = () => verified.stats();

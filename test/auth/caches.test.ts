@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { BoundedCache } from "../../src/auth/cache";
+import { credentialCacheStats } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
-import { call, createApp, expectMessage, mintToken } from "../helpers";
+import { apiRequest, call, createApp, expectMessage, fetchWithBindings, mintToken } from "../helpers";
 
 const ping = (auth: string) => call("GET", "/ping", { auth });
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -61,5 +63,86 @@ describe("Bearer tokens whose signature the isolate checked recently", () => {
 		await disableInD1(app.credentialId);
 		vi.setSystemTime(start + 31_000);
 		expect(await expectMessage(await ping(auth), 401)).toBe("The bearer token's credential is disabled or deleted");
+	});
+});
+
+describe("the isolate's caches", () => {
+	it("remember a Basic credential under its one canonical header only: padded and re-cased spellings add nothing", async () => {
+		const app = await createApp();
+		const encoded = btoa(`${app.appId}:${app.secret}`);
+		const headerEntries = () => credentialCacheStats().find((cache) => cache.name === "credentials by Basic header")?.entries;
+		expect((await ping(`Basic ${encoded}`)).status).toBe(200);
+		const before = headerEntries();
+
+		for (let padding = 1; padding <= 200; padding++) {
+			const variant = padding % 2 === 0 ? `Basic${" ".repeat(padding)}${encoded}` : `bAsIc ${encoded}${" ".repeat(padding)}`;
+			expect((await ping(variant)).status).toBe(200);
+		}
+		expect(headerEntries()).toBe(before);
+	});
+
+	it("hold at most their bound in entries and bytes, oldest first, and sweep expired entries", () => {
+		let now = 1_000_000;
+		const cache = new BoundedCache<string>("test", { maxEntries: 3, maxBytes: 1200, sweepEveryMs: 1000 });
+		for (const key of ["a", "b", "c", "d"]) cache.set(key, key, now + 500, 0, now);
+		expect(cache.stats()).toMatchObject({ entries: 3 });
+		expect(cache.get("a", now)).toBeUndefined();
+		expect(cache.get("d", now)).toBe("d");
+
+		cache.set("big", "x", now + 500, 1000, now);
+		expect(cache.stats().bytes).toBeLessThanOrEqual(1200);
+		expect(cache.get("big", now)).toBe("x");
+		expect(cache.get("b", now)).toBeUndefined();
+
+		now += 2000;
+		cache.set("fresh", "y", now + 500, 0, now);
+		expect(cache.stats()).toMatchObject({ entries: 1 });
+		// An entry larger than the whole bound is not kept.
+		cache.set("huge", "z", now + 500, 5000, now);
+		expect(cache.get("huge", now)).toBeUndefined();
+	});
+});
+
+describe("revocation", () => {
+	it("takes effect within 30 s of the change, even for a header first seen after the credential was verified", async () => {
+		const app = await createApp();
+		vi.useFakeTimers({ toFake: ["Date"] });
+		const start = Date.now();
+		expect((await ping(app.auth)).status).toBe(200);
+		// 20 s later the same credential arrives spelled differently (still within the first verification).
+		vi.setSystemTime(start + 20_000);
+		const respelled = `Basic  ${btoa(`${app.appId}:${app.secret}`)}`;
+		expect((await ping(respelled)).status).toBe(200);
+		await disableInD1(app.credentialId);
+
+		vi.setSystemTime(start + 31_000);
+		for (const header of [app.auth, respelled]) {
+			expect(await expectMessage(await ping(header), 401)).toBe("Invalid application id or secret key");
+		}
+	});
+
+	it("is read from the primary database, never from a replica session that may lag behind", async () => {
+		const app = await createApp();
+		const sessionSql: string[] = [];
+		const binding = {
+			prepare: (sql: string) => env.DB.prepare(sql),
+			batch: (statements: D1PreparedStatement[]) => env.DB.batch(statements),
+			withSession: (constraint?: D1SessionConstraint) => {
+				const session = env.DB.withSession(constraint);
+				return {
+					prepare: (sql: string) => {
+						sessionSql.push(sql);
+						return session.prepare(sql);
+					},
+					batch: (statements: D1PreparedStatement[]) => session.batch(statements),
+					getBookmark: () => session.getBookmark(),
+				};
+			},
+		} as unknown as D1Database;
+		// A secret this isolate has not verified yet, so it must be looked up.
+		const response = await fetchWithBindings(apiRequest("GET", "/learner/nobody/tags", { auth: app.auth }), { DB: binding });
+		expect(response.status).toBe(404);
+		expect(sessionSql.length).toBeGreaterThan(0);
+		expect(sessionSql.filter((sql) => sql.includes("credentials"))).toEqual([]);
 	});
 });
