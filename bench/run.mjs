@@ -68,6 +68,9 @@ const SECRETS = {
 // This run alone overrides the binding (production's limit is untouched); the limiter is still called on every
 // request, as in production, so its cost is measured — only its budget is raised.
 const BENCH_RATE_LIMIT = 1_000_000_000;
+// Likewise the write budget (APP_WRITE_BUDGET, 300 000 rows a minute per application in wrangler.toml), which the
+// batch load spends in seconds: every write still pays its check, in the same D1 call.
+const BENCH_WRITE_BUDGET = 1_000_000_000_000;
 
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -308,6 +311,29 @@ function targets(auth) {
 }
 
 const sqlFloorTarget = { method: "GET", setupRequest: (req) => ({ ...req, path: `/api/v2/learner/${randomLearner()}/tags` }) };
+/** PUT /learner/{id}/tags, as the service's write target sends it. */
+const putTagsTarget = {
+	method: "PUT",
+	headers: { "Content-Type": "application/json" },
+	setupRequest: (req) => ({
+		...req,
+		path: `/api/v2/learner/${randomLearner()}/tags`,
+		body: JSON.stringify({ tags: [`put-tag-${Math.floor(Math.random() * 20)}`] }),
+	}),
+};
+/** Floors for the write rounds: PUT tags's SQL with the platform's obligations, without and with the tenant checks. */
+const WRITE_FLOORS = {
+	write: {
+		label: "floor: PUT tags SQL + limiter + session",
+		config: "bench/floors/sql-write/wrangler.toml",
+		target: putTagsTarget,
+	},
+	writeChecked: {
+		label: "floor: PUT tags SQL + limiter + session + tenant checks",
+		config: "bench/floors/sql-write/checked.wrangler.toml",
+		target: putTagsTarget,
+	},
+};
 const FLOORS = {
 	static: {
 		label: "floor: static 200",
@@ -475,6 +501,7 @@ async function main() {
 			bindings: {
 				...Object.fromEntries(Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }])),
 				RATE_LIMITER: { type: "ratelimit", namespace_id: "1001", simple: { limit: BENCH_RATE_LIMIT, period: 60 } },
+				APP_WRITE_BUDGET: { type: "plain_text", value: String(BENCH_WRITE_BUDGET) },
 				// One JSON line per request is the production default; under load, wrangler would print it for
 				// each of tens of thousands of requests, on the cores the load generator shares.
 				LOG_LEVEL: { type: "plain_text", value: "warn" },
@@ -482,7 +509,7 @@ async function main() {
 		});
 		running.push(service.worker);
 		const floors = {};
-		for (const [name, floor] of Object.entries(FLOORS)) {
+		for (const [name, floor] of Object.entries({ ...FLOORS, ...WRITE_FLOORS })) {
 			floors[name] = await startWorker(path.join(ROOT, floor.config), {
 				persistTo,
 				bindings: { APP_ID: { type: "plain_text", value: APP_ID } },
@@ -516,7 +543,9 @@ async function main() {
 		if (viaService.text !== viaFloor.text) throw new Error(`floor and service disagree: ${viaService.text} vs ${viaFloor.text}`);
 
 		for (const [name, target] of Object.entries(service_targets)) await preflight(service.origin, name, target);
-		for (const [name, floor] of Object.entries(FLOORS)) await preflight(floors[name].origin, floor.label, floor.target);
+		for (const [name, floor] of Object.entries({ ...FLOORS, ...WRITE_FLOORS })) {
+			await preflight(floors[name].origin, floor.label, floor.target);
+		}
 
 		const saturation = await findSaturation(service, service_targets["GET /learner/{id}/tags (Basic)"]);
 		const connections = saturation.connections;
@@ -547,8 +576,13 @@ async function main() {
 			rounds.push({});
 			for (const job of round % 2 ? [...readJobs].reverse() : readJobs) await measure(round, ...job);
 		}
+		// Write rounds pair the write floors with the service's writes, in alternating order too.
+		const writeJobs = [
+			...Object.entries(WRITE_FLOORS).map(([name, floor]) => [floor.label, floors[name], floor.target]),
+			...writes.map((name) => [name, service, service_targets[name]]),
+		];
 		for (let round = 0; round < ROUNDS; round++) {
-			for (const name of writes) await measure(round, name, service, service_targets[name]);
+			for (const job of round % 2 ? [...writeJobs].reverse() : writeJobs) await measure(round, ...job);
 		}
 
 		const overload = {};
@@ -565,7 +599,9 @@ async function main() {
 			requestsPerSecond: across(FLOORS[floor].label, (run) => run.requestsPerSecond),
 			cpuMicrosPerRequest: across(FLOORS[floor].label, (run) => run.cpuMicrosPerRequest),
 		});
-		const floorOf = (name, floor, round) => (writes.includes(name) ? floorMedian(floor) : round[FLOORS[floor].label]);
+		const writeFloorLabels = Object.values(WRITE_FLOORS).map((floor) => floor.label);
+		const ranInWriteRounds = (name) => writes.includes(name) || writeFloorLabels.includes(name);
+		const floorOf = (name, floor, round) => (ranInWriteRounds(name) ? floorMedian(floor) : round[FLOORS[floor].label]);
 		const perRound = (name, floor) => (run, round) => run.requestsPerSecond / floorOf(name, floor, round).requestsPerSecond;
 		// As a throughput ratio: the floor's CPU per request over the target's (CPU-bound, throughput is its inverse).
 		const cpuPerRound = (name, floor) => (run, round) => floorOf(name, floor, round).cpuMicrosPerRequest / run.cpuMicrosPerRequest;
@@ -593,7 +629,23 @@ async function main() {
 			cpuVsPlatformFloor: Number(r.cpuVsPlatform),
 		});
 		const getRows = (label) => scale[label].getTags.map((entry) => entry.rowsRead - entry.tags);
+		// Within each write round: the service's PUT against the floor doing the same SQL, and what the tenant
+		// checks (write guard, stored-row count) cost the floor.
+		const writeRatio = (name, floor) =>
+			Number(across(name, (run, round) => run.requestsPerSecond / round[WRITE_FLOORS[floor].label].requestsPerSecond).toFixed(2));
+		const writeCpuRatio = (name, floor) =>
+			Number(across(name, (run, round) => round[WRITE_FLOORS[floor].label].cpuMicrosPerRequest / run.cpuMicrosPerRequest).toFixed(2));
+		const putTags = "PUT /learner/{id}/tags (Basic)";
+		const checkedLabel = WRITE_FLOORS.writeChecked.label;
+		const writeFloorsMet = {
+			putVsCheckedFloor: writeRatio(putTags, "writeChecked"),
+			cpuPutVsCheckedFloor: cpuKnown ? writeCpuRatio(putTags, "writeChecked") : null,
+			putVsUncheckedFloor: writeRatio(putTags, "write"),
+			checkedFloorVsUnchecked: writeRatio(checkedLabel, "write"),
+			cpuCheckedFloorVsUnchecked: cpuKnown ? writeCpuRatio(checkedLabel, "write") : null,
+		};
 		const targetsMet = {
+			writes: writeFloorsMet,
 			basic: { target: 0.8, ...versus(row("GET /learner/{id}/tags (Basic)")) },
 			bearer: { target: 0.85, ...versus(row("GET /learner/{id}/tags (Bearer)")) },
 			getTagsRowsReadOverTags: { "10k": getRows("10k"), "100k": getRows("100k") },
@@ -670,6 +722,7 @@ async function main() {
 				durationSeconds: DURATION,
 				rounds: ROUNDS,
 				rateLimit: `RATE_LIMITER overridden for the bench to ${BENCH_RATE_LIMIT} per 60 s (production: wrangler.toml, 1200 per 60 s)`,
+				writeBudget: `APP_WRITE_BUDGET overridden for the bench to ${BENCH_WRITE_BUDGET} rows per minute (production: 300000)`,
 				logLevel: "warn (production default: info)",
 				cpuPinning: pinning,
 				saturation,
@@ -717,6 +770,10 @@ async function main() {
 			versusLine("Basic", targetsMet.basic),
 			versusLine("Bearer", targetsMet.bearer),
 			`Errors at ${connections * 2} connections (2 × saturation), all service targets: ${targetsMet.overloadErrors}`,
+			"PUT tags, throughput (CPU) as a ratio of the write floors, within each write round:",
+			`  service × floor with the same SQL (tenant checks included): ${writeFloorsMet.putVsCheckedFloor} (CPU ${writeFloorsMet.cpuPutVsCheckedFloor})`,
+			`  service × floor without the tenant checks: ${writeFloorsMet.putVsUncheckedFloor}`,
+			`  cost of the checks: floor with × floor without: ${writeFloorsMet.checkedFloorVsUnchecked} (CPU ${writeFloorsMet.cpuCheckedFloorVsUnchecked})`,
 			`JavaScript per GET tags request, D1 and limiter stubbed (bench/probe /hotpath, best of ${HOT_PATH_RUNS} × ${HOT_PATH_ITERATIONS}): ` +
 				`floor ${hotPath.floorMicros} µs, service Basic ${hotPath.basicMicros} µs, Bearer ${hotPath.bearerMicros} µs`,
 			`GET tags rows read (D1 meta) = tags + ${[...new Set([...getRows("10k"), ...getRows("100k")])].join(" or ")}:`,

@@ -19,6 +19,7 @@ export function seedApplication() {
 	const secretHash = createHash("sha256").update(SECRET).digest("hex");
 	return `
 INSERT INTO applications (id, name, created_at) VALUES ('${APP_ID}', 'Bench LMS', '${now}');
+INSERT INTO app_storage (app_id) VALUES ('${APP_ID}');
 INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
   VALUES ('${CREDENTIAL_ID}', '${APP_ID}', 'bench', '${secretHash}', 1, '${now}', '${now}');
 INSERT INTO realm_users (email_key, email, role, created_at, updated_at)
@@ -53,5 +54,7 @@ SELECT '${APP_ID}', ${id}, 'tag-' || ((i + k * 10) % 50) FROM learners, each ORD
 INSERT INTO learner_tag_counts (app_id, learner_id, tag_count)
 WITH RECURSIVE ${learners}
 SELECT '${APP_ID}', ${id}, ${TAGS_PER_LEARNER} FROM learners;
+UPDATE app_storage SET stored_rows = stored_rows + ${(to - from) * (2 * REGISTRATIONS_PER_LEARNER + TAGS_PER_LEARNER)}
+WHERE app_id = '${APP_ID}';
 `;
 }

@@ -8,7 +8,7 @@ import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/job-step
 import { LEARNER_TAGS, addTags, getTags } from "../../src/db/tags";
 import type { Db } from "../../src/db/types";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
-import { CHUNK_SIZE, runJob } from "../../src/jobs/run";
+import { CHUNK_BOUNDS, runJob } from "../../src/jobs/run";
 
 interface ProbeEnv {
 	DB: D1Database;
@@ -97,7 +97,7 @@ async function metered<T>(db: D1Database, operation: (metered: MeteredDb) => Pro
 async function runChunkByChunk(db: D1Database, message: JobMessage) {
 	const chunks: Cost[] = [];
 	for (;;) {
-		const { value: outcome, cost } = await metered(db, (meter) => runJob(meter, message, { chunkSize: CHUNK_SIZE, chunks: 1 }));
+		const { value: outcome, cost } = await metered(db, (meter) => runJob(meter, message, { bounds: CHUNK_BOUNDS, chunks: 1 }));
 		chunks.push(cost);
 		if (outcome === "done") break;
 		if (chunks.length > 10_000) throw new Error("job did not finish");
@@ -106,11 +106,14 @@ async function runChunkByChunk(db: D1Database, message: JobMessage) {
 	const max = (key: keyof Cost) => Math.max(...chunks.map((chunk) => chunk[key]));
 	return {
 		chunks: chunks.length,
-		chunkSize: CHUNK_SIZE,
+		chunkBounds: CHUNK_BOUNDS,
 		total: { calls: total("calls"), rowsRead: total("rowsRead"), rowsWritten: total("rowsWritten"), ms: total("ms") },
 		perChunkMax: { rowsRead: max("rowsRead"), rowsWritten: max("rowsWritten"), ms: max("ms") },
 	};
 }
+
+/** The quota and write budget wrangler.toml sets (APP_ROW_QUOTA, APP_WRITE_BUDGET): every write pays their checks. */
+const LIMITS = { rowQuota: 5_000_000, writeBudget: 300_000 };
 
 const BATCH_IDS = 1000;
 const BATCH_TAGS = 100;
@@ -143,6 +146,8 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 	// SUBJECT_REGISTRATIONS registrations, each with a registration tag, as the job tests seed them.
 	const subject = `${appId}-subject`;
 	await db.batch([
+		// The row every write of the application is checked and counted against (src/db/app-storage.ts).
+		db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId),
 		db
 			.prepare(
 				`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
@@ -174,7 +179,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 	// PUT /learner/tags at its limits: 1000 learners × 100 tags, one D1 call.
 	const ids = Array.from({ length: BATCH_IDS }, (_, i) => `batch-learner-${i + 1}`);
 	const tags = Array.from({ length: BATCH_TAGS }, (_, i) => `batch-tag-${i}`);
-	const batch = await metered(db, (meter) => addTags(meter, LEARNER_TAGS, appId, ids, tags));
+	const batch = await metered(db, (meter) => addTags(meter, LEARNER_TAGS, appId, ids, tags, LIMITS));
 	if (batch.value.length > 0) throw new Error(`batch: ${batch.value.length} learners not found`);
 	const afterBatch = await metered(db, (meter) => getTags(meter, LEARNER_TAGS, appId, ids[0] as string));
 
@@ -189,7 +194,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 			learnerHash: hash,
 			payload: { email: "after@example.com", firstName: "After", lastName: "Update" },
 			createdAt: new Date().toISOString(),
-		}),
+		}, LIMITS),
 	);
 	if (updateAccepted.value.outcome !== "accepted") throw new Error(`update: ${updateAccepted.value.outcome}`);
 	const update = await runChunkByChunk(db, { type: "updateLearnerInfo", jobId: updateAccepted.value.jobId });
@@ -207,7 +212,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 			learnerHash: hash,
 			requestedBy: request.requestedBy,
 			createdAt: new Date().toISOString(),
-		}),
+		}, LIMITS),
 	);
 	if (erasureAccepted.value.outcome !== "accepted") throw new Error(`erasure: ${erasureAccepted.value.outcome}`);
 	const erasure = await runChunkByChunk(db, { type: "deleteAllLearnerData", jobId: erasureAccepted.value.job.id });
@@ -219,7 +224,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 
 	// Leave the database as it was, so the next size starts from the seeded data alone.
 	await db.batch(
-		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs"].map((table) =>
+		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "app_storage"].map((table) =>
 			db.prepare(`DELETE FROM ${table} WHERE app_id = ?1`).bind(appId),
 		),
 	);
@@ -297,6 +302,10 @@ async function hotPath(request: HotPathRequest) {
 		DB,
 		RATE_LIMITER: { limit: async () => ({ success: true }) },
 		TOKEN_SIGNING_SECRET: request.tokenSigningSecret,
+		// The service refuses to run without its secrets (src/config.ts); these serve no other purpose here.
+		MANAGEMENT_APP_ID: "bench-management",
+		MANAGEMENT_SECRET_KEY: "bench-management-secret-0123456789abcdef",
+		LEARNER_HASH_KEY: "bench-learner-hash-key-0123456789abcdef",
 		RATE_LIMIT_PERIOD_SECONDS: "60",
 		LOG_LEVEL: "warn",
 	} as unknown as Env;
