@@ -38,11 +38,15 @@ export function apiRequest(method: string, path: string, options: { auth: string
 	});
 }
 
-/** Runs the Worker's fetch handler on `request` with some bindings replaced, waiting for its waitUntil work. */
+/**
+ * Runs the Worker's fetch handler on `request` with some bindings replaced, waiting for its waitUntil work. The
+ * response is checked against the OpenAPI document, as call()'s are.
+ */
 export async function fetchWithBindings(request: Request, bindings: Partial<Env>): Promise<Response> {
 	const ctx = createExecutionContext();
 	const response = await worker.fetch(request, { ...env, ...bindings }, ctx);
 	await waitOnExecutionContext(ctx);
+	await checkConformance(BASE, request, response);
 	return response;
 }
 
