@@ -43,6 +43,11 @@ const FAULTS: Fault[] = [
 		error: () => new Error("D1_ERROR: no such table: learner_tags: SQLITE_ERROR"),
 		logged: "D1_ERROR",
 	},
+	{
+		// Errors of the service's own code may quote what they were working on, SQL and personal data included.
+		name: "an Error quoting SQL with the learner's id and email",
+		error: (s) => new Error(`SELECT t.tag FROM learner_tags t WHERE t.learner_id = '${s.learnerId}' AND t.email = '${s.email}'`),
+	},
 ];
 
 const EXECUTORS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
