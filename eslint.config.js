@@ -5,8 +5,8 @@ export default tseslint.config(
 	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
 	js.configs.recommended,
 	...tseslint.configs.recommended,
-	// Node scripts: the few globals they use.
-	{ files: ["scripts/**/*.mjs"], languageOptions: { globals: { console: "readonly", process: "readonly" } } },
+	// Node scripts (and CI's summary): the few globals they use.
+	{ files: ["scripts/**/*.mjs", ".ci/**/*.mjs"], languageOptions: { globals: { console: "readonly", process: "readonly" } } },
 	// The benchmark's runner (bench/run.mjs) is Node; its workers are TypeScript, typed like src.
 	{
 		files: ["bench/**/*.mjs"],

@@ -4,7 +4,8 @@ import type { Operation } from "../security/operations";
 /**
  * Request parts for route fuzzing, derived from the service's OpenAPI document: bodies near the documented
  * schema (every field sometimes of the wrong type, strings at and past their limits, control characters,
- * commas, any Unicode), random JSON, malformed and deeply nested text, prototype-pollution keys, and path,
+ * commas, any Unicode, lists repeating values exactly and as near-duplicates: other case, other Unicode
+ * normalization form), random JSON, malformed and deeply nested text, prototype-pollution keys, and path,
  * query and header values of any kind.
  */
 
@@ -24,6 +25,8 @@ export interface Pools {
 	memberEmails: string[];
 	/** A realm admin: erasures it requests are accepted. */
 	adminEmail: string;
+	/** The ids a batch body names: the batch operation's own kind of owner (set by bodies()). */
+	batchIds?: string[];
 	/** `more` tokens issued to the fuzzed application. */
 	pagingTokens: string[];
 	docsFiles: string[];
@@ -122,6 +125,32 @@ const unicodeEdges = fc.string({
 	maxLength: 6,
 });
 
+/**
+ * Texts whose NFC and NFD forms differ (precomposed letters, Hangul syllables): the two forms are different
+ * tags and ids for this API, which compares exact strings (SPEC §3).
+ */
+const COMPOSABLE = ["café", "Ångström", "ñandú", "naïve", "Łódź", "한국어", "Ελληνικά"];
+
+/** A COMPOSABLE text, in either normalization form. */
+const composable = fc
+	.tuple(fc.constantFrom(...COMPOSABLE), fc.constantFrom<"NFC" | "NFD">("NFC", "NFD"))
+	.map(([text, form]) => text.normalize(form));
+
+/** The value and its near-duplicates: the same text in other case and in each Unicode normalization form. */
+function nearDuplicates(value: unknown): unknown[] {
+	if (typeof value !== "string") return [value];
+	return [value, value.toUpperCase(), value.toLowerCase(), value.normalize("NFC"), value.normalize("NFD")];
+}
+
+/**
+ * Lists that name a few values several times: exactly (a set union stores them once) and as near-duplicates
+ * (each stored as the distinct value it is).
+ */
+const withRepeats = (items: fc.Arbitrary<unknown>) =>
+	fc
+		.array(items, { minLength: 1, maxLength: 3 })
+		.chain((base) => fc.array(fc.constantFrom(...base, ...base.flatMap(nearDuplicates)), { minLength: 2, maxLength: 10 }));
+
 /** The value once in `odds` draws, else null. */
 const rarely = <T>(arbitrary: fc.Arbitrary<T>, odds: number): fc.Arbitrary<T | null> =>
 	fc.oneof({ weight: odds - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arbitrary });
@@ -136,6 +165,7 @@ function stringNear(schema: Json, name: string, pools: Pools): fc.Arbitrary<stri
 		{ weight: 12, arbitrary: fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 12 }) },
 		{ weight: 3, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 }) },
 		{ weight: 3, arbitrary: unicodeEdges },
+		{ weight: 3, arbitrary: composable },
 		{ weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
 		{ weight: 2, arbitrary: fc.constantFrom(...NASTY) },
 		{
@@ -153,6 +183,7 @@ function stringNear(schema: Json, name: string, pools: Pools): fc.Arbitrary<stri
 	}
 	if (/^(id|learnerId)$/.test(name)) options.push({ weight: 6, arbitrary: fc.constantFrom(...pools.learnerIds) });
 	if (/registrationId/.test(name)) options.push({ weight: 6, arbitrary: fc.constantFrom(...pools.registrationIds) });
+	if (name === "ids" && pools.batchIds) options.push({ weight: 12, arbitrary: fc.constantFrom(...pools.batchIds) });
 	if (/scopes?$/.test(name)) {
 		options.push({
 			weight: 8,
@@ -210,7 +241,8 @@ export function nearSchema(schema: unknown, components: Json, pools: Pools, name
 				const items = nearSchema(resolved.items, components, pools, name);
 				const maxItems = typeof resolved.maxItems === "number" ? resolved.maxItems : 10;
 				return fc.oneof(
-					{ weight: 8, arbitrary: fc.array(items, { maxLength: 6 }) },
+					{ weight: 5, arbitrary: fc.array(items, { maxLength: 6 }) },
+					{ weight: 4, arbitrary: withRepeats(items) },
 					{
 						// At the limit and one past it, of distinct plain values.
 						weight: 1,
@@ -235,6 +267,51 @@ export function nearSchema(schema: unknown, components: Json, pools: Pools, name
 		}
 	});
 	return fc.oneof({ weight: 10, arbitrary: fc.oneof(...shaped) }, { weight: 1, arbitrary: anyJson });
+}
+
+/** A string every field of its kind accepts (SPEC §3: 1–255 characters, no control character, no comma). */
+function stringWithin(schema: Json, name: string, pools: Pools): fc.Arbitrary<string> {
+	if (Array.isArray(schema.enum)) return fc.constantFrom(...(schema.enum as string[]));
+	if (/email/i.test(name)) return fc.constantFrom("user@example.com", "USER@example.com", "user+tag@example.com");
+	if (schema.format === "date-time") return fc.constantFrom("2030-01-01T00:00:00.000Z", "2031-06-15T12:30:00.000Z");
+	if (/scopes?$/.test(name)) return fc.constantFrom("read:learner", "write:learner", "admin", "read:ping");
+	const plain = fc.oneof(
+		{ weight: 4, arbitrary: fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 12 }).filter((text) => !text.includes(",")) },
+		{ weight: 2, arbitrary: composable },
+	);
+	const pool = name === "ids" ? pools.batchIds : /^(id|learnerId)$/.test(name) ? pools.learnerIds : undefined;
+	return pool ? fc.oneof({ weight: 1, arbitrary: plain }, { weight: 3, arbitrary: fc.constantFrom(...pool) }) : plain;
+}
+
+/**
+ * A value the JSON Schema accepts, with lists that often repeat values exactly and as near-duplicates: bodies
+ * a route takes whole, so that what it stored can be read back (nearSchema's bodies are mostly refused).
+ */
+export function withinSchema(schema: unknown, components: Json, pools: Pools, name = ""): fc.Arbitrary<unknown> {
+	const resolved = resolve(schema, components);
+	const types = (Array.isArray(resolved.type) ? (resolved.type as string[]) : [resolved.type as string]).filter((type) => type !== "null");
+	switch (types[0]) {
+		case "object": {
+			const properties = (resolved.properties ?? {}) as Record<string, unknown>;
+			const fields = Object.fromEntries(
+				Object.entries(properties).map(([key, value]) => [key, withinSchema(value, components, pools, key)]),
+			);
+			return fc.record(fields, { requiredKeys: (resolved.required as string[] | undefined) ?? [] });
+		}
+		case "array": {
+			const items = withinSchema(resolved.items, components, pools, name);
+			const minLength = typeof resolved.minItems === "number" ? resolved.minItems : 0;
+			return fc.oneof(fc.array(items, { minLength, maxLength: 6 }), withRepeats(items));
+		}
+		case "string":
+			return stringWithin(resolved, name, pools);
+		case "integer":
+			return fc.integer({ min: Number(resolved.minimum ?? 0), max: Number(resolved.maximum ?? 1000) });
+		case "boolean":
+			return fc.boolean();
+		default:
+			return fc.constant(null);
+	}
 }
 
 /** A request body: its bytes or text, and the Content-Type it is sent with (none when undefined). */
@@ -297,6 +374,7 @@ function jsonBodies(schema: unknown, components: Json, pools: Pools): fc.Arbitra
 		fc.tuple(arbitrary, fc.constantFrom(...types)).map(([value, contentType]) => ({ text: JSON.stringify(value) ?? "null", contentType, value }));
 	return fc.oneof(
 		{ weight: 12, arbitrary: asJson(nearSchema(schema, components, pools), JSON_TYPES) },
+		{ weight: 6, arbitrary: asJson(withinSchema(schema, components, pools), JSON_TYPES) },
 		{ weight: 2, arbitrary: asJson(anyJson, JSON_TYPES) },
 		{ weight: 2, arbitrary: fc.constantFrom(...MALFORMED_JSON).map((text) => ({ text, contentType: "application/json" })) },
 		{ weight: 1, arbitrary: deeplyNested.map((text) => ({ text, contentType: "application/json" })) },
@@ -328,7 +406,11 @@ function formBodies(schema: unknown, components: Json, pools: Pools): fc.Arbitra
 
 /** A body for any operation: what it takes, or now and then a stray one where it takes none. */
 export function bodies(operation: Operation, components: Json, pools: Pools): fc.Arbitrary<FuzzBody | undefined> {
-	if (operation.bodyType === "application/json") return jsonBodies(operation.bodySchema, components, pools);
+	if (operation.bodyType === "application/json") {
+		// A batch names existing owners of its own kind, so that some batches get past "not found".
+		const batchIds = operation.operationId === "putRegistrationTagsBatch" ? pools.registrationIds : pools.learnerIds;
+		return jsonBodies(operation.bodySchema, components, { ...pools, batchIds });
+	}
 	if (operation.bodyType) return formBodies(operation.bodySchema, components, pools);
 	// Fetch forbids a body on GET and HEAD.
 	if (operation.method === "GET" || operation.method === "HEAD") return fc.constant(undefined);

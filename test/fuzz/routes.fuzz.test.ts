@@ -157,55 +157,102 @@ const asRecord = (value: unknown): Record<string, unknown> =>
 	value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 const stringList = (value: unknown): string[] => (Array.isArray(value) ? value.filter((entry) => typeof entry === "string") : []);
 
-/** After an accepted write: what it wrote reads back exactly. Returns what does not. */
-async function readBack(operation: Operation, params: Record<string, string>, value: unknown): Promise<string | null> {
+/** A tag owner a write names, and the tags the write adds to it or removes from it. */
+interface TagWrite {
+	kind: "learner" | "registrations";
+	id: string;
+	add: string[];
+	remove: string[];
+}
+
+/** The tag owners a write names (the first three distinct ids of a batch), with what it asks of each. */
+function tagWrites(operationId: string, params: Record<string, string>, value: unknown): TagWrite[] {
 	const body = asRecord(value);
 	const tags = stringList(body.tags);
-	switch (operation.operationId) {
+	const one = (kind: TagWrite["kind"], id: string | undefined, change: Partial<TagWrite>): TagWrite[] => [
+		{ kind, id: id ?? "", add: [], remove: [], ...change },
+	];
+	switch (operationId) {
 		case "putLearnerTags":
-		case "putRegistrationTags": {
-			const kind = operation.operationId === "putLearnerTags" ? "learner" : "registrations";
-			const stored = await tagsOf(kind, params.learnerId ?? params.registrationId ?? "");
-			const missing = tags.filter((tag) => !stored?.includes(tag));
-			return missing.length > 0 ? `tags ${JSON.stringify(missing)} do not read back (got ${JSON.stringify(stored)})` : null;
-		}
+			return one("learner", params.learnerId, { add: tags });
+		case "putRegistrationTags":
+			return one("registrations", params.registrationId, { add: tags });
 		case "deleteLearnerTags":
-		case "deleteRegistrationTags": {
-			const kind = operation.operationId === "deleteLearnerTags" ? "learner" : "registrations";
-			const stored = await tagsOf(kind, params.learnerId ?? params.registrationId ?? "");
-			const left = tags.filter((tag) => stored?.includes(tag));
-			return left.length > 0 ? `removed tags ${JSON.stringify(left)} are still there` : null;
-		}
+			return one("learner", params.learnerId, { remove: tags });
+		case "deleteRegistrationTags":
+			return one("registrations", params.registrationId, { remove: tags });
 		case "putLearnerTagsBatch":
 		case "putRegistrationTagsBatch": {
-			const kind = operation.operationId === "putLearnerTagsBatch" ? "learner" : "registrations";
-			for (const id of stringList(body.ids).slice(0, 3)) {
-				const stored = await tagsOf(kind, id);
-				const missing = tags.filter((tag) => !stored?.includes(tag));
-				if (missing.length > 0) return `batch tags ${JSON.stringify(missing)} do not read back on ${JSON.stringify(id)}`;
-			}
-			return null;
+			const kind = operationId === "putLearnerTagsBatch" ? "learner" : "registrations";
+			return [...new Set(stringList(body.ids))].slice(0, 3).flatMap((id) => one(kind, id, { add: tags }));
 		}
 		case "createRegistration": {
-			const id = String(body.registrationId);
-			if (!id.isWellFormed()) return `registration id ${JSON.stringify(id)} was accepted, but no URL can name it`;
-			const response = await send("GET", `/registrations/${encodeURIComponent(id)}`, { Authorization: setting.app.auth });
-			if (response.status !== 200) return `the created registration answers ${response.status}`;
-			const stored = (await response.json()) as { course: { id: string }; learner: Record<string, unknown>; tags: string[] };
-			const learner = asRecord(body.learner);
-			const problems = [
-				stored.course.id !== body.courseId && "courseId",
-				stored.learner.id !== learner.id && "learner.id",
-				...(["email", "firstName", "lastName"] as const).map(
-					(field) => typeof learner[field] === "string" && stored.learner[field] !== learner[field] && `learner.${field}`,
-				),
-				stringList(body.registrationTags).some((tag) => !stored.tags.includes(tag)) && "registrationTags",
-			].filter(Boolean);
-			return problems.length > 0 ? `created registration differs in ${problems.join(", ")}` : null;
+			// A body whose ids are not strings is refused; its writes are never read back.
+			const learnerId = asRecord(body.learner).id;
+			return [
+				...one("learner", typeof learnerId === "string" ? learnerId : "", { add: stringList(body.learnerTags) }),
+				...one("registrations", typeof body.registrationId === "string" ? body.registrationId : "", {
+					add: stringList(body.registrationTags),
+				}),
+			];
 		}
 		default:
-			return null;
+			return [];
 	}
+}
+
+/** The owner's tag count as stored beside its tags (0 when it has no count yet). */
+async function storedTagCount(kind: TagWrite["kind"], id: string): Promise<number> {
+	const sql =
+		kind === "learner"
+			? "SELECT tag_count AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2"
+			: "SELECT tag_count AS n FROM registrations WHERE app_id = ?1 AND id = ?2";
+	return (await env.DB.prepare(sql).bind(setting.app.appId, id).first<{ n: number }>())?.n ?? 0;
+}
+
+/**
+ * The owner's tags after an accepted write, from its tags before (null: it did not exist) — SPEC §3: adding is
+ * a set union keeping the order first applied, removing ignores tags it lacks, and tags are exact strings, so
+ * a repeat is stored once while a near-duplicate (other case, other normalization form) is a tag of its own.
+ */
+function expectedTags(before: string[] | null, write: TagWrite): string[] {
+	const removed = new Set(write.remove);
+	return [...new Set([...(before ?? []), ...write.add])].filter((tag) => !removed.has(tag));
+}
+
+/** After an accepted write: what it wrote reads back exactly. Returns what does not. */
+async function readBack(
+	operation: Operation,
+	value: unknown,
+	writes: TagWrite[],
+	before: (string[] | null)[],
+): Promise<string | null> {
+	for (const [index, write] of writes.entries()) {
+		if (!write.id.isWellFormed()) continue;
+		const expected = expectedTags(before[index] ?? null, write);
+		const stored = await tagsOf(write.kind, write.id);
+		if (JSON.stringify(stored) !== JSON.stringify(expected)) {
+			return `${write.kind} ${JSON.stringify(write.id)} has tags ${JSON.stringify(stored)}, not ${JSON.stringify(expected)}`;
+		}
+		const counted = await storedTagCount(write.kind, write.id);
+		if (counted !== expected.length) return `${write.kind} ${JSON.stringify(write.id)} counts ${counted} tags for ${expected.length}`;
+	}
+	if (operation.operationId !== "createRegistration") return null;
+	const body = asRecord(value);
+	const id = String(body.registrationId);
+	if (!id.isWellFormed()) return `registration id ${JSON.stringify(id)} was accepted, but no URL can name it`;
+	const response = await send("GET", `/registrations/${encodeURIComponent(id)}`, { Authorization: setting.app.auth });
+	if (response.status !== 200) return `the created registration answers ${response.status}`;
+	const stored = (await response.json()) as { course: { id: string }; learner: Record<string, unknown> };
+	const learner = asRecord(body.learner);
+	const problems = [
+		stored.course.id !== body.courseId && "courseId",
+		stored.learner.id !== learner.id && "learner.id",
+		...(["email", "firstName", "lastName"] as const).map(
+			(field) => typeof learner[field] === "string" && stored.learner[field] !== learner[field] && `learner.${field}`,
+		),
+	].filter(Boolean);
+	return problems.length > 0 ? `created registration differs in ${problems.join(", ")}` : null;
 }
 
 /** One fuzzed request and its invariants; throws (so fast-check shrinks it) when one breaks. */
@@ -224,6 +271,11 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	if (input.body?.contentType) headers["Content-Type"] = input.body.contentType;
 	if (input.bookmark) headers["X-D1-Bookmark"] = input.bookmark;
 	const url = query ? `${path}?${query}` : path;
+	const value = bodyValue(input.body);
+	// The tags of the owners a write names, as they were before it (read through the API). Only where the test
+	// knows what the server reads: the path as sent, and a body that is JSON text (not raw bytes).
+	const writes = input.encoding === "encoded" && value !== undefined ? tagWrites(operation.operationId, params, value) : [];
+	const tagsBefore = await Promise.all(writes.map((write) => tagsOf(write.kind, write.id)));
 	tally.inputs++;
 	const response = await send(operation.method, url, headers, input.body?.text);
 	const text = operation.method === "HEAD" || response.status < 400 ? "" : await response.text();
@@ -232,7 +284,6 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 		tally.fiveXX++;
 		throw new Error(`${response.status} ${text} for ${summary(operation, url, input)}`);
 	}
-	const value = bodyValue(input.body);
 	const carried = [
 		...Object.values(params).map((param) => decoded(param, input.encoding)),
 		...input.query.map(([, entry]) => decoded(entry, input.encoding)),
@@ -242,8 +293,9 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 		// Only what the app answers before any route runs may come first: a bad bookmark, an unknown path or
 		// method, a body of the wrong size or type.
 		const before = (input.bookmark !== null && response.status === 400) || [404, 405, 413, 415].includes(response.status);
-		// A HEAD answer has no body to tell the two 404s apart.
-		const unrouted = response.status !== 404 || operation.method === "HEAD" || text.includes("No route matches");
+		// A HEAD answer has no body to say whether a route ran: the same request as GET says it.
+		const answer = operation.method === "HEAD" && response.status === 404 ? await (await send("GET", url, headers)).text() : text;
+		const unrouted = response.status !== 404 || answer.includes("No route matches");
 		expect({ status: response.status, unrouted }, `${input.strayAuthorization} on ${summary(operation, url, input)}`).toEqual({
 			status: before ? response.status : 401,
 			unrouted: true,
@@ -263,7 +315,7 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	}
 	for (const entry of carried) accepted.add(entry);
 	if (input.encoding === "encoded" && operation.method !== "GET") {
-		const problem = await readBack(operation, params, value);
+		const problem = await readBack(operation, value, writes, tagsBefore);
 		if (problem) {
 			tally.invalidAccepted++;
 			throw new Error(`${problem} after ${summary(operation, url, input)}`);

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { LIMITS, SCOPES } from "../../src/schemas";
+import { LIMITS } from "../../src/schemas";
 import { seedRegistrations } from "../db/seed";
 import { MANAGEMENT, call, createApp, mintToken, type TestApp } from "../helpers";
 import { enrol, realmUser, uniqueValue } from "../jobs/support";
-import { type Operation, fillPath, loadOperations } from "./operations";
+import { type Access, type Operation, fillPath, loadOperations } from "./operations";
 
 /**
  * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new
- * route fails the first test until it has a row here and a request in REQUESTS.
+ * route fails the first test until it has a row here, an entry in ACCESS and a request in REQUESTS.
  */
 
 const COLUMNS = [
@@ -24,8 +24,8 @@ type Column = (typeof COLUMNS)[number];
 type Row = readonly [number, number, number, number, number, number, number, number];
 
 /**
- * Columns: this application's Basic credentials · its bearer token holding the operation's scope (admin where
- * the operation names none) · its bearer token holding every other scope but admin · another application's
+ * Columns: this application's Basic credentials · its bearer token holding the operation's scope in ACCESS
+ * (admin where it names none) · its bearer token holding every other scope but admin · another application's
  * Basic · the other application's token with the scope · the realm's management credentials · no
  * Authorization header · a malformed one. On management operations the first two columns are "application
  * credentials on a management route"; on application operations the management column is "management
@@ -69,6 +69,65 @@ const EXPECTED: Record<string, Row> = {
 	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsAsset:              [200,       200,       200,      200,         200,         200,        200,  200],
+};
+
+/** SPEC §2's scopes (exact match; admin grants every scope). */
+const SCOPES = [
+	"read:learner",
+	"write:learner",
+	"admin",
+	"read:registration",
+	"write:registration",
+	"delete:registration",
+	"read:ping",
+	"read:about",
+] as const;
+type Scope = (typeof SCOPES)[number];
+
+const app = (scope: Scope) => ({ access: "app", scope }) as const;
+const management = { access: "management" } as const;
+
+/**
+ * Who may call each operation, from the contract (SPEC §2 and SCORM Cloud's scopes), not from the service's
+ * OpenAPI document: the document is checked against this table, and the tokens below hold the scopes it names.
+ */
+const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
+	pingAppId: app("read:ping"),
+	getAbout: app("read:about"),
+	// Token endpoints: Basic application credentials only.
+	getAppToken: { access: "basic" },
+	createToken: { access: "basic" },
+	putRealmUser: management,
+	deleteRealmUser: management,
+	getRealmUsers: management,
+	createApplication: management,
+	getApplicationList: management,
+	deleteApplication: management,
+	createCredential: management,
+	getCredentials: management,
+	updateCredential: management,
+	deleteCredential: management,
+	putLearnerTagsBatch: app("write:learner"),
+	getLearnerTags: app("read:learner"),
+	putLearnerTags: app("write:learner"),
+	deleteLearnerTags: app("write:learner"),
+	updateLearnerInfo: app("write:learner"),
+	// The only route that needs admin.
+	deleteAllLearnerData: app("admin"),
+	createRegistration: app("write:registration"),
+	getRegistrations: app("read:registration"),
+	putRegistrationTagsBatch: app("write:registration"),
+	getRegistrationProgress: app("read:registration"),
+	deleteRegistration: app("delete:registration"),
+	getRegistration: app("read:registration"),
+	getRegistrationTags: app("read:registration"),
+	putRegistrationTags: app("write:registration"),
+	deleteRegistrationTags: app("write:registration"),
+	// Job status: read:learner, and the management credentials too.
+	getJob: { access: "app+management", scope: "read:learner" },
+	getOpenApiDocument: { access: "public" },
+	getDocsPage: { access: "public" },
+	getDocsAsset: { access: "public" },
 };
 
 /** This application's data that no other caller may ever see: each value is unique to this file's run. */
@@ -204,7 +263,7 @@ function token(app: TestApp, scopes: string): Promise<string> {
 }
 
 async function authorizationFor(world: World, operation: Operation, column: Column, index: number): Promise<string | undefined> {
-	const scope = operation.scope ?? "admin";
+	const scope = ACCESS[operation.operationId]?.scope ?? "admin";
 	const withoutScope = SCOPES.filter((entry) => entry !== scope && entry !== "admin").join(" ");
 	switch (column) {
 		case "ownBasic":
@@ -278,10 +337,18 @@ async function send(operation: Operation, spec: RequestSpec, auth: string | unde
 }
 
 describe("authorization matrix", () => {
-	it("has a row of expected statuses and a valid request for exactly the operations the document lists", () => {
+	it("has a row of expected statuses, an access and a valid request for exactly the operations the document lists", () => {
 		const listed = operations.map((operation) => operation.operationId).sort();
 		expect(Object.keys(EXPECTED).sort()).toEqual(listed);
+		expect(Object.keys(ACCESS).sort()).toEqual(listed);
 		expect(Object.keys(REQUESTS).sort()).toEqual(listed);
+	});
+
+	it("documents for every operation the credentials and scope the contract gives it", () => {
+		const documented = Object.fromEntries(
+			operations.map(({ operationId, access, scope }) => [operationId, { access, ...(scope !== undefined && { scope }) }]),
+		);
+		expect(documented).toEqual(ACCESS);
 	});
 
 	describe.each(operations.map((operation, index) => ({ ...operation, index })))("$method $template ($operationId)", (operation) => {

@@ -1,7 +1,10 @@
 import { exports } from "cloudflare:workers";
 import { BASE } from "../helpers";
 
-/** Who may call an operation, as its OpenAPI `security` says. */
+/**
+ * Who may call an operation, as its OpenAPI `security` says: what the service claims, which the authorization
+ * matrix checks against the contract's own table (tests decide scopes from that table, not from this).
+ */
 export type Access =
 	/** No credentials at all (the document and its page). */
 	| "public"
