@@ -127,15 +127,13 @@ app.notFound((c) =>
 );
 
 /**
- * What the log may say of an unexpected error: its kind and where it was thrown. A message may quote values (a
- * learner id, an email), so only D1's own messages are kept, and only their first line: D1 names the failing
- * constraint or statement, never a bound value.
+ * What the log may say of an unexpected error: its kind, and D1's own message. Any other message may quote
+ * values (a learner id, an email), and a stack is no one's business outside a debugger; D1 names the failing
+ * constraint or statement, never a bound value, so its first line is kept.
  */
 function describeFault(error: unknown): Record<string, string | undefined> {
 	if (!(error instanceof Error)) return { error: typeof error };
-	const d1 = error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined;
-	const at = error.stack?.split("\n").find((line) => line.trimStart().startsWith("at "))?.trim();
-	return { error: error.name, detail: d1, at };
+	return { error: error.name, detail: error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined };
 }
 
 /** The answer to a write its application's storage row refused (src/db/app-storage.ts). */
