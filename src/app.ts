@@ -9,7 +9,7 @@ import { ConfigError, config } from "./config";
 import { createRouter, type AppEnv } from "./context";
 import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
 import { d1Trouble } from "./db/retry";
-import { ApiError, seconds, unauthorized } from "./errors";
+import { ApiError, badRequest, seconds, unauthorized } from "./errors";
 import { log } from "./log";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
@@ -76,10 +76,26 @@ const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
 			}
 		} else if (!JSON_MEDIA_TYPE.test(mediaType)) {
 			throw new ApiError(415, `Request bodies must be application/json (got "${mediaType || "none"}")`);
+		} else if (!isUtf8(await c.req.arrayBuffer())) {
+			// JSON is UTF-8 (RFC 8259 §8.1); decoding bad bytes would store U+FFFD in their place. Hono keeps the
+			// bytes read here for the validator's own parse.
+			throw badRequest("The request body is not valid UTF-8");
 		}
 	}
 	await next();
 });
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Whether the bytes are well-formed UTF-8. */
+function isUtf8(bytes: ArrayBuffer): boolean {
+	try {
+		strictUtf8.decode(bytes);
+		return true;
+	} catch {
+		return false;
+	}
+}
 
 /** Fails closed when a secret is missing or short (src/config.ts); otherwise hands the routes the checked config. */
 const requireConfig = createMiddleware<AppEnv>(async (c, next) => {

@@ -58,7 +58,7 @@ Each violation answers 400 with a message naming the limit.
 
 ## Statuses every operation shares
 
-- 400 also answers a malformed \`X-D1-Bookmark\` request header.
+- 400 also answers a malformed \`X-D1-Bookmark\` request header, and a JSON body whose bytes are not UTF-8.
 - 405 (with \`Allow\`) answers a method that no operation of a known path takes.
 - 413 and 415 answer, on operations that take a body, a body over 1 MiB or of the wrong media type.
 - 429 (with \`Retry-After\`) answers, on every operation that takes credentials, a client address or an application \

@@ -255,6 +255,16 @@ async function readBack(
 	return problems.length > 0 ? `created registration differs in ${problems.join(", ")}` : null;
 }
 
+/** Whether bytes are well-formed UTF-8. */
+function isUtf8(bytes: Uint8Array): boolean {
+	try {
+		new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
 /** One fuzzed request and its invariants; throws (so fast-check shrinks it) when one breaks. */
 async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	const params = Object.fromEntries(
@@ -291,8 +301,10 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	];
 	if (input.strayAuthorization !== null && operation.access !== "public") {
 		// Only what the app answers before any route runs may come first: a bad bookmark, an unknown path or
-		// method, a body of the wrong size or type.
-		const before = (input.bookmark !== null && response.status === 400) || [404, 405, 413, 415].includes(response.status);
+		// method, a body of the wrong size or type, or a JSON body whose bytes are not UTF-8.
+		const notUtf8 = input.body !== undefined && typeof input.body.text !== "string" && !isUtf8(input.body.text);
+		const before =
+			((input.bookmark !== null || notUtf8) && response.status === 400) || [404, 405, 413, 415].includes(response.status);
 		// A HEAD answer has no body to say whether a route ran: the same request as GET says it.
 		const answer = operation.method === "HEAD" && response.status === 404 ? await (await send("GET", url, headers)).text() : text;
 		const unrouted = response.status !== 404 || answer.includes("No route matches");

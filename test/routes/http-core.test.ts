@@ -67,6 +67,22 @@ describe("request bodies", () => {
 		expect(await response.json()).toEqual({ message: "Malformed JSON in request body" });
 	});
 
+	it("answer 400 to a JSON body that is not valid UTF-8, and store nothing of it", async () => {
+		const app = await createApp();
+		const registration = { courseId: "c", registrationId: "utf8-check", learner: { id: "utf8-learner" } };
+		expect((await call("POST", "/registrations", { auth: app.auth, body: registration })).status).toBe(204);
+		// {"tags":["<FF FE>"]}: two bytes no UTF-8 text contains.
+		const body = new Uint8Array([...new TextEncoder().encode('{"tags":["'), 0xff, 0xfe, ...new TextEncoder().encode('"]}')]);
+		const response = await rawFetch(`${BASE}/learner/utf8-learner/tags`, {
+			method: "PUT",
+			headers: { Authorization: app.auth, "Content-Type": "application/json" },
+			body,
+		});
+		expect(await expectMessage(response, 400)).toBe("The request body is not valid UTF-8");
+		const tags = await call("GET", "/learner/utf8-learner/tags", { auth: app.auth });
+		expect(await tags.json()).toEqual({ tags: [] });
+	});
+
 	it("answer 400 naming the field when a required field is missing", async () => {
 		const response = await call("PUT", "/appManagement/users/someone%40example.com", { auth: MANAGEMENT, body: {} });
 		expect(response.status).toBe(400);
