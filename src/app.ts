@@ -85,7 +85,7 @@ const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 });
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** Whether the bytes are well-formed UTF-8. */
 function isUtf8(bytes: ArrayBuffer): boolean {

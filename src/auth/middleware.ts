@@ -62,14 +62,10 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 	if (/^Bearer\s/i.test(header)) {
 		const token = header.replace(/^Bearer\s+/i, "").trim();
 		const claims = await verifyTokenCached(token, c.env.TOKEN_SIGNING_SECRET, Math.floor(Date.now() / 1000));
-		if (!claims) {
-			refuseIfThrottled({ client });
-			throw await failedAttempt(c.env, { client }, unauthorized("The bearer token is invalid or has expired"));
-		}
+		if (!claims) throw await failedAttempt(c.env, { client }, unauthorized("The bearer token is invalid or has expired"));
 		const keys = { client, claimed: claims.app };
 		const verified = await authenticateCredentialId(c.env.DB, claims.cid);
 		if (!verified || verified.credential.appId !== claims.app) {
-			refuseIfThrottled(keys);
 			throw await failedAttempt(c.env, keys, unauthorized("The bearer token's credential is disabled or deleted"));
 		}
 		return { appId: claims.app, credentialId: claims.cid, scopes: claims.scope, scheme: "bearer" };
@@ -78,7 +74,6 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 	if (!credential) {
 		const basic = parseBasic(header);
 		if (!basic) {
-			refuseIfThrottled({ client });
 			throw await failedAttempt(
 				c.env,
 				{ client },

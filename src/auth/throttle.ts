@@ -40,22 +40,24 @@ const tooMany = () =>
 		"Retry-After": String(FAILURE_WINDOW_SECONDS),
 	});
 
-/** Throws 429 if the address or the claimed application is throttled in this isolate. */
+const isThrottled = (keys: FailureKeys) =>
+	throttled.get(keys.client) !== undefined || (keys.claimed !== undefined && throttled.get(claimedKey(keys.claimed)) !== undefined);
+
+/** Throws 429 if the address or the claimed application is throttled in this isolate (before any lookup). */
 export function refuseIfThrottled(keys: FailureKeys): void {
-	if (throttled.get(keys.client) || (keys.claimed !== undefined && throttled.get(claimedKey(keys.claimed)))) {
-		throw tooMany();
-	}
+	if (isThrottled(keys)) throw tooMany();
 }
 
 /**
  * Counts a failed attempt, and returns the error to answer: `unauthorized` while the counts are within their
- * limits, 429 once either is over (and that key throttled here until the window ends).
+ * limits, 429 once either is over (and that key throttled here until the window ends) or already was.
  */
 export async function failedAttempt(
 	env: Pick<Env, "AUTH_FAILURES_BY_CLIENT" | "AUTH_FAILURES_BY_APP">,
 	keys: FailureKeys,
 	unauthorized: ApiError,
 ): Promise<ApiError> {
+	if (isThrottled(keys)) return tooMany();
 	const counts: [string, RateLimit][] = [[keys.client, env.AUTH_FAILURES_BY_CLIENT]];
 	if (keys.claimed !== undefined) counts.push([claimedKey(keys.claimed), env.AUTH_FAILURES_BY_APP]);
 	const verdicts = await Promise.all(counts.map(([key, limiter]) => limiter.limit({ key })));

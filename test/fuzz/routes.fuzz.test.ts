@@ -258,7 +258,7 @@ async function readBack(
 /** Whether bytes are well-formed UTF-8. */
 function isUtf8(bytes: Uint8Array): boolean {
 	try {
-		new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+		new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
 		return true;
 	} catch {
 		return false;
