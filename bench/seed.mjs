@@ -19,7 +19,8 @@ export function seedApplication() {
 	const secretHash = createHash("sha256").update(SECRET).digest("hex");
 	return `
 INSERT INTO applications (id, name, created_at) VALUES ('${APP_ID}', 'Bench LMS', '${now}');
-INSERT INTO app_storage (app_id) VALUES ('${APP_ID}');
+-- The quota wrangler.toml sets (the service writes it with every write; the seed's own count below needs it now).
+INSERT INTO app_storage (app_id, row_quota) VALUES ('${APP_ID}', 5000000);
 INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
   VALUES ('${CREDENTIAL_ID}', '${APP_ID}', 'bench', '${secretHash}', 1, '${now}', '${now}');
 INSERT INTO realm_users (email_key, email, role, created_at, updated_at)

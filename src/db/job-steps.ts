@@ -183,21 +183,29 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
 export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
 	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 registrations per chunk, ?7 learner hash, ?8 now,
 	// ?9 rows per chunk. The running row count is taken over the first ?6 registrations only, so a chunk reads
-	// at most ?6 of them however many the learner has.
+	// at most ?6 of them however many the learner has. The claim records the chunk's last pk as the job's
+	// position; the chunk is then every registration of the learner up to it (all that is left of it comes after
+	// the previous chunks'), one index range per statement, and nothing for an attempt that lost the claim.
 	const chunk = `SELECT pk FROM (
 	    SELECT pk, tag_count, sum(1 + tag_count) OVER (ORDER BY pk) AS rows_through
 	    FROM (SELECT pk, tag_count FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk LIMIT ?6))
 	  WHERE rows_through <= ?9 OR rows_through = 1 + tag_count`;
+	const inChunk = `app_id = ?1 AND learner_id = ?2
+	  AND pk <= (SELECT position FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1)`;
 	const params = [job.appId, job.learnerId, job.id, job.cursor, lease, bounds.registrations, job.learnerHash, now, bounds.rows];
 	const completedUnderLease = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')";
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?8),
-			   touched_at = ?8,
-			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk})),
-			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE pk IN (${chunk}))
+			   touched_at = ?8, position = coalesce((SELECT max(pk) FROM (${chunk})), position)
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+		),
+		statement(
+			`UPDATE jobs SET
+			   registrations_affected = registrations_affected + (SELECT count(*) FROM registrations WHERE ${inChunk}),
+			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})
+			 WHERE id = ?3 AND ${LEASED}`,
 		),
 		statement(
 			`UPDATE jobs SET payload = NULL, learner_id = NULL, completed_at = coalesce(completed_at, ?8),
@@ -206,14 +214,12 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 			 WHERE app_id = ?1 AND learner_hash = ?7 AND id <> ?3 AND (payload IS NOT NULL OR learner_id IS NOT NULL)
 			   AND ${LEASED}`,
 		),
-		statement(
-			countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE pk IN (${chunk}))`, LEASED),
-		),
+		statement(countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})`)),
 		statement(
 			`DELETE FROM registration_tags WHERE app_id = ?1
-			   AND registration_id IN (SELECT id FROM registrations WHERE pk IN (${chunk})) AND ${LEASED}`,
+			   AND registration_id IN (SELECT id FROM registrations WHERE ${inChunk})`,
 		),
-		statement(`DELETE FROM registrations WHERE pk IN (${chunk}) AND ${LEASED}`),
+		statement(`DELETE FROM registrations WHERE ${inChunk}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL, error = NULL,
 			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
