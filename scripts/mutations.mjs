@@ -149,13 +149,31 @@ export const MUTATIONS = [
 
 	// --- Jobs: acceptance, chunks, erasure completeness, ordering (src/db/job-steps.ts) ------------------------
 	{
-		id: "job-error-cleared-on-completion",
-		promise: "a job that completes after a failed attempt shows no error",
-		spec: "§3 async jobs: status completed; §11",
+		id: "job-error-cleared-update",
+		promise: "an update job that completes after a failed attempt shows no error",
+		spec: "§3 async jobs: status completed; §11 a failed step is retried and then runs",
 		file: "src/db/job-steps.ts",
 		search: "completed_at = ?10, payload = NULL, learner_id = NULL, error = NULL",
 		replace: "completed_at = ?10, payload = NULL, learner_id = NULL",
 		tests: [CONSUMER, FAULTS],
+	},
+	{
+		id: "job-error-cleared-erasure",
+		promise: "an erasure job that completes after a failed attempt shows no error",
+		spec: "§3 async jobs: status completed; §11 a failed step is retried and then runs",
+		file: "src/db/job-steps.ts",
+		search: "SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL, error = NULL,",
+		replace: "SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL,",
+		tests: [CONSUMER, FAULTS],
+	},
+	{
+		id: "job-error-cleared-app-deletion",
+		promise: "an application-deletion job that completes after a failed attempt shows no error",
+		spec: "§3 async jobs: status completed; §11 a failed application deletion is retried until the data is gone",
+		file: "src/db/job-steps.ts",
+		search: "SET status = 'completed', completed_at = ?7, error = NULL",
+		replace: "SET status = 'completed', completed_at = ?7",
+		tests: [CONSUMER, FAULTS, END_TO_END],
 	},
 	{
 		id: "update-order-by-acceptance",
@@ -625,7 +643,9 @@ export const MUTATIONS = [
 		file: "src/routes/oauth.ts",
 		search: 'if (exp <= iat) throw badRequest("expiry must be in the future");',
 		replace: 'if (exp < 0) throw badRequest("expiry must be in the future");',
-		tests: [TOKENS],
+		// SCORM Cloud's JSON token form is exercised through the official client.
+		tests: ["test/interop/meta.test.ts"],
+		project: "interop",
 	},
 
 	// --- Limits (src/schemas.ts) -----------------------------------------------------------------------------------
