@@ -120,6 +120,15 @@ export const MUTATIONS = [
 		tests: [MATRIX, TOKENS, END_TO_END, DOCS],
 	},
 	{
+		id: "erasure-needs-admin-scope-enforced",
+		promise: "a write:learner token gets 403 from deleteAllLearnerData even while the document still says admin",
+		spec: "§2 scopes: admin for delete-information; missing scope → 403 naming it",
+		file: "src/routes/learners.ts",
+		search: 'middleware: [requireScope("admin")],',
+		replace: 'middleware: [requireScope("write:learner")],',
+		tests: [MATRIX, TOKENS, END_TO_END],
+	},
+	{
 		id: "update-rename-refused",
 		promise: "updateInfo with a body id other than the path's answers 400 (renaming is not supported)",
 		spec: "§3 updateLearnerInfo: id must equal the path's learnerId",
@@ -859,7 +868,26 @@ export const MUTATIONS = [
 		tests: [HTTP_CORE, TOKENS, APP_MANAGEMENT, META],
 	},
 
-	// --- Meta and docs (src/routes/meta.ts, src/routes/docs.ts) -----------------------------------------------------
+	{
+		id: "dates-iso-8601",
+		promise: "stored dates are ISO-8601 UTC (createdDate, updated; since/until and ordering compare them)",
+		spec: "§4 registrations: createdDate, since/until",
+		file: "src/db/types.ts",
+		search: "export const nowIso = () => new Date().toISOString();",
+		replace: "export const nowIso = () => new Date().toUTCString();",
+		tests: [REGISTRATIONS],
+	},
+
+	// --- Meta and docs (src/routes/meta.ts, src/routes/docs.ts, src/routes/openapi.ts) ---------------------------
+	{
+		id: "openapi-operation-scope",
+		promise: "the OpenAPI document names the OAuth scope each operation needs",
+		spec: "§2 scopes; §4 the OpenAPI document of every route",
+		file: "src/routes/openapi.ts",
+		search: "[{ APP_NORMAL: [] }, { OAUTH: [scope] }]",
+		replace: "[{ APP_NORMAL: [] }, { OAUTH: [] }]",
+		tests: [DOCS],
+	},
 	{
 		id: "ping-pong",
 		promise: 'GET /ping answers apiMessage "pong"',
