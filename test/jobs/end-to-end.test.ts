@@ -99,6 +99,23 @@ describe("POST /learner/:learnerId/updateInfo", () => {
 		});
 	});
 
+	it("leaves every field given as null as it is", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const details = { id: learnerId, email: "still@example.com", firstName: "Still", lastName: "Here" };
+		const registrationId = await enrol(app, details);
+
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), {
+				auth: app.auth,
+				body: { id: learnerId, email: null, firstName: null, lastName: null },
+			}),
+		);
+
+		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		expect(await learnerOn(app, registrationId)).toEqual(details);
+	});
+
 	it("sets a field empty when given an empty string", async () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("learner");

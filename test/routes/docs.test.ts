@@ -62,6 +62,40 @@ describe("GET /openapi.json", () => {
 		expect(Object.keys(scopes).sort()).toEqual([...SCOPES].sort());
 	});
 
+	it("declares for each application operation Basic, or OAuth with the one scope SPEC §2 gives it", async () => {
+		const { paths } = await getDocument();
+		const declared = Object.fromEntries(
+			operations(paths)
+				.filter(({ operation }) => JSON.stringify(operation.security ?? []).includes("APP_NORMAL"))
+				.map(({ operation }) => [operation.operationId, operation.security]),
+		);
+		const either = (scope: string) => [{ APP_NORMAL: [] }, { OAUTH: [scope] }];
+		expect(declared).toEqual({
+			getLearnerTags: either("read:learner"),
+			putLearnerTags: either("write:learner"),
+			deleteLearnerTags: either("write:learner"),
+			putLearnerTagsBatch: either("write:learner"),
+			updateLearnerInfo: either("write:learner"),
+			deleteAllLearnerData: either("admin"),
+			// Job status: read:learner, or the realm's management credentials (which follow application deletions).
+			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],
+			createRegistration: either("write:registration"),
+			getRegistrations: either("read:registration"),
+			getRegistrationProgress: either("read:registration"),
+			getRegistration: either("read:registration"),
+			deleteRegistration: either("delete:registration"),
+			getRegistrationTags: either("read:registration"),
+			putRegistrationTags: either("write:registration"),
+			deleteRegistrationTags: either("write:registration"),
+			putRegistrationTagsBatch: either("write:registration"),
+			pingAppId: either("read:ping"),
+			getAbout: either("read:about"),
+			// Tokens are minted with Basic application credentials only.
+			getAppToken: [{ APP_NORMAL: [] }],
+			createToken: [{ APP_NORMAL: [] }],
+		});
+	});
+
 	it("publishes the limits as schema constraints", async () => {
 		const document = await getDocument();
 		const tags = schemaOf(document, "TagListSchema").properties.tags as Json & { items: Json };

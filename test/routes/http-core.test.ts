@@ -1,8 +1,17 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { BASE, call, createApp, expectMessage, MANAGEMENT, mintToken } from "../helpers";
+import {
+	apiRequest,
+	BASE,
+	call,
+	createApp,
+	expectMessage,
+	fetchWithBindings,
+	MANAGEMENT,
+	mintToken,
+} from "../helpers";
 
 const ONE_MIB = 1024 * 1024;
 const BOOKMARK = /^[0-9a-f]+(-[0-9a-f]+)*$/i;
@@ -24,6 +33,17 @@ const applicationBodyOfSize = (bytes: number) => {
 	const envelope = JSON.stringify({ name: "" });
 	return JSON.stringify({ name: "n".repeat(bytes - envelope.length) });
 };
+
+/** The JSON log lines written to console.log while `run` ran. */
+async function logsOf(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+	const spy = vi.spyOn(console, "log");
+	await run();
+	return spy.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+}
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
 
 describe("unknown routes", () => {
 	it("answer 404 MessageSchema under the base path", async () => {
@@ -276,5 +296,56 @@ describe("X-D1-Bookmark", () => {
 		expect(await response.json()).toEqual({
 			message: "X-D1-Bookmark is not a D1 bookmark; send back the value a previous response carried",
 		});
+	});
+});
+
+describe("request log lines", () => {
+	it("name the route pattern and the request id, never the learner id in the path", async () => {
+		const app = await createApp();
+		const learnerId = "learner-named-in-the-path-only";
+		const registration = { courseId: "c", registrationId: `${learnerId}-r`, learner: { id: learnerId } };
+		expect((await call("POST", "/registrations", { auth: app.auth, body: registration })).status).toBe(204);
+		let response: Response | undefined;
+		const lines = await logsOf(async () => {
+			// LOG_LEVEL info: a line for every request, as in production.
+			response = await fetchWithBindings(apiRequest("GET", `/learner/${learnerId}/tags`, { auth: app.auth }), {
+				LOG_LEVEL: "info",
+			});
+		});
+		expect(response?.status).toBe(200);
+		expect(lines.filter((line) => line.msg === "request")).toEqual([
+			expect.objectContaining({
+				level: "info",
+				requestId: response?.headers.get("X-Request-Id"),
+				method: "GET",
+				route: "/api/v2/learner/:learnerId/tags",
+				status: 200,
+			}),
+		]);
+		expect(JSON.stringify(lines)).not.toContain(learnerId);
+	});
+});
+
+describe("internal faults", () => {
+	it("answer 500 quoting the request id, never the database's error text", async () => {
+		const app = await createApp();
+		const fault = "D1_ERROR: no such column: learner_email: SELECT learner_email FROM registrations WHERE learner_id = 'ada'";
+		const failing = () => {
+			throw new Error(fault);
+		};
+		const brokenDb = {
+			withSession: () => ({ prepare: failing, batch: failing, getBookmark: () => null }),
+		} as unknown as D1Database;
+		let response: Response | undefined;
+		const lines = await logsOf(async () => {
+			response = await fetchWithBindings(apiRequest("GET", "/learner/ada/tags", { auth: app.auth }), { DB: brokenDb });
+		});
+		const requestId = response?.headers.get("X-Request-Id") ?? "";
+		expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+		const message = await expectMessage(response as Response, 500);
+		expect(message).toContain(requestId);
+		for (const leaked of ["D1_ERROR", "SELECT", "learner_email", "learner_id ="]) expect(message).not.toContain(leaked);
+		// Logged with the request id, and only the error's first line: bound values never reach the log.
+		expect(lines.filter((line) => line.level === "error" && line.requestId === requestId)).not.toEqual([]);
 	});
 });
