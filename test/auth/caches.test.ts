@@ -121,6 +121,21 @@ describe("revocation", () => {
 		}
 	});
 
+	it("takes effect within 30 s for the canonical header too, when the credential was first verified under another", async () => {
+		const app = await createApp();
+		vi.useFakeTimers({ toFake: ["Date"] });
+		const start = Date.now();
+		// Verified first through a padded spelling, which is never remembered by header.
+		expect((await ping(`Basic  ${btoa(`${app.appId}:${app.secret}`)}`)).status).toBe(200);
+		// 20 s later the canonical header arrives: remembered, but only until the first verification expires.
+		vi.setSystemTime(start + 20_000);
+		expect((await ping(app.auth)).status).toBe(200);
+		await disableInD1(app.credentialId);
+
+		vi.setSystemTime(start + 31_000);
+		expect(await expectMessage(await ping(app.auth), 401)).toBe("Invalid application id or secret key");
+	});
+
 	it("is read from the primary database, never from a replica session that may lag behind", async () => {
 		const app = await createApp();
 		const sessionSql: string[] = [];
