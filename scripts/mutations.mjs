@@ -192,7 +192,7 @@ export const MUTATIONS = [
 		file: "src/db/job-steps.ts",
 		search: "SET status = 'completed', completed_at = ?7, error = NULL",
 		replace: "SET status = 'completed', completed_at = ?7",
-		tests: [CONSUMER, FAULTS, END_TO_END],
+		tests: [CONSUMER, FAULTS, END_TO_END, DELETION],
 	},
 	{
 		id: "update-order-by-acceptance",

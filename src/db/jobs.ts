@@ -97,16 +97,16 @@ export async function getJob(db: Db, appId: string, jobId: string): Promise<Job 
 }
 
 /**
- * Marks a job failed with a reason (after the last attempt's recorded error, if any), unless it finished. Its
- * learner id and payload are dropped: a failed learner job is never resumed (asking again starts a new one).
- * Application deletions are never failed: they must go on until the data is gone (see deferApplicationDeletion).
+ * Marks a learner job failed with a reason (after the last attempt's recorded error, if any), unless it
+ * finished. Its learner id and payload are dropped: a failed learner job is never resumed (asking again starts a
+ * new one). Application deletions are never failed: they go on until the data is gone (deferApplicationDeletion).
  */
 export async function markJobFailed(db: Db, jobId: string, reason: string, now: string): Promise<void> {
 	await db
 		.prepare(
 			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
 			   learner_id = NULL, payload = NULL
-			 WHERE id = ?1 AND status IN ('queued', 'running') AND type <> 'deleteApplication'`,
+			 WHERE id = ?1 AND status IN ('queued', 'running')`,
 		)
 		.bind(jobId, reason, now)
 		.run();

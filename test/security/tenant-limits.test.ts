@@ -70,6 +70,19 @@ describe("the storage quota", () => {
 		expect((await send(lowered, app, "PUT", `/learner/${learnerId}/tags`, { tags: ["d"] })).status).toBe(403);
 	});
 
+	it("gives the rows of removed tags back to the quota", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("learner");
+		const body = registration(learnerId, { learnerTags: ["a", "b"], registrationTags: ["c", "d"] });
+		expect((await send(limits, app, "POST", "/registrations", body)).status).toBe(204);
+		expect((await send(limits, app, "DELETE", `/learner/${learnerId}/tags`, { tags: ["a", "b"] })).status).toBe(204);
+		expect(await storedRows(app.appId)).toBe(3);
+
+		// 3 rows held, 3 more fit a quota of 6.
+		expect((await send(limits, app, "PUT", `/learner/${learnerId}/tags`, { tags: ["e", "f", "g"] })).status).toBe(204);
+		expect(await storedRows(app.appId)).toBe(6);
+	});
+
 	it("is per application: one at its quota does not stop another", async () => {
 		const full = await createApp();
 		const other = await createApp();
