@@ -1,13 +1,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type ChunkBounds, runErasureChunk, runUpdateChunk } from "../../src/db/job-steps";
+import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../../src/db/job-steps";
 import { type Job, getJobById } from "../../src/db/jobs";
+import { JobMessageSchema } from "../../src/jobs/contract";
 import { runJob } from "../../src/jobs/run";
-import { type TestApp, createApp } from "../helpers";
+import { MANAGEMENT, type TestApp, createApp } from "../helpers";
 import {
 	type LearnerFields,
 	acceptErasure,
 	acceptUpdate,
+	callCapturing,
 	deliver,
 	drain,
 	enrol,
@@ -154,6 +156,26 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		await drain(erasure);
 		expect(await registrationCount(app.appId, learnerId)).toBe(0);
 		expect((await getJob(app.auth, erasure.jobId)).registrationsAffected).toBe(3);
+	});
+
+	it("delete an application's chunk once, counted once, when two deliveries race for it", async () => {
+		const app = await createApp();
+		await learnerWith(app, { id: uniqueValue("learner") }, 3);
+		const { response, sent } = await callCapturing("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(response.status).toBe(204);
+		const deletion = JobMessageSchema.parse(sent[0]?.body);
+		const snapshot = await jobRow(deletion.jobId);
+
+		const now = new Date().toISOString();
+		const winner = await runApplicationDeletionChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
+		const loser = await runApplicationDeletionChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
+
+		expect(winner).toEqual({ claimed: true, completed: false });
+		expect(loser).toEqual({ claimed: false, completed: false });
+		const left = await env.DB.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
+		expect(left?.n).toBe(2);
+		await drain(deletion);
+		expect(await getJob(MANAGEMENT, deletion.jobId)).toMatchObject({ status: "completed", registrationsAffected: 3 });
 	});
 
 	it("change nothing when delivered after the learner's erasure completed, even to a new learner of that id", async () => {
