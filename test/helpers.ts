@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import worker from "../src/index";
 import { checkConformance } from "./conformance";
 
@@ -110,4 +110,11 @@ export async function mintToken(app: TestApp, scope: string, expiration?: number
 	expect(response.status).toBe(200);
 	const { access_token } = (await response.json()) as { access_token: string };
 	return `Bearer ${access_token}`;
+}
+
+/** The JSON log lines written to console.log while `run` ran (restore the spy with vi.restoreAllMocks()). */
+export async function logsOf(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+	const spy = vi.spyOn(console, "log");
+	await run();
+	return spy.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
 }

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { retryDelaySeconds } from "../../src/jobs/consumer";
 import type { JobMessage } from "../../src/jobs/contract";
-import { type TestApp, createApp } from "../helpers";
+import { type TestApp, createApp, logsOf } from "../helpers";
 import {
 	type Delivery,
 	acceptUpdate,
@@ -76,13 +76,6 @@ async function pendingUpdate(
 	const email = `${uniqueValue("after")}@example.com`;
 	const message = await acceptUpdate(app, { id: learnerId, email });
 	return { learnerId, registrationId, email, message };
-}
-
-/** The JSON log lines written to console.log while `run` ran. */
-async function logsOf(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-	const spy = vi.spyOn(console, "log");
-	await run();
-	return spy.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
 }
 
 afterEach(() => {

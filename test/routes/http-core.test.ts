@@ -11,6 +11,7 @@ import {
 	fetchWithBindings,
 	MANAGEMENT,
 	mintToken,
+	logsOf,
 } from "../helpers";
 
 const ONE_MIB = 1024 * 1024;
@@ -33,13 +34,6 @@ const applicationBodyOfSize = (bytes: number) => {
 	const envelope = JSON.stringify({ name: "" });
 	return JSON.stringify({ name: "n".repeat(bytes - envelope.length) });
 };
-
-/** The JSON log lines written to console.log while `run` ran. */
-async function logsOf(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-	const spy = vi.spyOn(console, "log");
-	await run();
-	return spy.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
-}
 
 afterEach(() => {
 	vi.restoreAllMocks();
