@@ -51,5 +51,9 @@ FROM applications a;
 ALTER TABLE jobs ADD COLUMN touched_at TEXT;
 ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
 UPDATE jobs SET touched_at = coalesce(started_at, created_at) WHERE status IN ('queued', 'running');
+-- Application deletions are never failed from this version on (the sweeper sends them again until the data is
+-- gone): one that an earlier version failed is resumed, for the next sweep to send.
+UPDATE jobs SET status = CASE WHEN cursor = 0 THEN 'queued' ELSE 'running' END, completed_at = NULL, touched_at = NULL
+WHERE type = 'deleteApplication' AND status = 'failed';
 -- The sweeper's scan: unfinished jobs by when they were last attended to (a small index: finished jobs leave it).
 CREATE INDEX jobs_unfinished_by_touch ON jobs (touched_at) WHERE status IN ('queued', 'running');

@@ -63,9 +63,3 @@ export const insertAppStorage = (db: Db, appId: string) =>
 /** A statement fencing the application off: no write lands after the batch holding it commits. */
 export const fenceAppStorage = (db: Db, appId: string, now: string) =>
 	db.prepare("UPDATE app_storage SET deleted_at = coalesce(deleted_at, ?2) WHERE app_id = ?1").bind(appId, now);
-
-/** How many rows the application stores, by its count (null when it has no row). */
-export async function storedRows(db: Db, appId: string): Promise<number | null> {
-	const row = await db.prepare("SELECT stored_rows FROM app_storage WHERE app_id = ?1").bind(appId).first<{ stored_rows: number }>();
-	return row?.stored_rows ?? null;
-}

@@ -177,18 +177,18 @@ export interface StaleJob {
 /**
  * The sweeper's repairs, in one transaction, for unfinished jobs not attended to since `cutoff`: an update
  * whose learner has no registration left completes at once (it can no longer apply: its payload goes); a
- * learner job re-sent `maxResends` times already fails, dropping its payload (asking again starts a new one);
- * an application deletion that failed under an earlier version runs again. Then up to `limit` stale jobs to
- * send again, the longest forgotten first (served by jobs_unfinished_by_touch).
+ * learner job re-sent `maxResends` times already fails, dropping its payload (asking again starts a new one).
+ * Then up to `limit` stale jobs to send again, the longest forgotten first. Every statement reads unfinished
+ * jobs only (jobs_unfinished_by_touch), however many finished ones the table holds.
  */
 export async function repairStaleJobs(
 	db: Db,
 	cutoff: string,
 	now: string,
 	options: { maxResends: number; limit: number },
-): Promise<{ orphaned: number; givenUp: number; restarted: number; stale: StaleJob[] }> {
+): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
 	const stale = "status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)";
-	const [orphaned, givenUp, restarted, found] = await retryTransient(() =>
+	const [orphaned, givenUp, found] = await retryTransient(() =>
 		db.batch([
 			db
 				.prepare(
@@ -206,12 +206,6 @@ export async function repairStaleJobs(
 				)
 				.bind(cutoff, now, options.maxResends),
 			db
-				.prepare(
-					`UPDATE jobs SET status = CASE WHEN cursor = 0 THEN 'queued' ELSE 'running' END, completed_at = NULL,
-					   touched_at = NULL
-					 WHERE type = 'deleteApplication' AND status = 'failed'`,
-				),
-			db
 				.prepare(`SELECT id, type, resends FROM jobs WHERE ${stale} ORDER BY touched_at LIMIT ?2`)
 				.bind(cutoff, options.limit),
 		]),
@@ -219,7 +213,6 @@ export async function repairStaleJobs(
 	return {
 		orphaned: orphaned?.meta.changes ?? 0,
 		givenUp: givenUp?.meta.changes ?? 0,
-		restarted: restarted?.meta.changes ?? 0,
 		stale: (found?.results ?? []) as StaleJob[],
 	};
 }

@@ -22,7 +22,6 @@ export const SWEEP_LIMIT = 100;
 export interface SweepReport {
 	orphaned: number;
 	givenUp: number;
-	restarted: number;
 	resent: number;
 	sendFailures: number;
 }
@@ -42,7 +41,6 @@ export async function sweep(env: Pick<Env, "DB" | "LEARNER_JOBS" | "LOG_LEVEL">,
 	const report: SweepReport = {
 		orphaned: repairs.orphaned,
 		givenUp: repairs.givenUp,
-		restarted: repairs.restarted,
 		resent: sent.length,
 		sendFailures: repairs.stale.length - sent.length,
 	};
