@@ -176,29 +176,29 @@ function refusedWrite(c: Context<AppEnv>, refusal: NonNullable<ReturnType<typeof
 	}
 }
 
-app.onError((error, c) => {
+/** A D1 outage or overload as the client sees it: 503 with Retry-After (logged, without the error's text). */
+function databaseUnavailable(c: Context<AppEnv>, trouble: NonNullable<ReturnType<typeof d1Trouble>>): ApiError {
+	log(c.env, "warn", { msg: "database unavailable", requestId: c.var.requestId, trouble });
+	const wait = trouble === "overloaded" ? "5" : "1";
+	const what = trouble === "overloaded" ? "The database is overloaded" : "The database did not answer";
+	return new ApiError(
+		503,
+		`${what}; retry after ${seconds(wait)} (a write that was not acknowledged may or may not have been applied)`,
+		{ "Retry-After": wait },
+	);
+}
+
+app.onError((caught, c) => {
+	// D1 errors the service knows how to answer become ApiErrors, rendered like the rest.
+	const refusal = refusalOf(caught);
+	const trouble = refusal ? null : d1Trouble(caught);
+	const error = refusal ? refusedWrite(c, refusal) : trouble ? databaseUnavailable(c, trouble) : caught;
 	if (error instanceof ApiError) {
 		return c.json({ message: error.message }, error.status, error.headers);
 	}
 	if (error instanceof HTTPException) {
 		// Hono's own: "Malformed JSON in request body" (400) and the like.
 		return c.json({ message: error.message || "Bad request" }, error.status);
-	}
-	const refusal = refusalOf(error);
-	if (refusal) {
-		const refused = refusedWrite(c, refusal);
-		return c.json({ message: refused.message }, refused.status, refused.headers);
-	}
-	const trouble = d1Trouble(error);
-	if (trouble) {
-		log(c.env, "warn", { msg: "database unavailable", requestId: c.var.requestId, trouble });
-		const wait = trouble === "overloaded" ? "5" : "1";
-		const what = trouble === "overloaded" ? "The database is overloaded" : "The database did not answer";
-		return c.json(
-			{ message: `${what}; retry after ${seconds(wait)} (a write that was not acknowledged may or may not have been applied)` },
-			503,
-			{ "Retry-After": wait },
-		);
 	}
 	if (error instanceof ConfigError) {
 		log(c.env, "error", { msg: "configuration error", requestId: c.var.requestId, detail: error.message });

@@ -32,7 +32,8 @@ export async function dispatch(env: Pick<Env, "LEARNER_JOBS" | "LOG_LEVEL">, db:
 	try {
 		await enqueue(env, message);
 	} catch (error) {
-		log(env, "warn", { msg: "job message not sent; left to the sweeper", jobId: message.jobId, type: message.type, error: error instanceof Error ? error.name : typeof error });
+		const kind = error instanceof Error ? error.name : typeof error;
+		log(env, "warn", { msg: "job message not sent; left to the sweeper", jobId: message.jobId, type: message.type, error: kind });
 		// If even this fails, the job's last attended time still makes it stale for the sweeper within minutes.
 		await markUnsent(db, message.jobId).catch(() => undefined);
 	}
