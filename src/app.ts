@@ -19,7 +19,7 @@ import { learnerRoutes } from "./routes/learners";
 import { metaRoutes } from "./routes/meta";
 import { oauthRoutes } from "./routes/oauth";
 import { registrationRoutes } from "./routes/registrations";
-import { LIMITS } from "./schemas";
+import { LIMITS } from "./limits";
 
 export const API_BASE = "/api/v2";
 

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { AuthContext } from "./auth/middleware";
+import type { AuthContext } from "./auth/scopes";
 import type { Config } from "./config";
 import type { Db } from "./db/types";
 import { validationMessage } from "./validation";

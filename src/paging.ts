@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
-import type { ListPosition, RegistrationFilter, RegistrationOrder } from "./db/registrations";
+import {
+	DATETIME_FILTERS,
+	type ListPosition,
+	REGISTRATION_ORDERS,
+	type RegistrationFilter,
+	type RegistrationOrder,
+} from "./db/registrations";
 import { badRequest } from "./errors";
 
 /** Where a listing stopped: the application, its original filters and order, and the last row served. */
@@ -33,12 +39,12 @@ const CursorShape = z.object({
 	filter: z.object({
 		courseId: z.string().optional(),
 		learnerId: z.string().optional(),
-		datetimeFilter: z.enum(["created", "updated"]),
+		datetimeFilter: z.enum(DATETIME_FILTERS),
 		since: z.string().optional(),
 		until: z.string().optional(),
 		tags: z.array(z.string()).optional(),
 	}),
-	order: z.enum(["created_asc", "created_desc", "updated_asc", "updated_desc"]),
+	order: z.enum(REGISTRATION_ORDERS),
 	after: z.object({ pk: z.number().int(), createdAt: z.string(), updatedAt: z.string() }),
 }) satisfies z.ZodType<PageCursor>;
 

@@ -1,21 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { SCOPES } from "./auth/scopes";
+import { JOB_STATUSES, JOB_TYPES } from "./db/jobs";
+import { LIMITS } from "./limits";
 
-/** Every limit the API enforces; the README and the OpenAPI document publish the same numbers. */
-export const LIMITS = {
-	idLength: 255,
-	tagLength: 255,
-	tagsPerRequest: 100,
-	idsPerBatch: 1000,
-	tagsPerLearner: 1000,
-	/** Not in SCORM Cloud's documentation; bounded here for the same reason as learners' tags. */
-	tagsPerRegistration: 1000,
-	registrationsPerPage: 100,
-	emailLength: 320,
-	nameLength: 255,
-	bodyBytes: 1024 * 1024,
-	tokenExpirationDefault: 300,
-	tokenExpirationMax: 2_592_000,
-} as const;
 
 // C0 controls, DEL and C1 controls.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -148,8 +135,8 @@ export const RegistrationListSchema = z
 export const JobSchema = z
 	.object({
 		id: z.string(),
-		type: z.enum(["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"]),
-		status: z.enum(["queued", "running", "completed", "failed"]),
+		type: z.enum(JOB_TYPES),
+		status: z.enum(JOB_STATUSES),
 		createdDate: z.string(),
 		completedDate: z.string().optional(),
 		registrationsAffected: z.number().int(),
@@ -159,18 +146,6 @@ export const JobSchema = z
 	.openapi("JobSchema");
 
 // --- Application management -------------------------------------------------------------------------
-
-export const SCOPES = [
-	"read:learner",
-	"write:learner",
-	"admin",
-	"read:registration",
-	"write:registration",
-	"delete:registration",
-	"read:ping",
-	"read:about",
-] as const;
-export type Scope = (typeof SCOPES)[number];
 
 export const ApplicationRequestSchema = z
 	.object({ name: boundedText("name", LIMITS.nameLength) })

@@ -2,20 +2,11 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { ApiError, forbidden, unauthorized } from "../errors";
-import type { Scope } from "../schemas";
 import { authenticateCredentialId, authenticateSecret, cachedBasicHeader, rememberBasicHeader } from "./credentials";
 import { timingSafeEqualText } from "./crypto";
+import { type AuthContext, type Scope, hasScope } from "./scopes";
 import { clientKey, failedAttempt, refuseIfThrottled } from "./throttle";
 import { verifyTokenCached } from "./token";
-
-/** Who is calling: set by the auth middleware on every authenticated application route. */
-export interface AuthContext {
-	appId: string;
-	credentialId: string;
-	scopes: readonly Scope[];
-	/** How the caller authenticated. */
-	scheme: "basic" | "bearer";
-}
 
 const ALL_SCOPES = ["admin"] as const satisfies readonly Scope[];
 
@@ -45,10 +36,6 @@ export function parseBasic(header: string): BasicCredentials | null {
 	if (colon < 1) return null;
 	return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1), canonical: header === `Basic ${btoa(binary)}` };
 }
-
-/** Whether granted scopes include the needed one (`admin` grants every scope). */
-export const hasScope = (granted: readonly Scope[], needed: Scope) =>
-	granted.includes(needed) || granted.includes("admin");
 
 /**
  * Authenticates an application (Basic APP_NORMAL or Bearer), without scope or rate-limit checks. Credentials

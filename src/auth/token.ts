@@ -1,6 +1,6 @@
-import { SCOPES, type Scope } from "../schemas";
 import { BoundedCache } from "./cache";
 import { base64UrlDecode, base64UrlEncode, hmacKey } from "./crypto";
+import { SCOPES, type Scope } from "./scopes";
 
 /** What a token asserts. Names follow JWT registered claims where one exists. */
 export interface TokenClaims {

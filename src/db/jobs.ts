@@ -1,14 +1,26 @@
-import type { JobType } from "../jobs/contract";
-import { fenceAppStorage } from "./app-storage";
+import { type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
+/**
+ * The jobs table's records: their shape, reading them, accepting new jobs, and recording failure. Running a job's
+ * chunks is ./job-chunks.ts; the sweeper's repairs are ./job-sweeps.ts; the lifecycle (sequence numbers, cursor,
+ * lease) is described once in ./storage-schema.md.
+ *
+ * Accepting a job is a write into the application: it starts with writeGuard() (./app-storage.ts).
+ */
 /** Advances the job clock; run it in the same batch, just before the INSERT that takes NEXT_SEQ. */
 export const TICK_JOB_CLOCK = "UPDATE job_clock SET seq = seq + 1 WHERE id = 1";
 /** The job clock's current value: the seq of the newest accepted job (migrations/0001: job_clock). */
 export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";
 
-export type JobStatus = "queued" | "running" | "completed" | "failed";
+/** The kinds of background job; each has its queue message (src/jobs/contract.ts) and its chunk (./job-chunks.ts). */
+export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+/** A job's states, in order: queued until a worker claims its first chunk, then running until it ends. */
+export const JOB_STATUSES = ["queued", "running", "completed", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface Job {
 	id: string;
@@ -96,6 +108,87 @@ export async function getJob(db: Db, appId: string, jobId: string): Promise<Job 
 	return row ? toJob(row) : null;
 }
 
+/** Learner fields an update may set; absent = unchanged. */
+export interface LearnerInfoPayload {
+	email?: string;
+	firstName?: string;
+	lastName?: string;
+}
+
+const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = ?2)";
+const PENDING_ERASURE = `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = 'deleteAllLearnerData'
+  AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
+
+export type UpdateAcceptance = { outcome: "accepted"; jobId: string } | { outcome: "notFound" } | { outcome: "erasing" };
+
+/**
+ * Records an update job if the learner exists and is not being erased, in one transaction costing 1 of the
+ * write budget. Not retried: a repeat after a lost reply would queue the update twice.
+ */
+export async function acceptLearnerUpdate(
+	db: Db,
+	job: { id: string; appId: string; learnerId: string; learnerHash: string; payload: LearnerInfoPayload; createdAt: string },
+	limits: WriteLimits,
+): Promise<UpdateAcceptance> {
+	const [, , inserted, state] = await db.batch([
+		writeGuard(db, job.appId, 1, limits),
+		db.prepare(TICK_JOB_CLOCK),
+		db
+			.prepare(
+				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, created_at, touched_at)
+				 SELECT ?4, ${JOB_CLOCK}, ?1, 'updateLearnerInfo', 'queued', ?2, ?3, ?5, ?6, ?6
+				 WHERE ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+			)
+			.bind(job.appId, job.learnerId, job.learnerHash, job.id, JSON.stringify(job.payload), job.createdAt),
+		db
+			.prepare(`SELECT ${LEARNER_EXISTS} AS found, EXISTS (${PENDING_ERASURE}) AS erasing`)
+			.bind(job.appId, job.learnerId, job.learnerHash),
+	]);
+	if ((inserted?.meta.changes ?? 0) > 0) return { outcome: "accepted", jobId: job.id };
+	const row = state?.results[0] as { found: number; erasing: number } | undefined;
+	return { outcome: row?.erasing ? "erasing" : "notFound" };
+}
+
+export type ErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound" } | { outcome: "forbidden" };
+
+/**
+ * Records an erasure job if the learner exists and the requester is a realm owner or admin, in one
+ * transaction costing 1 of the write budget. A request while an erasure of that learner is pending answers
+ * with that job instead, so a repeat is harmless and transient errors are retried. An unknown learner is
+ * "notFound" whoever asks: the answer never tells whether an email belongs to a realm administrator.
+ */
+export async function acceptLearnerErasure(
+	db: Db,
+	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
+	limits: WriteLimits,
+): Promise<ErasureAcceptance> {
+	const privileged = "EXISTS (SELECT 1 FROM realm_users u WHERE u.email_key = lower(?5) AND u.role IN ('owner', 'admin'))";
+	const [, , , pending] = await retryTransient(() =>
+		db.batch([
+			writeGuard(db, job.appId, 1, limits),
+			db.prepare(TICK_JOB_CLOCK),
+			db
+				.prepare(
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at)
+					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6
+					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+				)
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
+			db
+				.prepare(
+					`SELECT p.*, ${privileged} AS privileged, ${LEARNER_EXISTS} AS found
+					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
+				)
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
+		]),
+	);
+	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
+	// A pending erasure stands for the learner while its registrations go.
+	if (!row || (row.id === null && !row.found)) return { outcome: "notFound" };
+	if (!row.privileged) return { outcome: "forbidden" };
+	return { outcome: "accepted", job: toJob(row) };
+}
+
 /**
  * Marks a learner job failed with a reason (after the last attempt's recorded error, if any), unless it
  * finished. Its learner id and payload are dropped: a failed learner job is never resumed (asking again starts a
@@ -162,70 +255,10 @@ export async function requestApplicationDeletion(db: Db, appId: string, now: str
 	return toJob(row);
 }
 
-/** Marks an unfinished job's message as not sent, so the next sweep sends it (best effort: the caller logs). */
-export async function markUnsent(db: Db, jobId: string): Promise<void> {
-	await db.prepare("UPDATE jobs SET touched_at = NULL WHERE id = ?1 AND status IN ('queued', 'running')").bind(jobId).run();
-}
-
-/** An unfinished job nobody has attended to since the cutoff (or whose message was never sent). */
-export interface StaleJob {
-	id: string;
-	type: JobType;
-	resends: number;
-}
-
-/**
- * The sweeper's repairs, in one transaction, for unfinished jobs not attended to since `cutoff`: an update
- * whose learner has no registration left completes at once (it can no longer apply: its payload goes); a
- * learner job re-sent `maxResends` times already fails, dropping its payload (asking again starts a new one).
- * Then up to `limit` stale jobs to send again, the longest forgotten first. Every statement reads unfinished
- * jobs only (jobs_unfinished_by_touch), however many finished ones the table holds.
- */
-export async function repairStaleJobs(
-	db: Db,
-	cutoff: string,
-	now: string,
-	options: { maxResends: number; limit: number },
-): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
-	const stale = "status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)";
-	const [orphaned, givenUp, found] = await retryTransient(() =>
-		db.batch([
-			db
-				.prepare(
-					`UPDATE jobs SET status = 'completed', completed_at = ?2, payload = NULL, learner_id = NULL, error = NULL
-					 WHERE ${stale} AND type = 'updateLearnerInfo'
-					   AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = jobs.app_id AND r.learner_id = jobs.learner_id)`,
-				)
-				.bind(cutoff, now),
-			db
-				.prepare(
-					`UPDATE jobs SET status = 'failed', completed_at = ?2, payload = NULL, learner_id = NULL,
-					   error = 'Lost: its message was sent again ' || resends || ' times without the job being run'
-					     || coalesce('. Last error: ' || error, '')
-					 WHERE ${stale} AND type <> 'deleteApplication' AND resends >= ?3`,
-				)
-				.bind(cutoff, now, options.maxResends),
-			db
-				.prepare(`SELECT id, type, resends FROM jobs WHERE ${stale} ORDER BY touched_at LIMIT ?2`)
-				.bind(cutoff, options.limit),
-		]),
-	);
-	return {
-		orphaned: orphaned?.meta.changes ?? 0,
-		givenUp: givenUp?.meta.changes ?? 0,
-		stale: (found?.results ?? []) as StaleJob[],
-	};
-}
-
-/** Records that the sweeper sent these jobs' messages again, now. */
-export async function markResent(db: Db, jobIds: string[], now: string): Promise<void> {
-	await retryTransient(() =>
-		db
-			.prepare(
-				`UPDATE jobs SET touched_at = ?2, resends = resends + 1
-				 WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('queued', 'running')`,
-			)
-			.bind(JSON.stringify(jobIds), now)
-			.run(),
-	);
+/** Notes why the latest attempt at a job failed (no personal data); the dead-letter consumer reports it. */
+export async function recordJobAttemptError(db: Db, jobId: string, reason: string): Promise<void> {
+	await db
+		.prepare("UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running')")
+		.bind(jobId, reason)
+		.run();
 }

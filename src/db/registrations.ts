@@ -132,19 +132,25 @@ export async function getRegistration(db: Db, appId: string, id: string): Promis
 	return row ? toRegistration(row) : null;
 }
 
+/** The dates a listing's since and until may bound (SCORM Cloud's datetimeFilter). */
+export const DATETIME_FILTERS = ["created", "updated"] as const;
+export type DatetimeFilter = (typeof DATETIME_FILTERS)[number];
+
+/** The orders a listing may take (SCORM Cloud's orderBy). */
+export const REGISTRATION_ORDERS = ["created_asc", "created_desc", "updated_asc", "updated_desc"] as const;
+export type RegistrationOrder = (typeof REGISTRATION_ORDERS)[number];
+
 export interface RegistrationFilter {
 	courseId?: string;
 	learnerId?: string;
 	/** Which date `since` and `until` bound (SCORM Cloud's datetimeFilter; default created). */
-	datetimeFilter: "created" | "updated";
+	datetimeFilter: DatetimeFilter;
 	/** ISO-8601 UTC bounds, inclusive. */
 	since?: string;
 	until?: string;
 	/** Registrations carrying any of these tags. */
 	tags?: string[];
 }
-
-export type RegistrationOrder = "created_asc" | "created_desc" | "updated_asc" | "updated_desc";
 
 /** Where the previous page ended: the last row's pk and the dates it is ordered by. */
 export interface ListPosition {

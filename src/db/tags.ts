@@ -1,4 +1,4 @@
-import { LIMITS } from "../schemas";
+import { LIMITS } from "../limits";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";

@@ -1,5 +1,4 @@
-import { recordJobAttemptError } from "../db/job-steps";
-import { deferApplicationDeletion, markJobFailed } from "../db/jobs";
+import { deferApplicationDeletion, markJobFailed, recordJobAttemptError } from "../db/jobs";
 import { nowIso } from "../db/types";
 import { log } from "../log";
 import { JobMessageSchema, enqueue } from "./contract";

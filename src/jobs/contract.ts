@@ -1,22 +1,16 @@
 import { hmacHex } from "../auth/crypto";
-import { markUnsent } from "../db/jobs";
+import { markUnsent } from "../db/job-sweeps";
+import { JOB_TYPES } from "../db/jobs";
 import type { Db } from "../db/types";
 import { log } from "../log";
 import { z } from "zod";
-
-export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
-export type JobType = (typeof JOB_TYPES)[number];
 
 /**
  * The one queue message contract. Messages carry ids only, never personal data: everything a job needs (the
  * learner, the update payload, its progress) lives in its `jobs` row, where an erasure can reach it.
  * Consumers re-validate each body with this schema, since messages outlive deploys.
  */
-export const JobMessageSchema = z.discriminatedUnion("type", [
-	z.object({ type: z.literal("updateLearnerInfo"), jobId: z.string().uuid() }),
-	z.object({ type: z.literal("deleteAllLearnerData"), jobId: z.string().uuid() }),
-	z.object({ type: z.literal("deleteApplication"), jobId: z.string().uuid() }),
-]);
+export const JobMessageSchema = z.object({ type: z.enum(JOB_TYPES), jobId: z.string().uuid() });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
 /** Sends a job message (optionally delayed, for continuations and backoff). */

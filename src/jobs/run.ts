@@ -4,7 +4,7 @@ import {
 	runApplicationDeletionChunk,
 	runErasureChunk,
 	runUpdateChunk,
-} from "../db/job-steps";
+} from "../db/job-chunks";
 import { type Job, getJobById } from "../db/jobs";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";

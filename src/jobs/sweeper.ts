@@ -1,4 +1,4 @@
-import { markResent, repairStaleJobs } from "../db/jobs";
+import { markResent, repairStaleJobs } from "../db/job-sweeps";
 import { log } from "../log";
 import { enqueue } from "./contract";
 
@@ -7,7 +7,7 @@ import { enqueue } from "./contract";
  * (a send that failed after the job was recorded) and a worker can die between retries, or the dead-letter
  * consumer may fail to record a failure: whatever the cause, a job nobody has attended to for STALE_MS gets
  * its message sent again, so no job stays queued or running forever (SPEC §11). Sending again is safe: every
- * step is claimed under a lease (src/db/job-steps.ts).
+ * step is claimed under a lease (src/db/storage-schema.md).
  */
 
 /** How long an unfinished job may go unattended before its message is sent again. Longer than the work

@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { createRouter, type AppEnv } from "../context";
-import { LIMITS, type Scope } from "../schemas";
+import { LIMITS } from "../limits";
+import { type Scope } from "../auth/scopes";
 import { notFound } from "../errors";
 import { BOOKMARK_FORMAT } from "../request-context";
 import { ERROR_DESCRIPTIONS, errors } from "./openapi";

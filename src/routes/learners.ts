@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
-import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/job-steps";
+import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/jobs";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";

@@ -4,15 +4,9 @@ import { signToken } from "../auth/token";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { badRequest } from "../errors";
-import {
-	LIMITS,
-	SCOPES,
-	type Scope,
-	StringResultSchema,
-	TokenPermissionsRequestSchema,
-	TokenRequestSchema,
-	TokenSchema,
-} from "../schemas";
+import { StringResultSchema, TokenPermissionsRequestSchema, TokenRequestSchema, TokenSchema } from "../schemas";
+import { LIMITS } from "../limits";
+import { SCOPES, type Scope } from "../auth/scopes";
 import { errors, json, jsonBody } from "./openapi";
 
 const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);

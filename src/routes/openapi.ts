@@ -1,5 +1,6 @@
 import type { ZodType } from "zod";
-import { MessageSchema, type Scope } from "../schemas";
+import { MessageSchema } from "../schemas";
+import { type Scope } from "../auth/scopes";
 
 /** A JSON response entry for createRoute(). */
 export const json = <T extends ZodType>(schema: T, description: string) => ({

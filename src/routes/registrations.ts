@@ -2,6 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { createRouter } from "../context";
 import {
+	DATETIME_FILTERS,
+	REGISTRATION_ORDERS,
 	type Registration,
 	createRegistration,
 	deleteRegistration,
@@ -12,17 +14,8 @@ import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } f
 import { nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
 import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
-import {
-	BatchTagsSchema,
-	CreateRegistrationSchema,
-	IdSchema,
-	LIMITS,
-	RegistrationListSchema,
-	RegistrationSchema,
-	TagListResponseSchema,
-	TagListSchema,
-	TagSchema,
-} from "../schemas";
+import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
+import { LIMITS } from "../limits";
 import { APP_ROUTE_ERRORS, ERROR_DESCRIPTIONS, appSecurity, errors, json, jsonBody } from "./openapi";
 import { addTagsOr4xx, tagLimitExceeded, unique } from "./tag-writes";
 
@@ -52,7 +45,7 @@ const ListQuery = z.object({
 	since: isoDate("since"),
 	until: isoDate("until"),
 	datetimeFilter: z
-		.enum(["created", "updated"], { error: 'datetimeFilter must be "created" or "updated"' })
+		.enum(DATETIME_FILTERS, { error: `datetimeFilter must be ${DATETIME_FILTERS.map((name) => `"${name}"`).join(" or ")}` })
 		.default("created")
 		.openapi({ param: { name: "datetimeFilter", in: "query" }, description: "The date since and until bound" }),
 	tags: z
@@ -60,9 +53,7 @@ const ListQuery = z.object({
 		.optional()
 		.openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated; registrations with any of them" }),
 	orderBy: z
-		.enum(["created_asc", "created_desc", "updated_asc", "updated_desc"], {
-			error: "orderBy must be one of created_asc, created_desc, updated_asc, updated_desc",
-		})
+		.enum(REGISTRATION_ORDERS, { error: `orderBy must be one of ${REGISTRATION_ORDERS.join(", ")}` })
 		.default("created_desc")
 		.openapi({
 			param: { name: "orderBy", in: "query" },

@@ -4,15 +4,8 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { JobMessageSchema } from "../../src/jobs/contract";
-import {
-	ApplicationRequestSchema,
-	CredentialRequestSchema,
-	EmailSchema,
-	IdSchema,
-	LIMITS,
-	LearnerSchema,
-	TagSchema,
-} from "../../src/schemas";
+import { ApplicationRequestSchema, CredentialRequestSchema, EmailSchema, IdSchema, LearnerSchema, TagSchema } from "../../src/schemas";
+import { LIMITS } from "../../src/limits";
 import { checkConformance } from "../conformance";
 import { seedRegistrations } from "../db/seed";
 import { BASE, MANAGEMENT, call, createApp, type TestApp } from "../helpers";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../../src/db/job-steps";
+import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../../src/db/job-chunks";
 import { type Job, getJobById } from "../../src/db/jobs";
 import { JobMessageSchema } from "../../src/jobs/contract";
 import { runJob } from "../../src/jobs/run";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
-import { LIMITS, SCOPES } from "../../src/schemas";
+import { LIMITS } from "../../src/limits";
+import { SCOPES } from "../../src/auth/scopes";
 import { call, expectMessage } from "../helpers";
 
 type Json = Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LIMITS } from "../../src/schemas";
+import { LIMITS } from "../../src/limits";
 import { seedRegistrations } from "../db/seed";
 import { MANAGEMENT, call, createApp, mintToken, type TestApp } from "../helpers";
 import { enrol, realmUser, uniqueValue } from "../jobs/support";

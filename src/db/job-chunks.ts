@@ -1,102 +1,11 @@
-import { type WriteLimits, countRows, writeGuard } from "./app-storage";
-import { JOB_CLOCK, type Job, type JobRow, TICK_JOB_CLOCK, toJob } from "./jobs";
-import { retryTransient } from "./retry";
+import { countRows } from "./app-storage";
+import type { Job } from "./jobs";
 import { type Db, prepareWith } from "./types";
 
 /**
- * The SQL of background jobs: accepting them, and running them one bounded chunk at a time.
- *
- * Every chunk is one db.batch() (one transaction). Its first statement claims the chunk: it advances the job's
- * `cursor` from the value the worker read, and stamps the worker's `lease`. Every write after it applies only
- * under that lease, so two deliveries of one message racing each other cannot both apply a chunk or count it
- * twice; the loser's writes are no-ops and it stops. A redelivery after a crash just carries on from the
- * stored cursor: each step is idempotent. A retry takes a fresh lease after reading the job again, as a
- * redelivery does (src/jobs/run.ts). Claims also stamp `touched_at`, which tells the sweeper
- * (src/jobs/sweeper.ts) the job is alive.
- *
- * Accepting a job is a write into the application: it starts with writeGuard() (src/db/app-storage.ts).
+ * Running background jobs, one bounded chunk at a time; each chunk is one db.batch() (one transaction) whose
+ * first statement claims it (cursor and lease: ./storage-schema.md, "Job lifecycle").
  */
-
-/** Learner fields an update may set; absent = unchanged. */
-export interface LearnerInfoPayload {
-	email?: string;
-	firstName?: string;
-	lastName?: string;
-}
-
-const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = ?2)";
-const PENDING_ERASURE = `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = 'deleteAllLearnerData'
-  AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
-
-export type UpdateAcceptance = { outcome: "accepted"; jobId: string } | { outcome: "notFound" } | { outcome: "erasing" };
-
-/**
- * Records an update job if the learner exists and is not being erased, in one transaction costing 1 of the
- * write budget. Not retried: a repeat after a lost reply would queue the update twice.
- */
-export async function acceptLearnerUpdate(
-	db: Db,
-	job: { id: string; appId: string; learnerId: string; learnerHash: string; payload: LearnerInfoPayload; createdAt: string },
-	limits: WriteLimits,
-): Promise<UpdateAcceptance> {
-	const [, , inserted, state] = await db.batch([
-		writeGuard(db, job.appId, 1, limits),
-		db.prepare(TICK_JOB_CLOCK),
-		db
-			.prepare(
-				`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, created_at, touched_at)
-				 SELECT ?4, ${JOB_CLOCK}, ?1, 'updateLearnerInfo', 'queued', ?2, ?3, ?5, ?6, ?6
-				 WHERE ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
-			)
-			.bind(job.appId, job.learnerId, job.learnerHash, job.id, JSON.stringify(job.payload), job.createdAt),
-		db
-			.prepare(`SELECT ${LEARNER_EXISTS} AS found, EXISTS (${PENDING_ERASURE}) AS erasing`)
-			.bind(job.appId, job.learnerId, job.learnerHash),
-	]);
-	if ((inserted?.meta.changes ?? 0) > 0) return { outcome: "accepted", jobId: job.id };
-	const row = state?.results[0] as { found: number; erasing: number } | undefined;
-	return { outcome: row?.erasing ? "erasing" : "notFound" };
-}
-
-export type ErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound" } | { outcome: "forbidden" };
-
-/**
- * Records an erasure job if the learner exists and the requester is a realm owner or admin, in one
- * transaction costing 1 of the write budget. A request while an erasure of that learner is pending answers
- * with that job instead, so a repeat is harmless and transient errors are retried. An unknown learner is
- * "notFound" whoever asks: the answer never tells whether an email belongs to a realm administrator.
- */
-export async function acceptLearnerErasure(
-	db: Db,
-	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
-	limits: WriteLimits,
-): Promise<ErasureAcceptance> {
-	const privileged = "EXISTS (SELECT 1 FROM realm_users u WHERE u.email_key = lower(?5) AND u.role IN ('owner', 'admin'))";
-	const [, , , pending] = await retryTransient(() =>
-		db.batch([
-			writeGuard(db, job.appId, 1, limits),
-			db.prepare(TICK_JOB_CLOCK),
-			db
-				.prepare(
-					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at)
-					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6
-					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
-				)
-				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
-			db
-				.prepare(
-					`SELECT p.*, ${privileged} AS privileged, ${LEARNER_EXISTS} AS found
-					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
-				)
-				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
-		]),
-	);
-	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
-	// A pending erasure stands for the learner while its registrations go.
-	if (!row || (row.id === null && !row.found)) return { outcome: "notFound" };
-	if (!row.privileged) return { outcome: "forbidden" };
-	return { outcome: "accepted", job: toJob(row) };
-}
 
 /**
  * How much one chunk may do: the registrations it visits, and the rows it deletes (registrations plus their
@@ -285,12 +194,4 @@ export async function runApplicationDeletionChunk(
 		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
 	]);
 	return readChunkResult(results, lease);
-}
-
-/** Notes why the latest attempt at a job failed (no personal data); the dead-letter consumer reports it. */
-export async function recordJobAttemptError(db: Db, jobId: string, reason: string): Promise<void> {
-	await db
-		.prepare("UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running')")
-		.bind(jobId, reason)
-		.run();
 }

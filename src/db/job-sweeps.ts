@@ -1,0 +1,73 @@
+import type { JobType } from "./jobs";
+import { retryTransient } from "./retry";
+import type { Db } from "./types";
+
+/** The sweeper's reads and repairs (src/jobs/sweeper.ts), and the bookkeeping of sent messages. */
+
+/** Marks an unfinished job's message as not sent, so the next sweep sends it (best effort: the caller logs). */
+export async function markUnsent(db: Db, jobId: string): Promise<void> {
+	await db.prepare("UPDATE jobs SET touched_at = NULL WHERE id = ?1 AND status IN ('queued', 'running')").bind(jobId).run();
+}
+
+/** An unfinished job nobody has attended to since the cutoff (or whose message was never sent). */
+export interface StaleJob {
+	id: string;
+	type: JobType;
+	resends: number;
+}
+
+/**
+ * The sweeper's repairs, in one transaction, for unfinished jobs not attended to since `cutoff`: an update
+ * whose learner has no registration left completes at once (it can no longer apply: its payload goes); a
+ * learner job re-sent `maxResends` times already fails, dropping its payload (asking again starts a new one).
+ * Then up to `limit` stale jobs to send again, the longest forgotten first. Every statement reads unfinished
+ * jobs only (jobs_unfinished_by_touch), however many finished ones the table holds.
+ */
+export async function repairStaleJobs(
+	db: Db,
+	cutoff: string,
+	now: string,
+	options: { maxResends: number; limit: number },
+): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
+	const stale = "status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)";
+	const [orphaned, givenUp, found] = await retryTransient(() =>
+		db.batch([
+			db
+				.prepare(
+					`UPDATE jobs SET status = 'completed', completed_at = ?2, payload = NULL, learner_id = NULL, error = NULL
+					 WHERE ${stale} AND type = 'updateLearnerInfo'
+					   AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = jobs.app_id AND r.learner_id = jobs.learner_id)`,
+				)
+				.bind(cutoff, now),
+			db
+				.prepare(
+					`UPDATE jobs SET status = 'failed', completed_at = ?2, payload = NULL, learner_id = NULL,
+					   error = 'Lost: its message was sent again ' || resends || ' times without the job being run'
+					     || coalesce('. Last error: ' || error, '')
+					 WHERE ${stale} AND type <> 'deleteApplication' AND resends >= ?3`,
+				)
+				.bind(cutoff, now, options.maxResends),
+			db
+				.prepare(`SELECT id, type, resends FROM jobs WHERE ${stale} ORDER BY touched_at LIMIT ?2`)
+				.bind(cutoff, options.limit),
+		]),
+	);
+	return {
+		orphaned: orphaned?.meta.changes ?? 0,
+		givenUp: givenUp?.meta.changes ?? 0,
+		stale: (found?.results ?? []) as StaleJob[],
+	};
+}
+
+/** Records that the sweeper sent these jobs' messages again, now. */
+export async function markResent(db: Db, jobIds: string[], now: string): Promise<void> {
+	await retryTransient(() =>
+		db
+			.prepare(
+				`UPDATE jobs SET touched_at = ?2, resends = resends + 1
+				 WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('queued', 'running')`,
+			)
+			.bind(JSON.stringify(jobIds), now)
+			.run(),
+	);
+}
