@@ -56,7 +56,7 @@ function wranglerModuleRules(rules) {
 
 const viteConfig = { root, plugins: [wranglerModuleRules(config.rules)] };
 const { module: appModule } = await runnerImport(path.join(root, "src/app.ts"), viteConfig);
-const { module: docsModule } = await runnerImport(path.join(root, "src/routes/docs.ts"), viteConfig);
+const { module: docsModule } = await runnerImport(path.join(root, "src/openapi/document.ts"), viteConfig);
 const document = docsModule.openApiDocument(appModule.app, appModule.API_BASE, version);
 
 mkdirSync(path.dirname(output), { recursive: true });

@@ -1,16 +1,16 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
-import { matchedRoutes } from "hono/route";
 import { forgetApplication } from "./auth/credentials";
 import { ConfigError, config } from "./config";
 import { createRouter, type AppEnv } from "./context";
 import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
 import { d1Trouble } from "./db/retry";
-import { ApiError, badRequest, seconds, unauthorized } from "./errors";
+import { ApiError, seconds, unauthorized } from "./errors";
+import { bodyChecks } from "./http/body";
 import { log } from "./log";
+import { registerSecuritySchemes } from "./openapi/security";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
 import { docsRoutes } from "./routes/docs";
@@ -19,83 +19,8 @@ import { learnerRoutes } from "./routes/learners";
 import { metaRoutes } from "./routes/meta";
 import { oauthRoutes } from "./routes/oauth";
 import { registrationRoutes } from "./routes/registrations";
-import { LIMITS } from "./limits";
 
 export const API_BASE = "/api/v2";
-
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
-const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
-const TOKEN_PATH = `${API_BASE}/oauth/authenticate/application/token`;
-
-/** Whether the request carries a body: by its length when stated, else by the presence of a body stream. */
-function hasBody(request: Request): boolean {
-	const length = request.headers.get("Content-Length");
-	return length !== null ? Number(length) > 0 : request.body !== null;
-}
-
-// "METHOD /path" (Hono's pattern) of each operation whose OpenAPI definition declares a request body; read
-// from the registry on first use, once every route is mounted.
-let bodyOperations: Set<string> | undefined;
-
-/**
- * Whether the request reached an operation that takes no body. A stray body there is ignored, never read, so
- * it gets neither 413 nor 415 (SPEC §1: 415 where JSON is required; the OpenAPI document declares both only on
- * operations that take a body). An unknown path or method keeps the checks.
- */
-function takesNoBody(c: Context<AppEnv>): boolean {
-	const routes = matchedRoutes(c).filter((route) => route.method !== "ALL");
-	if (routes.length === 0) return false;
-	bodyOperations ??= new Set(
-		app.openAPIRegistry.definitions.flatMap((definition) =>
-			definition.type === "route" && definition.route.request?.body
-				? [`${definition.route.method.toUpperCase()} ${definition.route.path.replace(/\{([^}]+)\}/g, ":$1")}`]
-				: [],
-		),
-	);
-	return !routes.some((route) => bodyOperations?.has(`${route.method} ${route.path}`));
-}
-
-const limitBody = bodyLimit({
-	maxSize: LIMITS.bodyBytes,
-	onError: (c) => c.json({ message: `Request body exceeds the limit of ${LIMITS.bodyBytes} bytes (1 MiB)` }, 413),
-});
-
-/** 413 for a body over 1 MiB, where the operation takes one. */
-const limitBodySize = createMiddleware<AppEnv>(async (c, next) => {
-	if (!hasBody(c.req.raw) || takesNoBody(c)) return next();
-	return limitBody(c, next);
-});
-
-/** 415 for a body that is not JSON (the token endpoint alone takes a form), where the operation takes one. */
-const requireMediaType = createMiddleware<AppEnv>(async (c, next) => {
-	if (hasBody(c.req.raw) && !takesNoBody(c)) {
-		const mediaType = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-		if (c.req.path === TOKEN_PATH) {
-			if (mediaType !== FORM_MEDIA_TYPE) {
-				throw new ApiError(415, `This endpoint takes a ${FORM_MEDIA_TYPE} body (got "${mediaType || "none"}")`);
-			}
-		} else if (!JSON_MEDIA_TYPE.test(mediaType)) {
-			throw new ApiError(415, `Request bodies must be application/json (got "${mediaType || "none"}")`);
-		} else if (!isUtf8(await c.req.arrayBuffer())) {
-			// JSON is UTF-8 (RFC 8259 §8.1); decoding bad bytes would store U+FFFD in their place. Hono keeps the
-			// bytes read here for the validator's own parse.
-			throw badRequest("The request body is not valid UTF-8");
-		}
-	}
-	await next();
-});
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-
-/** Whether the bytes are well-formed UTF-8. */
-function isUtf8(bytes: ArrayBuffer): boolean {
-	try {
-		strictUtf8.decode(bytes);
-		return true;
-	} catch {
-		return false;
-	}
-}
 
 /** Fails closed when a secret is missing or short (src/config.ts); otherwise hands the routes the checked config. */
 const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
@@ -104,6 +29,8 @@ const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 export const app = createRouter();
+registerSecuritySchemes(app.openAPIRegistry);
+const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
 
 app.use("*", requestContext);
 app.use("*", requireConfig);

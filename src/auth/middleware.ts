@@ -118,6 +118,19 @@ export async function isManagementRequest(c: Context<AppEnv>): Promise<boolean> 
 }
 
 /**
+ * As requireScope, or the realm's management credentials, which set `c.var.management` instead of `c.var.auth`
+ * (job status: the management credentials are the only ones left that can follow an application's deletion).
+ */
+export const requireScopeOrManagement = (scope: Scope) =>
+	createMiddleware<AppEnv>(async (c, next) => {
+		if (await isManagementRequest(c)) {
+			c.set("management", true);
+			return next();
+		}
+		return requireScope(scope)(c, next);
+	});
+
+/**
  * APP_MANAGEMENT: Basic with the realm's management id and secret (Worker secrets). Failures are throttled per
  * client address only: a count per claimed identity would let anyone lock the realm's administrators out.
  */

@@ -1,5 +1,4 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/jobs";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
@@ -7,8 +6,8 @@ import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { BatchTagsSchema, EmailSchema, IdSchema, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
-import { APP_ROUTE_ERRORS, appSecurity, errors, json, jsonBody } from "./openapi";
-import { addTagsOr4xx, unique } from "./tag-writes";
+import { declareRoute, json, jsonBody } from "../http/route";
+import { addTagsOr4xx, unique } from "../http/tag-writes";
 
 const tags = ["LearnerService"];
 
@@ -16,87 +15,10 @@ const LearnerParams = z.object({
 	learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
 });
 
-const getLearnerTags = createRoute({
-	method: "get",
-	path: "/learner/{learnerId}/tags",
-	tags,
-	operationId: "getLearnerTags",
-	summary: "Get the tags for this learner, in the order first applied",
-	security: appSecurity("read:learner"),
-	middleware: [requireScope("read:learner")],
-	request: { params: LearnerParams },
-	responses: {
-		200: json(TagListResponseSchema, "List of tags for this learner"),
-		...errors(400, 404, ...APP_ROUTE_ERRORS),
-	},
-});
-
-const putLearnerTags = createRoute({
-	method: "put",
-	path: "/learner/{learnerId}/tags",
-	tags,
-	operationId: "putLearnerTags",
-	summary: "Add tags to this learner (set union: existing tags stay, duplicates are ignored)",
-	security: appSecurity("write:learner"),
-	middleware: [requireScope("write:learner")],
-	request: { params: LearnerParams, body: jsonBody(TagListSchema) },
-	responses: {
-		204: { description: "Tags added" },
-		...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS),
-	},
-});
-
-const deleteLearnerTags = createRoute({
-	method: "delete",
-	path: "/learner/{learnerId}/tags",
-	tags,
-	operationId: "deleteLearnerTags",
-	summary: "Remove tags from this learner (tags it does not have are ignored)",
-	security: appSecurity("write:learner"),
-	middleware: [requireScope("write:learner")],
-	request: { params: LearnerParams, body: jsonBody(TagListSchema) },
-	responses: {
-		204: { description: "Tags removed" },
-		...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS),
-	},
-});
-
-const putLearnerTagsBatch = createRoute({
-	method: "put",
-	path: "/learner/tags",
-	tags,
-	operationId: "putLearnerTagsBatch",
-	summary: "Add every tag to every learner, all or nothing",
-	description: "If any id is unknown, answers 404 listing the unknown ids and changes nothing.",
-	security: appSecurity("write:learner"),
-	middleware: [requireScope("write:learner")],
-	request: { body: jsonBody(BatchTagsSchema) },
-	responses: {
-		204: { description: "Tags added to every learner" },
-		...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS),
-	},
-});
-
 const jobAccepted = {
 	description: "Job durably queued; Location names it (GET it for status)",
 	headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
 };
-
-const updateLearnerInfo = createRoute({
-	method: "post",
-	path: "/learner/{learnerId}/updateInfo",
-	tags,
-	operationId: "updateLearnerInfo",
-	summary: "Update the learner's details on every one of its registrations, asynchronously",
-	description:
-		"Absent or null fields stay as they are; an empty string clears the field. `id` must equal the path's " +
-		"learnerId (renaming is not supported). Updates take effect in the order they were accepted. 409 while " +
-		"an erasure of this learner is pending.",
-	security: appSecurity("write:learner"),
-	middleware: [requireScope("write:learner")],
-	request: { params: LearnerParams, body: jsonBody(LearnerSchema) },
-	responses: { 204: jobAccepted, ...errors(400, 404, 409, 413, 415, ...APP_ROUTE_ERRORS) },
-});
 
 const DeleteQuery = z.object({
 	userEmail: z
@@ -105,51 +27,109 @@ const DeleteQuery = z.object({
 		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
 });
 
-const deleteAllLearnerData = createRoute({
-	method: "post",
-	path: "/learner/{learnerId}/delete-information",
-	tags,
-	operationId: "deleteAllLearnerData",
-	summary: "Erase everything held about this learner in this application (GDPR), asynchronously",
-	description:
-		"userEmail must be a realm user with role owner or admin. Deletes the learner's registrations with their " +
-		"tags, the learner's tags and the payloads of its pending updates; the job keeps only an HMAC of the " +
-		"learner id, the requester, times and counts. A request while one is pending returns the same job.",
-	security: appSecurity("admin"),
-	middleware: [requireScope("admin")],
-	request: { params: LearnerParams, query: DeleteQuery },
-	responses: { 204: jobAccepted, ...errors(400, 403, 404, ...APP_ROUTE_ERRORS) },
-});
+export const learnerRoutes = createRouter();
 
-export const learnerRoutes = createRouter()
-	.openapi(putLearnerTagsBatch, async (c) => {
+learnerRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: "/learner/tags",
+		tags,
+		operationId: "putLearnerTagsBatch",
+		summary: "Add every tag to every learner, all or nothing",
+		description: "If any id is unknown, answers 404 listing the unknown ids and changes nothing.",
+		access: { scope: "write:learner" },
+		request: { body: jsonBody(BatchTagsSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags added to every learner" } },
+	}),
+	async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
 		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, ids, batchTags, c.var.config);
 		return c.body(null, 204);
-	})
-	.openapi(getLearnerTags, async (c) => {
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/learner/{learnerId}/tags",
+		tags,
+		operationId: "getLearnerTags",
+		summary: "Get the tags for this learner, in the order first applied",
+		access: { scope: "read:learner" },
+		request: { params: LearnerParams },
+		errors: [404],
+		responses: { 200: json(TagListResponseSchema, "List of tags for this learner") },
+	}),
+	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const found = await getTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId);
 		if (!found) throw learnerNotFound(learnerId);
 		return c.json({ tags: found }, 200);
-	})
-	.openapi(putLearnerTags, async (c) => {
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: "/learner/{learnerId}/tags",
+		tags,
+		operationId: "putLearnerTags",
+		summary: "Add tags to this learner (set union: existing tags stay, duplicates are ignored)",
+		access: { scope: "write:learner" },
+		request: { params: LearnerParams, body: jsonBody(TagListSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags added" } },
+	}),
+	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
 		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], added, c.var.config, () =>
 			learnerNotFound(learnerId),
 		);
 		return c.body(null, 204);
-	})
-	.openapi(deleteLearnerTags, async (c) => {
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "delete",
+		path: "/learner/{learnerId}/tags",
+		tags,
+		operationId: "deleteLearnerTags",
+		summary: "Remove tags from this learner (tags it does not have are ignored)",
+		access: { scope: "write:learner" },
+		request: { params: LearnerParams, body: jsonBody(TagListSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags removed" } },
+	}),
+	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { tags: removed } = c.req.valid("json");
 		if (!(await removeTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId, unique(removed), c.var.config))) {
 			throw learnerNotFound(learnerId);
 		}
 		return c.body(null, 204);
-	})
-	.openapi(updateLearnerInfo, async (c) => {
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/learner/{learnerId}/updateInfo",
+		tags,
+		operationId: "updateLearnerInfo",
+		summary: "Update the learner's details on every one of its registrations, asynchronously",
+		description:
+			"Absent or null fields stay as they are; an empty string clears the field. `id` must equal the path's " +
+			"learnerId (renaming is not supported). Updates take effect in the order they were accepted. 409 while " +
+			"an erasure of this learner is pending.",
+		access: { scope: "write:learner" },
+		request: { params: LearnerParams, body: jsonBody(LearnerSchema) },
+		errors: [404, 409],
+		responses: { 204: jobAccepted },
+	}),
+	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { id, email, firstName, lastName } = c.req.valid("json");
 		if (id !== learnerId) {
@@ -175,8 +155,26 @@ export const learnerRoutes = createRouter()
 		}
 		await dispatch(c.env, c.var.db, { type: "updateLearnerInfo", jobId: acceptance.jobId });
 		return c.body(null, 204, { Location: jobLocation(acceptance.jobId) });
-	})
-	.openapi(deleteAllLearnerData, async (c) => {
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/learner/{learnerId}/delete-information",
+		tags,
+		operationId: "deleteAllLearnerData",
+		summary: "Erase everything held about this learner in this application (GDPR), asynchronously",
+		description:
+			"userEmail must be a realm user with role owner or admin. Deletes the learner's registrations with their " +
+			"tags, the learner's tags and the payloads of its pending updates; the job keeps only an HMAC of the " +
+			"learner id, the requester, times and counts. A request while one is pending returns the same job.",
+		access: { scope: "admin" },
+		request: { params: LearnerParams, query: DeleteQuery },
+		errors: [404],
+		responses: { 204: jobAccepted },
+	}),
+	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { userEmail } = c.req.valid("query");
 		const { appId } = c.var.auth;
@@ -197,4 +195,5 @@ export const learnerRoutes = createRouter()
 		// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 		await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
 		return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
-	});
+	},
+);

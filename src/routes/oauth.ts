@@ -1,5 +1,3 @@
-import { createRoute } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
 import { signToken } from "../auth/token";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
@@ -7,33 +5,9 @@ import { badRequest } from "../errors";
 import { StringResultSchema, TokenPermissionsRequestSchema, TokenRequestSchema, TokenSchema } from "../schemas";
 import { LIMITS } from "../limits";
 import { SCOPES, type Scope } from "../auth/scopes";
-import { errors, json, jsonBody } from "./openapi";
+import { declareRoute, json, jsonBody } from "../http/route";
 
 const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
-
-const createToken = createRoute({
-	method: "post",
-	path: "/oauth/authenticate/application/token",
-	tags: ["Authentication"],
-	operationId: "getAppToken",
-	summary: "Mint a signed OAuth bearer token for this application, limited to the given scopes",
-	description:
-		"Basic APP_NORMAL only. The token is signed (HS256), never stored, and stops working when the credential " +
-		"that minted it is disabled or deleted.",
-	security: [{ APP_NORMAL: [] }],
-	// Any valid Basic credential may mint tokens; the scope check here is satisfied by Basic's full scope set.
-	middleware: [requireScope("admin", { basicOnly: true })],
-	request: {
-		body: {
-			required: true,
-			content: { "application/x-www-form-urlencoded": { schema: TokenRequestSchema } },
-		},
-	},
-	responses: {
-		200: json(TokenSchema, "A bearer token"),
-		...errors(400, 401, 415, 429),
-	},
-});
 
 /** The scopes asked for, each known (else 400 naming the unknown ones), without repeats. */
 function knownScopes(requested: string[]): Scope[] {
@@ -50,28 +24,50 @@ function mint(c: Context<AppEnv>, scopes: Scope[], iat: number, exp: number): Pr
 	return signToken({ app: appId, cid: credentialId, scope: scopes, iat, exp }, c.env.TOKEN_SIGNING_SECRET);
 }
 
-const createScopedToken = createRoute({
-	method: "post",
-	path: "/appManagement/token",
-	tags: ["ApplicationManagement"],
-	operationId: "createToken",
-	summary: "Mint a signed OAuth token with the given permissions and expiry (SCORM Cloud's JSON form)",
-	description: `Basic APP_NORMAL only. expiry must be in the future and at most ${LIMITS.tokenExpirationMax} seconds away.`,
-	security: [{ APP_NORMAL: [] }],
-	middleware: [requireScope("admin", { basicOnly: true })],
-	request: { body: jsonBody(TokenPermissionsRequestSchema) },
-	responses: { 200: json(StringResultSchema, "The token, in `result`"), ...errors(400, 401, 413, 415, 429) },
-});
+export const oauthRoutes = createRouter();
 
-export const oauthRoutes = createRouter()
-	.openapi(createToken, async (c) => {
+oauthRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/oauth/authenticate/application/token",
+		tags: ["Authentication"],
+		operationId: "getAppToken",
+		summary: "Mint a signed OAuth bearer token for this application, limited to the given scopes",
+		description:
+			"Basic APP_NORMAL only. The token is signed (HS256), never stored, and stops working when the credential " +
+			"that minted it is disabled or deleted.",
+		access: { scope: "admin", basicOnly: true },
+		// Any valid Basic credential may mint tokens; the scope check here is satisfied by Basic's full scope set.
+		request: {
+			body: {
+				required: true,
+				content: { "application/x-www-form-urlencoded": { schema: TokenRequestSchema } },
+			},
+		},
+		responses: { 200: json(TokenSchema, "A bearer token") },
+	}),
+	async (c) => {
 		const { scope, expiration = LIMITS.tokenExpirationDefault } = c.req.valid("form");
 		const scopes = knownScopes(scope.split(/\s+/).filter(Boolean));
 		const iat = Math.floor(Date.now() / 1000);
 		const token = await mint(c, scopes, iat, iat + expiration);
 		return c.json({ access_token: token, expires_in: expiration, token_type: "Bearer" as const }, 200);
-	})
-	.openapi(createScopedToken, async (c) => {
+	},
+);
+
+oauthRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/appManagement/token",
+		tags: ["ApplicationManagement"],
+		operationId: "createToken",
+		summary: "Mint a signed OAuth token with the given permissions and expiry (SCORM Cloud's JSON form)",
+		description: `Basic APP_NORMAL only. expiry must be in the future and at most ${LIMITS.tokenExpirationMax} seconds away.`,
+		access: { scope: "admin", basicOnly: true },
+		request: { body: jsonBody(TokenPermissionsRequestSchema) },
+		responses: { 200: json(StringResultSchema, "The token, in `result`") },
+	}),
+	async (c) => {
 		const { permissions, expiry } = c.req.valid("json");
 		const scopes = knownScopes(permissions.scopes);
 		const iat = Math.floor(Date.now() / 1000);
@@ -81,4 +77,5 @@ export const oauthRoutes = createRouter()
 			throw badRequest(`expiry must be at most ${LIMITS.tokenExpirationMax} seconds from now`);
 		}
 		return c.json({ result: await mint(c, scopes, iat, exp) }, 200);
-	});
+	},
+);

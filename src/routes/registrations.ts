@@ -1,5 +1,4 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,
@@ -16,8 +15,8 @@ import { badRequest, registrationNotFound } from "../errors";
 import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
 import { LIMITS } from "../limits";
-import { APP_ROUTE_ERRORS, ERROR_DESCRIPTIONS, appSecurity, errors, json, jsonBody } from "./openapi";
-import { addTagsOr4xx, tagLimitExceeded, unique } from "./tag-writes";
+import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
+import { addTagsOr4xx, tagLimitExceeded, unique } from "../http/tag-writes";
 
 const tags = ["RegistrationService"];
 
@@ -102,122 +101,20 @@ function present(registration: Registration): z.infer<typeof RegistrationSchema>
 	};
 }
 
-const create = createRoute({
-	method: "post",
-	path: "/registrations",
-	tags,
-	operationId: "createRegistration",
-	summary: "Create a registration; its learner comes into existence with it",
-	security: appSecurity("write:registration"),
-	middleware: [requireScope("write:registration")],
-	request: { body: jsonBody(CreateRegistrationSchema) },
-	responses: {
-		204: { description: "Registration created" },
-		...errors(400, 413, 415, ...APP_ROUTE_ERRORS),
-	},
-});
+export const registrationRoutes = createRouter();
 
-const list = createRoute({
-	method: "get",
-	path: "/registrations",
-	tags,
-	operationId: "getRegistrations",
-	summary: `List registrations, ${LIMITS.registrationsPerPage} per page, in creation order`,
-	security: appSecurity("read:registration"),
-	middleware: [requireScope("read:registration")],
-	request: { query: ListQuery },
-	responses: {
-		200: {
-			...json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
-			headers: z.object({
-				"X-Total-Count": z
-					.string()
-					.optional()
-					.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
-			}),
-		},
-		...errors(400, ...APP_ROUTE_ERRORS),
-	},
-});
-
-const getOne = createRoute({
-	method: "get",
-	path: "/registrations/{registrationId}",
-	tags,
-	// SCORM Cloud's names: GET is getRegistrationProgress, HEAD (registrationExists below) is getRegistration.
-	operationId: "getRegistrationProgress",
-	summary: "Get a registration",
-	security: appSecurity("read:registration"),
-	middleware: [requireScope("read:registration")],
-	request: { params: RegistrationParams },
-	responses: {
-		200: json(RegistrationSchema, "The registration"),
-		...errors(400, 404, ...APP_ROUTE_ERRORS),
-	},
-});
-
-const remove = createRoute({
-	method: "delete",
-	path: "/registrations/{registrationId}",
-	tags,
-	operationId: "deleteRegistration",
-	summary: "Delete a registration (its learner goes with its last registration)",
-	security: appSecurity("delete:registration"),
-	middleware: [requireScope("delete:registration")],
-	request: { params: RegistrationParams },
-	responses: { 204: { description: "Deleted" }, ...errors(400, 404, ...APP_ROUTE_ERRORS) },
-});
-
-const getRegistrationTags = createRoute({
-	method: "get",
-	path: "/registrations/{registrationId}/tags",
-	tags,
-	operationId: "getRegistrationTags",
-	summary: "Get the tags of a registration, in the order first applied",
-	security: appSecurity("read:registration"),
-	middleware: [requireScope("read:registration")],
-	request: { params: RegistrationParams },
-	responses: { 200: json(TagListResponseSchema, "Tags"), ...errors(400, 404, ...APP_ROUTE_ERRORS) },
-});
-
-const putRegistrationTags = createRoute({
-	method: "put",
-	path: "/registrations/{registrationId}/tags",
-	tags,
-	operationId: "putRegistrationTags",
-	summary: "Add tags to a registration (set union)",
-	security: appSecurity("write:registration"),
-	middleware: [requireScope("write:registration")],
-	request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
-	responses: { 204: { description: "Tags added" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
-});
-
-const deleteRegistrationTags = createRoute({
-	method: "delete",
-	path: "/registrations/{registrationId}/tags",
-	tags,
-	operationId: "deleteRegistrationTags",
-	summary: "Remove tags from a registration (tags it does not have are ignored)",
-	security: appSecurity("write:registration"),
-	middleware: [requireScope("write:registration")],
-	request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
-	responses: { 204: { description: "Tags removed" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
-});
-
-const putRegistrationTagsBatch = createRoute({
-	method: "put",
-	path: "/registrations/tags",
-	tags,
-	operationId: "putRegistrationTagsBatch",
-	summary: "Add every tag to every registration, all or nothing",
-	security: appSecurity("write:registration"),
-	middleware: [requireScope("write:registration")],
-	request: { body: jsonBody(BatchTagsSchema) },
-	responses: { 204: { description: "Tags added" }, ...errors(400, 404, 413, 415, ...APP_ROUTE_ERRORS) },
-});
-
-export const registrationRoutes = createRouter()
-	.openapi(create, async (c) => {
+registrationRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/registrations",
+		tags,
+		operationId: "createRegistration",
+		summary: "Create a registration; its learner comes into existence with it",
+		access: { scope: "write:registration" },
+		request: { body: jsonBody(CreateRegistrationSchema) },
+		responses: { 204: { description: "Registration created" } },
+	}),
+	async (c) => {
 		const body = c.req.valid("json");
 		try {
 			const created = await createRegistration(c.var.db, c.var.auth.appId, {
@@ -235,8 +132,31 @@ export const registrationRoutes = createRouter()
 			throw error;
 		}
 		return c.body(null, 204);
-	})
-	.openapi(list, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/registrations",
+		tags,
+		operationId: "getRegistrations",
+		summary: `List registrations, ${LIMITS.registrationsPerPage} per page, in creation order`,
+		access: { scope: "read:registration" },
+		request: { query: ListQuery },
+		responses: {
+			200: {
+				...json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
+				headers: z.object({
+					"X-Total-Count": z
+						.string()
+						.optional()
+						.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
+				}),
+			}
+		},
+	}),
+	async (c) => {
 		const query = c.req.valid("query");
 		const { appId } = c.var.auth;
 		const secret = c.env.TOKEN_SIGNING_SECRET;
@@ -283,47 +203,133 @@ export const registrationRoutes = createRouter()
 				: undefined;
 		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);
-	})
-	.openapi(putRegistrationTagsBatch, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: "/registrations/tags",
+		tags,
+		operationId: "putRegistrationTagsBatch",
+		summary: "Add every tag to every registration, all or nothing",
+		access: { scope: "write:registration" },
+		request: { body: jsonBody(BatchTagsSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags added" } },
+	}),
+	async (c) => {
 		const { ids, tags: batchTags } = c.req.valid("json");
 		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, ids, batchTags, c.var.config);
 		return c.body(null, 204);
-	})
-	.openapi(getOne, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/registrations/{registrationId}",
+		tags,
+		// SCORM Cloud's names: GET is getRegistrationProgress, HEAD (registrationExists below) is getRegistration.
+		operationId: "getRegistrationProgress",
+		summary: "Get a registration",
+		access: { scope: "read:registration" },
+		request: { params: RegistrationParams },
+		errors: [404],
+		responses: { 200: json(RegistrationSchema, "The registration") },
+	}),
+	async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const registration = await getRegistration(c.var.db, c.var.auth.appId, registrationId);
 		if (!registration) throw registrationNotFound(registrationId);
 		return c.json(present(registration), 200);
-	})
-	.openapi(remove, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "delete",
+		path: "/registrations/{registrationId}",
+		tags,
+		operationId: "deleteRegistration",
+		summary: "Delete a registration (its learner goes with its last registration)",
+		access: { scope: "delete:registration" },
+		request: { params: RegistrationParams },
+		errors: [404],
+		responses: { 204: { description: "Deleted" } },
+	}),
+	async (c) => {
 		const { registrationId } = c.req.valid("param");
 		if (!(await deleteRegistration(c.var.db, c.var.auth.appId, registrationId, c.var.config))) {
 			throw registrationNotFound(registrationId);
 		}
 		return c.body(null, 204);
-	})
-	.openapi(getRegistrationTags, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/registrations/{registrationId}/tags",
+		tags,
+		operationId: "getRegistrationTags",
+		summary: "Get the tags of a registration, in the order first applied",
+		access: { scope: "read:registration" },
+		request: { params: RegistrationParams },
+		errors: [404],
+		responses: { 200: json(TagListResponseSchema, "Tags") },
+	}),
+	async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const found = await getTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId);
 		if (!found) throw registrationNotFound(registrationId);
 		return c.json({ tags: found }, 200);
-	})
-	.openapi(putRegistrationTags, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: "/registrations/{registrationId}/tags",
+		tags,
+		operationId: "putRegistrationTags",
+		summary: "Add tags to a registration (set union)",
+		access: { scope: "write:registration" },
+		request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags added" } },
+	}),
+	async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const { tags: added } = c.req.valid("json");
 		await addTagsOr4xx(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, [registrationId], added, c.var.config, () =>
 			registrationNotFound(registrationId),
 		);
 		return c.body(null, 204);
-	})
-	.openapi(deleteRegistrationTags, async (c) => {
+	},
+);
+
+registrationRoutes.openapi(
+	declareRoute({
+		method: "delete",
+		path: "/registrations/{registrationId}/tags",
+		tags,
+		operationId: "deleteRegistrationTags",
+		summary: "Remove tags from a registration (tags it does not have are ignored)",
+		access: { scope: "write:registration" },
+		request: { params: RegistrationParams, body: jsonBody(TagListSchema) },
+		errors: [404],
+		responses: { 204: { description: "Tags removed" } },
+	}),
+	async (c) => {
 		const { registrationId } = c.req.valid("param");
 		const { tags: removed } = c.req.valid("json");
 		if (!(await removeTags(c.var.db, REGISTRATION_TAGS, c.var.auth.appId, registrationId, unique(removed), c.var.config))) {
 			throw registrationNotFound(registrationId);
 		}
 		return c.body(null, 204);
-	});
+	},
+);
 
 // HEAD is answered by the GET handler (Hono runs GET routes for HEAD and drops the body); it is documented on
 // its own because SCORM Cloud's clients call it as getRegistration, to test whether a registration exists.
@@ -333,14 +339,11 @@ registrationRoutes.openAPIRegistry.registerPath({
 	tags,
 	operationId: "getRegistration",
 	summary: "Whether the registration exists",
-	security: appSecurity("read:registration"),
+	security: securityOf({ scope: "read:registration" }),
 	request: { params: RegistrationParams },
 	responses: {
 		200: { description: "The registration exists" },
-		400: { description: ERROR_DESCRIPTIONS[400] },
-		401: { description: ERROR_DESCRIPTIONS[401] },
-		403: { description: ERROR_DESCRIPTIONS[403] },
+		...bodilessErrors({ scope: "read:registration" }, [404]),
 		404: { description: "No such registration" },
-		429: { description: ERROR_DESCRIPTIONS[429] },
 	},
 });
