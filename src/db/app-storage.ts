@@ -4,11 +4,12 @@ import type { Db } from "./types";
  * Per-application bookkeeping in the database that holds the application's data (migrations/0003:
  * app_storage): whether it is live, how many rows it stores, what its writes spent this minute.
  *
- * Every write batch starts with writeGuard(): it charges the write's cost to the current minute's budget, and
- * the table's triggers abort the whole batch when the application's deletion was accepted or the budget is
- * spent. Statements that add or remove registrations or tags also move `stored_rows` (countRows()), where a
- * trigger refuses growth past the quota. The checks ride in the write's own transaction: one D1 call, and no
- * isolate's cached credential can slip a write past them.
+ * Every write batch a request makes starts with writeGuard(): it charges the write's cost to the current minute's
+ * budget, and the table's triggers abort the whole batch when the application's deletion was accepted or the
+ * budget is spent. Statements that add or remove registrations or tags also move `stored_rows` (countRows()),
+ * where a trigger refuses growth past the quota. The checks ride in the write's own transaction: one D1 call, and
+ * no isolate's cached credential can slip a write past them. Which writes are guarded, and which are not:
+ * ./storage-schema.md, "Write guard, row quota and write budget".
  */
 
 /** The quota and budget in force (src/config.ts). */
@@ -60,6 +61,9 @@ export const countRows = (delta: string, condition = "1") =>
 export const insertAppStorage = (db: Db, appId: string) =>
 	db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId);
 
-/** A statement fencing the application off: no write lands after the batch holding it commits. */
+/**
+ * A statement fencing the application off: no write that starts with writeGuard() lands after the batch holding it
+ * commits (job chunks are not guarded: ./storage-schema.md, "Application deletion").
+ */
 export const fenceAppStorage = (db: Db, appId: string, now: string) =>
 	db.prepare("UPDATE app_storage SET deleted_at = coalesce(deleted_at, ?2) WHERE app_id = ?1").bind(appId, now);

@@ -4,7 +4,8 @@ import { type Db, prepareWith } from "./types";
 
 /**
  * Running background jobs, one bounded chunk at a time; each chunk is one db.batch() (one transaction) whose
- * first statement claims it (cursor and lease: ./storage-schema.md, "Job lifecycle").
+ * first statement claims it and whose later writes apply only under the claim's lease (./storage-schema.md,
+ * "Chunks: claim, lease, position").
  */
 
 /**
@@ -34,9 +35,9 @@ const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND curs
 
 /**
  * Applies an update to the next chunk of the learner's registrations (pk order, after the job's position).
- * Each field changes only where the update is newer than the field's version (the jobs.seq that last set it),
- * so updates take effect in acceptance order whatever order they run in. Completes the job, dropping its
- * payload and learner id, after the last chunk.
+ * Each field changes only where the update is newer than the field's version (the jobs.seq that last set it:
+ * ./storage-schema.md, "Job clock and sequence numbers"). Completes the job, dropping its payload and learner
+ * id, after the last chunk.
  */
 export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
 	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 position, ?7 chunk size, ?8 seq, ?9 payload, ?10 now

@@ -2,7 +2,10 @@ import type { JobType } from "./jobs";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
-/** The sweeper's reads and repairs (src/jobs/sweeper.ts), and the bookkeeping of sent messages. */
+/**
+ * The sweeper's reads and repairs (src/jobs/sweeper.ts), and the bookkeeping of sent messages: `touched_at` and
+ * `resends` (./storage-schema.md, "touched_at, resends and the sweeper").
+ */
 
 /** Marks an unfinished job's message as not sent, so the next sweep sends it (best effort: the caller logs). */
 export async function markUnsent(db: Db, jobId: string): Promise<void> {

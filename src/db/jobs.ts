@@ -4,12 +4,13 @@ import type { Db } from "./types";
 
 /**
  * The jobs table's records: their shape, reading them, accepting new jobs, and recording failure. Running a job's
- * chunks is ./job-chunks.ts; the sweeper's repairs are ./job-sweeps.ts; the lifecycle (sequence numbers, cursor,
- * lease) is described once in ./storage-schema.md.
+ * chunks is ./job-chunks.ts; the sweeper's repairs are ./job-sweeps.ts. The lifecycle (job clock and seq,
+ * statuses, cursor and lease, retries, dead letters, the sweeper) is described once: ./storage-schema.md,
+ * "Job lifecycle".
  *
- * Accepting a job is a write into the application: it starts with writeGuard() (./app-storage.ts).
+ * Accepting a learner job is a write into the application: it starts with writeGuard() (./app-storage.ts).
  */
-/** Advances the job clock; run it in the same batch, just before the INSERT that takes NEXT_SEQ. */
+/** Advances the job clock; run it in the same batch, just before the INSERT that takes JOB_CLOCK. */
 export const TICK_JOB_CLOCK = "UPDATE job_clock SET seq = seq + 1 WHERE id = 1";
 /** The job clock's current value: the seq of the newest accepted job (migrations/0001: job_clock). */
 export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";

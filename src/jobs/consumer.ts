@@ -38,11 +38,9 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 }
 
 /**
- * Dead-letter queue: a message lands here once its retries are spent; its job is marked failed with the last
- * recorded reason — except an application deletion, which must go on until the data is gone: it keeps the
- * reason and is left to the sweeper, which sends it again once it is stale (src/jobs/sweeper.ts). Nothing is
- * dropped silently: if the job cannot be marked, the message is retried, and should that fail too, the
- * sweeper finds the job unattended.
+ * Dead-letter queue: a message lands here once its retries are spent. A learner job is marked failed; an
+ * application deletion is never failed, only deferred to the sweeper. If the job cannot be marked, the message is
+ * retried (src/db/storage-schema.md, "Dead letters").
  */
 async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 	const db = env.DB.withSession("first-primary");

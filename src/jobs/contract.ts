@@ -7,8 +7,9 @@ import { z } from "zod";
 
 /**
  * The one queue message contract. Messages carry ids only, never personal data: everything a job needs (the
- * learner, the update payload, its progress) lives in its `jobs` row, where an erasure can reach it.
- * Consumers re-validate each body with this schema, since messages outlive deploys.
+ * learner, the update payload, its progress) lives in its `jobs` row, where an erasure can reach it
+ * (src/db/storage-schema.md, "Messages"). Consumers re-validate each body with this schema, since messages
+ * outlive deploys.
  */
 export const JobMessageSchema = z.object({ type: z.enum(JOB_TYPES), jobId: z.string().uuid() });
 export type JobMessage = z.infer<typeof JobMessageSchema>;

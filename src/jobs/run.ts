@@ -11,12 +11,13 @@ import { type Db, nowIso } from "../db/types";
 import type { JobMessage } from "./contract";
 
 /**
- * How much one chunk may do, and chunks per message. Each chunk is one D1 call (one transaction) visiting at
- * most 500 registrations and deleting at most 5 000 rows (an erasure takes as many registrations as fit with
- * their tags, at least one, plus the learner's own tags when it completes), well inside D1's 30 s per query;
- * a message runs at most CHUNKS_PER_MESSAGE of them and then hands on to a continuation message, so with a
- * batch of 10 messages one invocation makes about 10 * (CHUNKS_PER_MESSAGE + 1) D1 calls: far inside the 1000
- * queries per invocation that Workers Paid allows, whatever the learner holds.
+ * How much one chunk may do, and chunks per message. Each chunk is one transaction visiting at most 500
+ * registrations and deleting at most 5 000 rows (an erasure takes as many registrations as fit with their tags,
+ * at least one, plus the learner's own tags when it completes), well inside D1's 30 s per query. A chunk costs
+ * two D1 calls (reading the job, then the chunk's batch), and a message runs at most CHUNKS_PER_MESSAGE chunks
+ * before handing on to a continuation message; so a batch of 10 messages makes about 10 * 2 * CHUNKS_PER_MESSAGE
+ * D1 calls per invocation (more when transient errors are retried): inside the 1000 queries per invocation that
+ * Workers Paid allows, whatever the learner holds.
  */
 export const CHUNK_BOUNDS: ChunkBounds = { registrations: 500, rows: 5000 };
 export const CHUNKS_PER_MESSAGE = 10;
@@ -33,10 +34,10 @@ const STEPS: Record<Job["type"], Step> = {
 export type RunOutcome = "done" | "continue";
 
 /**
- * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. Idempotent: a job that is finished,
- * unknown (its application was deleted) or of another type than the message says is "done". A chunk that
- * meets a transient D1 error is tried again from a fresh read of the job under a fresh lease, as a
- * redelivery would be.
+ * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. A job that is finished, unknown (its
+ * application was deleted) or of another type than the message says is "done". Each chunk reads the job and runs
+ * under a lease of its own; a transient D1 error repeats both (src/db/storage-schema.md, "Redelivery and
+ * retries").
  */
 export async function runJob(
 	db: Db,

@@ -3,11 +3,10 @@ import { log } from "../log";
 import { enqueue } from "./contract";
 
 /**
- * The sweeper, run by a Cron Trigger (wrangler.toml [triggers]: every 5 minutes). A job's message can be lost
- * (a send that failed after the job was recorded) and a worker can die between retries, or the dead-letter
- * consumer may fail to record a failure: whatever the cause, a job nobody has attended to for STALE_MS gets
- * its message sent again, so no job stays queued or running forever (SPEC §11). Sending again is safe: every
- * step is claimed under a lease (src/db/storage-schema.md).
+ * The sweeper, run by a Cron Trigger (wrangler.toml [triggers]: every 5 minutes): a job nobody has attended to
+ * for STALE_MS (a send that failed, a worker that died, a dead-letter consumer that could not record a failure)
+ * gets its message sent again, so no job stays queued or running forever (SPEC §11). What it repairs, and why
+ * sending again is safe: src/db/storage-schema.md, "touched_at, resends and the sweeper".
  */
 
 /** How long an unfinished job may go unattended before its message is sent again. Longer than the work
