@@ -1,0 +1,80 @@
+/// <reference types="vite/client" />
+import { describe, expect, it } from "vitest";
+
+// Every module of src/ as text (Vite's import.meta.glob: read at build time, so this runs inside workerd too).
+const sources = import.meta.glob("../../src/**/*.ts", { query: "?raw", import: "default", eager: true }) as Record<
+	string,
+	string
+>;
+
+const modules = Object.fromEntries(Object.entries(sources).map(([file, text]) => [file.replace("../../", ""), text]));
+
+// Static imports and re-exports (type-only ones too: a type cycle is a cycle to a reader), and dynamic import().
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:[^;"']*?\sfrom\s)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+/** The src/ modules `file` imports. */
+function importsOf(file: string): string[] {
+	const directory = file.split("/").slice(0, -1);
+	const found: string[] = [];
+	for (const match of (modules[file] ?? "").matchAll(IMPORT)) {
+		const specifier = match[1] ?? match[2] ?? "";
+		if (!specifier.startsWith(".")) continue;
+		const parts = [...directory];
+		for (const part of specifier.split("/")) {
+			if (part === "..") parts.pop();
+			else if (part !== ".") parts.push(part);
+		}
+		const target = [`${parts.join("/")}.ts`, `${parts.join("/")}/index.ts`].find((candidate) => candidate in modules);
+		if (!target) throw new Error(`${file} imports ${specifier}, which is not a module of src/`);
+		found.push(target);
+	}
+	return found;
+}
+
+const graph = new Map(Object.keys(modules).map((file) => [file, importsOf(file)]));
+
+/** Every import cycle, each once, as the list of modules around it. */
+function cycles(): string[][] {
+	const found = new Map<string, string[]>();
+	const visit = (file: string, path: string[]) => {
+		const at = path.indexOf(file);
+		if (at >= 0) {
+			const cycle = path.slice(at);
+			found.set([...cycle].sort().join(" "), cycle);
+			return;
+		}
+		for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+	};
+	for (const file of graph.keys()) visit(file, []);
+	return [...found.values()];
+}
+
+describe("the module structure of src/", () => {
+	it("reads every module (the glob found the sources)", () => {
+		expect(Object.keys(modules)).toEqual(expect.arrayContaining(["src/index.ts", "src/app.ts", "src/db/jobs.ts"]));
+	});
+
+	it("has src/db at the bottom: its modules import only each other and src/limits.ts", () => {
+		const upward = [...graph]
+			.filter(([file]) => file.startsWith("src/db/"))
+			.flatMap(([file, imports]) =>
+				imports.filter((target) => !target.startsWith("src/db/") && target !== "src/limits.ts").map((target) => `${file} -> ${target}`),
+			);
+		expect(upward).toEqual([]);
+	});
+
+	it("has src/limits.ts import nothing, so every layer can read the limits", () => {
+		expect(graph.get("src/limits.ts")).toEqual([]);
+	});
+
+	it("mounts routes only in src/app.ts", () => {
+		const importers = [...graph]
+			.filter(([file, imports]) => file !== "src/app.ts" && imports.some((target) => target.startsWith("src/routes/")))
+			.map(([file]) => file);
+		expect(importers).toEqual([]);
+	});
+
+	it("has no import cycle", () => {
+		expect(cycles()).toEqual([]);
+	});
+});
