@@ -3,18 +3,21 @@
 // locally (workerd through wrangler's unstable_startWorker, local D1 in a fresh temporary directory) and all
 // traffic goes to 127.0.0.1. See README "Benchmarks".
 //
-// Phases: migrate → seed 10 000 registrations → probe (scaling, hot path) → seed up to 100 000 registrations →
-// probe (scaling) → start the service and the floors → find the saturation concurrency → measure floors and
-// endpoints in alternating rounds → check for errors at twice saturation → print, save bench/results/latest.json.
+// Phases: startup (startup CPU and bundle size against a bare Hono Worker) → migrate → seed 10 000 registrations →
+// probe (scaling, hot path) → seed up to 100 000 registrations → probe (scaling) → start the service and the
+// floors → find the saturation concurrency → measure floors and endpoints in alternating rounds → check for
+// errors at twice saturation → print, save bench/results/latest.json. BENCH_ONLY=startup runs the first alone.
 //
 // This file is the order of the phases; bench/lib/ holds the parts: processes.mjs (wrangler, workerd, CPUs),
-// load.mjs (targets, autocannon, saturation), stats.mjs (medians, ratios), report.mjs (tables, results file).
+// load.mjs (targets, autocannon, saturation), stats.mjs (medians, ratios), report.mjs (tables, results file),
+// startup.mjs (the startup phase).
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { FLOORS, WRITE_FLOORS, findSaturation, json, load, preflight, targets } from "./lib/load.mjs";
 import { ROOT, executeSql, log, pinCpus, request, startWorker, tempRoot, wrangler } from "./lib/processes.mjs";
-import { formatReport, saveResult } from "./lib/report.mjs";
+import { formatReport, formatStartupReport, saveResult } from "./lib/report.mjs";
+import { measureStartup } from "./lib/startup.mjs";
 import { summarize } from "./lib/stats.mjs";
 import {
 	APP_ID,
@@ -36,6 +39,13 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
+// BENCH_ONLY=startup: the startup phase alone (about a minute), saved as bench/results/latest-startup.json.
+const ONLY = process.env.BENCH_ONLY;
+// The checkout whose startup and bundle are measured (another one, for a before/after comparison; it needs its
+// own node_modules): this repository by default. Load is always on this repository's service.
+const SERVICE_DIR = path.resolve(process.env.BENCH_SERVICE_DIR ?? ROOT);
+// Startup profiles per Worker: an odd number, so the median is one of them.
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 7);
 const OVERLOAD_DURATION = 3;
 // Seconds of load before a target's first measured round. A fresh workerd takes several seconds of traffic to
 // settle (JIT, SQLite page cache): with 1 s, the first round of a floor cost up to 40 % more CPU per request.
@@ -244,14 +254,38 @@ async function measureOverload(service, serviceTargets, connections) {
 }
 
 const packageVersion = (name) => JSON.parse(readFileSync(path.join(ROOT, `node_modules/${name}/package.json`), "utf8")).version;
+const machine = (loadBefore) => ({
+	cpus: os.cpus().length,
+	model: os.cpus()[0]?.model,
+	loadAverageBefore: loadBefore,
+	loadAverageAfter: os.loadavg(),
+});
+
+/** Saves and prints a run of the startup phase alone. */
+function reportStartup(startup, { started, loadBefore }) {
+	const result = {
+		date: new Date().toISOString(),
+		...(LABEL && { label: LABEL }),
+		machine: machine(loadBefore),
+		versions: { node: process.version, wrangler: packageVersion("wrangler") },
+		startup,
+		totalSeconds: Math.round((performance.now() - started) / 1000),
+	};
+	console.log(formatStartupReport(result, saveResult(result, "startup")));
+}
 
 async function main() {
+	if (ONLY !== undefined && ONLY !== "startup") throw new Error(`BENCH_ONLY=${ONLY}: only the startup phase runs alone`);
+	if (process.env.BENCH_SERVICE_DIR && ONLY !== "startup") {
+		throw new Error("BENCH_SERVICE_DIR needs BENCH_ONLY=startup: the load phases measure this repository's service");
+	}
 	process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false"; // no network here: skip wrangler's Request.cf fetch
 	process.env.X_LOCAL_OBSERVABILITY = "false"; // no local copy of platform logs (URLs hold learner ids)
 	process.env.WRANGLER_LOG = process.env.WRANGLER_LOG ?? "warn";
 	const started = performance.now();
 	const loadBefore = os.loadavg();
 
+	// The run's temporary directory: local D1's persistence, and the startup phase's builds (in startup/).
 	const persistTo = mkdtempSync(path.join(tempRoot(), "learner-service-bench-"));
 	// Ctrl-C must not leave a 100 000-registration database in /dev/shm, which is memory.
 	process.once("SIGINT", () => {
@@ -260,6 +294,10 @@ async function main() {
 	});
 	const running = [];
 	try {
+		// First, before any other Worker runs: nothing else of this run competes for the CPUs.
+		const startup = measureStartup({ serviceDir: SERVICE_DIR, runs: STARTUP_RUNS, workDir: path.join(persistTo, "startup") });
+		if (ONLY === "startup") return reportStartup(startup, { started, loadBefore });
+
 		log(`persistence: ${persistTo}`);
 		const seedMs = createDatabase(persistTo);
 		const small = await probe(persistTo, "10k", { timeHotPath: true });
@@ -284,7 +322,7 @@ async function main() {
 		const result = {
 			date: new Date().toISOString(),
 			...(LABEL && { label: LABEL }),
-			machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg() },
+			machine: machine(loadBefore),
 			versions: { node: process.version, wrangler: packageVersion("wrangler"), autocannon: packageVersion("autocannon") },
 			dataset: {
 				learners: LEARNERS,
@@ -309,11 +347,11 @@ async function main() {
 			overload,
 			scale,
 			hotPath: small.hotPath,
+			startup,
 			targets: targetsMet,
 			totalSeconds: Math.round((performance.now() - started) / 1000),
 		};
-		saveResult(result);
-		console.log(formatReport(result));
+		console.log(formatReport(result, saveResult(result)));
 	} finally {
 		for (const worker of running) await worker.dispose().catch(() => {});
 		rmSync(persistTo, { recursive: true, force: true });

@@ -141,10 +141,13 @@ async function freePort() {
 	});
 }
 
-/** Runs wrangler with the Node running the bench; throws with its output when it fails. */
-export function wrangler(args) {
+/**
+ * Runs this repository's wrangler with the Node running the bench, in `cwd` (the repository by default); throws
+ * with its output when it fails.
+ */
+export function wrangler(args, { cwd = ROOT } = {}) {
 	const result = spawnSync(process.execPath, [WRANGLER_BIN, ...args], {
-		cwd: ROOT,
+		cwd,
 		encoding: "utf8",
 		env: { ...process.env, CI: "true" },
 	});

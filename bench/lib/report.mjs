@@ -18,12 +18,18 @@ export function markdownTable(headers, rows) {
 	return [line(headers), rule, ...rows.map(line)].join("\n");
 }
 
-/** Writes the result as bench/results/latest.json and as a copy named by its date (and label). */
-export function saveResult(result) {
+/**
+ * Writes the result as bench/results/latest.json and as a copy named by its date (and label). A run of one
+ * phase (`only`: "startup") writes latest-startup.json and <date>-startup.json instead, leaving the full run's
+ * latest.json as it was. Returns the path of the latest file, from the repository.
+ */
+export function saveResult(result, only) {
+	const suffix = only ? `-${only}` : "";
 	mkdirSync(RESULTS, { recursive: true });
 	const body = `${JSON.stringify(result, null, "\t")}\n`;
-	writeFileSync(path.join(RESULTS, "latest.json"), body);
-	writeFileSync(path.join(RESULTS, `${result.date.replace(/[:.]/g, "-")}${result.label ? `-${result.label}` : ""}.json`), body);
+	writeFileSync(path.join(RESULTS, `latest${suffix}.json`), body);
+	writeFileSync(path.join(RESULTS, `${result.date.replace(/[:.]/g, "-")}${suffix}${result.label ? `-${result.label}` : ""}.json`), body);
+	return `bench/results/latest${suffix}.json`;
 }
 
 /** One row per load target, with its ratios to the floors. */
@@ -83,8 +89,54 @@ function scaleTable(scale) {
 	);
 }
 
-/** The printed report of a full run. */
-export function formatReport(result) {
+/** The startup phase's figures: startup CPU and bundle size of the service and of its Hono floor. */
+function startupSection({ runs, service, floor, serviceOverFloor, serviceOverFloorWranglerActive, target }) {
+	const workers = [service, floor];
+	const dates = service.compatibilityDate === floor.compatibilityDate ? `${service.compatibilityDate} (both)` : `service ${service.compatibilityDate}, floor ${floor.compatibilityDate}`;
+	return [
+		`Startup (wrangler check startup on the wrangler deploy --dry-run upload; medians of ${runs} runs each, alternating):`,
+		"",
+		markdownTable(
+			["worker", "startup CPU ms", "samples", `wrangler "Active" ms`, "bundle bytes", "gzip bytes"],
+			workers.map((worker) => [
+				worker.label,
+				worker.cpuMs,
+				worker.busySamples,
+				worker.wranglerActiveMs,
+				worker.bundle.bytes,
+				worker.bundle.gzipBytes,
+			]),
+		),
+		"",
+		`  service × floor, startup CPU: ${serviceOverFloor ?? "-"} (SPEC §6: at most ${target}); by wrangler's "Active": ${serviceOverFloorWranglerActive ?? "-"}`,
+		`  startup CPU: the profile's busy samples, about 1 ms apart; "Active" also counts the wait before the first (bench/lib/startup.mjs)`,
+		`  compatibility date: ${dates}`,
+		"",
+		markdownTable(
+			["module", "bytes", "gzip bytes"],
+			workers.flatMap((worker) =>
+				worker.bundle.modules.map((module) => [`${worker === service ? "service" : "floor"}: ${module.file}`, module.bytes, module.gzipBytes]),
+			),
+		),
+	].join("\n");
+}
+
+/** The printed report of a run of the startup phase alone, saved as `savedAs`. */
+export function formatStartupReport(result, savedAs) {
+	const { machine } = result;
+	return [
+		"",
+		`Learner Service startup — ${result.date}`,
+		`${machine.cpus} CPUs (${machine.model}), load average before ${machine.loadAverageBefore.map((n) => n.toFixed(2)).join(" ")}`,
+		"",
+		startupSection(result.startup),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
+	].join("\n");
+}
+
+/** The printed report of a full run, saved as `savedAs`. */
+export function formatReport(result, savedAs) {
 	const { machine, dataset, settings, scale, hotPath, targets } = result;
 	const count = (n) => n.toLocaleString("en");
 	const rowsRead = (label) => {
@@ -129,6 +181,8 @@ export function formatReport(result) {
 		"",
 		scaleTable(scale),
 		"",
-		`Saved bench/results/latest.json (${result.totalSeconds} s)`,
+		startupSection(result.startup),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
 	].join("\n");
 }
