@@ -33,7 +33,7 @@ import {
 	seedLearners,
 } from "./seed.mjs";
 
-// Knobs, for a quick run (BENCH_DURATION=2) or a steadier one. Defaults keep the whole run near 5 minutes.
+// Knobs, for a quick run (BENCH_DURATION=2) or a steadier one. Defaults keep the whole run near 7 minutes.
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 // An even number: the order of targets alternates between rounds.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
