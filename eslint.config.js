@@ -18,7 +18,7 @@ export default tseslint.config(
 			},
 		},
 	},
-	// The benchmark's runner (bench/run.mjs) is Node; its workers are TypeScript, typed like src.
+	// The benchmark's runner (bench/run.mjs, bench/lib/) is Node; its workers are TypeScript, typed like src.
 	{
 		files: ["bench/**/*.mjs"],
 		languageOptions: {

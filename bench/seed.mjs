@@ -9,6 +9,9 @@ export const SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 export const REALM_ADMIN = "bench-dpo@example.com";
 export const REGISTRATIONS_PER_LEARNER = 5;
 export const TAGS_PER_LEARNER = 5;
+// The dataset's size: the scaling figures are taken at both.
+export const LEARNERS_SMALL = 2_000; // × 5 registrations = 10 000
+export const LEARNERS = 20_000; // × 5 registrations = 100 000
 
 /** The learner ids the seed creates for learner numbers [from, to). */
 export const learnerId = (n) => `learner-${String(n).padStart(6, "0")}`;

@@ -1,0 +1,188 @@
+// What a run leaves behind: the results file (bench/results/latest.json and a timestamped copy) and the printed
+// report, both made from the one result object.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { ROOT } from "./processes.mjs";
+
+const RESULTS = path.join(ROOT, "bench/results");
+
+const pad = (text, width) => String(text).padEnd(width);
+const padStart = (text, width) => String(text).padStart(width);
+
+/** A markdown table, columns padded to their widest cell, as the README's tables are written. */
+export function markdownTable(headers, rows) {
+	const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => String(row[i]).length)));
+	// First column left-aligned, figures right-aligned.
+	const line = (cells) => `| ${cells.map((cell, i) => (i === 0 ? pad(cell, widths[i]) : padStart(cell, widths[i]))).join(" | ")} |`;
+	const rule = `|${widths.map((width, i) => (i === 0 ? ` ${"-".repeat(width)} ` : ` ${"-".repeat(width - 1)}: `)).join("|")}|`;
+	return [line(headers), rule, ...rows.map(line)].join("\n");
+}
+
+/**
+ * Writes the result as bench/results/latest.json and as a copy named by its date (and label). A run of one
+ * phase (`only`: "startup") writes latest-startup.json and <date>-startup.json instead, leaving the full run's
+ * latest.json as it was. Returns the path of the latest file, from the repository.
+ */
+export function saveResult(result, only) {
+	const suffix = only ? `-${only}` : "";
+	mkdirSync(RESULTS, { recursive: true });
+	const body = `${JSON.stringify(result, null, "\t")}\n`;
+	writeFileSync(path.join(RESULTS, `latest${suffix}.json`), body);
+	writeFileSync(path.join(RESULTS, `${result.date.replace(/[:.]/g, "-")}${suffix}${result.label ? `-${result.label}` : ""}.json`), body);
+	return `bench/results/latest${suffix}.json`;
+}
+
+/** One row per load target, with its ratios to the floors. */
+function loadTable({ runs, settings }) {
+	return markdownTable(
+		[
+			"target",
+			"req/s",
+			"p50 ms",
+			"p99 ms",
+			"errors",
+			`errors at ${settings.overloadAt} conn`,
+			"× SQL",
+			"× platform",
+			"CPU µs/req",
+			"× SQL (CPU)",
+			"× platform (CPU)",
+		],
+		runs.map((r) => [
+			r.name,
+			r.requestsPerSecond,
+			r.p50,
+			r.p99,
+			r.errors,
+			r.overloadErrors,
+			r.vsSql,
+			r.vsPlatform,
+			r.cpuMicrosPerRequest,
+			r.cpuVsSql,
+			r.cpuVsPlatform,
+		]),
+	);
+}
+
+/** The probe's D1 figures for the bulk operations, at both database sizes. */
+function scaleTable(scale) {
+	const scaleRow = (label, key, operation) => {
+		const entry = scale[label][key];
+		const total = entry.total ?? entry;
+		return [
+			`${operation} @ ${scale[label].databaseRegistrations.toLocaleString("en")} registrations`,
+			total.ms,
+			total.calls,
+			total.rowsRead,
+			total.rowsWritten,
+			entry.chunks ?? "-",
+			entry.perChunkMax ? `${entry.perChunkMax.rowsRead} / ${entry.perChunkMax.rowsWritten}` : "-",
+		];
+	};
+	return markdownTable(
+		["operation @ database size", "ms", "D1 calls", "rows read", "rows written", "chunks", "max per chunk (read / written)"],
+		["10k", "100k"].flatMap((label) => [
+			scaleRow(label, "batch", "PUT /learner/tags 1000 × 100"),
+			scaleRow(label, "update", "updateLearnerInfo, 10 000 registrations"),
+			scaleRow(label, "erasure", "deleteAllLearnerData, 10 000 registrations"),
+		]),
+	);
+}
+
+/** The startup phase's figures: startup CPU and bundle size of the service and of its Hono floor. */
+function startupSection({ runs, service, floor, serviceOverFloor, serviceOverFloorWranglerActive, target }) {
+	const workers = [service, floor];
+	const dates = service.compatibilityDate === floor.compatibilityDate ? `${service.compatibilityDate} (both)` : `service ${service.compatibilityDate}, floor ${floor.compatibilityDate}`;
+	return [
+		`Startup (wrangler check startup on the wrangler deploy --dry-run upload; medians of ${runs} runs each, alternating):`,
+		"",
+		markdownTable(
+			["worker", "startup CPU ms", "samples", `wrangler "Active" ms`, "bundle bytes", "gzip bytes"],
+			workers.map((worker) => [
+				worker.label,
+				worker.cpuMs,
+				worker.busySamples,
+				worker.wranglerActiveMs,
+				worker.bundle.bytes,
+				worker.bundle.gzipBytes,
+			]),
+		),
+		"",
+		`  service × floor, startup CPU: ${serviceOverFloor ?? "-"} (SPEC §6: at most ${target}); by wrangler's "Active": ${serviceOverFloorWranglerActive ?? "-"}`,
+		`  startup CPU: the profile's busy samples, about 1 ms apart; "Active" also counts the wait before the first (bench/lib/startup.mjs)`,
+		`  compatibility date: ${dates}`,
+		"",
+		markdownTable(
+			["module", "bytes", "gzip bytes"],
+			workers.flatMap((worker) =>
+				worker.bundle.modules.map((module) => [`${worker === service ? "service" : "floor"}: ${module.file}`, module.bytes, module.gzipBytes]),
+			),
+		),
+	].join("\n");
+}
+
+/** The printed report of a run of the startup phase alone, saved as `savedAs`. */
+export function formatStartupReport(result, savedAs) {
+	const { machine } = result;
+	return [
+		"",
+		`Learner Service startup — ${result.date}`,
+		`${machine.cpus} CPUs (${machine.model}), load average before ${machine.loadAverageBefore.map((n) => n.toFixed(2)).join(" ")}`,
+		"",
+		startupSection(result.startup),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
+	].join("\n");
+}
+
+/** The printed report of a full run, saved as `savedAs`. */
+export function formatReport(result, savedAs) {
+	const { machine, dataset, settings, scale, hotPath, targets } = result;
+	const count = (n) => n.toLocaleString("en");
+	const rowsRead = (label) => {
+		const { databaseRegistrations, getTags, getTagsAfterBatch } = scale[label];
+		const reads = [...getTags, getTagsAfterBatch].map((entry) => `${entry.rowsRead} rows for ${entry.tags} tags`);
+		return `  at ${count(databaseRegistrations)} registrations: ${reads.join(", ")}`;
+	};
+	const versusLine = (label, { vsSqlFloor, cpuVsSqlFloor, vsPlatformFloor, cpuVsPlatformFloor, target }) =>
+		`  ${label}: ${vsSqlFloor} (CPU ${cpuVsSqlFloor}) × raw SQL floor, target ≥ ${target}; ` +
+		`${vsPlatformFloor} (CPU ${cpuVsPlatformFloor}) × platform floor`;
+	const curve = settings.saturation.curve.map((step) => `${step.connections}→${step.requestsPerSecond}`).join(", ");
+	const { getTagsRowsReadOverTags: rowsOverTags, writes } = targets;
+	return [
+		"",
+		`Learner Service benchmark — ${result.date}`,
+		`${machine.cpus} CPUs (${machine.model}), load average before ${machine.loadAverageBefore.map((n) => n.toFixed(2)).join(" ")}`,
+		`Dataset: ${count(dataset.learners)} learners, ${count(dataset.registrations)} registrations, ` +
+			`${dataset.learnerTagsEach} tags per learner, ${dataset.registrationTagsEach} per registration`,
+		`Rate limit: ${settings.rateLimit}`,
+		`CPUs: ${settings.cpuPinning}`,
+		"Request logs: LOG_LEVEL=warn for the run (production default info)",
+		`Saturation (GET tags, Basic): ${curve} req/s; measured at ${settings.measuredAt} connections`,
+		`Medians of ${settings.rounds} rounds × ${settings.durationSeconds} s; reads paired with the floors in each round, writes after`,
+		"",
+		loadTable(result),
+		"",
+		"GET tags, throughput as a ratio of the floors:",
+		versusLine("Basic", targets.basic),
+		versusLine("Bearer", targets.bearer),
+		`Errors at ${settings.overloadAt} connections (2 × saturation), all service targets: ${targets.overloadErrors}`,
+		"PUT tags, throughput (CPU) as a ratio of the write floors, within each write round:",
+		`  service × floor with the same SQL (tenant checks included): ${writes.putVsCheckedFloor} (CPU ${writes.cpuPutVsCheckedFloor})`,
+		`  service × floor without the tenant checks: ${writes.putVsUncheckedFloor}`,
+		`  cost of the checks: floor with × floor without: ${writes.checkedFloorVsUnchecked} (CPU ${writes.cpuCheckedFloorVsUnchecked})`,
+		`JavaScript per GET tags request, D1 and limiter stubbed (bench/probe /hotpath, best of ${hotPath.runs} × ${hotPath.iterations}): ` +
+			`floor ${hotPath.floorMicros} µs, service Basic ${hotPath.basicMicros} µs, Bearer ${hotPath.bearerMicros} µs`,
+		`GET tags rows read (D1 meta) = tags + ${[...new Set([...rowsOverTags["10k"], ...rowsOverTags["100k"]])].join(" or ")}:`,
+		rowsRead("10k"),
+		rowsRead("100k"),
+		"",
+		"Scaling (D1 meta, bench/probe/worker.ts driving src/db and src/jobs/run.ts runJob chunk by chunk):",
+		"",
+		scaleTable(scale),
+		"",
+		startupSection(result.startup),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
+	].join("\n");
+}
