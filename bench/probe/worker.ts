@@ -4,7 +4,7 @@
 // no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once.
 import { app } from "../../src/app";
 import { signToken } from "../../src/auth/token";
-import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/job-steps";
+import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/jobs";
 import { LEARNER_TAGS, addTags, getTags } from "../../src/db/tags";
 import type { Db } from "../../src/db/types";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
