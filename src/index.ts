@@ -1,12 +1,13 @@
-import { app } from "./app";
-import { handleQueue } from "./jobs/consumer";
-import { sweep } from "./jobs/sweeper";
+// The Worker's entry. Each handler loads its own modules on its first invocation in an isolate, so startup
+// evaluates almost nothing (SPEC §6: cold start): a queue or cron invocation never builds the HTTP app (its
+// routes and their zod schemas), and the HTTP app is built by the first request it serves.
+let http: Promise<typeof import("./app")> | undefined;
 
 export default {
-	fetch: app.fetch,
-	queue: handleQueue,
+	fetch: async (request: Request, env: Env, ctx: ExecutionContext) => (await (http ??= import("./app"))).app.fetch(request, env, ctx),
+	queue: async (batch, env, ctx) => (await import("./jobs/consumer")).handleQueue(batch, env, ctx),
 	// The Cron Trigger (wrangler.toml [triggers]): send again the messages of jobs nobody attends to.
 	scheduled: async (controller, env) => {
-		await sweep(env, controller.scheduledTime);
+		await (await import("./jobs/sweeper")).sweep(env, controller.scheduledTime);
 	},
 } satisfies ExportedHandler<Env>;
