@@ -62,7 +62,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?10),
-			   touched_at = ?10, position = coalesce((SELECT max(pk) FROM (${chunk})), position),
+			   touched_at = ?10, resends = 0, position = coalesce((SELECT max(pk) FROM (${chunk})), position),
 			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
 		),
@@ -108,7 +108,7 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?8),
-			   touched_at = ?8, position = coalesce((SELECT max(pk) FROM (${chunk})), position)
+			   touched_at = ?8, resends = 0, position = coalesce((SELECT max(pk) FROM (${chunk})), position)
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
 		),
 		statement(
@@ -167,7 +167,7 @@ export async function runApplicationDeletionChunk(
 	const results = await db.batch([
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?7),
-			   touched_at = ?7, registrations_affected = registrations_affected + (SELECT count(*) FROM (${first("registrations", "pk")})),
+			   touched_at = ?7, resends = 0, registrations_affected = registrations_affected + (SELECT count(*) FROM (${first("registrations", "pk")})),
 			   tags_removed = tags_removed + (SELECT count(*) FROM (${first("registration_tags", "rowid")}))
 			     + (SELECT count(*) FROM (${first("learner_tags", "rowid")}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,

@@ -62,13 +62,17 @@ export async function repairStaleJobs(
 	};
 }
 
-/** Records that the sweeper sent these jobs' messages again, now. */
+/**
+ * Records that the sweeper sent these jobs' messages again, now. Counted once however often it is retried: a
+ * job already stamped `now` was counted by an attempt whose reply was lost.
+ */
 export async function markResent(db: Db, jobIds: string[], now: string): Promise<void> {
 	await retryTransient(() =>
 		db
 			.prepare(
 				`UPDATE jobs SET touched_at = ?2, resends = resends + 1
-				 WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('queued', 'running')`,
+				 WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('queued', 'running')
+				   AND (touched_at IS NULL OR touched_at < ?2)`,
 			)
 			.bind(JSON.stringify(jobIds), now)
 			.run(),

@@ -1,0 +1,83 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { insertApplication } from "../../src/db/applications";
+import { runUpdateChunk } from "../../src/db/job-chunks";
+import { markResent, repairStaleJobs } from "../../src/db/job-sweeps";
+import { acceptLearnerUpdate, getJobById } from "../../src/db/jobs";
+import { createRegistration } from "../../src/db/registrations";
+
+// The sweeper's bookkeeping (SPEC §11: a job never stays queued or running forever, and is not given up while it
+// still runs): re-sends are counted once per sweep, and only since the job last ran a chunk.
+
+const LIMITS = { rowQuota: 1_000_000, writeBudget: 1_000_000 };
+const MINUTE = 60_000;
+const at = (ms: number) => new Date(ms).toISOString();
+
+/** A new application with one learner on two registrations, and an accepted update of that learner. */
+async function acceptedUpdate(): Promise<string> {
+	const appId = `SWEEP${crypto.randomUUID().slice(0, 8)}`;
+	const learnerId = `learner-${crypto.randomUUID()}`;
+	await insertApplication(env.DB, { id: appId, name: "sweeps", createdAt: at(Date.now()) });
+	for (let i = 0; i < 2; i++) {
+		const registration = {
+			id: `registration-${crypto.randomUUID()}`,
+			courseId: "course",
+			learner: { id: learnerId },
+			xapiRegistrationId: crypto.randomUUID(),
+			learnerTags: [],
+			registrationTags: [],
+			createdAt: at(Date.now()),
+		};
+		expect(await createRegistration(env.DB, appId, registration, LIMITS)).toBe(true);
+	}
+	const jobId = crypto.randomUUID();
+	const acceptance = await acceptLearnerUpdate(
+		env.DB,
+		{ id: jobId, appId, learnerId, learnerHash: `hash-${jobId}`, payload: { email: "a@example.com" }, createdAt: at(0) },
+		LIMITS,
+	);
+	expect(acceptance).toEqual({ outcome: "accepted", jobId });
+	return jobId;
+}
+
+const resendsOf = async (jobId: string) => (await getJobById(env.DB, jobId))?.resends;
+
+describe("markResent", () => {
+	it("counts a sweep's re-send once, even when the statement is applied twice (a retry after a lost reply)", async () => {
+		const jobId = await acceptedUpdate();
+		await markResent(env.DB, [jobId], at(10 * MINUTE));
+		await markResent(env.DB, [jobId], at(10 * MINUTE));
+		expect(await resendsOf(jobId)).toBe(1);
+		await markResent(env.DB, [jobId], at(20 * MINUTE));
+		expect(await resendsOf(jobId)).toBe(2);
+	});
+});
+
+describe("repairStaleJobs", () => {
+	it("does not give up a job that ran a chunk since its last re-sends", async () => {
+		const jobId = await acceptedUpdate();
+		for (let sweep = 1; sweep <= 6; sweep++) await markResent(env.DB, [jobId], at(sweep * 10 * MINUTE));
+		expect(await resendsOf(jobId)).toBe(6);
+
+		const job = await getJobById(env.DB, jobId);
+		if (!job) throw new Error("job not found");
+		// At minute 61 a chunk of one registration runs; the worker dies before the second chunk.
+		const result = await runUpdateChunk(env.DB, job, crypto.randomUUID(), { registrations: 1, rows: 100 }, at(61 * MINUTE));
+		expect(result).toEqual({ claimed: true, completed: false });
+		expect(await resendsOf(jobId)).toBe(0);
+
+		const repairs = await repairStaleJobs(env.DB, at(80 * MINUTE), at(90 * MINUTE), { maxResends: 6, limit: 100 });
+		expect(repairs.stale.map((stale) => stale.id)).toContain(jobId);
+		expect((await getJobById(env.DB, jobId))?.status).toBe("running");
+	});
+
+	it("gives up a learner job re-sent six times without running", async () => {
+		const jobId = await acceptedUpdate();
+		for (let sweep = 1; sweep <= 6; sweep++) await markResent(env.DB, [jobId], at(sweep * 10 * MINUTE));
+		await repairStaleJobs(env.DB, at(80 * MINUTE), at(90 * MINUTE), { maxResends: 6, limit: 100 });
+		const job = await getJobById(env.DB, jobId);
+		expect(job?.status).toBe("failed");
+		expect(job?.error).toMatch(/^Lost: its message was sent again 6 times without the job being run/);
+		expect(job?.payload).toBeNull();
+	});
+});
