@@ -200,7 +200,7 @@ export async function markJobFailed(db: Db, jobId: string, reason: string, now: 
 		.prepare(
 			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
 			   learner_id = NULL, payload = NULL
-			 WHERE id = ?1 AND status IN ('queued', 'running')`,
+			 WHERE id = ?1 AND status IN ('queued', 'running') AND type <> 'deleteApplication'`,
 		)
 		.bind(jobId, reason, now)
 		.run();

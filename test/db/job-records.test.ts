@@ -3,11 +3,11 @@ import { describe, expect, it } from "vitest";
 import { insertApplication } from "../../src/db/applications";
 import { runUpdateChunk } from "../../src/db/job-chunks";
 import { markResent, repairStaleJobs } from "../../src/db/job-sweeps";
-import { acceptLearnerUpdate, getJobById } from "../../src/db/jobs";
+import { acceptLearnerUpdate, getJobById, markJobFailed, requestApplicationDeletion } from "../../src/db/jobs";
 import { createRegistration } from "../../src/db/registrations";
 
-// The sweeper's bookkeeping (SPEC §11: a job never stays queued or running forever, and is not given up while it
-// still runs): re-sends are counted once per sweep, and only since the job last ran a chunk.
+// How a job's record ends (SPEC §11: a job never stays queued or running forever, is not given up while it still
+// runs, and an application deletion goes on until the data is gone): the sweeper's re-send count and failure.
 
 const LIMITS = { rowQuota: 1_000_000, writeBudget: 1_000_000 };
 const MINUTE = 60_000;
@@ -79,5 +79,23 @@ describe("repairStaleJobs", () => {
 		expect(job?.status).toBe("failed");
 		expect(job?.error).toMatch(/^Lost: its message was sent again 6 times without the job being run/);
 		expect(job?.payload).toBeNull();
+	});
+});
+
+describe("markJobFailed", () => {
+	it("never fails an application deletion, whatever message asks (deletions go on until the data is gone)", async () => {
+		const appId = `SWEEP${crypto.randomUUID().slice(0, 8)}`;
+		await insertApplication(env.DB, { id: appId, name: "deleted", createdAt: at(0) });
+		const deletion = await requestApplicationDeletion(env.DB, appId, at(MINUTE));
+		if (!deletion) throw new Error("deletion not accepted");
+		await markJobFailed(env.DB, deletion.id, "Gave up after 5 attempts", at(2 * MINUTE));
+		expect((await getJobById(env.DB, deletion.id))?.status).toBe("queued");
+	});
+
+	it("fails a learner job, dropping its learner id and payload", async () => {
+		const jobId = await acceptedUpdate();
+		await markJobFailed(env.DB, jobId, "Gave up after 5 attempts", at(2 * MINUTE));
+		const job = await getJobById(env.DB, jobId);
+		expect(job).toMatchObject({ status: "failed", error: "Gave up after 5 attempts", learnerId: null, payload: null });
 	});
 });
