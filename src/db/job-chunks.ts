@@ -37,7 +37,8 @@ const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND curs
  * Applies an update to the next chunk of the learner's registrations (pk order, after the job's position).
  * Each field changes only where the update is newer than the field's version (the jobs.seq that last set it:
  * ./storage-schema.md, "Job clock and sequence numbers"). Completes the job, dropping its payload and learner
- * id, after the last chunk.
+ * id, after the last chunk. Nothing is claimed once the application's deletion was accepted (SPEC §11: nothing
+ * is written into it after that): the deletion removes the job with the rest.
  */
 export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
 	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 position, ?7 chunk size, ?8 seq, ?9 payload, ?10 now
@@ -64,7 +65,8 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?10),
 			   touched_at = ?10, resends = 0, position = coalesce((SELECT max(pk) FROM (${chunk})), position),
 			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk}))
-			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')
+			   AND NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND deleted_at IS NOT NULL)`,
 		),
 		statement(
 			`UPDATE registrations SET

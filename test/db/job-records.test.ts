@@ -99,3 +99,19 @@ describe("markJobFailed", () => {
 		expect(job).toMatchObject({ status: "failed", error: "Gave up after 5 attempts", learnerId: null, payload: null });
 	});
 });
+
+describe("runUpdateChunk", () => {
+	it("writes nothing into an application whose deletion was accepted after the update", async () => {
+		const jobId = await acceptedUpdate();
+		const job = await getJobById(env.DB, jobId);
+		if (!job) throw new Error("job not found");
+		expect(await requestApplicationDeletion(env.DB, job.appId, at(MINUTE))).not.toBeNull();
+
+		const result = await runUpdateChunk(env.DB, job, crypto.randomUUID(), { registrations: 10, rows: 100 }, at(2 * MINUTE));
+		expect(result.claimed).toBe(false);
+		const { results } = await env.DB.prepare("SELECT learner_email FROM registrations WHERE app_id = ?1")
+			.bind(job.appId)
+			.all<{ learner_email: string | null }>();
+		expect(results).toEqual([{ learner_email: null }, { learner_email: null }]);
+	});
+});
