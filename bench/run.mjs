@@ -40,7 +40,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
-// BENCH_ONLY=startup: the startup phase alone (about two minutes), saved as bench/results/latest-startup.json.
+// BENCH_ONLY=startup: the startup phase alone (one to two minutes), saved as bench/results/latest-startup.json.
 const ONLY = process.env.BENCH_ONLY;
 // The checkout whose startup, first request and bundle are measured (another one, for a before/after comparison;
 // it needs its own node_modules): this repository by default. Load is always on this repository's service.

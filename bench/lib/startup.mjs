@@ -109,18 +109,18 @@ const round2 = (value) => Number(value.toFixed(2));
  *
  * CPU: the process's CPU time (all threads) from Linux /proc/<pid>/task/<tid>/schedstat, read before the request
  * and again once the process has gone idle after it (waitForIdle: under 0.05 ms of CPU in 25 ms), so it holds
- * everything the request set off. Not /proc/<pid>/stat's utime and stime, which count in clock ticks (10 ms at
- * USER_HZ 100), as coarse as the figure measured: schedstat's first field is the scheduler's own sum of run time,
- * in nanoseconds, exact for a process that is not running when read — which the idle wait makes sure of. The
- * idle window lets at most 0.05 ms of unrelated work in. What the reading cannot tell apart is not its
- * resolution but the machine's noise (caches, frequency, other jobs' processes on the same cores): measured
- * here, a warm request's CPU varies between 1.2 and 3.5 ms from one request to the next, a first request's by
- * about ±15 % from one fresh process to the next, hence medians of fresh processes.
+ * everything the request set off. Not /proc/<pid>/stat's utime and stime, which count clock ticks (10 ms at
+ * USER_HZ 100): read side by side here, warm requests of 1.8–5.7 ms read 0 or 10 ms there. schedstat's first
+ * field is the scheduler's own sum of run time, in nanoseconds, exact for a process that is not running when
+ * read — which the idle wait makes sure of; the wait's last window lets at most 0.05 ms of unrelated work in. So
+ * resolution is not the limit; the machine's noise is (caches, frequency, other jobs on the same cores): a warm
+ * request's CPU here ranges over 1.2–6 ms from one request to the next, hence the median of 20, and a first
+ * request's by up to a quarter from one fresh process to the next, hence medians over fresh processes.
  *
  * It is the whole workerd process: besides the Worker's isolate, Miniflare's entry Worker (which routes each
  * request to it, and pays its own first request too) and the runtime's HTTP handling — the floor pays them
  * alike, so the difference between the two is the Worker's own. Latency: from sending the request until its body
- * has been read, on a kept-alive connection for the warm requests (the first one also opens it, ~0.1 ms here).
+ * has been read, on a kept-alive connection for the warm requests (the first one also opens it).
  */
 async function timedRequest({ origin, pid }, expectedStatus) {
 	const cpuBefore = cpuNanos(pid);
@@ -309,8 +309,13 @@ export async function measureStartup({ serviceDir, runs, workDir, serviceBinding
 		}
 		const ratio = (key) => (floor[key] > 0 ? Number((service[key] / floor[key]).toFixed(2)) : null);
 		const firstRequest = await measureFirstRequests(workers, built, { runs, workDir, serviceBindings });
-		// What an isolate costs before it has answered anyone: its startup (the profile's isolate CPU) and then
-		// its first request (the process's CPU, runtime included): two measures added up, for both alike.
+		// What an isolate costs until it has answered once: its startup (the profile's isolate CPU) and then its
+		// first request (the process's CPU, runtime included): two measures added up, for both alike. They do not
+		// count the same work alike — the profile samples the isolate's own thread, about 1 ms apart; the process
+		// figure also holds V8's helper threads (concurrent compiling, collecting) — so work moved from startup to
+		// the first request may weigh somewhat more in the sum. Measuring the whole process from its start
+		// instead would be one measure, but workerd's own start (0.6–1 s of CPU here, ±150 ms between runs)
+		// would bury the difference.
 		for (const [name, summary] of [["service", service], ["floor", floor]]) {
 			firstRequest[name].startupPlusFirstCpuMs = round2(summary.cpuMs + firstRequest[name].firstCpuMs);
 		}
