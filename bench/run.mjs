@@ -3,10 +3,11 @@
 // locally (workerd through wrangler's unstable_startWorker, local D1 in a fresh temporary directory) and all
 // traffic goes to 127.0.0.1. See README "Benchmarks".
 //
-// Phases: startup (startup CPU and bundle size against a bare Hono Worker) → migrate → seed 10 000 registrations →
-// probe (scaling, hot path) → seed up to 100 000 registrations → probe (scaling) → start the service and the
-// floors → find the saturation concurrency → measure floors and endpoints in alternating rounds → check for
-// errors at twice saturation → print, save bench/results/latest.json. BENCH_ONLY=startup runs the first alone.
+// Phases: startup (startup CPU, first request and bundle size against a bare Hono Worker) → migrate → seed 10 000
+// registrations → probe (scaling, hot path) → seed up to 100 000 registrations → probe (scaling) → start the
+// service and the floors → find the saturation concurrency → measure floors and endpoints in alternating rounds →
+// check for errors at twice saturation → print, save bench/results/latest.json. BENCH_ONLY=startup runs the
+// first alone.
 //
 // This file is the order of the phases; bench/lib/ holds the parts: processes.mjs (wrangler, workerd, CPUs),
 // load.mjs (targets, autocannon, saturation), stats.mjs (medians, ratios), report.mjs (tables, results file),
@@ -39,12 +40,13 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
-// BENCH_ONLY=startup: the startup phase alone (about a minute), saved as bench/results/latest-startup.json.
+// BENCH_ONLY=startup: the startup phase alone (one to two minutes), saved as bench/results/latest-startup.json.
 const ONLY = process.env.BENCH_ONLY;
-// The checkout whose startup and bundle are measured (another one, for a before/after comparison; it needs its
-// own node_modules): this repository by default. Load is always on this repository's service.
+// The checkout whose startup, first request and bundle are measured (another one, for a before/after comparison;
+// it needs its own node_modules): this repository by default. Load is always on this repository's service.
 const SERVICE_DIR = path.resolve(process.env.BENCH_SERVICE_DIR ?? ROOT);
-// Startup profiles per Worker: an odd number, so the median is one of them.
+// Startup profiles, and fresh processes for the first request, per Worker: an odd number, so the median is one of
+// them.
 const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 7);
 const OVERLOAD_DURATION = 3;
 // Seconds of load before a target's first measured round. A fresh workerd takes several seconds of traffic to
@@ -61,6 +63,7 @@ const SECRETS = {
 	TOKEN_SIGNING_SECRET: "bench-token-signing-secret-0123456789abcdef",
 	LEARNER_HASH_KEY: "bench-learner-hash-key-0123456789abcdef",
 };
+const SECRET_BINDINGS = Object.fromEntries(Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }]));
 // wrangler.toml allows 1200 requests a minute per application; a load test sends that in well under a second.
 // This run alone overrides the binding (production's limit is untouched); the limiter is still called on every
 // request, as in production, so its cost is measured — only its budget is raised.
@@ -149,7 +152,7 @@ async function startWorkers(persistTo, running) {
 	const service = await startWorker(path.join(ROOT, "wrangler.toml"), {
 		persistTo,
 		bindings: {
-			...Object.fromEntries(Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }])),
+			...SECRET_BINDINGS,
 			RATE_LIMITER: { type: "ratelimit", namespace_id: "1001", simple: { limit: BENCH_RATE_LIMIT, period: 60 } },
 			APP_WRITE_BUDGET: { type: "plain_text", value: String(BENCH_WRITE_BUDGET) },
 			// One JSON line per request is the production default; under load, wrangler would print it for
@@ -295,7 +298,14 @@ async function main() {
 	const running = [];
 	try {
 		// First, before any other Worker runs: nothing else of this run competes for the CPUs.
-		const startup = measureStartup({ serviceDir: SERVICE_DIR, runs: STARTUP_RUNS, workDir: path.join(persistTo, "startup") });
+		// The service's first requests run with its secrets (it answers 500 without them) and, as under load,
+		// LOG_LEVEL=warn; the rest of its configuration is its own wrangler.toml's.
+		const startup = await measureStartup({
+			serviceDir: SERVICE_DIR,
+			runs: STARTUP_RUNS,
+			workDir: path.join(persistTo, "startup"),
+			serviceBindings: { ...SECRET_BINDINGS, LOG_LEVEL: { type: "plain_text", value: "warn" } },
+		});
 		if (ONLY === "startup") return reportStartup(startup, { started, loadBefore });
 
 		log(`persistence: ${persistTo}`);

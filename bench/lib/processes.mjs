@@ -67,6 +67,58 @@ export function cpuNanos(pid) {
 	);
 }
 
+/**
+ * Waits until the process `pid` is idle: under `maxNanos` of CPU (all threads) in a window of `windowMs`, checked
+ * window after window. After a request, this is when the work the request left behind (the runtime's logging,
+ * V8's concurrent compiling and collecting) is done, so that a CPU reading then holds all of it and none of the
+ * next request's. Answers whether it went idle within `timeoutMs`.
+ */
+export async function waitForIdle(pid, { windowMs = 25, maxNanos = 50_000, timeoutMs = 5_000 } = {}) {
+	const deadline = performance.now() + timeoutMs;
+	let previous = cpuNanos(pid);
+	while (performance.now() < deadline) {
+		await sleep(windowMs);
+		const now = cpuNanos(pid);
+		if (now - previous < maxNanos) return true;
+		previous = now;
+	}
+	return false;
+}
+
+/** The CPUs a process may run on, as `taskset` lists them ("0-1"), or null where there is no /proc. */
+function cpuList(pid) {
+	try {
+		return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? null;
+	} catch {
+		return null;
+	}
+}
+
+/**
+ * CPU placement for measuring one workerd process at a time (the startup phase's first requests), as pinCpus
+ * does for the load: this Node process — and so whatever it starts from now on, wrangler's proxy workerd
+ * included — on CPU 0, and each measured workerd moved to the last CPU by `alone(pid)`. `restore()`
+ * gives this process back the CPUs it had, for the phases after. Without taskset or a second CPU, both do
+ * nothing and `description` says so.
+ */
+export function pinOneAtATime() {
+	const cpus = os.cpus().length;
+	const original = cpuList(process.pid);
+	const none = (why) => ({ description: `not pinned (${why})`, alone: () => {}, restore: () => {} });
+	if (process.platform !== "linux" || cpus < 2 || !original) return none("needs Linux and 2 CPUs");
+	const runtimeCpu = String(cpus - 1);
+	try {
+		execFileSync("taskset", ["-a", "-pc", "0", String(process.pid)], { stdio: "ignore" });
+	} catch (error) {
+		return none(`taskset: ${error instanceof Error ? error.message.split("\n")[0] : error}`);
+	}
+	return {
+		description: `measured workerd alone on CPU ${runtimeCpu}; the bench and wrangler's proxy workerd on CPU 0 (taskset)`,
+		alone: (pid) => execFileSync("taskset", ["-a", "-pc", runtimeCpu, String(pid)], { stdio: "ignore" }),
+		restore: () => execFileSync("taskset", ["-a", "-pc", original, String(process.pid)], { stdio: "ignore" }),
+	};
+}
+
 /** The parent pid of a process (Linux /proc), or null. */
 function parentPid(pid) {
 	try {
@@ -169,12 +221,15 @@ export function executeSql(persistTo, name, sql) {
 /**
  * Starts one worker on the bench's local persistence. Returns the URL of the worker's own workerd: wrangler's
  * dev URL goes through its proxy worker (another workerd, one Durable Object forwarding every request), a hop
- * production does not have and that would cap every figure, the floors' alike.
+ * production does not have and that would cap every figure, the floors' alike. `entrypoint` and `build`, when
+ * given, replace the config's `main` and its build (to run modules built already, unbundled).
  */
-export async function startWorker(config, { persistTo, bindings = {} }) {
+export async function startWorker(config, { persistTo, bindings = {}, entrypoint, build }) {
 	const worker = await unstable_startWorker({
 		config,
 		bindings,
+		...(entrypoint && { entrypoint }),
+		...(build && { build }),
 		dev: {
 			server: { hostname: "127.0.0.1", port: await freePort() },
 			persist: persistTo,

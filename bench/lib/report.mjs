@@ -89,8 +89,37 @@ function scaleTable(scale) {
 	);
 }
 
-/** The startup phase's figures: startup CPU and bundle size of the service and of its Hono floor. */
-function startupSection({ runs, service, floor, serviceOverFloor, serviceOverFloorWranglerActive, target }) {
+/** The first request after startup, against the warm requests after it, for the service and its Hono floor. */
+function firstRequestSection({ runs, service, floor, firstRequest }) {
+	const first = firstRequest;
+	const row = (worker, figures) => [
+		`${worker.label}: ${figures.status}`,
+		figures.firstCpuMs,
+		figures.warmCpuMs,
+		figures.firstLatencyMs,
+		figures.warmLatencyMs,
+		`${worker.cpuMs} + ${figures.firstCpuMs} = ${figures.startupPlusFirstCpuMs}`,
+	];
+	const range = (figures) => figures.firstCpuRangeMs.join("–");
+	return [
+		`First request (${first.request}; a fresh workerd process per run, then ${first.warmRequests} warm requests one at a time; medians of ${runs} runs each, alternating):`,
+		"",
+		markdownTable(
+			["worker: status", "first request CPU ms", "warm CPU ms", "first request ms", "warm ms", "startup + first request CPU ms"],
+			[row(service, first.service), row(floor, first.floor)],
+		),
+		"",
+		`  service × floor: first request CPU ${first.serviceOverFloor.firstCpu ?? "-"}, warm ${first.serviceOverFloor.warmCpu ?? "-"}, ` +
+			`startup + first request ${first.serviceOverFloor.startupPlusFirstCpu ?? "-"}`,
+		`  first request CPU over the runs: service ${range(first.service)} ms, floor ${range(first.floor)} ms`,
+		`  CPU: the workerd process's (all threads, Linux schedstat, ns), before the request and after it once idle; startup: the profile above (bench/lib/startup.mjs)`,
+		`  CPUs: ${first.cpuPinning}`,
+	].join("\n");
+}
+
+/** The startup phase's figures: startup CPU, first request and bundle size of the service and of its Hono floor. */
+function startupSection(startup) {
+	const { runs, service, floor, serviceOverFloor, serviceOverFloorWranglerActive, target } = startup;
 	const workers = [service, floor];
 	const dates = service.compatibilityDate === floor.compatibilityDate ? `${service.compatibilityDate} (both)` : `service ${service.compatibilityDate}, floor ${floor.compatibilityDate}`;
 	return [
@@ -112,6 +141,7 @@ function startupSection({ runs, service, floor, serviceOverFloor, serviceOverFlo
 		`  startup CPU: the profile's busy samples, about 1 ms apart; "Active" also counts the wait before the first (bench/lib/startup.mjs)`,
 		`  compatibility date: ${dates}`,
 		"",
+		...(startup.firstRequest ? [firstRequestSection(startup), ""] : []),
 		markdownTable(
 			["module", "bytes", "gzip bytes"],
 			workers.flatMap((worker) =>
