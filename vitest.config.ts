@@ -39,7 +39,8 @@ export default defineConfig(async () => {
 						name: "workers",
 						include: ["test/**/*.test.ts"],
 						exclude: ["test/interop/**"],
-						// conformance-setup: every response from test/helpers.ts call() is checked against the OpenAPI document.
+						// conformance-setup: every response from call() and fetchWithBindings() (test/support/client.ts) is
+						// checked against the OpenAPI document.
 						setupFiles: ["./test/apply-migrations.ts", "./test/conformance-setup.ts"],
 						// Request logs are printed only for failing tests.
 						silent: "passed-only",

@@ -1,7 +1,7 @@
 // The conformance check itself (test/conformance.ts), on made-up responses: it must catch what it exists to catch.
 import { describe, expect, it } from "vitest";
 import { checkConformance, takeConformance } from "./conformance";
-import { BASE } from "./helpers";
+import { BASE } from "./support/client";
 
 /** The violations the check reports for one response (made up here, so not counted as the service's). */
 async function violations(method: string, path: string, response: Response): Promise<string[]> {

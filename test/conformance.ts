@@ -1,6 +1,7 @@
-// Response conformance: every response a test gets through `call()` (test/helpers.ts) is checked against the
-// service's own OpenAPI document (GET /api/v2/openapi.json): the status is declared for that operation, the body
-// matches the declared schema, and objects are closed (a field the document does not declare is a violation).
+// Response conformance: every response a test gets through `call()` or `fetchWithBindings()`
+// (test/support/client.ts) is checked against the service's own OpenAPI document (GET /api/v2/openapi.json): the
+// status is declared for that operation, the body matches the declared schema, and objects are closed (a field the
+// document does not declare is a violation).
 //
 // workerd forbids eval/new Function, so validators that compile schemas to code (Ajv) cannot run here;
 // @cfworker/json-schema interprets them. Counts go to the reporter (test/conformance-reporter.ts) as task meta,

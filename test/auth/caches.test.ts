@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { BoundedCache } from "../../src/auth/cache";
 import { credentialCacheStats } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
-import { apiRequest, call, createApp, expectMessage, fetchWithBindings, mintToken } from "../helpers";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, mintToken } from "../support/fixtures";
 
 const ping = (auth: string) => call("GET", "/ping", { auth });
 const nowSeconds = () => Math.floor(Date.now() / 1000);

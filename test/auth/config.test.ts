@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { apiRequest, basicHeader, expectMessage, fetchWithBindings } from "../helpers";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { basicHeader } from "../support/fixtures";
 
 // SPEC §11: missing or short secrets fail closed with a clear error, never an open door.
 

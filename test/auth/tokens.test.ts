@@ -2,7 +2,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { base64UrlEncode } from "../../src/auth/crypto";
 import { signToken, type TokenClaims } from "../../src/auth/token";
-import { basicHeader, call, createApp, expectMessage, MANAGEMENT, mintToken, type TestApp } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { basicHeader, createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
 
 const TOKEN_PATH = "/oauth/authenticate/application/token";
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createApp } from "../helpers";
-import { RecordingDb, callRecorded } from "./recording";
-import { seedRegistrations } from "./seed";
+import { call } from "../support/client";
+import { createApp } from "../support/fixtures";
+import { callRecorded, RecordingDb } from "../support/recording";
+import { seedRegistrations } from "../support/seed";
 
 describe("PUT /learner/tags", () => {
 	it(

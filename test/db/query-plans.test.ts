@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MANAGEMENT, createApp, mintToken, type TestApp } from "../helpers";
-import { RecordingDb, callRecorded, type RecordedStatement } from "./recording";
-import { insertRegistrations, seedRegistrations } from "./seed";
+import { createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
+import { callRecorded, type RecordedStatement, RecordingDb } from "../support/recording";
+import { insertRegistrations, seedRegistrations } from "../support/seed";
 
 // Every table these routes touch. The four that grow with the data (registrations and tags) are the point;
 // the others are checked too, since a scan of any of them would grow with the realm.

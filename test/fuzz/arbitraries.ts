@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { Operation } from "../security/operations";
+import type { Operation } from "../support/operations";
 
 /**
  * Request parts for route fuzzing, derived from the service's OpenAPI document: bodies near the documented

@@ -1,16 +1,15 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
-import worker from "../../src/index";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { JobMessageSchema } from "../../src/jobs/contract";
 import { ApplicationRequestSchema, CredentialRequestSchema, EmailSchema, IdSchema, LearnerSchema, TagSchema } from "../../src/schemas";
 import { LIMITS } from "../../src/limits";
-import { checkConformance } from "../conformance";
-import { seedRegistrations } from "../db/seed";
-import { BASE, MANAGEMENT, call, createApp, type TestApp } from "../helpers";
-import { callCapturing, capturedQueue, drain, enrol, envWith, jobIdOf, realmUser, uniqueValue } from "../jobs/support";
-import { type Operation, loadDocument } from "../security/operations";
+import { BASE, call, fetchWithBindings, liftRateLimit } from "../support/client";
+import { jobIdOf } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
+import { loadDocument, type Operation } from "../support/operations";
+import { callCapturing, drain, type SentMessage, sentDuring } from "../support/queue";
+import { seedRegistrations } from "../support/seed";
 import {
 	type Encoding,
 	type FuzzBody,
@@ -37,13 +36,8 @@ const RUNS_PER_OPERATION = 250;
 const { document, operations } = await loadDocument();
 const components = ((document.components as Record<string, unknown>).schemas ?? {}) as Record<string, unknown>;
 
-const queue = capturedQueue();
-/** The Worker's env with its queue captured (jobs drain at the end) and no rate limit (the fuzz is one client). */
-const fuzzEnv = envWith({
-	LEARNER_JOBS: queue.binding,
-	// Only limit() is called (src/auth/middleware.ts).
-	RATE_LIMITER: { limit: async () => ({ success: true }) } as unknown as RateLimit,
-});
+/** What the fuzzed requests sent to the queue: kept from it, and drained at the end. */
+const jobMessages: SentMessage[] = [];
 
 interface Setting {
 	app: TestApp;
@@ -61,13 +55,11 @@ let storedBefore = new Set<string>();
 let controlBefore: unknown;
 const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 
+/** A request as the fuzz builds it, its job messages kept in jobMessages. */
 async function send(method: string, path: string, headers: Record<string, string>, body?: string | Uint8Array): Promise<Response> {
-	const request = new Request(`${BASE}${path}`, { method, headers, body });
-	const ctx = createExecutionContext();
-	const response = await worker.fetch(request, fuzzEnv, ctx);
-	await waitOnExecutionContext(ctx);
-	await checkConformance(BASE, request, response);
-	return response;
+	const { result, sent } = await sentDuring(() => fetchWithBindings(new Request(`${BASE}${path}`, { method, headers, body }), {}));
+	jobMessages.push(...sent);
+	return result;
 }
 
 function authorizationFor(operation: Operation, app: TestApp): Record<string, string> {
@@ -138,13 +130,11 @@ function inputs(operation: Operation, pools: Pools): fc.Arbitrary<FuzzInput> {
 const summary = (operation: Operation, path: string, input: FuzzInput) =>
 	`${operation.method} ${path} body=${typeof input.body?.text === "string" ? input.body.text.slice(0, 200) : "(bytes)"} type=${input.body?.contentType}`;
 
-/** The owner's tags, read back through the API (null when it cannot be found, or named in a URL at all). */
-async function tagsOf(kind: "learner" | "registrations", id: string): Promise<string[] | null> {
-	if (!id.isWellFormed()) return null;
-	const response = await send("GET", `/${kind}/${encodeURIComponent(id)}/tags`, { Authorization: setting.app.auth });
-	if (response.status !== 200) return null;
-	return ((await response.json()) as { tags: string[] }).tags;
-}
+/**
+ * Whether a URL can name the owner at all: a valid id, well-formed Unicode, and no dot segment (a URL parser
+ * drops "." and ".." from the path).
+ */
+const nameable = (id: string) => id.isWellFormed() && id !== "." && id !== ".." && IdSchema("id").safeParse(id).success;
 
 const asRecord = (value: unknown): Record<string, unknown> =>
 	value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
@@ -223,7 +213,7 @@ async function readBack(
 	for (const [index, write] of writes.entries()) {
 		if (!write.id.isWellFormed()) continue;
 		const expected = expectedTags(before[index] ?? null, write);
-		const stored = await tagsOf(write.kind, write.id);
+		const stored = await tagsOf(setting.app, write.kind, write.id);
 		if (JSON.stringify(stored) !== JSON.stringify(expected)) {
 			return `${write.kind} ${JSON.stringify(write.id)} has tags ${JSON.stringify(stored)}, not ${JSON.stringify(expected)}`;
 		}
@@ -278,7 +268,7 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	// The tags of the owners a write names, as they were before it (read through the API). Only where the test
 	// knows what the server reads: the path as sent, and a body that is JSON text (not raw bytes).
 	const writes = input.encoding === "encoded" && value !== undefined ? tagWrites(operation.operationId, params, value) : [];
-	const tagsBefore = await Promise.all(writes.map((write) => tagsOf(write.kind, write.id)));
+	const tagsBefore = await Promise.all(writes.map(async (write) => (nameable(write.id) ? tagsOf(setting.app, write.kind, write.id) : null)));
 	tally.inputs++;
 	const response = await send(operation.method, url, headers, input.body?.text);
 	const text = operation.method === "HEAD" || response.status < 400 ? "" : await response.text();
@@ -430,6 +420,8 @@ async function controlState(): Promise<unknown> {
 }
 
 beforeAll(async () => {
+	// The fuzz is one client's burst: thousands of requests a minute from one application.
+	liftRateLimit();
 	const app = await createApp("fuzzed");
 	const learnerIds = ["fuzz-learner-1", "fuzz-learner-2", "fuzz learner 3 é🎓"];
 	const registrationIds: string[] = [];
@@ -438,7 +430,7 @@ beforeAll(async () => {
 	}
 	registrationIds.push(await enrol(app, { id: learnerIds[0] ?? "" }));
 	const update = await callCapturing("POST", `/learner/${learnerIds[1]}/updateInfo`, { auth: app.auth, body: { id: learnerIds[1], firstName: "Pool" } });
-	for (const sent of update.sent) await queue.binding.send(sent.body);
+	jobMessages.push(...update.sent);
 	// Past one page of GET /registrations, so that there are `more` tokens to replay.
 	await seedRegistrations(app.appId, uniqueValue("page"), LIMITS.registrationsPerPage + 1);
 	const page = await call("GET", "/registrations", { auth: app.auth });
@@ -477,6 +469,10 @@ beforeAll(async () => {
 	controlBefore = await controlState();
 });
 
+afterAll(() => {
+	vi.restoreAllMocks();
+});
+
 describe("every route under random input", () => {
 	describe.each(operations)("$method $template ($operationId)", (operation) => {
 		it("never answers 5xx, answers 4xx as { message }, and reads back what it accepted", async () => {
@@ -489,7 +485,7 @@ describe("every route under random input", () => {
 
 	it("stores nothing invalid, nothing only refused requests carried, and leaves the control learners as they were", async () => {
 		// Run every job the fuzz accepted (updates, erasures, application deletions), as the queue would.
-		for (const sent of queue.sent.splice(0)) await drain(JobMessageSchema.parse(sent.body));
+		for (const sent of jobMessages.splice(0)) await drain(JobMessageSchema.parse(sent.body));
 
 		const problems = await invalidRows(setting.app.appId);
 		const stored = await storedStrings(setting.app.appId);

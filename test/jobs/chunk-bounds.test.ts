@@ -1,9 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { runJob } from "../../src/jobs/run";
-import { RecordingDb } from "../db/recording";
-import { createApp } from "../helpers";
-import { acceptErasure, capturedQueue, deliver, envWith, getJob, realmUser, registrationCount, uniqueValue } from "./support";
+import { envWith } from "../support/client";
+import { getJob } from "../support/expect";
+import { createApp, realmUser, uniqueValue } from "../support/fixtures";
+import { acceptErasure, drain } from "../support/queue";
+import { RecordingDb } from "../support/recording";
+import { registrationCount } from "../support/seed";
 
 // SPEC §6: chunks are sized in rows, not only in registrations, so each stays inside the platform's
 // per-invocation limits whatever a learner holds. A chunk of an erasure deletes at most 5 000 rows of
@@ -43,12 +46,7 @@ describe("deleteAllLearnerData chunks", () => {
 				return { prepare: (sql: string) => session.prepare(sql), batch: (s: D1PreparedStatement[]) => session.batch(s), getBookmark: () => null };
 			},
 		} as unknown as D1Database;
-		let pending: unknown[] = [message];
-		while (pending.length > 0) {
-			const queue = capturedQueue();
-			await deliver(pending, { env: envWith({ DB: db, LEARNER_JOBS: queue.binding }) });
-			pending = queue.sent.map((sent) => sent.body);
-		}
+		await drain(message, { env: envWith({ DB: db }) });
 
 		// Each chunk's batch deletes registration tags, then registrations: pair them up in order.
 		const deleted = (prefix: string) =>

@@ -2,18 +2,11 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { retryDelaySeconds } from "../../src/jobs/consumer";
 import type { JobMessage } from "../../src/jobs/contract";
-import { type TestApp, createApp, logsOf } from "../helpers";
-import {
-	type Delivery,
-	acceptUpdate,
-	deliver,
-	enrol,
-	envWith,
-	getJob,
-	learnerOn,
-	registrationCount,
-	uniqueValue,
-} from "./support";
+import { envWith } from "../support/client";
+import { getJob, logsOf } from "../support/expect";
+import { createApp, enrol, learnerOn, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptUpdate, deliver, type Delivery } from "../support/queue";
+import { registrationCount } from "../support/seed";
 
 const OUTAGE = "D1_ERROR: simulated outage";
 

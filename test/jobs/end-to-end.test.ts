@@ -1,18 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MANAGEMENT, type TestApp, call, createApp, expectMessage, mintToken } from "../helpers";
-import {
-	acceptErasure,
-	drain,
-	enrol,
-	type JobBody,
-	jobIdOf,
-	learnerOn,
-	realmUser,
-	registrationCount,
-	uniqueValue,
-	waitForJob,
-} from "./support";
+import { call } from "../support/client";
+import { expectMessage, type JobBody, jobIdOf, waitForJob } from "../support/expect";
+import { createApp, enrol, learnerOn, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptErasure, drain } from "../support/queue";
+import { registrationCount } from "../support/seed";
 
 // HTTP → queue → D1: the routes send their job messages to the real local queue, and Miniflare delivers them
 // to the Worker's own queue handler; the tests poll GET /jobs/{id} until the job has finished.

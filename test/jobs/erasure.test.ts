@@ -1,18 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type TestApp, call, createApp } from "../helpers";
-import {
-	type JobBody,
-	acceptUpdate,
-	deliver,
-	enrol,
-	jobIdOf,
-	learnerOn,
-	realmUser,
-	registrationCount,
-	uniqueValue,
-	waitForJob,
-} from "./support";
+import { call } from "../support/client";
+import { type JobBody, jobIdOf, waitForJob } from "../support/expect";
+import { createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptUpdate, deliver } from "../support/queue";
+import { registrationCount } from "../support/seed";
 import { findAnywhere } from "../support/scan";
 
 /**

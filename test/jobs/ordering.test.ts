@@ -4,21 +4,10 @@ import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpda
 import { type Job, getJobById } from "../../src/db/jobs";
 import { JobMessageSchema } from "../../src/jobs/contract";
 import { runJob } from "../../src/jobs/run";
-import { MANAGEMENT, type TestApp, createApp } from "../helpers";
-import {
-	type LearnerFields,
-	acceptErasure,
-	acceptUpdate,
-	callCapturing,
-	deliver,
-	drain,
-	enrol,
-	getJob,
-	learnerOn,
-	realmUser,
-	registrationCount,
-	uniqueValue,
-} from "./support";
+import { getJob } from "../support/expect";
+import { createApp, enrol, type LearnerFields, learnerOn, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptErasure, acceptUpdate, callCapturing, deliver, drain } from "../support/queue";
+import { registrationCount } from "../support/seed";
 
 /** Chunks of one registration, so a test can interleave them. */
 const ONE_REGISTRATION: ChunkBounds = { registrations: 1, rows: 1 };

@@ -2,19 +2,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getJobById } from "../../src/db/jobs";
 import { CHUNKS_PER_MESSAGE, CHUNK_BOUNDS } from "../../src/jobs/run";
-import { MANAGEMENT, call, createApp, expectMessage } from "../helpers";
-import {
-	acceptErasure,
-	acceptUpdate,
-	callCapturing,
-	drain,
-	getJob,
-	jobIdOf,
-	realmUser,
-	registrationCount,
-	seedLearnerRegistrations,
-	uniqueValue,
-} from "./support";
+import { call } from "../support/client";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { createApp, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
+import { acceptErasure, acceptUpdate, callCapturing, drain } from "../support/queue";
+import { registrationCount, seedLearnerRegistrations } from "../support/seed";
 
 const REGISTRATIONS = 10_000;
 

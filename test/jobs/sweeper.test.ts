@@ -3,20 +3,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { JobMessageSchema } from "../../src/jobs/contract";
-import { type TestApp, apiRequest, createApp, fetchWithBindings } from "../helpers";
-import {
-	type SentMessage,
-	acceptUpdate,
-	capturedQueue,
-	drain,
-	enrol,
-	envWith,
-	getJob,
-	jobIdOf,
-	learnerOn,
-	realmUser,
-	uniqueValue,
-} from "./support";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { getJob, jobIdOf } from "../support/expect";
+import { createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptUpdate, drain, type SentMessage, sentDuring, withSendsFailing } from "../support/queue";
 
 // SPEC §11: a job never stays queued or running forever. The sweeper runs on a Cron Trigger (wrangler.toml,
 // every 5 minutes) and sends again the message of any job nobody attended to for 10 minutes.
@@ -25,25 +15,14 @@ const MINUTE = 60_000;
 
 /** Runs the Worker's scheduled handler as the Cron Trigger would at `time`, capturing what it sends. */
 async function sweepAt(time: number): Promise<SentMessage[]> {
-	const queue = capturedQueue();
 	const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
-	await worker.scheduled(controller, envWith({ LEARNER_JOBS: queue.binding }));
-	return queue.sent;
+	const { sent } = await sentDuring(() => worker.scheduled(controller, env));
+	return sent;
 }
-
-/** A queue whose sends fail, as when the queue is unreachable after the job row was written. */
-const brokenQueue = {
-	send: async () => {
-		throw new Error("Queue send failed: Network connection lost.");
-	},
-	sendBatch: async () => {
-		throw new Error("Queue send failed: Network connection lost.");
-	},
-} as unknown as Queue;
 
 /** Calls a route whose job message cannot be sent. */
 const callWithLostSend = (method: string, path: string, app: TestApp, body?: unknown) =>
-	fetchWithBindings(apiRequest(method, path, { auth: app.auth, body }), { LEARNER_JOBS: brokenQueue });
+	withSendsFailing(() => fetchWithBindings(apiRequest(method, path, { auth: app.auth, body }), {}));
 
 /** The messages sent for these jobs, in any order. */
 const messagesFor = (sent: SentMessage[], jobIds: string[]) =>

@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { basicHeader, call, createApp, expectMessage, MANAGEMENT, mintToken } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { basicHeader, createApp, MANAGEMENT, mintToken } from "../support/fixtures";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const APP_ID = /^[A-Z2-9]{10}$/;

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { LIMITS } from "../../src/limits";
 import { SCOPES } from "../../src/auth/scopes";
-import { call, expectMessage } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
 
 type Json = Record<string, unknown>;
 const METHODS = ["get", "put", "post", "delete", "head", "patch", "options"];

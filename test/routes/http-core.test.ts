@@ -2,17 +2,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import {
-	apiRequest,
-	BASE,
-	call,
-	createApp,
-	expectMessage,
-	fetchWithBindings,
-	MANAGEMENT,
-	mintToken,
-	logsOf,
-} from "../helpers";
+import { apiRequest, BASE, call, fetchWithBindings } from "../support/client";
+import { expectMessage, logsOf } from "../support/expect";
+import { createApp, MANAGEMENT, mintToken } from "../support/fixtures";
 
 const ONE_MIB = 1024 * 1024;
 const BOOKMARK = /^[0-9a-f]+(-[0-9a-f]+)*$/i;

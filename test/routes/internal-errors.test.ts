@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type TestApp, apiRequest, createApp, fetchWithBindings } from "../helpers";
-import { enrol, uniqueValue } from "../jobs/support";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { createApp, enrol, type TestApp, uniqueValue } from "../support/fixtures";
 
 /**
  * The 500 path (SPEC §1, §5): a fault inside a handler answers 500 with `{ "message" }` quoting the request id

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { seedRegistrations } from "../db/seed";
-import { UNUSUAL_IDS, call, createApp, expectMessage, mintToken, range, type TestApp } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, mintToken, range, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
+import { seedRegistrations } from "../support/seed";
 
 let serial = 0;
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { call, createApp, expectMessage, mintToken } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, mintToken } from "../support/fixtures";
 
 describe("GET /ping", () => {
 	it("answers 401 with both challenges without credentials", async () => {

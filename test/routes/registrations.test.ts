@@ -1,8 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { encodeCursor, type PageCursor } from "../../src/paging";
-import { insertRegistrations, type SeedRegistration } from "../db/seed";
-import { UNUSUAL_IDS, call, createApp, expectMessage, mintToken, range, type TestApp } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, mintToken, range, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
+import { insertRegistrations, type SeedRegistration } from "../support/seed";
 
 interface RegistrationBody {
 	id: string;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type TestApp, call, createApp, expectMessage, range } from "../helpers";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, range, type TestApp } from "../support/fixtures";
 
 /**
  * A tag, or an owner id, repeated within one request is one tag: stored once and counted once toward the limit

@@ -2,8 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { requestApplicationDeletion } from "../../src/db/jobs";
 import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
-import { MANAGEMENT, type TestApp, call, createApp, expectMessage } from "../helpers";
-import { callCapturing, deliver, drain, enrol, getJob, jobIdOf, realmUser, uniqueValue } from "../jobs/support";
+import { call } from "../support/client";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { callCapturing, deliver, drain } from "../support/queue";
 
 // SPEC §11: a failed application deletion is retried until the data is gone, and nothing is written into an
 // application after its deletion was accepted, whatever any isolate's credential cache still believes.

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { RecordingDb } from "../db/recording";
-import { BASE, MANAGEMENT, basicHeader, createApp, expectMessage, fetchWithBindings } from "../helpers";
+import { BASE, fetchWithBindings } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { basicHeader, createApp, MANAGEMENT } from "../support/fixtures";
+import { RecordingDb } from "../support/recording";
 
 // SPEC §11: failed authentication is throttled per client address and per claimed application, so guessing
 // costs; a refused credential is remembered briefly, so repeating it costs no database query. The tight

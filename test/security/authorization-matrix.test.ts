@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/limits";
-import { seedRegistrations } from "../db/seed";
-import { MANAGEMENT, call, createApp, mintToken, type TestApp } from "../helpers";
-import { enrol, realmUser, uniqueValue } from "../jobs/support";
-import { type Access, type Operation, fillPath, loadOperations } from "./operations";
+import { call } from "../support/client";
+import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { type Access, fillPath, loadOperations, type Operation } from "../support/operations";
+import { seedRegistrations } from "../support/seed";
 
 /**
  * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new

@@ -1,11 +1,11 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { runJob } from "../../src/jobs/run";
-import { checkConformance } from "../conformance";
-import { BASE, createApp, type TestApp } from "../helpers";
-import { acceptErasure, capturedQueue, enrol, envWith, getJob, realmUser, registrationCount, uniqueValue } from "../jobs/support";
+import { call, liftRateLimit } from "../support/client";
+import { expectMessage, getJob } from "../support/expect";
+import { createApp, enrol, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptErasure, type SentMessage, stubSends } from "../support/queue";
+import { registrationCount } from "../support/seed";
 
 /**
  * Concurrent writers against an erasure. The erasure's chunks are driven one at a time (small chunks, so there
@@ -19,23 +19,9 @@ const ERASED_REGISTRATIONS = 45;
 const CHUNK_SIZE = 3;
 const LEARNERS = 8;
 
-/** The Worker's env with no rate limit (the waves are one client's burst) and the queue captured. */
-const burstEnv = envWith({
-	// Only limit() is called (src/auth/middleware.ts).
-	RATE_LIMITER: { limit: async () => ({ success: true }) } as unknown as RateLimit,
-	LEARNER_JOBS: capturedQueue().binding,
+afterEach(() => {
+	vi.restoreAllMocks();
 });
-
-async function send(app: TestApp, method: string, path: string, body?: unknown): Promise<Response> {
-	const headers: Record<string, string> = { Authorization: app.auth };
-	if (body !== undefined) headers["Content-Type"] = "application/json";
-	const request = new Request(`${BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-	const ctx = createExecutionContext();
-	const response = await worker.fetch(request, burstEnv, ctx);
-	await waitOnExecutionContext(ctx);
-	await checkConformance(BASE, request, response);
-	return response;
-}
 
 /** What the writers were told: per owner, tags that must be there and tags that must not. */
 class Ledger {
@@ -74,8 +60,8 @@ interface Writer {
 async function write(app: TestApp, ledger: Ledger, writer: Writer): Promise<number> {
 	const { kind, ids, tags } = writer;
 	const response = writer.batch
-		? await send(app, "PUT", `/${kind}/tags`, { ids, tags })
-		: await send(app, "PUT", `/${kind}/${encodeURIComponent(ids[0] ?? "")}/tags`, { tags });
+		? await call("PUT", `/${kind}/tags`, { auth: app.auth, body: { ids, tags } })
+		: await call("PUT", `/${kind}/${encodeURIComponent(ids[0] ?? "")}/tags`, { auth: app.auth, body: { tags } });
 	ledger.writes++;
 	const key = (id: string) => `${kind}:${id}`;
 	if (response.status === 204) ledger.added(ids.map(key), tags);
@@ -85,17 +71,10 @@ async function write(app: TestApp, ledger: Ledger, writer: Writer): Promise<numb
 }
 
 async function remove(app: TestApp, ledger: Ledger, kind: "learner" | "registrations", id: string, tags: string[]) {
-	const response = await send(app, "DELETE", `/${kind}/${encodeURIComponent(id)}/tags`, { tags });
+	const response = await call("DELETE", `/${kind}/${encodeURIComponent(id)}/tags`, { auth: app.auth, body: { tags } });
 	ledger.writes++;
 	if (response.status !== 204) throw new Error(`DELETE ${kind} tags answered ${response.status}`);
 	ledger.missing([`${kind}:${id}`], tags);
-}
-
-async function tagsOf(app: TestApp, kind: "learner" | "registrations", id: string): Promise<string[] | null> {
-	const response = await send(app, "GET", `/${kind}/${encodeURIComponent(id)}/tags`);
-	if (response.status === 404) return null;
-	expect(response.status).toBe(200);
-	return ((await response.json()) as { tags: string[] }).tags;
 }
 
 describe("tag writers racing an erasure", () => {
@@ -113,6 +92,12 @@ describe("tag writers racing an erasure", () => {
 		ledger.added(learners.map((learner) => `learner:${learner}`), ["initial"]);
 
 		const message = await acceptErasure(app, erased, await realmUser("admin"));
+		// The waves are one client's burst: no rate limit, and anything they sent would be kept from the queue.
+		liftRateLimit();
+		const sent: SentMessage[] = [];
+		stubSends(async (next) => {
+			sent.push(next);
+		});
 		const db = env.DB.withSession("first-primary");
 		let wave = 0;
 		let previous: string[] = [];
@@ -185,7 +170,11 @@ describe("tag writers racing an erasure", () => {
 		expect(lost).toEqual([]);
 		expect(leaked).toEqual([]);
 		expect(left).toEqual({ registrations: 0, registrationTags: 0, learnerTags: 0, tagCounts: 0 });
-		expect(await tagsOf(app, "learner", erased)).toBeNull();
+		expect(await expectMessage(await call("GET", `/learner/${encodeURIComponent(erased)}/tags`, { auth: app.auth }), 404)).toBe(
+			`Learner [${erased}] was not found`,
+		);
+		// Tag writes send no job message (README, Endpoints).
+		expect(sent).toEqual([]);
 		expect({ countsOff, registrationCountsOff }).toEqual({ countsOff: 0, registrationCountsOff: 0 });
 		expect((await getJob(app.auth, message.jobId)).registrationsAffected).toBe(ERASED_REGISTRATIONS);
 	}, 120_000);

@@ -1,20 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { JobMessage } from "../../src/jobs/contract";
-import { call, createApp, type TestApp } from "../helpers";
-import {
-	acceptErasure,
-	acceptUpdate,
-	capturedQueue,
-	deliver,
-	enrol,
-	envWith,
-	getJob,
-	realmUser,
-	registrationCount,
-	seedLearnerRegistrations,
-	uniqueValue,
-} from "../jobs/support";
+import { call, envWith } from "../support/client";
+import { getJob } from "../support/expect";
+import { createApp, enrol, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
+import { registrationCount, seedLearnerRegistrations } from "../support/seed";
 
 /**
  * Fault injection in the queue consumer. The seam is the env: its DB is a wrapper around the test database
@@ -152,14 +143,12 @@ const count = async (sql: string, ...params: unknown[]) =>
 
 /** Runs the message to the end with the real database, as the queue's redeliveries would. Answers whether all acked. */
 async function redeliver(message: JobMessage, attempts: number): Promise<boolean> {
-	let pending: unknown[] = [message];
-	while (pending.length > 0) {
-		const queue = capturedQueue();
-		const { result, ids } = await deliver(pending, { env: envWith({ LEARNER_JOBS: queue.binding }), attempts });
-		if (result.retryMessages.length > 0 || result.explicitAcks.length !== ids.length) return false;
-		pending = queue.sent.map((sent) => sent.body);
+	try {
+		await drain(message, { attempts });
+		return true;
+	} catch {
+		return false;
 	}
-	return true;
 }
 
 /** What went wrong with the final state of a job run under a fault (empty when it is exactly right). */
@@ -262,8 +251,8 @@ async function runWithFault(kind: JobKind, plan: FaultPlan): Promise<string[]> {
 	const s = await scene();
 	const message = await kind.accept(s);
 	const before = await bystanders(s);
-	const faulted = await quietly(() =>
-		deliver([message], { env: envWith({ DB: faultyDb(plan), LEARNER_JOBS: capturedQueue().binding }) }),
+	const { result: faulted } = await quietly(() =>
+		sentDuring(() => deliver([message], { env: envWith({ DB: faultyDb(plan) }) })),
 	);
 	const problems: string[] = [];
 	if (plan.fired) {
@@ -304,16 +293,16 @@ describe("a poison message", () => {
 		const poison = await acceptErasure(s.app, s.learnerId, await realmUser("owner"));
 		const alsoGood = await acceptUpdate(s.app, { id: s.bystanderId, firstName: "Still" });
 
-		// Every D1 call of the poison job fails, whatever the attempt.
-		const outage = envWith({ DB: faultyDb(new PoisonPlan(poison.jobId)), LEARNER_JOBS: capturedQueue().binding });
+		// Every D1 call of the poison job fails, whatever the attempt; whatever the deliveries send is kept.
+		const outage = envWith({ DB: faultyDb(new PoisonPlan(poison.jobId)) });
 
-		const firstDelivery = await quietly(() => deliver([good, poison, alsoGood], { env: outage }));
+		const { result: firstDelivery } = await quietly(() => sentDuring(() => deliver([good, poison, alsoGood], { env: outage })));
 		expect(firstDelivery.result.explicitAcks).toEqual([firstDelivery.ids[0], firstDelivery.ids[2]]);
 		expect(firstDelivery.result.retryMessages).toEqual([{ msgId: firstDelivery.ids[1] }]);
 		tally.faults++;
 		// wrangler.toml: max_retries = 5, so six deliveries in all, then the dead-letter queue.
 		for (let attempts = 2; attempts <= 6; attempts++) {
-			const retried = await quietly(() => deliver([poison], { env: outage, attempts }));
+			const { result: retried } = await quietly(() => sentDuring(() => deliver([poison], { env: outage, attempts })));
 			expect(retried.result.retryMessages).toEqual([{ msgId: retried.ids[0] }]);
 			tally.faults++;
 		}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { apiRequest, createApp, expectMessage, fetchWithBindings } from "../helpers";
-import { enrol, uniqueValue } from "../jobs/support";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, enrol, uniqueValue } from "../support/fixtures";
 import { D1_ERRORS, failFirst, faultyD1 } from "../support/faulty-d1";
 
 // SPEC §11: D1 errors the platform documents as transient are retried where the operation is safe to repeat;

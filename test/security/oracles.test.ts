@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { call, createApp, expectMessage } from "../helpers";
-import { realmUser, uniqueValue } from "../jobs/support";
+import { call } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, realmUser, uniqueValue } from "../support/fixtures";
 
 // SPEC §11: no answer reveals something the caller may not know, by status code either.
 

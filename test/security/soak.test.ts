@@ -1,10 +1,11 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { requestApplicationDeletion } from "../../src/db/jobs";
-import { type TestApp, apiRequest, createApp, fetchWithBindings } from "../helpers";
-import { deliver, realmUser, uniqueValue } from "../jobs/support";
+import { apiRequest, envWith, fetchWithBindings } from "../support/client";
+import { createApp, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { deliver, type SentMessage, stubSends, WORK_QUEUE } from "../support/queue";
 import { D1_ERRORS, type FaultDecision, faultyD1 } from "../support/faulty-d1";
 import { findAnywhere } from "../support/scan";
 
@@ -61,29 +62,23 @@ interface Pending {
 	dead: boolean;
 }
 const pending: Pending[] = [];
-/** A queue binding that loses a share of sends (the send throws) and keeps the rest for the test to deliver. */
-const lossyQueue = {
-	send: async (body: unknown) => {
-		if (random.chance(LOST_SEND_RATE)) {
-			faults++;
-			throw new Error("Queue send failed: Network connection lost.");
-		}
-		pending.push({ body, attempts: 1, dead: false });
-	},
-	sendBatch: async () => {
-		throw new Error("sendBatch is not used by the Worker");
-	},
-} as unknown as Queue;
+/** The queue, for the whole run: it loses a share of sends (the send throws) and keeps the rest for the test to deliver. */
+async function lossySend({ body }: SentMessage): Promise<void> {
+	if (random.chance(LOST_SEND_RATE)) {
+		faults++;
+		throw new Error("Queue send failed: Network connection lost.");
+	}
+	pending.push({ body, attempts: 1, dead: false });
+}
 
-const faultyEnv = (): Partial<Env> => ({ DB: faultyDb, LEARNER_JOBS: lossyQueue });
+const faultyEnv = (): Partial<Env> => ({ DB: faultyDb });
 
 /** Delivers one pending message as the queue would: retries with attempts + 1, then the dead-letter queue. */
 async function deliverOne(index: number, withFaults: boolean): Promise<void> {
 	const [message] = pending.splice(index, 1);
 	if (!message) return;
-	const bindings = withFaults ? faultyEnv() : { LEARNER_JOBS: lossyQueue };
-	const queue = message.dead ? env.JOBS_DEAD_LETTER_QUEUE : "learner-jobs";
-	const { result } = await deliver([message.body], { env: { ...env, ...bindings }, queue, attempts: message.attempts });
+	const queue = message.dead ? env.JOBS_DEAD_LETTER_QUEUE : WORK_QUEUE;
+	const { result } = await deliver([message.body], { env: envWith(withFaults ? faultyEnv() : {}), queue, attempts: message.attempts });
 	if (result.retryMessages.length === 0) return;
 	// max_retries: 5 on the work queue, 10 on the dead-letter queue (wrangler.toml); past that a message is gone.
 	if (!message.dead && message.attempts >= 6) pending.push({ body: message.body, attempts: 1, dead: true });
@@ -93,9 +88,8 @@ async function deliverOne(index: number, withFaults: boolean): Promise<void> {
 /** Runs the Cron Trigger's sweep at `time`, through the faulty bindings or not. */
 async function sweep(time: number, withFaults: boolean): Promise<void> {
 	const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
-	const bindings = withFaults ? faultyEnv() : { LEARNER_JOBS: lossyQueue };
 	try {
-		await worker.scheduled(controller, { ...env, ...bindings });
+		await worker.scheduled(controller, envWith(withFaults ? faultyEnv() : {}));
 	} catch {
 		// A sweep that meets a fault simply ends: the next one, five minutes later, goes on.
 	}
@@ -122,8 +116,13 @@ interface Registration {
 	maybeDeleted: boolean;
 }
 
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
 describe("the service under faults", () => {
 	it("finishes every job, keeps every acknowledged write, and leaves nothing of deleted data", { timeout: 300_000 }, async () => {
+		stubSends(lossySend);
 		const apps = [await createApp(), await createApp(), await createApp(), await createApp()];
 		const doomed = await createApp();
 		const admin = await realmUser("admin");
@@ -285,7 +284,7 @@ describe("the service under faults", () => {
 				const { learner } = erasure;
 				const response = await fetchWithBindings(
 					apiRequest("POST", `/learner/${learner.id}/delete-information?userEmail=${encodeURIComponent(admin)}`, { auth: learner.app.auth }),
-					{ LEARNER_JOBS: lossyQueue },
+					{},
 				);
 				// 404: nothing of the learner is left to erase.
 				if (response.status === 204) erasure.jobId = (response.headers.get("Location") ?? "").split("/").pop() ?? "";

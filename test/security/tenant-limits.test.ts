@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { seedRegistrations } from "../db/seed";
-import { type TestApp, apiRequest, createApp, expectMessage, fetchWithBindings, range } from "../helpers";
-import { uniqueValue } from "../jobs/support";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { expectMessage } from "../support/expect";
+import { createApp, range, type TestApp, uniqueValue } from "../support/fixtures";
+import { seedRegistrations } from "../support/seed";
 
 // SPEC §7 and §11: one application cannot fill the shared database (a quota on stored rows) nor hold its
 // writer (writes spend a per-minute budget weighed by the rows they may touch).

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { base64UrlEncode } from "../../src/auth/crypto";
 import { CLOCK_SKEW_SECONDS, signToken, type TokenClaims } from "../../src/auth/token";
-import { MANAGEMENT, call, createApp, mintToken, type TestApp } from "../helpers";
-import { enrol, uniqueValue } from "../jobs/support";
+import { call } from "../support/client";
+import { createApp, enrol, MANAGEMENT, mintToken, type TestApp, uniqueValue } from "../support/fixtures";
 
 /**
  * Tokens an attacker could make, or that broke on the way: none may authenticate. Each case is tried on a

@@ -1,5 +1,5 @@
 import { exports } from "cloudflare:workers";
-import { BASE } from "../helpers";
+import { BASE } from "./client";
 
 /**
  * Who may call an operation, as its OpenAPI `security` says: what the service claims, which the authorization

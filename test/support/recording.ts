@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import type { Db } from "../../src/db/types";
-import { apiRequest, fetchWithBindings } from "../helpers";
+import { apiRequest, fetchWithBindings } from "./client";
 
 /** One statement D1 ran: its SQL, the values bound to it, and D1's meta for it. */
 export interface RecordedStatement {

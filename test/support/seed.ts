@@ -1,0 +1,88 @@
+import { env } from "cloudflare:workers";
+
+/**
+ * Straight to D1, past the API: rows seeded in bulk (one HTTP call per registration would take seconds, or
+ * minutes), and rows counted or read back where the API does not show them.
+ */
+
+/** A registration row for insertRegistrations: ids only (learner details stay unset). */
+export interface SeedRegistration {
+	id: string;
+	courseId: string;
+	learnerId: string;
+}
+
+/** Inserts registrations in one statement (json_each), in array order. */
+export async function insertRegistrations(appId: string, rows: SeedRegistration[]): Promise<void> {
+	await env.DB.prepare(
+		`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+		 SELECT ?1, value ->> '$.id', value ->> '$.courseId', value ->> '$.learnerId', lower(hex(randomblob(16))), ?3, ?3
+		 FROM json_each(?2) ORDER BY key`,
+	)
+		.bind(appId, JSON.stringify(rows), new Date().toISOString())
+		.run();
+}
+
+/**
+ * Inserts `count` registrations: `${prefix}-reg-${i}` of learner `${prefix}-learner-${i}` on course
+ * `${prefix}-course`. Returns the learner ids, in order.
+ */
+export async function seedRegistrations(appId: string, prefix: string, count: number): Promise<string[]> {
+	const learnerIds = Array.from({ length: count }, (_, i) => `${prefix}-learner-${i}`);
+	await insertRegistrations(
+		appId,
+		learnerIds.map((learnerId, i) => ({ id: `${prefix}-reg-${i}`, courseId: `${prefix}-course`, learnerId })),
+	);
+	return learnerIds;
+}
+
+/**
+ * Gives the learner `count` registrations (`<learnerId>-registration-<n>`), each with one registration tag
+ * (`<label>-tag`), in one D1 call.
+ */
+export async function seedLearnerRegistrations(appId: string, learnerId: string, count: number, label: string): Promise<void> {
+	const now = new Date().toISOString();
+	await env.DB.batch([
+		env.DB.prepare(
+			`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
+			   xapi_registration_id, tag_count, created_at, updated_at)
+			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+			 SELECT ?1, ?2 || '-registration-' || i, 'course-' || ?5, ?2, 'before@example.com', 'Before', 'Before',
+			   lower(hex(randomblob(16))), 1, ?4, ?4
+			 FROM n`,
+		).bind(appId, learnerId, count, now, label),
+		env.DB.prepare(
+			`INSERT INTO registration_tags (app_id, registration_id, tag)
+			 SELECT app_id, id, ?3 || '-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
+		).bind(appId, learnerId, label),
+	]);
+}
+
+/** How many registrations of the application name the learner. */
+export async function registrationCount(appId: string, learnerId: string): Promise<number> {
+	const row = await env.DB.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2")
+		.bind(appId, learnerId)
+		.first<{ n: number }>();
+	return row?.n ?? 0;
+}
+
+/**
+ * Every row holding the application's id, per table with an app_id column (found from sqlite_master, so a
+ * table added later is read too), each table's rows in a fixed order (some tables have no rowid to sort by).
+ */
+export async function rowsOf(appId: string): Promise<Record<string, Record<string, unknown>[]>> {
+	const { results: tables } = await env.DB.prepare(
+		`SELECT m.name FROM sqlite_master m
+		 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\'
+		   AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'app_id') ORDER BY m.name`,
+	).all<{ name: string }>();
+	const rows: Record<string, Record<string, unknown>[]> = {};
+	for (const { name } of tables) {
+		// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
+		const { results } = await env.DB.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}" WHERE app_id = ?1`)
+			.bind(appId)
+			.all<Record<string, unknown>>();
+		rows[name] = results.map((row) => [JSON.stringify(row), row] as const).sort(([a], [b]) => (a < b ? -1 : 1)).map(([, row]) => row);
+	}
+	return rows;
+}
