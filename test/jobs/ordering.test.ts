@@ -2,11 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../../src/db/job-chunks";
 import { type Job, getJobById } from "../../src/db/jobs";
-import { JobMessageSchema } from "../../src/jobs/contract";
 import { runJob } from "../../src/jobs/run";
-import { getJob } from "../support/expect";
+import { completedJob, getJob } from "../support/expect";
 import { createApp, enrol, type LearnerFields, learnerOn, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
-import { acceptErasure, acceptUpdate, callCapturing, deliver, drain } from "../support/queue";
+import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain } from "../support/queue";
 import { registrationCount } from "../support/seed";
 
 /** Chunks of one registration, so a test can interleave them. */
@@ -49,14 +48,7 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		for (const registrationId of registrations) {
 			expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "b@example.com", firstName: "Kept" });
 		}
-		expect(await getJob(app.auth, later.jobId)).toEqual({
-			id: later.jobId,
-			type: "updateLearnerInfo",
-			status: "completed",
-			createdDate: expect.any(String),
-			completedDate: expect.any(String),
-			registrationsAffected: 2,
-		});
+		await completedJob(app.auth, later, { registrationsAffected: 2 });
 		expect((await getJob(app.auth, earlier.jobId)).status).toBe("completed");
 	});
 
@@ -150,9 +142,7 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 	it("delete an application's chunk once, counted once, when two deliveries race for it", async () => {
 		const app = await createApp();
 		await learnerWith(app, { id: uniqueValue("learner") }, 3);
-		const { response, sent } = await callCapturing("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
-		expect(response.status).toBe(204);
-		const deletion = JobMessageSchema.parse(sent[0]?.body);
+		const deletion = await acceptApplicationDeletion(app.appId);
 		const snapshot = await jobRow(deletion.jobId);
 
 		const now = new Date().toISOString();
@@ -180,15 +170,7 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 
 		expect(await registrationCount(app.appId, learnerId)).toBe(1);
 		expect(await learnerOn(app, fresh)).toEqual({ id: learnerId, email: "fresh@example.com" });
-		expect(await getJob(app.auth, update.jobId)).toEqual({
-			id: update.jobId,
-			type: "updateLearnerInfo",
-			status: "completed",
-			createdDate: expect.any(String),
-			completedDate: expect.any(String),
-			registrationsAffected: 0,
-			message: "Cancelled: the learner's data was erased",
-		});
+		await completedJob(app.auth, update, { registrationsAffected: 0, message: "Cancelled: the learner's data was erased" });
 	});
 
 	it("leave a registration created after the update was accepted with its own details", async () => {

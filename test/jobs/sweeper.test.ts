@@ -6,7 +6,7 @@ import { JobMessageSchema } from "../../src/jobs/contract";
 import { apiRequest, fetchWithBindings } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
 import { createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
-import { acceptUpdate, drain, type SentMessage, sentDuring, withSendsFailing } from "../support/queue";
+import { acceptUpdate, drain, sentDuring, type SentMessage, withSendsFailing } from "../support/queue";
 
 // SPEC §11: a job never stays queued or running forever. The sweeper runs on a Cron Trigger (wrangler.toml,
 // every 5 minutes) and sends again the message of any job nobody attended to for 10 minutes.

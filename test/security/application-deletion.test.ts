@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { requestApplicationDeletion } from "../../src/db/jobs";
-import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
+import { JobMessageSchema } from "../../src/jobs/contract";
 import { call } from "../support/client";
-import { expectMessage, getJob, jobIdOf } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
-import { callCapturing, deliver, drain } from "../support/queue";
+import { completedJob, expectMessage, getJob, jobIdOf } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
+import { acceptApplicationDeletion, callCapturing, deliver, drain } from "../support/queue";
 
 // SPEC §11: a failed application deletion is retried until the data is gone, and nothing is written into an
 // application after its deletion was accepted, whatever any isolate's credential cache still believes.
@@ -22,19 +22,11 @@ async function learnerRows(appId: string): Promise<number> {
 	return row?.n ?? -1;
 }
 
-/** DELETE /appManagement/applications/{id} with the queue captured: the job's message, undelivered. */
-async function requestDeletion(app: TestApp): Promise<JobMessage> {
-	const { response, sent } = await callCapturing("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
-	expect(response.status).toBe(204);
-	expect(sent).toEqual([{ body: { type: "deleteApplication", jobId: jobIdOf(response) } }]);
-	return JobMessageSchema.parse(sent[0]?.body);
-}
-
 describe("a failed application deletion", () => {
 	it("is not given up when its message's retries are spent: asking again runs it until the data is gone", async () => {
 		const app = await createApp();
 		await enrol(app, { id: uniqueValue("learner"), email: "gone@example.com" }, { learnerTags: ["t"] });
-		const message = await requestDeletion(app);
+		const message = await acceptApplicationDeletion(app.appId);
 
 		// Every retry failed: the message reaches the dead-letter queue.
 		const dead = await deliver([message], { queue: env.JOBS_DEAD_LETTER_QUEUE });
@@ -49,22 +41,14 @@ describe("a failed application deletion", () => {
 		await drain(message);
 
 		// Completed, with no word of the attempts that failed before.
-		expect(await getJob(MANAGEMENT, message.jobId)).toEqual({
-			id: message.jobId,
-			type: "deleteApplication",
-			status: "completed",
-			createdDate: expect.any(String),
-			completedDate: expect.any(String),
-			registrationsAffected: 1,
-			tagsRemoved: 1,
-		});
+		await completedJob(MANAGEMENT, message, { registrationsAffected: 1, tagsRemoved: 1 });
 		expect(await learnerRows(app.appId)).toBe(0);
 	});
 
 	it("runs again when asked again, even if an earlier version marked it failed", async () => {
 		const app = await createApp();
 		await enrol(app, { id: uniqueValue("learner") }, { registrationTags: ["r"] });
-		const message = await requestDeletion(app);
+		const message = await acceptApplicationDeletion(app.appId);
 		await env.DB.prepare("UPDATE jobs SET status = 'failed', error = 'Gave up after repeated failures' WHERE id = ?1")
 			.bind(message.jobId)
 			.run();
