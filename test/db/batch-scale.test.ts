@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
+import { expectNoContent } from "../support/expect";
 import { createApp } from "../support/fixtures";
 import { callRecorded, RecordingDb } from "../support/recording";
 import { seedRegistrations } from "../support/seed";
@@ -20,8 +21,7 @@ describe("PUT /learner/tags", () => {
 			const started = Date.now();
 			const response = await callRecorded(recorder, "PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
 			const elapsed = Date.now() - started;
-			expect(response.status).toBe(204);
-			expect(await response.text()).toBe("");
+			await expectNoContent(response);
 			console.log(`batch 1000x100: ${elapsed} ms, ${recorder.statements.length} D1 statements`);
 			expect(recorder.calls).toBe(1);
 			// The write guard, the stored-row count, the tag counts, the tags, the unknown ids.

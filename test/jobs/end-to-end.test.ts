@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { completedJob, expectMessage, type JobBody, jobIdOf, waitForJob } from "../support/expect";
+import { completedJob, expectMessage, expectNoContent, type JobBody, jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, learnerOn, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, drain } from "../support/queue";
 import { registrationCount } from "../support/seed";
@@ -21,8 +21,7 @@ const FORBIDDEN =
 
 /** Asserts a 204 with an empty body and a job Location; returns the job id. */
 async function accepted(response: Response): Promise<string> {
-	expect(response.status).toBe(204);
-	expect(await response.text()).toBe("");
+	await expectNoContent(response);
 	return jobIdOf(response);
 }
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { expectMessage } from "../support/expect";
+import { expectMessage, expectNoContent } from "../support/expect";
 import { basicHeader, createApp, MANAGEMENT, mintToken } from "../support/fixtures";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -335,8 +335,7 @@ describe("PUT /appManagement/:childAppId/credentials/:credentialId", () => {
 			auth: MANAGEMENT,
 			body: { name: "renamed" },
 		});
-		expect(response.status).toBe(204);
-		expect(await response.text()).toBe("");
+		await expectNoContent(response);
 		expect(await listCredentials(app.appId)).toEqual([
 			{ id: app.credentialId, name: "renamed", status: "Enabled", createDate: expect.stringMatching(ISO_DATE) },
 		]);
@@ -415,8 +414,7 @@ describe("DELETE /appManagement/:childAppId/credentials/:credentialId", () => {
 		const app = await createApp();
 		expect((await ping(app.auth)).status).toBe(200);
 		const response = await call("DELETE", credentialPath(app.appId, app.credentialId), { auth: MANAGEMENT });
-		expect(response.status).toBe(204);
-		expect(await response.text()).toBe("");
+		await expectNoContent(response);
 		expect(await listCredentials(app.appId)).toEqual([]);
 		expect((await ping(app.auth)).status).toBe(401);
 	});
@@ -449,8 +447,7 @@ describe("PUT /appManagement/users/:email", () => {
 	it("creates a realm user with a role", async () => {
 		const email = uniqueEmail("owner");
 		const response = await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "owner" } });
-		expect(response.status).toBe(204);
-		expect(await response.text()).toBe("");
+		await expectNoContent(response);
 		expect((await listUsers()).filter((user) => user.email === email)).toEqual([{ email, role: "owner" }]);
 	});
 
@@ -504,8 +501,7 @@ describe("DELETE /appManagement/users/:email", () => {
 		const email = uniqueEmail("leaving");
 		await call("PUT", userPath(email), { auth: MANAGEMENT, body: { role: "admin" } });
 		const response = await call("DELETE", userPath(email.toUpperCase()), { auth: MANAGEMENT });
-		expect(response.status).toBe(204);
-		expect(await response.text()).toBe("");
+		await expectNoContent(response);
 		expect((await listUsers()).map((user) => user.email)).not.toContain(email);
 	});
 

@@ -1,37 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { expectMessage } from "../support/expect";
-import { createApp, mintToken, range, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
+import { expectMessage, expectNoContent } from "../support/expect";
+import { createApp, enrol, mintToken, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
 import { seedRegistrations } from "../support/seed";
 
-let serial = 0;
-
-/** Creates a registration naming the learner, which brings the learner into existence. Returns its id. */
-async function enrol(app: TestApp, learnerId: string, extra: Record<string, unknown> = {}): Promise<string> {
-	const registrationId = `registration-${++serial}`;
-	const response = await call("POST", "/registrations", {
-		auth: app.auth,
-		body: { courseId: "course-1", registrationId, learner: { id: learnerId }, ...extra },
-	});
-	expect(response.status).toBe(204);
-	return registrationId;
-}
-
 const tagsPath = (learnerId: string) => `/learner/${encodeURIComponent(learnerId)}/tags`;
-
-/** The learner's tags, asserting the 200 and the exact body shape. */
-async function tagsOf(app: TestApp, learnerId: string): Promise<string[]> {
-	const response = await call("GET", tagsPath(learnerId), { auth: app.auth });
-	expect(response.status).toBe(200);
-	const body = (await response.json()) as { tags: string[] };
-	expect(Object.keys(body)).toEqual(["tags"]);
-	return body.tags;
-}
-
-async function expectNoContent(response: Response): Promise<void> {
-	expect(response.status).toBe(204);
-	expect(await response.text()).toBe("");
-}
 
 async function putTags(app: TestApp, learnerId: string, tags: string[]): Promise<void> {
 	await expectNoContent(await call("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags } }));
@@ -93,8 +66,8 @@ describe("GET /learner/:learnerId/tags", () => {
 		const second = await createApp();
 		await enrol(first, "ada", { learnerTags: ["first"] });
 		await enrol(second, "ada", { learnerTags: ["second"] });
-		expect(await tagsOf(first, "ada")).toEqual(["first"]);
-		expect(await tagsOf(second, "ada")).toEqual(["second"]);
+		expect(await tagsOf(first, "learner", "ada")).toEqual(["first"]);
+		expect(await tagsOf(second, "learner", "ada")).toEqual(["second"]);
 	});
 
 	it("answers 200 to a token holding read:learner", async () => {
@@ -138,7 +111,7 @@ describe("GET /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		const id = "🎓".repeat(255);
 		await enrol(app, id, { learnerTags: ["x"] });
-		expect(await tagsOf(app, id)).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["x"]);
 	});
 
 	it("answers 400 naming the limit to a learner id of 256 characters", async () => {
@@ -157,9 +130,9 @@ describe("GET /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		await enrol(app, id, { learnerTags: ["from-registration"] });
 		await putTags(app, id, ["added"]);
-		expect(await tagsOf(app, id)).toEqual(["from-registration", "added"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["from-registration", "added"]);
 		await expectNoContent(await call("DELETE", tagsPath(id), { auth: app.auth, body: { tags: ["added"] } }));
-		expect(await tagsOf(app, id)).toEqual(["from-registration"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["from-registration"]);
 	});
 });
 
@@ -169,14 +142,14 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada", { learnerTags: ["old"] });
 		const response = await call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: ["new"] } });
 		await expectNoContent(response);
-		expect(await tagsOf(app, "ada")).toEqual(["old", "new"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["old", "new"]);
 	});
 
 	it("stores a tag repeated within one request once", async () => {
 		const app = await createApp();
 		await enrol(app, "ada");
 		await putTags(app, "ada", ["x", "y", "x", "y", "x"]);
-		expect(await tagsOf(app, "ada")).toEqual(["x", "y"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["x", "y"]);
 	});
 
 	it("stores a tag applied again once, keeping its first position", async () => {
@@ -184,21 +157,21 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada");
 		await putTags(app, "ada", ["first", "second"]);
 		await putTags(app, "ada", ["third", "first"]);
-		expect(await tagsOf(app, "ada")).toEqual(["first", "second", "third"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["first", "second", "third"]);
 	});
 
 	it("treats tags as case-sensitive", async () => {
 		const app = await createApp();
 		await enrol(app, "ada");
 		await putTags(app, "ada", ["Tag", "tag", "TAG"]);
-		expect(await tagsOf(app, "ada")).toEqual(["Tag", "tag", "TAG"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["Tag", "tag", "TAG"]);
 	});
 
 	it("accepts an empty list and changes nothing", async () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["x"] });
 		await putTags(app, "ada", []);
-		expect(await tagsOf(app, "ada")).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["x"]);
 	});
 
 	it("answers 404 naming an unknown learner", async () => {
@@ -216,7 +189,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const token = await mintToken(other, "write:learner");
 		const withToken = await call("PUT", tagsPath("ada"), { auth: token, body: { tags: ["theirs"] } });
 		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found");
-		expect(await tagsOf(owner, "ada")).toEqual(["mine"]);
+		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
 	});
 
 	it("answers 403 naming the scope to a token holding only read:learner, which can still read", async () => {
@@ -228,7 +201,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		expect(await read.json()).toEqual({ tags: ["x"] });
 		const write = await call("PUT", tagsPath("ada"), { auth: token, body: { tags: ["y"] } });
 		expect(await expectMessage(write, 403)).toBe('This operation requires the "write:learner" scope');
-		expect(await tagsOf(app, "ada")).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["x"]);
 	});
 
 	it("answers 204 to a token holding write:learner", async () => {
@@ -237,7 +210,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const token = await mintToken(app, "write:learner");
 		const response = await call("PUT", tagsPath("ada"), { auth: token, body: { tags: ["y"] } });
 		await expectNoContent(response);
-		expect(await tagsOf(app, "ada")).toEqual(["y"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["y"]);
 	});
 
 	it("accepts a tag of exactly 255 characters", async () => {
@@ -245,7 +218,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada");
 		const tag = "t".repeat(255);
 		await putTags(app, "ada", [tag]);
-		expect(await tagsOf(app, "ada")).toEqual([tag]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([tag]);
 	});
 
 	it("answers 400 naming the limit to a tag of 256 characters, and writes nothing", async () => {
@@ -253,7 +226,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada");
 		const response = await call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: ["ok", "t".repeat(256)] } });
 		expect(await expectMessage(response, 400)).toBe("Invalid request: tags[1]: tag must be at most 255 characters");
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 	});
 
 	it("answers 400 to a tag holding a comma", async () => {
@@ -291,7 +264,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada");
 		const tags = range(100, "tag-");
 		await putTags(app, "ada", tags);
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
 	it("answers 400 naming the limit to 101 tags in one request", async () => {
@@ -299,25 +272,25 @@ describe("PUT /learner/:learnerId/tags", () => {
 		await enrol(app, "ada");
 		const response = await call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: range(101, "tag-") } });
 		expect(await expectMessage(response, 400)).toBe("Invalid request: tags must hold at most 100 tags per request");
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 	});
 
 	it("accepts the 1000th tag on a learner and refuses the 1001st with a 400 naming the limit, writing nothing", async () => {
 		const app = await createApp();
 		const { tags } = await learnerAtTagLimit(app, "ada");
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 		const response = await call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: ["t5", "one-too-many"] } });
 		expect(await expectMessage(response, 400)).toBe(
 			"Learner [ada] would have more than 1000 tags (limit: 1000 tags per learner)",
 		);
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
 	it("accepts tags the learner already has when it is at the limit", async () => {
 		const app = await createApp();
 		const { tags } = await learnerAtTagLimit(app, "ada");
 		await putTags(app, "ada", ["t0", "t999"]);
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
 	it("loses no tags when 20 requests adding different tags arrive at once", async () => {
@@ -328,7 +301,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 			tags.map((tag) => call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: [tag, "shared"] } })),
 		);
 		expect(responses.map((response) => response.status)).toEqual(tags.map(() => 204));
-		const stored = await tagsOf(app, "ada");
+		const stored = (await tagsOf(app, "learner", "ada")) ?? [];
 		expect([...stored].sort()).toEqual([...tags, "shared"].sort());
 	});
 
@@ -364,7 +337,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const id = "l".repeat(255);
 		await enrol(app, id);
 		await putTags(app, id, ["x"]);
-		expect(await tagsOf(app, id)).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["x"]);
 	});
 });
 
@@ -374,7 +347,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		await enrol(app, "ada", { learnerTags: ["a", "b", "c", "d"] });
 		const response = await call("DELETE", tagsPath("ada"), { auth: app.auth, body: { tags: ["b", "d"] } });
 		await expectNoContent(response);
-		expect(await tagsOf(app, "ada")).toEqual(["a", "c"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["a", "c"]);
 	});
 
 	it("answers 204 to tags the learner does not have", async () => {
@@ -382,7 +355,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		await enrol(app, "ada", { learnerTags: ["a"] });
 		const response = await call("DELETE", tagsPath("ada"), { auth: app.auth, body: { tags: ["never", "had"] } });
 		await expectNoContent(response);
-		expect(await tagsOf(app, "ada")).toEqual(["a"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["a"]);
 	});
 
 	it("puts a tag added again after removal at the end", async () => {
@@ -390,7 +363,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		await enrol(app, "ada", { learnerTags: ["a", "b"] });
 		await expectNoContent(await call("DELETE", tagsPath("ada"), { auth: app.auth, body: { tags: ["a"] } }));
 		await putTags(app, "ada", ["a"]);
-		expect(await tagsOf(app, "ada")).toEqual(["b", "a"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["b", "a"]);
 	});
 
 	it("makes room under the tag limit for exactly as many tags as it removed", async () => {
@@ -406,10 +379,10 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		expect(await expectMessage(response, 400)).toBe(
 			"Learner [ada] would have more than 1000 tags (limit: 1000 tags per learner)",
 		);
-		const tags = await tagsOf(app, "ada");
+		const tags = await tagsOf(app, "learner", "ada");
 		expect(tags).toHaveLength(1000);
-		expect(tags.slice(0, 2)).toEqual(["t2", "t3"]);
-		expect(tags.slice(-2)).toEqual(["new-1", "new-2"]);
+		expect(tags?.slice(0, 2)).toEqual(["t2", "t3"]);
+		expect(tags?.slice(-2)).toEqual(["new-1", "new-2"]);
 	});
 
 	it("answers 404 naming an unknown learner", async () => {
@@ -427,7 +400,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		const token = await mintToken(other, "write:learner");
 		const withToken = await call("DELETE", tagsPath("ada"), { auth: token, body: { tags: ["mine"] } });
 		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found");
-		expect(await tagsOf(owner, "ada")).toEqual(["mine"]);
+		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
 	});
 
 	it("answers 403 naming the scope to a token holding only read:learner", async () => {
@@ -436,7 +409,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		const token = await mintToken(app, "read:learner");
 		const response = await call("DELETE", tagsPath("ada"), { auth: token, body: { tags: ["x"] } });
 		expect(await expectMessage(response, 403)).toBe('This operation requires the "write:learner" scope');
-		expect(await tagsOf(app, "ada")).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["x"]);
 	});
 
 	it("answers 400 naming the limit to 101 tags in one request", async () => {
@@ -463,15 +436,15 @@ describe("PUT /learner/tags", () => {
 		await enrol(app, "ada", { learnerTags: ["old"] });
 		await enrol(app, "bob");
 		await expectNoContent(await batch(app, ["ada", "bob"], ["x", "y"]));
-		expect(await tagsOf(app, "ada")).toEqual(["old", "x", "y"]);
-		expect(await tagsOf(app, "bob")).toEqual(["x", "y"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["old", "x", "y"]);
+		expect(await tagsOf(app, "learner", "bob")).toEqual(["x", "y"]);
 	});
 
 	it("stores repeated ids and tags once, in the order first applied", async () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["y"] });
 		await expectNoContent(await batch(app, ["ada", "ada"], ["x", "y", "x", "z"]));
-		expect(await tagsOf(app, "ada")).toEqual(["y", "x", "z"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["y", "x", "z"]);
 	});
 
 	it("answers 404 naming the one unknown id and changes nothing", async () => {
@@ -480,8 +453,8 @@ describe("PUT /learner/tags", () => {
 		await enrol(app, "bob");
 		const response = await batch(app, ["ada", "ghost", "bob"], ["new"]);
 		expect(await expectMessage(response, 404)).toBe("Learner [ghost] was not found; no tags were added");
-		expect(await tagsOf(app, "ada")).toEqual(["old"]);
-		expect(await tagsOf(app, "bob")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["old"]);
+		expect(await tagsOf(app, "learner", "bob")).toEqual([]);
 	});
 
 	it("answers 404 listing every unknown id in request order", async () => {
@@ -489,7 +462,7 @@ describe("PUT /learner/tags", () => {
 		await enrol(app, "ada");
 		const response = await batch(app, ["zed", "ada", "amy"], ["new"]);
 		expect(await expectMessage(response, 404)).toBe("Learners [zed], [amy] were not found; no tags were added");
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 	});
 
 	it("treats another application's learners as unknown, with its credentials and with its token", async () => {
@@ -501,8 +474,8 @@ describe("PUT /learner/tags", () => {
 		expect(await expectMessage(withBasic, 404)).toBe("Learner [ada] was not found; no tags were added");
 		const withToken = await batch(other, ["ada"], ["theirs"], await mintToken(other, "write:learner"));
 		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found; no tags were added");
-		expect(await tagsOf(owner, "ada")).toEqual(["mine"]);
-		expect(await tagsOf(other, "bob")).toEqual([]);
+		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
+		expect(await tagsOf(other, "learner", "bob")).toEqual([]);
 	});
 
 	it("answers 403 naming the scope to a token holding only read:learner", async () => {
@@ -510,15 +483,15 @@ describe("PUT /learner/tags", () => {
 		await enrol(app, "ada");
 		const response = await batch(app, ["ada"], ["x"], await mintToken(app, "read:learner"));
 		expect(await expectMessage(response, 403)).toBe('This operation requires the "write:learner" scope');
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 	});
 
 	it("accepts exactly 1000 ids", async () => {
 		const app = await createApp();
 		const ids = await seedRegistrations(app.appId, "bulk", 1000);
 		await expectNoContent(await batch(app, ids, ["cohort"]));
-		expect(await tagsOf(app, ids[0] ?? "")).toEqual(["cohort"]);
-		expect(await tagsOf(app, ids[999] ?? "")).toEqual(["cohort"]);
+		expect(await tagsOf(app, "learner", ids[0] ?? "")).toEqual(["cohort"]);
+		expect(await tagsOf(app, "learner", ids[999] ?? "")).toEqual(["cohort"]);
 	});
 
 	it("answers 400 naming the limit to 1001 ids", async () => {
@@ -532,7 +505,7 @@ describe("PUT /learner/tags", () => {
 		await enrol(app, "ada");
 		const tags = range(100, "tag-");
 		await expectNoContent(await batch(app, ["ada"], tags));
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
 	it("answers 400 naming the limit to 101 tags", async () => {
@@ -547,7 +520,7 @@ describe("PUT /learner/tags", () => {
 		const id = "l".repeat(255);
 		await enrol(app, id);
 		await expectNoContent(await batch(app, [id], ["x"]));
-		expect(await tagsOf(app, id)).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["x"]);
 		const response = await batch(app, [id, `${id}l`], ["y"]);
 		expect(await expectMessage(response, 400)).toBe("Invalid request: ids[1]: id must be at most 255 characters");
 	});
@@ -563,7 +536,7 @@ describe("PUT /learner/tags", () => {
 		);
 		const control = await batch(app, ["ada"], ["a\u001fb"]);
 		expect(await expectMessage(control, 400)).toBe("Invalid request: tags[0]: tag must not contain control characters");
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 	});
 
 	it("answers 400 naming the learner that would pass 1000 tags and adds nothing to any learner", async () => {
@@ -574,8 +547,8 @@ describe("PUT /learner/tags", () => {
 		expect(await expectMessage(response, 400)).toBe(
 			"Learner [ada] would have more than 1000 tags (limit: 1000 tags per learner)",
 		);
-		expect(await tagsOf(app, "ada")).toEqual(tags);
-		expect(await tagsOf(app, "bob")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "bob")).toEqual([]);
 	});
 
 	it("answers 400 when ids or tags are missing, or ids is empty", async () => {
@@ -592,7 +565,7 @@ describe("PUT /learner/tags", () => {
 		const app = await createApp();
 		await enrol(app, id);
 		await expectNoContent(await batch(app, [id], ["x"]));
-		expect(await tagsOf(app, id)).toEqual(["x"]);
+		expect(await tagsOf(app, "learner", id)).toEqual(["x"]);
 	});
 });
 
@@ -602,7 +575,7 @@ describe("learner existence", () => {
 		const first = await enrol(app, "ada", { learnerTags: ["kept"] });
 		const second = await enrol(app, "ada");
 		await expectNoContent(await call("DELETE", `/registrations/${first}`, { auth: app.auth }));
-		expect(await tagsOf(app, "ada")).toEqual(["kept"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(["kept"]);
 		await expectNoContent(await call("DELETE", `/registrations/${second}`, { auth: app.auth }));
 		const response = await call("GET", tagsPath("ada"), { auth: app.auth });
 		expect(await expectMessage(response, 404)).toBe("Learner [ada] was not found");
@@ -613,9 +586,9 @@ describe("learner existence", () => {
 		const { registrationId } = await learnerAtTagLimit(app, "ada");
 		await expectNoContent(await call("DELETE", `/registrations/${registrationId}`, { auth: app.auth }));
 		await enrol(app, "ada");
-		expect(await tagsOf(app, "ada")).toEqual([]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 		const tags = range(1000, "again-");
 		for (let start = 0; start < tags.length; start += 100) await putTags(app, "ada", tags.slice(start, start + 100));
-		expect(await tagsOf(app, "ada")).toEqual(tags);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 });

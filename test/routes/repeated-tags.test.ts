@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { expectMessage } from "../support/expect";
-import { createApp, range, type TestApp } from "../support/fixtures";
+import { expectMessage, expectNoContent } from "../support/expect";
+import { createApp, range, tagsOf, type TestApp } from "../support/fixtures";
 
 /**
  * A tag, or an owner id, repeated within one request is one tag: stored once and counted once toward the limit
@@ -35,11 +35,6 @@ const LAST = `t${LIMIT - 1}`;
 const learnerTagsPath = (learnerId: string) => `/learner/${encodeURIComponent(learnerId)}/tags`;
 const registrationTagsPath = (registrationId: string) => `/registrations/${encodeURIComponent(registrationId)}/tags`;
 
-/** Asserts a 204 with no body (a refusal shows its message). */
-async function expectNoContent(response: Response): Promise<void> {
-	expect({ status: response.status, body: await response.text() }).toEqual({ status: 204, body: "" });
-}
-
 /** POST /registrations, asserting the 204. */
 async function register(app: TestApp, registrationId: string, learnerId: string, extra: Record<string, unknown> = {}) {
 	const body = { courseId: "course-1", registrationId, learner: { id: learnerId }, ...extra };
@@ -49,15 +44,6 @@ async function register(app: TestApp, registrationId: string, learnerId: string,
 /** A tag write, asserting the 204. */
 async function write(app: TestApp, method: string, path: string, body: Record<string, unknown>) {
 	await expectNoContent(await call(method, path, { auth: app.auth, body }));
-}
-
-/** GET of a tag list, asserting the 200 and the exact body shape. */
-async function tagsAt(app: TestApp, path: string): Promise<string[]> {
-	const response = await call("GET", path, { auth: app.auth });
-	expect(response.status).toBe(200);
-	const body = (await response.json()) as { tags: string[] };
-	expect(Object.keys(body)).toEqual(["tags"]);
-	return body.tags;
 }
 
 const learnerLimit = (learnerId: string) =>
@@ -70,12 +56,12 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		await register(app, "reg-1", "ada");
 		for (const tags of repeatedRequests(FILL)) await write(app, "PUT", learnerTagsPath("ada"), { tags });
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual(FILL);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(FILL);
 
 		await write(app, "PUT", learnerTagsPath("ada"), { tags: [LAST, LAST, LAST] });
 		const refused = await call("PUT", learnerTagsPath("ada"), { auth: app.auth, body: { tags: ["extra", "extra"] } });
 		expect(await expectMessage(refused, 400)).toBe(learnerLimit("ada"));
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([...FILL, LAST]);
 	});
 });
 
@@ -86,11 +72,11 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		for (const tags of inRequests([...FILL, LAST], PER_REQUEST)) await write(app, "PUT", learnerTagsPath("ada"), { tags });
 
 		await write(app, "DELETE", learnerTagsPath("ada"), { tags: ["t0", "t0", "t0", "t1", "t1", "absent", "absent"] });
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual([...FILL.slice(2), LAST]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([...FILL.slice(2), LAST]);
 		await write(app, "PUT", learnerTagsPath("ada"), { tags: ["new-1", "new-2"] });
 		const refused = await call("PUT", learnerTagsPath("ada"), { auth: app.auth, body: { tags: ["new-3"] } });
 		expect(await expectMessage(refused, 400)).toBe(learnerLimit("ada"));
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual([...FILL.slice(2), LAST, "new-1", "new-2"]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([...FILL.slice(2), LAST, "new-1", "new-2"]);
 	});
 });
 
@@ -100,14 +86,14 @@ describe("PUT /learner/tags", () => {
 		await register(app, "reg-1", "ada");
 		await register(app, "reg-2", "bob");
 		for (const tags of repeatedRequests(FILL)) await write(app, "PUT", "/learner/tags", { ids: ["ada", "bob", "ada"], tags });
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual(FILL);
-		expect(await tagsAt(app, learnerTagsPath("bob"))).toEqual(FILL);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(FILL);
+		expect(await tagsOf(app, "learner", "bob")).toEqual(FILL);
 
 		await write(app, "PUT", "/learner/tags", { ids: ["bob", "ada", "bob", "ada"], tags: [LAST, LAST] });
 		const refused = await call("PUT", "/learner/tags", { auth: app.auth, body: { ids: ["ada", "ada"], tags: ["extra"] } });
 		expect(await expectMessage(refused, 400)).toBe(learnerLimit("ada"));
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual([...FILL, LAST]);
-		expect(await tagsAt(app, learnerTagsPath("bob"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "learner", "bob")).toEqual([...FILL, LAST]);
 	});
 });
 
@@ -116,12 +102,12 @@ describe("PUT /registrations/:registrationId/tags", () => {
 		const app = await createApp();
 		await register(app, "reg-1", "ada");
 		for (const tags of repeatedRequests(FILL)) await write(app, "PUT", registrationTagsPath("reg-1"), { tags });
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual(FILL);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual(FILL);
 
 		await write(app, "PUT", registrationTagsPath("reg-1"), { tags: [LAST, LAST, LAST] });
 		const refused = await call("PUT", registrationTagsPath("reg-1"), { auth: app.auth, body: { tags: ["extra", "extra"] } });
 		expect(await expectMessage(refused, 400)).toBe(registrationLimit("reg-1"));
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual([...FILL, LAST]);
 	});
 });
 
@@ -134,11 +120,11 @@ describe("DELETE /registrations/:registrationId/tags", () => {
 		}
 
 		await write(app, "DELETE", registrationTagsPath("reg-1"), { tags: ["t0", "t0", "t0", "t1", "t1", "absent", "absent"] });
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual([...FILL.slice(2), LAST]);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual([...FILL.slice(2), LAST]);
 		await write(app, "PUT", registrationTagsPath("reg-1"), { tags: ["new-1", "new-2"] });
 		const refused = await call("PUT", registrationTagsPath("reg-1"), { auth: app.auth, body: { tags: ["new-3"] } });
 		expect(await expectMessage(refused, 400)).toBe(registrationLimit("reg-1"));
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual([...FILL.slice(2), LAST, "new-1", "new-2"]);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual([...FILL.slice(2), LAST, "new-1", "new-2"]);
 	});
 });
 
@@ -150,8 +136,8 @@ describe("PUT /registrations/tags", () => {
 		for (const tags of repeatedRequests(FILL)) {
 			await write(app, "PUT", "/registrations/tags", { ids: ["reg-1", "reg-2", "reg-1"], tags });
 		}
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual(FILL);
-		expect(await tagsAt(app, registrationTagsPath("reg-2"))).toEqual(FILL);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual(FILL);
+		expect(await tagsOf(app, "registrations", "reg-2")).toEqual(FILL);
 
 		await write(app, "PUT", "/registrations/tags", { ids: ["reg-2", "reg-1", "reg-2"], tags: [LAST, LAST] });
 		const refused = await call("PUT", "/registrations/tags", {
@@ -159,8 +145,8 @@ describe("PUT /registrations/tags", () => {
 			body: { ids: ["reg-1", "reg-1"], tags: ["extra"] },
 		});
 		expect(await expectMessage(refused, 400)).toBe(registrationLimit("reg-1"));
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual([...FILL, LAST]);
-		expect(await tagsAt(app, registrationTagsPath("reg-2"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "registrations", "reg-2")).toEqual([...FILL, LAST]);
 	});
 });
 
@@ -170,7 +156,7 @@ describe("POST /registrations", () => {
 		for (const [index, learnerTags] of repeatedRequests(FILL).entries()) {
 			await register(app, `reg-${index}`, "ada", { learnerTags });
 		}
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual(FILL);
+		expect(await tagsOf(app, "learner", "ada")).toEqual(FILL);
 
 		await register(app, "reg-last", "ada", { learnerTags: [LAST, LAST, LAST] });
 		const refused = await call("POST", "/registrations", {
@@ -178,19 +164,19 @@ describe("POST /registrations", () => {
 			body: { courseId: "course-1", registrationId: "reg-refused", learner: { id: "ada" }, learnerTags: ["extra", "extra"] },
 		});
 		expect(await expectMessage(refused, 400)).toBe(learnerLimit("ada"));
-		expect(await tagsAt(app, learnerTagsPath("ada"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "learner", "ada")).toEqual([...FILL, LAST]);
 	});
 
 	it("counts registration tags repeated at creation once toward the registration's limit", async () => {
 		const app = await createApp();
 		const [first = [], ...rest] = repeatedRequests(FILL);
 		await register(app, "reg-1", "ada", { registrationTags: first });
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual(FILL.slice(0, PER_REQUEST / 2));
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual(FILL.slice(0, PER_REQUEST / 2));
 		for (const tags of rest) await write(app, "PUT", registrationTagsPath("reg-1"), { tags });
 
 		await write(app, "PUT", registrationTagsPath("reg-1"), { tags: [LAST] });
 		const refused = await call("PUT", registrationTagsPath("reg-1"), { auth: app.auth, body: { tags: ["extra"] } });
 		expect(await expectMessage(refused, 400)).toBe(registrationLimit("reg-1"));
-		expect(await tagsAt(app, registrationTagsPath("reg-1"))).toEqual([...FILL, LAST]);
+		expect(await tagsOf(app, "registrations", "reg-1")).toEqual([...FILL, LAST]);
 	});
 });
