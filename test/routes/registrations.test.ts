@@ -4,7 +4,7 @@ import { encodeCursor, type PageCursor } from "../../src/paging";
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
 import { createApp, mintToken, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
-import { insertRegistrations, type SeedRegistration } from "../support/seed";
+import { insertRegistrations, type SeedRegistration, setRegistrationDates } from "../support/seed";
 
 interface RegistrationBody {
 	id: string;
@@ -70,12 +70,9 @@ async function list(app: TestApp, query = "", auth = app.auth): Promise<ListBody
 
 const ids = (body: ListBody) => body.registrations.map((registration) => registration.id);
 
-/** Backdates a registration: sets its creation and last-update times, which since/until bound. */
-async function setDates(app: TestApp, registrationId: string, date: string): Promise<void> {
-	await env.DB.prepare("UPDATE registrations SET created_at = ?3, updated_at = ?3 WHERE app_id = ?1 AND id = ?2")
-		.bind(app.appId, registrationId, date)
-		.run();
-}
+/** Backdates a registration: its creation and last update both at `date`. */
+const setDates = (app: TestApp, registrationId: string, date: string) =>
+	setRegistrationDates(app.appId, registrationId, { createdAt: date, updatedAt: date });
 
 async function putTags(app: TestApp, registrationId: string, tags: string[]): Promise<void> {
 	await expectNoContent(await call("PUT", path(registrationId, "/tags"), { auth: app.auth, body: { tags } }));

@@ -1,9 +1,22 @@
 import { env } from "cloudflare:workers";
+import type { WriteLimits } from "../../src/db/app-storage";
+import { insertApplication } from "../../src/db/applications";
+import { uniqueValue } from "./fixtures";
 
 /**
  * Straight to D1, past the API: rows seeded in bulk (one HTTP call per registration would take seconds, or
  * minutes), and rows counted or read back where the API does not show them.
  */
+
+/** The limits a write into a seeded application is given: the defaults the README publishes (Limits). */
+export const DEFAULT_LIMITS: WriteLimits = { rowQuota: 5_000_000, writeBudget: 300_000 };
+
+/** A new application, made by src/db itself (with the storage row its writes are checked against); its id. */
+export async function seedApplication(): Promise<string> {
+	const appId = uniqueValue("app");
+	await insertApplication(env.DB, { id: appId, name: appId, createdAt: new Date().toISOString() });
+	return appId;
+}
 
 /** A registration row for insertRegistrations: ids only (learner details stay unset). */
 export interface SeedRegistration {
@@ -56,6 +69,13 @@ export async function seedLearnerRegistrations(appId: string, learnerId: string,
 			 SELECT app_id, id, ?3 || '-tag' FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk`,
 		).bind(appId, learnerId, label),
 	]);
+}
+
+/** Backdates a registration: sets its creation and last-update times, which since/until bound. */
+export async function setRegistrationDates(appId: string, registrationId: string, dates: { createdAt: string; updatedAt: string }) {
+	await env.DB.prepare("UPDATE registrations SET created_at = ?3, updated_at = ?4 WHERE app_id = ?1 AND id = ?2")
+		.bind(appId, registrationId, dates.createdAt, dates.updatedAt)
+		.run();
 }
 
 /** How many registrations of the application name the learner. */
