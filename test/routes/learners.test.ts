@@ -51,16 +51,6 @@ describe("GET /learner/:learnerId/tags", () => {
 		expect(await expectMessage(response, 404)).toBe("Learner [ada] was not found");
 	});
 
-	it("answers 404 for another application's learner, with that application's credentials and with its token", async () => {
-		const owner = await createApp();
-		const other = await createApp();
-		await enrol(owner, "ada", { learnerTags: ["private"] });
-		const withBasic = await call("GET", tagsPath("ada"), { auth: other.auth });
-		expect(await expectMessage(withBasic, 404)).toBe("Learner [ada] was not found");
-		const withToken = await call("GET", tagsPath("ada"), { auth: await mintToken(other, "read:learner") });
-		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found");
-	});
-
 	it("keeps the same learner id in two applications apart", async () => {
 		const first = await createApp();
 		const second = await createApp();
@@ -178,18 +168,6 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		const response = await call("PUT", tagsPath("nobody"), { auth: app.auth, body: { tags: ["x"] } });
 		expect(await expectMessage(response, 404)).toBe("Learner [nobody] was not found");
-	});
-
-	it("answers 404 for another application's learner and leaves its tags alone", async () => {
-		const owner = await createApp();
-		const other = await createApp();
-		await enrol(owner, "ada", { learnerTags: ["mine"] });
-		const withBasic = await call("PUT", tagsPath("ada"), { auth: other.auth, body: { tags: ["theirs"] } });
-		expect(await expectMessage(withBasic, 404)).toBe("Learner [ada] was not found");
-		const token = await mintToken(other, "write:learner");
-		const withToken = await call("PUT", tagsPath("ada"), { auth: token, body: { tags: ["theirs"] } });
-		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found");
-		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
 	});
 
 	it("answers 403 naming the scope to a token holding only read:learner, which can still read", async () => {
@@ -391,18 +369,6 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		expect(await expectMessage(response, 404)).toBe("Learner [nobody] was not found");
 	});
 
-	it("answers 404 for another application's learner and leaves its tags alone", async () => {
-		const owner = await createApp();
-		const other = await createApp();
-		await enrol(owner, "ada", { learnerTags: ["mine"] });
-		const withBasic = await call("DELETE", tagsPath("ada"), { auth: other.auth, body: { tags: ["mine"] } });
-		expect(await expectMessage(withBasic, 404)).toBe("Learner [ada] was not found");
-		const token = await mintToken(other, "write:learner");
-		const withToken = await call("DELETE", tagsPath("ada"), { auth: token, body: { tags: ["mine"] } });
-		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found");
-		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
-	});
-
 	it("answers 403 naming the scope to a token holding only read:learner", async () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["x"] });
@@ -463,19 +429,6 @@ describe("PUT /learner/tags", () => {
 		const response = await batch(app, ["zed", "ada", "amy"], ["new"]);
 		expect(await expectMessage(response, 404)).toBe("Learners [zed], [amy] were not found; no tags were added");
 		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
-	});
-
-	it("treats another application's learners as unknown, with its credentials and with its token", async () => {
-		const owner = await createApp();
-		const other = await createApp();
-		await enrol(owner, "ada", { learnerTags: ["mine"] });
-		await enrol(other, "bob");
-		const withBasic = await batch(other, ["bob", "ada"], ["theirs"]);
-		expect(await expectMessage(withBasic, 404)).toBe("Learner [ada] was not found; no tags were added");
-		const withToken = await batch(other, ["ada"], ["theirs"], await mintToken(other, "write:learner"));
-		expect(await expectMessage(withToken, 404)).toBe("Learner [ada] was not found; no tags were added");
-		expect(await tagsOf(owner, "learner", "ada")).toEqual(["mine"]);
-		expect(await tagsOf(other, "learner", "bob")).toEqual([]);
 	});
 
 	it("answers 403 naming the scope to a token holding only read:learner", async () => {

@@ -1,13 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/limits";
 import { call } from "../support/client";
+import { jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { type Access, fillPath, loadOperations, type Operation } from "../support/operations";
-import { seedRegistrations } from "../support/seed";
+import { rowsOf, seedRegistrations } from "../support/seed";
 
 /**
  * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new
  * route fails the first test until it has a row here, an entry in ACCESS and a request in REQUESTS.
+ *
+ * Tenancy lives here, once for every route (SPEC §1): another application reaching this one's resources is
+ * answered exactly as for an unknown one (NOT_FOUND), learns nothing of them, and changes nothing of either
+ * application's stored data.
  */
 
 const COLUMNS = [
@@ -69,6 +74,30 @@ const EXPECTED: Record<string, Row> = {
 	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsAsset:              [200,       200,       200,      200,         200,         200,        200,  200],
+};
+
+const notFound = (noun: string, id = "") => `${noun} [${id}] was not found`;
+
+/**
+ * The message another application gets where EXPECTED has it 404: the one an unknown id gets (SPEC §1, §3),
+ * naming only this application's id.
+ */
+const NOT_FOUND: Record<string, (spec: RequestSpec, world: World) => string> = {
+	putLearnerTagsBatch: (_, world) => `${notFound("Learner", world.learnerId)}; no tags were added`,
+	getLearnerTags: ({ params }) => notFound("Learner", params?.learnerId),
+	putLearnerTags: ({ params }) => notFound("Learner", params?.learnerId),
+	deleteLearnerTags: ({ params }) => notFound("Learner", params?.learnerId),
+	updateLearnerInfo: ({ params }) => notFound("Learner", params?.learnerId),
+	deleteAllLearnerData: ({ params }) => notFound("Learner", params?.learnerId),
+	putRegistrationTagsBatch: (_, world) => `${notFound("Registration", world.registrationId)}; no tags were added`,
+	getRegistrationProgress: ({ params }) => notFound("Registration", params?.registrationId),
+	deleteRegistration: ({ params }) => notFound("Registration", params?.registrationId),
+	// HEAD (SCORM Cloud's getRegistration): a 404 without a body.
+	getRegistration: () => "",
+	getRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
+	putRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
+	deleteRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
+	getJob: ({ params }) => notFound("Job", params?.jobId),
 };
 
 /** SPEC §2's scopes (exact match; admin grants every scope). */
@@ -133,7 +162,10 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 /** This application's data that no other caller may ever see: each value is unique to this file's run. */
 interface World {
 	own: TestApp;
+	/** Another application, with a learner and a registration of its own. */
 	other: TestApp;
+	otherLearnerId: string;
+	otherRegistrationId: string;
 	/** An application the management cells change (credentials), so neither test application is touched. */
 	spare: TestApp;
 	learnerId: string;
@@ -195,7 +227,10 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	deleteCredential: async ({ world }) => ({
 		params: { childAppId: world.spare.appId, credentialId: await freshCredential(world.spare) },
 	}),
-	putLearnerTagsBatch: async ({ world, tag }) => ({ body: { ids: [world.learnerId], tags: [tag] } }),
+	// The other application names one of its own learners too: the batch is refused whole, its own learner untouched.
+	putLearnerTagsBatch: async ({ world, column, tag }) => ({
+		body: { ids: isOther(column) ? [world.otherLearnerId, world.learnerId] : [world.learnerId], tags: [tag] },
+	}),
 	getLearnerTags: async ({ world }) => ({ params: { learnerId: world.learnerId } }),
 	putLearnerTags: async ({ world, tag }) => ({ params: { learnerId: world.learnerId }, body: { tags: [tag] } }),
 	deleteLearnerTags: async ({ world }) => ({ params: { learnerId: world.learnerId }, body: { tags: [world.secrets.tag] } }),
@@ -218,7 +253,9 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		},
 	}),
 	getRegistrations: async ({ world }) => ({ query: { learnerId: world.learnerId } }),
-	putRegistrationTagsBatch: async ({ world, tag }) => ({ body: { ids: [world.registrationId], tags: [tag] } }),
+	putRegistrationTagsBatch: async ({ world, column, tag }) => ({
+		body: { ids: isOther(column) ? [world.otherRegistrationId, world.registrationId] : [world.registrationId], tags: [tag] },
+	}),
 	getRegistrationProgress: async ({ world }) => ({ params: { registrationId: world.registrationId } }),
 	deleteRegistration: async ({ world }) => ({ params: { registrationId: (await freshRegistration(world)).registrationId } }),
 	getRegistration: async ({ world }) => ({ params: { registrationId: world.registrationId } }),
@@ -312,13 +349,31 @@ function world(): Promise<World> {
 			body: { id: learnerId, lastName: "Secret" },
 		});
 		expect(update.status).toBe(204);
-		const jobId = (update.headers.get("Location") ?? "").split("/").at(-1) ?? "";
-		return { own, other, spare, learnerId, registrationId, jobId, adminEmail: await realmUser("admin"), secrets };
+		const jobId = jobIdOf(update);
+		// Finished before any cell runs, so that what a cell finds stored changes only by what it sends.
+		await waitForJob(own.auth, jobId);
+		const otherLearnerId = uniqueValue("matrix-other-learner");
+		const otherRegistrationId = await enrol(other, otherLearnerId);
+		const adminEmail = await realmUser("admin");
+		return { own, other, otherLearnerId, otherRegistrationId, spare, learnerId, registrationId, jobId, adminEmail, secrets };
 	})();
 	return worldPromise;
 }
 
 const operations = await loadOperations();
+
+/**
+ * Every row this application stores, and the other application's too when its request must be refused whole
+ * (read straight from D1: what no answer of the API shows changed either). A refused write still spends the
+ * caller's write budget: that is the caller's metering, not its data, so it is left out.
+ */
+async function storedData(world: World, withOther: boolean): Promise<unknown> {
+	const own = await rowsOf(world.own.appId);
+	if (!withOther) return { own };
+	const { app_storage: storage = [], ...other } = await rowsOf(world.other.appId);
+	const unmetered = storage.map(({ budget_minute: _minute, budget_spent: _spent, write_budget: _budget, row_quota: _quota, ...row }) => row);
+	return { own, other: { ...other, app_storage: unmetered } };
+}
 
 const tally = { requests: 0, crossTenant2xx: 0, scopeViolating2xx: 0 };
 const is2xx = (status: number) => status >= 200 && status < 300;
@@ -344,6 +399,14 @@ describe("authorization matrix", () => {
 		expect(Object.keys(REQUESTS).sort()).toEqual(listed);
 	});
 
+	it("has the not-found message for exactly the operations that answer another application 404", () => {
+		const otherColumns = [COLUMNS.indexOf("otherBasic"), COLUMNS.indexOf("otherToken")];
+		const refused = Object.entries(EXPECTED)
+			.filter(([, row]) => otherColumns.some((position) => row[position] === 404))
+			.map(([operationId]) => operationId);
+		expect(Object.keys(NOT_FOUND).sort()).toEqual(refused.sort());
+	});
+
 	it("documents for every operation the credentials and scope the contract gives it", () => {
 		const documented = Object.fromEntries(
 			operations.map(({ operationId, access, scope }) => [operationId, { access, ...(scope !== undefined && { scope }) }]),
@@ -360,11 +423,16 @@ describe("authorization matrix", () => {
 			const answered: Record<string, number> = {};
 			for (const [position, column] of COLUMNS.entries()) {
 				const spec = await prepare({ world: setting, column, tag: isOther(column) ? CROSS_TENANT_TAG : uniqueValue("matrix-tag") });
+				const wanted = expected[position] ?? 0;
+				const stored = isOther(column) ? await storedData(setting, wanted === 404) : undefined;
 				const response = await send(operation, spec, await authorizationFor(setting, operation, column, operation.index));
-				const text = operation.method === "HEAD" ? "" : await response.text();
+				const text = await response.text();
 				tally.requests++;
 				answered[column] = response.status;
-				const wanted = expected[position] ?? 0;
+				if (operation.method === "HEAD") expect(text, `${column}: a HEAD answer has no body`).toBe("");
+				// A job the cell started runs now, not while a later cell looks at what is stored.
+				const location = response.headers.get("Location");
+				if (is2xx(response.status) && location) await waitForJob(MANAGEMENT, jobIdOf(response));
 				if (is2xx(response.status) && (wanted === 401 || wanted === 403)) tally.scopeViolating2xx++;
 				const leaked = Object.values(setting.secrets).some((secret) => text.includes(secret));
 				if (isOther(column) && ((is2xx(response.status) && wanted === 404) || leaked)) tally.crossTenant2xx++;
@@ -374,6 +442,12 @@ describe("authorization matrix", () => {
 				if (response.status === 401) expect(response.headers.get("WWW-Authenticate")).toContain("Basic");
 				if (column !== "ownBasic" && column !== "ownToken" && column !== "management") {
 					expect(leaked, `${column} saw this application's data: ${text}`).toBe(false);
+				}
+				if (stored) {
+					if (response.status === 404 && operation.method !== "HEAD") {
+						expect(JSON.parse(text), column).toEqual({ message: NOT_FOUND[operation.operationId]?.(spec, setting) });
+					}
+					expect(await storedData(setting, wanted === 404), `${column} changed stored data`).toEqual(stored);
 				}
 			}
 			expect(answered).toEqual(Object.fromEntries(COLUMNS.map((column, position) => [column, expected[position]])));
