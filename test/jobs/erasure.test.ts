@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
 import { completedJob, type JobBody, jobIdOf, waitForJob } from "../support/expect";
-import { createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { createApp, enrol, learnerOn, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver } from "../support/queue";
 import { findAnywhere } from "../support/scan";
 import { registrationCount } from "../support/seed";
@@ -49,7 +49,7 @@ describe("deleteAllLearnerData job", () => {
 			await enrol(app, { id: learnerId, email: details.email }, { registrationTags: [tags[2], tags[3]] }),
 			await enrol(app, { id: learnerId }),
 		];
-		expect((await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: [tags[1]] } })).status).toBe(204);
+		await putTags(app, "learner", learnerId, [tags[1] ?? ""]);
 		// A completed update, and one still pending when the erasure runs: both hold details in their payloads.
 		const updated = detailsOf("updated");
 		const done = await acceptUpdate(app, { id: learnerId, ...updated });

@@ -4,7 +4,7 @@ import { getJobById } from "../../src/db/jobs";
 import { CHUNKS_PER_MESSAGE, CHUNK_BOUNDS } from "../../src/jobs/run";
 import { call } from "../support/client";
 import { completedJob, expectMessage } from "../support/expect";
-import { createApp, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
+import { createApp, MANAGEMENT, putTags, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptApplicationDeletion, acceptErasure, acceptUpdate, drain } from "../support/queue";
 import { registrationCount, seedLearnerRegistrations } from "../support/seed";
 
@@ -24,8 +24,7 @@ describe("jobs at scale", () => {
 			const learnerId = uniqueValue("learner");
 			await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "scale");
 			const learnerTags = ["scale-1", "scale-2", "scale-3"];
-			const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
-			expect(tagged.status).toBe(204);
+			await putTags(app, "learner", learnerId, learnerTags);
 			expect(await registrationCount(app.appId, learnerId)).toBe(REGISTRATIONS);
 
 			const details = { id: learnerId, email: "after@example.com", firstName: "After", lastName: "Update" };

@@ -1,21 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
-import { createApp, enrol, mintToken, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
+import { createApp, enrol, mintToken, putTags, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
 import { seedRegistrations } from "../support/seed";
 
 const tagsPath = (learnerId: string) => `/learner/${encodeURIComponent(learnerId)}/tags`;
-
-async function putTags(app: TestApp, learnerId: string, tags: string[]): Promise<void> {
-	await expectNoContent(await call("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags } }));
-}
 
 
 /** A learner holding exactly 1000 tags (the limit), t0..t999 in that order. */
 async function learnerAtTagLimit(app: TestApp, learnerId: string): Promise<{ tags: string[]; registrationId: string }> {
 	const registrationId = await enrol(app, learnerId);
 	const tags = range(1000, "t");
-	for (let start = 0; start < tags.length; start += 100) await putTags(app, learnerId, tags.slice(start, start + 100));
+	for (let start = 0; start < tags.length; start += 100) await putTags(app, "learner", learnerId, tags.slice(start, start + 100));
 	return { tags, registrationId };
 }
 
@@ -24,7 +20,7 @@ describe("GET /learner/:learnerId/tags", () => {
 	it("answers the learner's tags in the order first applied", async () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["b", "a"] });
-		await putTags(app, "ada", ["c", "a", "d"]);
+		await putTags(app, "learner", "ada", ["c", "a", "d"]);
 		const response = await call("GET", tagsPath("ada"), { auth: app.auth });
 		expect(response.status).toBe(200);
 		expect(await response.json()).toEqual({ tags: ["b", "a", "c", "d"] });
@@ -119,7 +115,7 @@ describe("GET /learner/:learnerId/tags", () => {
 	it.each(UNUSUAL_IDS)("round-trips the learner id %j through an encoded path", async (id) => {
 		const app = await createApp();
 		await enrol(app, id, { learnerTags: ["from-registration"] });
-		await putTags(app, id, ["added"]);
+		await putTags(app, "learner", id, ["added"]);
 		expect(await tagsOf(app, "learner", id)).toEqual(["from-registration", "added"]);
 		await expectNoContent(await call("DELETE", tagsPath(id), { auth: app.auth, body: { tags: ["added"] } }));
 		expect(await tagsOf(app, "learner", id)).toEqual(["from-registration"]);
@@ -138,29 +134,29 @@ describe("PUT /learner/:learnerId/tags", () => {
 	it("stores a tag repeated within one request once", async () => {
 		const app = await createApp();
 		await enrol(app, "ada");
-		await putTags(app, "ada", ["x", "y", "x", "y", "x"]);
+		await putTags(app, "learner", "ada", ["x", "y", "x", "y", "x"]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(["x", "y"]);
 	});
 
 	it("stores a tag applied again once, keeping its first position", async () => {
 		const app = await createApp();
 		await enrol(app, "ada");
-		await putTags(app, "ada", ["first", "second"]);
-		await putTags(app, "ada", ["third", "first"]);
+		await putTags(app, "learner", "ada", ["first", "second"]);
+		await putTags(app, "learner", "ada", ["third", "first"]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(["first", "second", "third"]);
 	});
 
 	it("treats tags as case-sensitive", async () => {
 		const app = await createApp();
 		await enrol(app, "ada");
-		await putTags(app, "ada", ["Tag", "tag", "TAG"]);
+		await putTags(app, "learner", "ada", ["Tag", "tag", "TAG"]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(["Tag", "tag", "TAG"]);
 	});
 
 	it("accepts an empty list and changes nothing", async () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["x"] });
-		await putTags(app, "ada", []);
+		await putTags(app, "learner", "ada", []);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(["x"]);
 	});
 
@@ -195,7 +191,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		await enrol(app, "ada");
 		const tag = "t".repeat(255);
-		await putTags(app, "ada", [tag]);
+		await putTags(app, "learner", "ada", [tag]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual([tag]);
 	});
 
@@ -241,7 +237,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		await enrol(app, "ada");
 		const tags = range(100, "tag-");
-		await putTags(app, "ada", tags);
+		await putTags(app, "learner", "ada", tags);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
@@ -267,7 +263,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 	it("accepts tags the learner already has when it is at the limit", async () => {
 		const app = await createApp();
 		const { tags } = await learnerAtTagLimit(app, "ada");
-		await putTags(app, "ada", ["t0", "t999"]);
+		await putTags(app, "learner", "ada", ["t0", "t999"]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 
@@ -314,7 +310,7 @@ describe("PUT /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		const id = "l".repeat(255);
 		await enrol(app, id);
-		await putTags(app, id, ["x"]);
+		await putTags(app, "learner", id, ["x"]);
 		expect(await tagsOf(app, "learner", id)).toEqual(["x"]);
 	});
 });
@@ -340,7 +336,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 		const app = await createApp();
 		await enrol(app, "ada", { learnerTags: ["a", "b"] });
 		await expectNoContent(await call("DELETE", tagsPath("ada"), { auth: app.auth, body: { tags: ["a"] } }));
-		await putTags(app, "ada", ["a"]);
+		await putTags(app, "learner", "ada", ["a"]);
 		expect(await tagsOf(app, "learner", "ada")).toEqual(["b", "a"]);
 	});
 
@@ -352,7 +348,7 @@ describe("DELETE /learner/:learnerId/tags", () => {
 			body: { tags: ["t0", "t1", "not-there", "t1"] },
 		});
 		await expectNoContent(removed);
-		await putTags(app, "ada", ["new-1", "new-2"]);
+		await putTags(app, "learner", "ada", ["new-1", "new-2"]);
 		const response = await call("PUT", tagsPath("ada"), { auth: app.auth, body: { tags: ["new-3"] } });
 		expect(await expectMessage(response, 400)).toBe(
 			"Learner [ada] would have more than 1000 tags (limit: 1000 tags per learner)",
@@ -541,7 +537,7 @@ describe("learner existence", () => {
 		await enrol(app, "ada");
 		expect(await tagsOf(app, "learner", "ada")).toEqual([]);
 		const tags = range(1000, "again-");
-		for (let start = 0; start < tags.length; start += 100) await putTags(app, "ada", tags.slice(start, start + 100));
+		for (let start = 0; start < tags.length; start += 100) await putTags(app, "learner", "ada", tags.slice(start, start + 100));
 		expect(await tagsOf(app, "learner", "ada")).toEqual(tags);
 	});
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { encodeCursor, type PageCursor } from "../../src/paging";
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
-import { createApp, mintToken, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
+import { createApp, mintToken, putTags, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
 import { insertRegistrations, type SeedRegistration, setRegistrationDates } from "../support/seed";
 
 interface RegistrationBody {
@@ -73,10 +73,6 @@ const ids = (body: ListBody) => body.registrations.map((registration) => registr
 /** Backdates a registration: its creation and last update both at `date`. */
 const setDates = (app: TestApp, registrationId: string, date: string) =>
 	setRegistrationDates(app.appId, registrationId, { createdAt: date, updatedAt: date });
-
-async function putTags(app: TestApp, registrationId: string, tags: string[]): Promise<void> {
-	await expectNoContent(await call("PUT", path(registrationId, "/tags"), { auth: app.auth, body: { tags } }));
-}
 
 describe("POST /registrations", () => {
 	it("creates a registration that GET answers in full", async () => {
@@ -482,7 +478,7 @@ describe("GET /registrations/:registrationId", () => {
 		expect(body.course).toEqual({ id });
 		expect(body.learner).toEqual({ id });
 		expect(ids(await list(app, `?learnerId=${encodeURIComponent(id)}&courseId=${encodeURIComponent(id)}`))).toEqual([id]);
-		await putTags(app, id, ["added"]);
+		await putTags(app, "registrations", id, ["added"]);
 		expect(await tagsOf(app, "registrations", id)).toEqual([id, "added"]);
 		await expectNoContent(await call("DELETE", path(id), { auth: app.auth }));
 		expect((await call("HEAD", path(id), { auth: app.auth })).status).toBe(404);
@@ -577,7 +573,7 @@ describe("GET /registrations/:registrationId/tags", () => {
 	it("answers the tags in the order first applied", async () => {
 		const app = await createApp();
 		await register(app, "reg-1", { registrationTags: ["b", "a"] });
-		await putTags(app, "reg-1", ["c", "b"]);
+		await putTags(app, "registrations", "reg-1", ["c", "b"]);
 		const response = await call("GET", path("reg-1", "/tags"), { auth: app.auth });
 		expect(response.status).toBe(200);
 		expect(await response.json()).toEqual({ tags: ["b", "a", "c"] });
@@ -617,7 +613,7 @@ describe("PUT /registrations/:registrationId/tags", () => {
 	it("leaves the learner's tags alone", async () => {
 		const app = await createApp();
 		await register(app, "reg-1", { learnerTags: ["learner"] });
-		await putTags(app, "reg-1", ["registration"]);
+		await putTags(app, "registrations", "reg-1", ["registration"]);
 		expect(await (await learnerTagsOf(app, "ada")).json()).toEqual({ tags: ["learner"] });
 	});
 
@@ -641,8 +637,8 @@ describe("PUT /registrations/:registrationId/tags", () => {
 	it("accepts tags at their limits and answers 400 naming the limit one past them", async () => {
 		const app = await createApp();
 		await register(app, "reg-1");
-		await putTags(app, "reg-1", ["t".repeat(255)]);
-		await putTags(app, "reg-1", range(100, "tag-"));
+		await putTags(app, "registrations", "reg-1", ["t".repeat(255)]);
+		await putTags(app, "registrations", "reg-1", range(100, "tag-"));
 		expect(await tagsOf(app, "registrations", "reg-1")).toEqual(["t".repeat(255), ...range(100, "tag-")]);
 		const long = await call("PUT", path("reg-1", "/tags"), { auth: app.auth, body: { tags: ["t".repeat(256)] } });
 		expect(await expectMessage(long, 400)).toBe("Invalid request: tags[0]: tag must be at most 255 characters");
@@ -660,7 +656,7 @@ describe("PUT /registrations/:registrationId/tags", () => {
 		const app = await createApp();
 		await register(app, "reg-1");
 		const tags = range(1000, "t");
-		for (let start = 0; start < 1000; start += 100) await putTags(app, "reg-1", tags.slice(start, start + 100));
+		for (let start = 0; start < 1000; start += 100) await putTags(app, "registrations", "reg-1", tags.slice(start, start + 100));
 		expect(await tagsOf(app, "registrations", "reg-1")).toEqual(tags);
 		const response = await call("PUT", path("reg-1", "/tags"), { auth: app.auth, body: { tags: ["t1", "extra"] } });
 		expect(await expectMessage(response, 400)).toBe(

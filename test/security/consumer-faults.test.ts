@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { JobMessage } from "../../src/jobs/contract";
 import { call, envWith } from "../support/client";
 import { getJob } from "../support/expect";
-import { createApp, enrol, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { createApp, enrol, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
 import { registrationCount, seedLearnerRegistrations } from "../support/seed";
 
@@ -111,8 +111,7 @@ async function scene(): Promise<Scene> {
 	const learnerId = uniqueValue("faulted");
 	await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "fault");
 	const learnerTags = ["fault-a", "fault-b", "fault-c"];
-	const tagged = await call("PUT", `/learner/${learnerId}/tags`, { auth: app.auth, body: { tags: learnerTags } });
-	expect(tagged.status).toBe(204);
+	await putTags(app, "learner", learnerId, learnerTags);
 	const bystanderId = uniqueValue("bystander");
 	const bystanderRegistration = await enrol(
 		app,

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { call } from "./client";
+import { expectNoContent } from "./expect";
 
 /**
  * What a test starts from, made through the API as a client would: applications and their credentials, auth
@@ -118,4 +119,9 @@ export async function tagsOf(app: TestApp, kind: "learner" | "registrations", id
 	const body = (await response.json()) as { tags: string[] };
 	expect(Object.keys(body)).toEqual(["tags"]);
 	return body.tags;
+}
+
+/** Adds the tags to a learner or a registration through PUT /{kind}/{id}/tags, asserting the 204. */
+export async function putTags(app: TestApp, kind: "learner" | "registrations", id: string, tags: string[]): Promise<void> {
+	await expectNoContent(await call("PUT", `/${kind}/${encodeURIComponent(id)}/tags`, { auth: app.auth, body: { tags } }));
 }
