@@ -4,7 +4,7 @@ import { call } from "../support/client";
 import { completedJob, expectMessage, expectNoContent, type JobBody, jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, learnerOn, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, drain } from "../support/queue";
-import { registrationCount } from "../support/seed";
+import { registrationCount, rowsOf } from "../support/seed";
 
 // HTTP → queue → D1: the routes send their job messages to the real local queue, and Miniflare delivers them
 // to the Worker's own queue handler; the tests poll GET /jobs/{id} until the job has finished.
@@ -25,22 +25,9 @@ async function accepted(response: Response): Promise<string> {
 	return jobIdOf(response);
 }
 
-/** Rows holding the application's id, per table that has an app_id column (found from sqlite_master). */
+/** Rows holding the application's id, per table that has an app_id column. */
 async function rowsPerTable(appId: string): Promise<Record<string, number>> {
-	const { results: tables } = await env.DB.prepare(
-		`SELECT m.name FROM sqlite_master m
-		 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\'
-		   AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'app_id') ORDER BY m.name`,
-	).all<{ name: string }>();
-	const counts: Record<string, number> = {};
-	for (const { name } of tables) {
-		// A table name from sqlite_master, quoted as an identifier: no value reaches the SQL text.
-		const row = await env.DB.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}" WHERE app_id = ?1`)
-			.bind(appId)
-			.first<{ n: number }>();
-		counts[name] = row?.n ?? 0;
-	}
-	return counts;
+	return Object.fromEntries(Object.entries(await rowsOf(appId)).map(([table, rows]) => [table, rows.length]));
 }
 
 describe("POST /learner/:learnerId/updateInfo", () => {
