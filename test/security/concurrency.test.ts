@@ -5,7 +5,7 @@ import { call, liftRateLimit } from "../support/client";
 import { expectMessage, getJob } from "../support/expect";
 import { createApp, enrol, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, type SentMessage, stubSends } from "../support/queue";
-import { registrationCount } from "../support/seed";
+import { countOf, registrationCount } from "../support/seed";
 
 /**
  * Concurrent writers against an erasure. The erasure's chunks are driven one at a time (small chunks, so there
@@ -142,20 +142,20 @@ describe("tag writers racing an erasure", () => {
 		}
 		const left = {
 			registrations: await registrationCount(app.appId, erased),
-			registrationTags: await count(
+			registrationTags: await countOf(
 				"SELECT count(*) AS n FROM registration_tags t JOIN json_each(?2) j ON t.registration_id = j.value WHERE t.app_id = ?1",
 				app.appId,
 				JSON.stringify(erasedRegistrations),
 			),
-			learnerTags: await count("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2", app.appId, erased),
-			tagCounts: await count("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2", app.appId, erased),
+			learnerTags: await countOf("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2", app.appId, erased),
+			tagCounts: await countOf("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2", app.appId, erased),
 		};
-		const countsOff = await count(
+		const countsOff = await countOf(
 			`SELECT count(*) AS n FROM learner_tag_counts c WHERE c.app_id = ?1
 			   AND c.tag_count <> (SELECT count(*) FROM learner_tags t WHERE t.app_id = c.app_id AND t.learner_id = c.learner_id)`,
 			app.appId,
 		);
-		const registrationCountsOff = await count(
+		const registrationCountsOff = await countOf(
 			`SELECT count(*) AS n FROM registrations r WHERE r.app_id = ?1
 			   AND r.tag_count <> (SELECT count(*) FROM registration_tags t WHERE t.app_id = r.app_id AND t.registration_id = r.id)`,
 			app.appId,
@@ -179,6 +179,3 @@ describe("tag writers racing an erasure", () => {
 		expect((await getJob(app.auth, message.jobId)).registrationsAffected).toBe(ERASED_REGISTRATIONS);
 	}, 120_000);
 });
-
-const count = async (sql: string, ...params: unknown[]) =>
-	(await env.DB.prepare(sql).bind(...params).first<{ n: number }>())?.n ?? -1;

@@ -5,7 +5,7 @@ import { call, envWith } from "../support/client";
 import { getJob } from "../support/expect";
 import { createApp, enrol, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
-import { registrationCount, seedLearnerRegistrations } from "../support/seed";
+import { countOf, registrationCount, seedLearnerRegistrations } from "../support/seed";
 
 /**
  * Fault injection in the queue consumer. The seam is the env: its DB is a wrapper around the test database
@@ -137,9 +137,6 @@ async function bystanders(s: Scene): Promise<unknown> {
 	};
 }
 
-const count = async (sql: string, ...params: unknown[]) =>
-	(await env.DB.prepare(sql).bind(...params).first<{ n: number }>())?.n ?? -1;
-
 /** Runs the message to the end with the real database, as the queue's redeliveries would. Answers whether all acked. */
 async function redeliver(message: JobMessage, attempts: number): Promise<boolean> {
 	try {
@@ -173,7 +170,7 @@ const UPDATE = { email: "after@example.com", firstName: "After", lastName: "Upda
 
 const updateIsExact: Check = async (s, message, before) => {
 	const problems = await jobProblems(s, message, { registrationsAffected: REGISTRATIONS });
-	const updated = await count(
+	const updated = await countOf(
 		"SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND learner_email = ?3 AND learner_first_name = ?4 AND learner_last_name = ?5",
 		s.app.appId,
 		s.learnerId,
@@ -195,14 +192,14 @@ const erasureIsExact: Check = async (s, message, before) => {
 	});
 	const left = {
 		registrations: await registrationCount(s.app.appId, s.learnerId),
-		registrationTags: await count(
+		registrationTags: await countOf(
 			"SELECT count(*) AS n FROM registration_tags WHERE app_id = ?1 AND instr(registration_id, ?2 || '-registration-') = 1",
 			s.app.appId,
 			s.learnerId,
 		),
-		learnerTags: await count("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
-		tagCounts: await count("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
-		jobs: await count(
+		learnerTags: await countOf("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
+		tagCounts: await countOf("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2", s.app.appId, s.learnerId),
+		jobs: await countOf(
 			"SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND (learner_id = ?2 OR instr(payload, ?3) > 0)",
 			s.app.appId,
 			s.learnerId,

@@ -78,6 +78,10 @@ export async function setRegistrationDates(appId: string, registrationId: string
 		.run();
 }
 
+/** What a counting statement (`SELECT count(*) AS n …`) answers, bound to `params`; -1 if it answers no row. */
+export const countOf = async (sql: string, ...params: unknown[]) =>
+	(await env.DB.prepare(sql).bind(...params).first<{ n: number }>())?.n ?? -1;
+
 /** How many registrations of the application name the learner. */
 export async function registrationCount(appId: string, learnerId: string): Promise<number> {
 	const row = await env.DB.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2")
