@@ -1,23 +1,21 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { insertApplication } from "../../src/db/applications";
 import { runUpdateChunk } from "../../src/db/job-chunks";
 import { markResent, repairStaleJobs } from "../../src/db/job-sweeps";
 import { acceptLearnerUpdate, getJobById, markJobFailed, requestApplicationDeletion } from "../../src/db/jobs";
 import { createRegistration } from "../../src/db/registrations";
+import { DEFAULT_LIMITS, seedApplication } from "../support/seed";
 
 // How a job's record ends (SPEC §11: a job never stays queued or running forever, is not given up while it still
 // runs, and an application deletion goes on until the data is gone): the sweeper's re-send count and failure.
 
-const LIMITS = { rowQuota: 1_000_000, writeBudget: 1_000_000 };
 const MINUTE = 60_000;
 const at = (ms: number) => new Date(ms).toISOString();
 
 /** A new application with one learner on two registrations, and an accepted update of that learner. */
 async function acceptedUpdate(): Promise<string> {
-	const appId = `SWEEP${crypto.randomUUID().slice(0, 8)}`;
+	const appId = await seedApplication();
 	const learnerId = `learner-${crypto.randomUUID()}`;
-	await insertApplication(env.DB, { id: appId, name: "sweeps", createdAt: at(Date.now()) });
 	for (let i = 0; i < 2; i++) {
 		const registration = {
 			id: `registration-${crypto.randomUUID()}`,
@@ -28,13 +26,13 @@ async function acceptedUpdate(): Promise<string> {
 			registrationTags: [],
 			createdAt: at(Date.now()),
 		};
-		expect(await createRegistration(env.DB, appId, registration, LIMITS)).toBe(true);
+		expect(await createRegistration(env.DB, appId, registration, DEFAULT_LIMITS)).toBe(true);
 	}
 	const jobId = crypto.randomUUID();
 	const acceptance = await acceptLearnerUpdate(
 		env.DB,
 		{ id: jobId, appId, learnerId, learnerHash: `hash-${jobId}`, payload: { email: "a@example.com" }, createdAt: at(0) },
-		LIMITS,
+		DEFAULT_LIMITS,
 	);
 	expect(acceptance).toEqual({ outcome: "accepted", jobId });
 	return jobId;
@@ -84,8 +82,7 @@ describe("repairStaleJobs", () => {
 
 describe("markJobFailed", () => {
 	it("never fails an application deletion, whatever message asks (deletions go on until the data is gone)", async () => {
-		const appId = `SWEEP${crypto.randomUUID().slice(0, 8)}`;
-		await insertApplication(env.DB, { id: appId, name: "deleted", createdAt: at(0) });
+		const appId = await seedApplication();
 		const deletion = await requestApplicationDeletion(env.DB, appId, at(MINUTE));
 		if (!deletion) throw new Error("deletion not accepted");
 		await markJobFailed(env.DB, deletion.id, "Gave up after 5 attempts", at(2 * MINUTE));
