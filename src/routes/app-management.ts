@@ -156,7 +156,7 @@ appManagementRoutes.openapi(
 			204: {
 				description: "Deletion started; Location names the job",
 				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
-			}
+			},
 		},
 	}),
 	async (c) => {

@@ -153,7 +153,7 @@ registrationRoutes.openapi(
 						.optional()
 						.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
 				}),
-			}
+			},
 		},
 	}),
 	async (c) => {
