@@ -10,7 +10,7 @@ import {
 	listRegistrations,
 } from "../db/registrations";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
-import { nowIso } from "../db/types";
+import { type Db, nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
 import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
@@ -101,6 +101,33 @@ function present(registration: Registration): z.infer<typeof RegistrationSchema>
 	};
 }
 
+/**
+ * Whether the application's existing registration is what this request would have created, so the request is a
+ * retry of the one that did (its reply lost): the same course and learner, the same learner details and
+ * registration tags, and the learner still carrying the learner tags asked for. Read only on a duplicate id.
+ */
+async function isRetryOf(db: Db, appId: string, body: z.infer<typeof CreateRegistrationSchema>): Promise<boolean> {
+	const existing = await getRegistration(db, appId, body.registrationId);
+	if (!existing) return false;
+	const { learner } = existing;
+	const sameSet = (stored: string[], asked: string[] = []) => {
+		const wanted = new Set(asked);
+		return stored.length === wanted.size && stored.every((tag) => wanted.has(tag));
+	};
+	if (
+		existing.courseId !== body.courseId ||
+		learner.id !== body.learner.id ||
+		learner.email !== (body.learner.email ?? null) ||
+		learner.firstName !== (body.learner.firstName ?? null) ||
+		learner.lastName !== (body.learner.lastName ?? null) ||
+		!sameSet(existing.tags, body.registrationTags)
+	) {
+		return false;
+	}
+	const learnerTags = new Set((await getTags(db, LEARNER_TAGS, appId, learner.id)) ?? []);
+	return (body.learnerTags ?? []).every((tag) => learnerTags.has(tag));
+}
+
 export const registrationRoutes = createRouter();
 
 registrationRoutes.openapi(
@@ -110,9 +137,12 @@ registrationRoutes.openapi(
 		tags,
 		operationId: "createRegistration",
 		summary: "Create a registration; its learner comes into existence with it",
+		description:
+			"A retry of a request that created the registration (the same id, course, learner details and tags, " +
+			"nothing changed since) answers 204 again without writing; any other request for an existing id answers 400.",
 		access: { scope: "write:registration" },
 		request: { body: jsonBody(CreateRegistrationSchema) },
-		responses: { 204: { description: "Registration created" } },
+		responses: { 204: { description: "Registration created (or this exact request had created it)" } },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
@@ -126,7 +156,9 @@ registrationRoutes.openapi(
 				registrationTags: unique(body.registrationTags ?? []),
 				createdAt: nowIso(),
 			}, c.var.config);
-			if (!created) throw badRequest(`Registration with id [${body.registrationId}] already exists`);
+			if (!created && !(await isRetryOf(c.var.db, c.var.auth.appId, body))) {
+				throw badRequest(`Registration with id [${body.registrationId}] already exists`);
+			}
 		} catch (error) {
 			if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
 			throw error;

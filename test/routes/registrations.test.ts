@@ -154,6 +154,45 @@ describe("POST /registrations", () => {
 		expect(await expectMessage(await learnerTagsOf(app, "bob"), 404)).toBe("Learner [bob] was not found");
 	});
 
+	it("answers a retry of the request that created the registration as the first time, writing nothing", async () => {
+		const app = await createApp();
+		const fields = {
+			courseId: "course-9",
+			learner: { id: "ada", email: "ada@example.com", firstName: "Ada" },
+			learnerTags: ["cohort-1"],
+			registrationTags: ["first", "second"],
+		};
+		await register(app, "reg-1", fields);
+		const before = await fetchRegistration(app, "reg-1");
+
+		await expectNoContent(await create(app, "reg-1", { ...fields, registrationTags: ["second", "first", "second"] }));
+		expect(await fetchRegistration(app, "reg-1")).toEqual(before);
+		expect(await (await learnerTagsOf(app, "ada")).json()).toEqual({ tags: ["cohort-1"] });
+	});
+
+	it.each([
+		["another course", { courseId: "course-2" }],
+		["other learner details", { learner: { id: "ada", email: "other@example.com" } }],
+		["other registration tags", { registrationTags: ["first", "second"] }],
+		["a learner tag the learner no longer carries", { learnerTags: ["cohort-1", "cohort-2"] }],
+	])("answers 400 to a request for an existing id with %s", async (_case, change) => {
+		const app = await createApp();
+		const fields = { learner: { id: "ada", email: "ada@example.com" }, learnerTags: ["cohort-1"], registrationTags: ["first"] };
+		await register(app, "reg-1", fields);
+		const before = await fetchRegistration(app, "reg-1");
+		const response = await create(app, "reg-1", { ...fields, ...change });
+		expect(await expectMessage(response, 400)).toBe("Registration with id [reg-1] already exists");
+		expect(await fetchRegistration(app, "reg-1")).toEqual(before);
+	});
+
+	it("answers 400 to a retry once the registration has changed since (its tags)", async () => {
+		const app = await createApp();
+		await register(app, "reg-1", { registrationTags: ["first"] });
+		await expectNoContent(await call("PUT", path("reg-1", "/tags"), { auth: app.auth, body: { tags: ["added"] } }));
+		const response = await create(app, "reg-1", { registrationTags: ["first"] });
+		expect(await expectMessage(response, 400)).toBe("Registration with id [reg-1] already exists");
+	});
+
 	it("lets two applications use the same registration id", async () => {
 		const first = await createApp();
 		const second = await createApp();
