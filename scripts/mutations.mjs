@@ -429,7 +429,7 @@ export const MUTATIONS = [
 		promise: "an altered more token answers 400",
 		spec: "§4 more is opaque; README: more tokens are signed",
 		file: "src/paging.ts",
-		search: "if (!(await timingSafeEqualText(signature, await sign(secret, payload)))) throw invalid();",
+		search: "if (!(await timingSafeEqualText(signature, await sign(secret, listing.domain, payload)))) throw invalid();",
 		replace: "if (!(await timingSafeEqualText(signature, signature))) throw invalid();",
 		tests: [REGISTRATIONS],
 	},

@@ -12,7 +12,7 @@ import {
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
-import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
+import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
 import { LIMITS } from "../limits";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
@@ -164,9 +164,9 @@ registrationRoutes.openapi(
 			// Ignoring them would silently answer with every registration.
 			throw badRequest("filter and filterBy (text search) are not supported; filter with courseId, learnerId, tags, since and until");
 		}
-		let cursor: Omit<PageCursor, "app" | "after"> & { after?: PageCursor["after"] };
+		let cursor: Omit<RegistrationPageCursor, "app" | "after"> & { after?: RegistrationPageCursor["after"] };
 		if (query.more !== undefined) {
-			cursor = await decodeCursor(secret, query.more, appId);
+			cursor = await decodeCursor(secret, REGISTRATION_PAGES, query.more, appId);
 		} else {
 			const tagFilter = query.tags?.split(",").filter((tag) => tag !== "");
 			const parsedTags = tagFilter && tagFilter.length > 0 ? TagsCsv.safeParse(tagFilter) : undefined;
@@ -199,7 +199,7 @@ registrationRoutes.openapi(
 		const last = page.at(-1);
 		const more =
 			registrations.length > pageSize && last
-				? await encodeCursor(secret, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
+				? await encodeCursor(secret, REGISTRATION_PAGES, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
 				: undefined;
 		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);
