@@ -13,9 +13,10 @@ import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } f
 import { nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor } from "../paging";
-import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
+import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { LIMITS } from "../limits";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
+import { parseTagFilter } from "../http/tag-filter";
 import { addTagsOr4xx, tagLimitExceeded, unique } from "../http/tag-writes";
 
 const tags = ["RegistrationService"];
@@ -73,10 +74,6 @@ const ListQuery = z.object({
 		.optional()
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
 });
-
-const TagsCsv = z
-	.array(TagSchema)
-	.max(LIMITS.tagsPerRequest, { message: `tags must name at most ${LIMITS.tagsPerRequest} tags` });
 
 /** The response shape; learner fields never set are left out. */
 function present(registration: Registration): z.infer<typeof RegistrationSchema> {
@@ -168,11 +165,6 @@ registrationRoutes.openapi(
 		if (query.more !== undefined) {
 			cursor = await decodeCursor(secret, REGISTRATION_PAGES, query.more, appId);
 		} else {
-			const tagFilter = query.tags?.split(",").filter((tag) => tag !== "");
-			const parsedTags = tagFilter && tagFilter.length > 0 ? TagsCsv.safeParse(tagFilter) : undefined;
-			if (parsedTags && !parsedTags.success) {
-				throw badRequest(`tags: ${parsedTags.error.issues[0]?.message ?? "invalid"}`);
-			}
 			cursor = {
 				filter: {
 					courseId: query.courseId,
@@ -180,7 +172,7 @@ registrationRoutes.openapi(
 					datetimeFilter: query.datetimeFilter,
 					since: query.since,
 					until: query.until,
-					tags: parsedTags?.data,
+					tags: parseTagFilter(query.tags),
 				},
 				order: query.orderBy,
 			};
