@@ -506,9 +506,10 @@ describe("rows read", () => {
 		["one tag", "tags=dir", 0],
 		["any of two tags", "tags=dir,also", 2],
 		["any of ten tags", `tags=dir,${Array.from({ length: 9 }, (_, i) => `absent-${i}`).join(",")}`, 10],
+		["any of a hundred tags", `tags=dir,${Array.from({ length: 99 }, (_, i) => `absent-${i}`).join(",")}`, 100],
 		["all of two tags", "tags=dir,also&tagMatch=all", 1],
 		["every learner", "", 0],
-	])("GET /learners with %s reads in proportion to its page, whatever the database holds", async (_name, query, seeks) => {
+	])("GET /learners with %s reads in proportion to its page, whatever the database holds", async (name, query, seeks) => {
 		const app = await directoryApp();
 		const before = await directoryCost(app, `/learners?${query}`);
 		// Thousands of learners more: after the page's in id order with the same tags, in between with others,
@@ -520,7 +521,7 @@ describe("rows read", () => {
 		await tagLearners(elsewhere.appId, await seedRegistrations(elsewhere.appId, "directory", 2000), ["dir", "also"]);
 		const after = await directoryCost(app, `/learners?${query}`);
 		console.log(
-			`rows_read GET /learners?${query}: ${after.rowsRead} for a page of ${after.page} learners holding ${after.held} rows (before growing: ${before.rowsRead})`,
+			`rows_read GET /learners with ${name}: ${after.rowsRead} for a page of ${after.page} learners holding ${after.held} rows (before growing: ${before.rowsRead})`,
 		);
 		expect(before.page).toBe(100);
 		expect(after.page).toBe(100);
@@ -531,7 +532,7 @@ describe("rows read", () => {
 		const bound = (cost: { held: number; page: number }) => 2 * cost.held + 2 * seeks * (cost.page + 1);
 		expect(after.rowsRead).toBeLessThanOrEqual(bound(after));
 		const next = await directoryCost(app, `/learners?more=${encode(after.more ?? "")}`);
-		console.log(`rows_read GET /learners?${query}, next page: ${next.rowsRead} for ${next.page} learners holding ${next.held} rows`);
+		console.log(`rows_read GET /learners with ${name}, next page: ${next.rowsRead} for ${next.page} learners holding ${next.held} rows`);
 		expect(next.page).toBe(100);
 		expect(next.rowsRead).toBeLessThanOrEqual(bound(next));
 	});
