@@ -8,6 +8,8 @@
 
 const LEARNERS = "test/routes/learners.test.ts";
 const REGISTRATIONS = "test/routes/registrations.test.ts";
+const DIRECTORY = "test/routes/learner-directory.test.ts";
+const DIRECTORY_DATA = "test/db/learners.test.ts";
 const APP_MANAGEMENT = "test/routes/app-management.test.ts";
 const HTTP_CORE = "test/routes/http-core.test.ts";
 const META = "test/routes/meta.test.ts";
@@ -429,7 +431,7 @@ export const MUTATIONS = [
 		promise: "an altered more token answers 400",
 		spec: "§4 more is opaque; README: more tokens are signed",
 		file: "src/paging.ts",
-		search: "if (!(await timingSafeEqualText(signature, await sign(secret, payload)))) throw invalid();",
+		search: "if (!(await timingSafeEqualText(signature, await sign(secret, listing.domain, payload)))) throw invalid();",
 		replace: "if (!(await timingSafeEqualText(signature, signature))) throw invalid();",
 		tests: [REGISTRATIONS],
 	},
@@ -441,6 +443,53 @@ export const MUTATIONS = [
 		search: "if (parsed.data.app !== appId) throw invalid();",
 		replace: 'if (parsed.data.app === "") throw invalid();',
 		tests: [REGISTRATIONS, MATRIX],
+	},
+
+	// --- The learner directory (src/db/learners.ts, src/routes/learners.ts, src/paging.ts) --------------------------
+	{
+		id: "directory-tenancy",
+		promise: "the directory shows only this application's registrations of a learner, whoever else uses its id",
+		spec: "§1 another application's data is invisible",
+		file: "src/db/learners.ts",
+		search: "ON r.app_id = ?1 AND r.learner_id = p.learner_id",
+		replace: "ON ?1 IS NOT NULL AND r.learner_id = p.learner_id",
+		tests: [DIRECTORY, MATRIX],
+	},
+	{
+		id: "directory-current-details",
+		promise: "the directory shows each field as the newest update or registration set it, not the newest registration's",
+		spec: "§8 learner directory: the details shown are the learner's current ones",
+		file: "src/db/learners.ts",
+		search: "printf('%016x%016x', r.${version}, r.pk)",
+		replace: "printf('%016x%016x', r.pk, r.${version})",
+		tests: [DIRECTORY, DIRECTORY_DATA],
+	},
+	{
+		id: "directory-all-tags",
+		promise: "tagMatch=all lists only the learners carrying every tag named",
+		spec: "§8 learner directory: tagMatch=all",
+		file: "src/db/learners.ts",
+		search: "WHERE j.key > 0 AND NOT EXISTS (",
+		replace: "WHERE j.key > 100 AND NOT EXISTS (",
+		tests: [DIRECTORY, DIRECTORY_DATA],
+	},
+	{
+		id: "directory-pages-after-cursor",
+		promise: "the next page starts after the last learner served: none repeated",
+		spec: "§8 learner directory: pages with more",
+		file: "src/db/learners.ts",
+		search: "WHERE t.app_id = ?1 AND t.tag = ?5 AND t.learner_id > ?3 ORDER BY t.learner_id LIMIT ?4)",
+		replace: "WHERE t.app_id = ?1 AND t.tag = ?5 AND t.learner_id >= ?3 ORDER BY t.learner_id LIMIT ?4)",
+		tests: [DIRECTORY, DIRECTORY_DATA],
+	},
+	{
+		id: "directory-paging-domain",
+		promise: "a more token of GET /registrations answers 400 on GET /learners",
+		spec: "§8 learner directory: more signed like registration paging",
+		file: "src/paging.ts",
+		search: 'domain: "learner-paging",',
+		replace: 'domain: "paging",',
+		tests: [DIRECTORY],
 	},
 
 	// --- Authentication, tokens, caches (src/auth/) --------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
+import { TAG_MATCHES, type LearnerFilter } from "./db/learners";
 import {
 	DATETIME_FILTERS,
 	type ListPosition,
@@ -9,57 +10,97 @@ import {
 } from "./db/registrations";
 import { badRequest } from "./errors";
 
-/** Where a listing stopped: the application, its original filters and order, and the last row served. */
-export interface PageCursor {
+/**
+ * Signed `more` cursors: where a listing stopped, bound to the application that asked and to the listing's
+ * original filters, which the token carries (the next page needs nothing else). Each listing signs under its
+ * own domain, so a token of one listing never verifies as another's.
+ */
+
+/** A kind of listing: the domain its tokens are signed under and the shape its cursors must have. */
+export interface Listing<C extends { app: string }> {
+	domain: string;
+	shape: z.ZodType<C>;
+}
+
+/** Where a registration listing stopped: the application, its original filters and order, and the last row served. */
+export interface RegistrationPageCursor {
 	app: string;
 	filter: RegistrationFilter;
 	order: RegistrationOrder;
 	after: ListPosition;
 }
 
+/** Where a learner directory listing stopped: the application, its original filter, and the last learner id served. */
+export interface LearnerPageCursor {
+	app: string;
+	filter: LearnerFilter;
+	after: string;
+}
+
+/**
+ * GET /registrations. Its domain, "paging", is the one its tokens were signed under before there were other
+ * listings: tokens issued then still verify.
+ */
+export const REGISTRATION_PAGES: Listing<RegistrationPageCursor> = {
+	domain: "paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({
+			courseId: z.string().optional(),
+			learnerId: z.string().optional(),
+			datetimeFilter: z.enum(DATETIME_FILTERS),
+			since: z.string().optional(),
+			until: z.string().optional(),
+			tags: z.array(z.string()).optional(),
+		}),
+		order: z.enum(REGISTRATION_ORDERS),
+		after: z.object({ pk: z.number().int(), createdAt: z.string(), updatedAt: z.string() }),
+	}),
+};
+
+/** GET /learners. */
+export const LEARNER_PAGES: Listing<LearnerPageCursor> = {
+	domain: "learner-paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({ tags: z.array(z.string()).optional(), tagMatch: z.enum(TAG_MATCHES) }),
+		after: z.string(),
+	}),
+};
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-// Domain-separates these signatures from tokens signed with the same secret.
-const sign = (secret: string, payload: string) => hmacHex(secret, `paging\n${payload}`);
+// The domain also separates these signatures from tokens signed with the same secret. A payload is base64url
+// (no newline), so no domain's signed text can be another's.
+const sign = (secret: string, domain: string, payload: string) => hmacHex(secret, `${domain}\n${payload}`);
 
 /** The opaque `more` token: the cursor as base64url JSON, signed so it cannot be altered. */
-export async function encodeCursor(secret: string, cursor: PageCursor): Promise<string> {
+export async function encodeCursor<C extends { app: string }>(secret: string, listing: Listing<C>, cursor: C): Promise<string> {
 	const payload = base64UrlEncode(encoder.encode(JSON.stringify(cursor)));
-	return `${payload}.${await sign(secret, payload)}`;
+	return `${payload}.${await sign(secret, listing.domain, payload)}`;
 }
 
 const invalid = () => badRequest("more is not a paging token issued by this API for this application");
 
 /**
- * What a cursor must hold to be served. Tokens outlive deploys: one signed by an earlier version, whose
- * shape differs, is refused with a 400 instead of paging from a wrong position.
+ * The cursor in a `more` token of this listing. 400 when the token was altered, issued by another listing, or
+ * issued to another application: a token never reaches data its own credentials could not. Tokens outlive
+ * deploys: one signed by an earlier version, whose shape differs, is refused with a 400 instead of paging from
+ * a wrong position.
  */
-const CursorShape = z.object({
-	app: z.string(),
-	filter: z.object({
-		courseId: z.string().optional(),
-		learnerId: z.string().optional(),
-		datetimeFilter: z.enum(DATETIME_FILTERS),
-		since: z.string().optional(),
-		until: z.string().optional(),
-		tags: z.array(z.string()).optional(),
-	}),
-	order: z.enum(REGISTRATION_ORDERS),
-	after: z.object({ pk: z.number().int(), createdAt: z.string(), updatedAt: z.string() }),
-}) satisfies z.ZodType<PageCursor>;
-
-/**
- * The cursor in a `more` token. 400 when the token was altered, or issued to another application: a token
- * never reaches data its own credentials could not.
- */
-export async function decodeCursor(secret: string, token: string, appId: string): Promise<PageCursor> {
+export async function decodeCursor<C extends { app: string }>(
+	secret: string,
+	listing: Listing<C>,
+	token: string,
+	appId: string,
+): Promise<C> {
 	const [payload, signature, extra] = token.split(".");
 	if (!payload || !signature || extra !== undefined) throw invalid();
-	if (!(await timingSafeEqualText(signature, await sign(secret, payload)))) throw invalid();
+	if (!(await timingSafeEqualText(signature, await sign(secret, listing.domain, payload)))) throw invalid();
 	const bytes = base64UrlDecode(payload);
 	if (!bytes) throw invalid();
 	// The signature proves this service wrote the payload; its shape tells which version did.
-	const parsed = CursorShape.safeParse(JSON.parse(decoder.decode(bytes)));
+	const parsed = listing.shape.safeParse(JSON.parse(decoder.decode(bytes)));
 	if (!parsed.success) throw badRequest("more was issued by an earlier version of this API; request the first page again");
 	if (parsed.data.app !== appId) throw invalid();
 	return parsed.data;

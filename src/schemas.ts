@@ -132,6 +132,22 @@ export const RegistrationListSchema = z
 	.object({ registrations: z.array(RegistrationSchema), more: z.string().optional() })
 	.openapi("RegistrationListSchema");
 
+/** A learner in the directory (GET /learners): its current details, its tags and how many registrations name it. */
+export const LearnerSummarySchema = z
+	.object({
+		id: z.string(),
+		email: z.string().optional(),
+		firstName: z.string().optional(),
+		lastName: z.string().optional(),
+		tags: z.array(z.string()).max(LIMITS.tagsPerLearner),
+		registrationCount: z.number().int().min(1),
+	})
+	.openapi("LearnerSummarySchema");
+
+export const LearnerListSchema = z
+	.object({ learners: z.array(LearnerSummarySchema).max(LIMITS.learnersPerPage), more: z.string().optional() })
+	.openapi("LearnerListSchema");
+
 export const JobSchema = z
 	.object({
 		id: z.string(),

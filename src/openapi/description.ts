@@ -20,6 +20,7 @@ Each violation answers 400 with a message naming the limit.
 | tags on one learner | ${LIMITS.tagsPerLearner} |
 | tags on one registration | ${LIMITS.tagsPerRegistration} |
 | registrations in one page of GET /registrations | ${LIMITS.registrationsPerPage} |
+| learners in one page of GET /learners | ${LIMITS.learnersPerPage} |
 | email | ${LIMITS.emailLength} characters, a valid address when non-empty |
 | first and last names | ${LIMITS.nameLength} characters |
 | request body | ${LIMITS.bodyBytes} bytes (1 MiB): 413 beyond |
@@ -52,7 +53,7 @@ bookmark back (request header of the same name) to read at least your own writes
 
 /** Descriptions of the tags routes use (a tag not listed here is described by its name). */
 export const TAG_DESCRIPTIONS: Record<string, string> = {
-	LearnerService: "Learner tags, information updates and GDPR erasure",
+	LearnerService: "Learner tags, information updates, GDPR erasure, and the learner directory",
 	RegistrationService: "Registrations: the records that make a learner exist",
 	Jobs: "Status of the asynchronous jobs behind updateInfo, delete-information and application deletion",
 	ApplicationManagement: "Applications, their credentials and the realm's users (APP_MANAGEMENT)",

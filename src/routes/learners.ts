@@ -1,12 +1,25 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/jobs";
+import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
-import { BatchTagsSchema, EmailSchema, IdSchema, LearnerSchema, TagListResponseSchema, TagListSchema } from "../schemas";
+import { LIMITS } from "../limits";
+import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor } from "../paging";
+import {
+	BatchTagsSchema,
+	EmailSchema,
+	IdSchema,
+	LearnerListSchema,
+	LearnerSchema,
+	type LearnerSummarySchema,
+	TagListResponseSchema,
+	TagListSchema,
+} from "../schemas";
 import { declareRoute, json, jsonBody } from "../http/route";
+import { parseTagFilter } from "../http/tag-filter";
 import { addTagsOr4xx, unique } from "../http/tag-writes";
 
 const tags = ["LearnerService"];
@@ -195,5 +208,81 @@ learnerRoutes.openapi(
 		// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 		await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
 		return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
+	},
+);
+
+// Room for the longest token a first page can lead to: its cursor carries up to 100 tags and a learner id of up
+// to 255 characters (at most 4 UTF-8 bytes each, quotes and escapes included), as base64url (4 characters for 3
+// bytes), plus the signature.
+const MORE_MAX_LENGTH = Math.ceil(((LIMITS.tagsPerRequest + 1) * (4 * LIMITS.tagLength + 3) + 100) / 3) * 4 + 65;
+
+const DirectoryQuery = z.object({
+	tags: z
+		.string()
+		.optional()
+		.openapi({
+			param: { name: "tags", in: "query" },
+			description: `Comma-separated, at most ${LIMITS.tagsPerRequest}: learners carrying them (see tagMatch); absent, every learner`,
+		}),
+	tagMatch: z
+		.enum(TAG_MATCHES, { error: `tagMatch must be ${TAG_MATCHES.map((name) => `"${name}"`).join(" or ")}` })
+		.default("any")
+		.openapi({
+			param: { name: "tagMatch", in: "query" },
+			description: "With several tags: learners carrying any of them (default), or all of them",
+		}),
+	more: z
+		.string()
+		.max(MORE_MAX_LENGTH)
+		.optional()
+		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page; it carries the filters" }),
+});
+
+/** The response shape; details never set are left out, as in registrations. */
+const presentLearner = (learner: LearnerSummary): z.infer<typeof LearnerSummarySchema> => ({
+	id: learner.id,
+	...(learner.email !== null && { email: learner.email }),
+	...(learner.firstName !== null && { firstName: learner.firstName }),
+	...(learner.lastName !== null && { lastName: learner.lastName }),
+	tags: learner.tags,
+	registrationCount: learner.registrationCount,
+});
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/learners",
+		tags,
+		operationId: "getLearners",
+		summary: `List the application's learners, ${LIMITS.learnersPerPage} per page in learner id order, optionally by tag`,
+		description:
+			"Not in SCORM Cloud, whose learner tags can be searched only in its reporting product. A learner is listed " +
+			"while a registration names it, with its current details (the newest each field was given, by updateInfo " +
+			"or a registration), its tags in the order first applied and how many registrations name it. With " +
+			"several tags, put the rarest first when tagMatch=all: the first tag drives the search.",
+		access: { scope: "read:learner" },
+		request: { query: DirectoryQuery },
+		responses: { 200: json(LearnerListSchema, "A page of learners; `more` fetches the next") },
+	}),
+	async (c) => {
+		const query = c.req.valid("query");
+		const { appId } = c.var.auth;
+		const secret = c.env.TOKEN_SIGNING_SECRET;
+		let cursor: Omit<LearnerPageCursor, "app" | "after"> & { after?: string };
+		if (query.more !== undefined) {
+			// The next page's filters are the first page's, carried by its token.
+			cursor = await decodeCursor(secret, LEARNER_PAGES, query.more, appId);
+		} else {
+			const named = parseTagFilter(query.tags);
+			cursor = { filter: { tags: named && unique(named), tagMatch: query.tagMatch } };
+		}
+		const { learners, next } = await listLearners(c.var.db, appId, {
+			filter: cursor.filter,
+			after: cursor.after,
+			limit: LIMITS.learnersPerPage,
+		});
+		const more =
+			next !== undefined ? await encodeCursor(secret, LEARNER_PAGES, { app: appId, filter: cursor.filter, after: next }) : undefined;
+		return c.json({ learners: learners.map(presentLearner), ...(more && { more }) }, 200);
 	},
 );

@@ -12,10 +12,11 @@ import {
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
 import { type Db, nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
-import { type PageCursor, decodeCursor, encodeCursor } from "../paging";
-import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema, TagSchema } from "../schemas";
+import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor } from "../paging";
+import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { LIMITS } from "../limits";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
+import { parseTagFilter } from "../http/tag-filter";
 import { addTagsOr4xx, tagLimitExceeded, unique } from "../http/tag-writes";
 
 const tags = ["RegistrationService"];
@@ -73,10 +74,6 @@ const ListQuery = z.object({
 		.optional()
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
 });
-
-const TagsCsv = z
-	.array(TagSchema)
-	.max(LIMITS.tagsPerRequest, { message: `tags must name at most ${LIMITS.tagsPerRequest} tags` });
 
 /** The response shape; learner fields never set are left out. */
 function present(registration: Registration): z.infer<typeof RegistrationSchema> {
@@ -196,15 +193,10 @@ registrationRoutes.openapi(
 			// Ignoring them would silently answer with every registration.
 			throw badRequest("filter and filterBy (text search) are not supported; filter with courseId, learnerId, tags, since and until");
 		}
-		let cursor: Omit<PageCursor, "app" | "after"> & { after?: PageCursor["after"] };
+		let cursor: Omit<RegistrationPageCursor, "app" | "after"> & { after?: RegistrationPageCursor["after"] };
 		if (query.more !== undefined) {
-			cursor = await decodeCursor(secret, query.more, appId);
+			cursor = await decodeCursor(secret, REGISTRATION_PAGES, query.more, appId);
 		} else {
-			const tagFilter = query.tags?.split(",").filter((tag) => tag !== "");
-			const parsedTags = tagFilter && tagFilter.length > 0 ? TagsCsv.safeParse(tagFilter) : undefined;
-			if (parsedTags && !parsedTags.success) {
-				throw badRequest(`tags: ${parsedTags.error.issues[0]?.message ?? "invalid"}`);
-			}
 			cursor = {
 				filter: {
 					courseId: query.courseId,
@@ -212,7 +204,7 @@ registrationRoutes.openapi(
 					datetimeFilter: query.datetimeFilter,
 					since: query.since,
 					until: query.until,
-					tags: parsedTags?.data,
+					tags: parseTagFilter(query.tags),
 				},
 				order: query.orderBy,
 			};
@@ -231,7 +223,7 @@ registrationRoutes.openapi(
 		const last = page.at(-1);
 		const more =
 			registrations.length > pageSize && last
-				? await encodeCursor(secret, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
+				? await encodeCursor(secret, REGISTRATION_PAGES, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
 				: undefined;
 		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
 import { callRecorded, type RecordedStatement, RecordingDb } from "../support/recording";
-import { insertRegistrations, seedRegistrations } from "../support/seed";
+import { insertRegistrations, seedRegistrations, tagLearners } from "../support/seed";
 
 // Every table these routes touch. The four that grow with the data (registrations and tags) are the point;
 // the others are checked too, since a scan of any of them would grow with the realm.
@@ -162,6 +162,28 @@ describe("learner routes use indexes only", () => {
 		const app = await populatedApp();
 		await expectRequestIndexed(app, "PUT", "/learner/tags", 204, { ids: ["ada", "noise-learner-3"], tags: ["b1"] });
 		await expectRequestIndexed(app, "PUT", "/learner/tags", 404, { ids: ["ada", "ghost"], tags: ["b2"] });
+	});
+});
+
+describe("the learner directory uses indexes only, one D1 call a page", () => {
+	it.each([
+		["every learner", ""],
+		["one tag", "tags=l1"],
+		["one tag with tagMatch=all", "tags=l1&tagMatch=all"],
+		["any of several tags", "tags=l1,l2,none"],
+		["all of several tags", "tags=l1,l2&tagMatch=all"],
+	])("GET /learners with %s, and its next page", async (_name, query) => {
+		const app = await populatedApp();
+		const learners = await seedRegistrations(app.appId, "directory", 150);
+		await tagLearners(app.appId, learners, ["l1", "l2"]);
+		// Warm the isolate's credential cache: a page is then one call.
+		await callRecorded(new RecordingDb(), "GET", `/learners?${query}`, { auth: app.auth });
+		const first = await expectRequestIndexed(app, "GET", `/learners?${query}`, 200);
+		expect(first.calls).toBe(1);
+		const { more } = JSON.parse(first.body) as { more?: string };
+		expect(more).toEqual(expect.any(String));
+		const next = await expectRequestIndexed(app, "GET", `/learners?more=${encode(more ?? "")}`, 200);
+		expect(next.calls).toBe(1);
 	});
 });
 
@@ -439,6 +461,97 @@ describe("rows read", () => {
 		const next = await listCost(app, `/registrations?more=${encode(after.more ?? "")}`);
 		expect(next.page).toBe(100);
 		expect(next.rowsRead).toBeLessThanOrEqual(2 * next.page + 2);
+	});
+
+	/** rows_read of the one statement a warm GET /learners runs, and what its page holds. */
+	async function directoryCost(app: TestApp, path: string) {
+		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
+		const recorder = new RecordingDb();
+		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
+		expect(response.status).toBe(200);
+		const { learners, more } = (await response.json()) as {
+			learners: { tags: string[]; registrationCount: number }[];
+			more?: string;
+		};
+		expect(recorder.statements).toHaveLength(1);
+		const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+		return {
+			rowsRead: recorder.statements[0]?.meta?.rows_read ?? -1,
+			page: learners.length,
+			// What the page holds: its learners, their tags and their registrations.
+			held: learners.length + sum(learners.map((learner) => learner.tags.length + learner.registrationCount)),
+			...(more && { more }),
+		};
+	}
+
+	/**
+	 * 150 learners "directory-learner-<n>" of this application, each with one registration and the tags "dir" and
+	 * "also"; every second one with a second registration and a third tag.
+	 */
+	async function directoryApp(): Promise<TestApp> {
+		const app = await createApp();
+		const learners = await seedRegistrations(app.appId, "directory", 150);
+		await tagLearners(app.appId, learners, ["dir", "also"]);
+		const even = learners.filter((_, i) => i % 2 === 0);
+		await insertRegistrations(app.appId, even.map((learnerId) => ({ id: `${learnerId}-second`, courseId: "c", learnerId })));
+		await tagLearners(app.appId, even, ["third"]);
+		return app;
+	}
+
+	/**
+	 * Cases, each with the index seeks a learner of the page costs beyond its own rows: `any` looks for the next
+	 * learner in each tag's range, `all` for each tag after the first on the learner.
+	 */
+	it.each([
+		["one tag", "tags=dir", 0],
+		["any of two tags", "tags=dir,also", 2],
+		["any of ten tags", `tags=dir,${Array.from({ length: 9 }, (_, i) => `absent-${i}`).join(",")}`, 10],
+		["any of a hundred tags", `tags=dir,${Array.from({ length: 99 }, (_, i) => `absent-${i}`).join(",")}`, 100],
+		["all of two tags", "tags=dir,also&tagMatch=all", 1],
+		["every learner", "", 0],
+	])("GET /learners with %s reads in proportion to its page, whatever the database holds", async (name, query, seeks) => {
+		const app = await directoryApp();
+		const before = await directoryCost(app, `/learners?${query}`);
+		// Thousands of learners more: after the page's in id order with the same tags, in between with others,
+		// and in another application with the same tags.
+		await growDatabase(app);
+		const later = await seedRegistrations(app.appId, "late", 2000);
+		await tagLearners(app.appId, later, ["dir", "also", "third"]);
+		const elsewhere = await createApp();
+		await tagLearners(elsewhere.appId, await seedRegistrations(elsewhere.appId, "directory", 2000), ["dir", "also"]);
+		const after = await directoryCost(app, `/learners?${query}`);
+		console.log(
+			`rows_read GET /learners with ${name}: ${after.rowsRead} for a page of ${after.page} learners holding ${after.held} rows (before growing: ${before.rowsRead})`,
+		);
+		expect(before.page).toBe(100);
+		expect(after.page).toBe(100);
+		expect(after.held).toBe(before.held);
+		expect(after.rowsRead).toBe(before.rowsRead);
+		// Each row held is read at most twice (index entry, then table row), plus the seeks (each a json_each row
+		// and an index entry) for the page's learners and the one past it.
+		const bound = (cost: { held: number; page: number }) => 2 * cost.held + 2 * seeks * (cost.page + 1);
+		expect(after.rowsRead).toBeLessThanOrEqual(bound(after));
+		const next = await directoryCost(app, `/learners?more=${encode(after.more ?? "")}`);
+		console.log(`rows_read GET /learners with ${name}, next page: ${next.rowsRead} for ${next.page} learners holding ${next.held} rows`);
+		expect(next.page).toBe(100);
+		expect(next.rowsRead).toBeLessThanOrEqual(bound(next));
+	});
+
+	it("GET /learners?tagMatch=all reads the first tag's learners until the page is full: the rarer tag first reads the least", async () => {
+		const app = await createApp();
+		const learners = await seedRegistrations(app.appId, "common", 2000);
+		await tagLearners(app.appId, learners, ["common"]);
+		await tagLearners(app.appId, learners.filter((_, i) => i % 20 === 0), ["rare"]);
+		const rareFirst = await directoryCost(app, "/learners?tags=rare,common&tagMatch=all");
+		const commonFirst = await directoryCost(app, "/learners?tags=common,rare&tagMatch=all");
+		const rareAlone = await directoryCost(app, "/learners?tags=rare");
+		console.log(
+			`rows_read GET /learners?tagMatch=all, 100 of 2000 learners match: rare tag first ${rareFirst.rowsRead}, common tag first ${commonFirst.rowsRead} (one tag, rare: ${rareAlone.rowsRead})`,
+		);
+		expect([rareFirst.page, commonFirst.page]).toEqual([100, 100]);
+		expect(rareFirst.rowsRead).toBeLessThan(commonFirst.rowsRead);
+		// Driven by the common tag, the page reads every one of its 2000 learners to find the 100 that match.
+		expect(commonFirst.rowsRead).toBeGreaterThan(2000);
 	});
 
 	it("PUT /learner/:learnerId/tags reads as much in a big database as in a small one", async () => {

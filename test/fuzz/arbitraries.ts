@@ -485,7 +485,7 @@ export function queries(operation: Operation, pools: Pools): fc.Arbitrary<[strin
 			case "learnerId":
 				return fc.oneof(fc.constantFrom(...pools.learnerIds), pathValue(name, pools));
 			default:
-				return fc.oneof(fc.constantFrom("true", "false", "created", "updated", "created_asc", "updated_desc", ""), pathValue(name, pools));
+				return fc.oneof(fc.constantFrom("true", "false", "created", "updated", "created_asc", "updated_desc", "any", "all", ""), pathValue(name, pools));
 		}
 	};
 	const own = fc.subarray(operation.queryParams).chain((names) =>

@@ -431,10 +431,15 @@ beforeAll(async () => {
 	registrationIds.push(await enrol(app, { id: learnerIds[0] ?? "" }));
 	const update = await callCapturing("POST", `/learner/${learnerIds[1]}/updateInfo`, { auth: app.auth, body: { id: learnerIds[1], firstName: "Pool" } });
 	jobMessages.push(...update.sent);
-	// Past one page of GET /registrations, so that there are `more` tokens to replay.
-	await seedRegistrations(app.appId, uniqueValue("page"), LIMITS.registrationsPerPage + 1);
-	const page = await call("GET", "/registrations", { auth: app.auth });
-	const { more } = (await page.json()) as { more?: string };
+	// Past one page of GET /registrations and of GET /learners (a learner each), so that there are `more` tokens
+	// of both listings to replay, on either.
+	await seedRegistrations(app.appId, uniqueValue("page"), Math.max(LIMITS.registrationsPerPage, LIMITS.learnersPerPage) + 1);
+	const pagingTokens: string[] = [];
+	for (const listing of ["/registrations", "/learners"]) {
+		const page = await call("GET", listing, { auth: app.auth });
+		const { more } = (await page.json()) as { more?: string };
+		if (more) pagingTokens.push(more);
+	}
 
 	const control = { learnerId: uniqueValue("control-learner") };
 	const controlRegistration = await enrol(
@@ -461,7 +466,7 @@ beforeAll(async () => {
 			credentialIds: [spare.credentialId, crypto.randomUUID()],
 			memberEmails: [await realmUser("member"), await realmUser("member")],
 			adminEmail: await realmUser("admin"),
-			pagingTokens: more ? [more] : ["none"],
+			pagingTokens: pagingTokens.length > 0 ? pagingTokens : ["none"],
 			docsFiles: ["init.js", "swagger-ui.css", "favicon-32x32.png", "missing.js", "../wrangler.toml", "constructor", "__proto__"],
 		},
 	};

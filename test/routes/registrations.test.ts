@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { encodeCursor, type PageCursor } from "../../src/paging";
+import { REGISTRATION_PAGES, type RegistrationPageCursor, encodeCursor } from "../../src/paging";
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
 import { createApp, mintToken, putTags, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
@@ -458,12 +458,12 @@ describe("GET /registrations", () => {
 
 		it("answers 400, asking for the first page, to a token signed by a version that paged by pk alone", async () => {
 			const app = await createApp();
-			const earlier = await encodeCursor(env.TOKEN_SIGNING_SECRET, {
+			const earlier = await encodeCursor(env.TOKEN_SIGNING_SECRET, REGISTRATION_PAGES, {
 				app: app.appId,
 				filter: { datetimeFilter: "created" },
 				order: "created_desc",
 				after: { pk: 5, updatedAt: "2026-01-01T00:00:00.000Z" },
-			} as unknown as PageCursor);
+			} as unknown as RegistrationPageCursor);
 			const response = await call("GET", `/registrations?more=${encodeURIComponent(earlier)}`, { auth: app.auth });
 			expect(await expectMessage(response, 400)).toBe(
 				"more was issued by an earlier version of this API; request the first page again",

@@ -58,6 +58,8 @@ const EXPECTED: Record<string, Row> = {
 	deleteLearnerTags:         [204,       204,       403,      404,         404,         401,        401,  401],
 	updateLearnerInfo:         [204,       204,       403,      404,         404,         401,        401,  401],
 	deleteAllLearnerData:      [204,       204,       403,      404,         404,         401,        401,  401],
+	// The other application lists its own learners: none of this one's.
+	getLearners:               [200,       200,       403,      200,         200,         401,        401,  401],
 	// The other application creates its own registration under an id this one uses: ids are per application.
 	createRegistration:        [204,       204,       403,      204,         204,         401,        401,  401],
 	// The other application lists its own registrations: none of this one's.
@@ -143,6 +145,7 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	updateLearnerInfo: app("write:learner"),
 	// The only route that needs admin.
 	deleteAllLearnerData: app("admin"),
+	getLearners: app("read:learner"),
 	createRegistration: app("write:registration"),
 	getRegistrations: app("read:registration"),
 	putRegistrationTagsBatch: app("write:registration"),
@@ -243,6 +246,12 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		params: { learnerId: (await freshRegistration(world)).learnerId },
 		query: { userEmail: world.adminEmail },
 	}),
+	// A learner of this application carrying its secrets, made for the cell: another application listing the
+	// learners with its tag must not find it.
+	getLearners: async ({ world }) => {
+		await enrol(world.own, { id: uniqueValue("matrix-listed-learner"), email: world.secrets.email }, { learnerTags: [world.secrets.tag] });
+		return { query: { tags: world.secrets.tag } };
+	},
 	createRegistration: async ({ world, column, tag }) => ({
 		body: {
 			courseId: "matrix-course",
@@ -454,14 +463,18 @@ describe("authorization matrix", () => {
 		});
 	});
 
-	it("answers the other application 400 to this one's paging token, with none of its registrations", async () => {
+	it.each([
+		["/registrations", "read:registration"],
+		["/learners", "read:learner"],
+	])("answers the other application 400 to this one's paging token of GET %s, with none of its data", async (listing, scope) => {
 		const setting = await world();
-		await seedRegistrations(setting.own.appId, uniqueValue("matrix-page"), LIMITS.registrationsPerPage + 1);
-		const first = await call("GET", "/registrations", { auth: setting.own.auth });
+		// Each registration has a learner of its own: past one page of either listing.
+		await seedRegistrations(setting.own.appId, uniqueValue("matrix-page"), Math.max(LIMITS.registrationsPerPage, LIMITS.learnersPerPage) + 1);
+		const first = await call("GET", listing, { auth: setting.own.auth });
 		const { more } = (await first.json()) as { more?: string };
 		expect(more).toEqual(expect.any(String));
-		for (const auth of [setting.other.auth, await token(setting.other, "read:registration")]) {
-			const response = await call("GET", `/registrations?more=${encodeURIComponent(more ?? "")}`, { auth });
+		for (const auth of [setting.other.auth, await token(setting.other, scope)]) {
+			const response = await call("GET", `${listing}?more=${encodeURIComponent(more ?? "")}`, { auth });
 			tally.requests++;
 			if (is2xx(response.status)) tally.crossTenant2xx++;
 			expect(await response.json()).toEqual({ message: "more is not a paging token issued by this API for this application" });
@@ -487,7 +500,7 @@ describe("authorization matrix", () => {
 		console.log(
 			`${tally.requests} requests, cross-tenant 2xx = ${tally.crossTenant2xx}, scope-violating 2xx = ${tally.scopeViolating2xx}`,
 		);
-		expect(tally.requests).toBe(operations.length * COLUMNS.length + 2);
+		expect(tally.requests).toBe(operations.length * COLUMNS.length + 4);
 		expect(tally.crossTenant2xx).toBe(0);
 		expect(tally.scopeViolating2xx).toBe(0);
 	});

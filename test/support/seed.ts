@@ -50,6 +50,25 @@ export async function seedRegistrations(appId: string, prefix: string, count: nu
 }
 
 /**
+ * Gives every learner every tag (in array order), with the tag counts kept beside them, in one D1 call. The
+ * learners must exist (seedRegistrations): the API never holds tags of a learner that does not.
+ */
+export async function tagLearners(appId: string, learnerIds: string[], tags: string[]): Promise<void> {
+	const [learners, tagList] = [JSON.stringify(learnerIds), JSON.stringify(tags)];
+	await env.DB.batch([
+		env.DB.prepare(
+			`INSERT OR IGNORE INTO learner_tags (app_id, learner_id, tag)
+			 SELECT ?1, l.value, t.value FROM json_each(?2) l, json_each(?3) t ORDER BY l.key, t.key`,
+		).bind(appId, learners, tagList),
+		env.DB.prepare(
+			`INSERT INTO learner_tag_counts (app_id, learner_id, tag_count)
+			 SELECT ?1, l.value, (SELECT count(*) FROM learner_tags t WHERE t.app_id = ?1 AND t.learner_id = l.value) FROM json_each(?2) l
+			 WHERE true ON CONFLICT (app_id, learner_id) DO UPDATE SET tag_count = excluded.tag_count`,
+		).bind(appId, learners),
+	]);
+}
+
+/**
  * Gives the learner `count` registrations (`<learnerId>-registration-<n>`), each with one registration tag
  * (`<label>-tag`), in one D1 call.
  */
