@@ -16,6 +16,15 @@ import { badRequest } from "./errors";
  * own domain, so a token of one listing never verifies as another's.
  */
 
+/**
+ * The longest `more` token a cursor can make whose JSON holds `texts` values of at most `chars` characters (each
+ * at most 4 UTF-8 bytes, quoted, with its key) beside `otherBytes` of everything else: base64url (4 characters per
+ * 3 bytes), a dot, and the signature (64 hex characters). A route's `more` bound must let through every token its
+ * own pages can issue.
+ */
+export const longestToken = (texts: number, chars: number, otherBytes: number) =>
+	Math.ceil((texts * (4 * chars + 3) + otherBytes) / 3) * 4 + 65;
+
 /** A kind of listing: the domain its tokens are signed under and the shape its cursors must have. */
 export interface Listing<C extends { app: string }> {
 	domain: string;

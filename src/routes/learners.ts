@@ -7,7 +7,7 @@ import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
-import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor } from "../paging";
+import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import {
 	BatchTagsSchema,
 	EmailSchema,
@@ -211,10 +211,8 @@ learnerRoutes.openapi(
 	},
 );
 
-// Room for the longest token a first page can lead to: its cursor carries up to 100 tags and a learner id of up
-// to 255 characters (at most 4 UTF-8 bytes each, quotes and escapes included), as base64url (4 characters for 3
-// bytes), plus the signature.
-const MORE_MAX_LENGTH = Math.ceil(((LIMITS.tagsPerRequest + 1) * (4 * LIMITS.tagLength + 3) + 100) / 3) * 4 + 65;
+// Room for the longest token a first page can lead to: its cursor carries up to 100 tags and a learner id.
+const MORE_MAX_LENGTH = longestToken(LIMITS.tagsPerRequest + 1, LIMITS.tagLength, 100);
 
 const DirectoryQuery = z.object({
 	tags: z

@@ -12,7 +12,7 @@ import {
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
 import { type Db, nowIso } from "../db/types";
 import { badRequest, registrationNotFound } from "../errors";
-import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor } from "../paging";
+import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { LIMITS } from "../limits";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
@@ -70,7 +70,8 @@ const ListQuery = z.object({
 	includeTotalCount: booleanFlag("includeTotalCount"),
 	more: z
 		.string()
-		.max(4096)
+		// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides dates and position.
+		.max(longestToken(LIMITS.tagsPerRequest + 2, LIMITS.tagLength, 400))
 		.optional()
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
 });

@@ -470,6 +470,27 @@ describe("GET /registrations", () => {
 			);
 		});
 
+		it("accepts the longest token its own filters can lead to (100 tags of 255 characters, long ids)", async () => {
+			const app = await createApp();
+			const tag = (i: number) => `${"\u{1F600}".repeat(253)}${String(i).padStart(2, "0")}`;
+			const longest = await encodeCursor(env.TOKEN_SIGNING_SECRET, REGISTRATION_PAGES, {
+				app: app.appId,
+				filter: {
+					courseId: "\u{1F600}".repeat(255),
+					learnerId: "\u{1F600}".repeat(255),
+					datetimeFilter: "updated",
+					since: "2026-01-01T00:00:00.000Z",
+					until: "2026-12-31T23:59:59.999Z",
+					tags: Array.from({ length: 100 }, (_, i) => tag(i)),
+				},
+				order: "updated_desc",
+				after: { pk: Number.MAX_SAFE_INTEGER, createdAt: "2026-12-31T23:59:59.999Z", updatedAt: "2026-12-31T23:59:59.999Z" },
+			});
+			const response = await call("GET", `/registrations?more=${encodeURIComponent(longest)}`, { auth: app.auth });
+			expect(response.status).toBe(200);
+			expect(await response.json()).toEqual({ registrations: [] });
+		});
+
 		it("answers 400 to an altered or invented more token", async () => {
 			const app = await createApp();
 			await plainRegistrations(app, 101);
