@@ -30,6 +30,8 @@ export function targets(auth) {
 		"GET /learner/{id}/tags (Basic)": get(tagsPath, auth.basic),
 		"GET /learner/{id}/tags (Bearer)": get(tagsPath, auth.bearer),
 		"GET /registrations?learnerId= (Basic)": get(() => `/api/v2/registrations?learnerId=${randomLearner()}`, auth.basic),
+		// A first page of 100 learners by one of the 50 seeded tags (each on 2 000 learners).
+		"GET /learners?tags= one tag (Basic)": get(() => `/api/v2/learners?tags=tag-${Math.floor(Math.random() * 50)}`, auth.basic),
 		"PUT /learner/{id}/tags (Basic)": {
 			method: "PUT",
 			headers: { Authorization: auth.basic, ...json },

@@ -172,7 +172,10 @@ export function formatReport(result, savedAs) {
 	const rowsRead = (label) => {
 		const { databaseRegistrations, getTags, getTagsAfterBatch } = scale[label];
 		const reads = [...getTags, getTagsAfterBatch].map((entry) => `${entry.rowsRead} rows for ${entry.tags} tags`);
-		return `  at ${count(databaseRegistrations)} registrations: ${reads.join(", ")}`;
+		const pages = (scale[label].directory ?? []).map(
+			(entry) => `${entry.rowsRead} rows for a page of ${entry.learners} learners by ${entry.tags} tag(s)`,
+		);
+		return `  at ${count(databaseRegistrations)} registrations: ${[...reads, ...pages].join(", ")}`;
 	};
 	const versusLine = (label, { vsSqlFloor, cpuVsSqlFloor, vsPlatformFloor, cpuVsPlatformFloor, target }) =>
 		`  ${label}: ${vsSqlFloor} (CPU ${cpuVsSqlFloor}) × raw SQL floor, target ≥ ${target}; ` +

@@ -5,6 +5,7 @@
 import { app } from "../../src/app";
 import { signToken } from "../../src/auth/token";
 import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/jobs";
+import { listLearners } from "../../src/db/learners";
 import { LEARNER_TAGS, addTags, getTags } from "../../src/db/tags";
 import type { Db } from "../../src/db/types";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
@@ -142,6 +143,15 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 		getTagsRows.push({ tags: value?.length ?? -1, rowsRead: cost.rowsRead, calls: cost.calls });
 	}
 
+	// Rows read per page of GET /learners?tags= (100 learners): one tag, and two tags (any), of the seeded tags.
+	const directory = [];
+	for (const tags of [["tag-7"], ["tag-7", "tag-8"]]) {
+		const { value, cost } = await metered(db, (meter) =>
+			listLearners(meter, request.seededAppId, { filter: { tags, tagMatch: "any" }, limit: 100 }),
+		);
+		directory.push({ tags: tags.length, learners: value.learners.length, rowsRead: cost.rowsRead, calls: cost.calls });
+	}
+
 	// Setup (not measured): BATCH_IDS learners with one registration each, and one learner with
 	// SUBJECT_REGISTRATIONS registrations, each with a registration tag, as the job tests seed them.
 	const subject = `${appId}-subject`;
@@ -232,6 +242,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 	return {
 		databaseRegistrations,
 		getTags: getTagsRows,
+		directory,
 		batch: { ids: BATCH_IDS, tags: BATCH_TAGS, ...batch.cost },
 		getTagsAfterBatch: { tags: afterBatch.value?.length ?? -1, rowsRead: afterBatch.cost.rowsRead },
 		update: { registrations: SUBJECT_REGISTRATIONS, accept: updateAccepted.cost, ...update },

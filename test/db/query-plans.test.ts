@@ -188,7 +188,7 @@ describe("the learner directory uses indexes only, one D1 call a page", () => {
 });
 
 describe("registration routes use indexes only", () => {
-	it("POST /registrations, new and duplicate", async () => {
+	it("POST /registrations, new, retried and duplicate", async () => {
 		const app = await populatedApp();
 		const body = {
 			courseId: "course-2",
@@ -198,7 +198,8 @@ describe("registration routes use indexes only", () => {
 			registrationTags: ["r9"],
 		};
 		await expectRequestIndexed(app, "POST", "/registrations", 204, body);
-		await expectRequestIndexed(app, "POST", "/registrations", 400, body);
+		await expectRequestIndexed(app, "POST", "/registrations", 204, body);
+		await expectRequestIndexed(app, "POST", "/registrations", 400, { ...body, courseId: "course-3" });
 	});
 
 	const FILTERS = {
