@@ -20,6 +20,9 @@ export default defineConfig(async () => {
 									MANAGEMENT_SECRET_KEY: "test-management-secret-0123456789abcdef",
 									TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",
 									LEARNER_HASH_KEY: "test-learner-hash-key-0123456789abcdef",
+									// A test-only Ed25519 key (JWK) for erasure receipts.
+									RECEIPT_SIGNING_KEY:
+										'{"kty":"OKP","crv":"Ed25519","d":"Dq0u-cHK5FHJmgxn47fgPOAQKdSn8gwKfuDt_ejxpbU","x":"bmUzKqNQ9UsWkahYx3fBd3Zgzx5x_0vvOPNUAxDez9k"}',
 									// Request and job-step lines would bury the figures the suites print.
 									LOG_LEVEL: "error",
 								},

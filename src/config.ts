@@ -1,7 +1,8 @@
 /**
  * The service's configuration, read from the Worker's env and checked once per env object. Missing or short
- * secrets and malformed numbers fail closed: every request answers 500 naming no secret, and the log names the
- * setting to fix (SPEC §11), rather than an empty management password opening the realm.
+ * secrets, a malformed receipt signing key and malformed numbers fail closed: every request answers 500 naming
+ * no secret, and the log names the setting to fix (SPEC §11), rather than an empty management password opening
+ * the realm.
  */
 
 /** Secrets and the least number of characters each must have. */
@@ -20,9 +21,19 @@ const NUMBERS = {
 	APP_WRITE_BUDGET: { fallback: 300_000, min: 100_000 },
 } as const;
 
+/** An Ed25519 private key as a JWK (RFC 8037): both halves, base64url of 32 bytes each. */
+export interface Ed25519PrivateJwk {
+	kty: "OKP";
+	crv: "Ed25519";
+	d: string;
+	x: string;
+}
+
 export interface Config {
 	rowQuota: number;
 	writeBudget: number;
+	/** RECEIPT_SIGNING_KEY: signs erasure receipts (src/receipts.ts). */
+	receiptSigningKey: Ed25519PrivateJwk;
 }
 
 /** What the service refuses to run with; the message names the setting, never its value. */
@@ -30,7 +41,32 @@ export class ConfigError extends Error {
 	override readonly name = "ConfigError";
 }
 
-type ConfigEnv = { [K in keyof typeof SECRETS]?: string } & { [K in keyof typeof NUMBERS]?: string };
+type ConfigEnv = { [K in keyof typeof SECRETS]?: string } & { [K in keyof typeof NUMBERS]?: string } & {
+	RECEIPT_SIGNING_KEY?: string;
+};
+
+/** 32 bytes as unpadded base64url: 43 characters, the last of which carries 2 unused zero bits. */
+const KEY_HALF = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+/**
+ * RECEIPT_SIGNING_KEY as a private Ed25519 JWK. Whether `x` is the public half of `d` can only be learnt by
+ * importing the key (asynchronous): src/receipts.ts checks that once, when it first signs.
+ */
+function receiptSigningKey(text: string | undefined): Ed25519PrivateJwk {
+	if (typeof text !== "string" || text === "") throw new ConfigError("RECEIPT_SIGNING_KEY is not set");
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(text);
+	} catch {
+		parsed = null;
+	}
+	const jwk = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
+	const { kty, crv, d, x } = jwk;
+	if (kty !== "OKP" || crv !== "Ed25519" || typeof d !== "string" || typeof x !== "string" || !KEY_HALF.test(d) || !KEY_HALF.test(x)) {
+		throw new ConfigError('RECEIPT_SIGNING_KEY is not an Ed25519 private key as a JWK ({"kty":"OKP","crv":"Ed25519","d":…,"x":…})');
+	}
+	return { kty, crv, d, x };
+}
 
 function check(env: ConfigEnv): Config {
 	for (const [name, min] of Object.entries(SECRETS) as [keyof typeof SECRETS, number][]) {
@@ -49,13 +85,20 @@ function check(env: ConfigEnv): Config {
 		}
 		return value;
 	};
-	return { rowQuota: number("APP_ROW_QUOTA"), writeBudget: number("APP_WRITE_BUDGET") };
+	return {
+		rowQuota: number("APP_ROW_QUOTA"),
+		writeBudget: number("APP_WRITE_BUDGET"),
+		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
+	};
 }
 
 // The env object is the same for every request an isolate serves: checked once, remembered by identity.
 const checked = new WeakMap<object, Config | ConfigError>();
 
-/** The checked configuration; throws ConfigError when a secret is missing or short, or a number malformed. */
+/**
+ * The checked configuration; throws ConfigError when a secret is missing or short, the receipt signing key is
+ * not an Ed25519 JWK, or a number malformed.
+ */
 export function config(env: ConfigEnv): Config {
 	let result = checked.get(env);
 	if (!result) {

@@ -9,7 +9,7 @@ export interface AppEnv {
 	Bindings: Env;
 	Variables: {
 		requestId: string;
-		/** The checked configuration (src/config.ts): quota and write budget. */
+		/** The checked configuration (src/config.ts): quota, write budget and receipt signing key. */
 		config: Config;
 		/** This request's D1 Sessions API session (src/request-context.ts). */
 		db: Db;

@@ -161,6 +161,45 @@ export const JobSchema = z
 	})
 	.openapi("JobSchema");
 
+export const ErasureReceiptSchema = z
+	.object({
+		kind: z.literal("erasure-receipt"),
+		version: z.literal(1),
+		jobId: z.string(),
+		applicationId: z.string(),
+		learnerHash: z.string().nullable().openapi({ description: "The job's HMAC-SHA-256 of `<appId>\\n<learnerId>`, hex; never the learner id" }),
+		requestedBy: z.string().nullable().openapi({ description: "The userEmail the erasure was requested with" }),
+		requestedDate: z.string(),
+		completedDate: z.string(),
+		registrationsDeleted: z.number().int(),
+		tagsRemoved: z.number().int(),
+		keyId: z.string().openapi({ description: "The signing key's RFC 7638 thumbprint (the published key's kid)" }),
+	})
+	.openapi("ErasureReceiptSchema");
+
+export const SignedErasureReceiptSchema = z
+	.object({
+		receipt: ErasureReceiptSchema,
+		signature: z.string().openapi({
+			description:
+				"base64url (unpadded) Ed25519 signature over the UTF-8 bytes of the receipt's canonical JSON: no whitespace, every object's keys sorted by UTF-16 code units at every depth, values as JSON.stringify writes them",
+		}),
+		algorithm: z.literal("Ed25519"),
+		keyId: z.string(),
+	})
+	.openapi("SignedErasureReceiptSchema");
+
+export const ReceiptKeySchema = z
+	.object({
+		kty: z.literal("OKP"),
+		crv: z.literal("Ed25519"),
+		x: z.string(),
+		kid: z.string().openapi({ description: "RFC 7638 thumbprint: base64url SHA-256 of {\"crv\",\"kty\",\"x\"} in canonical JSON" }),
+		alg: z.literal("EdDSA"),
+		use: z.literal("sig"),
+	})
+	.openapi("ReceiptKeySchema");
+
 // --- Application management -------------------------------------------------------------------------
 
 export const ApplicationRequestSchema = z

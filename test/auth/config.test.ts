@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { apiRequest, fetchWithBindings } from "../support/client";
+import { apiRequest, BASE, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
 import { basicHeader } from "../support/fixtures";
 
@@ -64,5 +64,42 @@ describe("a missing or short secret", () => {
 			const response = await fetchWithBindings(apiRequest("GET", "/appManagement/applications", { auth: basicHeader("", "") }), bindings);
 			expect(response.status).toBe(500);
 		}
+	});
+});
+
+describe("the receipt signing key", () => {
+	const signingKey = JSON.parse(env.RECEIPT_SIGNING_KEY) as { kty: string; crv: string; d: string; x: string };
+
+	it("refuses every route when RECEIPT_SIGNING_KEY is missing or not an Ed25519 JWK, naming it in the log only", async () => {
+		const logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+		const malformed = [
+			"not json",
+			JSON.stringify({ ...signingKey, crv: "X25519" }),
+			JSON.stringify({ kty: "OKP", crv: "Ed25519", x: signingKey.x }),
+			JSON.stringify({ ...signingKey, d: signingKey.d.slice(1) }),
+		];
+		for (const value of ["", ...malformed]) {
+			const response = await fetchWithBindings(
+				apiRequest("GET", "/appManagement/applications", { auth: basicHeader(env.MANAGEMENT_APP_ID, env.MANAGEMENT_SECRET_KEY) }),
+				{ RECEIPT_SIGNING_KEY: value },
+			);
+			const message = await expectMessage(response, 500);
+			expect(message).toBe(misconfigured(response.headers.get("X-Request-Id")));
+			if (value !== "") expect(message).not.toContain(value);
+		}
+		const details = logged.mock.calls.map(([line]) => (JSON.parse(String(line)) as { detail?: string }).detail);
+		expect(details).toContain("RECEIPT_SIGNING_KEY is not set");
+		expect(details.filter((detail) => detail?.startsWith("RECEIPT_SIGNING_KEY is not an Ed25519 private key"))).toHaveLength(malformed.length);
+		expect(details.join("\n")).not.toContain(signingKey.d.slice(1));
+	});
+
+	it("refuses to publish or sign with a key whose x is not the public half of its d", async () => {
+		const logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+		// The public half of another key (.dev.vars.example's): well-formed, but not this d's.
+		const mismatched = JSON.stringify({ ...signingKey, x: "SlCol1UtR8P1rrKx2Q5FfiljOmOaCwEMFQH9uWbMbho" });
+		const response = await fetchWithBindings(new Request(`${BASE}/.well-known/erasure-receipt-key`), { RECEIPT_SIGNING_KEY: mismatched });
+		expect(await expectMessage(response, 500)).toBe(misconfigured(response.headers.get("X-Request-Id")));
+		const details = logged.mock.calls.map(([line]) => (JSON.parse(String(line)) as { detail?: string }).detail);
+		expect(details).toContain("RECEIPT_SIGNING_KEY is not a usable Ed25519 key: its x is not the public half of its d");
 	});
 });

@@ -17,6 +17,8 @@ const SECRETS = {
 	MANAGEMENT_SECRET_KEY: "interop-management-secret-0123456789abcdef",
 	TOKEN_SIGNING_SECRET: "interop-token-signing-secret-0123456789abcdef",
 	LEARNER_HASH_KEY: "interop-learner-hash-key-0123456789abcdef",
+	RECEIPT_SIGNING_KEY:
+		'{"kty":"OKP","crv":"Ed25519","d":"WvOPAhxaxQMYjdiZen0K7AHOxAK6rBxYNRaU79GMmu8","x":"JsTk-XRm7f_mAaDvpZVKoqDwHyQ1pOxbN1LJIyhvuSs"}',
 };
 
 declare module "vitest" {

@@ -82,6 +82,8 @@ describe("GET /openapi.json", () => {
 			getLearners: either("read:learner"),
 			// Job status: read:learner, or the realm's management credentials (which follow application deletions).
 			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],
+			// An erasure's signed receipt: as its job status.
+			getJobReceipt: [...either("read:learner"), { APP_MANAGEMENT: [] }],
 			createRegistration: either("write:registration"),
 			getRegistrations: either("read:registration"),
 			getRegistrationProgress: either("read:registration"),

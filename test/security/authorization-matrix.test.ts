@@ -73,6 +73,8 @@ const EXPECTED: Record<string, Row> = {
 	deleteRegistrationTags:    [204,       204,       403,      404,         404,         401,        401,  401],
 	// Job status is also open to the management credentials, which outlive a deleted application.
 	getJob:                    [200,       200,       403,      404,         404,         200,        401,  401],
+	getJobReceipt:             [200,       200,       403,      404,         404,         200,        401,  401],
+	getErasureReceiptKey:      [200,       200,       200,      200,         200,         200,        200,  200],
 	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsAsset:              [200,       200,       200,      200,         200,         200,        200,  200],
@@ -100,6 +102,7 @@ const NOT_FOUND: Record<string, (spec: RequestSpec, world: World) => string> = {
 	putRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
 	deleteRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
 	getJob: ({ params }) => notFound("Job", params?.jobId),
+	getJobReceipt: ({ params }) => notFound("Job", params?.jobId),
 };
 
 /** SPEC §2's scopes (exact match; admin grants every scope). */
@@ -157,6 +160,9 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	deleteRegistrationTags: app("write:registration"),
 	// Job status: read:learner, and the management credentials too.
 	getJob: { access: "app+management", scope: "read:learner" },
+	// An erasure's receipt: as its job status. The key that verifies receipts is public.
+	getJobReceipt: { access: "app+management", scope: "read:learner" },
+	getErasureReceiptKey: { access: "public" },
 	getOpenApiDocument: { access: "public" },
 	getDocsPage: { access: "public" },
 	getDocsAsset: { access: "public" },
@@ -174,6 +180,8 @@ interface World {
 	learnerId: string;
 	registrationId: string;
 	jobId: string;
+	/** A completed erasure of a learner of this application's own (GET /jobs/{jobId}/receipt). */
+	erasureJobId: string;
 	adminEmail: string;
 	secrets: { email: string; tag: string; courseId: string };
 }
@@ -275,6 +283,8 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		body: { tags: [world.secrets.tag] },
 	}),
 	getJob: async ({ world }) => ({ params: { jobId: world.jobId } }),
+	getJobReceipt: async ({ world }) => ({ params: { jobId: world.erasureJobId } }),
+	getErasureReceiptKey: async () => ({}),
 	getOpenApiDocument: async () => ({}),
 	getDocsPage: async () => ({}),
 	getDocsAsset: async () => ({ params: { file: "init.js" } }),
@@ -364,7 +374,15 @@ function world(): Promise<World> {
 		const otherLearnerId = uniqueValue("matrix-other-learner");
 		const otherRegistrationId = await enrol(other, otherLearnerId);
 		const adminEmail = await realmUser("admin");
-		return { own, other, otherLearnerId, otherRegistrationId, spare, learnerId, registrationId, jobId, adminEmail, secrets };
+		const erased = uniqueValue("matrix-erased-learner");
+		await enrol(own, erased);
+		const erasure = await call("POST", `/learner/${encodeURIComponent(erased)}/delete-information?userEmail=${encodeURIComponent(adminEmail)}`, {
+			auth: own.auth,
+		});
+		expect(erasure.status).toBe(204);
+		const erasureJobId = jobIdOf(erasure);
+		await waitForJob(own.auth, erasureJobId);
+		return { own, other, otherLearnerId, otherRegistrationId, spare, learnerId, registrationId, jobId, erasureJobId, adminEmail, secrets };
 	})();
 	return worldPromise;
 }
