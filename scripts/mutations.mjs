@@ -33,6 +33,7 @@ const D1_FAULTS = "test/security/d1-faults.test.ts";
 const ORACLES = "test/security/oracles.test.ts";
 const SOAK = "test/security/soak.test.ts";
 const SWEEPER = "test/jobs/sweeper.test.ts";
+const RECEIPTS = "test/routes/receipts.test.ts";
 const CHUNK_BOUNDS = "test/jobs/chunk-bounds.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
@@ -1236,5 +1237,42 @@ export const MUTATIONS = [
 		search: "} else if (!isUtf8(await c.req.arrayBuffer())) {",
 		replace: "} else if (false) {",
 		tests: [HTTP_CORE],
+	},
+	// --- Erasure receipts (src/receipts.ts, src/routes/receipts.ts) ------------------------------------------------
+	{
+		id: "receipt-canonical-keys-sorted",
+		promise: "a receipt's signature covers its canonical JSON, object keys sorted, as the README tells verifiers",
+		spec: "§9 signed receipts: Ed25519 over a canonical JSON form",
+		file: "src/receipts.ts",
+		search: "const keys = Object.keys(value).sort();",
+		replace: "const keys = Object.keys(value);",
+		tests: [RECEIPTS],
+	},
+	{
+		id: "receipt-only-when-completed",
+		promise: "an erasure that has not completed gets no receipt (409), so a receipt always proves a finished erasure",
+		spec: "§9 signed receipts of erasures",
+		file: "src/routes/receipts.ts",
+		search: 'if (job.status !== "completed" || job.completedAt === null) {',
+		replace: "if (job.completedAt === null) {",
+		tests: [RECEIPTS],
+	},
+	{
+		id: "receipt-only-for-erasures",
+		promise: "only erasure jobs have receipts",
+		spec: "§9 signed receipts of erasures",
+		file: "src/routes/receipts.ts",
+		search: 'if (job.type !== "deleteAllLearnerData") {',
+		replace: "if (false) {",
+		tests: [RECEIPTS],
+	},
+	{
+		id: "receipt-key-thumbprint",
+		promise: "the published key's kid is its RFC 7638 thumbprint, the receipts' keyId",
+		spec: "§9 public JWK at /.well-known/erasure-receipt-key",
+		file: "src/receipts.ts",
+		search: 'canonicalJson({ crv: "Ed25519", kty: "OKP", x })',
+		replace: 'canonicalJson({ kty: "OKP", x })',
+		tests: [RECEIPTS],
 	},
 ];

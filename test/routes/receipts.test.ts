@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { markJobFailed } from "../../src/db/jobs";
 import { learnerHash } from "../../src/jobs/contract";
 import { canonicalJson } from "../../src/receipts";
 import { call } from "../support/client";
@@ -121,6 +122,20 @@ describe("GET /jobs/{jobId}/receipt", () => {
 			`Erasure [${erasure.jobId}] is queued: a receipt is issued once it has completed`,
 		);
 		await drain(erasure);
+	});
+
+	it("answers 409 for an erasure that failed: only a completed erasure is proven", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("receipt-learner");
+		await enrol(app, learnerId);
+		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
+		await markJobFailed(env.DB, erasure.jobId, "Gave up after 5 attempts", new Date().toISOString());
+
+		const response = await call("GET", `/jobs/${erasure.jobId}/receipt`, { auth: app.auth });
+
+		expect(await expectMessage(response, 409)).toBe(
+			`Erasure [${erasure.jobId}] is failed: a receipt is issued once it has completed`,
+		);
 	});
 
 	it("answers 404 for a job of another type, saying only erasures have receipts", async () => {
