@@ -683,8 +683,8 @@ export const MUTATIONS = [
 		promise: "GET /jobs/{jobId} needs read:learner",
 		spec: "§3 GET /jobs/{jobId} (read:learner)",
 		file: "src/routes/jobs.ts",
-		search: 'access: { scope: "read:learner", orManagement: true },',
-		replace: 'access: { scope: "read:ping", orManagement: true },',
+		search: 'application deletion)",\n\t\taccess: { scope: "read:learner", orManagement: true },',
+		replace: 'application deletion)",\n\t\taccess: { scope: "read:ping", orManagement: true },',
 		tests: [END_TO_END, MATRIX],
 	},
 	{
@@ -1238,7 +1238,7 @@ export const MUTATIONS = [
 		replace: "} else if (false) {",
 		tests: [HTTP_CORE],
 	},
-	// --- Erasure receipts (src/receipts.ts, src/routes/receipts.ts) ------------------------------------------------
+	// --- Erasure receipts (src/receipts.ts, src/routes/jobs.ts) ------------------------------------------------
 	{
 		id: "receipt-canonical-keys-sorted",
 		promise: "a receipt's signature covers its canonical JSON, object keys sorted, as the README tells verifiers",
@@ -1252,7 +1252,7 @@ export const MUTATIONS = [
 		id: "receipt-only-when-completed",
 		promise: "an erasure that has not completed gets no receipt (409), so a receipt always proves a finished erasure",
 		spec: "§9 signed receipts of erasures",
-		file: "src/routes/receipts.ts",
+		file: "src/routes/jobs.ts",
 		search: 'if (job.status !== "completed" || job.completedAt === null) {',
 		replace: "if (job.completedAt === null) {",
 		tests: [RECEIPTS],
@@ -1261,7 +1261,7 @@ export const MUTATIONS = [
 		id: "receipt-only-for-erasures",
 		promise: "only erasure jobs have receipts",
 		spec: "§9 signed receipts of erasures",
-		file: "src/routes/receipts.ts",
+		file: "src/routes/jobs.ts",
 		search: 'if (job.type !== "deleteAllLearnerData") {',
 		replace: "if (false) {",
 		tests: [RECEIPTS],

@@ -18,7 +18,6 @@ import { jobRoutes } from "./routes/jobs";
 import { learnerRoutes } from "./routes/learners";
 import { metaRoutes } from "./routes/meta";
 import { oauthRoutes } from "./routes/oauth";
-import { receiptRoutes } from "./routes/receipts";
 import { registrationRoutes } from "./routes/registrations";
 
 export const API_BASE = "/api/v2";
@@ -55,7 +54,6 @@ app.route(API_BASE, appManagementRoutes);
 app.route(API_BASE, learnerRoutes);
 app.route(API_BASE, registrationRoutes);
 app.route(API_BASE, jobRoutes);
-app.route(API_BASE, receiptRoutes);
 // Public: the OpenAPI document of every route above (generated from this app on first request) and its page.
 app.route(API_BASE, docsRoutes(app, API_BASE));
 
