@@ -3,7 +3,8 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig(async () => {
-	const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+	const controlMigrations = await readD1Migrations(path.join(import.meta.dirname, "migrations/control"));
+	const shardMigrations = await readD1Migrations(path.join(import.meta.dirname, "migrations/shard"));
 	return {
 		test: {
 			// The conformance reporter prints "conformance: N responses checked, V violations" at the end.
@@ -15,7 +16,8 @@ export default defineConfig(async () => {
 							wrangler: { configPath: "./wrangler.toml" },
 							miniflare: {
 								bindings: {
-									TEST_MIGRATIONS: migrations,
+									TEST_CONTROL_MIGRATIONS: controlMigrations,
+									TEST_SHARD_MIGRATIONS: shardMigrations,
 									MANAGEMENT_APP_ID: "test-management",
 									MANAGEMENT_SECRET_KEY: "test-management-secret-0123456789abcdef",
 									TOKEN_SIGNING_SECRET: "test-token-signing-secret-0123456789abcdef",

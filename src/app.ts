@@ -79,6 +79,9 @@ function describeFault(error: unknown): Record<string, string | undefined> {
 	return { error: error.name, detail: error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined };
 }
 
+/** Seconds a write refused during a move is told to wait: the final catch-up and flip take about that long. */
+const MOVE_RETRY_AFTER = "2";
+
 /** The answer to a write its application's storage row refused (src/db/app-storage.ts). */
 function refusedWrite(c: Context<AppEnv>, refusal: NonNullable<ReturnType<typeof refusalOf>>): ApiError {
 	const appId = c.var.auth?.appId ?? "";
@@ -95,6 +98,15 @@ function refusedWrite(c: Context<AppEnv>, refusal: NonNullable<ReturnType<typeof
 				{ "Retry-After": wait },
 			);
 		}
+		case "application_moving":
+			// Its data is moving between shards: the placement flips within seconds. This isolate forgets the
+			// application's credentials, so the retry reads the new placement.
+			forgetApplication(appId);
+			return new ApiError(
+				503,
+				`Application ${appId} is moving between shards and refuses writes for a few seconds; retry after ${seconds(MOVE_RETRY_AFTER)} (nothing was written)`,
+				{ "Retry-After": MOVE_RETRY_AFTER },
+			);
 		case "row_quota_exceeded":
 			return new ApiError(
 				403,

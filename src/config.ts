@@ -1,3 +1,5 @@
+import { type Shard, parseShards, shardDatabase } from "./shards";
+
 /**
  * The service's configuration, read from the Worker's env and checked once per env object. Missing or short
  * secrets, a malformed receipt signing key and malformed numbers fail closed: every request answers 500 naming
@@ -34,6 +36,8 @@ export interface Config {
 	writeBudget: number;
 	/** RECEIPT_SIGNING_KEY: signs erasure receipts (src/receipts.ts). */
 	receiptSigningKey: Ed25519PrivateJwk;
+	/** SHARDS: the shard databases, each checked to be a D1 binding (src/shards.ts). */
+	shards: Shard[];
 }
 
 /** What the service refuses to run with; the message names the setting, never its value. */
@@ -43,6 +47,7 @@ export class ConfigError extends Error {
 
 type ConfigEnv = { [K in keyof typeof SECRETS]?: string } & { [K in keyof typeof NUMBERS]?: string } & {
 	RECEIPT_SIGNING_KEY?: string;
+	SHARDS?: string;
 };
 
 /** 32 bytes as unpadded base64url: 43 characters, the last of which carries 2 unused zero bits. */
@@ -89,7 +94,19 @@ function check(env: ConfigEnv): Config {
 		rowQuota: number("APP_ROW_QUOTA"),
 		writeBudget: number("APP_WRITE_BUDGET"),
 		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
+		shards: shardsOf(env),
 	};
+}
+
+/** SHARDS, parsed, with every binding it names present. */
+function shardsOf(env: ConfigEnv): Shard[] {
+	try {
+		const shards = parseShards(env.SHARDS);
+		for (const shard of shards) shardDatabase(env, shard.name);
+		return shards;
+	} catch (error) {
+		throw new ConfigError(error instanceof Error ? error.message : "SHARDS is malformed");
+	}
 }
 
 // The env object is the same for every request an isolate serves: checked once, remembered by identity.

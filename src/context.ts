@@ -11,7 +11,10 @@ export interface AppEnv {
 		requestId: string;
 		/** The checked configuration (src/config.ts): quota, write budget and receipt signing key. */
 		config: Config;
-		/** This request's D1 Sessions API session (src/request-context.ts). */
+		/**
+		 * This request's D1 Sessions API session (src/request-context.ts, openSession): on the caller's shard for the
+		 * application API, on the control database for the management API. Set by the auth middleware.
+		 */
 		db: Db;
 		auth: AuthContext;
 		/** Set when the realm's management credentials authenticated the request (job status only). */

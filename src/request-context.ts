@@ -17,11 +17,24 @@ function routePattern(c: Context<AppEnv>): string {
 }
 
 /**
- * First middleware: gives the request an id (`X-Request-Id`), opens its D1 session, returns the session's
- * bookmark (`X-D1-Bookmark`) and writes one structured log line without personal data.
+ * Opens the request's D1 session on `database` (the caller's shard, or the control database for the management
+ * API) and makes it `c.var.db`; its bookmark is returned in `X-D1-Bookmark`.
  *
  * D1 Sessions API: reads start `first-unconstrained` (any replica) unless the client sends a bookmark, in
  * which case they see at least the writes that bookmark covers; writes start `first-primary`.
+ */
+export function openSession(c: Context<AppEnv>, database: D1Database): void {
+	const bookmark = c.req.header(BOOKMARK_HEADER)?.trim();
+	const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
+	c.set(
+		"db",
+		database.withSession(bookmark && BOOKMARK_FORMAT.test(bookmark) ? bookmark : readOnly ? "first-unconstrained" : "first-primary"),
+	);
+}
+
+/**
+ * First middleware: gives the request an id (`X-Request-Id`), returns the bookmark of the D1 session the request
+ * opened (`X-D1-Bookmark`, see openSession) and writes one structured log line without personal data.
  */
 export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
 	const started = Date.now();
@@ -29,16 +42,9 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
 	c.set("requestId", requestId);
 	c.header("X-Request-Id", requestId);
 
-	const bookmark = c.req.header(BOOKMARK_HEADER)?.trim();
-	const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
-	const session = c.env.DB.withSession(
-		bookmark && BOOKMARK_FORMAT.test(bookmark) ? bookmark : readOnly ? "first-unconstrained" : "first-primary",
-	);
-	c.set("db", session);
-
 	await next();
 
-	const latest = session.getBookmark();
+	const latest = (c.var.db as D1DatabaseSession | undefined)?.getBookmark();
 	if (latest) c.header(BOOKMARK_HEADER, latest);
 	const level = c.res.status >= 500 ? "error" : "info";
 	// The route pattern costs a walk over the matched routes: only for a line that will be written.

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { SCOPES } from "./auth/scopes";
 import { JOB_STATUSES, JOB_TYPES } from "./db/jobs";
+import { DATA_REGIONS } from "./shards";
 import { LIMITS } from "./limits";
 
 
@@ -203,12 +204,40 @@ export const ReceiptKeySchema = z
 // --- Application management -------------------------------------------------------------------------
 
 export const ApplicationRequestSchema = z
-	.object({ name: boundedText("name", LIMITS.nameLength) })
+	.object({
+		name: boundedText("name", LIMITS.nameLength),
+		dataRegion: z
+			.enum(DATA_REGIONS, { error: `dataRegion must be one of: ${DATA_REGIONS.join(", ")}` })
+			.optional()
+			.openapi({
+				description:
+					"Where the application's data lives: `eu` places it on a shard created in D1's EU jurisdiction. Default `default`.",
+			}),
+	})
 	.openapi("ApplicationRequestSchema");
 
 export const ApplicationSchema = z
-	.object({ id: z.string(), name: z.string(), createDate: z.string() })
+	.object({
+		id: z.string(),
+		name: z.string(),
+		createDate: z.string(),
+		dataRegion: z.enum(DATA_REGIONS).openapi({ description: "The region the application's data lives in" }),
+		shard: z.string().openapi({ description: "The shard database (D1 binding) holding the application's data" }),
+	})
 	.openapi("ApplicationSchema");
+
+export const ApplicationMoveSchema = z
+	.object({
+		shard: z
+			.string({ error: "shard must be a string naming a shard (a D1 binding listed in SHARDS)" })
+			.min(1, "shard must name a shard")
+			.max(64, "shard must be at most 64 characters"),
+		allowRegionChange: z
+			.boolean({ error: "allowRegionChange must be a boolean" })
+			.optional()
+			.openapi({ description: "Required (true) to move the application's data into another region" }),
+	})
+	.openapi("ApplicationMoveSchema");
 
 export const ApplicationListSchema = z
 	.object({ applications: z.array(ApplicationSchema) })

@@ -3,7 +3,8 @@ import type { D1Migration } from "cloudflare:test";
 declare global {
 	namespace Cloudflare {
 		interface Env {
-			TEST_MIGRATIONS: D1Migration[];
+			TEST_CONTROL_MIGRATIONS: D1Migration[];
+			TEST_SHARD_MIGRATIONS: D1Migration[];
 			TIGHT_RATE_LIMITER: RateLimit;
 			TIGHT_AUTH_FAILURES: RateLimit;
 		}

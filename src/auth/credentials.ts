@@ -36,7 +36,7 @@ export interface Verified {
 }
 
 const credentialBytes = (credential: Credential) =>
-	(credential.id.length + credential.appId.length + credential.name.length + credential.createdAt.length) * 2;
+	(credential.id.length + credential.appId.length + credential.name.length + credential.createdAt.length + credential.shard.length) * 2;
 
 function remember(cache: BoundedCache<Credential>, key: string, credential: Credential, expires: number): void {
 	cache.set(key, credential, expires, credentialBytes(credential));

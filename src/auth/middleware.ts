@@ -1,6 +1,8 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
+import { openSession } from "../request-context";
+import { shardDatabase } from "../shards";
 import { ApiError, forbidden, unauthorized } from "../errors";
 import { authenticateCredentialId, authenticateSecret, cachedBasicHeader, rememberBasicHeader } from "./credentials";
 import { timingSafeEqualText } from "./crypto";
@@ -55,7 +57,13 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 		if (!verified || verified.credential.appId !== claims.app) {
 			throw await failedAttempt(c.env, keys, unauthorized("The bearer token's credential is disabled or deleted"));
 		}
-		return { appId: claims.app, credentialId: claims.cid, scopes: claims.scope, scheme: "bearer" };
+		return {
+			appId: claims.app,
+			credentialId: claims.cid,
+			scopes: claims.scope,
+			scheme: "bearer",
+			shard: verified.credential.shard,
+		};
 	}
 	let credential = cachedBasicHeader(header);
 	if (!credential) {
@@ -74,7 +82,7 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
 		if (basic.canonical) rememberBasicHeader(header, verified);
 		credential = verified.credential;
 	}
-	return { appId: credential.appId, credentialId: credential.id, scopes: ALL_SCOPES, scheme: "basic" };
+	return { appId: credential.appId, credentialId: credential.id, scopes: ALL_SCOPES, scheme: "basic", shard: credential.shard };
 }
 
 /**
@@ -90,6 +98,7 @@ export const requireScope = (scope: Scope, options: { basicOnly?: boolean } = {}
 		if (!hasScope(auth.scopes, scope)) throw forbidden(`This operation requires the "${scope}" scope`);
 		await enforceRateLimit(c.env, auth.appId);
 		c.set("auth", auth);
+		openSession(c, shardDatabase(c.env, auth.shard));
 		await next();
 	});
 
@@ -125,6 +134,7 @@ export const requireScopeOrManagement = (scope: Scope) =>
 	createMiddleware<AppEnv>(async (c, next) => {
 		if (await isManagementRequest(c)) {
 			c.set("management", true);
+			openSession(c, c.env.DB);
 			return next();
 		}
 		return requireScope(scope)(c, next);
@@ -143,5 +153,6 @@ export const requireManagement = createMiddleware<AppEnv>(async (c, next) => {
 	if (!(await isManagementRequest(c))) {
 		throw await failedAttempt(c.env, keys, unauthorized("Invalid management credentials"));
 	}
+	openSession(c, c.env.DB);
 	await next();
 });

@@ -22,4 +22,6 @@ export interface AuthContext {
 	scopes: readonly Scope[];
 	/** How the caller authenticated. */
 	scheme: "basic" | "bearer";
+	/** The shard holding the application's data (its placement, cached with the credential). */
+	shard: string;
 }

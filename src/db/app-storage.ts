@@ -1,7 +1,7 @@
 import type { Db } from "./types";
 
 /**
- * Per-application bookkeeping in the database that holds the application's data (migrations/0003:
+ * Per-application bookkeeping in the database that holds the application's data (migrations/shard:
  * app_storage): whether it is live, how many rows it stores, what its writes spent this minute.
  *
  * Every write batch a request makes starts with writeGuard(): it charges the write's cost to the current minute's
@@ -19,9 +19,9 @@ export interface WriteLimits {
 }
 
 /** Why a write was refused: the trigger that aborted its batch. */
-export type Refusal = "application_deleted" | "write_budget_exceeded" | "row_quota_exceeded";
+export type Refusal = "application_deleted" | "application_moving" | "write_budget_exceeded" | "row_quota_exceeded";
 
-const REFUSALS: readonly Refusal[] = ["application_deleted", "write_budget_exceeded", "row_quota_exceeded"];
+const REFUSALS: readonly Refusal[] = ["application_deleted", "application_moving", "write_budget_exceeded", "row_quota_exceeded"];
 
 /** The refusal a D1 error reports (`D1_ERROR: row_quota_exceeded: SQLITE_CONSTRAINT ...`), or null. */
 export function refusalOf(error: unknown): Refusal | null {

@@ -6,6 +6,8 @@ export interface Credential {
 	name: string;
 	enabled: boolean;
 	createdAt: string;
+	/** Where the application's data lives (applications.shard): read with the credential, cached with it. */
+	shard: string;
 }
 
 interface CredentialRow {
@@ -14,6 +16,7 @@ interface CredentialRow {
 	name: string;
 	enabled: number;
 	created_at: string;
+	shard: string;
 }
 
 const toCredential = (row: CredentialRow): Credential => ({
@@ -22,9 +25,10 @@ const toCredential = (row: CredentialRow): Credential => ({
 	name: row.name,
 	enabled: row.enabled === 1,
 	createdAt: row.created_at,
+	shard: row.shard,
 });
 
-const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at";
+const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at, a.shard";
 
 // A live application (one whose deletion has not been requested), for the credential routes: each checks it in
 // the same D1 call as its own statement, so "no such application" and the change are one round trip.
@@ -34,7 +38,7 @@ const LIVE_APPLICATION = "SELECT 1 FROM applications WHERE id = ?1 AND deleted_a
  * Stores a credential of a live application; only the hash of its secret is kept. False when there is no such
  * application (nothing is written).
  */
-export async function insertCredential(db: Db, credential: Credential, secretHash: string): Promise<boolean> {
+export async function insertCredential(db: Db, credential: Omit<Credential, "shard">, secretHash: string): Promise<boolean> {
 	const result = await db
 		.prepare(
 			`INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
@@ -49,7 +53,9 @@ export async function insertCredential(db: Db, credential: Credential, secretHas
 export async function listCredentials(db: Db, appId: string): Promise<Credential[] | null> {
 	const [live, credentials] = await db.batch([
 		db.prepare(LIVE_APPLICATION).bind(appId),
-		db.prepare(`SELECT ${COLUMNS} FROM credentials c WHERE c.app_id = ?1 ORDER BY c.created_at, c.id`).bind(appId),
+		db
+			.prepare(`SELECT ${COLUMNS} FROM credentials c JOIN applications a ON a.id = c.app_id WHERE c.app_id = ?1 ORDER BY c.created_at, c.id`)
+			.bind(appId),
 	]);
 	if (!live?.results.length) return null;
 	return (credentials?.results as CredentialRow[]).map(toCredential);

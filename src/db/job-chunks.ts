@@ -22,13 +22,29 @@ export interface ChunkResult {
 	/** False when another delivery claimed the chunk first (or the job was finished): stop, that one goes on. */
 	claimed: boolean;
 	completed: boolean;
+	/** Not claimed because the application is moving between shards: try again shortly (on its new shard). */
+	frozen: boolean;
 }
 
 async function readChunkResult(results: D1Result[], lease: string): Promise<ChunkResult> {
-	const row = results.at(-1)?.results[0] as { status: string; lease: string | null } | undefined;
-	if (!row || row.lease !== lease) return { claimed: false, completed: row?.status === "completed" };
-	return { claimed: true, completed: row.status === "completed" };
+	const row = results.at(-1)?.results[0] as { status: string; lease: string | null; frozen: number | null } | undefined;
+	const frozen = Boolean(row?.frozen);
+	if (!row || row.lease !== lease) return { claimed: false, completed: row?.status === "completed", frozen };
+	return { claimed: true, completed: row.status === "completed", frozen: false };
 }
+
+/** The last statement of every chunk: the job's state after it, and whether its application is frozen for a move. */
+const chunkOutcome = (db: Db, job: Job) =>
+	db
+		.prepare(
+			`SELECT status, lease, (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen
+			 FROM jobs WHERE id = ?1`,
+		)
+		.bind(job.id, job.appId);
+
+// No chunk is claimed while the application is frozen for a move (./move.ts): the chunk's writes would be
+// journaled, but the job must go on where the application lands.
+const NOT_FROZEN = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND frozen_at IS NOT NULL AND deleted_at IS NULL)";
 
 // ?3 job id, ?4 cursor read by the worker, ?5 this attempt's lease.
 const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1)";
@@ -66,7 +82,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
 			   touched_at = ?10, resends = 0, position = coalesce((SELECT max(pk) FROM (${chunk})), position),
 			   registrations_affected = registrations_affected + (SELECT count(*) FROM (${chunk}))
 			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')
-			   AND NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND deleted_at IS NOT NULL)`,
+			   AND NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND deleted_at IS NOT NULL) AND ${NOT_FROZEN}`,
 		),
 		statement(
 			`UPDATE registrations SET
@@ -81,7 +97,7 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
 			`UPDATE jobs SET status = 'completed', completed_at = ?10, payload = NULL, learner_id = NULL, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND (SELECT count(*) FROM (${chunk})) < ?7`,
 		),
-		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
 }
@@ -111,7 +127,7 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 		statement(
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?5, status = 'running', started_at = coalesce(started_at, ?8),
 			   touched_at = ?8, resends = 0, position = coalesce((SELECT max(pk) FROM (${chunk})), position)
-			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running')`,
+			 WHERE id = ?3 AND cursor = ?4 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
 		),
 		statement(
 			`UPDATE jobs SET
@@ -143,7 +159,7 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 		),
 		statement(`DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		statement(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
-		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
 }
@@ -181,20 +197,19 @@ export async function runApplicationDeletionChunk(
 			   AND learner_id IN (${first("learner_tag_counts", "learner_id")}) AND ${LEASED}`,
 		),
 		statement(`DELETE FROM registrations WHERE pk IN (${first("registrations", "pk")}) AND ${LEASED}`),
-		statement(`DELETE FROM credentials WHERE id IN (${first("credentials", "id")}) AND ${LEASED}`),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
-			   AND NOT ${remaining("credentials")} AND NOT ${remaining("jobs", otherJobs)}`,
+			   AND NOT ${remaining("jobs", otherJobs)}`,
 		),
 		statement(
 			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1
 			   AND EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')`,
 		),
-		db.prepare("SELECT status, lease FROM jobs WHERE id = ?1").bind(job.id),
+		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
 }

@@ -30,24 +30,26 @@ export async function repairStaleJobs(
 	db: Db,
 	cutoff: string,
 	now: string,
-	options: { maxResends: number; limit: number },
+	options: { maxResends: number; limit: number; realm?: boolean },
 ): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
 	const stale = "status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)";
-	const [orphaned, givenUp, found] = await retryTransient(() =>
+	// The control database's realm jobs (moves) have no learner: only a shard has orphaned updates.
+	const orphans = db
+		.prepare(
+			`UPDATE jobs SET status = 'completed', completed_at = ?2, payload = NULL, learner_id = NULL, error = NULL
+			 WHERE ${stale} AND type = 'updateLearnerInfo'
+			   AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = jobs.app_id AND r.learner_id = jobs.learner_id)`,
+		)
+		.bind(cutoff, now);
+	const results = await retryTransient(() =>
 		db.batch([
-			db
-				.prepare(
-					`UPDATE jobs SET status = 'completed', completed_at = ?2, payload = NULL, learner_id = NULL, error = NULL
-					 WHERE ${stale} AND type = 'updateLearnerInfo'
-					   AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = jobs.app_id AND r.learner_id = jobs.learner_id)`,
-				)
-				.bind(cutoff, now),
+			...(options.realm ? [] : [orphans]),
 			db
 				.prepare(
 					`UPDATE jobs SET status = 'failed', completed_at = ?2, payload = NULL, learner_id = NULL,
 					   error = 'Lost: its message was sent again ' || resends || ' times without the job being run'
 					     || coalesce('. Last error: ' || error, '')
-					 WHERE ${stale} AND type <> 'deleteApplication' AND resends >= ?3`,
+					 WHERE ${stale} AND type NOT IN ('deleteApplication', 'moveApplication') AND resends >= ?3`,
 				)
 				.bind(cutoff, now, options.maxResends),
 			db
@@ -55,6 +57,7 @@ export async function repairStaleJobs(
 				.bind(cutoff, options.limit),
 		]),
 	);
+	const [orphaned, givenUp, found] = options.realm ? [undefined, ...results] : results;
 	return {
 		orphaned: orphaned?.meta.changes ?? 0,
 		givenUp: givenUp?.meta.changes ?? 0,

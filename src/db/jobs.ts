@@ -12,12 +12,32 @@ import type { Db } from "./types";
  */
 /** Advances the job clock; run it in the same batch, just before the INSERT that takes JOB_CLOCK. */
 export const TICK_JOB_CLOCK = "UPDATE job_clock SET seq = seq + 1 WHERE id = 1";
-/** The job clock's current value: the seq of the newest accepted job (migrations/0001: job_clock). */
+/** The job clock's current value: the seq of the newest accepted job (migrations/shard: job_clock). */
 export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";
 
-/** The kinds of background job; each has its queue message (src/jobs/contract.ts) and its chunk (./job-chunks.ts). */
-export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication"] as const;
+/**
+ * The kinds of background job; each has its queue message (src/jobs/contract.ts) and its chunks (./job-chunks.ts,
+ * ./move.ts). The first three live on the application's shard, a move in the control database.
+ */
+export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication", "moveApplication"] as const;
 export type JobType = (typeof JOB_TYPES)[number];
+
+/**
+ * A new id for a job of an application's shard: the application's id, a dot, a UUID. The id alone then finds
+ * the job's database (the application's placement), for the queue consumer and for GET /jobs/{jobId} with the
+ * management credentials. Realm jobs (moves), kept in the control database, are a bare UUID.
+ */
+export const newJobId = (appId: string) => `${appId}.${crypto.randomUUID()}`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whose shard holds a job: `{ appId }` for a shard job, "control" for a realm job, null for no id of ours. */
+export function jobHome(jobId: string): { appId: string } | "control" | null {
+	if (UUID.test(jobId)) return "control";
+	const dot = jobId.lastIndexOf(".");
+	if (dot < 1 || !UUID.test(jobId.slice(dot + 1))) return null;
+	return { appId: jobId.slice(0, dot) };
+}
 
 /** A job's states, in order: queued until a worker claims its first chunk, then running until it ends. */
 export const JOB_STATUSES = ["queued", "running", "completed", "failed"] as const;
@@ -162,8 +182,11 @@ export async function acceptLearnerErasure(
 	db: Db,
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
 	limits: WriteLimits,
+	requesterMayErase: boolean,
 ): Promise<ErasureAcceptance> {
-	const privileged = "EXISTS (SELECT 1 FROM realm_users u WHERE u.email_key = lower(?5) AND u.role IN ('owner', 'admin'))";
+	// Whether the requester is a realm owner or admin is known to the control database (./realm-users.ts,
+	// mayRequestErasure); it is weighed here, after the learner's existence, so the answer never tells it.
+	const privileged = "?7";
 	const [, , , pending] = await retryTransient(() =>
 		db.batch([
 			writeGuard(db, job.appId, 1, limits),
@@ -174,13 +197,13 @@ export async function acceptLearnerErasure(
 					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6
 					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
 				)
-				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt),
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0),
 			db
 				.prepare(
-					`SELECT p.*, ${privileged} AS privileged, ${LEARNER_EXISTS} AS found
+					`SELECT p.*, ?7 AS privileged, ${LEARNER_EXISTS} AS found
 					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
 				)
-				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy),
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, null, requesterMayErase ? 1 : 0),
 		]),
 	);
 	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
@@ -200,55 +223,56 @@ export async function markJobFailed(db: Db, jobId: string, reason: string, now: 
 		.prepare(
 			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
 			   learner_id = NULL, payload = NULL
-			 WHERE id = ?1 AND status IN ('queued', 'running') AND type <> 'deleteApplication'`,
+			 WHERE id = ?1 AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')`,
 		)
 		.bind(jobId, reason, now)
 		.run();
 }
 
 /**
- * Notes that an application deletion's message spent its retries (the job stays unfinished, with the reason),
- * and marks it attended to now: the sweeper sends it again once it is stale.
+ * Notes that the message of a job that is never failed (an application deletion: its data must go; a move: it
+ * must not leave its application frozen) spent its retries. The job stays unfinished, with the reason, marked
+ * attended to now: the sweeper sends it again once it is stale.
  */
-export async function deferApplicationDeletion(db: Db, jobId: string, reason: string, now: string): Promise<void> {
+export async function deferJob(db: Db, jobId: string, reason: string, now: string): Promise<void> {
 	await db
 		.prepare(
 			`UPDATE jobs SET error = ?2 || coalesce('. Last error: ' || error, ''), touched_at = ?3
-			 WHERE id = ?1 AND status IN ('queued', 'running') AND type = 'deleteApplication'`,
+			 WHERE id = ?1 AND status IN ('queued', 'running') AND type IN ('deleteApplication', 'moveApplication')`,
 		)
 		.bind(jobId, reason, now)
 		.run();
 }
 
 /**
- * Marks an application deleted and fences off its data (no write lands there after this transaction), and
- * records its deletion job, in one transaction. Asking again while the job is unfinished returns the same job;
- * a job that failed (under an earlier version) is started again. Null when the application is unknown or its
- * deletion has completed.
+ * Records an application's deletion job on its shard, fencing off its data (no write lands there after this
+ * transaction), in one transaction: the shard's half of a deletion, after the control database marked the
+ * application deleted (./applications.ts, markApplicationDeleted). Asking again while the job is unfinished
+ * returns the same job; a job that failed (under an earlier version) is started again. Null when the shard holds
+ * no such application or its deletion has completed.
  */
-export async function requestApplicationDeletion(db: Db, appId: string, now: string): Promise<Job | null> {
-	const jobId = crypto.randomUUID();
+export async function recordApplicationDeletion(shard: Db, appId: string, now: string): Promise<Job | null> {
+	const jobId = newJobId(appId);
 	const ownJob = "app_id = ?1 AND learner_hash IS NULL AND type = 'deleteApplication'";
-	const [, , , , , found] = await retryTransient(() =>
-		db.batch([
-			db.prepare(TICK_JOB_CLOCK),
-			db.prepare("UPDATE applications SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL").bind(appId, now),
-			fenceAppStorage(db, appId, now),
-			db
+	const [, , , , found] = await retryTransient(() =>
+		shard.batch([
+			shard.prepare(TICK_JOB_CLOCK),
+			fenceAppStorage(shard, appId, now),
+			shard
 				.prepare(
 					`INSERT INTO jobs (id, seq, app_id, type, status, created_at, touched_at)
 					 SELECT ?2, ${JOB_CLOCK}, ?1, 'deleteApplication', 'queued', ?3, ?3
-					 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?1)
+					 WHERE EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1)
 					   AND NOT EXISTS (SELECT 1 FROM jobs WHERE ${ownJob})`,
 				)
 				.bind(appId, jobId, now),
-			db
+			shard
 				.prepare(
 					`UPDATE jobs SET status = CASE WHEN cursor = 0 THEN 'queued' ELSE 'running' END, completed_at = NULL, touched_at = ?2
 					 WHERE ${ownJob} AND status = 'failed'`,
 				)
 				.bind(appId, now),
-			db.prepare(`SELECT * FROM jobs WHERE ${ownJob} LIMIT 1`).bind(appId),
+			shard.prepare(`SELECT * FROM jobs WHERE ${ownJob} LIMIT 1`).bind(appId),
 		]),
 	);
 	const row = (found?.results[0] as JobRow | undefined) ?? null;
@@ -261,5 +285,68 @@ export async function recordJobAttemptError(db: Db, jobId: string, reason: strin
 	await db
 		.prepare("UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running')")
 		.bind(jobId, reason)
+		.run();
+}
+
+const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
+
+/**
+ * Records a move of a live application from shard `from` to `to` (a realm job, in the control database), unless
+ * one is unfinished. Returns the application's unfinished move (this one, or the one already under way), or null
+ * when the application is unknown, deleted, or not on `from` (it moved meanwhile).
+ */
+export async function acceptMove(
+	control: Db,
+	move: { id: string; appId: string; from: string; to: string; payload: string; createdAt: string },
+): Promise<Job | null> {
+	const [, , found] = await retryTransient(() =>
+		control.batch([
+			control.prepare(TICK_JOB_CLOCK),
+			control
+				.prepare(
+					`INSERT INTO jobs (id, seq, app_id, type, status, payload, created_at, touched_at)
+					 SELECT ?2, ${JOB_CLOCK}, ?1, 'moveApplication', 'queued', ?4, ?5, ?5
+					 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NULL AND shard = ?3)
+					   AND NOT EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`,
+				)
+				.bind(move.appId, move.id, move.from, move.payload, move.createdAt),
+			control.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED_MOVE} LIMIT 1`).bind(move.appId),
+		]),
+	);
+	const row = found?.results[0] as JobRow | undefined;
+	return row ? toJob(row) : null;
+}
+
+/**
+ * Claims the next step of a realm job (optimistic: the cursor read must still be current) under `lease`; false
+ * when another delivery claimed it first or the job is finished.
+ */
+export async function claimStep(db: Db, job: Job, lease: string, now: string): Promise<boolean> {
+	const result = await db
+		.prepare(
+			`UPDATE jobs SET cursor = cursor + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4),
+			   touched_at = ?4, resends = 0
+			 WHERE id = ?1 AND cursor = ?2 AND status IN ('queued', 'running')`,
+		)
+		.bind(job.id, job.cursor, lease, now)
+		.run();
+	return result.meta.changes > 0;
+}
+
+/** Records what a claimed step did: its new plan and progress, and the job's end when `status` says so. */
+export async function saveStep(
+	db: Db,
+	job: Job,
+	lease: string,
+	step: { payload: string; registrationsAffected: number; status: "running" | "completed" | "failed"; error?: string },
+	now: string,
+): Promise<void> {
+	await db
+		.prepare(
+			`UPDATE jobs SET payload = ?3, registrations_affected = ?4, status = ?5, error = ?6, touched_at = ?7,
+			   completed_at = CASE WHEN ?5 = 'running' THEN NULL ELSE ?7 END
+			 WHERE id = ?1 AND lease = ?2 AND cursor = ?8`,
+		)
+		.bind(job.id, lease, step.payload, step.registrationsAffected, step.status, step.error ?? null, now, job.cursor + 1)
 		.run();
 }

@@ -5,7 +5,7 @@ import { type Db, prepareWith } from "./types";
  * The learner directory: an application's learners in learner id order, optionally those carrying tags.
  *
  * A learner has no row of its own (it exists while a registration names it), so a page is found in an index —
- * the tags' ranges of learner_tags_by_tag (migrations/0004), or registrations_by_app_learner without a tag
+ * the tags' ranges of learner_tags_by_tag (migrations/shard), or registrations_by_app_learner without a tag
  * filter — and its learners' details are read from their registrations and tags, all in one statement.
  */
 

@@ -13,7 +13,7 @@ import type { Db } from "./types";
  * nothing. Tag order is rowid order: the order in which each tag was first applied.
  *
  * Each owner's tag count is kept in step with its tags in the same transaction; a CHECK on the count
- * (migrations/0001) enforces the per-owner limit at O(1) cost — a write that would pass it aborts, whole. So is
+ * (migrations/shard) enforces the per-owner limit at O(1) cost — a write that would pass it aborts, whole. So is
  * the application's stored-row count (src/db/app-storage.ts), and every write starts with its guard.
  *
  * Writes are safe to repeat (a union, a removal), so transient D1 errors are retried.

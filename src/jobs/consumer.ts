@@ -1,8 +1,12 @@
-import { deferApplicationDeletion, markJobFailed, recordJobAttemptError } from "../db/jobs";
-import { nowIso } from "../db/types";
+import { findPlacement } from "../db/applications";
+import { deferJob, jobHome, markJobFailed, recordJobAttemptError } from "../db/jobs";
+import { retryTransient } from "../db/retry";
+import { type Db, nowIso } from "../db/types";
 import { log } from "../log";
-import { JobMessageSchema, enqueue } from "./contract";
-import { runJob } from "./run";
+import { shardDatabase } from "../shards";
+import { type JobMessage, JobMessageSchema, enqueue } from "./contract";
+import { runMove } from "./move";
+import { type RunOutcome, runJob } from "./run";
 
 /** Retry delay for the nth failed attempt: 5 s doubling, capped at 5 minutes. */
 export const retryDelaySeconds = (attempts: number) => Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
@@ -11,9 +15,33 @@ export const retryDelaySeconds = (attempts: number) => Math.min(300, 5 * 2 ** Ma
 const describe = (error: unknown) =>
 	error instanceof Error ? `${error.name}: ${error.message.split("\n")[0]?.slice(0, 200)}` : "Unknown error";
 
+/** How long a job of an application frozen for a move waits before it is tried again (on its new shard). */
+export const FROZEN_WAIT_SECONDS = 5;
+
+/**
+ * The database holding a job: the control database for a realm job (a move), else its application's shard, read
+ * fresh from the control database each time (a move may have flipped it). Null when the id is not one of ours
+ * or its application never existed.
+ */
+async function databaseOf(env: Env, jobId: string): Promise<Db | null> {
+	const home = jobHome(jobId);
+	if (home === null) return null;
+	if (home === "control") return env.DB;
+	const placement = await retryTransient(() => findPlacement(env.DB, home.appId));
+	return placement ? shardDatabase(env, placement.shard).withSession("first-primary") : null;
+}
+
+/** Runs one message's share of its job; what remains to do. */
+async function runMessage(env: Env, db: Db, job: JobMessage): Promise<RunOutcome> {
+	if (job.type !== "moveApplication") return runJob(db, job);
+	const outcome = await runMove(env, db, job.jobId);
+	if (typeof outcome === "string") return outcome;
+	await enqueue(env, job, outcome.waitSeconds);
+	return "done";
+}
+
 /** Work queue: runs each job message, acking it when done and retrying it with backoff when it fails. */
 async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
-	const db = env.DB.withSession("first-primary");
 	for (const message of batch.messages) {
 		const parsed = JobMessageSchema.safeParse(message.body);
 		if (!parsed.success) {
@@ -23,15 +51,23 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 			continue;
 		}
 		const job = parsed.data;
+		let db: Db | null = null;
 		try {
-			const outcome = await runJob(db, job);
+			db = await databaseOf(env, job.jobId);
+			if (!db) {
+				log(env, "warn", { msg: "job of an unknown application dropped", messageId: message.id, type: job.type });
+				message.ack();
+				continue;
+			}
+			const outcome = await runMessage(env, db, job);
 			if (outcome === "continue") await enqueue(env, job);
+			if (outcome === "wait") await enqueue(env, job, FROZEN_WAIT_SECONDS);
 			log(env, "info", { msg: "job step", jobId: job.jobId, type: job.type, outcome, attempts: message.attempts });
 			message.ack();
 		} catch (error) {
 			const reason = `Attempt ${message.attempts} failed: ${describe(error)}`;
 			log(env, "error", { msg: "job step failed", jobId: job.jobId, type: job.type, attempts: message.attempts, reason });
-			await recordJobAttemptError(db, job.jobId, reason).catch(() => undefined);
+			if (db) await recordJobAttemptError(db, job.jobId, reason).catch(() => undefined);
 			message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
 		}
 	}
@@ -43,7 +79,6 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
  * retried (src/db/storage-schema.md, "Dead letters").
  */
 async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
-	const db = env.DB.withSession("first-primary");
 	for (const message of batch.messages) {
 		const parsed = JobMessageSchema.safeParse(message.body);
 		if (!parsed.success) {
@@ -53,9 +88,14 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 		}
 		try {
 			const { jobId, type } = parsed.data;
-			if (type === "deleteApplication") {
-				await deferApplicationDeletion(db, jobId, "Retries spent; the sweeper sends it again", nowIso());
-				log(env, "error", { msg: "application deletion deferred to the sweeper", jobId, type });
+			const db = await databaseOf(env, jobId);
+			if (!db) {
+				message.ack();
+				continue;
+			}
+			if (type === "deleteApplication" || type === "moveApplication") {
+				await deferJob(db, jobId, "Retries spent; the sweeper sends it again", nowIso());
+				log(env, "error", { msg: "job deferred to the sweeper", jobId, type });
 			} else {
 				await markJobFailed(db, jobId, "Gave up after repeated failures", nowIso());
 				log(env, "error", { msg: "job failed", jobId, type });

@@ -1,6 +1,6 @@
 import { hmacHex } from "../auth/crypto";
 import { markUnsent } from "../db/job-sweeps";
-import { JOB_TYPES } from "../db/jobs";
+import { JOB_TYPES, jobHome } from "../db/jobs";
 import type { Db } from "../db/types";
 import { log } from "../log";
 import { z } from "zod";
@@ -11,7 +11,11 @@ import { z } from "zod";
  * (src/db/storage-schema.md, "Messages"). Consumers re-validate each body with this schema, since messages
  * outlive deploys.
  */
-export const JobMessageSchema = z.object({ type: z.enum(JOB_TYPES), jobId: z.string().uuid() });
+export const JobMessageSchema = z.object({
+	type: z.enum(JOB_TYPES),
+	// A shard job's id names its application (src/db/jobs.ts, newJobId), which finds its shard.
+	jobId: z.string().refine((id) => jobHome(id) !== null),
+});
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
 /** Sends a job message (optionally delayed, for continuations and backoff). */

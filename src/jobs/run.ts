@@ -24,14 +24,17 @@ export const CHUNKS_PER_MESSAGE = 10;
 
 type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) => Promise<ChunkResult>;
 
-const STEPS: Record<Job["type"], Step> = {
+const STEPS: Record<Exclude<Job["type"], "moveApplication">, Step> = {
 	updateLearnerInfo: runUpdateChunk,
 	deleteAllLearnerData: runErasureChunk,
 	deleteApplication: runApplicationDeletionChunk,
 };
 
-/** What became of a message: nothing more to do, or a continuation is needed. */
-export type RunOutcome = "done" | "continue";
+/**
+ * What became of a message: nothing more to do, a continuation is needed, or the application is frozen for a
+ * move between shards and the job goes on shortly (a continuation after a pause, found on the new shard).
+ */
+export type RunOutcome = "done" | "continue" | "wait";
 
 /**
  * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. A job that is finished, unknown (its
@@ -47,9 +50,11 @@ export async function runJob(
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
 			const job = await getJobById(db, message.jobId);
-			if (!job || job.type !== message.type || job.status === "completed" || job.status === "failed") return null;
+			if (!job || job.type !== message.type || job.type === "moveApplication") return null;
+			if (job.status === "completed" || job.status === "failed") return null;
 			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
 		});
+		if (result?.frozen) return "wait";
 		// Finished, or another delivery of this message claimed the chunk: it carries the job on.
 		if (!result || !result.claimed || result.completed) return "done";
 	}

@@ -1,5 +1,10 @@
+import { config } from "../config";
+import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
 import { markResent, repairStaleJobs } from "../db/job-sweeps";
+import { recordApplicationDeletion } from "../db/jobs";
+import type { Db } from "../db/types";
 import { log } from "../log";
+import { shardDatabase } from "../shards";
 import { enqueue } from "./contract";
 
 /**
@@ -23,26 +28,67 @@ export interface SweepReport {
 	givenUp: number;
 	resent: number;
 	sendFailures: number;
+	/** Application deletions whose shard's half was finished by this sweep. */
+	deletionsRecorded: number;
 }
 
-/** One sweep at `nowMs`: repairs what can be repaired in SQL, then sends stale jobs' messages again. */
-export async function sweep(env: Pick<Env, "DB" | "LEARNER_JOBS" | "LOG_LEVEL">, nowMs: number): Promise<SweepReport> {
-	// Outside any session: the sweeper must see the primary's latest state.
-	const db = env.DB;
+/** One database's sweep: its repairs, then its stale jobs' messages sent again. */
+async function sweepDatabase(
+	env: Pick<Env, "LEARNER_JOBS">,
+	db: Db,
+	nowMs: number,
+	realm: boolean,
+): Promise<Omit<SweepReport, "deletionsRecorded">> {
 	const now = new Date(nowMs).toISOString();
 	const repairs = await repairStaleJobs(db, new Date(nowMs - STALE_MS).toISOString(), now, {
 		maxResends: MAX_RESENDS,
 		limit: SWEEP_LIMIT,
+		realm,
 	});
 	const sends = await Promise.allSettled(repairs.stale.map((job) => enqueue(env, { type: job.type, jobId: job.id })));
 	const sent = repairs.stale.filter((_, index) => sends[index]?.status === "fulfilled").map((job) => job.id);
 	if (sent.length > 0) await markResent(db, sent, now);
-	const report: SweepReport = {
+	return {
 		orphaned: repairs.orphaned,
 		givenUp: repairs.givenUp,
 		resent: sent.length,
 		sendFailures: repairs.stale.length - sent.length,
 	};
+}
+
+/**
+ * Application deletions the control database accepted but whose shard never recorded the job (the request
+ * failed between the two): recorded and sent now.
+ */
+async function finishDeletions(env: Env, nowMs: number): Promise<number> {
+	const now = new Date(nowMs).toISOString();
+	const pending = await unrecordedDeletions(env.DB, new Date(nowMs - STALE_MS).toISOString(), SWEEP_LIMIT);
+	for (const placement of pending) {
+		const job = await recordApplicationDeletion(shardDatabase(env, placement.shard), placement.appId, now);
+		await noteDeletionRecorded(env.DB, placement.appId, now);
+		if (job) await enqueue(env, { type: "deleteApplication", jobId: job.id }).catch(() => undefined);
+	}
+	return pending.length;
+}
+
+/**
+ * One sweep at `nowMs` over every database that holds jobs: the control database (moves) and each shard, then
+ * half-requested application deletions. Outside any session: the sweeper must see each primary's latest state.
+ */
+export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
+	const report: SweepReport = { orphaned: 0, givenUp: 0, resent: 0, sendFailures: 0, deletionsRecorded: 0 };
+	const databases: [Db, boolean][] = [
+		[env.DB, true],
+		...config(env).shards.map((shard): [Db, boolean] => [shardDatabase(env, shard.name), false]),
+	];
+	for (const [db, realm] of databases) {
+		const part = await sweepDatabase(env, db, nowMs, realm);
+		report.orphaned += part.orphaned;
+		report.givenUp += part.givenUp;
+		report.resent += part.resent;
+		report.sendFailures += part.sendFailures;
+	}
+	report.deletionsRecorded = await finishDeletions(env, nowMs);
 	log(env, report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info", { msg: "sweep", ...report });
 	return report;
 }

@@ -2,7 +2,15 @@ import { z } from "@hono/zod-openapi";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
 import { createRouter } from "../context";
-import { insertApplication, listApplications } from "../db/applications";
+import {
+	type Application,
+	countApplicationsByShard,
+	findPlacement,
+	insertApplication,
+	listApplications,
+	markApplicationDeleted,
+	noteDeletionRecorded,
+} from "../db/applications";
 import {
 	type CredentialChange,
 	deleteCredential,
@@ -10,13 +18,17 @@ import {
 	listCredentials,
 	updateCredential,
 } from "../db/credentials";
-import { requestApplicationDeletion } from "../db/jobs";
+import { acceptMove, recordApplicationDeletion } from "../db/jobs";
 import { deleteRealmUser, listRealmUsers, upsertRealmUser } from "../db/realm-users";
+import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
-import { notFound } from "../errors";
+import { ApiError, badRequest, notFound } from "../errors";
 import { dispatch, jobLocation } from "../jobs/contract";
+import { type MovePlan, newMovePlan } from "../jobs/move";
+import { choosePlacement, shardDatabase } from "../shards";
 import {
 	ApplicationListSchema,
+	ApplicationMoveSchema,
 	ApplicationRequestSchema,
 	ApplicationSchema,
 	CredentialCreatedSchema,
@@ -50,6 +62,15 @@ function changedOr404(outcome: CredentialChange, appId: string, credentialId: st
 	if (outcome === "no-application") throw appNotFound(appId);
 	if (outcome === "no-credential") throw credentialNotFound(credentialId);
 }
+
+/** An application as the management API shows it: with its data region and the shard holding its data. */
+const presentApplication = (app: Application) => ({
+	id: app.id,
+	name: app.name,
+	createDate: app.createdAt,
+	dataRegion: app.dataRegion,
+	shard: app.shard,
+});
 
 const statusOf = (enabled: boolean) => (enabled ? ("Enabled" as const) : ("Disabled" as const));
 
@@ -119,10 +140,14 @@ appManagementRoutes.openapi(
 		responses: { 200: json(ApplicationSchema, "The new application") },
 	}),
 	async (c) => {
-		const { name } = c.req.valid("json");
-		const app = { id: randomId(APP_ID_LENGTH), name, createdAt: nowIso() };
-		await insertApplication(c.var.db, app);
-		return c.json({ id: app.id, name: app.name, createDate: app.createdAt }, 200);
+		const { name, dataRegion = "default" } = c.req.valid("json");
+		const shard = choosePlacement(c.var.config.shards, dataRegion, await retryTransient(() => countApplicationsByShard(c.var.db)));
+		if (!shard) {
+			throw new ApiError(503, `No shard of data region [${dataRegion}] is open to new applications; the operator must open or add one (SHARDS)`);
+		}
+		const app: Application = { id: randomId(APP_ID_LENGTH), name, dataRegion, shard: shard.name, createdAt: nowIso() };
+		await insertApplication(c.var.db, shardDatabase(c.env, shard.name), app);
+		return c.json(presentApplication(app), 200);
 	},
 );
 
@@ -138,7 +163,7 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const applications = await listApplications(c.var.db);
-		return c.json({ applications: applications.map(({ id, name, createdAt }) => ({ id, name, createDate: createdAt })) }, 200);
+		return c.json({ applications: applications.map(presentApplication) }, 200);
 	},
 );
 
@@ -151,7 +176,7 @@ appManagementRoutes.openapi(
 		summary: "Delete an application: its credentials stop working at once, a job deletes its data",
 		access: "management",
 		request: { params: ChildAppParams },
-		errors: [404],
+		errors: [404, 409],
 		responses: {
 			204: {
 				description: "Deletion started; Location names the job",
@@ -161,11 +186,77 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const { childAppId } = c.req.valid("param");
-		const job = await requestApplicationDeletion(c.var.db, childAppId, nowIso());
-		if (!job) throw appNotFound(childAppId);
+		// The control database first (the credentials stop working), then the shard records the job; a failure in
+		// between is finished by the sweeper (src/jobs/sweeper.ts).
+		const placement = await retryTransient(() => markApplicationDeleted(c.var.db, childAppId, nowIso()));
+		if (placement === "moving") {
+			throw new ApiError(409, `Application [${childAppId}] is being moved between shards; delete it once the move job has finished`);
+		}
+		if (!placement) throw appNotFound(childAppId);
 		forgetApplication(childAppId);
+		const shard = shardDatabase(c.env, placement.shard);
+		const job = await recordApplicationDeletion(shard, childAppId, nowIso());
+		if (!job) throw appNotFound(childAppId);
+		await retryTransient(() => noteDeletionRecorded(c.var.db, childAppId, nowIso()));
 		// Re-sending for an unfinished job is safe (the consumer is idempotent) and repairs a send that failed.
-		await dispatch(c.env, c.var.db, { type: "deleteApplication", jobId: job.id });
+		await dispatch(c.env, shard, { type: "deleteApplication", jobId: job.id });
+		return c.body(null, 204, { Location: jobLocation(job.id) });
+	},
+);
+
+appManagementRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/appManagement/applications/{childAppId}/move",
+		tags,
+		operationId: "moveApplication",
+		summary: "Move an application's data to another shard, as a job",
+		description:
+			"Copies the application's rows to `shard` chunk by chunk while it keeps working, then briefly refuses its writes " +
+			"(503 with Retry-After) while the last changes are copied, the counts compared and its placement flipped; " +
+			"reads go on throughout, and the rows left behind are deleted. Moving into another data region needs " +
+			"`allowRegionChange: true`. While a move is unfinished, asking again for the same shard returns its job.",
+		access: "management",
+		request: { params: ChildAppParams, body: jsonBody(ApplicationMoveSchema) },
+		errors: [404, 409],
+		responses: {
+			204: {
+				description: "Move started; Location names the job (GET /jobs/{jobId} with the management credentials)",
+				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+			},
+		},
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const { shard: target, allowRegionChange = false } = c.req.valid("json");
+		const { shards } = c.var.config;
+		const to = shards.find((shard) => shard.name === target);
+		if (!to) throw badRequest(`shard [${target}] is not a shard of this service; shards: ${shards.map((shard) => shard.name).join(", ")}`);
+		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
+		if (!placement || placement.deletedAt !== null) throw appNotFound(childAppId);
+		if (placement.shard === to.name) throw new ApiError(409, `Application [${childAppId}] is on shard [${to.name}] already`);
+		if (!to.open) throw new ApiError(409, `Shard [${to.name}] is closed to new applications`);
+		if (to.region !== placement.dataRegion && !allowRegionChange) {
+			throw badRequest(
+				`Moving application [${childAppId}] from data region [${placement.dataRegion}] to [${to.region}] needs allowRegionChange: true`,
+			);
+		}
+		const job = await acceptMove(c.var.db, {
+			id: crypto.randomUUID(),
+			appId: childAppId,
+			from: placement.shard,
+			to: to.name,
+			payload: JSON.stringify(newMovePlan(placement.shard, to.name, to.region)),
+			createdAt: nowIso(),
+		});
+		if (!job) throw appNotFound(childAppId);
+		const underWay = JSON.parse(job.payload ?? "{}") as Partial<MovePlan>;
+		if (underWay.to !== to.name) {
+			throw new ApiError(409, `Application [${childAppId}] is being moved to shard [${underWay.to}] already`, {
+				Location: jobLocation(job.id),
+			});
+		}
+		await dispatch(c.env, c.var.db, { type: "moveApplication", jobId: job.id });
 		return c.body(null, 204, { Location: jobLocation(job.id) });
 	},
 );

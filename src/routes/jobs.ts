@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
-import { type Job, getJob, getJobById } from "../db/jobs";
+import { placementOf } from "../auth/placements";
+import { type Job, getJob, getJobById, jobHome } from "../db/jobs";
+import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
 import { JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas";
@@ -16,13 +18,25 @@ const JobParams = z.object({
  * caller's own (another application's job does not exist for it). 404 when there is none.
  */
 async function findJob(c: Context<AppEnv>, jobId: string): Promise<Job> {
-	const job = c.var.management ? await getJobById(c.var.db, jobId) : await getJob(c.var.db, c.var.auth.appId, jobId);
+	const job = c.var.management ? await findAnyJob(c, jobId) : await getJob(c.var.db, c.var.auth.appId, jobId);
 	if (!job) throw notFound(`Job [${jobId}] was not found`);
 	return job;
 }
 
+/**
+ * Any application's job, for the management credentials: a realm job (a move) in the control database, else on
+ * the shard its id names through its application's placement (cached in the isolate like a credential's).
+ */
+async function findAnyJob(c: Context<AppEnv>, jobId: string): Promise<Job | null> {
+	const home = jobHome(jobId);
+	if (home === null) return null;
+	if (home === "control") return getJobById(c.var.db, jobId);
+	const shard = await placementOf(c.env.DB, home.appId);
+	return shard ? getJobById(shardDatabase(c.env, shard).withSession("first-unconstrained"), jobId) : null;
+}
+
 function present(job: Job): z.infer<typeof JobSchema> {
-	const counted = job.type !== "updateLearnerInfo";
+	const counted = job.type === "deleteAllLearnerData" || job.type === "deleteApplication";
 	return {
 		id: job.id,
 		type: job.type,

@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
-import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate } from "../db/jobs";
+import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
+import { getRealmUserRole } from "../db/realm-users";
+import { retryTransient } from "../db/retry";
 import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
@@ -155,7 +157,7 @@ learnerRoutes.openapi(
 			...(lastName != null && { lastName }),
 		};
 		const acceptance = await acceptLearnerUpdate(c.var.db, {
-			id: crypto.randomUUID(),
+			id: newJobId(appId),
 			appId,
 			learnerId,
 			learnerHash: await learnerHash(c.env, appId, learnerId),
@@ -191,14 +193,21 @@ learnerRoutes.openapi(
 		const { learnerId } = c.req.valid("param");
 		const { userEmail } = c.req.valid("query");
 		const { appId } = c.var.auth;
-		const acceptance = await acceptLearnerErasure(c.var.db, {
-			id: crypto.randomUUID(),
-			appId,
-			learnerId,
-			learnerHash: await learnerHash(c.env, appId, learnerId),
-			requestedBy: userEmail,
-			createdAt: nowIso(),
-		}, c.var.config);
+		// Realm users live in the control database: one read there, then the acceptance on the shard.
+		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
+		const acceptance = await acceptLearnerErasure(
+			c.var.db,
+			{
+				id: newJobId(appId),
+				appId,
+				learnerId,
+				learnerHash: await learnerHash(c.env, appId, learnerId),
+				requestedBy: userEmail,
+				createdAt: nowIso(),
+			},
+			c.var.config,
+			role === "owner" || role === "admin",
+		);
 		if (acceptance.outcome === "forbidden") {
 			throw forbidden(
 				"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",

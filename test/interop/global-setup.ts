@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { unstable_startWorker } from "wrangler";
+import { unstable_readConfig, unstable_startWorker } from "wrangler";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const WRANGLER_BIN = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -51,15 +51,19 @@ export default async function setup(project: TestProject) {
 	process.env.WRANGLER_LOG = "warn";
 
 	const persistTo = mkdtempSync(path.join(tmpdir(), "learner-service-interop-"));
-	// The same command `npm run dev` runs, with the same Node that runs this file.
-	const migrated = spawnSync(
-		process.execPath,
-		[WRANGLER_BIN, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo],
-		{ cwd: ROOT, encoding: "utf8", env: { ...process.env, CI: "true" } },
-	);
-	if (migrated.status !== 0) {
-		rmSync(persistTo, { recursive: true, force: true });
-		throw new Error(`wrangler d1 migrations apply failed (${migrated.status}):\n${migrated.stdout}\n${migrated.stderr}`);
+	// The same commands `npm run dev` runs (scripts/migrate.mjs), with the same Node that runs this file: the
+	// control database and every shard wrangler.toml declares.
+	const bindings = unstable_readConfig({ config: path.join(ROOT, "wrangler.toml") }).d1_databases.map((d1) => d1.binding);
+	for (const binding of bindings) {
+		const migrated = spawnSync(
+			process.execPath,
+			[WRANGLER_BIN, "d1", "migrations", "apply", binding, "--local", "--persist-to", persistTo],
+			{ cwd: ROOT, encoding: "utf8", env: { ...process.env, CI: "true" } },
+		);
+		if (migrated.status !== 0) {
+			rmSync(persistTo, { recursive: true, force: true });
+			throw new Error(`wrangler d1 migrations apply ${binding} failed (${migrated.status}):\n${migrated.stdout}\n${migrated.stderr}`);
+		}
 	}
 
 	const port = await freePort();

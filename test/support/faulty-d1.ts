@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { parseShards, shardDatabase } from "../../src/shards";
 
 /** One D1 round trip the Worker is about to make: the SQL of each statement it runs (a batch has several). */
 export interface D1Call {
@@ -18,7 +19,7 @@ const EXECUTORS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
  * documented errors into the Worker (replace env.DB with it through fetchWithBindings or the queue's env).
  * Works for calls on the binding itself and on its Sessions API sessions.
  */
-export function faultyD1(decide: (call: D1Call) => FaultDecision): D1Database {
+export function faultyD1(decide: (call: D1Call) => FaultDecision, database: D1Database = env.DB): D1Database {
 	const sqlOf = new WeakMap<object, { statement: D1PreparedStatement; sql: string }>();
 	const run = async <T>(sql: string[], call: () => Promise<T>): Promise<T> => {
 		const decision = decide({ sql });
@@ -53,13 +54,23 @@ export function faultyD1(decide: (call: D1Call) => FaultDecision): D1Database {
 		},
 	});
 	return {
-		...over(env.DB),
+		...over(database),
 		withSession: (constraint?: D1SessionConstraint) => {
-			const session = env.DB.withSession(constraint);
+			const session = database.withSession(constraint);
 			return { ...over(session), getBookmark: () => session.getBookmark() };
 		},
 		// The Worker uses nothing else of D1Database.
 	} as unknown as D1Database;
+}
+
+/**
+ * Every D1 binding of the Worker (the control database and each shard) behind the same `decide`: the bindings to
+ * hand fetchWithBindings or the queue's env so that any of the Worker's D1 calls can fail.
+ */
+export function faultyDatabases(decide: (call: D1Call) => FaultDecision): Record<string, D1Database> {
+	const bindings: Record<string, D1Database> = { DB: faultyD1(decide) };
+	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = faultyD1(decide, shardDatabase(env, shard.name));
+	return bindings;
 }
 
 /** D1's documented messages (developers.cloudflare.com/d1/observability/debug-d1), as the binding throws them. */

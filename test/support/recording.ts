@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import type { Db } from "../../src/db/types";
+import { parseShards, shardDatabase } from "../../src/shards";
 import { apiRequest, fetchWithBindings } from "./client";
 
 /** One statement D1 ran: its SQL, the values bound to it, and D1's meta for it. */
@@ -102,8 +103,36 @@ export class RecordingDb implements Db {
 }
 
 /**
- * Calls the Worker with a D1 binding whose sessions record into `recorder`, so a test sees every statement a
- * request runs (auth lookups included when the credential cache is cold).
+ * Every D1 binding of the Worker (the control database and each shard) recording into `recorder`, sessions
+ * included, for fetchWithBindings or the queue's env.
+ */
+export function recordingDatabases(recorder: RecordingDb): Record<string, D1Database> {
+	const over = (database: D1Database) => {
+		// Outside a session (credential lookups, which must read the primary) the binding records too.
+		const primary = recorder.over(database);
+		return {
+			prepare: (sql: string) => primary.prepare(sql),
+			batch: <T>(statements: D1PreparedStatement[]) => primary.batch<T>(statements),
+			withSession: (constraint?: string) => {
+				const session = database.withSession(constraint);
+				const db = recorder.over(session);
+				return {
+					prepare: (sql: string) => db.prepare(sql),
+					batch: <T>(statements: D1PreparedStatement[]) => db.batch<T>(statements),
+					getBookmark: () => session.getBookmark(),
+				};
+			},
+			// The Worker uses nothing of a D1 binding but these; the rest of D1Database is never reached.
+		} as unknown as D1Database;
+	};
+	const bindings: Record<string, D1Database> = { DB: over(env.DB) };
+	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = over(shardDatabase(env, shard.name));
+	return bindings;
+}
+
+/**
+ * Calls the Worker with D1 bindings that record into `recorder`, so a test sees every statement a request runs
+ * on any database (auth lookups included when the credential cache is cold).
  */
 export async function callRecorded(
 	recorder: RecordingDb,
@@ -111,21 +140,5 @@ export async function callRecorded(
 	path: string,
 	options: { auth: string; body?: unknown },
 ): Promise<Response> {
-	// Outside a session (credential lookups, which must read the primary) the binding records too.
-	const primary = recorder.over(env.DB);
-	const binding = {
-		prepare: (sql: string) => primary.prepare(sql),
-		batch: <T>(statements: D1PreparedStatement[]) => primary.batch<T>(statements),
-		withSession: (constraint?: string) => {
-			const session = env.DB.withSession(constraint);
-			const db = recorder.over(session);
-			return {
-				prepare: (sql: string) => db.prepare(sql),
-				batch: <T>(statements: D1PreparedStatement[]) => db.batch<T>(statements),
-				getBookmark: () => session.getBookmark(),
-			};
-		},
-	};
-	// The Worker uses nothing of its D1 binding but these; the rest of D1Database is never reached.
-	return fetchWithBindings(apiRequest(method, path, options), { DB: binding as unknown as D1Database });
+	return fetchWithBindings(apiRequest(method, path, options), recordingDatabases(recorder));
 }
