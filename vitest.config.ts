@@ -27,6 +27,9 @@ export default defineConfig(async () => {
 										'{"kty":"OKP","crv":"Ed25519","d":"Dq0u-cHK5FHJmgxn47fgPOAQKdSn8gwKfuDt_ejxpbU","x":"bmUzKqNQ9UsWkahYx3fBd3Zgzx5x_0vvOPNUAxDez9k"}',
 									// Request and job-step lines would bury the figures the suites print.
 									LOG_LEVEL: "error",
+									// A moved application's old rows go at once (production keeps them 40 s for isolates whose
+									// cached placement is older than the flip): the suites wait for moves to finish.
+									MOVE_LINGER_SECONDS: "0",
 								},
 								ratelimits: {
 									// A second, tight limiter so a test can reach 429 without slowing every other test.

@@ -21,6 +21,11 @@ const NUMBERS = {
 	APP_ROW_QUOTA: { fallback: 5_000_000, min: 1 },
 	/** Rows one application's writes may touch per minute (a batch of ids x tags spends ids x tags). */
 	APP_WRITE_BUDGET: { fallback: 300_000, min: 100_000 },
+	/**
+	 * Seconds a moved application's rows stay on the shard it left, after the flip: an isolate that verified a
+	 * credential before the flip may read there until its cache entry expires (30 s). Lower only in tests.
+	 */
+	MOVE_LINGER_SECONDS: { fallback: 40, min: 0 },
 } as const;
 
 /** An Ed25519 private key as a JWK (RFC 8037): both halves, base64url of 32 bytes each. */
@@ -34,6 +39,8 @@ export interface Ed25519PrivateJwk {
 export interface Config {
 	rowQuota: number;
 	writeBudget: number;
+	/** MOVE_LINGER_SECONDS, in ms (src/jobs/move.ts). */
+	moveLingerMs: number;
 	/** RECEIPT_SIGNING_KEY: signs erasure receipts (src/receipts.ts). */
 	receiptSigningKey: Ed25519PrivateJwk;
 	/** SHARDS: the shard databases, each checked to be a D1 binding (src/shards.ts). */
@@ -93,6 +100,7 @@ function check(env: ConfigEnv): Config {
 	return {
 		rowQuota: number("APP_ROW_QUOTA"),
 		writeBudget: number("APP_WRITE_BUDGET"),
+		moveLingerMs: number("MOVE_LINGER_SECONDS") * 1000,
 		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
 		shards: shardsOf(env),
 	};

@@ -264,10 +264,11 @@ export async function freeze(source: Db, appId: string, now: string): Promise<vo
 	await source.prepare("UPDATE app_storage SET frozen_at = coalesce(frozen_at, ?2) WHERE app_id = ?1").bind(appId, now).run();
 }
 
-/** The application's rows per moved table on a shard, and its stored-row count and job clock there. */
+/** The application's rows per moved table on a shard, its stored-row count and quota, and the shard's job clock. */
 export interface ShardCounts {
 	tables: number[];
 	storedRows: number;
+	rowQuota: number;
 	clock: number;
 }
 
@@ -275,13 +276,15 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 	const results = await db.batch([
 		...MOVED_TABLES.map((table) => db.prepare(`SELECT count(*) AS n FROM ${table.table} WHERE app_id = ?1`).bind(appId)),
 		db.prepare("SELECT stored_rows AS n FROM app_storage WHERE app_id = ?1").bind(appId),
+		db.prepare("SELECT row_quota AS n FROM app_storage WHERE app_id = ?1").bind(appId),
 		db.prepare("SELECT seq AS n FROM job_clock WHERE id = 1"),
 	]);
 	const value = (result: D1Result | undefined) => (result?.results[0] as { n: number } | undefined)?.n ?? 0;
 	return {
 		tables: MOVED_TABLES.map((_, i) => value(results[i])),
 		storedRows: value(results[MOVED_TABLES.length]),
-		clock: value(results[MOVED_TABLES.length + 1]),
+		rowQuota: value(results[MOVED_TABLES.length + 1]),
+		clock: value(results[MOVED_TABLES.length + 2]),
 	};
 }
 
@@ -303,7 +306,7 @@ export async function unfinishedJobPositions(source: Db, appId: string): Promise
 
 /**
  * The destination's last step before the flip, in one transaction under the fencing token: the stored-row count
- * and job clock brought up to the source's, unfinished jobs' positions mapped onto the destination's registrations
+ * (with the quota it was allowed under) and job clock brought up to the source's, unfinished jobs' positions mapped onto the destination's registrations
  * (their leases dropped: whoever held one was on the source).
  */
 export async function settleDestination(
@@ -315,7 +318,10 @@ export async function settleDestination(
 ): Promise<boolean> {
 	const [fence] = await dest.batch([
 		takeStep(dest, appId, step),
-		dest.prepare(`UPDATE app_storage SET stored_rows = ?3 WHERE app_id = ?1 AND ${FENCED}`).bind(appId, step, source.storedRows),
+		// The quota the source's writes were checked against comes along: the count is the source's, already allowed.
+		dest
+			.prepare(`UPDATE app_storage SET row_quota = max(row_quota, ?4), stored_rows = ?3 WHERE app_id = ?1 AND ${FENCED}`)
+			.bind(appId, step, source.storedRows, Math.max(source.rowQuota, source.storedRows)),
 		dest.prepare(`UPDATE job_clock SET seq = max(seq, ?3) WHERE id = 1 AND ${FENCED}`).bind(appId, step, source.clock),
 		dest
 			.prepare(

@@ -1,4 +1,5 @@
-import { CREDENTIAL_CACHE_TTL_MS, forgetApplication } from "../auth/credentials";
+import { forgetApplication } from "../auth/credentials";
+import { config } from "../config";
 import { findPlacement, flipPlacement } from "../db/applications";
 import { type Job, claimStep, getJobById, saveStep } from "../db/jobs";
 import {
@@ -39,11 +40,6 @@ export const MOVE_BOUNDS = {
 	keysPerStep: 100,
 	/** Catch-up rounds before the source is frozen even if writes keep the journal full. */
 	maxCatchUpRounds: 20,
-	/**
-	 * How long after the flip the source's rows stay: an isolate that verified a credential before the flip may
-	 * read the old shard until its cache entry expires (src/auth/credentials.ts). Writes there are refused.
-	 */
-	lingerMs: CREDENTIAL_CACHE_TTL_MS + 10_000,
 };
 
 /** Steps per message before a continuation (each is a handful of D1 calls: inside the 1000 per invocation). */
@@ -152,7 +148,9 @@ async function runStep(env: Env, control: Db, job: Job, plan: MovePlan, step: nu
 			forgetApplication(appId);
 			return next({ phase: "linger", flippedAt: now });
 		case "linger": {
-			const until = Date.parse(plan.flippedAt ?? now) + MOVE_BOUNDS.lingerMs;
+			// An isolate that verified a credential before the flip may read the old shard until its cache entry
+			// expires (src/auth/credentials.ts): the rows stay that long (MOVE_LINGER_SECONDS). Writes there are refused.
+			const until = Date.parse(plan.flippedAt ?? now) + config(env).moveLingerMs;
 			if (nowMs < until) return { plan, wait: Math.ceil((until - nowMs) / 1000) };
 			return next({ phase: "cleanup" });
 		}

@@ -1,10 +1,12 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { findPlacement } from "../../src/db/applications";
 import { LIMITS } from "../../src/limits";
 import { call } from "../support/client";
 import { jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { type Access, fillPath, loadOperations, type Operation } from "../support/operations";
-import { rowsOf, seedRegistrations } from "../support/seed";
+import { rowsOf, SHARDS, seedRegistrations } from "../support/seed";
 
 /**
  * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new
@@ -48,6 +50,7 @@ const EXPECTED: Record<string, Row> = {
 	createApplication:         [401,       401,       401,      401,         401,         200,        401,  401],
 	getApplicationList:        [401,       401,       401,      401,         401,         200,        401,  401],
 	deleteApplication:         [401,       401,       401,      401,         401,         204,        401,  401],
+	moveApplication:           [401,       401,       401,      401,         401,         204,        401,  401],
 	createCredential:          [401,       401,       401,      401,         401,         200,        401,  401],
 	getCredentials:            [401,       401,       401,      401,         401,         200,        401,  401],
 	updateCredential:          [401,       401,       401,      401,         401,         204,        401,  401],
@@ -137,6 +140,7 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	createApplication: management,
 	getApplicationList: management,
 	deleteApplication: management,
+	moveApplication: management,
 	createCredential: management,
 	getCredentials: management,
 	updateCredential: management,
@@ -229,6 +233,13 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	createApplication: async () => ({ body: { name: uniqueValue("matrix-app") } }),
 	getApplicationList: async () => ({}),
 	deleteApplication: async () => ({ params: { childAppId: (await createApp()).appId } }),
+	// To the other shard of the application's region (no region change).
+	moveApplication: async () => {
+		const { appId } = await createApp();
+		const from = (await findPlacement(env.DB, appId))?.shard;
+		const to = SHARDS.find((shard) => shard.region === "default" && shard.name !== from);
+		return { params: { childAppId: appId }, body: { shard: to?.name } };
+	},
 	createCredential: async ({ world }) => ({ params: { childAppId: world.spare.appId }, body: { name: "matrix" } }),
 	getCredentials: async ({ world }) => ({ params: { childAppId: world.spare.appId } }),
 	updateCredential: async ({ world }) => ({

@@ -18,11 +18,17 @@ export async function expectNoContent(response: Response): Promise<void> {
 	expect({ status: response.status, body: await response.text() }).toEqual({ status: 204, body: "" });
 }
 
-/** The job id in a Location header (`/api/v2/jobs/{jobId}`), asserting its shape. */
-export function jobIdOf(response: Response): string {
+/**
+ * The job id in a Location header (`/api/v2/jobs/{jobId}`), asserting its shape: `<application id>.<UUID>` for an
+ * application's job (the id finds its shard), a bare UUID for a realm job (a move). With `appId`, the id must
+ * name that application.
+ */
+export function jobIdOf(response: Response, appId?: string): string {
 	const location = response.headers.get("Location") ?? "";
-	expect(location).toMatch(/^\/api\/v2\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-	return location.slice("/api/v2/jobs/".length);
+	expect(location).toMatch(/^\/api\/v2\/jobs\/([^/]+\.)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+	const jobId = location.slice("/api/v2/jobs/".length);
+	if (appId !== undefined) expect(jobId.slice(0, jobId.lastIndexOf("."))).toBe(appId);
+	return jobId;
 }
 
 /** GET /jobs/{jobId}'s body (SPEC §3, README: Background jobs). */
