@@ -1,12 +1,14 @@
 // Bench-only worker (never deployed, never part of the service): bound to the bench's local D1, it runs the
 // service's own data-layer functions (src/db) and job runner (src/jobs/run.ts) through a metering Db, and
 // answers with D1's meta for each operation — rows read and written, D1 calls, time. The service itself gains
-// no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once.
+// no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once;
+// bench/capacity.mjs calls POST /operations (rows and D1 time of single requests' writes and reads).
 import { app } from "../../src/app";
 import { signToken } from "../../src/auth/token";
 import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/jobs";
+import { createRegistration } from "../../src/db/registrations";
 import { listLearners } from "../../src/db/learners";
-import { LEARNER_TAGS, addTags, getTags } from "../../src/db/tags";
+import { LEARNER_TAGS, REGISTRATION_TAGS, addTags, getTags } from "../../src/db/tags";
 import type { Db } from "../../src/db/types";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
 import { CHUNK_BOUNDS, runJob } from "../../src/jobs/run";
@@ -22,6 +24,8 @@ interface Cost {
 	statements: number;
 	rowsRead: number;
 	rowsWritten: number;
+	/** D1's own time for the SQL (meta.duration, summed): what the database spends, apart from the round trip. */
+	sqlMs: number;
 	ms: number;
 }
 
@@ -34,6 +38,7 @@ class MeteredDb implements Db {
 	statements = 0;
 	rowsRead = 0;
 	rowsWritten = 0;
+	sqlMs = 0;
 	readonly #originals = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
 
 	constructor(private readonly db: D1Database) {}
@@ -53,6 +58,7 @@ class MeteredDb implements Db {
 		this.statements++;
 		this.rowsRead += meta.rows_read;
 		this.rowsWritten += meta.rows_written;
+		this.sqlMs += meta.duration;
 	}
 
 	#wrap(statement: D1PreparedStatement): D1PreparedStatement {
@@ -91,7 +97,8 @@ async function metered<T>(db: D1Database, operation: (metered: MeteredDb) => Pro
 	const value = await operation(meter);
 	const ms = Math.round((performance.now() - started) * 10) / 10;
 	const { calls, statements, rowsRead, rowsWritten } = meter;
-	return { value, cost: { calls, statements, rowsRead, rowsWritten, ms } };
+	const sqlMs = Math.round(meter.sqlMs * 1000) / 1000;
+	return { value, cost: { calls, statements, rowsRead, rowsWritten, sqlMs, ms } };
 }
 
 /** Drives a job to completion with the service's runner, one chunk per call, metering each chunk. */
@@ -250,6 +257,92 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 	};
 }
 
+interface OperationsRequest {
+	/** A fresh application id: everything this probe creates lives in it and is removed at the end. */
+	appId: string;
+	/** Requests of each kind; rows are medians, times means. */
+	iterations: number;
+}
+
+/**
+ * What single requests cost in D1 (rows read and written, D1's SQL time), through the service's own data-layer
+ * functions on the bench's database: the inputs of the capacity plan's cost per request and writes per second.
+ * Each POST /registrations names a new learner (the common case: a learner's first registration); each PUT
+ * tags adds tags the learner does not have yet (a union with nothing new writes only the guard).
+ */
+async function operations(env: ProbeEnv, request: OperationsRequest) {
+	const db = env.DB;
+	const { appId, iterations } = request;
+	await db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId).run();
+	const kinds: Record<string, Cost[]> = {
+		"POST /registrations (no tags)": [],
+		"POST /registrations (1 learner tag, 1 registration tag)": [],
+		"PUT /learner/{id}/tags (1 new tag)": [],
+		"PUT /learner/{id}/tags (5 new tags)": [],
+		"PUT /registrations/{id}/tags (1 new tag)": [],
+		"GET /learner/{id}/tags (7 tags)": [],
+	};
+	const record = async (kind: string, operation: (meter: MeteredDb) => Promise<unknown>) => {
+		const { cost } = await metered(db, operation);
+		kinds[kind]?.push(cost);
+	};
+	const now = () => new Date().toISOString();
+	for (let i = 0; i < iterations; i++) {
+		const learner = { id: `ops-learner-${i}`, email: `ops${i}@example.com`, firstName: "Ada", lastName: "Lovelace" };
+		const registration = (id: string, tags: string[]) => ({
+			id,
+			courseId: "ops-course",
+			learner,
+			xapiRegistrationId: crypto.randomUUID(),
+			learnerTags: tags,
+			registrationTags: tags,
+			createdAt: now(),
+		});
+		await record("POST /registrations (no tags)", async (meter) => {
+			if (!(await createRegistration(meter, appId, registration(`ops-registration-${i}-a`, []), LIMITS))) throw new Error("not created");
+		});
+		await record("POST /registrations (1 learner tag, 1 registration tag)", async (meter) => {
+			if (!(await createRegistration(meter, appId, registration(`ops-registration-${i}-b`, ["ops-first"]), LIMITS))) {
+				throw new Error("not created");
+			}
+		});
+		await record("PUT /learner/{id}/tags (1 new tag)", (meter) => addTags(meter, LEARNER_TAGS, appId, [learner.id], ["ops-one"], LIMITS));
+		await record("PUT /learner/{id}/tags (5 new tags)", (meter) =>
+			addTags(meter, LEARNER_TAGS, appId, [learner.id], ["ops-2", "ops-3", "ops-4", "ops-5", "ops-6"], LIMITS),
+		);
+		await record("PUT /registrations/{id}/tags (1 new tag)", (meter) =>
+			addTags(meter, REGISTRATION_TAGS, appId, [`ops-registration-${i}-a`], ["ops-one"], LIMITS),
+		);
+		await record("GET /learner/{id}/tags (7 tags)", async (meter) => {
+			const tags = await getTags(meter, LEARNER_TAGS, appId, learner.id);
+			// The first registration's tag, the single one, the five.
+			if (tags?.length !== 7) throw new Error(`GET tags: ${tags?.length}`);
+		});
+	}
+	await db.batch(
+		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "app_storage"].map((table) =>
+			db.prepare(`DELETE FROM ${table} WHERE app_id = ?1`).bind(appId),
+		),
+	);
+	const median = (values: number[]) => {
+		const sorted = [...values].sort((a, b) => a - b);
+		const middle = Math.floor(sorted.length / 2);
+		return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+	};
+	const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+	return Object.entries(kinds).map(([name, costs]) => ({
+		name,
+		requests: costs.length,
+		calls: median(costs.map((c) => c.calls)),
+		statements: median(costs.map((c) => c.statements)),
+		rowsRead: median(costs.map((c) => c.rowsRead)),
+		rowsWritten: median(costs.map((c) => c.rowsWritten)),
+		// Means: both clocks tick in whole milliseconds locally, and a median of 0s and 1s says little.
+		sqlMs: Math.round(mean(costs.map((c) => c.sqlMs)) * 1000) / 1000,
+		ms: Math.round(mean(costs.map((c) => c.ms)) * 100) / 100,
+	}));
+}
+
 /**
  * A D1 binding that answers at once, like a warm cache would: tag reads get a five-tag answer, credential
  * lookups the bench credential. With it (and a limiter that always allows), a request costs only the
@@ -360,6 +453,7 @@ export default {
 		if (request.method !== "POST") return new Response(null, { status: 404 });
 		try {
 			if (pathname === "/hotpath") return Response.json(await hotPath(await request.json<HotPathRequest>()));
+			if (pathname === "/operations") return Response.json(await operations(env, await request.json<OperationsRequest>()));
 			if (pathname !== "/scale") return new Response(null, { status: 404 });
 			return Response.json(await scale(env, await request.json<ScaleRequest>()));
 		} catch (error) {
