@@ -255,9 +255,9 @@ export const MUTATIONS = [
 		id: "erasure-owner-or-admin",
 		promise: "a realm member may not request an erasure",
 		spec: "§3 deleteAllLearnerData: role owner or admin",
-		file: "src/db/jobs.ts",
-		search: "u.role IN ('owner', 'admin')",
-		replace: "u.role IN ('owner', 'admin', 'member')",
+		file: "src/routes/learners.ts",
+		search: 'role === "owner" || role === "admin",',
+		replace: 'role === "owner" || role === "admin" || role === "member",',
 		tests: [END_TO_END],
 	},
 	{
@@ -1081,8 +1081,8 @@ export const MUTATIONS = [
 		promise: "an application deletion whose retries are spent is left to the sweeper, never marked failed",
 		spec: "§11 a failed application deletion is retried until the data is gone",
 		file: "src/jobs/consumer.ts",
-		search: 'if (type === "deleteApplication") {',
-		replace: "if (false) {",
+		search: 'if (type === "deleteApplication" || type === "moveApplication") {',
+		replace: 'if (type === "moveApplication") {',
 		tests: [DELETION],
 	},
 	{
