@@ -1,24 +1,22 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { type WriteLimits, countRows, fenceAppStorage, refusalOf, secondsLeftInMinute, writeGuard } from "../../src/db/app-storage";
-import { insertApplication } from "../../src/db/applications";
-import { seedApplication } from "../support/seed";
+import { findPlacement, insertApplication } from "../../src/db/applications";
+import { seedApplication, shardOf } from "../support/seed";
 
 // src/db/app-storage.ts on its own, apart from the routes: the checks every write batch starts with (SPEC §11:
 // nothing is written into an application after its deletion was accepted; README, Limits: the storage quota and
-// the per-minute write budget), each refusing the whole batch.
+// the per-minute write budget), each refusing the whole batch. They run on the application's shard (app_storage).
 
 /** 20 s into some minute. */
 const MINUTE_START = 60_000 * 29_000_000;
 const AT = MINUTE_START + 20_000;
 
 /** A write batch as the data layer makes one: the guard first, then its statements. */
-function write(appId: string, limits: WriteLimits, options: { cost?: number; rows?: number; nowMs?: number } = {}) {
+async function write(appId: string, limits: WriteLimits, options: { cost?: number; rows?: number; nowMs?: number } = {}) {
 	const { cost = 1, rows = 0, nowMs = AT } = options;
-	return env.DB.batch([
-		writeGuard(env.DB, appId, cost, limits, nowMs),
-		env.DB.prepare(countRows("?2")).bind(appId, rows),
-	]);
+	const db = await shardOf(appId);
+	return db.batch([writeGuard(db, appId, cost, limits, nowMs), db.prepare(countRows("?2")).bind(appId, rows)]);
 }
 
 /** The refusal a write met, or null when it went through. */
@@ -29,7 +27,7 @@ const refusalMet = (batch: Promise<unknown>) =>
 	);
 
 async function storedRows(appId: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT stored_rows FROM app_storage WHERE app_id = ?1").bind(appId).first<{ stored_rows: number }>();
+	const row = await (await shardOf(appId)).prepare("SELECT stored_rows FROM app_storage WHERE app_id = ?1").bind(appId).first<{ stored_rows: number }>();
 	return row?.stored_rows ?? -1;
 }
 
@@ -46,7 +44,8 @@ describe("writeGuard", () => {
 
 	it("refuses every write once the application is fenced off (application_deleted), writing nothing", async () => {
 		const appId = await seedApplication();
-		await env.DB.batch([fenceAppStorage(env.DB, appId, new Date().toISOString())]);
+		const db = await shardOf(appId);
+		await db.batch([fenceAppStorage(db, appId, new Date().toISOString())]);
 
 		expect(await refusalMet(write(appId, ROOMY, { rows: 1 }))).toBe("application_deleted");
 		expect(await refusalMet(write(appId, ROOMY, { rows: -1 }))).toBe("application_deleted");
@@ -84,7 +83,8 @@ describe("writeGuard", () => {
 
 	it("keeps each application's budget apart", async () => {
 		const busy = await seedApplication();
-		const other = await seedApplication();
+		// On the same shard: only the application id keeps the two budgets apart.
+		const other = await seedApplication({ shard: (await findPlacement(env.DB, busy))?.shard ?? "" });
 		const limits = { rowQuota: 1000, writeBudget: 10 };
 		await write(busy, limits, { cost: 10 });
 
@@ -121,7 +121,10 @@ describe("countRows", () => {
 describe("refusalOf", () => {
 	it("answers null for any other error and for what is not an error", async () => {
 		const appId = await seedApplication();
-		const duplicate = await insertApplication(env.DB, { id: appId, name: "again", createdAt: new Date().toISOString() }).then(
+		const placement = await findPlacement(env.DB, appId);
+		if (!placement) throw new Error(`no application ${appId}`);
+		const again = { id: appId, name: "again", dataRegion: placement.dataRegion, shard: placement.shard, createdAt: new Date().toISOString() };
+		const duplicate = await insertApplication(env.DB, await shardOf(appId), again).then(
 			() => expect.fail("a second application with the same id was stored"),
 			(error: unknown) => error,
 		);

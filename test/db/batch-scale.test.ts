@@ -1,10 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
 import { expectNoContent } from "../support/expect";
 import { createApp } from "../support/fixtures";
 import { callRecorded, RecordingDb } from "../support/recording";
-import { seedRegistrations } from "../support/seed";
+import { seedRegistrations, shardOf } from "../support/seed";
 
 describe("PUT /learner/tags", () => {
 	it(
@@ -27,7 +26,7 @@ describe("PUT /learner/tags", () => {
 			// The write guard, the stored-row count, the tag counts, the tags, the unknown ids.
 			expect(recorder.statements).toHaveLength(5);
 
-			const stored = await env.DB.prepare(
+			const stored = await (await shardOf(app.appId)).prepare(
 				`SELECT (SELECT count(*) FROM learner_tags WHERE app_id = ?1) AS tags,
 				        (SELECT count(*) FROM learner_tag_counts WHERE app_id = ?1 AND tag_count = 100) AS counts`,
 			)

@@ -1,16 +1,29 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { refusalOf } from "../../src/db/app-storage";
-import { findActiveCredentialById, insertCredential } from "../../src/db/credentials";
-import { acceptLearnerErasure, acceptLearnerUpdate, getJob, requestApplicationDeletion } from "../../src/db/jobs";
-import { type RealmRole, upsertRealmUser } from "../../src/db/realm-users";
+import { findPlacement, listApplications, markApplicationDeleted } from "../../src/db/applications";
+import { findActiveCredentialById, findActiveCredentialBySecret, insertCredential } from "../../src/db/credentials";
+import {
+	acceptLearnerErasure,
+	acceptLearnerUpdate,
+	acceptMove,
+	getJob,
+	jobHome,
+	newJobId,
+	recordApplicationDeletion,
+} from "../../src/db/jobs";
+import { type RealmRole, getRealmUserRole, upsertRealmUser } from "../../src/db/realm-users";
 import { LEARNER_TAGS, addTags } from "../../src/db/tags";
 import { runJob } from "../../src/jobs/run";
+import { shardDatabase } from "../../src/shards";
 import { uniqueValue } from "../support/fixtures";
-import { DEFAULT_LIMITS, insertRegistrations, seedApplication } from "../support/seed";
+import { DEFAULT_LIMITS, SHARDS, countOf, insertRegistrations, seedApplication, shardOf } from "../support/seed";
 
 // src/db/jobs.ts on its own, apart from the routes: accepting jobs (SPEC §3: updateLearnerInfo,
-// deleteAllLearnerData; §4 and §11: application deletion), as the routes and the consumer rely on them.
+// deleteAllLearnerData; §4 and §11: application deletion), as the routes and the consumer rely on them. A
+// learner's jobs are recorded on its application's shard; realm users live in the control database, read first
+// (as the route does) and weighed by the shard. An application's deletion is accepted by the control database
+// (markApplicationDeleted), then recorded on its shard (recordApplicationDeletion).
 
 const now = () => new Date().toISOString();
 
@@ -21,6 +34,13 @@ async function appWithLearner(learnerId: string): Promise<string> {
 	return appId;
 }
 
+/** A new application on the same shard as `appId`: only the application id keeps their rows apart. */
+async function appBeside(appId: string): Promise<string> {
+	const placement = await findPlacement(env.DB, appId);
+	if (!placement) throw new Error(`no application ${appId}`);
+	return seedApplication({ shard: placement.shard });
+}
+
 /** A realm user with that role; its email. */
 async function seedRealmUser(role: RealmRole): Promise<string> {
 	const email = `${uniqueValue(role)}@example.com`;
@@ -28,15 +48,20 @@ async function seedRealmUser(role: RealmRole): Promise<string> {
 	return email;
 }
 
-/** The application's jobs, by type. */
+/** Whether the requester may erase, as the route reads it from the control database: a realm owner or admin. */
+async function mayErase(requester: string): Promise<boolean> {
+	const role = await getRealmUserRole(env.DB, requester);
+	return role === "owner" || role === "admin";
+}
+
+/** The application's jobs of that type, in every database of the realm. */
 async function jobCount(appId: string, type: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND type = ?2").bind(appId, type).first<{ n: number }>();
-	return row?.n ?? -1;
+	return countOf("SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND type = ?2", appId, type);
 }
 
 /** An update of the learner's email, as the route hands it over (the learner hash stands for the learner id). */
 const update = (appId: string, learnerId: string) => ({
-	id: crypto.randomUUID(),
+	id: newJobId(appId),
 	appId,
 	learnerId,
 	learnerHash: `hash-of-${learnerId}`,
@@ -46,7 +71,7 @@ const update = (appId: string, learnerId: string) => ({
 
 /** An erasure of the learner requested by `requestedBy`. */
 const erasure = (appId: string, learnerId: string, requestedBy: string) => ({
-	id: crypto.randomUUID(),
+	id: newJobId(appId),
 	appId,
 	learnerId,
 	learnerHash: `hash-of-${learnerId}`,
@@ -54,24 +79,31 @@ const erasure = (appId: string, learnerId: string, requestedBy: string) => ({
 	createdAt: now(),
 });
 
+/** Accepts the erasure on the application's shard, as the route does. */
+async function erase(job: ReturnType<typeof erasure>) {
+	return acceptLearnerErasure(await shardOf(job.appId), job, DEFAULT_LIMITS, await mayErase(job.requestedBy));
+}
+
 describe("acceptLearnerUpdate", () => {
 	it("records a queued update of a learner a registration names, holding its payload until it runs", async () => {
 		const appId = await appWithLearner("ada");
+		const db = await shardOf(appId);
 		const job = update(appId, "ada");
 
-		expect(await acceptLearnerUpdate(env.DB, job, DEFAULT_LIMITS)).toEqual({ outcome: "accepted", jobId: job.id });
+		expect(await acceptLearnerUpdate(db, job, DEFAULT_LIMITS)).toEqual({ outcome: "accepted", jobId: job.id });
 
-		const recorded = await getJob(env.DB, appId, job.id);
+		const recorded = await getJob(db, appId, job.id);
 		expect(recorded).toMatchObject({ id: job.id, appId, type: "updateLearnerInfo", status: "queued", learnerId: "ada", registrationsAffected: 0 });
 		expect(JSON.parse(recorded?.payload ?? "null")).toEqual(job.payload);
 	});
 
 	it("answers notFound for a learner no registration names, and for another application's, recording nothing", async () => {
 		const owner = await appWithLearner("ada");
-		const other = await seedApplication();
+		const other = await appBeside(owner);
+		const db = await shardOf(owner);
 
-		expect(await acceptLearnerUpdate(env.DB, update(owner, "nobody"), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
-		expect(await acceptLearnerUpdate(env.DB, update(other, "ada"), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
+		expect(await acceptLearnerUpdate(db, update(owner, "nobody"), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
+		expect(await acceptLearnerUpdate(db, update(other, "ada"), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
 
 		expect(await jobCount(owner, "updateLearnerInfo")).toBe(0);
 		expect(await jobCount(other, "updateLearnerInfo")).toBe(0);
@@ -79,10 +111,10 @@ describe("acceptLearnerUpdate", () => {
 
 	it("answers erasing while an erasure of the learner is pending, recording nothing", async () => {
 		const appId = await appWithLearner("ada");
-		const pending = await acceptLearnerErasure(env.DB, erasure(appId, "ada", await seedRealmUser("admin")), DEFAULT_LIMITS);
+		const pending = await erase(erasure(appId, "ada", await seedRealmUser("admin")));
 		expect(pending.outcome).toBe("accepted");
 
-		expect(await acceptLearnerUpdate(env.DB, update(appId, "ada"), DEFAULT_LIMITS)).toEqual({ outcome: "erasing" });
+		expect(await acceptLearnerUpdate(await shardOf(appId), update(appId, "ada"), DEFAULT_LIMITS)).toEqual({ outcome: "erasing" });
 
 		expect(await jobCount(appId, "updateLearnerInfo")).toBe(0);
 	});
@@ -95,13 +127,13 @@ describe("acceptLearnerErasure", () => {
 			const requester = (await seedRealmUser(role)).toUpperCase();
 			const job = erasure(appId, "ada", requester);
 
-			const accepted = await acceptLearnerErasure(env.DB, job, DEFAULT_LIMITS);
+			const accepted = await erase(job);
 
 			expect(accepted).toEqual({
 				outcome: "accepted",
 				job: expect.objectContaining({ id: job.id, appId, type: "deleteAllLearnerData", status: "queued", requestedBy: requester }),
 			});
-			expect(await getJob(env.DB, appId, job.id)).toEqual(accepted.outcome === "accepted" ? accepted.job : null);
+			expect(await getJob(await shardOf(appId), appId, job.id)).toEqual(accepted.outcome === "accepted" ? accepted.job : null);
 		}
 	});
 
@@ -109,7 +141,7 @@ describe("acceptLearnerErasure", () => {
 		const appId = await appWithLearner("ada");
 
 		for (const requester of [await seedRealmUser("member"), `${uniqueValue("stranger")}@example.com`]) {
-			expect(await acceptLearnerErasure(env.DB, erasure(appId, "ada", requester), DEFAULT_LIMITS)).toEqual({ outcome: "forbidden" });
+			expect(await erase(erasure(appId, "ada", requester))).toEqual({ outcome: "forbidden" });
 		}
 
 		expect(await jobCount(appId, "deleteAllLearnerData")).toBe(0);
@@ -117,12 +149,13 @@ describe("acceptLearnerErasure", () => {
 
 	it("answers notFound for an unknown learner whoever asks, so the answer tells nothing of the requester", async () => {
 		const appId = await appWithLearner("ada");
-		const other = await appWithLearner("bob");
+		const other = await appBeside(appId);
+		await insertRegistrations(other, [{ id: "bob-registration", courseId: "course", learnerId: "bob" }]);
 		const requesters = [await seedRealmUser("admin"), await seedRealmUser("owner"), await seedRealmUser("member"), `${uniqueValue("stranger")}@example.com`];
 
 		for (const requester of requesters) {
-			expect(await acceptLearnerErasure(env.DB, erasure(appId, "nobody", requester), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
-			expect(await acceptLearnerErasure(env.DB, erasure(appId, "bob", requester), DEFAULT_LIMITS)).toEqual({ outcome: "notFound" });
+			expect(await erase(erasure(appId, "nobody", requester))).toEqual({ outcome: "notFound" });
+			expect(await erase(erasure(appId, "bob", requester))).toEqual({ outcome: "notFound" });
 		}
 
 		expect(await jobCount(appId, "deleteAllLearnerData")).toBe(0);
@@ -131,9 +164,9 @@ describe("acceptLearnerErasure", () => {
 
 	it("answers a request while an erasure of the learner is pending with that job, recording no other", async () => {
 		const appId = await appWithLearner("ada");
-		const first = await acceptLearnerErasure(env.DB, erasure(appId, "ada", await seedRealmUser("admin")), DEFAULT_LIMITS);
+		const first = await erase(erasure(appId, "ada", await seedRealmUser("admin")));
 
-		const again = await acceptLearnerErasure(env.DB, erasure(appId, "ada", await seedRealmUser("owner")), DEFAULT_LIMITS);
+		const again = await erase(erasure(appId, "ada", await seedRealmUser("owner")));
 
 		expect(first.outcome).toBe("accepted");
 		expect(again).toEqual(first);
@@ -141,60 +174,122 @@ describe("acceptLearnerErasure", () => {
 	});
 });
 
-describe("requestApplicationDeletion", () => {
-	it("records a queued deletion job, and from then on refuses every write and every credential of the application", async () => {
+describe("markApplicationDeleted and recordApplicationDeletion", () => {
+	it("mark the application deleted, its credentials going at once, then record a queued job on its shard, which refuses every write from then on", async () => {
 		const appId = await appWithLearner("ada");
+		const placement = await findPlacement(env.DB, appId);
 		const credential = { id: crypto.randomUUID(), appId, name: "main", enabled: true, createdAt: now() };
 		expect(await insertCredential(env.DB, credential, "hash-of-the-secret")).toBe(true);
+		const at = now();
 
-		const job = await requestApplicationDeletion(env.DB, appId, now());
+		expect(await markApplicationDeleted(env.DB, appId, at)).toEqual({
+			appId,
+			shard: placement?.shard,
+			dataRegion: placement?.dataRegion,
+			deletedAt: at,
+		});
+		// The control database's half alone stops the credentials and the listing.
+		expect(await findActiveCredentialById(env.DB, credential.id)).toBeNull();
+		expect(await findActiveCredentialBySecret(env.DB, appId, "hash-of-the-secret")).toBeNull();
+		expect(await countOf("SELECT count(*) AS n FROM credentials WHERE app_id = ?1", appId)).toBe(0);
+		expect((await listApplications(env.DB)).map(({ id }) => id)).not.toContain(appId);
+
+		const shard = await shardOf(appId);
+		const job = await recordApplicationDeletion(shard, appId, now());
 
 		expect(job).toMatchObject({ appId, type: "deleteApplication", status: "queued" });
-		expect(await getJob(env.DB, appId, job?.id ?? "")).toEqual(job);
-		expect(await findActiveCredentialById(env.DB, credential.id)).toBeNull();
-		const write = addTags(env.DB, LEARNER_TAGS, appId, ["ada"], ["late"], DEFAULT_LIMITS);
+		// Its id names the application, whose placement finds the shard.
+		expect(jobHome(job?.id ?? "")).toEqual({ appId });
+		expect(await getJob(shard, appId, job?.id ?? "")).toEqual(job);
+		expect(await jobCount(appId, "deleteApplication")).toBe(1);
+		const write = addTags(shard, LEARNER_TAGS, appId, ["ada"], ["late"], DEFAULT_LIMITS);
 		expect(refusalOf(await write.then(() => null, (error: unknown) => error))).toBe("application_deleted");
 	});
 
-	it("answers the same job while it is unfinished", async () => {
+	it("markApplicationDeleted keeps the first deletion time when asked again", async () => {
 		const appId = await seedApplication();
-		const first = await requestApplicationDeletion(env.DB, appId, now());
+		const first = await markApplicationDeleted(env.DB, appId, "2026-01-01T00:00:00.000Z");
 
-		const again = await requestApplicationDeletion(env.DB, appId, now());
+		const again = await markApplicationDeleted(env.DB, appId, "2026-01-02T00:00:00.000Z");
 
+		expect(first).toMatchObject({ appId, deletedAt: "2026-01-01T00:00:00.000Z" });
+		expect(again).toEqual(first);
+	});
+
+	it("markApplicationDeleted answers null for an unknown application, and moving while a move of it is unfinished, changing nothing", async () => {
+		expect(await markApplicationDeleted(env.DB, uniqueValue("unknown-app"), now())).toBeNull();
+
+		const appId = await seedApplication();
+		const placement = await findPlacement(env.DB, appId);
+		const to = SHARDS.find((shard) => shard.region === placement?.dataRegion && shard.name !== placement?.shard);
+		if (!placement || !to) throw new Error("no second shard in the application's region");
+		const credential = { id: crypto.randomUUID(), appId, name: "main", enabled: true, createdAt: now() };
+		expect(await insertCredential(env.DB, credential, "hash-of-the-secret")).toBe(true);
+		const move = await acceptMove(env.DB, { id: crypto.randomUUID(), appId, from: placement.shard, to: to.name, payload: "{}", createdAt: now() });
+		expect(move).toMatchObject({ appId, type: "moveApplication", status: "queued" });
+
+		expect(await markApplicationDeleted(env.DB, appId, now())).toBe("moving");
+
+		expect(await findPlacement(env.DB, appId)).toEqual(placement);
+		expect(await findActiveCredentialById(env.DB, credential.id)).toMatchObject({ id: credential.id, appId });
+		expect(await jobCount(appId, "deleteApplication")).toBe(0);
+	});
+
+	it("recordApplicationDeletion answers the same job while it is unfinished", async () => {
+		const appId = await seedApplication();
+		const shard = await shardOf(appId);
+		await markApplicationDeleted(env.DB, appId, now());
+		const first = await recordApplicationDeletion(shard, appId, now());
+
+		const again = await recordApplicationDeletion(shard, appId, now());
+
+		expect(first).toMatchObject({ appId, type: "deleteApplication", status: "queued" });
 		expect(again?.id).toBe(first?.id);
 		expect(await jobCount(appId, "deleteApplication")).toBe(1);
 	});
 
-	it("starts again a deletion an earlier version marked failed", async () => {
+	it("recordApplicationDeletion starts again a deletion an earlier version marked failed", async () => {
 		const appId = await seedApplication();
-		const first = await requestApplicationDeletion(env.DB, appId, now());
-		await env.DB.prepare("UPDATE jobs SET status = 'failed', completed_at = ?2 WHERE id = ?1").bind(first?.id, now()).run();
+		const shard = await shardOf(appId);
+		await markApplicationDeleted(env.DB, appId, now());
+		const first = await recordApplicationDeletion(shard, appId, now());
+		await shard.prepare("UPDATE jobs SET status = 'failed', completed_at = ?2 WHERE id = ?1").bind(first?.id, now()).run();
 
-		const again = await requestApplicationDeletion(env.DB, appId, now());
+		const again = await recordApplicationDeletion(shard, appId, now());
 
 		expect(again).toMatchObject({ id: first?.id, status: "queued", completedAt: null });
 	});
 
-	it("answers null for an unknown application, and once the deletion has completed", async () => {
+	it("recordApplicationDeletion answers null for an application the shard does not hold, and once the deletion has completed", async () => {
 		const appId = await appWithLearner("ada");
-		const job = await requestApplicationDeletion(env.DB, appId, now());
-		expect(await runJob(env.DB, { type: "deleteApplication", jobId: job?.id ?? "" })).toBe("done");
-		expect((await getJob(env.DB, appId, job?.id ?? ""))?.status).toBe("completed");
+		const placement = await findPlacement(env.DB, appId);
+		const shard = await shardOf(appId);
+		await markApplicationDeleted(env.DB, appId, now());
 
-		expect(await requestApplicationDeletion(env.DB, appId, now())).toBeNull();
-		expect(await requestApplicationDeletion(env.DB, uniqueValue("unknown-app"), now())).toBeNull();
+		// Another shard does not hold the application: it records nothing there.
+		for (const other of SHARDS.filter(({ name }) => name !== placement?.shard)) {
+			expect(await recordApplicationDeletion(shardDatabase(env, other.name), appId, now())).toBeNull();
+		}
+		expect(await jobCount(appId, "deleteApplication")).toBe(0);
+
+		const job = await recordApplicationDeletion(shard, appId, now());
+		expect(await runJob(shard, { type: "deleteApplication", jobId: job?.id ?? "" })).toBe("done");
+		expect((await getJob(shard, appId, job?.id ?? ""))?.status).toBe("completed");
+
+		expect(await recordApplicationDeletion(shard, appId, now())).toBeNull();
+		expect(await recordApplicationDeletion(shard, uniqueValue("unknown-app"), now())).toBeNull();
 	});
 });
 
 describe("getJob", () => {
 	it("answers null for another application's job", async () => {
 		const owner = await appWithLearner("ada");
-		const other = await seedApplication();
+		const other = await appBeside(owner);
+		const db = await shardOf(owner);
 		const job = update(owner, "ada");
-		await acceptLearnerUpdate(env.DB, job, DEFAULT_LIMITS);
+		await acceptLearnerUpdate(db, job, DEFAULT_LIMITS);
 
-		expect(await getJob(env.DB, other, job.id)).toBeNull();
-		expect((await getJob(env.DB, owner, job.id))?.id).toBe(job.id);
+		expect(await getJob(db, other, job.id)).toBeNull();
+		expect((await getJob(db, owner, job.id))?.id).toBe(job.id);
 	});
 });

@@ -1,8 +1,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
-import { callRecorded, type RecordedStatement, RecordingDb } from "../support/recording";
-import { insertRegistrations, seedRegistrations, tagLearners } from "../support/seed";
+import { findPlacement } from "../../src/db/applications";
+import { shardDatabase } from "../../src/shards";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { basicHeader, createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
+import { type RecordedStatement, RecordingDb, recordingDatabases } from "../support/recording";
+import { SHARDS, insertRegistrations, seedApplication, seedRegistrations, shardOf, tagLearners } from "../support/seed";
+
+// Query plans are read on the database each statement ran on: the control database (credentials, applications)
+// or the application's shard (its data). An application's shard is the database that grows with the data, so
+// the rows-read checks grow it with other applications placed on that same shard.
 
 // Every table these routes touch. The four that grow with the data (registrations and tags) are the point;
 // the others are checked too, since a scan of any of them would grow with the realm.
@@ -34,9 +41,50 @@ interface PlanStep {
 	detail: string;
 }
 
-/** The statement's query plan (EXPLAIN QUERY PLAN with the values it ran with). */
-async function plan(statement: RecordedStatement): Promise<PlanStep[]> {
-	const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
+/** A statement a request ran, with the binding of the database it ran on ("DB", the control database, or a shard). */
+interface PlacedStatement extends RecordedStatement {
+	database: string;
+}
+
+/** The D1 database a binding names. */
+const databaseNamed = (name: string): D1Database => (name === "DB" ? env.DB : shardDatabase(env, name));
+
+/**
+ * Records every D1 call a request makes on any database of the realm, one recorder per binding, so that each
+ * statement is known with the database it ran on. `calls` and `statements` cover them all.
+ */
+class RealmRecorder {
+	readonly #recorders = new Map(["DB", ...SHARDS.map((shard) => shard.name)].map((name) => [name, new RecordingDb()] as const));
+
+	/** The Worker's D1 bindings, each recording into its own recorder. */
+	bindings(): Record<string, D1Database> {
+		return Object.fromEntries(
+			[...this.#recorders].map(([name, recorder]) => {
+				const binding = recordingDatabases(recorder)[name];
+				if (!binding) throw new Error(`no binding ${name}`);
+				return [name, binding];
+			}),
+		);
+	}
+
+	get statements(): PlacedStatement[] {
+		return [...this.#recorders].flatMap(([database, recorder]) => recorder.statements.map((statement) => ({ ...statement, database })));
+	}
+
+	get calls(): number {
+		return [...this.#recorders.values()].reduce((total, recorder) => total + recorder.calls, 0);
+	}
+}
+
+/** Calls the Worker with every D1 binding recording into `recorder`. */
+function callRecorded(recorder: RealmRecorder, method: string, path: string, options: { auth: string; body?: unknown }): Promise<Response> {
+	return fetchWithBindings(apiRequest(method, path, options), recorder.bindings());
+}
+
+/** The statement's query plan (EXPLAIN QUERY PLAN with the values it ran with), on the database it ran on. */
+async function plan(statement: PlacedStatement): Promise<PlanStep[]> {
+	const { results } = await databaseNamed(statement.database)
+		.prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
 		.bind(...statement.params)
 		.all<PlanStep>();
 	return results;
@@ -46,7 +94,7 @@ async function plan(statement: RecordedStatement): Promise<PlanStep[]> {
  * The plan steps that scan one of the tables in full (table or index). Scans of json_each (virtual tables),
  * of constant rows and of subquery results are not table scans and are allowed.
  */
-async function tableScans(statement: RecordedStatement): Promise<string[]> {
+async function tableScans(statement: PlacedStatement): Promise<string[]> {
 	const names = tableNames(statement.sql);
 	return (await plan(statement))
 		.map((step) => step.detail)
@@ -56,10 +104,22 @@ async function tableScans(statement: RecordedStatement): Promise<string[]> {
 		});
 }
 
-/** Asserts that the request ran statements and that none of them scans a table. */
-async function expectIndexedOnly(recorder: RecordingDb): Promise<void> {
+/** The binding of the shard holding the application's data. */
+async function shardNameOf(appId: string): Promise<string> {
+	const placement = await findPlacement(env.DB, appId);
+	if (!placement) throw new Error(`no application ${appId}`);
+	return placement.shard;
+}
+
+/**
+ * Asserts that the request ran statements, each on the control database or on the application's shard, and that
+ * none of them scans a table there.
+ */
+async function expectIndexedOnly(recorder: RealmRecorder, appId: string): Promise<void> {
 	expect(recorder.statements.length).toBeGreaterThan(0);
+	const databases = ["DB", await shardNameOf(appId)];
 	for (const statement of recorder.statements) {
+		expect(databases, statement.sql).toContain(statement.database);
 		expect(await tableScans(statement), statement.sql).toEqual([]);
 	}
 }
@@ -71,19 +131,19 @@ async function expectRequestIndexed(
 	path: string,
 	expectedStatus: number,
 	body?: unknown,
-): Promise<RecordingDb & { body: string }> {
-	const recorder = new RecordingDb();
+): Promise<RealmRecorder & { body: string }> {
+	const recorder = new RealmRecorder();
 	const response = await callRecorded(recorder, method, path, { auth: app.auth, body });
 	expect(response.status).toBe(expectedStatus);
 	const text = await response.text();
-	await expectIndexedOnly(recorder);
+	await expectIndexedOnly(recorder, app.appId);
 	return Object.assign(recorder, { body: text });
 }
 
 /** An application with learner "ada" on registration "reg-1" (tagged) and a second learner, plus noise. */
-async function populatedApp(): Promise<TestApp> {
-	const app = await createApp();
-	const created = await callRecorded(new RecordingDb(), "POST", "/registrations", {
+async function populatedApp(app?: TestApp): Promise<TestApp> {
+	app ??= await createApp();
+	const created = await callRecorded(new RealmRecorder(), "POST", "/registrations", {
 		auth: app.auth,
 		body: {
 			courseId: "course-1",
@@ -100,9 +160,26 @@ async function populatedApp(): Promise<TestApp> {
 
 const encode = encodeURIComponent;
 
+/** An application placed on that shard, with one enabled credential made through the API. */
+async function appOn(shard: string): Promise<TestApp> {
+	const appId = await seedApplication({ shard });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
+}
+
+/** A new application on the same shard as `app`: its rows grow the database `app` reads. */
+async function appBeside(app: TestApp): Promise<string> {
+	return seedApplication({ shard: await shardNameOf(app.appId) });
+}
+
 describe("the query-plan check", () => {
-	it("catches a full scan of a table, by name and by alias", async () => {
-		const statement = (sql: string): RecordedStatement => ({ sql, params: ["x"] });
+	// Plans of the data tables are read on a shard, where they live.
+	const shard = SHARDS[0]?.name ?? "";
+
+	it("catches a full scan of a table, by name and by alias, on a shard", async () => {
+		const statement = (sql: string): PlacedStatement => ({ sql, params: ["x"], database: shard });
 		expect(await tableScans(statement("SELECT tag FROM learner_tags WHERE tag = ?1"))).toEqual([
 			expect.stringMatching(/^SCAN learner_tags/),
 		]);
@@ -111,8 +188,13 @@ describe("the query-plan check", () => {
 		]);
 	});
 
+	it("catches a full scan of a control table on the control database", async () => {
+		const statement: PlacedStatement = { sql: "SELECT id FROM credentials WHERE name = ?1", params: ["x"], database: "DB" };
+		expect(await tableScans(statement)).toEqual([expect.stringMatching(/^SCAN credentials/)]);
+	});
+
 	it("allows scans of json_each", async () => {
-		const statement = { sql: "SELECT value FROM json_each(?1) j", params: ['["a"]'] };
+		const statement = { sql: "SELECT value FROM json_each(?1) j", params: ['["a"]'], database: shard };
 		expect(await tableScans(statement)).toEqual([]);
 		expect((await plan(statement)).map((step) => step.detail)).toEqual([expect.stringMatching(/^SCAN j VIRTUAL TABLE/)]);
 	});
@@ -124,11 +206,11 @@ describe("authentication uses indexes only", () => {
 		const basic = await expectRequestIndexed(app, "GET", "/learner/nobody/tags", 404);
 		expect(basic.statements.map((statement) => statement.sql).join("\n")).toContain("FROM credentials");
 		const token = await mintToken(app, "read:learner");
-		const recorder = new RecordingDb();
+		const recorder = new RealmRecorder();
 		const response = await callRecorded(recorder, "GET", "/learner/nobody/tags", { auth: token });
 		expect(response.status).toBe(404);
 		expect(recorder.statements.map((statement) => statement.sql).join("\n")).toContain("FROM credentials");
-		await expectIndexedOnly(recorder);
+		await expectIndexedOnly(recorder, app.appId);
 	});
 });
 
@@ -143,7 +225,7 @@ describe("learner routes use indexes only", () => {
 		const app = await populatedApp();
 		await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 204, { tags: ["l2", "l3"] });
 		await expectRequestIndexed(app, "PUT", "/learner/nobody/tags", 404, { tags: ["x"] });
-		await env.DB.prepare("UPDATE learner_tag_counts SET tag_count = 1000 WHERE app_id = ?1 AND learner_id = 'ada'")
+		await (await shardOf(app.appId)).prepare("UPDATE learner_tag_counts SET tag_count = 1000 WHERE app_id = ?1 AND learner_id = 'ada'")
 			.bind(app.appId)
 			.run();
 		const overLimit = await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 400, { tags: ["new"] });
@@ -177,7 +259,7 @@ describe("the learner directory uses indexes only, one D1 call a page", () => {
 		const learners = await seedRegistrations(app.appId, "directory", 150);
 		await tagLearners(app.appId, learners, ["l1", "l2"]);
 		// Warm the isolate's credential cache: a page is then one call.
-		await callRecorded(new RecordingDb(), "GET", `/learners?${query}`, { auth: app.auth });
+		await callRecorded(new RealmRecorder(), "GET", `/learners?${query}`, { auth: app.auth });
 		const first = await expectRequestIndexed(app, "GET", `/learners?${query}`, 200);
 		expect(first.calls).toBe(1);
 		const { more } = JSON.parse(first.body) as { more?: string };
@@ -265,7 +347,7 @@ describe("registration routes use indexes only", () => {
 		await expectRequestIndexed(app, "GET", "/registrations/nope/tags", 404);
 		await expectRequestIndexed(app, "PUT", "/registrations/nope/tags", 404, { tags: ["x"] });
 		await expectRequestIndexed(app, "DELETE", "/registrations/nope/tags", 404, { tags: ["x"] });
-		await env.DB.prepare("UPDATE registrations SET tag_count = 1000 WHERE app_id = ?1 AND id = 'reg-1'")
+		await (await shardOf(app.appId)).prepare("UPDATE registrations SET tag_count = 1000 WHERE app_id = ?1 AND id = 'reg-1'")
 			.bind(app.appId)
 			.run();
 		await expectRequestIndexed(app, "PUT", "/registrations/reg-1/tags", 400, { tags: ["new"] });
@@ -275,6 +357,23 @@ describe("registration routes use indexes only", () => {
 		const app = await populatedApp();
 		await expectRequestIndexed(app, "PUT", "/registrations/tags", 204, { ids: ["reg-1", "noise-reg-1"], tags: ["b"] });
 		await expectRequestIndexed(app, "PUT", "/registrations/tags", 404, { ids: ["reg-1", "ghost"], tags: ["c"] });
+	});
+});
+
+describe("every shard's statements use indexes only", () => {
+	it.each(SHARDS.map((shard) => [shard.name]))("an application on %s: its data is read and written there", async (shard) => {
+		const app = await populatedApp(await appOn(shard));
+		for (const [method, path, status, body] of [
+			["GET", "/learner/ada/tags", 200],
+			["PUT", "/learner/ada/tags", 204, { tags: ["s1"] }],
+			["GET", "/learners?tags=l1", 200],
+			["GET", "/registrations?learnerId=ada", 200],
+			["PUT", "/registrations/tags", 204, { ids: ["reg-1"], tags: ["s2"] }],
+			["DELETE", "/registrations/reg-1", 204],
+		] as const) {
+			const recorded = await expectRequestIndexed(app, method, path, status, body);
+			expect(recorded.statements.some((statement) => statement.database === shard), `${method} ${path}`).toBe(true);
+		}
 	});
 });
 
@@ -312,21 +411,25 @@ describe("credential management routes use indexes only, one D1 call each", () =
 });
 
 describe("rows read", () => {
-	/** Makes the database much bigger around the app: 2000 registrations here and 2000 elsewhere, all tagged. */
+	/**
+	 * Makes the app's shard much bigger around it: 2000 registrations here and 2000 in another application on the
+	 * same shard, all tagged.
+	 */
 	async function growDatabase(app: TestApp): Promise<void> {
-		const elsewhere = await createApp();
+		const db = await shardOf(app.appId);
+		const elsewhere = { appId: await appBeside(app) };
 		for (const [target, prefix] of [
 			[app, "grown"],
 			[elsewhere, "grown"],
 		] as const) {
 			const learners = await seedRegistrations(target.appId, prefix, 2000);
-			await env.DB.prepare(
+			await db.prepare(
 				`INSERT INTO learner_tags (app_id, learner_id, tag)
 				 SELECT ?1, l.value, t.value FROM json_each(?2) l, json_each('["l1","l2","x"]') t`,
 			)
 				.bind(target.appId, JSON.stringify(learners))
 				.run();
-			await env.DB.prepare(
+			await db.prepare(
 				`INSERT INTO registration_tags (app_id, registration_id, tag)
 				 SELECT ?1, ?2 || '-reg-' || l.key, t.value FROM json_each(?3) l, json_each('["r1","r2","x"]') t`,
 			)
@@ -335,7 +438,7 @@ describe("rows read", () => {
 		}
 		// The same learner and registration ids in another application, with tags of their own.
 		await insertRegistrations(elsewhere.appId, [{ id: "reg-1", courseId: "course-1", learnerId: "ada" }]);
-		await env.DB.prepare(
+		await db.prepare(
 			`INSERT INTO learner_tags (app_id, learner_id, tag) SELECT ?1, 'ada', value FROM json_each(?2)`,
 		)
 			.bind(elsewhere.appId, JSON.stringify(Array.from({ length: 500 }, (_, i) => `other-${i}`)))
@@ -356,9 +459,10 @@ describe("rows read", () => {
 	 * growDatabase happens to put a neighbour there.
 	 */
 	async function neighbours(app: TestApp): Promise<void> {
-		await env.DB.batch([
-			env.DB.prepare("INSERT INTO learner_tags (app_id, learner_id, tag) VALUES (?1, 'ada-neighbour', 'n')").bind(app.appId),
-			env.DB.prepare("INSERT INTO registration_tags (app_id, registration_id, tag) VALUES (?1, 'reg-1-neighbour', 'n')").bind(
+		const db = await shardOf(app.appId);
+		await db.batch([
+			db.prepare("INSERT INTO learner_tags (app_id, learner_id, tag) VALUES (?1, 'ada-neighbour', 'n')").bind(app.appId),
+			db.prepare("INSERT INTO registration_tags (app_id, registration_id, tag) VALUES (?1, 'reg-1-neighbour', 'n')").bind(
 				app.appId,
 			),
 		]);
@@ -367,8 +471,8 @@ describe("rows read", () => {
 	/** rows_read of the one statement a warm GET runs, and the number of tags it answered. */
 	async function readCost(app: TestApp, path: string): Promise<{ rowsRead: number; tags: number; calls: number }> {
 		// Warm the isolate's credential cache, so the measured request runs only its own statement.
-		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
-		const recorder = new RecordingDb();
+		await callRecorded(new RealmRecorder(), "GET", path, { auth: app.auth });
+		const recorder = new RealmRecorder();
 		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
 		expect(response.status).toBe(200);
 		const { tags } = (await response.json()) as { tags: string[] };
@@ -378,7 +482,7 @@ describe("rows read", () => {
 
 	it("GET /learner/:learnerId/tags reads in proportion to its answer, whatever the database holds", async () => {
 		const app = await populatedApp();
-		await callRecorded(new RecordingDb(), "PUT", "/learner/ada/tags", {
+		await callRecorded(new RealmRecorder(), "PUT", "/learner/ada/tags", {
 			auth: app.auth,
 			body: { tags: ["l3", "l4", "l5"] },
 		});
@@ -411,8 +515,8 @@ describe("rows read", () => {
 
 	/** rows_read of the one statement a warm listing runs, and how many registrations its page holds. */
 	async function listCost(app: TestApp, path: string): Promise<{ rowsRead: number; page: number; more?: string }> {
-		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
-		const recorder = new RecordingDb();
+		await callRecorded(new RealmRecorder(), "GET", path, { auth: app.auth });
+		const recorder = new RealmRecorder();
 		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
 		expect(response.status).toBe(200);
 		const { registrations, more } = (await response.json()) as { registrations: unknown[]; more?: string };
@@ -426,7 +530,7 @@ describe("rows read", () => {
 			id: `${prefix}-${i}`,
 			date: new Date(start + i).toISOString(),
 		}));
-		await env.DB.prepare(
+		await (await shardOf(appId)).prepare(
 			`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
 			 SELECT ?1, value ->> '$.id', 'dated-course', 'dated-learner', lower(hex(randomblob(16))),
 			   value ->> '$.date', value ->> '$.date'
@@ -466,8 +570,8 @@ describe("rows read", () => {
 
 	/** rows_read of the one statement a warm GET /learners runs, and what its page holds. */
 	async function directoryCost(app: TestApp, path: string) {
-		await callRecorded(new RecordingDb(), "GET", path, { auth: app.auth });
-		const recorder = new RecordingDb();
+		await callRecorded(new RealmRecorder(), "GET", path, { auth: app.auth });
+		const recorder = new RealmRecorder();
 		const response = await callRecorded(recorder, "GET", path, { auth: app.auth });
 		expect(response.status).toBe(200);
 		const { learners, more } = (await response.json()) as {
@@ -514,12 +618,12 @@ describe("rows read", () => {
 		const app = await directoryApp();
 		const before = await directoryCost(app, `/learners?${query}`);
 		// Thousands of learners more: after the page's in id order with the same tags, in between with others,
-		// and in another application with the same tags.
+		// and in another application on the same shard with the same tags.
 		await growDatabase(app);
 		const later = await seedRegistrations(app.appId, "late", 2000);
 		await tagLearners(app.appId, later, ["dir", "also", "third"]);
-		const elsewhere = await createApp();
-		await tagLearners(elsewhere.appId, await seedRegistrations(elsewhere.appId, "directory", 2000), ["dir", "also"]);
+		const elsewhere = await appBeside(app);
+		await tagLearners(elsewhere, await seedRegistrations(elsewhere, "directory", 2000), ["dir", "also"]);
 		const after = await directoryCost(app, `/learners?${query}`);
 		console.log(
 			`rows_read GET /learners with ${name}: ${after.rowsRead} for a page of ${after.page} learners holding ${after.held} rows (before growing: ${before.rowsRead})`,
@@ -558,7 +662,7 @@ describe("rows read", () => {
 	it("PUT /learner/:learnerId/tags reads as much in a big database as in a small one", async () => {
 		const app = await populatedApp();
 		const put = async (learnerId: string) => {
-			const recorder = new RecordingDb();
+			const recorder = new RealmRecorder();
 			const response = await callRecorded(recorder, "PUT", `/learner/${learnerId}/tags`, {
 				auth: app.auth,
 				body: { tags: ["a", "b", "c"] },
