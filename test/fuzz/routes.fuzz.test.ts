@@ -9,7 +9,7 @@ import { jobIdOf } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
 import { loadDocument, type Operation } from "../support/operations";
 import { callCapturing, drain, type SentMessage, sentDuring } from "../support/queue";
-import { seedRegistrations } from "../support/seed";
+import { seedRegistrations, shardOf } from "../support/seed";
 import {
 	type Encoding,
 	type FuzzBody,
@@ -41,6 +41,8 @@ const jobMessages: SentMessage[] = [];
 
 interface Setting {
 	app: TestApp;
+	/** The shard holding the fuzzed application's data (applications, credentials and realm users are on env.DB). */
+	appShard: D1Database;
 	pools: Pools;
 	control: { learnerId: string; registrationId: string };
 	controlApp: TestApp;
@@ -190,7 +192,7 @@ async function storedTagCount(kind: TagWrite["kind"], id: string): Promise<numbe
 		kind === "learner"
 			? "SELECT tag_count AS n FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2"
 			: "SELECT tag_count AS n FROM registrations WHERE app_id = ?1 AND id = ?2";
-	return (await env.DB.prepare(sql).bind(setting.app.appId, id).first<{ n: number }>())?.n ?? 0;
+	return (await setting.appShard.prepare(sql).bind(setting.app.appId, id).first<{ n: number }>())?.n ?? 0;
 }
 
 /**
@@ -320,27 +322,35 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 
 /** Every string a fuzzed request could have written, anywhere it could be stored. */
 async function storedStrings(appId: string): Promise<Set<string>> {
-	// D1 allows only a few terms in a compound SELECT: one statement per table.
-	const sources = [
+	// D1 allows only a few terms in a compound SELECT: one statement per table. The application's rows are on
+	// its shard; applications, credentials and realm users on the control database.
+	const onShard = [
 		"SELECT id, course_id, learner_id, learner_email, learner_first_name, learner_last_name FROM registrations WHERE app_id = ?1",
 		"SELECT learner_id, tag FROM learner_tags WHERE app_id = ?1",
 		"SELECT learner_id FROM learner_tag_counts WHERE app_id = ?1",
 		"SELECT registration_id, tag FROM registration_tags WHERE app_id = ?1",
 		"SELECT learner_id, requested_by, payload FROM jobs WHERE app_id = ?1",
 		"SELECT j.value FROM jobs, json_each(jobs.payload) j WHERE jobs.app_id = ?1 AND json_valid(jobs.payload)",
+	];
+	const onControl = [
 		"SELECT name FROM applications WHERE ?1 IS NOT NULL",
 		"SELECT name FROM credentials WHERE ?1 IS NOT NULL",
 		"SELECT email FROM realm_users WHERE ?1 IS NOT NULL",
 	];
-	const results = await env.DB.batch(sources.map((sql) => env.DB.prepare(sql).bind(appId)));
+	const shard = await shardOf(appId);
+	const results = [
+		...(await shard.batch(onShard.map((sql) => shard.prepare(sql).bind(appId)))),
+		...(await env.DB.batch(onControl.map((sql) => env.DB.prepare(sql).bind(appId)))),
+	];
 	const values = results.flatMap((result) => (result.results as Record<string, unknown>[]).flatMap((row) => Object.values(row)));
 	return new Set(values.filter((value): value is string => typeof value === "string"));
 }
 
 /** Rows that break a limit of SPEC §3 or the bookkeeping around them. */
 async function invalidRows(appId: string): Promise<string[]> {
-	const db = env.DB;
-	const [registrations, learnerTags, counts, registrationTags, jobs, applications, credentials, users] = await db.batch([
+	const db = await shardOf(appId);
+	const control = env.DB;
+	const [registrations, learnerTags, counts, registrationTags, jobs] = await db.batch([
 		db.prepare(
 			`SELECT r.id, r.course_id, r.learner_id, r.learner_email, r.learner_first_name, r.learner_last_name, r.tag_count,
 			   (SELECT count(*) FROM registration_tags t WHERE t.app_id = r.app_id AND t.registration_id = r.id) AS actual
@@ -360,9 +370,11 @@ async function invalidRows(appId: string): Promise<string[]> {
 			 FROM registration_tags t WHERE t.app_id = ?1`,
 		).bind(appId),
 		db.prepare("SELECT id, status, learner_id, payload FROM jobs WHERE app_id = ?1").bind(appId),
-		db.prepare("SELECT name FROM applications"),
-		db.prepare("SELECT name FROM credentials"),
-		db.prepare("SELECT email FROM realm_users"),
+	]);
+	const [applications, credentials, users] = await control.batch([
+		control.prepare("SELECT name FROM applications"),
+		control.prepare("SELECT name FROM credentials"),
+		control.prepare("SELECT email FROM realm_users"),
 	]);
 	type Rows = Record<string, unknown>[];
 	const problems: string[] = [];
@@ -406,16 +418,18 @@ async function controlState(): Promise<unknown> {
 		const response = await call("GET", path, { auth });
 		return { status: response.status, body: await response.json() };
 	};
-	const rows = await env.DB.prepare(
-		`SELECT * FROM registrations WHERE (app_id = ?1 AND learner_id = ?2) OR app_id = ?3 ORDER BY pk`,
-	)
-		.bind(app.appId, control.learnerId, controlApp.appId)
+	// Each application's rows from its shard (the two may share one, or not).
+	const ownRows = await (await shardOf(app.appId)).prepare("SELECT * FROM registrations WHERE app_id = ?1 AND learner_id = ?2 ORDER BY pk")
+		.bind(app.appId, control.learnerId)
+		.all();
+	const otherRows = await (await shardOf(controlApp.appId)).prepare("SELECT * FROM registrations WHERE app_id = ?1 ORDER BY pk")
+		.bind(controlApp.appId)
 		.all();
 	return {
 		tags: await read(app.auth, `/learner/${encodeURIComponent(control.learnerId)}/tags`),
 		registration: await read(app.auth, `/registrations/${encodeURIComponent(control.registrationId)}`),
 		otherAppTags: await read(controlApp.auth, `/learner/${encodeURIComponent(pools.learnerIds[0] ?? "")}/tags`),
-		rows: rows.results,
+		rows: [...ownRows.results, ...otherRows.results],
 	};
 }
 
@@ -455,6 +469,7 @@ beforeAll(async () => {
 	const doomed = [await createApp("doomed-1"), await createApp("doomed-2")];
 	setting = {
 		app,
+		appShard: await shardOf(app.appId),
 		control: { learnerId: control.learnerId, registrationId: controlRegistration },
 		controlApp,
 		pools: {

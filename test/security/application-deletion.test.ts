@@ -1,18 +1,23 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { requestApplicationDeletion } from "../../src/db/jobs";
+import { markApplicationDeleted, noteDeletionRecorded } from "../../src/db/applications";
+import { type Job, recordApplicationDeletion } from "../../src/db/jobs";
 import { JobMessageSchema } from "../../src/jobs/contract";
+import { sweep } from "../../src/jobs/sweeper";
 import { call } from "../support/client";
 import { completedJob, expectMessage, getJob, jobIdOf } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
-import { acceptApplicationDeletion, callCapturing, deliver, drain } from "../support/queue";
+import { acceptApplicationDeletion, callCapturing, deliver, drain, sentDuring } from "../support/queue";
+import { shardOf } from "../support/seed";
 
 // SPEC §11: a failed application deletion is retried until the data is gone, and nothing is written into an
-// application after its deletion was accepted, whatever any isolate's credential cache still believes.
+// application after its deletion was accepted, whatever any isolate's credential cache still believes. A
+// deletion has two halves, the control database's (the application marked deleted, its credentials gone) and
+// its shard's (the job recorded, the data fenced off): one the request left half-done is finished by the sweeper.
 
-/** Rows of the application's learner data, over every table that holds some. */
+/** Rows of the application's learner data on its shard, over every table that holds some. */
 async function learnerRows(appId: string): Promise<number> {
-	const row = await env.DB.prepare(
+	const row = await (await shardOf(appId)).prepare(
 		`SELECT (SELECT count(*) FROM registrations WHERE app_id = ?1) + (SELECT count(*) FROM learner_tags WHERE app_id = ?1)
 		   + (SELECT count(*) FROM registration_tags WHERE app_id = ?1) + (SELECT count(*) FROM learner_tag_counts WHERE app_id = ?1)
 		   AS n`,
@@ -20,6 +25,28 @@ async function learnerRows(appId: string): Promise<number> {
 		.bind(appId)
 		.first<{ n: number }>();
 	return row?.n ?? -1;
+}
+
+/**
+ * An application's deletion as another isolate accepts it (the steps of DELETE /appManagement/applications/{id}):
+ * the control database marks it deleted, then its shard records the job, then the control database notes that.
+ * This isolate is not told: its credential cache still trusts the application's credentials.
+ */
+async function deleteElsewhere(appId: string): Promise<Job | null> {
+	const now = new Date().toISOString();
+	const placement = await markApplicationDeleted(env.DB, appId, now);
+	if (placement === null || placement === "moving") throw new Error(`application ${appId} could not be marked deleted: ${placement}`);
+	const job = await recordApplicationDeletion(await shardOf(appId), appId, now);
+	await noteDeletionRecorded(env.DB, appId, now);
+	return job;
+}
+
+/** The deletion jobs the application's shard holds (one at most, whatever happens). */
+async function deletionJobs(appId: string): Promise<{ id: string; status: string }[]> {
+	const { results } = await (await shardOf(appId)).prepare("SELECT id, status FROM jobs WHERE app_id = ?1 AND type = 'deleteApplication'")
+		.bind(appId)
+		.all<{ id: string; status: string }>();
+	return results;
 }
 
 describe("a failed application deletion", () => {
@@ -49,7 +76,7 @@ describe("a failed application deletion", () => {
 		const app = await createApp();
 		await enrol(app, { id: uniqueValue("learner") }, { registrationTags: ["r"] });
 		const message = await acceptApplicationDeletion(app.appId);
-		await env.DB.prepare("UPDATE jobs SET status = 'failed', error = 'Gave up after repeated failures' WHERE id = ?1")
+		await (await shardOf(app.appId)).prepare("UPDATE jobs SET status = 'failed', error = 'Gave up after repeated failures' WHERE id = ?1")
 			.bind(message.jobId)
 			.run();
 
@@ -70,7 +97,7 @@ describe("writes into a deleted application", () => {
 		// This isolate now trusts the credential for 30 s.
 		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(200);
 		// Another isolate deletes the application; this one is not told.
-		const job = await requestApplicationDeletion(env.DB, app.appId, new Date().toISOString());
+		const job = await deleteElsewhere(app.appId);
 		expect(job).not.toBeNull();
 		await drain({ type: "deleteApplication", jobId: job?.id ?? "" });
 		expect(await learnerRows(app.appId)).toBe(0);
@@ -93,7 +120,7 @@ describe("writes into a deleted application", () => {
 			expect(await expectMessage(response, 401), `${method} ${path}`).toBe("Invalid application id or secret key");
 		}
 		expect(await learnerRows(app.appId)).toBe(0);
-		const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ n: number }>()) ?? {};
+		const { n } = (await (await shardOf(app.appId)).prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ n: number }>()) ?? {};
 		expect(n).toBe(1);
 	});
 
@@ -102,11 +129,46 @@ describe("writes into a deleted application", () => {
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId });
 		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(200);
-		await requestApplicationDeletion(env.DB, app.appId, new Date().toISOString());
+		await deleteElsewhere(app.appId);
 
 		const response = await call("PUT", `/learner/${encodeURIComponent(learnerId)}/tags`, { auth: app.auth, body: { tags: ["late"] } });
 		expect(await expectMessage(response, 401)).toBe("Invalid application id or secret key");
-		const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1").bind(app.appId).first<{ n: number }>()) ?? {};
+		const { n } = (await (await shardOf(app.appId)).prepare("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1").bind(app.appId).first<{ n: number }>()) ?? {};
 		expect(n).toBe(0);
+	});
+});
+
+describe("a deletion the control database accepted but its shard never recorded", () => {
+	it("is finished by the sweeper: the job is recorded on the shard and the application's data goes", async () => {
+		const app = await createApp();
+		await enrol(app, { id: uniqueValue("learner"), email: "half-deleted@example.com" }, { learnerTags: ["t"] });
+		// The request failed between the two databases: the control database marked the application deleted, the
+		// shard never heard of it.
+		const placement = await markApplicationDeleted(env.DB, app.appId, new Date().toISOString());
+		expect(placement).toMatchObject({ appId: app.appId, deletedAt: expect.any(String) });
+		// Its credentials went with the control database's half (an isolate that cached one may trust it a while yet).
+		const credentials = await env.DB.prepare("SELECT count(*) AS n FROM credentials WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
+		expect(credentials?.n).toBe(0);
+		expect(await deletionJobs(app.appId)).toEqual([]);
+		expect(await learnerRows(app.appId)).toBe(3);
+
+		// The sweep past the staleness window records the job on the shard and sends its message.
+		const { result: report, sent } = await sentDuring(() => sweep(env, Date.now() + 11 * 60_000));
+		expect(report.deletionsRecorded).toBeGreaterThanOrEqual(1);
+		const recorded = await deletionJobs(app.appId);
+		expect(recorded).toEqual([{ id: expect.stringMatching(new RegExp(`^${app.appId}\\.`)), status: "queued" }]);
+		const jobId = recorded[0]?.id ?? "";
+		const message = { type: "deleteApplication" as const, jobId };
+		expect(sent.filter((entry) => JSON.stringify(entry.body).includes(app.appId))).toEqual([{ body: message }]);
+
+		// The data goes once the job has run, as the queue would run it.
+		await drain(message);
+		await completedJob(MANAGEMENT, message, { registrationsAffected: 1, tagsRemoved: 1 });
+		expect(await learnerRows(app.appId)).toBe(0);
+
+		// Finished: a later sweep records no second job and sends nothing for it.
+		const later = await sentDuring(() => sweep(env, Date.now() + 22 * 60_000));
+		expect(later.sent.filter((entry) => JSON.stringify(entry.body).includes(app.appId))).toEqual([]);
+		expect(await deletionJobs(app.appId)).toEqual([{ id: jobId, status: "completed" }]);
 	});
 });

@@ -1,11 +1,10 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { runJob } from "../../src/jobs/run";
 import { call, liftRateLimit } from "../support/client";
 import { expectMessage, getJob } from "../support/expect";
 import { createApp, enrol, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, type SentMessage, stubSends } from "../support/queue";
-import { countOf, registrationCount } from "../support/seed";
+import { countOf, registrationCount, shardOf } from "../support/seed";
 
 /**
  * Concurrent writers against an erasure. The erasure's chunks are driven one at a time (small chunks, so there
@@ -98,7 +97,7 @@ describe("tag writers racing an erasure", () => {
 		stubSends(async (next) => {
 			sent.push(next);
 		});
-		const db = env.DB.withSession("first-primary");
+		const db = (await shardOf(app.appId)).withSession("first-primary");
 		let wave = 0;
 		let previous: string[] = [];
 		const statuses: Record<number, number> = {};

@@ -1,17 +1,22 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { findPlacement } from "../../src/db/applications";
 import type { JobMessage } from "../../src/jobs/contract";
+import { parseShards, shardDatabase } from "../../src/shards";
 import { call, envWith } from "../support/client";
 import { getJob } from "../support/expect";
-import { createApp, enrol, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { type FaultDecision, faultyDatabases } from "../support/faulty-d1";
+import { basicHeader, createApp, enrol, MANAGEMENT, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
-import { countOf, registrationCount, seedLearnerRegistrations } from "../support/seed";
+import { countOf, registrationCount, seedApplication, seedLearnerRegistrations, shardOf } from "../support/seed";
 
 /**
- * Fault injection in the queue consumer. The seam is the env: its DB is a wrapper around the test database
- * that fails the k-th D1 call (a db.batch() or one statement run on its own) either before it reaches D1, or
- * after D1 has committed it (the reply is lost). For every k a job makes, the message is delivered once with
- * the fault, then redelivered as the queue would, and the final state must be exactly right.
+ * Fault injection in the queue consumer. The seam is the env: every D1 binding of it (the control database, where
+ * the consumer reads the job's placement, and each shard, where the job's rows are) is a wrapper around the test
+ * database that fails the k-th D1 call, counted over all of them (a db.batch() or one statement run on its own),
+ * either before it reaches D1, or after D1 has committed it (the reply is lost). For every k a job makes, the
+ * message is delivered once with the fault, then redelivered as the queue would, and the final state must be
+ * exactly right.
  */
 
 const FAULT = "D1_ERROR: injected fault";
@@ -20,13 +25,8 @@ const REGISTRATIONS = 1100;
 
 type Mode = "before" | "after";
 
-/** Decides, for each D1 call, whether it fails; `values` are the values bound to the statements it runs. */
-interface Plan {
-	run<T>(call: () => Promise<T>, values: readonly unknown[]): Promise<T>;
-}
-
-/** Fails the `failAt`-th D1 call, once; counts every call. */
-class FaultPlan implements Plan {
+/** Fails the `failAt`-th D1 call, once, wherever it goes; counts every call. */
+class FaultPlan {
 	calls = 0;
 	fired = false;
 
@@ -35,64 +35,76 @@ class FaultPlan implements Plan {
 		readonly mode: Mode,
 	) {}
 
-	async run<T>(call: () => Promise<T>): Promise<T> {
+	/** faultyDatabases' decision for each call. */
+	readonly decide = (): FaultDecision => {
 		this.calls++;
-		if (this.calls !== this.failAt) return call();
+		if (this.calls !== this.failAt) return null;
 		this.fired = true;
-		if (this.mode === "after") await call();
-		throw new Error(FAULT);
-	}
-}
-
-/** Fails every D1 call that touches one job (its id is bound to a statement), whatever the attempt. */
-class PoisonPlan implements Plan {
-	constructor(readonly jobId: string) {}
-
-	run<T>(call: () => Promise<T>, values: readonly unknown[]): Promise<T> {
-		return values.includes(this.jobId) ? Promise.reject(new Error(FAULT)) : call();
-	}
+		return { message: FAULT, when: this.mode };
+	};
 }
 
 const EXECUTORS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
 
-/** A D1 binding whose sessions pass every call through `plan`. */
-function faultyDb(plan: Plan): D1Database {
-	const originals = new WeakMap<object, { statement: D1PreparedStatement; values: unknown[] }>();
-	const wrap = (statement: D1PreparedStatement, values: unknown[]): D1PreparedStatement => {
-		const wrapped = new Proxy(statement, {
-			get: (target, property) => {
-				if (property === "bind") return (...bound: unknown[]) => wrap(target.bind(...bound), bound);
-				if (EXECUTORS.has(property)) {
-					const method = Reflect.get(target, property, target) as (...args: unknown[]) => Promise<unknown>;
-					return (...args: unknown[]) => plan.run(() => method.apply(target, args), values);
-				}
-				// D1's statement methods use internal state, so they run on the real statement.
-				const value: unknown = Reflect.get(target, property, target);
-				return typeof value === "function" ? value.bind(target) : value;
+/**
+ * Every D1 binding of the Worker (the control database and each shard), failing each call that binds `jobId` to
+ * one of its statements, whatever the attempt. The statements' bound values decide here, which faultyDatabases'
+ * decision (the SQL only) cannot tell apart: a batch's other jobs run the same SQL.
+ */
+function poisonedDatabases(jobId: string): Partial<Env> {
+	const over = (database: D1Database): D1Database => {
+		const originals = new WeakMap<object, { statement: D1PreparedStatement; values: unknown[] }>();
+		const run = <T>(values: readonly unknown[], work: () => Promise<T>): Promise<T> =>
+			values.includes(jobId) ? Promise.reject(new Error(FAULT)) : work();
+		const wrap = (statement: D1PreparedStatement, values: unknown[]): D1PreparedStatement => {
+			const wrapped = new Proxy(statement, {
+				get: (target, property) => {
+					if (property === "bind") return (...bound: unknown[]) => wrap(target.bind(...bound), bound);
+					if (EXECUTORS.has(property)) {
+						const method = Reflect.get(target, property, target) as (...args: unknown[]) => Promise<unknown>;
+						return (...args: unknown[]) => run(values, () => method.apply(target, args));
+					}
+					// D1's statement methods use internal state, so they run on the real statement.
+					const value: unknown = Reflect.get(target, property, target);
+					return typeof value === "function" ? value.bind(target) : value;
+				},
+			});
+			originals.set(wrapped, { statement, values });
+			return wrapped;
+		};
+		const calls = (db: D1Database | D1DatabaseSession) => ({
+			prepare: (sql: string) => wrap(db.prepare(sql), []),
+			batch: <T>(statements: D1PreparedStatement[]) => {
+				const entries = statements.map((statement) => originals.get(statement) ?? { statement, values: [] });
+				return run(
+					entries.flatMap((entry) => entry.values),
+					() => db.batch<T>(entries.map((entry) => entry.statement)),
+				);
 			},
 		});
-		originals.set(wrapped, { statement, values });
-		return wrapped;
+		return {
+			...calls(database),
+			withSession: (constraint?: D1SessionConstraint) => {
+				const session = database.withSession(constraint);
+				return { ...calls(session), getBookmark: () => session.getBookmark() };
+			},
+			// The consumer uses nothing else of D1Database.
+		} as unknown as D1Database;
 	};
-	return {
-		withSession: (constraint?: D1SessionConstraint) => {
-			const session = env.DB.withSession(constraint);
-			return {
-				prepare: (sql: string) => wrap(session.prepare(sql), []),
-				batch: <T>(statements: D1PreparedStatement[]) => {
-					const entries = statements.map((statement) => originals.get(statement) ?? { statement, values: [] });
-					return plan.run(
-						() => session.batch<T>(entries.map((entry) => entry.statement)),
-						entries.flatMap((entry) => entry.values),
-					);
-				},
-				getBookmark: () => session.getBookmark(),
-			};
-		},
-		// The consumer uses nothing of its D1 binding but withSession(); the rest of D1Database is never reached.
-	} as unknown as D1Database;
+	const bindings: Record<string, D1Database> = { DB: over(env.DB) };
+	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = over(shardDatabase(env, shard.name));
+	return bindings as Partial<Env>;
 }
 
+/** An application placed beside `app`, on its shard (src/db itself places it), with a credential made through the API. */
+async function appBeside(app: TestApp): Promise<TestApp> {
+	const placement = await findPlacement(env.DB, app.appId);
+	const appId = await seedApplication({ shard: placement?.shard ?? "" });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
+}
 
 interface Scene {
 	app: TestApp;
@@ -107,7 +119,8 @@ interface Scene {
 
 async function scene(): Promise<Scene> {
 	const app = await createApp();
-	const otherApp = await createApp();
+	// Another application on the same shard: the same tables, where a job's statements could reach its rows.
+	const otherApp = await appBeside(app);
 	const learnerId = uniqueValue("faulted");
 	await seedLearnerRegistrations(app.appId, learnerId, REGISTRATIONS, "fault");
 	const learnerTags = ["fault-a", "fault-b", "fault-c"];
@@ -179,7 +192,7 @@ const updateIsExact: Check = async (s, message, before) => {
 		UPDATE.lastName,
 	);
 	if (updated !== REGISTRATIONS) problems.push(`${updated} of ${REGISTRATIONS} registrations updated`);
-	const job = await env.DB.prepare("SELECT learner_id, payload FROM jobs WHERE id = ?1").bind(message.jobId).first();
+	const job = await (await shardOf(s.app.appId)).prepare("SELECT learner_id, payload FROM jobs WHERE id = ?1").bind(message.jobId).first();
 	if (job?.learner_id !== null || job.payload !== null) problems.push("the finished job still holds the learner's data");
 	if (JSON.stringify(await bystanders(s)) !== JSON.stringify(before)) problems.push("a bystander changed");
 	return problems;
@@ -248,7 +261,7 @@ async function runWithFault(kind: JobKind, plan: FaultPlan): Promise<string[]> {
 	const message = await kind.accept(s);
 	const before = await bystanders(s);
 	const { result: faulted } = await quietly(() =>
-		sentDuring(() => deliver([message], { env: envWith({ DB: faultyDb(plan) }) })),
+		sentDuring(() => deliver([message], { env: envWith(faultyDatabases(plan.decide)) })),
 	);
 	const problems: string[] = [];
 	if (plan.fired) {
@@ -290,7 +303,7 @@ describe("a poison message", () => {
 		const alsoGood = await acceptUpdate(s.app, { id: s.bystanderId, firstName: "Still" });
 
 		// Every D1 call of the poison job fails, whatever the attempt; whatever the deliveries send is kept.
-		const outage = envWith({ DB: faultyDb(new PoisonPlan(poison.jobId)) });
+		const outage = envWith(poisonedDatabases(poison.jobId));
 
 		const { result: firstDelivery } = await quietly(() => sentDuring(() => deliver([good, poison, alsoGood], { env: outage })));
 		expect(firstDelivery.result.explicitAcks).toEqual([firstDelivery.ids[0], firstDelivery.ids[2]]);

@@ -2,10 +2,12 @@ import { describe, expect, it } from "vitest";
 import { apiRequest, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
 import { createApp, enrol, uniqueValue } from "../support/fixtures";
-import { D1_ERRORS, failFirst, faultyD1 } from "../support/faulty-d1";
+import { D1_ERRORS, failFirst, faultyDatabases } from "../support/faulty-d1";
 
 // SPEC §11: D1 errors the platform documents as transient are retried where the operation is safe to repeat;
-// the client sees 503 with Retry-After (not 500) when the database is overloaded or stays unreachable.
+// the client sees 503 with Retry-After (not 500) when the database is overloaded or stays unreachable. Every D1
+// binding (the control database and each shard) goes through the same fault decision, so a fault reaches the
+// call wherever the Worker makes it.
 
 const tagsPath = (learnerId: string) => `/learner/${encodeURIComponent(learnerId)}/tags`;
 
@@ -15,8 +17,8 @@ describe("a transient D1 error", () => {
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId }, { learnerTags: ["a"] });
 		for (const message of [D1_ERRORS.networkLost, D1_ERRORS.reset]) {
-			const db = faultyD1(failFirst(2, message, (call) => call.sql.some((sql) => sql.includes("learner_tags"))));
-			const response = await fetchWithBindings(apiRequest("GET", tagsPath(learnerId), { auth: app.auth }), { DB: db });
+			const databases = faultyDatabases(failFirst(2, message, (call) => call.sql.some((sql) => sql.includes("learner_tags"))));
+			const response = await fetchWithBindings(apiRequest("GET", tagsPath(learnerId), { auth: app.auth }), databases);
 			expect(response.status).toBe(200);
 			expect(await response.json()).toEqual({ tags: ["a"] });
 		}
@@ -26,8 +28,8 @@ describe("a transient D1 error", () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId });
-		const db = faultyD1(failFirst(1, D1_ERRORS.networkLost, (call) => call.sql.some((sql) => sql.includes("INSERT OR IGNORE INTO learner_tags"))));
-		const response = await fetchWithBindings(apiRequest("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags: ["b"] } }), { DB: db });
+		const databases = faultyDatabases(failFirst(1, D1_ERRORS.networkLost, (call) => call.sql.some((sql) => sql.includes("INSERT OR IGNORE INTO learner_tags"))));
+		const response = await fetchWithBindings(apiRequest("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags: ["b"] } }), databases);
 		expect(response.status).toBe(204);
 		const read = await fetchWithBindings(apiRequest("GET", tagsPath(learnerId), { auth: app.auth }), {});
 		expect(await read.json()).toEqual({ tags: ["b"] });
@@ -37,8 +39,8 @@ describe("a transient D1 error", () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId });
-		const db = faultyD1(failFirst(100, D1_ERRORS.networkLost, (call) => call.sql.some((sql) => sql.includes("learner_tags"))));
-		const response = await fetchWithBindings(apiRequest("GET", tagsPath(learnerId), { auth: app.auth }), { DB: db });
+		const databases = faultyDatabases(failFirst(100, D1_ERRORS.networkLost, (call) => call.sql.some((sql) => sql.includes("learner_tags"))));
+		const response = await fetchWithBindings(apiRequest("GET", tagsPath(learnerId), { auth: app.auth }), databases);
 		expect(await expectMessage(response, 503)).toBe(
 			"The database did not answer; retry after 1 second (a write that was not acknowledged may or may not have been applied)",
 		);
@@ -48,13 +50,13 @@ describe("a transient D1 error", () => {
 	it("on a write that is not safe to repeat (a new registration) answers 503, not 500, without retrying", async () => {
 		const app = await createApp();
 		let attempts = 0;
-		const db = faultyD1((call) => {
+		const databases = faultyDatabases((call) => {
 			if (!call.sql.some((sql) => sql.includes("INSERT INTO registrations"))) return null;
 			attempts++;
 			return { message: D1_ERRORS.networkLost, when: "after" };
 		});
 		const body = { courseId: "c", registrationId: uniqueValue("registration"), learner: { id: uniqueValue("learner") } };
-		const response = await fetchWithBindings(apiRequest("POST", "/registrations", { auth: app.auth, body }), { DB: db });
+		const response = await fetchWithBindings(apiRequest("POST", "/registrations", { auth: app.auth, body }), databases);
 		expect(response.status).toBe(503);
 		expect(attempts).toBe(1);
 	});
@@ -67,12 +69,12 @@ describe("an overloaded D1", () => {
 		await enrol(app, { id: learnerId });
 		for (const message of [D1_ERRORS.overloaded, D1_ERRORS.queuedTooLong]) {
 			let attempts = 0;
-			const db = faultyD1((call) => {
+			const databases = faultyDatabases((call) => {
 				if (!call.sql.some((sql) => sql.includes("learner_tags"))) return null;
 				attempts++;
 				return { message, when: "before" };
 			});
-			const response = await fetchWithBindings(apiRequest("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags: ["c"] } }), { DB: db });
+			const response = await fetchWithBindings(apiRequest("PUT", tagsPath(learnerId), { auth: app.auth, body: { tags: ["c"] } }), databases);
 			expect(await expectMessage(response, 503)).toBe(
 				"The database is overloaded; retry after 5 seconds (a write that was not acknowledged may or may not have been applied)",
 			);

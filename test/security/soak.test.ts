@@ -2,18 +2,22 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { requestApplicationDeletion } from "../../src/db/jobs";
-import { apiRequest, envWith, fetchWithBindings } from "../support/client";
-import { createApp, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { markApplicationDeleted, noteDeletionRecorded } from "../../src/db/applications";
+import { recordApplicationDeletion } from "../../src/db/jobs";
+import type { DataRegion } from "../../src/shards";
+import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
+import { basicHeader, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { deliver, type SentMessage, stubSends, WORK_QUEUE } from "../support/queue";
-import { D1_ERRORS, type FaultDecision, faultyD1 } from "../support/faulty-d1";
+import { D1_ERRORS, type FaultDecision, faultyDatabases } from "../support/faulty-d1";
+import { SHARDS, countOf, shardOf } from "../support/seed";
 import { findAnywhere } from "../support/scan";
 
 /**
- * SPEC §11 under load: a few thousand mixed requests from several applications, with D1 faults (transient and
- * overload errors, before D1 runs a call or after it committed one) and lost queue sends injected at random;
- * job messages delivered in random order, some lost, each through the same faulty D1; one application deleted
- * half-way, learners erased along the way. Then the sweeper and the consumer run until nothing is left to do,
+ * SPEC §11 under load: a few thousand mixed requests from several applications spread over every shard, with D1
+ * faults (transient and overload errors, before D1 runs a call or after it committed one, in the control database
+ * and on the shards alike) and lost queue sends injected at random; job messages delivered in random order, some
+ * lost, each through the same faulty D1 bindings; one application deleted half-way (on a shard it shares with a
+ * live one, and now and then with its shard's half left to the sweeper), learners erased along the way. Then the sweeper and the consumer run until nothing is left to do,
  * and the test checks: every job finished, every acknowledged write is there, nothing of the deleted
  * application or of an erased learner remains anywhere, and each application's stored-row count is exact.
  *
@@ -49,8 +53,8 @@ const random = generator(SEED);
 const ERRORS = [D1_ERRORS.networkLost, D1_ERRORS.reset, D1_ERRORS.overloaded, D1_ERRORS.queuedTooLong];
 
 let faults = 0;
-/** Fails a random share of D1 calls, before or after D1 runs them. */
-const faultyDb = faultyD1((): FaultDecision => {
+/** Every D1 binding (the control database and each shard), failing a random share of calls, before or after D1 runs them. */
+const faultyBindings = faultyDatabases((): FaultDecision => {
 	if (!random.chance(FAULT_RATE)) return null;
 	faults++;
 	return { message: random.pick(ERRORS), when: random.chance(0.5) ? "before" : "after" };
@@ -71,7 +75,18 @@ async function lossySend({ body }: SentMessage): Promise<void> {
 	pending.push({ body, attempts: 1, dead: false });
 }
 
-const faultyEnv = (): Partial<Env> => ({ DB: faultyDb });
+const faultyEnv = (): Partial<Env> => faultyBindings;
+
+/** An application created through the API in `region` (placed on that region's least-used open shard), with one credential. */
+async function createAppIn(region: DataRegion): Promise<TestApp & { shard: string }> {
+	const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: uniqueValue("soak"), dataRegion: region } });
+	expect(created.status).toBe(200);
+	const { id: appId, shard } = (await created.json()) as { id: string; shard: string };
+	const credential = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(credential.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await credential.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret), shard };
+}
 
 /** Delivers one pending message as the queue would: retries with attempts + 1, then the dead-letter queue. */
 async function deliverOne(index: number, withFaults: boolean): Promise<void> {
@@ -123,8 +138,12 @@ afterEach(() => {
 describe("the service under faults", () => {
 	it("finishes every job, keeps every acknowledged write, and leaves nothing of deleted data", { timeout: 300_000 }, async () => {
 		stubSends(lossySend);
-		const apps = [await createApp(), await createApp(), await createApp(), await createApp()];
-		const doomed = await createApp();
+		// Placed as the API places them: the default region's two shards in turn, and the EU shard.
+		const apps = [await createAppIn("default"), await createAppIn("default"), await createAppIn("eu"), await createAppIn("default")];
+		const doomed = await createAppIn("default");
+		expect(new Set(apps.map((app) => app.shard))).toEqual(new Set(SHARDS.map((shard) => shard.name)));
+		// The deleted application shares its shard with a live one, whose data must come through whole.
+		expect(apps.some((app) => app.shard === doomed.shard)).toBe(true);
 		const admin = await realmUser("admin");
 		const learners: Learner[] = [];
 		const registrations: Registration[] = [];
@@ -258,10 +277,17 @@ describe("the service under faults", () => {
 			}
 			if (!doomedDeleted && requests >= REQUESTS / 2) {
 				// Another isolate accepts the application's deletion: this one still trusts its credential, so the
-				// writes that keep coming for it are stopped only by the fence in the database.
-				const job = await requestApplicationDeletion(env.DB, doomed.appId, new Date().toISOString());
-				expect(job).not.toBeNull();
-				pending.push({ body: { type: "deleteApplication", jobId: job?.id }, attempts: 1, dead: false });
+				// writes that keep coming for it are stopped only by the fence in its shard. Now and then that request
+				// fails between the two databases: the control database marked it deleted, its shard was never told,
+				// and the sweeper must finish the deletion (the writes meanwhile land, and go with the rest).
+				const now = new Date().toISOString();
+				expect(await markApplicationDeleted(env.DB, doomed.appId, now)).toMatchObject({ appId: doomed.appId, shard: doomed.shard });
+				if (random.chance(0.5)) {
+					const job = await recordApplicationDeletion(await shardOf(doomed.appId), doomed.appId, now);
+					expect(job).not.toBeNull();
+					await noteDeletionRecorded(env.DB, doomed.appId, now);
+					pending.push({ body: { type: "deleteApplication", jobId: job?.id }, attempts: 1, dead: false });
+				}
 				doomedDeleted = true;
 			}
 		}
@@ -278,7 +304,7 @@ describe("the service under faults", () => {
 			if (!quiet) continue;
 			for (const erasure of erasures) {
 				const job = erasure.jobId
-					? await env.DB.prepare("SELECT status FROM jobs WHERE id = ?1").bind(erasure.jobId).first<{ status: string }>()
+					? await (await shardOf(erasure.learner.app.appId)).prepare("SELECT status FROM jobs WHERE id = ?1").bind(erasure.jobId).first<{ status: string }>()
 					: null;
 				if (job?.status === "completed" || (erasure.learner.app === doomed && doomedDeleted)) continue;
 				const { learner } = erasure;
@@ -290,24 +316,28 @@ describe("the service under faults", () => {
 				if (response.status === 204) erasure.jobId = (response.headers.get("Location") ?? "").split("/").pop() ?? "";
 				else expect(response.status).toBe(404);
 			}
-			const unfinished = await env.DB.prepare("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')").first<{ n: number }>();
-			if (unfinished?.n === 0 && pending.length === 0 && round > 12) break;
+			const unfinished = await countOf("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')");
+			if (unfinished === 0 && pending.length === 0 && round > 12) break;
 		}
 
 		// Every job reached a final state.
-		const stuck = (await env.DB.prepare("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')").first<{ n: number }>())?.n ?? -1;
+		const stuck = await countOf("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')");
+		// The deleted application's deletion reached its shard, whichever way, and finished there.
+		const deletion = await (await shardOf(doomed.appId)).prepare("SELECT status FROM jobs WHERE app_id = ?1 AND type = 'deleteApplication'")
+			.bind(doomed.appId)
+			.all<{ status: string }>();
 
 		// Every acknowledged write is there.
 		const lost: string[] = [];
 		for (const learner of live()) {
-			const { results } = await env.DB.prepare("SELECT tag FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2")
+			const { results } = await (await shardOf(learner.app.appId)).prepare("SELECT tag FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2")
 				.bind(learner.app.appId, learner.id)
 				.all<{ tag: string }>();
 			const stored = new Set(results.map((row) => row.tag));
 			for (const tag of learner.tags) if (!stored.has(tag)) lost.push(`learner tag ${tag}`);
 		}
 		for (const registration of liveRegistrations()) {
-			const { results } = await env.DB.prepare("SELECT tag FROM registration_tags WHERE app_id = ?1 AND registration_id = ?2")
+			const { results } = await (await shardOf(registration.app.appId)).prepare("SELECT tag FROM registration_tags WHERE app_id = ?1 AND registration_id = ?2")
 				.bind(registration.app.appId, registration.id)
 				.all<{ tag: string }>();
 			const stored = new Set(results.map((row) => row.tag));
@@ -325,7 +355,7 @@ describe("the service under faults", () => {
 		// Each application's stored-row count (the quota's) matches what it holds.
 		const drift: string[] = [];
 		for (const app of apps) {
-			const row = await env.DB.prepare(
+			const row = await (await shardOf(app.appId)).prepare(
 				`SELECT s.stored_rows AS counted, (SELECT count(*) FROM registrations WHERE app_id = ?1)
 				   + (SELECT count(*) FROM learner_tags WHERE app_id = ?1) + (SELECT count(*) FROM registration_tags WHERE app_id = ?1) AS actual
 				 FROM app_storage s WHERE s.app_id = ?1`,
@@ -340,6 +370,7 @@ describe("the service under faults", () => {
 		expect(requests).toBeGreaterThanOrEqual(REQUESTS);
 		expect(faults).toBeGreaterThan(0);
 		expect(stuck).toBe(0);
+		expect(deletion.results).toEqual([{ status: "completed" }]);
 		expect(lost).toEqual([]);
 		expect(leftovers).toEqual([]);
 		expect(drift).toEqual([]);

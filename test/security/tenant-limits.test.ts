@@ -1,12 +1,12 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { apiRequest, fetchWithBindings } from "../support/client";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
-import { createApp, range, type TestApp, uniqueValue } from "../support/fixtures";
-import { seedRegistrations } from "../support/seed";
+import { basicHeader, createApp, MANAGEMENT, range, type TestApp, uniqueValue } from "../support/fixtures";
+import { SHARDS, seedApplication, seedRegistrations, shardOf } from "../support/seed";
 
 // SPEC §7 and §11: one application cannot fill the shared database (a quota on stored rows) nor hold its
-// writer (writes spend a per-minute budget weighed by the rows they may touch).
+// writer (writes spend a per-minute budget weighed by the rows they may touch). Applications share a shard
+// database with others: the limits hold per application, on its shard and across shards alike.
 
 type Limits = { APP_ROW_QUOTA?: string; APP_WRITE_BUDGET?: string };
 
@@ -16,13 +16,26 @@ const send = (limits: Limits, app: TestApp, method: string, path: string, body?:
 
 /** Rows the application stores: registrations and both kinds of tags, counted in D1. */
 async function storedRows(appId: string): Promise<number> {
-	const row = await env.DB.prepare(
+	const row = await (await shardOf(appId)).prepare(
 		`SELECT (SELECT count(*) FROM registrations WHERE app_id = ?1) + (SELECT count(*) FROM learner_tags WHERE app_id = ?1)
 		   + (SELECT count(*) FROM registration_tags WHERE app_id = ?1) AS n`,
 	)
 		.bind(appId)
 		.first<{ n: number }>();
 	return row?.n ?? -1;
+}
+
+/** The default region's shards: an application on the first shares it with its neighbour; the second is another database. */
+const [HOME, ELSEWHERE] = SHARDS.filter((shard) => shard.region === "default").map((shard) => shard.name);
+
+/** An application placed on `shard` (src/db itself places it), with one credential made through the API. */
+async function appOn(shard: string | undefined): Promise<TestApp> {
+	if (!shard) throw new Error("the test configuration needs two shards in the default region");
+	const appId = await seedApplication({ shard });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
 }
 
 const registration = (learnerId: string, extra: Record<string, unknown> = {}) => ({
@@ -84,13 +97,16 @@ describe("the storage quota", () => {
 		expect(await storedRows(app.appId)).toBe(6);
 	});
 
-	it("is per application: one at its quota does not stop another", async () => {
-		const full = await createApp();
-		const other = await createApp();
+	it("is per application: one at its quota stops neither another on its shard nor one on another shard", async () => {
+		const full = await appOn(HOME);
+		const neighbour = await appOn(HOME);
+		const other = await appOn(ELSEWHERE);
 		const tight = { APP_ROW_QUOTA: "1" };
 		expect((await send(tight, full, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
 		expect((await send(tight, full, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(403);
+		expect((await send(tight, neighbour, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
 		expect((await send(tight, other, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
+		expect([await storedRows(full.appId), await storedRows(neighbour.appId), await storedRows(other.appId)]).toEqual([1, 1, 1]);
 	});
 });
 
@@ -121,7 +137,7 @@ describe("the write budget", () => {
 			`Write budget exceeded for application ${app.appId}: its writes may touch 100000 rows per minute (a batch costs ids x tags); retry after 40 seconds`,
 		);
 		expect(refused.headers.get("Retry-After")).toBe("40");
-		const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND tag = 'one-more'")
+		const { n } = (await (await shardOf(app.appId)).prepare("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND tag = 'one-more'")
 			.bind(app.appId)
 			.first<{ n: number }>()) ?? { n: -1 };
 		expect(n).toBe(0);
@@ -131,13 +147,15 @@ describe("the write budget", () => {
 		expect((await send(limits, app, "PUT", `/learner/${ids[0]}/tags`, { tags: ["one-more"] })).status).toBe(204);
 	}, 60_000);
 
-	it("is per application: another application's writes go on", async () => {
-		const busy = await createApp();
-		const other = await createApp();
+	it("is per application: the writes of another application, on its shard or another, go on", async () => {
+		const busy = await appOn(HOME);
+		const neighbour = await appOn(HOME);
+		const other = await appOn(ELSEWHERE);
 		const ids = await seedRegistrations(busy.appId, "busy", 1000);
 		pinClock();
 		expect((await send(limits, busy, "PUT", "/learner/tags", { ids, tags: range(100, "t-") })).status).toBe(204);
 		expect((await send(limits, busy, "PUT", `/learner/${ids[0]}/tags`, { tags: ["x"] })).status).toBe(429);
+		expect((await send(limits, neighbour, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
 		expect((await send(limits, other, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
 	}, 60_000);
 });
