@@ -3,9 +3,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { BoundedCache } from "../../src/auth/cache";
 import { credentialCacheStats } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
+import { shardDatabase } from "../../src/shards";
 import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
 import { createApp, mintToken } from "../support/fixtures";
+import { SHARDS } from "../support/seed";
 
 const ping = (auth: string) => call("GET", "/ping", { auth });
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -141,23 +143,27 @@ describe("revocation", () => {
 	it("is read from the primary database, never from a replica session that may lag behind", async () => {
 		const app = await createApp();
 		const sessionSql: string[] = [];
-		const binding = {
-			prepare: (sql: string) => env.DB.prepare(sql),
-			batch: (statements: D1PreparedStatement[]) => env.DB.batch(statements),
-			withSession: (constraint?: D1SessionConstraint) => {
-				const session = env.DB.withSession(constraint);
-				return {
-					prepare: (sql: string) => {
-						sessionSql.push(sql);
-						return session.prepare(sql);
-					},
-					batch: (statements: D1PreparedStatement[]) => session.batch(statements),
-					getBookmark: () => session.getBookmark(),
-				};
-			},
-		} as unknown as D1Database;
+		// Every D1 binding (the control database and each shard), recording what runs in a session on any of them.
+		const watched = (database: D1Database) =>
+			({
+				prepare: (sql: string) => database.prepare(sql),
+				batch: (statements: D1PreparedStatement[]) => database.batch(statements),
+				withSession: (constraint?: D1SessionConstraint) => {
+					const session = database.withSession(constraint);
+					return {
+						prepare: (sql: string) => {
+							sessionSql.push(sql);
+							return session.prepare(sql);
+						},
+						batch: (statements: D1PreparedStatement[]) => session.batch(statements),
+						getBookmark: () => session.getBookmark(),
+					};
+				},
+			}) as unknown as D1Database;
+		const bindings: Record<string, D1Database> = { DB: watched(env.DB) };
+		for (const shard of SHARDS) bindings[shard.name] = watched(shardDatabase(env, shard.name));
 		// A secret this isolate has not verified yet, so it must be looked up.
-		const response = await fetchWithBindings(apiRequest("GET", "/learner/nobody/tags", { auth: app.auth }), { DB: binding });
+		const response = await fetchWithBindings(apiRequest("GET", "/learner/nobody/tags", { auth: app.auth }), bindings);
 		expect(response.status).toBe(404);
 		expect(sessionSql.length).toBeGreaterThan(0);
 		expect(sessionSql.filter((sql) => sql.includes("credentials"))).toEqual([]);

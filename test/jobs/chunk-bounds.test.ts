@@ -1,12 +1,11 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { runJob } from "../../src/jobs/run";
 import { envWith } from "../support/client";
 import { completedJob } from "../support/expect";
 import { createApp, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptErasure, drain } from "../support/queue";
-import { RecordingDb } from "../support/recording";
-import { registrationCount } from "../support/seed";
+import { RecordingDb, recordingDatabases } from "../support/recording";
+import { registrationCount, shardOf } from "../support/seed";
 
 // SPEC §6: chunks are sized in rows, not only in registrations, so each stays inside the platform's
 // per-invocation limits whatever a learner holds. A chunk of an erasure deletes at most 5 000 rows of
@@ -17,13 +16,14 @@ const ROWS_PER_CHUNK = 5000;
 /** Gives the learner `count` registrations, each with `tags` registration tags, straight in D1. */
 async function seedTaggedRegistrations(appId: string, learnerId: string, count: number, tags: number): Promise<void> {
 	const now = new Date().toISOString();
-	await env.DB.batch([
-		env.DB.prepare(
+	const db = await shardOf(appId);
+	await db.batch([
+		db.prepare(
 			`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, tag_count, created_at, updated_at)
 			 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
 			 SELECT ?1, ?2 || '-registration-' || i, 'course', ?2, lower(hex(randomblob(16))), ?4, ?5, ?5 FROM n`,
 		).bind(appId, learnerId, count, tags, now),
-		env.DB.prepare(
+		db.prepare(
 			`INSERT INTO registration_tags (app_id, registration_id, tag)
 			 WITH RECURSIVE t(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM t WHERE j < ?3)
 			 SELECT r.app_id, r.id, 'tag-' || t.j FROM registrations r, t WHERE r.app_id = ?1 AND r.learner_id = ?2`,
@@ -40,13 +40,7 @@ describe("deleteAllLearnerData chunks", () => {
 		const message = await acceptErasure(app, learnerId, await realmUser("admin"));
 
 		const recorder = new RecordingDb();
-		const db = {
-			withSession: (constraint?: D1SessionConstraint) => {
-				const session = recorder.over(env.DB.withSession(constraint));
-				return { prepare: (sql: string) => session.prepare(sql), batch: (s: D1PreparedStatement[]) => session.batch(s), getBookmark: () => null };
-			},
-		} as unknown as D1Database;
-		await drain(message, { env: envWith({ DB: db }) });
+		await drain(message, { env: envWith(recordingDatabases(recorder)) });
 
 		// Each chunk's batch deletes registration tags, then registrations: pair them up in order.
 		const deleted = (prefix: string) =>
@@ -69,10 +63,11 @@ describe("deleteAllLearnerData chunks", () => {
 		const message = await acceptErasure(app, learnerId, await realmUser("admin"));
 		const bounds = { registrations: 500, rows: 100 };
 
-		expect(await runJob(env.DB, message, { bounds, chunks: 1 })).toBe("continue");
+		const shard = await shardOf(app.appId);
+		expect(await runJob(shard, message, { bounds, chunks: 1 })).toBe("continue");
 		expect(await registrationCount(app.appId, learnerId)).toBe(1);
 		// The last registration goes, and the job completes, in the same chunk.
-		expect(await runJob(env.DB, message, { bounds, chunks: 1 })).toBe("done");
+		expect(await runJob(shard, message, { bounds, chunks: 1 })).toBe("done");
 		expect(await registrationCount(app.appId, learnerId)).toBe(0);
 		await completedJob(app.auth, message, { registrationsAffected: 2, tagsRemoved: 2000 });
 	});

@@ -1,62 +1,79 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { jobHome } from "../../src/db/jobs";
 import { retryDelaySeconds } from "../../src/jobs/consumer";
 import type { JobMessage } from "../../src/jobs/contract";
+import { shardDatabase } from "../../src/shards";
 import { envWith } from "../support/client";
 import { completedJob, getJob, logsOf } from "../support/expect";
 import { createApp, enrol, learnerOn, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver, type Delivery } from "../support/queue";
-import { registrationCount } from "../support/seed";
+import { SHARDS, registrationCount, shardOf } from "../support/seed";
 
 const OUTAGE = "D1_ERROR: simulated outage";
 
 /**
- * A D1 binding that fails for one job: every db.batch() holding a statement bound with that job's id throws
- * (a job's chunk is one batch), and with `everything` so does any single statement bound with it. Other
- * statements, and other jobs, reach the real database. The test seam is this binding, passed in the env.
+ * D1 bindings that fail for one job: on every shard, every db.batch() holding a statement bound with that job's id
+ * throws (a job's chunk is one batch), and with `everything` so does any single statement bound with it. Other
+ * statements, other jobs, and the control database (where the job's application is placed) reach the real
+ * databases. The test seam is these bindings, passed in the env.
  */
-function failingFor(jobId: string, scope: "chunks" | "everything" = "chunks"): D1Database {
+function failingFor(jobId: string, scope: "chunks" | "everything" = "chunks"): Partial<Env> {
 	const fail = () => Promise.reject(new Error(OUTAGE));
-	return {
-		withSession: (constraint?: D1SessionConstraint) => {
-			const session = env.DB.withSession(constraint);
-			const tainted = new WeakSet<D1PreparedStatement>();
-			const bindable = (statement: D1PreparedStatement): D1PreparedStatement =>
-				new Proxy(statement, {
-					get: (target, property) => {
-						if (property === "bind") {
-							return (...values: unknown[]) => {
-								const bound = target.bind(...values);
-								if (!values.includes(jobId)) return bound;
-								tainted.add(bound);
-								if (scope === "chunks") return bound;
-								const failing = new Proxy(bound, {
-									get: (inner, name) =>
-										["first", "run", "all", "raw"].includes(String(name)) ? fail : Reflect.get(inner, name, inner),
-								});
-								tainted.add(failing);
-								return failing;
-							};
-						}
-						// D1's statement methods use internal state, so they run on the real statement.
-						const value: unknown = Reflect.get(target, property, target);
-						return typeof value === "function" ? value.bind(target) : value;
-					},
-				});
-			return {
-				prepare: (sql: string) => bindable(session.prepare(sql)),
-				batch: <T>(statements: D1PreparedStatement[]) =>
-					statements.some((statement) => tainted.has(statement)) ? fail() : session.batch<T>(statements),
-				getBookmark: () => session.getBookmark(),
-			};
-		},
-		// The consumer uses nothing of its D1 binding but withSession(); the rest of D1Database is never reached.
-	} as unknown as D1Database;
+	const over = (db: D1Database | D1DatabaseSession) => {
+		const tainted = new WeakSet<D1PreparedStatement>();
+		const bindable = (statement: D1PreparedStatement): D1PreparedStatement =>
+			new Proxy(statement, {
+				get: (target, property) => {
+					if (property === "bind") {
+						return (...values: unknown[]) => {
+							const bound = target.bind(...values);
+							if (!values.includes(jobId)) return bound;
+							tainted.add(bound);
+							if (scope === "chunks") return bound;
+							const failing = new Proxy(bound, {
+								get: (inner, name) =>
+									["first", "run", "all", "raw"].includes(String(name)) ? fail : Reflect.get(inner, name, inner),
+							});
+							tainted.add(failing);
+							return failing;
+						};
+					}
+					// D1's statement methods use internal state, so they run on the real statement.
+					const value: unknown = Reflect.get(target, property, target);
+					return typeof value === "function" ? value.bind(target) : value;
+				},
+			});
+		return {
+			prepare: (sql: string) => bindable(db.prepare(sql)),
+			batch: <T>(statements: D1PreparedStatement[]) =>
+				statements.some((statement) => tainted.has(statement)) ? fail() : db.batch<T>(statements),
+		};
+	};
+	const failingShard = (database: D1Database) =>
+		({
+			...over(database),
+			withSession: (constraint?: D1SessionConstraint) => {
+				const session = database.withSession(constraint);
+				return { ...over(session), getBookmark: () => session.getBookmark() };
+			},
+			// The consumer uses nothing else of a D1 binding.
+		}) as unknown as D1Database;
+	const bindings: Record<string, D1Database> = {};
+	for (const shard of SHARDS) bindings[shard.name] = failingShard(shardDatabase(env, shard.name));
+	return bindings as Partial<Env>;
+}
+
+/** The shard holding a job of an application (its id names the application). */
+async function shardOfJob(jobId: string): Promise<D1Database> {
+	const home = jobHome(jobId);
+	if (home === null || home === "control") throw new Error(`${jobId} is not an application's job`);
+	return shardOf(home.appId);
 }
 
 /** The job's recorded error, read straight from D1 (GET /jobs shows it only once the job has finished). */
 async function recordedError(jobId: string): Promise<string | null> {
-	const row = await env.DB.prepare("SELECT error FROM jobs WHERE id = ?1").bind(jobId).first<{ error: string | null }>();
+	const row = await (await shardOfJob(jobId)).prepare("SELECT error FROM jobs WHERE id = ?1").bind(jobId).first<{ error: string | null }>();
 	return row?.error ?? null;
 }
 
@@ -105,7 +122,13 @@ describe("queue consumer (learner-jobs)", () => {
 	});
 
 	it("acks a message whose job is unknown (its application was deleted)", async () => {
-		const { result, ids } = await deliver([{ type: "deleteAllLearnerData", jobId: crypto.randomUUID() }]);
+		const app = await createApp();
+		const { result, ids } = await deliver([
+			// A realm job's id, an application's job on its shard, and a job of an application that never existed.
+			{ type: "deleteAllLearnerData", jobId: crypto.randomUUID() },
+			{ type: "deleteAllLearnerData", jobId: `${app.appId}.${crypto.randomUUID()}` },
+			{ type: "deleteAllLearnerData", jobId: `${uniqueValue("no-such-app")}.${crypto.randomUUID()}` },
+		]);
 
 		expect(result.explicitAcks).toEqual(ids);
 		expect(result.retryMessages).toEqual([]);
@@ -145,7 +168,7 @@ describe("queue consumer (learner-jobs)", () => {
 	it("retries with a growing delay while D1 fails, recording why on the job", async () => {
 		const app = await createApp();
 		const { registrationId, learnerId, message } = await pendingUpdate(app);
-		const outage = envWith({ DB: failingFor(message.jobId) });
+		const outage = envWith(failingFor(message.jobId));
 
 		for (const [attempts, delaySeconds] of [
 			[1, 5],
@@ -166,7 +189,7 @@ describe("queue consumer (learner-jobs)", () => {
 	it("finishes the job once D1 is back, without the failed attempt's error", async () => {
 		const app = await createApp();
 		const { registrationId, learnerId, email, message } = await pendingUpdate(app);
-		await deliver([message], { env: envWith({ DB: failingFor(message.jobId) }) });
+		await deliver([message], { env: envWith(failingFor(message.jobId)) });
 
 		const { result, ids } = await deliver([message], { attempts: 2 });
 
@@ -179,7 +202,7 @@ describe("queue consumer (learner-jobs)", () => {
 		const app = await createApp();
 		const { learnerId, email, message } = await pendingUpdate(app);
 
-		const logs = await logsOf(() => deliver([message], { env: envWith({ DB: failingFor(message.jobId) }) }));
+		const logs = await logsOf(() => deliver([message], { env: envWith(failingFor(message.jobId)) }));
 
 		expect(logs).toEqual([
 			{
@@ -206,7 +229,7 @@ describe("dead-letter consumer (learner-jobs-dlq)", () => {
 		const first = await pendingUpdate(app);
 		const doomed = await pendingUpdate(app);
 		const last = await pendingUpdate(app);
-		const outage = envWith({ DB: failingFor(doomed.message.jobId) });
+		const outage = envWith(failingFor(doomed.message.jobId));
 
 		// wrangler.toml: max_retries = 5, so six deliveries in all before the message is dead-lettered.
 		const { result, ids, retries } = await deliver([first.message, doomed.message, last.message], { env: outage });
@@ -244,7 +267,7 @@ describe("dead-letter consumer (learner-jobs-dlq)", () => {
 
 		await deliver([message], { queue: env.JOBS_DEAD_LETTER_QUEUE });
 
-		const row = await env.DB.prepare("SELECT status, learner_id, payload, error FROM jobs WHERE id = ?1")
+		const row = await (await shardOf(app.appId)).prepare("SELECT status, learner_id, payload, error FROM jobs WHERE id = ?1")
 			.bind(message.jobId)
 			.first();
 		expect(row).toEqual({ status: "failed", learner_id: null, payload: null, error: "Gave up after repeated failures" });
@@ -269,7 +292,7 @@ describe("dead-letter consumer (learner-jobs-dlq)", () => {
 	it("retries a dead-lettered message when its job cannot be marked failed, so nothing is dropped", async () => {
 		const app = await createApp();
 		const { message } = await pendingUpdate(app);
-		const outage = envWith({ DB: failingFor(message.jobId, "everything") });
+		const outage = envWith(failingFor(message.jobId, "everything"));
 
 		const { result, ids, retries } = await deliver([message], { env: outage, queue: env.JOBS_DEAD_LETTER_QUEUE, attempts: 2 });
 

@@ -1,10 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
 import { completedJob, expectMessage, expectNoContent, type JobBody, jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, learnerOn, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, drain } from "../support/queue";
-import { registrationCount, rowsOf } from "../support/seed";
+import { registrationCount, rowsOf, shardOf } from "../support/seed";
 
 // HTTP → queue → D1: the routes send their job messages to the real local queue, and Miniflare delivers them
 // to the Worker's own queue handler; the tests poll GET /jobs/{id} until the job has finished.
@@ -19,10 +18,10 @@ const FORBIDDEN =
 	"The initiating email address does not have sufficient privilege in this application to perform this delete " +
 	"operation (a realm owner or admin is required)";
 
-/** Asserts a 204 with an empty body and a job Location; returns the job id. */
-async function accepted(response: Response): Promise<string> {
+/** Asserts a 204 with an empty body and a job Location naming a job of the application; returns the job id. */
+async function accepted(response: Response, appId: string): Promise<string> {
 	await expectNoContent(response);
-	return jobIdOf(response);
+	return jobIdOf(response, appId);
 }
 
 /** Rows holding the application's id, per table that has an app_id column. */
@@ -43,6 +42,7 @@ describe("POST /learner/:learnerId/updateInfo", () => {
 				auth: app.auth,
 				body: { id: learnerId, email: "new@example.com", firstName: "Ada", lastName: "Lovelace" },
 			}),
+			app.appId,
 		);
 
 		await waitForJob(app.auth, jobId);
@@ -60,6 +60,7 @@ describe("POST /learner/:learnerId/updateInfo", () => {
 
 		const jobId = await accepted(
 			await call("POST", updatePath(learnerId), { auth: app.auth, body: { id: learnerId, firstName: null, lastName: "New" } }),
+			app.appId,
 		);
 
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
@@ -82,6 +83,7 @@ describe("POST /learner/:learnerId/updateInfo", () => {
 				auth: app.auth,
 				body: { id: learnerId, email: null, firstName: null, lastName: null },
 			}),
+			app.appId,
 		);
 
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
@@ -95,6 +97,7 @@ describe("POST /learner/:learnerId/updateInfo", () => {
 
 		const jobId = await accepted(
 			await call("POST", updatePath(learnerId), { auth: app.auth, body: { id: learnerId, email: "", firstName: "" } }),
+			app.appId,
 		);
 
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
@@ -162,7 +165,7 @@ describe("POST /learner/:learnerId/delete-information", () => {
 		const second = await enrol(app, { id: learnerId }, { registrationTags: ["r2", "r3"] });
 		const bystander = await enrol(app, { id: uniqueValue("other") }, { learnerTags: ["l1"], registrationTags: ["r1"] });
 
-		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("owner")), { auth: app.auth }));
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("owner")), { auth: app.auth }), app.appId);
 
 		await waitForJob(app.auth, jobId);
 		await completedJob(app.auth, { type: "deleteAllLearnerData", jobId }, { registrationsAffected: 2, tagsRemoved: 5 });
@@ -210,7 +213,7 @@ describe("POST /learner/:learnerId/delete-information", () => {
 		await enrol(app, { id: learnerId });
 		const admin = await realmUser("admin");
 
-		const jobId = await accepted(await call("POST", erasurePath(learnerId, admin.toUpperCase()), { auth: app.auth }));
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, admin.toUpperCase()), { auth: app.auth }), app.appId);
 
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
 		expect(await registrationCount(app.appId, learnerId)).toBe(0);
@@ -235,11 +238,11 @@ describe("POST /learner/:learnerId/delete-information", () => {
 		const again = await call("POST", erasurePath(learnerId, admin), { auth: app.auth });
 		const andAgain = await call("POST", erasurePath(learnerId, (await realmUser("owner")).toUpperCase()), { auth: app.auth });
 
-		expect(await accepted(again)).toBe(pending.jobId);
-		expect(await accepted(andAgain)).toBe(pending.jobId);
+		expect(await accepted(again, app.appId)).toBe(pending.jobId);
+		expect(await accepted(andAgain, app.appId)).toBe(pending.jobId);
 		expect((await waitForJob(app.auth, pending.jobId)).status).toBe("completed");
 		expect(await registrationCount(app.appId, learnerId)).toBe(0);
-		const { results } = await env.DB.prepare("SELECT id FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'")
+		const { results } = await (await shardOf(app.appId)).prepare("SELECT id FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'")
 			.bind(app.appId)
 			.all<{ id: string }>();
 		expect(results).toEqual([{ id: pending.jobId }]);
@@ -249,7 +252,7 @@ describe("POST /learner/:learnerId/delete-information", () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId, email: "before@example.com" }, { learnerTags: ["old"] });
-		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("admin")), { auth: app.auth }));
+		const jobId = await accepted(await call("POST", erasurePath(learnerId, await realmUser("admin")), { auth: app.auth }), app.appId);
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
 
 		const fresh = await enrol(app, { id: learnerId, email: "after@example.com" }, { learnerTags: ["new"] });
@@ -264,11 +267,12 @@ describe("POST /learner/:learnerId/delete-information", () => {
 describe("GET /jobs/:jobId", () => {
 	it("answers 404 naming an unknown job", async () => {
 		const app = await createApp();
-		const unknown = crypto.randomUUID();
+		// A realm job's shape, and an application's job shape naming this application.
+		for (const unknown of [crypto.randomUUID(), `${app.appId}.${crypto.randomUUID()}`]) {
+			const response = await call("GET", `/jobs/${unknown}`, { auth: app.auth });
 
-		const response = await call("GET", `/jobs/${unknown}`, { auth: app.auth });
-
-		expect(await expectMessage(response, 404)).toBe(`Job [${unknown}] was not found`);
+			expect(await expectMessage(response, 404)).toBe(`Job [${unknown}] was not found`);
+		}
 	});
 
 	it("answers a bearer token with read:learner, and 403 to one without it", async () => {
@@ -276,7 +280,7 @@ describe("GET /jobs/:jobId", () => {
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId });
 		const body = { id: learnerId, lastName: "X" };
-		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }));
+		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }), app.appId);
 		const job = await waitForJob(app.auth, jobId);
 
 		const reader = await call("GET", `/jobs/${jobId}`, { auth: await mintToken(app, "read:learner") });
@@ -289,7 +293,7 @@ describe("GET /jobs/:jobId", () => {
 
 	it("lets the management credentials read an application-deletion job", async () => {
 		const app = await createApp();
-		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }), app.appId);
 
 		const response = await call("GET", `/jobs/${jobId}`, { auth: MANAGEMENT });
 
@@ -323,7 +327,7 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		await enrol(app, { id: learnerId }, { registrationTags: ["r2"] });
 		await enrol(app, { id: uniqueValue("learner") }, { learnerTags: ["l3"] });
 		const body = { id: learnerId, firstName: "Ada" };
-		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }));
+		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }), app.appId);
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
 		return { app, learnerId };
 	}
@@ -332,7 +336,7 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		const { app } = await busyApp();
 		const token = await mintToken(app, "read:learner");
 
-		await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+		await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }), app.appId);
 
 		for (const auth of [app.auth, token]) {
 			expect(await expectMessage(await call("GET", "/ping", { auth }), 401)).toEqual(expect.any(String));
@@ -340,15 +344,20 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 	});
 
 	it("deletes every row of the application's data in a job, leaving only that job", async () => {
-		const { app } = await busyApp();
-		const bystander = await busyApp();
+		// Set up side by side: each waits for a job through the local queue.
+		const [{ app }, bystander] = await Promise.all([busyApp(), busyApp()]);
 		const before = await rowsPerTable(app.appId);
 		expect(Object.keys(before)).toContain("registrations");
-		// Every table that holds application data has some, so an emptied table shows the job reached it.
-		expect(Object.entries(before).filter(([, rows]) => rows === 0)).toEqual([]);
+		// Every table that holds application data has some, so an emptied table shows the job reached it; only the
+		// tables that hold an application's rows while it moves between shards (src/db/move.ts) are empty, and
+		// must stay so.
+		expect(Object.entries(before).filter(([, rows]) => rows === 0).map(([table]) => table).sort()).toEqual([
+			"move_journal",
+			"moving_apps",
+		]);
 		const bystanderBefore = await rowsPerTable(bystander.app.appId);
 
-		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }));
+		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }), app.appId);
 
 		await waitForJob(MANAGEMENT, jobId);
 		await completedJob(MANAGEMENT, { type: "deleteApplication", jobId }, { registrationsAffected: 3, tagsRemoved: 5 });
@@ -356,11 +365,12 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		const kept = new Set(["jobs", "app_storage"]);
 		const after = await rowsPerTable(app.appId);
 		expect(after).toEqual(Object.fromEntries(Object.keys(before).map((table) => [table, kept.has(table) ? 1 : 0])));
-		const fence = await env.DB.prepare("SELECT deleted_at, stored_rows FROM app_storage WHERE app_id = ?1")
+		const shard = await shardOf(app.appId);
+		const fence = await shard.prepare("SELECT deleted_at, stored_rows FROM app_storage WHERE app_id = ?1")
 			.bind(app.appId)
 			.first();
 		expect(fence).toEqual({ deleted_at: expect.any(String), stored_rows: 0 });
-		const left = await env.DB.prepare("SELECT id FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ id: string }>();
+		const left = await shard.prepare("SELECT id FROM jobs WHERE app_id = ?1").bind(app.appId).first<{ id: string }>();
 		expect(left).toEqual({ id: jobId });
 		expect(await rowsPerTable(bystander.app.appId)).toEqual(bystanderBefore);
 		const listed = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });

@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { findPlacement } from "../../src/db/applications";
 import { call } from "../support/client";
 import { completedJob, type JobBody, jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, learnerOn, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver } from "../support/queue";
 import { findAnywhere } from "../support/scan";
-import { registrationCount } from "../support/seed";
+import { registrationCount, shardOf } from "../support/seed";
 
 /**
  * What an erasure record keeps instead of the learner id (README, "What survives an erasure"): the lower-case
@@ -33,10 +34,17 @@ async function erase(app: TestApp, learnerId: string, userEmail: string): Promis
 	const path = `/learner/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(userEmail)}`;
 	const response = await call("POST", path, { auth: app.auth });
 	expect(response.status).toBe(204);
-	return waitForJob(app.auth, jobIdOf(response));
+	return waitForJob(app.auth, jobIdOf(response, app.appId));
 }
 
 const LEARNER_TABLES = ["registrations", "registration_tags", "learner_tags", "learner_tag_counts", "jobs"];
+
+/** The learner tables of the application's shard, as findAnywhere names them (`<binding>.<table>`). */
+async function learnerTablesOf(appId: string): Promise<string[]> {
+	const placement = await findPlacement(env.DB, appId);
+	if (!placement) throw new Error(`no application ${appId}`);
+	return LEARNER_TABLES.map((table) => `${placement.shard}.${table}`);
+}
 
 describe("deleteAllLearnerData job", () => {
 	it("leaves no value naming the learner in any table once it completes", async () => {
@@ -58,19 +66,22 @@ describe("deleteAllLearnerData job", () => {
 		const pending = detailsOf("pending");
 		const pendingUpdate = await acceptUpdate(app, { id: learnerId, ...pending });
 		const needles = [learnerId, ...Object.values(details), ...Object.values(updated), ...Object.values(pending), ...tags];
+		// The learner's data is on the application's shard, and nowhere else in the realm.
+		const learnerTables = await learnerTablesOf(app.appId);
 		const before = await findAnywhere(needles);
-		expect(new Set(before.findings.map(({ table }) => table))).toEqual(new Set(LEARNER_TABLES));
+		expect(new Set(before.findings.map(({ table }) => table))).toEqual(new Set(learnerTables));
 		const admin = await realmUser("admin");
 
 		const { id: jobId } = await erase(app, learnerId, admin);
 
 		const job = await completedJob(app.auth, { type: "deleteAllLearnerData", jobId }, { registrationsAffected: 3, tagsRemoved: 5 });
 		const after = await findAnywhere(needles);
-		expect(after.tables).toEqual(expect.arrayContaining(LEARNER_TABLES));
+		expect(after.tables).toEqual(expect.arrayContaining(learnerTables));
 		expect(after.findings).toEqual([]);
 		expect(await registrationCount(app.appId, learnerId)).toBe(0);
 		// The job keeps only the HMAC of the learner id, the requester, times and counts (and its own bookkeeping).
-		expect(await env.DB.prepare("SELECT * FROM jobs WHERE id = ?1").bind(jobId).first()).toEqual({
+		const shard = await shardOf(app.appId);
+		expect(await shard.prepare("SELECT * FROM jobs WHERE id = ?1").bind(jobId).first()).toEqual({
 			id: jobId,
 			seq: expect.any(Number),
 			app_id: app.appId,
@@ -94,7 +105,7 @@ describe("deleteAllLearnerData job", () => {
 			resends: 0,
 		});
 		// The learner's other jobs keep the same HMAC and nothing else of the learner.
-		const { results: others } = await env.DB.prepare(
+		const { results: others } = await shard.prepare(
 			"SELECT id, status, learner_id, learner_hash, payload FROM jobs WHERE app_id = ?1 AND id <> ?2 ORDER BY seq",
 		)
 			.bind(app.appId, jobId)

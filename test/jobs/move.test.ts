@@ -20,7 +20,7 @@ const placementOf = async (appId: string) => (await findPlacement(env.DB, appId)
 /** The other shard of the default region: a move that needs no region change. */
 const otherDefaultShard = (shard: string) => SHARDS.find((candidate) => candidate.region === "default" && candidate.name !== shard)?.name ?? "";
 
-const requestMove = (appId: string, body: unknown) =>
+const requestMove = (appId: string, body: Record<string, unknown>) =>
 	call("POST", `/appManagement/applications/${appId}/move`, { auth: MANAGEMENT, body });
 
 /** The application's rows in each moved table of a shard, and whether it is still journaled there. */

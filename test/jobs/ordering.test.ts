@@ -1,12 +1,11 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { type ChunkBounds, runApplicationDeletionChunk, runErasureChunk, runUpdateChunk } from "../../src/db/job-chunks";
-import { type Job, getJobById } from "../../src/db/jobs";
+import { type Job, getJobById, jobHome } from "../../src/db/jobs";
 import { runJob } from "../../src/jobs/run";
 import { completedJob, getJob } from "../support/expect";
 import { createApp, enrol, type LearnerFields, learnerOn, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain } from "../support/queue";
-import { registrationCount } from "../support/seed";
+import { registrationCount, shardOf } from "../support/seed";
 
 /** Chunks of one registration, so a test can interleave them. */
 const ONE_REGISTRATION: ChunkBounds = { registrations: 1, rows: 1 };
@@ -22,8 +21,15 @@ async function deliverInOrder(...messages: unknown[]): Promise<void> {
 	}
 }
 
+/** The shard holding a job of an application (its id names the application). */
+async function shardOfJob(jobId: string): Promise<D1Database> {
+	const home = jobHome(jobId);
+	if (home === null || home === "control") throw new Error(`${jobId} is not an application's job`);
+	return shardOf(home.appId);
+}
+
 async function jobRow(jobId: string): Promise<Job> {
-	const job = await getJobById(env.DB, jobId);
+	const job = await getJobById(await shardOfJob(jobId), jobId);
 	if (!job) throw new Error(`job ${jobId} is missing`);
 	return job;
 }
@@ -88,9 +94,10 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const later = await acceptUpdate(app, { id: learnerId, email: "b@example.com" });
 
 		// One registration of the later job, all of the earlier one, then the rest of the later one.
-		expect(await runJob(env.DB, later, { bounds: ONE_REGISTRATION, chunks: 1 })).toBe("continue");
-		expect(await runJob(env.DB, earlier, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
-		expect(await runJob(env.DB, later, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
+		const shard = await shardOf(app.appId);
+		expect(await runJob(shard, later, { bounds: ONE_REGISTRATION, chunks: 1 })).toBe("continue");
+		expect(await runJob(shard, earlier, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
+		expect(await runJob(shard, later, { bounds: ONE_REGISTRATION, chunks: 10 })).toBe("done");
 
 		for (const registrationId of registrations) {
 			expect(await learnerOn(app, registrationId)).toEqual({ id: learnerId, email: "b@example.com", firstName: "A" });
@@ -104,12 +111,13 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		await learnerWith(app, { id: learnerId }, 2);
 		const update = await acceptUpdate(app, { id: learnerId, lastName: "Raced" });
 		const snapshot = await jobRow(update.jobId);
+		const shard = await shardOf(app.appId);
 
-		const winner = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
-		const loser = await runUpdateChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const winner = await runUpdateChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const loser = await runUpdateChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
-		expect(winner).toEqual({ claimed: true, completed: false });
-		expect(loser).toEqual({ claimed: false, completed: false });
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
 		expect(await jobRow(update.jobId)).toMatchObject({ cursor: 1, registrationsAffected: 1, status: "running" });
 		await deliverInOrder(update);
 		expect(await jobRow(update.jobId)).toMatchObject({
@@ -126,12 +134,13 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		await learnerWith(app, { id: learnerId }, 3);
 		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
 		const snapshot = await jobRow(erasure.jobId);
+		const shard = await shardOf(app.appId);
 
-		const winner = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
-		const loser = await runErasureChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const winner = await runErasureChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
+		const loser = await runErasureChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
-		expect(winner).toEqual({ claimed: true, completed: false });
-		expect(loser).toEqual({ claimed: false, completed: false });
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
 		expect(await registrationCount(app.appId, learnerId)).toBe(2);
 		expect(await jobRow(erasure.jobId)).toMatchObject({ cursor: 1, registrationsAffected: 1 });
 		await drain(erasure);
@@ -146,12 +155,13 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const snapshot = await jobRow(deletion.jobId);
 
 		const now = new Date().toISOString();
-		const winner = await runApplicationDeletionChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
-		const loser = await runApplicationDeletionChunk(env.DB, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
+		const shard = await shardOf(app.appId);
+		const winner = await runApplicationDeletionChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
+		const loser = await runApplicationDeletionChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
 
-		expect(winner).toEqual({ claimed: true, completed: false });
-		expect(loser).toEqual({ claimed: false, completed: false });
-		const left = await env.DB.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
+		const left = await shard.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
 		expect(left?.n).toBe(2);
 		await drain(deletion);
 		expect(await getJob(MANAGEMENT, deletion.jobId)).toMatchObject({ status: "completed", registrationsAffected: 3 });

@@ -1,19 +1,19 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { getJobById } from "../../src/db/jobs";
+import { getJobById, jobHome } from "../../src/db/jobs";
 import { CHUNKS_PER_MESSAGE, CHUNK_BOUNDS } from "../../src/jobs/run";
 import { call } from "../support/client";
 import { completedJob, expectMessage } from "../support/expect";
 import { createApp, MANAGEMENT, putTags, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptApplicationDeletion, acceptErasure, acceptUpdate, drain } from "../support/queue";
-import { registrationCount, seedLearnerRegistrations } from "../support/seed";
+import { registrationCount, seedLearnerRegistrations, shardOf } from "../support/seed";
 
 const REGISTRATIONS = 10_000;
 
-
-/** Chunks the job ran (its cursor counts them). */
+/** Chunks the job ran (its cursor counts them), read on the shard its id names. */
 async function chunksRun(jobId: string): Promise<number> {
-	return (await getJobById(env.DB, jobId))?.cursor ?? 0;
+	const home = jobHome(jobId);
+	if (home === null || home === "control") throw new Error(`${jobId} is not an application's job`);
+	return (await getJobById(await shardOf(home.appId), jobId))?.cursor ?? 0;
 }
 
 describe("jobs at scale", () => {
@@ -35,7 +35,7 @@ describe("jobs at scale", () => {
 			console.log(`update ${REGISTRATIONS} registrations: ${updateMs} ms, ${updateMessages} messages`);
 
 			await completedJob(app.auth, update, { registrationsAffected: REGISTRATIONS });
-			const updated = await env.DB.prepare(
+			const updated = await (await shardOf(app.appId)).prepare(
 				`SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2
 				   AND learner_email = 'after@example.com' AND learner_first_name = 'After' AND learner_last_name = 'Update'`,
 			)
@@ -58,7 +58,7 @@ describe("jobs at scale", () => {
 				tagsRemoved: REGISTRATIONS + learnerTags.length,
 			});
 			expect(await registrationCount(app.appId, learnerId)).toBe(0);
-			const tagsLeft = await env.DB.prepare("SELECT count(*) AS n FROM registration_tags WHERE app_id = ?1")
+			const tagsLeft = await (await shardOf(app.appId)).prepare("SELECT count(*) AS n FROM registration_tags WHERE app_id = ?1")
 				.bind(app.appId)
 				.first<{ n: number }>();
 			expect(tagsLeft?.n).toBe(0);

@@ -2,11 +2,12 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { JobMessageSchema } from "../../src/jobs/contract";
-import { apiRequest, fetchWithBindings } from "../support/client";
+import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
-import { createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { basicHeader, createApp, enrol, learnerOn, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring, type SentMessage, withSendsFailing } from "../support/queue";
+import { SHARDS, seedApplication, shardOf } from "../support/seed";
 
 // SPEC §11: a job never stays queued or running forever. The sweeper runs on a Cron Trigger (wrangler.toml,
 // every 5 minutes) and sends again the message of any job nobody attended to for 10 minutes.
@@ -18,6 +19,15 @@ async function sweepAt(time: number): Promise<SentMessage[]> {
 	const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
 	const { sent } = await sentDuring(() => worker.scheduled(controller, env));
 	return sent;
+}
+
+/** An application placed on that shard, with one enabled credential. */
+async function appOnShard(shard: string): Promise<TestApp> {
+	const appId = await seedApplication({ shard });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
 }
 
 /** Calls a route whose job message cannot be sent. */
@@ -39,7 +49,7 @@ describe("a job whose message was lost", () => {
 			email: "new@example.com",
 		});
 		expect(response.status).toBe(204);
-		const jobId = jobIdOf(response);
+		const jobId = jobIdOf(response, app.appId);
 		expect((await getJob(app.auth, jobId)).status).toBe("queued");
 
 		const [message, ...rest] = messagesFor(await sweepAt(Date.now()), [jobId]);
@@ -57,7 +67,7 @@ describe("a job whose message was lost", () => {
 		const path = `/learner/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}`;
 		const erasure = await callWithLostSend("POST", path, app);
 		expect(erasure.status).toBe(204);
-		const jobId = jobIdOf(erasure);
+		const jobId = jobIdOf(erasure, app.appId);
 
 		const [message] = messagesFor(await sweepAt(Date.now()), [jobId]);
 		await drain(message ?? { type: "deleteAllLearnerData", jobId });
@@ -98,7 +108,7 @@ describe("an unfinished job nobody attends to", () => {
 
 		const job = await getJob(app.auth, message.jobId);
 		expect(job).toMatchObject({ status: "failed", message: "Lost: its message was sent again 6 times without the job being run" });
-		const row = await env.DB.prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
+		const row = await (await shardOf(app.appId)).prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
 		expect(row).toEqual({ payload: null, learner_id: null });
 	});
 
@@ -115,7 +125,23 @@ describe("an unfinished job nobody attends to", () => {
 
 		expect(messagesFor(await sweepAt(Date.now() + 11 * MINUTE), [message.jobId])).toEqual([]);
 		expect(await getJob(app.auth, message.jobId)).toMatchObject({ status: "completed", registrationsAffected: 0 });
-		const row = await env.DB.prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
+		const row = await (await shardOf(app.appId)).prepare("SELECT payload, learner_id FROM jobs WHERE id = ?1").bind(message.jobId).first();
 		expect(row).toEqual({ payload: null, learner_id: null });
+	});
+
+	it("is sent again whichever shard holds it: one sweep covers every shard", async () => {
+		const apps = await Promise.all(SHARDS.map((shard) => appOnShard(shard.name)));
+		const messages: JobMessage[] = [];
+		for (const app of apps) {
+			const learnerId = uniqueValue("learner");
+			await enrol(app, { id: learnerId });
+			messages.push(await acceptUpdate(app, { id: learnerId, lastName: "Swept" }));
+		}
+		const jobIds = messages.map((message) => message.jobId);
+
+		expect(messagesFor(await sweepAt(Date.now() + 5 * MINUTE), jobIds)).toEqual([]);
+		const resent = messagesFor(await sweepAt(Date.now() + 11 * MINUTE), jobIds);
+		expect(resent).toHaveLength(messages.length);
+		expect(resent).toEqual(expect.arrayContaining(messages));
 	});
 });

@@ -1,19 +1,44 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { expectMessage, expectNoContent } from "../support/expect";
+import { countApplicationsByShard, findPlacement } from "../../src/db/applications";
+import { shardDatabase } from "../../src/shards";
+import { expectMessage, expectNoContent, jobIdOf } from "../support/expect";
 import { basicHeader, createApp, MANAGEMENT, mintToken } from "../support/fixtures";
+import { findAnywhere } from "../support/scan";
+import { SHARDS } from "../support/seed";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const APP_ID = /^[A-Z2-9]{10}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const JOB_LOCATION = /^\/api\/v2\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CHALLENGE = 'Basic realm="learner-service", Bearer realm="learner-service"';
 
 interface ApplicationBody {
 	id: string;
 	name: string;
 	createDate: string;
+	dataRegion: "default" | "eu";
+	shard: string;
+}
+
+/** The shards of a region, by name (wrangler.toml [vars] SHARDS). */
+const shardsOf = (region: "default" | "eu") => SHARDS.filter((shard) => shard.region === region).map((shard) => shard.name);
+
+/** POST /appManagement/applications, asserting the 200; the application as answered. */
+async function createApplication(body: Record<string, unknown>): Promise<ApplicationBody> {
+	const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body });
+	expect(response.status).toBe(200);
+	return (await response.json()) as ApplicationBody;
+}
+
+/** The shard databases holding the application's storage row (the row its writes are checked against). */
+async function storageShardsOf(appId: string): Promise<string[]> {
+	const found: string[] = [];
+	for (const shard of SHARDS) {
+		const row = await shardDatabase(env, shard.name).prepare("SELECT app_id FROM app_storage WHERE app_id = ?1").bind(appId).first();
+		if (row) found.push(shard.name);
+	}
+	return found;
 }
 
 interface CredentialBody {
@@ -127,14 +152,62 @@ describe("APP_NORMAL authentication with a created credential", () => {
 });
 
 describe("POST /appManagement/applications", () => {
-	it("creates an application and answers its id, name and creation date", async () => {
+	it("creates an application and answers its id, name, creation date, data region and shard", async () => {
 		const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Academy" } });
 		expect(response.status).toBe(200);
-		expect(await response.json()).toEqual({
+		const body = (await response.json()) as ApplicationBody;
+		expect(body).toEqual({
 			id: expect.stringMatching(APP_ID),
 			name: "Academy",
 			createDate: expect.stringMatching(ISO_DATE),
+			dataRegion: "default",
+			shard: expect.any(String),
 		});
+		expect(shardsOf("default")).toContain(body.shard);
+	});
+
+	it("places an application without dataRegion, or with dataRegion default, on a default shard", async () => {
+		for (const body of [{ name: "Unplaced" }, { name: "Default", dataRegion: "default" }]) {
+			const app = await createApplication(body);
+			expect(app.dataRegion).toBe("default");
+			expect(shardsOf("default")).toContain(app.shard);
+			expect(await findPlacement(env.DB, app.id)).toEqual({ appId: app.id, shard: app.shard, dataRegion: "default", deletedAt: null });
+			expect(await storageShardsOf(app.id)).toEqual([app.shard]);
+		}
+	});
+
+	it("places an application with dataRegion eu on the eu shard, SHARD_EU_1", async () => {
+		expect(shardsOf("eu")).toEqual(["SHARD_EU_1"]);
+		const app = await createApplication({ name: "Résidence", dataRegion: "eu" });
+
+		expect(app).toEqual({
+			id: expect.stringMatching(APP_ID),
+			name: "Résidence",
+			createDate: expect.stringMatching(ISO_DATE),
+			dataRegion: "eu",
+			shard: "SHARD_EU_1",
+		});
+		expect(await findPlacement(env.DB, app.id)).toEqual({ appId: app.id, shard: "SHARD_EU_1", dataRegion: "eu", deletedAt: null });
+		// Its storage row is on the eu shard only: its data can be written nowhere else.
+		expect(await storageShardsOf(app.id)).toEqual(["SHARD_EU_1"]);
+	});
+
+	it("places a new application on the default shard holding the fewest applications", async () => {
+		for (let i = 0; i < 3; i++) {
+			const counts = await countApplicationsByShard(env.DB);
+			const fewest = Math.min(...shardsOf("default").map((shard) => counts.get(shard) ?? 0));
+			// Ties go to the shard listed first in SHARDS.
+			const expected = shardsOf("default").find((shard) => (counts.get(shard) ?? 0) === fewest);
+			expect((await createApplication({ name: `Balanced ${i}` })).shard).toBe(expected);
+		}
+	});
+
+	it("answers 400 naming dataRegion when it is not a data region", async () => {
+		for (const dataRegion of ["us", "EU", "", 7, null]) {
+			const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Nowhere", dataRegion } });
+			expect(await expectMessage(response, 400)).toBe("Invalid request: dataRegion must be one of: default, eu");
+		}
+		expect((await listApplications()).map(({ name }) => name)).not.toContain("Nowhere");
 	});
 
 	it("gives every application a different id", async () => {
@@ -165,12 +238,15 @@ describe("POST /appManagement/applications", () => {
 });
 
 describe("GET /appManagement/applications", () => {
-	it("lists applications with id, name and creation date", async () => {
-		const app = await createApp("Listed app");
+	it("lists applications with id, name, creation date, data region and shard", async () => {
+		const app = await createApplication({ name: "Listed app" });
+		const eu = await createApplication({ name: "Listed eu app", dataRegion: "eu" });
 		const applications = await listApplications();
-		expect(applications.filter(({ id }) => id === app.appId)).toEqual([
-			{ id: app.appId, name: "Listed app", createDate: expect.stringMatching(ISO_DATE) },
+		expect(applications.filter(({ id }) => id === app.id || id === eu.id)).toEqual([
+			{ id: app.id, name: "Listed app", createDate: expect.stringMatching(ISO_DATE), dataRegion: "default", shard: app.shard },
+			{ id: eu.id, name: "Listed eu app", createDate: expect.stringMatching(ISO_DATE), dataRegion: "eu", shard: "SHARD_EU_1" },
 		]);
+		expect(shardsOf("default")).toContain(app.shard);
 	});
 
 	it("lists applications oldest first", async () => {
@@ -186,7 +262,7 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		const app = await createApp();
 		const response = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
 		expect(response.status).toBe(204);
-		expect(response.headers.get("Location")).toMatch(JOB_LOCATION);
+		jobIdOf(response, app.appId);
 		expect(await response.text()).toBe("");
 	});
 
@@ -210,7 +286,7 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		const first = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
 		const second = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
 		expect(second.status).toBe(204);
-		expect(second.headers.get("Location")).toMatch(JOB_LOCATION);
+		jobIdOf(second, app.appId);
 		expect(second.headers.get("Location")).toBe(first.headers.get("Location"));
 	});
 
@@ -271,6 +347,8 @@ describe("POST /appManagement/:childAppId/credentials", () => {
 			.first<Record<string, unknown>>();
 		expect(row?.secret_hash).toBe(await sha256Hex(app.secret));
 		for (const value of Object.values(row ?? {})) expect(String(value)).not.toContain(app.secret);
+		// Nor in any other table of the control database or of any shard.
+		expect((await findAnywhere([app.secret])).findings).toEqual([]);
 	});
 
 	it("answers 400 naming active when it is not a boolean", async () => {

@@ -1,16 +1,18 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { shardDatabase } from "../../src/shards";
 import { apiRequest, fetchWithBindings } from "../support/client";
 import { createApp, enrol, type TestApp, uniqueValue } from "../support/fixtures";
+import { SHARDS } from "../support/seed";
 
 /**
  * The 500 path (SPEC §1, §5): a fault inside a handler answers 500 with `{ "message" }` quoting the request id
  * that X-Request-Id carries, and nothing else — no stack trace, no SQL, no learner id, email or tag — and is
  * logged as structured JSON with the request id and no personal data either.
  *
- * The seam is the DB binding: a wrapper around the test database whose statements on the learner tag table fail
- * (credential lookups pass, so the request reaches its handler). The D1 error is not one of D1's documented
- * transient or overload errors, which may rightly answer 503 instead.
+ * The seam is the D1 bindings: wrappers around the control database and every shard whose statements on the
+ * learner tag table fail (credential lookups pass, so the request reaches its handler). The D1 error is not one
+ * of D1's documented transient or overload errors, which may rightly answer 503 instead.
  */
 
 interface Scene {
@@ -52,8 +54,11 @@ const FAULTS: Fault[] = [
 
 const EXECUTORS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
 
-/** A DB binding whose statements matching `failing` reject with `error()`, alone or in a batch; the rest run. */
-function failingDb(failing: RegExp, error: () => Error): D1Database {
+/**
+ * Every D1 binding (the control database and each shard), with statements matching `failing` rejecting with
+ * `error()`, alone or in a batch, in a session or not; the rest run.
+ */
+function failingDatabases(failing: RegExp, error: () => Error): Record<string, D1Database> {
 	const poisoned = new WeakSet<object>();
 	const poison = (statement: D1PreparedStatement): D1PreparedStatement => {
 		const proxy = new Proxy(statement, {
@@ -68,18 +73,23 @@ function failingDb(failing: RegExp, error: () => Error): D1Database {
 		poisoned.add(proxy);
 		return proxy;
 	};
-	return {
-		withSession: (constraint?: D1SessionConstraint) => {
-			const session = env.DB.withSession(constraint);
-			return {
-				prepare: (sql: string) => (failing.test(sql) ? poison(session.prepare(sql)) : session.prepare(sql)),
-				batch: (statements: D1PreparedStatement[]) =>
-					statements.some((statement) => poisoned.has(statement)) ? Promise.reject(error()) : session.batch(statements),
-				getBookmark: () => session.getBookmark(),
-			};
-		},
-		// Requests reach D1 only through withSession() (src/request-context.ts).
-	} as unknown as D1Database;
+	const over = (db: D1Database | D1DatabaseSession) => ({
+		prepare: (sql: string) => (failing.test(sql) ? poison(db.prepare(sql)) : db.prepare(sql)),
+		batch: (statements: D1PreparedStatement[]) =>
+			statements.some((statement) => poisoned.has(statement)) ? Promise.reject(error()) : db.batch(statements),
+	});
+	const failingDb = (database: D1Database) =>
+		({
+			...over(database),
+			withSession: (constraint?: D1SessionConstraint) => {
+				const session = database.withSession(constraint);
+				return { ...over(session), getBookmark: () => session.getBookmark() };
+			},
+			// The Worker uses nothing else of a D1 binding.
+		}) as unknown as D1Database;
+	const bindings: Record<string, D1Database> = { DB: failingDb(env.DB) };
+	for (const shard of SHARDS) bindings[shard.name] = failingDb(shardDatabase(env, shard.name));
+	return bindings;
 }
 
 const SQL = /\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE)\b/i;
@@ -88,7 +98,7 @@ const STACK = /\n\s+at |\.ts:\d+|\.js:\d+/;
 /** Sends the request with the failing DB, capturing the log lines it writes. */
 async function failingRequest(request: Request, error: () => Error): Promise<{ response: Response; lines: string[] }> {
 	const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
-	const response = await fetchWithBindings(request, { DB: failingDb(/\blearner_tags\b/, error) });
+	const response = await fetchWithBindings(request, failingDatabases(/\blearner_tags\b/, error));
 	const lines = log.mock.calls.map((args) => args.map(String).join(" "));
 	return { response, lines };
 }

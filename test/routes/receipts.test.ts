@@ -1,12 +1,16 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { randomId } from "../../src/auth/crypto";
+import { insertApplication } from "../../src/db/applications";
 import { markJobFailed } from "../../src/db/jobs";
 import { learnerHash } from "../../src/jobs/contract";
 import { canonicalJson } from "../../src/receipts";
+import { shardDatabase } from "../../src/shards";
 import { call } from "../support/client";
 import { expectMessage, getJob } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { basicHeader, createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptUpdate, drain } from "../support/queue";
+import { SHARDS, shardOf } from "../support/seed";
 
 interface SignedReceipt {
 	receipt: Record<string, string | number | null>;
@@ -46,6 +50,21 @@ async function completedErasure(app: TestApp, requester: string): Promise<{ jobI
 	const erasure = await acceptErasure(app, learnerId, requester);
 	await drain(erasure);
 	return { jobId: erasure.jobId, learnerId };
+}
+
+/**
+ * An application placed on that shard, with one enabled credential. Its id has the shape the API gives (10
+ * characters), so its job ids fit GET /jobs/{jobId}'s limit (seedApplication's longer ids would not).
+ */
+async function appOnShard(shard: string): Promise<TestApp> {
+	const appId = randomId(10);
+	const region = SHARDS.find((candidate) => candidate.name === shard)?.region ?? "default";
+	const createdAt = new Date().toISOString();
+	await insertApplication(env.DB, shardDatabase(env, shard), { id: appId, name: appId, dataRegion: region, shard, createdAt });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
 }
 
 async function receiptOf(auth: string, jobId: string): Promise<SignedReceipt> {
@@ -129,7 +148,7 @@ describe("GET /jobs/{jobId}/receipt", () => {
 		const learnerId = uniqueValue("receipt-learner");
 		await enrol(app, learnerId);
 		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
-		await markJobFailed(env.DB, erasure.jobId, "Gave up after 5 attempts", new Date().toISOString());
+		await markJobFailed(await shardOf(app.appId), erasure.jobId, "Gave up after 5 attempts", new Date().toISOString());
 
 		const response = await call("GET", `/jobs/${erasure.jobId}/receipt`, { auth: app.auth });
 
@@ -152,27 +171,41 @@ describe("GET /jobs/{jobId}/receipt", () => {
 		);
 	});
 
-	it("answers 404 for an unknown job and for another application's erasure", async () => {
+	it("answers 404 for an unknown job and for another application's erasure, whichever shard holds it", async () => {
 		const app = await createApp();
-		const other = await createApp();
-		const { jobId } = await completedErasure(other, await realmUser("admin"));
-		const unknown = crypto.randomUUID();
-
-		expect(await expectMessage(await call("GET", `/jobs/${unknown}/receipt`, { auth: app.auth }), 404)).toBe(
-			`Job [${unknown}] was not found`,
-		);
-		expect(await expectMessage(await call("GET", `/jobs/${jobId}/receipt`, { auth: app.auth }), 404)).toBe(
-			`Job [${jobId}] was not found`,
-		);
+		const admin = await realmUser("admin");
+		for (const unknown of [crypto.randomUUID(), `${app.appId}.${crypto.randomUUID()}`]) {
+			expect(await expectMessage(await call("GET", `/jobs/${unknown}/receipt`, { auth: app.auth }), 404)).toBe(
+				`Job [${unknown}] was not found`,
+			);
+		}
+		for (const shard of SHARDS) {
+			const other = await appOnShard(shard.name);
+			const { jobId } = await completedErasure(other, admin);
+			// The other application's job, and its UUID under this application's id: neither is this application's.
+			const forged = `${app.appId}.${jobId.slice(jobId.lastIndexOf(".") + 1)}`;
+			for (const id of [jobId, forged]) {
+				expect(await expectMessage(await call("GET", `/jobs/${id}/receipt`, { auth: app.auth }), 404)).toBe(
+					`Job [${id}] was not found`,
+				);
+			}
+			expect(await expectMessage(await call("GET", `/jobs/${forged}/receipt`, { auth: MANAGEMENT }), 404)).toBe(
+				`Job [${forged}] was not found`,
+			);
+		}
 	});
 
-	it("answers the management credentials and a read:learner token the same receipt", async () => {
-		const app = await createApp();
-		const { jobId } = await completedErasure(app, await realmUser("admin"));
-		const own = await receiptOf(app.auth, jobId);
+	it("answers the management credentials and a read:learner token the same receipt, on every shard", async () => {
+		const admin = await realmUser("admin");
+		for (const shard of SHARDS) {
+			const app = await appOnShard(shard.name);
+			const { jobId } = await completedErasure(app, admin);
+			const own = await receiptOf(app.auth, jobId);
 
-		expect(await receiptOf(MANAGEMENT, jobId)).toEqual(own);
-		expect(await receiptOf(await mintToken(app, "read:learner"), jobId)).toEqual(own);
+			expect(own.receipt).toMatchObject({ applicationId: app.appId, jobId });
+			expect(await receiptOf(MANAGEMENT, jobId)).toEqual(own);
+			expect(await receiptOf(await mintToken(app, "read:learner"), jobId)).toEqual(own);
+		}
 	});
 });
 

@@ -3,8 +3,18 @@ import { describe, expect, it } from "vitest";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, encodeCursor } from "../../src/paging";
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
-import { createApp, mintToken, putTags, range, tagsOf, type TestApp, UNUSUAL_IDS } from "../support/fixtures";
-import { insertRegistrations, type SeedRegistration, setRegistrationDates } from "../support/seed";
+import {
+	basicHeader,
+	createApp,
+	MANAGEMENT,
+	mintToken,
+	putTags,
+	range,
+	tagsOf,
+	type TestApp,
+	UNUSUAL_IDS,
+} from "../support/fixtures";
+import { countOf, insertRegistrations, type SeedRegistration, seedApplication, setRegistrationDates } from "../support/seed";
 
 interface RegistrationBody {
 	id: string;
@@ -28,6 +38,24 @@ interface ListBody {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+/** Two applications side by side: in one shard database, and in two (tenancy holds either way). */
+const TWO_APPS: [string, [string, string]][] = [
+	["on the same shard", ["SHARD_1", "SHARD_1"]],
+	["on different shards", ["SHARD_1", "SHARD_2"]],
+	["in different data regions", ["SHARD_2", "SHARD_EU_1"]],
+];
+
+/** An application placed on that shard, with one enabled credential. */
+async function appOn(shard: string): Promise<TestApp> {
+	const appId = await seedApplication({ shard });
+	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
+	expect(created.status).toBe(200);
+	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
+	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
+}
+
+/** An application on each of the two shards named. */
+const appsOn = async ([first, second]: [string, string]): Promise<[TestApp, TestApp]> => [await appOn(first), await appOn(second)];
 
 const path = (registrationId: string, suffix = "") => `/registrations/${encodeURIComponent(registrationId)}${suffix}`;
 
@@ -193,9 +221,8 @@ describe("POST /registrations", () => {
 		expect(await expectMessage(response, 400)).toBe("Registration with id [reg-1] already exists");
 	});
 
-	it("lets two applications use the same registration id", async () => {
-		const first = await createApp();
-		const second = await createApp();
+	it.each(TWO_APPS)("lets two applications use the same registration id, %s", async (_, shards) => {
+		const [first, second] = await appsOn(shards);
 		await register(first, "reg-1", { courseId: "first" });
 		await register(second, "reg-1", { courseId: "second" });
 		expect((await fetchRegistration(first, "reg-1")).course).toEqual({ id: "first" });
@@ -588,12 +615,11 @@ describe("DELETE /registrations/:registrationId", () => {
 		await expectNoContent(await call("DELETE", path("reg-1"), { auth: app.auth }));
 		expect(await expectMessage(await learnerTagsOf(app, "ada"), 404)).toBe("Learner [ada] was not found");
 		expect(ids(await list(app, "?learnerId=ada"))).toEqual([]);
-		const remaining = await env.DB.prepare(
-			`SELECT (SELECT count(*) FROM learner_tags WHERE app_id = ?1) AS tags,
-			        (SELECT count(*) FROM learner_tag_counts WHERE app_id = ?1) AS counts`,
-		)
-			.bind(app.appId)
-			.first();
+		// Nowhere in the realm: on no shard, and not in the control database.
+		const remaining = {
+			tags: await countOf("SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1", app.appId),
+			counts: await countOf("SELECT count(*) AS n FROM learner_tag_counts WHERE app_id = ?1", app.appId),
+		};
 		expect(remaining).toEqual({ tags: 0, counts: 0 });
 		await register(app, "reg-2");
 		const fresh = await learnerTagsOf(app, "ada");
@@ -601,9 +627,8 @@ describe("DELETE /registrations/:registrationId", () => {
 		expect(await fresh.json()).toEqual({ tags: [] });
 	});
 
-	it("does not touch a learner of the same id in another application", async () => {
-		const first = await createApp();
-		const second = await createApp();
+	it.each(TWO_APPS)("does not touch a learner of the same id in another application, %s", async (_, shards) => {
+		const [first, second] = await appsOn(shards);
 		await register(first, "reg-1", { learnerTags: ["first"] });
 		await register(second, "reg-1", { learnerTags: ["second"] });
 		await expectNoContent(await call("DELETE", path("reg-1"), { auth: first.auth }));
