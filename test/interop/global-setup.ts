@@ -53,7 +53,7 @@ export default async function setup(project: TestProject) {
 	const persistTo = mkdtempSync(path.join(tmpdir(), "learner-service-interop-"));
 	// The same commands `npm run dev` runs (scripts/migrate.mjs), with the same Node that runs this file: the
 	// control database and every shard wrangler.toml declares.
-	const bindings = unstable_readConfig({ config: path.join(ROOT, "wrangler.toml") }).d1_databases.map((d1) => d1.binding);
+	const bindings = unstable_readConfig({ config: path.join(ROOT, "wrangler.toml") }).d1_databases.map((d1: { binding: string }) => d1.binding);
 	for (const binding of bindings) {
 		const migrated = spawnSync(
 			process.execPath,

@@ -224,7 +224,8 @@ export interface Job {
 	message?: string;
 }
 
-const JOB_LOCATION = /^\/api\/v2\/jobs\/[0-9a-f-]{36}$/;
+// An application's job id names the application (its shard is found from it): `<appId>.<uuid>`.
+const JOB_LOCATION = /^\/api\/v2\/jobs\/[A-Z2-9]{10}\.[0-9a-f-]{36}$/;
 
 /** The job a 204 names in its Location header (read from the raw response the client hands the callback). */
 export function jobLocation(response: ScormCloud.HttpResponse): string {
