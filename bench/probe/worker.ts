@@ -770,17 +770,19 @@ interface WriteRequest {
  * other workerd process (a local artifact, retried). Any other failure is an error.
  */
 async function write(env: ProbeEnv, request: WriteRequest) {
-	const placement = await findPlacement(env.DB, request.appId);
-	if (!placement) throw new Error("write: the application has no placement");
+	let shard: string | undefined;
 	try {
-		const missing = await addTags(shardDatabase(env, placement.shard), LEARNER_TAGS, request.appId, [request.learnerId], [request.tag], LIMITS);
-		if (missing.length > 0) throw new Error(`write: learner ${request.learnerId} not found on ${placement.shard}`);
-		return { outcome: "acknowledged", shard: placement.shard };
+		const placement = await findPlacement(env.DB, request.appId);
+		if (!placement) throw new Error("write: the application has no placement");
+		shard = placement.shard;
+		const missing = await addTags(shardDatabase(env, shard), LEARNER_TAGS, request.appId, [request.learnerId], [request.tag], LIMITS);
+		if (missing.length > 0) throw new Error(`write: learner ${request.learnerId} not found on ${shard}`);
+		return { outcome: "acknowledged", shard };
 	} catch (error) {
-		if (refusalOf(error) === "application_moving") return { outcome: "refused", shard: placement.shard };
+		if (refusalOf(error) === "application_moving") return { outcome: "refused", shard };
 		// Local D1 only: another workerd process (the move's) holds the database file's lock. Not a refusal.
 		const message = error instanceof Error ? error.message : String(error);
-		if (LOCAL_LOCK.test(message)) return { outcome: "busy", shard: placement.shard, message };
+		if (LOCAL_LOCK.test(message)) return { outcome: "busy", shard, message };
 		throw error;
 	}
 }
