@@ -29,8 +29,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import os from "node:os";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { executeSql, request, startWorker, tempRoot, wrangler } from "./lib/processes.mjs";
-import { LEARNERS, seedApplication, seedLearners } from "./seed.mjs";
+import { executeSql, migrateLocal, request, startWorker, tempRoot } from "./lib/processes.mjs";
+import { LEARNERS, SHARD, seedApplication, seedApplicationStorage, seedLearners } from "./seed.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const RESULTS = path.join(ROOT, "bench/results");
@@ -218,14 +218,16 @@ async function measureOperations(iterations) {
 	const persistTo = path.join(tempRoot(), `capacity-d1-${process.pid}`);
 	mkdirSync(persistTo, { recursive: true });
 	try {
-		wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
+		// Every binding migrated; the application in the control database, its data on its shard (bench/seed.mjs SHARD).
+		migrateLocal(persistTo);
 		executeSql(persistTo, "seed-application", seedApplication());
-		executeSql(persistTo, "seed-learners", seedLearners(0, LEARNERS));
+		executeSql(persistTo, "seed-storage", seedApplicationStorage(), SHARD);
+		executeSql(persistTo, "seed-learners", seedLearners(0, LEARNERS), SHARD);
 		const { worker, origin } = await startWorker(path.join(ROOT, "bench/probe/wrangler.toml"), { persistTo });
 		try {
 			const answer = await request(origin, "POST", "/operations", {
 				headers: { "Content-Type": "application/json" },
-				body: JSON.stringify({ appId: "CAPACITYOPS", iterations }),
+				body: JSON.stringify({ appId: "CAPACITYOPS", iterations, shard: SHARD }),
 			});
 			if (answer.status !== 200) throw new Error(`operations: ${answer.status} ${answer.text}`);
 			const figures = JSON.parse(answer.text);

@@ -12,12 +12,14 @@
 // This file is the order of the phases; bench/lib/ holds the parts: processes.mjs (wrangler, workerd, CPUs),
 // load.mjs (targets, autocannon, saturation), stats.mjs (medians, ratios), report.mjs (tables, results file),
 // startup.mjs (the startup phase).
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
+import { setTimeout as sleepFor } from "node:timers/promises";
 import path from "node:path";
 import { FLOORS, WRITE_FLOORS, findSaturation, json, load, preflight, targets } from "./lib/load.mjs";
-import { ROOT, executeSql, log, pinCpus, request, startWorker, tempRoot, wrangler } from "./lib/processes.mjs";
-import { formatReport, formatStartupReport, saveResult } from "./lib/report.mjs";
+import { ROOT, executeSql, log, migrateLocal, pinCpus, request, startWorker, tempRoot } from "./lib/processes.mjs";
+import { formatMoveReport, formatReport, formatStartupReport, saveResult } from "./lib/report.mjs";
 import { measureStartup } from "./lib/startup.mjs";
 import { summarize } from "./lib/stats.mjs";
 import {
@@ -25,12 +27,15 @@ import {
 	CREDENTIAL_ID,
 	LEARNERS,
 	LEARNERS_SMALL,
+	OTHER_SHARD,
 	REALM_ADMIN,
 	REGISTRATIONS_PER_LEARNER,
 	SECRET,
+	SHARD,
 	TAGS_PER_LEARNER,
 	learnerId,
 	seedApplication,
+	seedApplicationStorage,
 	seedLearners,
 } from "./seed.mjs";
 
@@ -41,7 +46,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 // Names this run in its saved file (e.g. BENCH_LABEL=before-cache).
 const LABEL = process.env.BENCH_LABEL;
 // BENCH_ONLY=startup: the startup phase alone (one to two minutes), saved as bench/results/latest-startup.json.
+// BENCH_ONLY=move: the move phase alone, saved as bench/results/latest-move.json. BENCH_ONLY=load: everything but
+// the startup and move phases (seed, probes, load), saved as bench/results/latest-load.json.
 const ONLY = process.env.BENCH_ONLY;
+const PHASES = ["startup", "move", "load"];
+// The move phase's application: 100 000 registrations (5 per learner), 2 learner tags per learner.
+const MOVE_LEARNERS = Number(process.env.BENCH_MOVE_LEARNERS ?? 20_000);
+const MOVE_REGISTRATIONS_PER_LEARNER = 5;
+const MOVE_LEARNER_TAGS_EACH = 2;
+const MOVE_WRITE_INTERVAL_MS = 50;
+const sleep = (ms) => (ms > 0 ? sleepFor(ms) : Promise.resolve());
 // The checkout whose startup, first request and bundle are measured (another one, for a before/after comparison;
 // it needs its own node_modules): this repository by default. Load is always on this repository's service.
 const SERVICE_DIR = path.resolve(process.env.BENCH_SERVICE_DIR ?? ROOT);
@@ -56,12 +70,20 @@ const WARMUP = 5;
 const HOT_PATH_ITERATIONS = 5_000;
 const HOT_PATH_RUNS = 5;
 
+/** A fresh Ed25519 private key as the JWK the service's RECEIPT_SIGNING_KEY holds. */
+function receiptSigningKey() {
+	const { kty, crv, d, x } = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+	return JSON.stringify({ kty, crv, d, x });
+}
+
 // The service's secrets, as bindings: a developer's .dev.vars never reaches the bench.
 const SECRETS = {
 	MANAGEMENT_APP_ID: "bench-management",
 	MANAGEMENT_SECRET_KEY: "bench-management-secret-0123456789abcdef",
 	TOKEN_SIGNING_SECRET: "bench-token-signing-secret-0123456789abcdef",
 	LEARNER_HASH_KEY: "bench-learner-hash-key-0123456789abcdef",
+	// Signs erasure receipts; the service refuses to start without one. A fresh Ed25519 key per run.
+	RECEIPT_SIGNING_KEY: receiptSigningKey(),
 };
 const SECRET_BINDINGS = Object.fromEntries(Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }]));
 // wrangler.toml allows 1200 requests a minute per application; a load test sends that in well under a second.
@@ -72,18 +94,21 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
 // batch load spends in seconds: every write still pays its check, in the same D1 call.
 const BENCH_WRITE_BUDGET = 1_000_000_000_000;
 
-/** A fresh local D1, migrated, holding the bench application and the first 10 000 registrations. */
+/**
+ * A fresh local D1, every binding migrated (the control database and each shard), holding the bench application
+ * (in the control database, placed on SHARD) and, on SHARD, its storage row and the first 10 000 registrations.
+ */
 function createDatabase(persistTo) {
-	wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
-	const seedMs = [executeSql(persistTo, "seed-application", seedApplication())];
-	seedMs.push(executeSql(persistTo, "seed-small", seedLearners(0, LEARNERS_SMALL)));
+	migrateLocal(persistTo);
+	const seedMs = [executeSql(persistTo, "seed-application", seedApplication()) + executeSql(persistTo, "seed-storage", seedApplicationStorage(), SHARD)];
+	seedMs.push(executeSql(persistTo, "seed-small", seedLearners(0, LEARNERS_SMALL), SHARD));
 	log(`seeded ${LEARNERS_SMALL * REGISTRATIONS_PER_LEARNER} registrations in ${seedMs[1]} ms`);
 	return seedMs;
 }
 
 /** Seeds the rest of the dataset, up to 100 000 registrations; returns the time it took, in ms. */
 function growDatabase(persistTo) {
-	const ms = executeSql(persistTo, "seed-large", seedLearners(LEARNERS_SMALL, LEARNERS));
+	const ms = executeSql(persistTo, "seed-large", seedLearners(LEARNERS_SMALL, LEARNERS), SHARD);
 	log(`seeded up to ${LEARNERS * REGISTRATIONS_PER_LEARNER} registrations in ${ms} ms`);
 	return ms;
 }
@@ -103,6 +128,8 @@ async function probe(persistTo, label, { timeHotPath = false } = {}) {
 				seededLearnerIds: [learnerId(0), learnerId(1), learnerId(LEARNERS_SMALL - 1)],
 				requestedBy: REALM_ADMIN,
 				appId: `SCALE${label.toUpperCase()}`,
+				shard: SHARD,
+				secret: SECRET,
 			}),
 		});
 		if (response.status !== 200) throw new Error(`probe ${label}: ${response.status} ${response.text}`);
@@ -111,6 +138,124 @@ async function probe(persistTo, label, { timeHotPath = false } = {}) {
 		return { scale, hotPath: timeHotPath ? await hotPath(origin) : undefined };
 	} finally {
 		await worker.dispose();
+	}
+}
+
+/**
+ * The move phase (bench/probe POST /move-setup, /move, /move-check; /write on a second probe process): an application of 100 000
+ * registrations created on SHARD and moved to OTHER_SHARD by the service's move job, one step at a time, every D1
+ * call metered, while a writer here adds a learner tag every MOVE_WRITE_INTERVAL_MS through the service's data
+ * layer (POST /write: addTags on the shard the control database names), retrying each refused write
+ * (application_moving) until it is acknowledged.
+ */
+async function moveProbe(persistTo) {
+	const { worker, origin } = await startWorker(path.join(ROOT, "bench/probe/wrangler.toml"), { persistTo });
+	// The writes go to a second probe process on the same database files, as other isolates' writes would: locally,
+	// D1 answers a Worker from within its own workerd process, and while the move keeps one process busy with D1
+	// calls, that process serves no other request (nor fires a timer) until the move ends.
+	let writerWorker;
+	try {
+		writerWorker = await startWorker(path.join(ROOT, "bench/probe/wrangler.toml"), { persistTo });
+	} catch (error) {
+		await worker.dispose();
+		throw error;
+	}
+	const appId = "BENCHMOVE0000001";
+	const prefix = "move-write-";
+	const body = {
+		appId,
+		from: SHARD,
+		to: OTHER_SHARD,
+		learners: MOVE_LEARNERS,
+		registrationsPerLearner: MOVE_REGISTRATIONS_PER_LEARNER,
+		learnerTagsEach: MOVE_LEARNER_TAGS_EACH,
+	};
+	const post = async (pathname, payload, to = origin) => {
+		const response = await request(to, "POST", pathname, { headers: json, body: JSON.stringify(payload) });
+		if (response.status !== 200) throw new Error(`${pathname}: ${response.status} ${response.text}`);
+		return JSON.parse(response.text);
+	};
+	try {
+		const dataset = await post("/move-setup", body);
+		log(`move: seeded ${dataset.registrations} registrations on ${SHARD} in ${dataset.seedMs} ms`);
+
+		// The writer: a write every MOVE_WRITE_INTERVAL_MS (the next one starts when the last is acknowledged, if later).
+		let moving = true;
+		const writes = [];
+		// Attempts that met the database file locked by the move's workerd process (local D1 only), retried.
+		let busy = 0;
+		const writeOnce = async (i) => {
+			const atMs = Date.now();
+			let refusals = 0;
+			let firstRefusalMs = null;
+			for (;;) {
+				const answer = await post("/write", { appId, learnerId: learnerOf(i), tag: `${prefix}${i}` }, writerWorker.origin);
+				if (answer.outcome === "acknowledged") break;
+				if (answer.outcome === "busy") {
+					busy++;
+				} else {
+					refusals++;
+					firstRefusalMs ??= Date.now();
+				}
+				await sleep(5);
+			}
+			const ackMs = Date.now();
+			writes.push({ atMs, ackMs, refusals, firstRefusalMs, waitedMs: firstRefusalMs === null ? 0 : ackMs - firstRefusalMs });
+		};
+		const learnerOf = (i) => `move-learner-${String(i % MOVE_LEARNERS).padStart(6, "0")}`;
+		const writer = (async () => {
+			for (let i = 0; moving; i++) {
+				const started = Date.now();
+				await writeOnce(i);
+				await sleep(started + MOVE_WRITE_INTERVAL_MS - Date.now());
+			}
+			// One write after the move's end: it lands on the new shard.
+			await writeOnce(writes.length);
+		})();
+		let move;
+		try {
+			move = await post("/move", body);
+		} finally {
+			moving = false;
+			await writer;
+		}
+		const check = await post("/move-check", { appId, from: SHARD, to: OTHER_SHARD, prefix });
+		if (check.writesOnDestination !== writes.length || check.writesOnSource !== 0 || check.registrationsOnSource !== 0) {
+			throw new Error(`move: ${writes.length} writes acknowledged; after the move ${JSON.stringify(check)}`);
+		}
+		const refused = writes.filter((write) => write.refusals > 0);
+		const longest = refused.reduce((best, write) => (!best || write.waitedMs > best.waitedMs ? write : best), null);
+		const relative = (ms) => (ms === null ? null : ms - move.startedAtMs);
+		const during = writes.filter((write) => write.atMs >= move.startedAtMs && write.atMs <= move.endedAtMs);
+		const writer_ = {
+			intervalMs: MOVE_WRITE_INTERVAL_MS,
+			writes: writes.length,
+			writesDuringMove: during.length,
+			refusedWrites: refused.length,
+			refusals: writes.reduce((sum, write) => sum + write.refusals, 0),
+			longestWaitMs: longest?.waitedMs ?? 0,
+			longestWait: longest && {
+				firstRefusalAtMs: relative(longest.firstRefusalMs),
+				acknowledgedAtMs: relative(longest.ackMs),
+				refusals: longest.refusals,
+			},
+			// From the first refusal of any write to the acknowledgement of the last refused one.
+			refusalSpanMs:
+				refused.length > 0 ? Math.max(...refused.map((w) => w.ackMs)) - Math.min(...refused.map((w) => w.firstRefusalMs)) : 0,
+			maxLatencyMs: Math.max(...writes.map((write) => write.ackMs - write.atMs)),
+			localLockRetries: busy,
+			landedOnDestination: check.writesOnDestination,
+			leftOnSource: check.writesOnSource,
+		};
+		const result = { dataset, ...move, writer: writer_ };
+		log(
+			`move: ${result.steps} steps, ${result.calls} D1 calls, ${result.totalMs} ms; writes waited at most ${writer_.longestWaitMs} ms, ` +
+				`frozen to flipped ${result.plan.frozenToFlippedMs} ms`,
+		);
+		return result;
+	} finally {
+		await worker.dispose();
+		await writerWorker.worker.dispose();
 	}
 }
 
@@ -278,7 +423,7 @@ function reportStartup(startup, { started, loadBefore }) {
 }
 
 async function main() {
-	if (ONLY !== undefined && ONLY !== "startup") throw new Error(`BENCH_ONLY=${ONLY}: only the startup phase runs alone`);
+	if (ONLY !== undefined && !PHASES.includes(ONLY)) throw new Error(`BENCH_ONLY=${ONLY}: one of ${PHASES.join(", ")}`);
 	if (process.env.BENCH_SERVICE_DIR && ONLY !== "startup") {
 		throw new Error("BENCH_SERVICE_DIR needs BENCH_ONLY=startup: the load phases measure this repository's service");
 	}
@@ -300,7 +445,22 @@ async function main() {
 		// First, before any other Worker runs: nothing else of this run competes for the CPUs.
 		// The service's first requests run with its secrets (it answers 500 without them) and, as under load,
 		// LOG_LEVEL=warn; the rest of its configuration is its own wrangler.toml's.
-		const startup = await measureStartup({
+		if (ONLY === "move") {
+			log(`persistence: ${persistTo}`);
+			migrateLocal(persistTo);
+			const move = await moveProbe(persistTo);
+			const result = {
+				date: new Date().toISOString(),
+				...(LABEL && { label: LABEL }),
+				machine: machine(loadBefore),
+				versions: { node: process.version, wrangler: packageVersion("wrangler") },
+				move,
+				totalSeconds: Math.round((performance.now() - started) / 1000),
+			};
+			console.log(formatMoveReport(result, saveResult(result, "move")));
+			return;
+		}
+		const startup = ONLY === "load" ? undefined : await measureStartup({
 			serviceDir: SERVICE_DIR,
 			runs: STARTUP_RUNS,
 			workDir: path.join(persistTo, "startup"),
@@ -314,6 +474,8 @@ async function main() {
 		seedMs.push(growDatabase(persistTo));
 		const large = await probe(persistTo, "100k");
 		const scale = { "10k": small.scale, "100k": large.scale };
+		// Before the service starts: the probe runs alone on the database files.
+		const move = ONLY === "load" ? undefined : await moveProbe(persistTo);
 
 		const { service, floors } = await startWorkers(persistTo, running);
 		const pinning = pinCpus();
@@ -357,11 +519,12 @@ async function main() {
 			overload,
 			scale,
 			hotPath: small.hotPath,
-			startup,
+			...(move && { move }),
+			...(startup && { startup }),
 			targets: targetsMet,
 			totalSeconds: Math.round((performance.now() - started) / 1000),
 		};
-		console.log(formatReport(result, saveResult(result)));
+		console.log(formatReport(result, saveResult(result, ONLY)));
 	} finally {
 		for (const worker of running) await worker.dispose().catch(() => {});
 		rmSync(persistTo, { recursive: true, force: true });

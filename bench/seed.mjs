@@ -7,6 +7,10 @@ export const CREDENTIAL_ID = "BENCHCREDENTIAL1";
 // Bench-only: the secret exists only in this file and the temporary database the bench deletes.
 export const SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 export const REALM_ADMIN = "bench-dpo@example.com";
+// The bench application's shard (a default-region shard of wrangler.toml [vars] SHARDS), and the other default one,
+// which the move phase moves an application to. The floors bind DB to this shard's database (same database_id).
+export const SHARD = "SHARD_1";
+export const OTHER_SHARD = "SHARD_2";
 export const REGISTRATIONS_PER_LEARNER = 5;
 export const TAGS_PER_LEARNER = 5;
 // The dataset's size: the scaling figures are taken at both.
@@ -16,19 +20,26 @@ export const LEARNERS = 20_000; // × 5 registrations = 100 000
 /** The learner ids the seed creates for learner numbers [from, to). */
 export const learnerId = (n) => `learner-${String(n).padStart(6, "0")}`;
 
-/** SQL for the application, its credential (stored as the service stores it: SHA-256 hex) and a realm admin. */
+/**
+ * SQL for the application (placed on SHARD, region default), its credential (stored as the service stores it:
+ * SHA-256 hex) and a realm admin: the control database's rows (binding DB).
+ */
 export function seedApplication() {
 	const now = "2026-01-01T00:00:00.000Z";
 	const secretHash = createHash("sha256").update(SECRET).digest("hex");
 	return `
-INSERT INTO applications (id, name, created_at) VALUES ('${APP_ID}', 'Bench LMS', '${now}');
--- The quota wrangler.toml sets (the service writes it with every write; the seed's own count below needs it now).
-INSERT INTO app_storage (app_id, row_quota) VALUES ('${APP_ID}', 5000000);
+INSERT INTO applications (id, name, data_region, shard, created_at) VALUES ('${APP_ID}', 'Bench LMS', 'default', '${SHARD}', '${now}');
 INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
   VALUES ('${CREDENTIAL_ID}', '${APP_ID}', 'bench', '${secretHash}', 1, '${now}', '${now}');
 INSERT INTO realm_users (email_key, email, role, created_at, updated_at)
   VALUES ('${REALM_ADMIN}', '${REALM_ADMIN}', 'admin', '${now}', '${now}');
 `;
+}
+
+/** SQL for the application's storage row on its shard (binding SHARD), which every write is checked against. */
+export function seedApplicationStorage() {
+	// The quota wrangler.toml sets (the service writes it with every write; the seed's own count needs it now).
+	return `INSERT INTO app_storage (app_id, row_quota) VALUES ('${APP_ID}', 5000000);\n`;
 }
 
 /**

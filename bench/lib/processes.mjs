@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { unstable_startWorker } from "wrangler";
+import { migrateAll } from "../../scripts/migrate.mjs";
 
 /** The repository the bench runs from. */
 export const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -209,13 +210,26 @@ export function wrangler(args, { cwd = ROOT } = {}) {
 	return result.stdout;
 }
 
-/** Runs a SQL file on the bench's local D1; returns how long it took, in ms. */
-export function executeSql(persistTo, name, sql) {
+/** Runs a SQL file on one database (D1 binding) of the bench's local D1; returns how long it took, in ms. */
+export function executeSql(persistTo, name, sql, binding = "DB") {
 	const file = path.join(persistTo, `${name}.sql`);
 	writeFileSync(file, sql);
 	const started = performance.now();
-	wrangler(["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", file]);
+	wrangler(["d1", "execute", binding, "--local", "--persist-to", persistTo, "--file", file]);
 	return Math.round(performance.now() - started);
+}
+
+/**
+ * Migrates every D1 binding of the service's wrangler.toml (the control database and each shard) on the bench's
+ * local persistence, with scripts/migrate.mjs as `npm run db:migrate:local` does.
+ */
+export function migrateLocal(persistTo) {
+	migrateAll(["--local", "--persist-to", persistTo], {
+		config: path.join(ROOT, "wrangler.toml"),
+		stdio: "pipe",
+		// This repository's wrangler, with the Node running the bench, whether or not npm put node_modules/.bin on PATH.
+		env: { PATH: `${path.join(ROOT, "node_modules/.bin")}${path.delimiter}${process.env.PATH ?? ""}` },
+	});
 }
 
 /**

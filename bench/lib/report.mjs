@@ -165,6 +165,66 @@ export function formatStartupReport(result, savedAs) {
 	].join("\n");
 }
 
+/** The move phase's figures (bench/probe POST /move). */
+function moveSection(move) {
+	const { dataset, writer, plan, byDatabase, perStepMax } = move;
+	const count = (n) => n.toLocaleString("en");
+	const db = (name, entry) => [name, entry.calls, entry.rowsRead, entry.rowsWritten];
+	return [
+		`Move (bench/probe /move: src/jobs/move.ts runMove one step per call, every D1 binding metered; MOVE_LINGER_SECONDS=${move.moveLingerSeconds}):`,
+		`  application: ${count(dataset.registrations)} registrations, ${count(dataset.learners)} learners, ${count(dataset.learnerTags)} learner tags; ${move.from} → ${move.to}`,
+		`  steps (chunks): ${move.steps}; D1 calls: ${count(move.calls)}; rows read: ${count(move.rowsRead)}; rows written: ${count(move.rowsWritten)}; total ${count(move.totalMs)} ms`,
+		`  per step at most: ${perStepMax.calls} D1 calls, ${perStepMax.rowsRead} rows read, ${perStepMax.rowsWritten} rows written, ${perStepMax.ms} ms`,
+		"",
+		markdownTable(["database", "D1 calls", "rows read", "rows written"], [
+			db("control (DB)", byDatabase.control),
+			db(`source (${move.from})`, byDatabase.source),
+			db(`destination (${move.to})`, byDatabase.destination),
+		]),
+		"",
+		`  frozen → flipped (job plan frozenAt/flippedAt): ${plan.frozenToFlippedMs} ms (${plan.frozenAt} → ${plan.flippedAt})`,
+		`  writer (addTags every ${writer.intervalMs} ms, retried while refused application_moving): ${writer.writes} writes, ` +
+			`${writer.refusedWrites} refused at least once (${writer.refusals} refusals), all ${writer.landedOnDestination} on the destination`,
+		`  longest wait of a write (first refusal → acknowledgement): ${writer.longestWaitMs} ms; ` +
+			`first refusal of any write → last refused write acknowledged: ${writer.refusalSpanMs} ms; slowest write ${writer.maxLatencyMs} ms`,
+		`  local D1 lock conflicts between the move's and the writer's workerd processes, retried: ${move.localLockRetries} move steps, ` +
+			`${writer.localLockRetries} write attempts (a local artifact: one file per database, two processes)`,
+	].join("\n");
+}
+
+/** The printed report of a run of the move phase alone, saved as `savedAs`. */
+export function formatMoveReport(result, savedAs) {
+	const { machine } = result;
+	return [
+		"",
+		`Learner Service move — ${result.date}`,
+		`${machine.cpus} CPUs (${machine.model}), load average before ${machine.loadAverageBefore.map((n) => n.toFixed(2)).join(" ")}`,
+		"",
+		moveSection(result.move),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
+	].join("\n");
+}
+
+/** D1 calls of whole GET and PUT tags requests through the service, per database (bench/probe requestCalls). */
+function requestCallLines(scale) {
+	return ["10k", "100k"].flatMap((label) => {
+		const requests = scale[label].requests;
+		if (!requests) return [];
+		return Object.entries(requests).map(([name, { first, warm }]) => {
+			const where = (entry) =>
+				Object.entries(entry.byDatabase)
+					.filter(([, figures]) => figures.calls > 0)
+					.map(([database, figures]) => `${database} ${figures.calls}`)
+					.join(" + ");
+			return (
+				`  ${name} @ ${scale[label].databaseRegistrations.toLocaleString("en")} registrations: warm ${warm.calls} (${where(warm)}), ` +
+				`rows read ${warm.rowsRead}, written ${warm.rowsWritten}; first in the isolate ${first.calls} (${where(first)})`
+			);
+		});
+	});
+}
+
 /** The printed report of a full run, saved as `savedAs`. */
 export function formatReport(result, savedAs) {
 	const { machine, dataset, settings, scale, hotPath, targets } = result;
@@ -210,12 +270,15 @@ export function formatReport(result, savedAs) {
 		rowsRead("10k"),
 		rowsRead("100k"),
 		"",
+		"D1 calls per request through the service (bench/probe, app.fetch on metered bindings; first: credential not cached):",
+		...requestCallLines(scale),
+		"",
 		"Scaling (D1 meta, bench/probe/worker.ts driving src/db and src/jobs/run.ts runJob chunk by chunk):",
 		"",
 		scaleTable(scale),
 		"",
-		startupSection(result.startup),
-		"",
+		...(result.move ? [moveSection(result.move), ""] : []),
+		...(result.startup ? [startupSection(result.startup), ""] : []),
 		`Saved ${savedAs} (${result.totalSeconds} s)`,
 	].join("\n");
 }

@@ -4,18 +4,49 @@
 // no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once;
 // bench/capacity.mjs calls POST /operations (rows and D1 time of single requests' writes and reads).
 import { app } from "../../src/app";
+import { forgetApplication } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
-import { acceptLearnerErasure, acceptLearnerUpdate } from "../../src/db/jobs";
+import { refusalOf } from "../../src/db/app-storage";
+import { findPlacement, insertApplication } from "../../src/db/applications";
+import { acceptLearnerErasure, acceptLearnerUpdate, acceptMove, getJobById } from "../../src/db/jobs";
+import { getRealmUserRole } from "../../src/db/realm-users";
 import { createRegistration } from "../../src/db/registrations";
 import { listLearners } from "../../src/db/learners";
 import { LEARNER_TAGS, REGISTRATION_TAGS, addTags, getTags } from "../../src/db/tags";
 import type { Db } from "../../src/db/types";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
+import { type MovePlan, MOVE_BOUNDS, newMovePlan, runMove } from "../../src/jobs/move";
 import { CHUNK_BOUNDS, runJob } from "../../src/jobs/run";
+import { shardDatabase } from "../../src/shards";
 
 interface ProbeEnv {
+	/** The control database (applications, credentials, realm users, moves). */
 	DB: D1Database;
+	/** The shards, as in the service's wrangler.toml. */
+	SHARD_1: D1Database;
+	SHARD_2: D1Database;
+	SHARD_EU_1: D1Database;
+	SHARDS: string;
 	LEARNER_HASH_KEY: string;
+	MOVE_LINGER_SECONDS: string;
+}
+
+/** The secrets the service's configuration requires (src/config.ts); they serve no other purpose here. */
+const SERVICE_SECRETS = {
+	MANAGEMENT_APP_ID: "bench-management",
+	MANAGEMENT_SECRET_KEY: "bench-management-secret-0123456789abcdef",
+	TOKEN_SIGNING_SECRET: "bench-token-signing-secret-0123456789abcdef",
+};
+
+let receiptKey: Promise<string> | undefined;
+/** RECEIPT_SIGNING_KEY, which the service's configuration requires: a fresh Ed25519 key as a JWK, one per isolate. */
+function receiptSigningKey(): Promise<string> {
+	receiptKey ??= (async () => {
+		const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+		const { kty, crv, d, x } = (await crypto.subtle.exportKey("jwk", pair.privateKey)) as JsonWebKey;
+		return JSON.stringify({ kty, crv, d, x });
+	})();
+	return receiptKey;
 }
 
 /** What an operation cost in D1. */
@@ -41,29 +72,49 @@ class MeteredDb implements Db {
 	sqlMs = 0;
 	readonly #originals = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
 
-	constructor(private readonly db: D1Database) {}
+	/** `root`: the meter a session's calls add up in (a session opened on a MeteredDb counts in it). */
+	constructor(
+		private readonly db: D1Database,
+		private readonly root?: MeteredDb,
+	) {}
+
+	/** A D1 session on the same database, metered here (the service opens one per request). */
+	withSession(constraint?: string): MeteredDb {
+		const session = this.db.withSession(constraint as D1SessionConstraint) as unknown as D1Database;
+		return new MeteredDb(session, this.root ?? this);
+	}
+
+	getBookmark(): string | null {
+		return (this.db as unknown as D1DatabaseSession).getBookmark?.() ?? null;
+	}
+
+	/** This meter's figures, or its root's for a session. */
+	get #totals(): MeteredDb {
+		return this.root ?? this;
+	}
 
 	prepare(sql: string): D1PreparedStatement {
 		return this.#wrap(this.db.prepare(sql));
 	}
 
 	async batch<T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> {
-		this.calls++;
+		this.#totals.calls++;
 		const results = await this.db.batch<T>(statements.map((statement) => this.#originals.get(statement) ?? statement));
 		for (const result of results) this.#add(result.meta);
 		return results;
 	}
 
 	#add(meta: D1Meta): void {
-		this.statements++;
-		this.rowsRead += meta.rows_read;
-		this.rowsWritten += meta.rows_written;
-		this.sqlMs += meta.duration;
+		const totals = this.#totals;
+		totals.statements++;
+		totals.rowsRead += meta.rows_read;
+		totals.rowsWritten += meta.rows_written;
+		totals.sqlMs += meta.duration;
 	}
 
 	#wrap(statement: D1PreparedStatement): D1PreparedStatement {
 		const run = async <T>(target: D1PreparedStatement, method: "all" | "run"): Promise<D1Result<T>> => {
-			this.calls++;
+			this.#totals.calls++;
 			const result = method === "all" ? await target.all<T>() : ((await target.run<T>()) as D1Result<T>);
 			this.#add(result.meta);
 			return result;
@@ -135,10 +186,15 @@ interface ScaleRequest {
 	seededLearnerIds: string[];
 	/** A realm admin (seeded), who may request erasures. */
 	requestedBy: string;
+	/** The seeded application's shard (a D1 binding): every data-layer call here runs on it. */
+	shard: string;
+	/** The seeded application's Basic credentials, for the D1 calls of whole requests through the service. */
+	secret: string;
 }
 
 async function scale(env: ProbeEnv, request: ScaleRequest) {
-	const db = env.DB;
+	// Data tables live on the application's shard; the control database holds applications and realm users.
+	const db = shardDatabase(env, request.shard);
 	const { appId } = request;
 	const now = new Date().toISOString();
 	const databaseRegistrations = (await db.prepare("SELECT count(*) AS n FROM registrations").first<{ n: number }>())?.n ?? 0;
@@ -221,6 +277,9 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 		.first<{ n: number }>();
 	if (updated?.n !== SUBJECT_REGISTRATIONS) throw new Error(`update: ${updated?.n} registrations updated`);
 
+	// As the route does: the requester's role is read from the control database first.
+	const role = await getRealmUserRole(env.DB, request.requestedBy);
+	const mayErase = role === "owner" || role === "admin";
 	const erasureAccepted = await metered(db, (meter) =>
 		acceptLearnerErasure(meter, {
 			id: crypto.randomUUID(),
@@ -229,7 +288,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 			learnerHash: hash,
 			requestedBy: request.requestedBy,
 			createdAt: new Date().toISOString(),
-		}, LIMITS),
+		}, LIMITS, mayErase),
 	);
 	if (erasureAccepted.value.outcome !== "accepted") throw new Error(`erasure: ${erasureAccepted.value.outcome}`);
 	const erasure = await runChunkByChunk(db, { type: "deleteAllLearnerData", jobId: erasureAccepted.value.job.id });
@@ -248,6 +307,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 
 	return {
 		databaseRegistrations,
+		requests: await requestCalls(env, request),
 		getTags: getTagsRows,
 		directory,
 		batch: { ids: BATCH_IDS, tags: BATCH_TAGS, ...batch.cost },
@@ -262,6 +322,8 @@ interface OperationsRequest {
 	appId: string;
 	/** Requests of each kind; rows are medians, times means. */
 	iterations: number;
+	/** The shard (D1 binding) the operations run on: SHARD_1 unless given. */
+	shard?: string;
 }
 
 /**
@@ -271,7 +333,7 @@ interface OperationsRequest {
  * tags adds tags the learner does not have yet (a union with nothing new writes only the guard).
  */
 async function operations(env: ProbeEnv, request: OperationsRequest) {
-	const db = env.DB;
+	const db = shardDatabase(env, request.shard ?? "SHARD_1");
 	const { appId, iterations } = request;
 	await db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId).run();
 	const kinds: Record<string, Cost[]> = {
@@ -356,6 +418,7 @@ function instantD1(credential: { id: string; appId: string }) {
 		name: "bench",
 		enabled: 1,
 		created_at: "2026-01-01T00:00:00.000Z",
+		shard: "SHARD_1",
 	};
 	const prepare = (sql: string) => {
 		const rows = sql.includes("FROM credentials") ? { results: [credentialRow], meta: {} } : tagRows;
@@ -404,12 +467,16 @@ async function hotPath(request: HotPathRequest) {
 	const DB = instantD1({ id: request.credentialId, appId: request.appId });
 	const env = {
 		DB,
+		// The application's shard answers as the control database does: tag reads.
+		SHARD_1: DB,
+		SHARDS: "SHARD_1:default",
 		RATE_LIMITER: { limit: async () => ({ success: true }) },
 		TOKEN_SIGNING_SECRET: request.tokenSigningSecret,
 		// The service refuses to run without its secrets (src/config.ts); these serve no other purpose here.
 		MANAGEMENT_APP_ID: "bench-management",
 		MANAGEMENT_SECRET_KEY: "bench-management-secret-0123456789abcdef",
 		LEARNER_HASH_KEY: "bench-learner-hash-key-0123456789abcdef",
+		RECEIPT_SIGNING_KEY: await receiptSigningKey(),
 		RATE_LIMIT_PERIOD_SECONDS: "60",
 		LOG_LEVEL: "warn",
 	} as unknown as Env;
@@ -447,12 +514,303 @@ async function hotPath(request: HotPathRequest) {
 	};
 }
 
+/** The service's env over metered bindings: every D1 call of the service's own code is counted, per database. */
+async function meteredEnv(env: ProbeEnv, overrides: Record<string, string> = {}) {
+	const meters = {
+		DB: new MeteredDb(env.DB),
+		SHARD_1: new MeteredDb(env.SHARD_1),
+		SHARD_2: new MeteredDb(env.SHARD_2),
+		SHARD_EU_1: new MeteredDb(env.SHARD_EU_1),
+	};
+	const serviceEnv = {
+		...SERVICE_SECRETS,
+		RECEIPT_SIGNING_KEY: await receiptSigningKey(),
+		LEARNER_HASH_KEY: env.LEARNER_HASH_KEY,
+		SHARDS: env.SHARDS,
+		RATE_LIMITER: { limit: async () => ({ success: true }) },
+		RATE_LIMIT_PERIOD_SECONDS: "60",
+		LOG_LEVEL: "warn",
+		...overrides,
+		...meters,
+	} as unknown as Env;
+	/** What the meters counted since `since` (a snapshot), all databases and per database. */
+	const snapshot = () =>
+		Object.fromEntries(
+			Object.entries(meters).map(([name, meter]) => [
+				name,
+				{ calls: meter.calls, rowsRead: meter.rowsRead, rowsWritten: meter.rowsWritten, sqlMs: meter.sqlMs },
+			]),
+		) as Record<keyof typeof meters, { calls: number; rowsRead: number; rowsWritten: number; sqlMs: number }>;
+	const since = (before: ReturnType<typeof snapshot>) => {
+		const after = snapshot();
+		const byDatabase = Object.fromEntries(
+			(Object.keys(meters) as (keyof typeof meters)[]).map((name) => [
+				name,
+				{
+					calls: after[name].calls - before[name].calls,
+					rowsRead: after[name].rowsRead - before[name].rowsRead,
+					rowsWritten: after[name].rowsWritten - before[name].rowsWritten,
+				},
+			]),
+		);
+		const sum = (key: "calls" | "rowsRead" | "rowsWritten") => Object.values(byDatabase).reduce((total, entry) => total + entry[key], 0);
+		return { calls: sum("calls"), rowsRead: sum("rowsRead"), rowsWritten: sum("rowsWritten"), byDatabase };
+	};
+	return { meters, serviceEnv, snapshot, since };
+}
+
+/**
+ * D1 calls, rows read and rows written of whole GET and PUT /learner/{id}/tags requests through the service
+ * (src/app.ts, Basic credentials) on the bench's databases, every binding metered: the first request of the
+ * application in the isolate (credential read from the control database) and a warm one (credential cached).
+ */
+async function requestCalls(env: ProbeEnv, request: ScaleRequest) {
+	const { serviceEnv, snapshot, since } = await meteredEnv(env);
+	const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+	const authorization = `Basic ${btoa(`${request.seededAppId}:${request.secret}`)}`;
+	const learner = request.seededLearnerIds[0] as string;
+	const PUT_TAG = "probe-request-tag";
+	const call = async (method: "GET" | "PUT") => {
+		const before = snapshot();
+		const response = await app.fetch(
+			new Request(`http://bench/api/v2/learner/${learner}/tags`, {
+				method,
+				headers: { Authorization: authorization, ...(method === "PUT" && { "Content-Type": "application/json" }) },
+				...(method === "PUT" && { body: JSON.stringify({ tags: [PUT_TAG] }) }),
+			}),
+			serviceEnv,
+			ctx,
+		);
+		const text = await response.text();
+		if (response.status >= 300) throw new Error(`${method} tags: ${response.status} ${text}`);
+		return since(before);
+	};
+	forgetApplication(request.seededAppId);
+	const getFirst = await call("GET");
+	const getWarm = await call("GET");
+	forgetApplication(request.seededAppId);
+	const putFirst = await call("PUT");
+	const putWarm = await call("PUT");
+	// Leave the learner as seeded: the PUT's tag, its count and the stored-row count taken back.
+	const db = shardDatabase(env, request.shard);
+	const removed = await db
+		.prepare("DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND tag = ?3")
+		.bind(request.seededAppId, learner, PUT_TAG)
+		.run();
+	await db.batch([
+		db
+			.prepare("UPDATE learner_tag_counts SET tag_count = tag_count - ?3 WHERE app_id = ?1 AND learner_id = ?2")
+			.bind(request.seededAppId, learner, removed.meta.changes),
+		db.prepare("UPDATE app_storage SET stored_rows = stored_rows - ?2 WHERE app_id = ?1").bind(request.seededAppId, removed.meta.changes),
+	]);
+	return {
+		"GET /learner/{id}/tags (Basic)": { first: getFirst, warm: getWarm },
+		"PUT /learner/{id}/tags (Basic)": { first: putFirst, warm: putWarm },
+	};
+}
+
+interface MoveRequest {
+	/** A fresh application id, created on `from` and moved to `to` (two shards of the default region). */
+	appId: string;
+	from: string;
+	to: string;
+	learners: number;
+	registrationsPerLearner: number;
+	learnerTagsEach: number;
+}
+
+/**
+ * Creates the move phase's application on `from`: `learners` x `registrationsPerLearner` registrations and
+ * `learnerTagsEach` tags per learner (inserted with SQL, not through the service: this is setup, not measured).
+ */
+async function moveSetup(env: ProbeEnv, request: MoveRequest) {
+	const { appId, from, learners } = request;
+	const control = env.DB;
+	const source = shardDatabase(env, from);
+	const learnerId = "'move-learner-' || printf('%06d', i)";
+	const createdAt = new Date().toISOString();
+	await insertApplication(control, source, { id: appId, name: "Bench move", dataRegion: "default", shard: from, createdAt });
+	const registrations = learners * request.registrationsPerLearner;
+	const learnerTags = learners * request.learnerTagsEach;
+	const seedStarted = Date.now();
+	const learnersCte = `learners(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM learners WHERE i < ?2 - 1)`;
+	const each = (n: number) => `each(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM each WHERE k < ${n} - 1)`;
+	await source.batch([
+		source
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name, learner_last_name,
+				   xapi_registration_id, created_at, updated_at)
+				 WITH RECURSIVE ${learnersCte}, ${each(request.registrationsPerLearner)}
+				 SELECT ?1, 'move-registration-' || printf('%06d', i) || '-' || k, 'course-' || ((i + k) % 200), ${learnerId},
+				   'learner' || i || '@example.com', 'First' || i, 'Last' || i, lower(hex(randomblob(16))), ?3, ?3
+				 FROM learners, each ORDER BY i, k`,
+			)
+			.bind(appId, learners, createdAt),
+		source
+			.prepare(
+				`INSERT INTO learner_tags (app_id, learner_id, tag)
+				 WITH RECURSIVE ${learnersCte}, ${each(request.learnerTagsEach)}
+				 SELECT ?1, ${learnerId}, 'tag-' || ((i + k * 10) % 50) FROM learners, each ORDER BY i, k`,
+			)
+			.bind(appId, learners),
+		source
+			.prepare(
+				`INSERT INTO learner_tag_counts (app_id, learner_id, tag_count)
+				 WITH RECURSIVE ${learnersCte} SELECT ?1, ${learnerId}, ?3 FROM learners`,
+			)
+			.bind(appId, learners, request.learnerTagsEach),
+		// The quota wrangler.toml sets (every write records the one in force; the seed's count needs it now).
+		source
+			.prepare("UPDATE app_storage SET row_quota = ?3, stored_rows = ?2 WHERE app_id = ?1")
+			.bind(appId, registrations + learnerTags, LIMITS.rowQuota),
+	]);
+	const seedMs = Date.now() - seedStarted;
+	return { registrations, learners, learnerTags, learnerTagCounts: learners, seedMs };
+}
+
+/**
+ * Moves the application moveSetup created from `from` to `to` with the service's move job (src/jobs/move.ts
+ * runMove, one step per call, every binding metered: control, source, destination). bench/run.mjs writes to the
+ * application meanwhile (POST /write), in requests of their own: timers in this request would not fire while the
+ * move keeps it busy with D1 calls.
+ */
+async function move(env: ProbeEnv, request: MoveRequest) {
+	const { appId, from, to } = request;
+	const control = env.DB;
+	const source = shardDatabase(env, from);
+	const registrations = request.learners * request.registrationsPerLearner;
+	const jobId = crypto.randomUUID();
+	const accepted = await acceptMove(control, {
+		id: jobId,
+		appId,
+		from,
+		to,
+		payload: JSON.stringify(newMovePlan(from, to, "default")),
+		createdAt: new Date().toISOString(),
+	});
+	if (accepted?.id !== jobId) throw new Error("move: not accepted");
+
+	const { meters, serviceEnv, snapshot, since } = await meteredEnv(env, { MOVE_LINGER_SECONDS: env.MOVE_LINGER_SECONDS });
+	const started = Date.now();
+	const at = () => Date.now() - started;
+
+	// The move, one step per runMove call.
+	const steps: { calls: number; rowsRead: number; rowsWritten: number; ms: number }[] = [];
+	const moveStart = snapshot();
+	let outcome: Awaited<ReturnType<typeof runMove>> = "continue";
+	let localLockRetries = 0;
+	try {
+		while (outcome !== "done") {
+			const before = snapshot();
+			const stepStarted = Date.now();
+			try {
+				outcome = await runMove(serviceEnv, meters.DB, jobId, 1);
+			} catch (error) {
+				// Local D1 only: the writer's workerd process held a database file's lock. The step is redone, as the
+				// queue redelivers a failed message; its D1 calls stay counted.
+				if (!LOCAL_LOCK.test(error instanceof Error ? error.message : String(error))) throw error;
+				localLockRetries++;
+				continue;
+			}
+			const cost = since(before);
+			steps.push({ calls: cost.calls, rowsRead: cost.rowsRead, rowsWritten: cost.rowsWritten, ms: Date.now() - stepStarted });
+			if (typeof outcome === "object") await scheduler.wait(outcome.waitSeconds * 1000);
+			if (steps.length > 100_000) throw new Error("move: did not finish");
+		}
+	} catch (error) {
+		throw new Error(`move: step ${steps.length + 1}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+	}
+	const totalMs = at();
+	const cost = since(moveStart);
+
+	const job = await getJobById(control, jobId);
+	const plan = JSON.parse(job?.payload ?? "null") as MovePlan;
+	if (job?.status !== "completed") throw new Error(`move: job ${job?.status}: ${job?.error}`);
+	const dest = shardDatabase(env, to);
+	const count = async (db: D1Database, sql: string) => (await db.prepare(sql).bind(appId).first<{ n: number }>())?.n ?? 0;
+	const destRegistrations = await count(dest, "SELECT count(*) AS n FROM registrations WHERE app_id = ?1");
+	const left = await count(source, "SELECT count(*) AS n FROM registrations WHERE app_id = ?1");
+	if (destRegistrations !== registrations || left !== 0) throw new Error(`move: ${destRegistrations} registrations on ${to}, ${left} on ${from}`);
+
+	const max = (key: "calls" | "rowsRead" | "rowsWritten" | "ms") => Math.max(...steps.map((step) => step[key]));
+	const { byDatabase } = cost;
+	const frozenToFlippedMs = plan.frozenAt && plan.flippedAt ? Date.parse(plan.flippedAt) - Date.parse(plan.frozenAt) : null;
+	return {
+		from,
+		to,
+		bounds: MOVE_BOUNDS,
+		moveLingerSeconds: Number(env.MOVE_LINGER_SECONDS),
+		steps: steps.length,
+		calls: cost.calls,
+		rowsRead: cost.rowsRead,
+		rowsWritten: cost.rowsWritten,
+		byDatabase: { control: byDatabase.DB, source: byDatabase[from as keyof typeof byDatabase], destination: byDatabase[to as keyof typeof byDatabase] },
+		perStepMax: { calls: max("calls"), rowsRead: max("rowsRead"), rowsWritten: max("rowsWritten"), ms: max("ms") },
+		totalMs,
+		plan: { frozenAt: plan.frozenAt ?? null, flippedAt: plan.flippedAt ?? null, frozenToFlippedMs, registrationsAffected: job.registrationsAffected },
+		localLockRetries,
+		startedAtMs: started,
+		endedAtMs: started + totalMs,
+	};
+}
+
+/** What local D1 answers when another workerd process holds the database file's lock. */
+const LOCAL_LOCK = /SQLITE_BUSY|database is locked|session commit token/;
+
+interface WriteRequest {
+	appId: string;
+	learnerId: string;
+	tag: string;
+}
+
+/**
+ * One write attempt as the service makes it (src/db/tags.ts addTags, with the write guard and wrangler.toml's
+ * limits) on the shard the control database places the application on: "acknowledged", "refused" while the
+ * application is frozen for a move (application_moving), or "busy" when the local database file was locked by the
+ * other workerd process (a local artifact, retried). Any other failure is an error.
+ */
+async function write(env: ProbeEnv, request: WriteRequest) {
+	let shard: string | undefined;
+	try {
+		const placement = await findPlacement(env.DB, request.appId);
+		if (!placement) throw new Error("write: the application has no placement");
+		shard = placement.shard;
+		const missing = await addTags(shardDatabase(env, shard), LEARNER_TAGS, request.appId, [request.learnerId], [request.tag], LIMITS);
+		if (missing.length > 0) throw new Error(`write: learner ${request.learnerId} not found on ${shard}`);
+		return { outcome: "acknowledged", shard };
+	} catch (error) {
+		if (refusalOf(error) === "application_moving") return { outcome: "refused", shard };
+		// Local D1 only: another workerd process (the move's) holds the database file's lock. Not a refusal.
+		const message = error instanceof Error ? error.message : String(error);
+		if (LOCAL_LOCK.test(message)) return { outcome: "busy", shard, message };
+		throw error;
+	}
+}
+
+/** After a move and its writes: the tags `prefix`* on each shard, and the application's registrations left on `from`. */
+async function moveCheck(env: ProbeEnv, request: { appId: string; from: string; to: string; prefix: string }) {
+	const count = async (shard: string, sql: string, ...params: unknown[]) =>
+		(await shardDatabase(env, shard).prepare(sql).bind(request.appId, ...params).first<{ n: number }>())?.n ?? 0;
+	const tags = "SELECT count(*) AS n FROM learner_tags WHERE app_id = ?1 AND tag LIKE ?2 || '%'";
+	return {
+		writesOnDestination: await count(request.to, tags, request.prefix),
+		writesOnSource: await count(request.from, tags, request.prefix),
+		registrationsOnSource: await count(request.from, "SELECT count(*) AS n FROM registrations WHERE app_id = ?1"),
+	};
+}
+
 export default {
 	async fetch(request, env) {
 		const { pathname } = new URL(request.url);
 		if (request.method !== "POST") return new Response(null, { status: 404 });
 		try {
 			if (pathname === "/hotpath") return Response.json(await hotPath(await request.json<HotPathRequest>()));
+			if (pathname === "/write") return Response.json(await write(env, await request.json<WriteRequest>()));
+			if (pathname === "/move-check") {
+				return Response.json(await moveCheck(env, await request.json<{ appId: string; from: string; to: string; prefix: string }>()));
+			}
+			if (pathname === "/move-setup") return Response.json(await moveSetup(env, await request.json<MoveRequest>()));
+			if (pathname === "/move") return Response.json(await move(env, await request.json<MoveRequest>()));
 			if (pathname === "/operations") return Response.json(await operations(env, await request.json<OperationsRequest>()));
 			if (pathname !== "/scale") return new Response(null, { status: 404 });
 			return Response.json(await scale(env, await request.json<ScaleRequest>()));
