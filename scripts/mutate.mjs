@@ -56,7 +56,7 @@ function checkList(mutations) {
 		}
 		if (typeof m.replace !== "string") problems.push(`${m.id}: replace missing`);
 		if (m.search === m.replace) problems.push(`${m.id}: replacement equals the search text`);
-		if (!m.file?.startsWith("src/")) problems.push(`${m.id}: file must be under src/`);
+		if (!/^(src|migrations)\//.test(m.file ?? "")) problems.push(`${m.id}: file must be under src/ or migrations/`);
 		if (!Array.isArray(m.tests) || m.tests.length === 0) problems.push(`${m.id}: no test files`);
 		for (const test of m.tests ?? []) if (!existsSync(path.join(root, test))) problems.push(`${m.id}: no such test file ${test}`);
 	}

@@ -35,6 +35,8 @@ const SOAK = "test/security/soak.test.ts";
 const SWEEPER = "test/jobs/sweeper.test.ts";
 const RECEIPTS = "test/routes/receipts.test.ts";
 const CHUNK_BOUNDS = "test/jobs/chunk-bounds.test.ts";
+const MOVE = "test/jobs/move.test.ts";
+const MOVE_DATA = "test/db/move.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -1274,5 +1276,114 @@ export const MUTATIONS = [
 		search: 'canonicalJson({ crv: "Ed25519", kty: "OKP", x })',
 		replace: 'canonicalJson({ kty: "OKP", x })',
 		tests: [RECEIPTS],
+	},
+	// --- Shards, placement and moves (SPEC §7: src/shards.ts, src/db/move.ts, src/jobs/move.ts) -------------------
+	{
+		id: "placement-fewest-applications",
+		promise: "a new application goes to the open shard of its region holding the fewest applications",
+		spec: "§7 placement: the open shard of that region holding the fewest applications",
+		file: "src/shards.ts",
+		search: "(counts.get(shard.name) ?? 0) < (counts.get(best.name) ?? 0)",
+		replace: "(counts.get(shard.name) ?? 0) > (counts.get(best.name) ?? 0)",
+		tests: [APP_MANAGEMENT],
+	},
+	{
+		id: "placement-region",
+		promise: "an application asking for the eu region is placed on an eu shard",
+		spec: "§7 dataRegion: per-application data residency",
+		file: "src/shards.ts",
+		search: "if (!shard.open || shard.region !== region) continue;",
+		replace: "if (!shard.open) continue;",
+		tests: [APP_MANAGEMENT],
+	},
+	{
+		id: "placement-closed-shard",
+		promise: "a closed shard takes no new application",
+		spec: "§7 a shard can be closed to new applications by configuration",
+		file: "src/shards.ts",
+		search: "if (!shard.open || shard.region !== region) continue;",
+		replace: "if (shard.region !== region) continue;",
+		tests: [APP_MANAGEMENT],
+	},
+	{
+		id: "move-region-change-explicit",
+		promise: "moving into another region is refused unless allowRegionChange is true",
+		spec: "§7 moving into another region is refused unless asked for explicitly",
+		file: "src/routes/app-management.ts",
+		search: "if (to.region !== placement.dataRegion && !allowRegionChange) {",
+		replace: "if (false) {",
+		tests: [MOVE],
+	},
+	{
+		id: "move-freeze-refuses-writes",
+		promise: "a write during a move's flip is refused (503), never written where it would be lost",
+		spec: "§7 a write during the final flip waits or answers 503; no acknowledged write is lost",
+		file: "migrations/shard/0001_create_shard_schema.sql",
+		search: "WHEN OLD.frozen_at IS NOT NULL AND OLD.deleted_at IS NULL",
+		replace: "WHEN 0",
+		tests: [MOVE],
+	},
+	{
+		id: "move-journal-keeps-newer-version",
+		promise: "a key changed again after the move read it is replayed again",
+		spec: "§7 no acknowledged write is ever lost",
+		file: "src/db/move.ts",
+		search: "(SELECT value ->> '$.kind', value ->> '$.key', value ->> '$.version' FROM json_each(?2))",
+		replace: "(SELECT value ->> '$.kind', value ->> '$.key', version FROM json_each(?2))",
+		tests: [MOVE_DATA, MOVE],
+	},
+	{
+		id: "move-fencing-token",
+		promise: "a late delivery of an earlier move step writes nothing over a newer one",
+		spec: "§7 no acknowledged write is ever lost (a redelivered step must not undo a later one)",
+		file: "src/db/move.ts",
+		search: "WHERE app_id = ?1 AND move_step <= ?2",
+		replace: "WHERE app_id = ?1",
+		tests: [MOVE_DATA],
+	},
+	{
+		id: "move-verifies-counts",
+		promise: "a move whose copy does not count up fails and leaves the application on its shard",
+		spec: "§7 the move verifies counts before it flips the placement",
+		file: "src/jobs/move.ts",
+		search: "MOVED_TABLES.filter((_, i) => from.tables[i] !== to.tables[i])",
+		replace: "MOVED_TABLES.filter(() => false)",
+		tests: [MOVE],
+	},
+	{
+		id: "move-brings-job-clock",
+		promise: "after a move, updates still apply to the learner (the job clock comes along)",
+		spec: "§3 updateInfo updates the learner on all registrations; §7 moves",
+		file: "src/db/move.ts",
+		search: "UPDATE job_clock SET seq = max(seq, ?3)",
+		replace: "UPDATE job_clock SET seq = seq + 0 * ?3",
+		tests: [MOVE],
+	},
+	{
+		id: "move-blocks-deletion",
+		promise: "an application cannot be deleted while a move of it is unfinished",
+		spec: "§7 moves; §11 nothing is left behind by a deletion",
+		file: "src/db/applications.ts",
+		search: "UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1 AND NOT ${UNFINISHED_MOVE}",
+		replace: "UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1",
+		tests: [MOVE],
+	},
+	{
+		id: "sweeper-finishes-deletions",
+		promise: "a deletion accepted by the control database but never recorded on the shard is finished by the sweeper",
+		spec: "§11 a failed application deletion is retried until the data is gone",
+		file: "src/jobs/sweeper.ts",
+		search: "report.deletionsRecorded = await finishDeletions(env, nowMs);",
+		replace: "report.deletionsRecorded = 0;",
+		tests: [DELETION],
+	},
+	{
+		id: "shard-job-on-its-shard",
+		promise: "a job message finds its job on its application's current shard",
+		spec: "§7 queue messages carry what is needed to find the shard",
+		file: "src/jobs/consumer.ts",
+		search: "return placement ? shardDatabase(env, placement.shard).withSession(\"first-primary\") : null;",
+		replace: "return placement ? shardDatabase(env, \"SHARD_1\").withSession(\"first-primary\") : null;",
+		tests: [END_TO_END, MOVE],
 	},
 ];

@@ -30,6 +30,8 @@ export interface Pools {
 	/** `more` tokens issued to the fuzzed application. */
 	pagingTokens: string[];
 	docsFiles: string[];
+	/** Shard names a move may name: the service's shards and one that is not. */
+	shardNames: string[];
 }
 
 export const POLLUTION_KEYS = ["__proto__", "constructor", "prototype", "toString", "hasOwnProperty", "valueOf", "__defineGetter__"];
@@ -184,6 +186,7 @@ function stringNear(schema: Json, name: string, pools: Pools): fc.Arbitrary<stri
 	if (/^(id|learnerId)$/.test(name)) options.push({ weight: 6, arbitrary: fc.constantFrom(...pools.learnerIds) });
 	if (/registrationId/.test(name)) options.push({ weight: 6, arbitrary: fc.constantFrom(...pools.registrationIds) });
 	if (name === "ids" && pools.batchIds) options.push({ weight: 12, arbitrary: fc.constantFrom(...pools.batchIds) });
+	if (name === "shard") options.push({ weight: 12, arbitrary: fc.constantFrom(...pools.shardNames) });
 	if (/scopes?$/.test(name)) {
 		options.push({
 			weight: 8,

@@ -9,7 +9,7 @@ import { jobIdOf } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
 import { loadDocument, type Operation } from "../support/operations";
 import { callCapturing, drain, type SentMessage, sentDuring } from "../support/queue";
-import { seedRegistrations, shardOf } from "../support/seed";
+import { SHARDS, seedRegistrations, shardOf } from "../support/seed";
 import {
 	type Encoding,
 	type FuzzBody,
@@ -483,6 +483,7 @@ beforeAll(async () => {
 			adminEmail: await realmUser("admin"),
 			pagingTokens: pagingTokens.length > 0 ? pagingTokens : ["none"],
 			docsFiles: ["init.js", "swagger-ui.css", "favicon-32x32.png", "missing.js", "../wrangler.toml", "constructor", "__proto__"],
+			shardNames: [...SHARDS.map((shard) => shard.name), "SHARD_NOWHERE"],
 		},
 	};
 	storedBefore = await storedStrings(app.appId);

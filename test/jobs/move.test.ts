@@ -180,6 +180,60 @@ describe("moving an application between shards", () => {
 		expect(jobIdOf(erasure, app.appId)).toBeTruthy();
 	});
 
+	it("fails a move whose copy does not count up, deleting the copy and leaving the application where and as it was", async () => {
+		const app = await createApp();
+		const from = await placementOf(app.appId);
+		const to = otherDefaultShard(from);
+		await seedRegistrations(app.appId, "counted", 30);
+		const { result: accepted } = await sentDuring(() => requestMove(app.appId, { shard: to }));
+		const jobId = jobIdOf(accepted);
+		const phaseOf = async () =>
+			JSON.parse((await env.DB.prepare("SELECT payload FROM jobs WHERE id = ?1").bind(jobId).first<{ payload: string }>())?.payload ?? "{}")
+				.phase as string;
+		for (let steps = 0; (await phaseOf()) !== "verify"; steps++) {
+			await runMove(env, env.DB, jobId, 1);
+			expect(steps).toBeLessThan(50);
+		}
+		// A row the source never had appears in the copy (a corrupted copy, however it came about).
+		await shardDatabase(env, to)
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+				 VALUES (?1, 'stray', 'course', 'stray-learner', 'x', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+			)
+			.bind(app.appId)
+			.run();
+		for (let steps = 0; !["completed", "failed"].includes((await getJob(MANAGEMENT, jobId)).status); steps++) {
+			await runMove(env, env.DB, jobId, 1);
+			expect(steps).toBeLessThan(50);
+		}
+		const job = await getJob(MANAGEMENT, jobId);
+		expect(job.status).toBe("failed");
+		expect(job.message).toContain("registrations");
+		expect(await placementOf(app.appId)).toBe(from);
+		expect(Object.values(await rowsOn(to, app.appId)).every((count) => count === 0)).toBe(true);
+		expect((await rowsOn(from, app.appId)).registrations).toBe(30);
+		expect((await rowsOn(from, app.appId)).moving_apps).toBe(0);
+		// The source takes writes again.
+		expect((await call("PUT", "/learner/counted-learner-0/tags", { auth: app.auth, body: { tags: ["still-here"] } })).status).toBe(204);
+	});
+
+	it("brings the application's job clock along: an update accepted after the move still applies", async () => {
+		const app = await createApp();
+		const from = await placementOf(app.appId);
+		const to = otherDefaultShard(from);
+		// The source's clock far ahead of the destination's: the learner's fields are stamped with it.
+		await shardDatabase(env, from).prepare("UPDATE job_clock SET seq = seq + 1000000 WHERE id = 1").run();
+		const registrationId = await enrol(app, { id: "clocked", email: "old@example.com" });
+		const { result: accepted } = await sentDuring(() => requestMove(app.appId, { shard: to }));
+		const jobId = jobIdOf(accepted);
+		for (let steps = 0; (await getJob(MANAGEMENT, jobId)).status !== "completed"; steps++) {
+			await runMove(env, env.DB, jobId, 1);
+			expect(steps).toBeLessThan(50);
+		}
+		await drain(await acceptUpdate(app, { id: "clocked", email: "new@example.com" }));
+		expect(await learnerOn(app, registrationId)).toMatchObject({ email: "new@example.com" });
+	});
+
 	it("refuses what a move cannot do, naming why, and changes nothing", async () => {
 		const app = await createApp();
 		const from = await placementOf(app.appId);

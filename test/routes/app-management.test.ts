@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call } from "../support/client";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { countApplicationsByShard, findPlacement } from "../../src/db/applications";
 import { shardDatabase } from "../../src/shards";
 import { expectMessage, expectNoContent, jobIdOf } from "../support/expect";
@@ -200,6 +200,27 @@ describe("POST /appManagement/applications", () => {
 			const expected = shardsOf("default").find((shard) => (counts.get(shard) ?? 0) === fewest);
 			expect((await createApplication({ name: `Balanced ${i}` })).shard).toBe(expected);
 		}
+	});
+
+	it("places no new application on a closed shard, and answers 503 naming a region with no open shard", async () => {
+		// SPEC §7: a shard can be closed to new applications by configuration (SHARDS, `:closed`). The default shard
+		// that open would take the next application (fewest applications) is the one closed.
+		const counts = await countApplicationsByShard(env.DB);
+		const [first, second] = shardsOf("default");
+		const favourite = (counts.get(second ?? "") ?? 0) < (counts.get(first ?? "") ?? 0) ? second : first;
+		const other = favourite === first ? second : first;
+		const SHARDS = `${favourite}:default:closed ${other}:default SHARD_EU_1:eu:closed`;
+		const create = (body: Record<string, unknown>) =>
+			fetchWithBindings(apiRequest("POST", "/appManagement/applications", { auth: MANAGEMENT, body }), { SHARDS: SHARDS as Env["SHARDS"] });
+		for (let i = 0; i < 2; i++) {
+			const response = await create({ name: `Only open ${i}` });
+			expect(response.status).toBe(200);
+			expect(((await response.json()) as ApplicationBody).shard).toBe(other);
+		}
+		expect((await countApplicationsByShard(env.DB)).get(favourite ?? "") ?? 0).toBe(counts.get(favourite ?? "") ?? 0);
+		const eu = await create({ name: "Nowhere in the EU", dataRegion: "eu" });
+		expect(await expectMessage(eu, 503)).toContain("[eu]");
+		expect((await listApplications()).map(({ name }) => name)).not.toContain("Nowhere in the EU");
 	});
 
 	it("answers 400 naming dataRegion when it is not a data region", async () => {

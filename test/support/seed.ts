@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import type { WriteLimits } from "../../src/db/app-storage";
 import { countApplicationsByShard, findPlacement, insertApplication } from "../../src/db/applications";
 import { type DataRegion, choosePlacement, parseShards, shardDatabase } from "../../src/shards";
-import { uniqueValue } from "./fixtures";
+import { randomId } from "../../src/auth/crypto";
 
 /**
  * Straight to D1, past the API: rows seeded in bulk (one HTTP call per registration would take seconds, or
@@ -30,7 +30,8 @@ export async function shardOf(appId: string): Promise<D1Database> {
  * checked against on its shard); its id. `shard` places it on that shard instead.
  */
 export async function seedApplication(options: { region?: DataRegion; shard?: string } = {}): Promise<string> {
-	const appId = uniqueValue("app");
+	// Shaped like the API's ids (10 characters), so its job ids (`<appId>.<uuid>`) are as long as real ones.
+	const appId = randomId(10);
 	const region = options.region ?? SHARDS.find((shard) => shard.name === options.shard)?.region ?? "default";
 	const shard = options.shard ?? choosePlacement(SHARDS, region, await countApplicationsByShard(env.DB))?.name;
 	if (!shard) throw new Error(`no open shard in ${region}`);
