@@ -37,6 +37,7 @@ const RECEIPTS = "test/routes/receipts.test.ts";
 const CHUNK_BOUNDS = "test/jobs/chunk-bounds.test.ts";
 const MOVE = "test/jobs/move.test.ts";
 const MOVE_DATA = "test/db/move.test.ts";
+const IDEMPOTENCY = "test/routes/idempotency.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -1385,5 +1386,60 @@ export const MUTATIONS = [
 		search: "return placement ? shardDatabase(env, placement.shard).withSession(\"first-primary\") : null;",
 		replace: "return placement ? shardDatabase(env, \"SHARD_1\").withSession(\"first-primary\") : null;",
 		tests: [END_TO_END, MOVE],
+	},
+	// --- Idempotency-Key (SPEC §8: src/db/idempotency.ts, src/http/idempotency.ts) ------------------------------
+	{
+		id: "idempotency-no-second-work",
+		promise: "a retry with the same key does not do the work again",
+		spec: "§8 a retry with the same key, path and body replays the first response without doing the work again",
+		file: "src/db/idempotency.ts",
+		search: "`INSERT INTO idempotency_keys (app_id,",
+		replace: "`INSERT OR REPLACE INTO idempotency_keys (app_id,",
+		tests: [IDEMPOTENCY],
+	},
+	{
+		id: "idempotency-mismatch-422",
+		promise: "the same key with another path or body answers 422",
+		spec: "§8 the same key with a different path or body → 422 naming the key",
+		file: "src/http/idempotency.ts",
+		search: "if (recorded.requestHash !== claim.requestHash) {",
+		replace: "if (false) {",
+		tests: [IDEMPOTENCY],
+	},
+	{
+		id: "idempotency-only-when-done",
+		promise: "a keyed request that did nothing keeps no key",
+		spec: "§8 replay the first response (of a request that did its work)",
+		file: "src/db/idempotency.ts",
+		search: "AND key_hash = ?2 AND NOT (${evidence})`",
+		replace: "AND key_hash = ?2 AND 0 AND (${evidence})`",
+		tests: [IDEMPOTENCY],
+	},
+	{
+		id: "idempotency-per-application",
+		promise: "keys are per application",
+		spec: "§8 keys are kept per application",
+		file: "src/db/idempotency.ts",
+		search: "const key = [claim.scope, claim.keyHash];",
+		replace: 'const key = ["", claim.keyHash];',
+		tests: [IDEMPOTENCY],
+	},
+	{
+		id: "idempotency-expires",
+		promise: "a key is forgotten after 24 hours",
+		spec: "§8 keys are kept 24 hours",
+		file: "src/db/idempotency.ts",
+		search: "AND key_hash = ?2 AND expires_at <= ?3",
+		replace: "AND key_hash = ?2 AND expires_at <= ?3 AND 0",
+		tests: [IDEMPOTENCY],
+	},
+	{
+		id: "idempotency-erasure-forgets",
+		promise: "an erasure removes the stored responses of requests that named the learner",
+		spec: "§8 an erasure removes any stored response that could name the learner",
+		file: "src/db/job-chunks.ts",
+		search: "statement(`DELETE FROM idempotency_keys WHERE app_id = ?1 AND learner_hash = ?7 AND ${completedUnderLease}`),",
+		replace: "",
+		tests: [IDEMPOTENCY],
 	},
 ];

@@ -36,7 +36,7 @@ export interface ReceiptPublicJwk {
 	use: "sig";
 }
 
-type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 /**
  * The canonical form a receipt is signed in: JSON.stringify's text with no whitespace, and every object's keys

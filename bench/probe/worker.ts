@@ -10,6 +10,7 @@ import { refusalOf } from "../../src/db/app-storage";
 import { findPlacement, insertApplication } from "../../src/db/applications";
 import { acceptLearnerErasure, acceptLearnerUpdate, acceptMove, getJobById } from "../../src/db/jobs";
 import { getRealmUserRole } from "../../src/db/realm-users";
+import { findKey, isKeyTaken, keyStatements } from "../../src/db/idempotency";
 import { createRegistration } from "../../src/db/registrations";
 import { listLearners } from "../../src/db/learners";
 import { LEARNER_TAGS, REGISTRATION_TAGS, addTags, getTags } from "../../src/db/tags";
@@ -300,7 +301,7 @@ async function scale(env: ProbeEnv, request: ScaleRequest) {
 
 	// Leave the database as it was, so the next size starts from the seeded data alone.
 	await db.batch(
-		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "app_storage"].map((table) =>
+		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "idempotency_keys", "app_storage"].map((table) =>
 			db.prepare(`DELETE FROM ${table} WHERE app_id = ?1`).bind(appId),
 		),
 	);
@@ -339,6 +340,8 @@ async function operations(env: ProbeEnv, request: OperationsRequest) {
 	const kinds: Record<string, Cost[]> = {
 		"POST /registrations (no tags)": [],
 		"POST /registrations (1 learner tag, 1 registration tag)": [],
+		"POST /registrations (no tags, Idempotency-Key)": [],
+		"POST /registrations (Idempotency-Key, replayed)": [],
 		"PUT /learner/{id}/tags (1 new tag)": [],
 		"PUT /learner/{id}/tags (5 new tags)": [],
 		"PUT /registrations/{id}/tags (1 new tag)": [],
@@ -368,6 +371,36 @@ async function operations(env: ProbeEnv, request: OperationsRequest) {
 				throw new Error("not created");
 			}
 		});
+		// The same registration as the first, with an Idempotency-Key: what the key adds (src/db/idempotency.ts), and
+		// what a retry with the key costs (its batch aborts on the key; the recorded response is read).
+		const keyedRegistration = registration(`ops-registration-${i}-k`, []);
+		const claim = {
+			scope: appId,
+			keyHash: `ops-key-${i}`,
+			requestHash: "ops-request",
+			learnerHash: `ops-learner-hash-${i}`,
+			now: now(),
+		};
+		const keyedBatch = (meter: MeteredDb) =>
+			keyStatements(
+				meter,
+				claim,
+				{ status: 204, location: null, body: null },
+				"EXISTS (SELECT 1 FROM registrations WHERE app_id = ?3 AND id = ?4 AND xapi_registration_id = ?5)",
+				[appId, keyedRegistration.id, keyedRegistration.xapiRegistrationId],
+			);
+		await record("POST /registrations (no tags, Idempotency-Key)", async (meter) => {
+			if (!(await createRegistration(meter, appId, keyedRegistration, LIMITS, keyedBatch(meter)))) throw new Error("not created");
+		});
+		await record("POST /registrations (Idempotency-Key, replayed)", async (meter) => {
+			try {
+				await createRegistration(meter, appId, keyedRegistration, LIMITS, keyedBatch(meter));
+				throw new Error("a keyed retry did the work again");
+			} catch (error) {
+				if (!isKeyTaken(error)) throw error;
+			}
+			if (!(await findKey(meter, appId, claim.keyHash, now()))) throw new Error("no recorded key");
+		});
 		await record("PUT /learner/{id}/tags (1 new tag)", (meter) => addTags(meter, LEARNER_TAGS, appId, [learner.id], ["ops-one"], LIMITS));
 		await record("PUT /learner/{id}/tags (5 new tags)", (meter) =>
 			addTags(meter, LEARNER_TAGS, appId, [learner.id], ["ops-2", "ops-3", "ops-4", "ops-5", "ops-6"], LIMITS),
@@ -382,7 +415,7 @@ async function operations(env: ProbeEnv, request: OperationsRequest) {
 		});
 	}
 	await db.batch(
-		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "app_storage"].map((table) =>
+		["learner_tags", "learner_tag_counts", "registration_tags", "registrations", "jobs", "idempotency_keys", "app_storage"].map((table) =>
 			db.prepare(`DELETE FROM ${table} WHERE app_id = ?1`).bind(appId),
 		),
 	);

@@ -1,4 +1,5 @@
 import { insertAppStorage } from "./app-storage";
+import { type KeyedBatch, batchWith } from "./idempotency";
 import type { Db } from "./types";
 
 /**
@@ -42,12 +43,17 @@ export async function countApplicationsByShard(control: Db): Promise<Map<string,
  * against (src/db/app-storage.ts), then the application itself. A failure between the two leaves only an unused
  * storage row on the shard, never an application without one.
  */
-export async function insertApplication(control: Db, shard: Db, app: Application): Promise<void> {
+export async function insertApplication(control: Db, shard: Db, app: Application, keyed?: KeyedBatch): Promise<void> {
 	await insertAppStorage(shard, app.id).run();
-	await control
-		.prepare("INSERT INTO applications (id, name, data_region, shard, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-		.bind(app.id, app.name, app.dataRegion, app.shard, app.createdAt)
-		.run();
+	await batchWith(
+		control,
+		[
+			control
+				.prepare("INSERT INTO applications (id, name, data_region, shard, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+				.bind(app.id, app.name, app.dataRegion, app.shard, app.createdAt),
+		],
+		keyed,
+	);
 }
 
 /** Applications not being deleted, oldest first. */

@@ -159,6 +159,8 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 		),
 		statement(`DELETE FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		statement(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
+		// Responses kept for Idempotency-Key retries of requests that named the learner (./idempotency.ts).
+		statement(`DELETE FROM idempotency_keys WHERE app_id = ?1 AND learner_hash = ?7 AND ${completedUnderLease}`),
 		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
@@ -197,13 +199,16 @@ export async function runApplicationDeletionChunk(
 			   AND learner_id IN (${first("learner_tag_counts", "learner_id")}) AND ${LEASED}`,
 		),
 		statement(`DELETE FROM registrations WHERE pk IN (${first("registrations", "pk")}) AND ${LEASED}`),
+		statement(
+			`DELETE FROM idempotency_keys WHERE app_id = ?1 AND key_hash IN (${first("idempotency_keys", "key_hash")}) AND ${LEASED}`,
+		),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
-			   AND NOT ${remaining("jobs", otherJobs)}`,
+			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("jobs", otherJobs)}`,
 		),
 		statement(
 			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1

@@ -1,3 +1,4 @@
+import { type KeyedBatch, batchWith } from "./idempotency";
 import { type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
@@ -150,8 +151,9 @@ export async function acceptLearnerUpdate(
 	db: Db,
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; payload: LearnerInfoPayload; createdAt: string },
 	limits: WriteLimits,
+	keyed?: KeyedBatch,
 ): Promise<UpdateAcceptance> {
-	const [, , inserted, state] = await db.batch([
+	const [, , inserted, state] = await batchWith(db, [
 		writeGuard(db, job.appId, 1, limits),
 		db.prepare(TICK_JOB_CLOCK),
 		db
@@ -164,7 +166,7 @@ export async function acceptLearnerUpdate(
 		db
 			.prepare(`SELECT ${LEARNER_EXISTS} AS found, EXISTS (${PENDING_ERASURE}) AS erasing`)
 			.bind(job.appId, job.learnerId, job.learnerHash),
-	]);
+	], keyed);
 	if ((inserted?.meta.changes ?? 0) > 0) return { outcome: "accepted", jobId: job.id };
 	const row = state?.results[0] as { found: number; erasing: number } | undefined;
 	return { outcome: row?.erasing ? "erasing" : "notFound" };
@@ -183,12 +185,13 @@ export async function acceptLearnerErasure(
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
 	limits: WriteLimits,
 	requesterMayErase: boolean,
+	keyed?: KeyedBatch,
 ): Promise<ErasureAcceptance> {
 	// Whether the requester is a realm owner or admin is known to the control database (./realm-users.ts,
 	// mayRequestErasure); it is weighed here, after the learner's existence, so the answer never tells it.
 	const privileged = "?7";
 	const [, , , pending] = await retryTransient(() =>
-		db.batch([
+		batchWith(db, [
 			writeGuard(db, job.appId, 1, limits),
 			db.prepare(TICK_JOB_CLOCK),
 			db
@@ -204,7 +207,7 @@ export async function acceptLearnerErasure(
 					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
 				)
 				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, null, requesterMayErase ? 1 : 0),
-		]),
+		], keyed),
 	);
 	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
 	// A pending erasure stands for the learner while its registrations go.
@@ -298,9 +301,10 @@ const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN 
 export async function acceptMove(
 	control: Db,
 	move: { id: string; appId: string; from: string; to: string; payload: string; createdAt: string },
+	keyed?: KeyedBatch,
 ): Promise<Job | null> {
 	const [, , found] = await retryTransient(() =>
-		control.batch([
+		batchWith(control, [
 			control.prepare(TICK_JOB_CLOCK),
 			control
 				.prepare(
@@ -311,7 +315,7 @@ export async function acceptMove(
 				)
 				.bind(move.appId, move.id, move.from, move.payload, move.createdAt),
 			control.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED_MOVE} LIMIT 1`).bind(move.appId),
-		]),
+		], keyed),
 	);
 	const row = found?.results[0] as JobRow | undefined;
 	return row ? toJob(row) : null;

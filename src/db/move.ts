@@ -28,7 +28,7 @@ interface MovedTable {
 	 */
 	order: readonly string[];
 	/** The journal's kind and the column holding its key. */
-	kind: "registration" | "learner" | "job";
+	kind: "registration" | "learner" | "job" | "idempotency";
 	key: string;
 }
 
@@ -74,6 +74,13 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		order: ["id"],
 		kind: "job",
 		key: "id",
+	},
+	{
+		table: "idempotency_keys",
+		columns: ["app_id", "key_hash", "request_hash", "status", "location", "body", "learner_hash", "created_at", "expires_at"],
+		order: ["key_hash"],
+		kind: "idempotency",
+		key: "key_hash",
 	},
 ];
 
@@ -245,8 +252,8 @@ export async function deleteRows(db: Db, appId: string, limit: number, step?: nu
 	const results = await db.batch([
 		...(step === undefined ? [] : [takeStep(db, appId, step)]),
 		...MOVED_TABLES.map((table) => {
-			// learner_tag_counts has no rowid (WITHOUT ROWID): its key within the application stands in.
-			const row = table.table === "learner_tag_counts" ? "learner_id" : "rowid";
+			// WITHOUT ROWID tables have no rowid: their key within the application stands in.
+			const row = table.table === "learner_tag_counts" ? "learner_id" : table.table === "idempotency_keys" ? "key_hash" : "rowid";
 			return prepareWith(
 				db,
 				`DELETE FROM ${table.table} WHERE app_id = ?1 AND ${row} IN (SELECT ${row} FROM ${table.table} WHERE app_id = ?1 LIMIT ?3)

@@ -1,3 +1,4 @@
+import { type KeyedBatch, batchWith } from "./idempotency";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
@@ -80,6 +81,7 @@ export async function createRegistration(
 	appId: string,
 	registration: NewRegistration,
 	limits: WriteLimits,
+	keyed?: KeyedBatch,
 ): Promise<boolean> {
 	const { learner } = registration;
 	const cost = 1 + registration.learnerTags.length + registration.registrationTags.length;
@@ -114,7 +116,7 @@ export async function createRegistration(
 		statements.push(...addTagsStatements(db, LEARNER_TAGS, appId, [learner.id], registration.learnerTags));
 	}
 	try {
-		await db.batch(statements);
+		await batchWith(db, statements, keyed);
 		return true;
 	} catch (error) {
 		const message = error instanceof Error ? error.message : "";

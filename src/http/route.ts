@@ -27,6 +27,7 @@ export const ERROR_DESCRIPTIONS = {
 	409: "Conflict",
 	413: "Body over 1 MiB",
 	415: "Body is not of the required media type",
+	422: "The Idempotency-Key was used with another request (a different path or body)",
 	429: "Rate limited (requests, the write budget, or failed authentication): retry after the seconds in Retry-After",
 	500: "Internal fault or a misconfigured service, logged with the request id",
 	503: "The database is overloaded or did not answer: retry after the seconds in Retry-After",

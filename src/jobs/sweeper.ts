@@ -1,6 +1,8 @@
 import { config } from "../config";
 import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
+import { deleteExpiredKeys } from "../db/idempotency";
 import { markResent, repairStaleJobs } from "../db/job-sweeps";
+import { retryTransient } from "../db/retry";
 import { recordApplicationDeletion } from "../db/jobs";
 import type { Db } from "../db/types";
 import { log } from "../log";
@@ -30,7 +32,12 @@ export interface SweepReport {
 	sendFailures: number;
 	/** Application deletions whose shard's half was finished by this sweep. */
 	deletionsRecorded: number;
+	/** Idempotency keys past their 24 hours, deleted by this sweep. */
+	keysExpired: number;
 }
+
+/** Expired idempotency keys deleted per database per sweep (the rest wait for the next). */
+export const EXPIRED_KEYS_PER_SWEEP = 5000;
 
 /** One database's sweep: its repairs, then its stale jobs' messages sent again. */
 async function sweepDatabase(
@@ -39,6 +46,7 @@ async function sweepDatabase(
 	nowMs: number,
 	realm: boolean,
 ): Promise<Omit<SweepReport, "deletionsRecorded">> {
+	const keysExpired = await retryTransient(() => deleteExpiredKeys(db, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP));
 	const now = new Date(nowMs).toISOString();
 	const repairs = await repairStaleJobs(db, new Date(nowMs - STALE_MS).toISOString(), now, {
 		maxResends: MAX_RESENDS,
@@ -53,6 +61,7 @@ async function sweepDatabase(
 		givenUp: repairs.givenUp,
 		resent: sent.length,
 		sendFailures: repairs.stale.length - sent.length,
+		keysExpired,
 	};
 }
 
@@ -76,7 +85,7 @@ async function finishDeletions(env: Env, nowMs: number): Promise<number> {
  * half-requested application deletions. Outside any session: the sweeper must see each primary's latest state.
  */
 export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
-	const report: SweepReport = { orphaned: 0, givenUp: 0, resent: 0, sendFailures: 0, deletionsRecorded: 0 };
+	const report: SweepReport = { orphaned: 0, givenUp: 0, resent: 0, sendFailures: 0, deletionsRecorded: 0, keysExpired: 0 };
 	const databases: [Db, boolean][] = [
 		[env.DB, true],
 		...config(env).shards.map((shard): [Db, boolean] => [shardDatabase(env, shard.name), false]),
@@ -87,6 +96,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		report.givenUp += part.givenUp;
 		report.resent += part.resent;
 		report.sendFailures += part.sendFailures;
+		report.keysExpired += part.keysExpired;
 	}
 	report.deletionsRecorded = await finishDeletions(env, nowMs);
 	log(env, report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info", { msg: "sweep", ...report });

@@ -39,6 +39,7 @@ import {
 	RealmUserListSchema,
 	RealmUserRequestSchema,
 } from "../schemas";
+import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 
 const tags = ["ApplicationManagement"];
@@ -136,18 +137,33 @@ appManagementRoutes.openapi(
 		operationId: "createApplication",
 		summary: "Create an application",
 		access: "management",
-		request: { body: jsonBody(ApplicationRequestSchema) },
+		request: { body: jsonBody(ApplicationRequestSchema), headers: IdempotencyHeaders },
+		errors: [409, 422],
 		responses: { 200: json(ApplicationSchema, "The new application") },
 	}),
 	async (c) => {
-		const { name, dataRegion = "default" } = c.req.valid("json");
-		const shard = choosePlacement(c.var.config.shards, dataRegion, await retryTransient(() => countApplicationsByShard(c.var.db)));
-		if (!shard) {
-			throw new ApiError(503, `No shard of data region [${dataRegion}] is open to new applications; the operator must open or add one (SHARDS)`);
-		}
-		const app: Application = { id: randomId(APP_ID_LENGTH), name, dataRegion, shard: shard.name, createdAt: nowIso() };
-		await insertApplication(c.var.db, shardDatabase(c.env, shard.name), app);
-		return c.json(presentApplication(app), 200);
+		const body = c.req.valid("json");
+		const { name, dataRegion = "default" } = body;
+		// The management API's keys are the realm's (scope ""), kept in the control database.
+		return idempotent(c, c.var.db, "", body, null, async (keyed) => {
+			const shard = choosePlacement(c.var.config.shards, dataRegion, await retryTransient(() => countApplicationsByShard(c.var.db)));
+			if (!shard) {
+				throw new ApiError(503, `No shard of data region [${dataRegion}] is open to new applications; the operator must open or add one (SHARDS)`);
+			}
+			const app: Application = { id: randomId(APP_ID_LENGTH), name, dataRegion, shard: shard.name, createdAt: nowIso() };
+			const presented = presentApplication(app);
+			await insertApplication(
+				c.var.db,
+				shardDatabase(c.env, shard.name),
+				app,
+				keyed?.(
+					{ status: 200, location: null, body: JSON.stringify(presented) },
+					"EXISTS (SELECT 1 FROM applications WHERE id = ?3)",
+					[app.id],
+				),
+			);
+			return c.json(presented, 200);
+		});
 	},
 );
 
@@ -217,8 +233,8 @@ appManagementRoutes.openapi(
 			"reads go on throughout, and the rows left behind are deleted. Moving into another data region needs " +
 			"`allowRegionChange: true`. While a move is unfinished, asking again for the same shard returns its job.",
 		access: "management",
-		request: { params: ChildAppParams, body: jsonBody(ApplicationMoveSchema) },
-		errors: [404, 409],
+		request: { params: ChildAppParams, body: jsonBody(ApplicationMoveSchema), headers: IdempotencyHeaders },
+		errors: [404, 409, 422],
 		responses: {
 			204: {
 				description: "Move started; Location names the job (GET /jobs/{jobId} with the management credentials)",
@@ -228,36 +244,50 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const { childAppId } = c.req.valid("param");
-		const { shard: target, allowRegionChange = false } = c.req.valid("json");
-		const { shards } = c.var.config;
-		const to = shards.find((shard) => shard.name === target);
-		if (!to) throw badRequest(`shard [${target}] is not a shard of this service; shards: ${shards.map((shard) => shard.name).join(", ")}`);
-		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
-		if (!placement || placement.deletedAt !== null) throw appNotFound(childAppId);
-		if (placement.shard === to.name) throw new ApiError(409, `Application [${childAppId}] is on shard [${to.name}] already`);
-		if (!to.open) throw new ApiError(409, `Shard [${to.name}] is closed to new applications`);
-		if (to.region !== placement.dataRegion && !allowRegionChange) {
-			throw badRequest(
-				`Moving application [${childAppId}] from data region [${placement.dataRegion}] to [${to.region}] needs allowRegionChange: true`,
+		const body = c.req.valid("json");
+		const { shard: target, allowRegionChange = false } = body;
+		// The checks run under the key too: a retry after the move finished replays its 204, not "already there".
+		return idempotent(c, c.var.db, "", body, null, async (keyed) => {
+			const { shards } = c.var.config;
+			const to = shards.find((shard) => shard.name === target);
+			if (!to) throw badRequest(`shard [${target}] is not a shard of this service; shards: ${shards.map((shard) => shard.name).join(", ")}`);
+			const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
+			if (!placement || placement.deletedAt !== null) throw appNotFound(childAppId);
+			if (placement.shard === to.name) throw new ApiError(409, `Application [${childAppId}] is on shard [${to.name}] already`);
+			if (!to.open) throw new ApiError(409, `Shard [${to.name}] is closed to new applications`);
+			if (to.region !== placement.dataRegion && !allowRegionChange) {
+				throw badRequest(
+					`Moving application [${childAppId}] from data region [${placement.dataRegion}] to [${to.region}] needs allowRegionChange: true`,
+				);
+			}
+			const underWaySql = `FROM jobs WHERE app_id = ?3 AND type = 'moveApplication' AND status IN ('queued', 'running')
+			  AND json_extract(payload, '$.to') = ?4`;
+			const job = await acceptMove(
+				c.var.db,
+				{
+					id: crypto.randomUUID(),
+					appId: childAppId,
+					from: placement.shard,
+					to: to.name,
+					payload: JSON.stringify(newMovePlan(placement.shard, to.name, to.region)),
+					createdAt: nowIso(),
+				},
+				keyed?.(
+					{ status: 204, location: { sql: `(SELECT '/api/v2/jobs/' || id ${underWaySql} LIMIT 1)` }, body: null },
+					`EXISTS (SELECT 1 ${underWaySql})`,
+					[childAppId, to.name],
+				),
 			);
-		}
-		const job = await acceptMove(c.var.db, {
-			id: crypto.randomUUID(),
-			appId: childAppId,
-			from: placement.shard,
-			to: to.name,
-			payload: JSON.stringify(newMovePlan(placement.shard, to.name, to.region)),
-			createdAt: nowIso(),
+			if (!job) throw appNotFound(childAppId);
+			const underWay = JSON.parse(job.payload ?? "{}") as Partial<MovePlan>;
+			if (underWay.to !== to.name) {
+				throw new ApiError(409, `Application [${childAppId}] is being moved to shard [${underWay.to}] already`, {
+					Location: jobLocation(job.id),
+				});
+			}
+			await dispatch(c.env, c.var.db, { type: "moveApplication", jobId: job.id });
+			return c.body(null, 204, { Location: jobLocation(job.id) });
 		});
-		if (!job) throw appNotFound(childAppId);
-		const underWay = JSON.parse(job.payload ?? "{}") as Partial<MovePlan>;
-		if (underWay.to !== to.name) {
-			throw new ApiError(409, `Application [${childAppId}] is being moved to shard [${underWay.to}] already`, {
-				Location: jobLocation(job.id),
-			});
-		}
-		await dispatch(c.env, c.var.db, { type: "moveApplication", jobId: job.id });
-		return c.body(null, 204, { Location: jobLocation(job.id) });
 	},
 );
 

@@ -20,6 +20,7 @@ import {
 	TagListResponseSchema,
 	TagListSchema,
 } from "../schemas";
+import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 import { parseTagFilter } from "../http/tag-filter";
 import { addTagsOr4xx, unique } from "../http/tag-writes";
@@ -140,13 +141,14 @@ learnerRoutes.openapi(
 			"learnerId (renaming is not supported). Updates take effect in the order they were accepted. 409 while " +
 			"an erasure of this learner is pending.",
 		access: { scope: "write:learner" },
-		request: { params: LearnerParams, body: jsonBody(LearnerSchema) },
-		errors: [404, 409],
+		request: { params: LearnerParams, body: jsonBody(LearnerSchema), headers: IdempotencyHeaders },
+		errors: [404, 409, 422],
 		responses: { 204: jobAccepted },
 	}),
 	async (c) => {
 		const { learnerId } = c.req.valid("param");
-		const { id, email, firstName, lastName } = c.req.valid("json");
+		const body = c.req.valid("json");
+		const { id, email, firstName, lastName } = body;
 		if (id !== learnerId) {
 			throw badRequest(`learner.id [${id}] must equal the learnerId in the path: renaming a learner is not supported`);
 		}
@@ -156,20 +158,21 @@ learnerRoutes.openapi(
 			...(firstName != null && { firstName }),
 			...(lastName != null && { lastName }),
 		};
-		const acceptance = await acceptLearnerUpdate(c.var.db, {
-			id: newJobId(appId),
-			appId,
-			learnerId,
-			learnerHash: await learnerHash(c.env, appId, learnerId),
-			payload,
-			createdAt: nowIso(),
-		}, c.var.config);
-		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
-		if (acceptance.outcome === "erasing") {
-			throw new ApiError(409, `Learner [${learnerId}] is being erased; its details can no longer be updated`);
-		}
-		await dispatch(c.env, c.var.db, { type: "updateLearnerInfo", jobId: acceptance.jobId });
-		return c.body(null, 204, { Location: jobLocation(acceptance.jobId) });
+		return idempotent(c, c.var.db, appId, body, learnerId, async (keyed) => {
+			const jobId = newJobId(appId);
+			const acceptance = await acceptLearnerUpdate(
+				c.var.db,
+				{ id: jobId, appId, learnerId, learnerHash: await learnerHash(c.env, appId, learnerId), payload, createdAt: nowIso() },
+				c.var.config,
+				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
+			);
+			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
+			if (acceptance.outcome === "erasing") {
+				throw new ApiError(409, `Learner [${learnerId}] is being erased; its details can no longer be updated`);
+			}
+			await dispatch(c.env, c.var.db, { type: "updateLearnerInfo", jobId: acceptance.jobId });
+			return c.body(null, 204, { Location: jobLocation(acceptance.jobId) });
+		});
 	},
 );
 
@@ -185,8 +188,8 @@ learnerRoutes.openapi(
 			"tags, the learner's tags and the payloads of its pending updates; the job keeps only an HMAC of the " +
 			"learner id, the requester, times and counts. A request while one is pending returns the same job.",
 		access: { scope: "admin" },
-		request: { params: LearnerParams, query: DeleteQuery },
-		errors: [404],
+		request: { params: LearnerParams, query: DeleteQuery, headers: IdempotencyHeaders },
+		errors: [404, 409, 422],
 		responses: { 204: jobAccepted },
 	}),
 	async (c) => {
@@ -195,28 +198,32 @@ learnerRoutes.openapi(
 		const { appId } = c.var.auth;
 		// Realm users live in the control database: one read there, then the acceptance on the shard.
 		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
-		const acceptance = await acceptLearnerErasure(
-			c.var.db,
-			{
-				id: newJobId(appId),
-				appId,
-				learnerId,
-				learnerHash: await learnerHash(c.env, appId, learnerId),
-				requestedBy: userEmail,
-				createdAt: nowIso(),
-			},
-			c.var.config,
-			role === "owner" || role === "admin",
-		);
-		if (acceptance.outcome === "forbidden") {
-			throw forbidden(
-				"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",
+		const privileged = role === "owner" || role === "admin";
+		const hash = await learnerHash(c.env, appId, learnerId);
+		// The key's own response (a job's Location) names no learner: it outlives the erasure, so a retry replays it.
+		return idempotent(c, c.var.db, appId, null, null, async (keyed) => {
+			const pending = `FROM jobs WHERE app_id = ?3 AND learner_hash = ?4 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')`;
+			const acceptance = await acceptLearnerErasure(
+				c.var.db,
+				{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, createdAt: nowIso() },
+				c.var.config,
+				privileged,
+				keyed?.(
+					{ status: 204, location: { sql: `(SELECT '/api/v2/jobs/' || id ${pending} ORDER BY seq DESC LIMIT 1)` }, body: null },
+					`?5 = 1 AND EXISTS (SELECT 1 ${pending})`,
+					[appId, hash, privileged ? 1 : 0],
+				),
 			);
-		}
-		if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
-		// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
-		await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
-		return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
+			if (acceptance.outcome === "forbidden") {
+				throw forbidden(
+					"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",
+				);
+			}
+			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
+			// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
+			await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
+		});
 	},
 );
 

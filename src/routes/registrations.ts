@@ -15,6 +15,7 @@ import { badRequest, registrationNotFound } from "../errors";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { LIMITS } from "../limits";
+import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
 import { parseTagFilter } from "../http/tag-filter";
 import { addTagsOr4xx, tagLimitExceeded, unique } from "../http/tag-writes";
@@ -139,29 +140,44 @@ registrationRoutes.openapi(
 			"A retry of a request that created the registration (the same id, course, learner details and tags, " +
 			"nothing changed since) answers 204 again without writing; any other request for an existing id answers 400.",
 		access: { scope: "write:registration" },
-		request: { body: jsonBody(CreateRegistrationSchema) },
+		request: { body: jsonBody(CreateRegistrationSchema), headers: IdempotencyHeaders },
+		errors: [409, 422],
 		responses: { 204: { description: "Registration created (or this exact request had created it)" } },
 	}),
 	async (c) => {
 		const body = c.req.valid("json");
-		try {
-			const created = await createRegistration(c.var.db, c.var.auth.appId, {
-				id: body.registrationId,
-				courseId: body.courseId,
-				learner: body.learner,
-				xapiRegistrationId: crypto.randomUUID(),
-				learnerTags: unique(body.learnerTags ?? []),
-				registrationTags: unique(body.registrationTags ?? []),
-				createdAt: nowIso(),
-			}, c.var.config);
-			if (!created && !(await isRetryOf(c.var.db, c.var.auth.appId, body))) {
-				throw badRequest(`Registration with id [${body.registrationId}] already exists`);
+		const { appId } = c.var.auth;
+		return idempotent(c, c.var.db, appId, body, body.learner.id, async (keyed) => {
+			const xapiRegistrationId = crypto.randomUUID();
+			try {
+				const created = await createRegistration(
+					c.var.db,
+					appId,
+					{
+						id: body.registrationId,
+						courseId: body.courseId,
+						learner: body.learner,
+						xapiRegistrationId,
+						learnerTags: unique(body.learnerTags ?? []),
+						registrationTags: unique(body.registrationTags ?? []),
+						createdAt: nowIso(),
+					},
+					c.var.config,
+					keyed?.(
+						{ status: 204, location: null, body: null },
+						"EXISTS (SELECT 1 FROM registrations WHERE app_id = ?3 AND id = ?4 AND xapi_registration_id = ?5)",
+						[appId, body.registrationId, xapiRegistrationId],
+					),
+				);
+				if (!created && !(await isRetryOf(c.var.db, appId, body))) {
+					throw badRequest(`Registration with id [${body.registrationId}] already exists`);
+				}
+			} catch (error) {
+				if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
+				throw error;
 			}
-		} catch (error) {
-			if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
-			throw error;
-		}
-		return c.body(null, 204);
+			return c.body(null, 204);
+		});
 	},
 );
 

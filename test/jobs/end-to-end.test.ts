@@ -327,7 +327,11 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		await enrol(app, { id: learnerId }, { registrationTags: ["r2"] });
 		await enrol(app, { id: uniqueValue("learner") }, { learnerTags: ["l3"] });
 		const body = { id: learnerId, firstName: "Ada" };
-		const jobId = await accepted(await call("POST", updatePath(learnerId), { auth: app.auth, body }), app.appId);
+		// With an Idempotency-Key, so the application holds a stored response too.
+		const jobId = await accepted(
+			await call("POST", updatePath(learnerId), { auth: app.auth, body, headers: { "Idempotency-Key": uniqueValue("key") } }),
+			app.appId,
+		);
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
 		return { app, learnerId };
 	}
