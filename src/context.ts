@@ -16,6 +16,8 @@ export interface AppEnv {
 		 * application API, on the control database for the management API. Set by the auth middleware.
 		 */
 		db: Db;
+		/** The binding name of the database `db` is a session of (`DB` or a shard): it tags the returned bookmark. */
+		sessionOf: string;
 		auth: AuthContext;
 		/** Set when the realm's management credentials authenticated the request (job status only). */
 		management?: boolean;

@@ -6,9 +6,11 @@ import { badRequest } from "./errors";
 import { log, logs } from "./log";
 
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
-// D1 bookmarks are four hyphen-separated, fixed-width hex fields (8-8-8-32); anything else would fail inside D1
-// as a 500 rather than the 400 it is.
-export const BOOKMARK_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/i;
+// The header names the database its bookmark belongs to (`SHARD_1:…`, `DB:…`): a bookmark means nothing to another
+// database (the management API's, or an application's shard after a move), so it is used only on its own. D1
+// bookmarks are four hyphen-separated, fixed-width hex fields (8-8-8-32); anything else would fail inside D1 as a
+// 500 rather than the 400 it is. A bare bookmark (from before the shards) is well-formed, and used nowhere.
+export const BOOKMARK_FORMAT = /^(?:([A-Z][A-Z0-9_]*):)?([0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32})$/i;
 
 /** The route pattern that served the request (never the path: paths carry learner ids). */
 function routePattern(c: Context<AppEnv>): string {
@@ -23,13 +25,12 @@ function routePattern(c: Context<AppEnv>): string {
  * D1 Sessions API: reads start `first-unconstrained` (any replica) unless the client sends a bookmark, in
  * which case they see at least the writes that bookmark covers; writes start `first-primary`.
  */
-export function openSession(c: Context<AppEnv>, database: D1Database): void {
-	const bookmark = c.req.header(BOOKMARK_HEADER)?.trim();
+export function openSession(c: Context<AppEnv>, database: D1Database, name: string): void {
+	const sent = BOOKMARK_FORMAT.exec(c.req.header(BOOKMARK_HEADER)?.trim() ?? "");
+	const bookmark = sent?.[1] === name ? sent[2] : undefined;
 	const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
-	c.set(
-		"db",
-		database.withSession(bookmark && BOOKMARK_FORMAT.test(bookmark) ? bookmark : readOnly ? "first-unconstrained" : "first-primary"),
-	);
+	c.set("sessionOf", name);
+	c.set("db", database.withSession(bookmark ?? (readOnly ? "first-unconstrained" : "first-primary")));
 }
 
 /**
@@ -45,7 +46,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 
 	const latest = (c.var.db as D1DatabaseSession | undefined)?.getBookmark();
-	if (latest) c.header(BOOKMARK_HEADER, latest);
+	if (latest) c.header(BOOKMARK_HEADER, `${c.var.sessionOf}:${latest}`);
 	const level = c.res.status >= 500 ? "error" : "info";
 	// The route pattern costs a walk over the matched routes: only for a line that will be written.
 	if (!logs(c.env, level)) return;

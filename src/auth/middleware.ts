@@ -98,7 +98,7 @@ export const requireScope = (scope: Scope, options: { basicOnly?: boolean } = {}
 		if (!hasScope(auth.scopes, scope)) throw forbidden(`This operation requires the "${scope}" scope`);
 		await enforceRateLimit(c.env, auth.appId);
 		c.set("auth", auth);
-		openSession(c, shardDatabase(c.env, auth.shard));
+		openSession(c, shardDatabase(c.env, auth.shard), auth.shard);
 		await next();
 	});
 
@@ -134,7 +134,7 @@ export const requireScopeOrManagement = (scope: Scope) =>
 	createMiddleware<AppEnv>(async (c, next) => {
 		if (await isManagementRequest(c)) {
 			c.set("management", true);
-			openSession(c, c.env.DB);
+			openSession(c, c.env.DB, "DB");
 			return next();
 		}
 		return requireScope(scope)(c, next);
@@ -153,6 +153,6 @@ export const requireManagement = createMiddleware<AppEnv>(async (c, next) => {
 	if (!(await isManagementRequest(c))) {
 		throw await failedAttempt(c.env, keys, unauthorized("Invalid management credentials"));
 	}
-	openSession(c, c.env.DB);
+	openSession(c, c.env.DB, "DB");
 	await next();
 });

@@ -29,7 +29,9 @@ const COMPONENTS = {
 	headers: {
 		"X-Request-Id": { description: "This request's id, also in the service's logs", schema: { type: "string" } },
 		"X-D1-Bookmark": {
-			description: "The D1 session bookmark after this request; send it back to read your own writes",
+			description:
+				"The D1 session bookmark after this request, naming its database (`SHARD_1:…`, `DB:…`); send it back to read " +
+				"your own writes (sent to a request served by another database, it is ignored)",
 			schema: { type: "string" },
 		},
 		"WWW-Authenticate": {

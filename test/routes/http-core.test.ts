@@ -4,10 +4,12 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { apiRequest, BASE, call, fetchWithBindings } from "../support/client";
 import { expectMessage, logsOf } from "../support/expect";
-import { createApp, MANAGEMENT, mintToken } from "../support/fixtures";
+import { findPlacement } from "../../src/db/applications";
+import { createApp, enrol, MANAGEMENT, mintToken } from "../support/fixtures";
 
 const ONE_MIB = 1024 * 1024;
-const BOOKMARK = /^[0-9a-f]+(-[0-9a-f]+)*$/i;
+/** A bookmark as the service returns it: the database it belongs to, then D1's own (hex fields). */
+const BOOKMARK = /^(DB|SHARD_[A-Z0-9_]+):[0-9a-f]+(-[0-9a-f]+)*$/i;
 
 /** Calls the Worker with the tight limiter (3 requests / 60 s) in place of the real one. */
 async function callRateLimited(path: string, auth: string): Promise<Response> {
@@ -274,6 +276,27 @@ describe("X-D1-Bookmark", () => {
 		expect(before).toMatch(BOOKMARK);
 		// D1 bookmarks are fixed-width hex fields, so later ones sort after earlier ones.
 		expect(after > before).toBe(true);
+	});
+
+	it("names the database it belongs to: the control database for the management API, the application's shard for its data", async () => {
+		const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Tagged" } });
+		expect(created.headers.get("X-D1-Bookmark")).toMatch(/^DB:/);
+		const app = await createApp();
+		const shard = (await findPlacement(env.DB, app.appId))?.shard ?? "";
+		const tagged = await call("PUT", "/learner/tagged-learner/tags", { auth: app.auth, body: { tags: ["a"] } });
+		expect(tagged.headers.get("X-D1-Bookmark") ?? "").toMatch(new RegExp(`^${shard}:`));
+	});
+
+	it("is ignored by a request served by another database, and a bare one (from before the shards) is accepted", async () => {
+		const app = await createApp();
+		await enrol(app, "bookmarked-learner");
+		const fromManagement = (await call("GET", "/appManagement/applications", { auth: MANAGEMENT })).headers.get("X-D1-Bookmark") ?? "";
+		const bare = fromManagement.slice(fromManagement.indexOf(":") + 1);
+		for (const bookmark of [fromManagement, bare, `SHARD_NOWHERE:${bare}`]) {
+			const response = await call("GET", "/learner/bookmarked-learner/tags", { auth: app.auth, headers: { "X-D1-Bookmark": bookmark } });
+			expect(response.status).toBe(200);
+			expect(response.headers.get("X-D1-Bookmark")).toMatch(BOOKMARK);
+		}
 	});
 
 	it("answers 400 when malformed, before authentication", async () => {
