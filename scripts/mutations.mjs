@@ -38,6 +38,7 @@ const CHUNK_BOUNDS = "test/jobs/chunk-bounds.test.ts";
 const MOVE = "test/jobs/move.test.ts";
 const MOVE_DATA = "test/db/move.test.ts";
 const IDEMPOTENCY = "test/routes/idempotency.test.ts";
+const BULK = "test/routes/bulk-erasure.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -131,8 +132,8 @@ export const MUTATIONS = [
 		promise: "deleteAllLearnerData needs the admin scope; a write:learner token gets 403",
 		spec: "§2 scopes: admin for delete-information, the only route that needs it",
 		file: "src/routes/learners.ts",
-		search: 'access: { scope: "admin" },',
-		replace: 'access: { scope: "write:learner" },',
+		search: 'pending returns the same job.",\n\t\taccess: { scope: "admin" },',
+		replace: 'pending returns the same job.",\n\t\taccess: { scope: "write:learner" },',
 		tests: [MATRIX, TOKENS, END_TO_END, DOCS],
 	},
 	{
@@ -872,7 +873,7 @@ export const MUTATIONS = [
 		promise: "every response carries the D1 session's bookmark in X-D1-Bookmark",
 		spec: "§5 global reads: the response carries the session's bookmark",
 		file: "src/request-context.ts",
-		search: "if (latest) c.header(BOOKMARK_HEADER, latest);",
+		search: "if (latest) c.header(BOOKMARK_HEADER, `${c.var.sessionOf}:${latest}`);",
 		replace: 'if (latest === "") c.header(BOOKMARK_HEADER, latest);',
 		tests: [HTTP_CORE],
 	},
@@ -1265,7 +1266,7 @@ export const MUTATIONS = [
 		promise: "only erasure jobs have receipts",
 		spec: "§9 signed receipts of erasures",
 		file: "src/routes/jobs.ts",
-		search: 'if (job.type !== "deleteAllLearnerData") {',
+		search: 'if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData") {',
 		replace: "if (false) {",
 		tests: [RECEIPTS],
 	},
@@ -1441,5 +1442,42 @@ export const MUTATIONS = [
 		search: "statement(`DELETE FROM idempotency_keys WHERE app_id = ?1 AND learner_hash = ?7 AND ${completedUnderLease}`),",
 		replace: "",
 		tests: [IDEMPOTENCY],
+	},
+	// --- Bulk erasure (SPEC §9: src/db/jobs.ts acceptBulkErasure, src/db/job-chunks.ts runBulkErasureChunk) ------
+	{
+		id: "bulk-all-or-nothing",
+		promise: "a bulk erasure naming an unknown learner queues nothing",
+		spec: "§9 unknown ids → 404 listing them, nothing queued",
+		file: "src/db/jobs.ts",
+		search: "WHERE ?6 AND NOT EXISTS (${unknown})`,",
+		replace: "WHERE ?6`,",
+		tests: [BULK],
+	},
+	{
+		id: "bulk-privilege",
+		promise: "a bulk erasure needs a realm owner or admin",
+		spec: "§9 bulk erasure (admin); §3 requester must be a realm owner or admin",
+		file: "src/db/jobs.ts",
+		search: "WHERE ?6 AND NOT EXISTS (${unknown})`,",
+		replace: "WHERE NOT EXISTS (${unknown})`,",
+		tests: [BULK],
+	},
+	{
+		id: "bulk-runs-every-learner",
+		promise: "a bulk erasure erases every learner it names before it completes",
+		spec: "§9 one job covering them all",
+		file: "src/db/job-chunks.ts",
+		search: "status = CASE WHEN ${unfinished} THEN 'running' WHEN ${failed} THEN 'failed' ELSE 'completed' END,",
+		replace: "status = CASE WHEN ${failed} THEN 'failed' ELSE 'completed' END,",
+		tests: [BULK],
+	},
+	{
+		id: "bulk-counts-add-up",
+		promise: "a bulk erasure's counts add up over its learners",
+		spec: "§9 the job's counts add up over its learners",
+		file: "src/db/job-chunks.ts",
+		search: "registrations_affected = (SELECT coalesce(sum(c.registrations_affected), 0) ${children}),",
+		replace: "registrations_affected = (SELECT coalesce(max(c.registrations_affected), 0) ${children}),",
+		tests: [BULK],
 	},
 ];

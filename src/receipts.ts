@@ -16,6 +16,8 @@ export interface ErasureReceipt {
 	applicationId: string;
 	/** The job's HMAC-SHA-256 of `<appId>\n<learnerId>` (keyed by LEARNER_HASH_KEY): who, to whoever knows the id. */
 	learnerHash: string | null;
+	/** A bulk erasure's: each of its learners' HMAC (learnerHash is then null). */
+	learnerHashes?: string[];
 	/** The userEmail the erasure was requested with. */
 	requestedBy: string | null;
 	requestedDate: string;
@@ -103,6 +105,7 @@ export async function receiptPublicKey(jwk: Ed25519PrivateJwk): Promise<ReceiptP
 export async function signErasureReceipt(
 	jwk: Ed25519PrivateJwk,
 	job: Job & { completedAt: string },
+	learnerHashes?: string[],
 ): Promise<{ receipt: ErasureReceipt; signature: string; keyId: string }> {
 	const { privateKey, publicJwk } = await signingKey(jwk);
 	const receipt: ErasureReceipt = {
@@ -111,6 +114,7 @@ export async function signErasureReceipt(
 		jobId: job.id,
 		applicationId: job.appId,
 		learnerHash: job.learnerHash,
+		...(learnerHashes !== undefined && { learnerHashes }),
 		requestedBy: job.requestedBy,
 		requestedDate: job.createdAt,
 		completedDate: job.completedAt,

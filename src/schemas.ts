@@ -69,6 +69,15 @@ export const BatchTagsSchema = z
 	})
 	.openapi("BatchTagsSchema");
 
+export const BulkErasureSchema = z
+	.object({
+		ids: z
+			.array(IdSchema("id"), { error: "ids must be an array of learner ids" })
+			.min(1, { message: "ids must hold at least one learner id" })
+			.max(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} learner ids per request` }),
+	})
+	.openapi("BulkErasureSchema");
+
 const optionalEmail = z
 	.string({ error: "email must be a string" })
 	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
@@ -169,6 +178,10 @@ export const ErasureReceiptSchema = z
 		jobId: z.string(),
 		applicationId: z.string(),
 		learnerHash: z.string().nullable().openapi({ description: "The job's HMAC-SHA-256 of `<appId>\\n<learnerId>`, hex; never the learner id" }),
+		learnerHashes: z
+			.array(z.string())
+			.optional()
+			.openapi({ description: "A bulk erasure's (deleteLearnersData): each learner's HMAC, as learnerHash for one" }),
 		requestedBy: z.string().nullable().openapi({ description: "The userEmail the erasure was requested with" }),
 		requestedDate: z.string(),
 		completedDate: z.string(),

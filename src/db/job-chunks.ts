@@ -1,5 +1,5 @@
 import { countRows } from "./app-storage";
-import type { Job } from "./jobs";
+import { type Job, type JobRow, toJob } from "./jobs";
 import { type Db, prepareWith } from "./types";
 
 /**
@@ -217,4 +217,41 @@ export async function runApplicationDeletionChunk(
 		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
+}
+
+/**
+ * The next chunk of a bulk erasure (SPEC §9): its next unfinished learner's erasure (a child job, in id order) runs
+ * one chunk of its own (runErasureChunk, with its bounds, lease and completion); then the bulk job takes the sum of
+ * its children's counts, and completes once none is unfinished (failed if one of them failed). Nothing is written
+ * while the application is frozen for a move.
+ */
+export async function runBulkErasureChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
+	const child = await db
+		.prepare("SELECT * FROM jobs WHERE parent_id = ?1 AND status IN ('queued', 'running') ORDER BY parent_id, id LIMIT 1")
+		.bind(job.id)
+		.first<JobRow>();
+	const step = child ? await runErasureChunk(db, toJob(child), lease, bounds, now) : null;
+	// ?1 app, ?2 bulk job, ?3 now
+	const children = "FROM jobs c WHERE c.parent_id = ?2";
+	const unfinished = `EXISTS (SELECT 1 ${children} AND c.status IN ('queued', 'running'))`;
+	const failed = `EXISTS (SELECT 1 ${children} AND c.status = 'failed')`;
+	const [, outcome] = await db.batch([
+		db
+			.prepare(
+				`UPDATE jobs SET
+				   status = CASE WHEN ${unfinished} THEN 'running' WHEN ${failed} THEN 'failed' ELSE 'completed' END,
+				   completed_at = CASE WHEN ${unfinished} THEN NULL ELSE ?3 END,
+				   error = CASE WHEN NOT ${unfinished} AND ${failed}
+				     THEN 'Some of its learners could not be erased: ask again for them' ELSE NULL END,
+				   started_at = coalesce(started_at, ?3), touched_at = ?3, resends = 0,
+				   registrations_affected = (SELECT coalesce(sum(c.registrations_affected), 0) ${children}),
+				   tags_removed = (SELECT coalesce(sum(c.tags_removed), 0) ${children})
+				 WHERE id = ?2 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
+			)
+			.bind(job.appId, job.id, now),
+		chunkOutcome(db, job),
+	]);
+	const row = outcome?.results[0] as { status: string; frozen: number | null } | undefined;
+	if (step) return { claimed: step.claimed, completed: false, frozen: step.frozen || Boolean(row?.frozen) };
+	return { claimed: true, completed: row?.status === "completed" || row?.status === "failed", frozen: Boolean(row?.frozen) };
 }

@@ -32,7 +32,8 @@ export async function repairStaleJobs(
 	now: string,
 	options: { maxResends: number; limit: number; realm?: boolean },
 ): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
-	const stale = "status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)";
+	// A bulk erasure's learners are run by it, never sent on their own: the bulk job is what the sweeper watches.
+	const stale = `status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)${options.realm ? "" : " AND parent_id IS NULL"}`;
 	// The control database's realm jobs (moves) have no learner: only a shard has orphaned updates.
 	const orphans = db
 		.prepare(

@@ -1,7 +1,7 @@
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
-import type { Db } from "./types";
+import { type Db, prepareWith } from "./types";
 
 /**
  * The jobs table's records: their shape, reading them, accepting new jobs, and recording failure. Running a job's
@@ -20,7 +20,13 @@ export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";
  * The kinds of background job; each has its queue message (src/jobs/contract.ts) and its chunks (./job-chunks.ts,
  * ./move.ts). The first three live on the application's shard, a move in the control database.
  */
-export const JOB_TYPES = ["updateLearnerInfo", "deleteAllLearnerData", "deleteApplication", "moveApplication"] as const;
+export const JOB_TYPES = [
+	"updateLearnerInfo",
+	"deleteAllLearnerData",
+	"deleteLearnersData",
+	"deleteApplication",
+	"moveApplication",
+] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 /**
@@ -67,6 +73,8 @@ export interface Job {
 	touchedAt: string | null;
 	/** How many times the sweeper re-sent its message. */
 	resends: number;
+	/** A bulk erasure's child erasure: the bulk job that runs it (null otherwise). */
+	parentId: string | null;
 }
 
 export interface JobRow {
@@ -90,6 +98,8 @@ export interface JobRow {
 	completed_at: string | null;
 	touched_at: string | null;
 	resends: number;
+	/** Absent in the control database's realm jobs. */
+	parent_id?: string | null;
 }
 
 /** A jobs row as a Job. */
@@ -114,6 +124,7 @@ export const toJob = (row: JobRow): Job => ({
 	completedAt: row.completed_at,
 	touchedAt: row.touched_at,
 	resends: row.resends,
+	parentId: row.parent_id ?? null,
 });
 
 /** A job by id, whatever its application (for the consumer), or null. */
@@ -218,15 +229,16 @@ export async function acceptLearnerErasure(
 
 /**
  * Marks a learner job failed with a reason (after the last attempt's recorded error, if any), unless it
- * finished. Its learner id and payload are dropped: a failed learner job is never resumed (asking again starts a
- * new one). Application deletions are never failed: they go on until the data is gone (deferApplicationDeletion).
+ * finished; a bulk erasure's unfinished learners with it. Their learner ids and payloads are dropped: a failed
+ * learner job is never resumed (asking again starts a new one). Application deletions and moves are never failed:
+ * they go on until done (deferJob). On a shard's jobs only (the control database's are moves).
  */
 export async function markJobFailed(db: Db, jobId: string, reason: string, now: string): Promise<void> {
 	await db
 		.prepare(
 			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
 			   learner_id = NULL, payload = NULL
-			 WHERE id = ?1 AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')`,
+			 WHERE (id = ?1 OR parent_id = ?1) AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')`,
 		)
 		.bind(jobId, reason, now)
 		.run();
@@ -353,4 +365,70 @@ export async function saveStep(
 		)
 		.bind(job.id, lease, step.payload, step.registrationsAffected, step.status, step.error ?? null, now, job.cursor + 1)
 		.run();
+}
+
+/** One learner of a bulk erasure: its id and its HMAC (jobs.learner_hash). */
+export interface BulkLearner {
+	learnerId: string;
+	learnerHash: string;
+}
+
+export type BulkErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound"; missing: string[] } | { outcome: "forbidden" };
+
+/**
+ * Records a bulk erasure (SPEC §9): one job covering every learner, each erased by a child erasure job of its own
+ * (run one after another by the bulk job, ./job-chunks.ts runBulkErasureChunk), all in one transaction costing one
+ * of the write budget per learner. All or nothing: when a learner does not exist, nothing is recorded and the
+ * unknown ids are answered (whoever asks, as for one learner); then a requester who is not a realm owner or admin is
+ * refused. `learners` must be free of duplicate ids.
+ */
+export async function acceptBulkErasure(
+	db: Db,
+	job: { id: string; appId: string; learners: BulkLearner[]; requestedBy: string; createdAt: string; childIds: string[] },
+	limits: WriteLimits,
+	requesterMayErase: boolean,
+	keyed?: KeyedBatch,
+): Promise<BulkErasureAcceptance> {
+	// ?1 app, ?2 job, ?3 learners (JSON [{learnerId, learnerHash, childId}]), ?4 requester, ?5 now, ?6 privileged
+	const learners = JSON.stringify(job.learners.map((learner, i) => ({ ...learner, childId: job.childIds[i] })));
+	const unknown = `SELECT l.value ->> '$.learnerId' AS id FROM json_each(?3) l
+	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')`;
+	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0];
+	const statement = (sql: string) => prepareWith(db, sql, params);
+	const results = await retryTransient(() =>
+		batchWith(
+			db,
+			[
+				writeGuard(db, job.appId, job.learners.length, limits),
+				db.prepare(TICK_JOB_CLOCK),
+				statement(
+					`INSERT INTO jobs (id, seq, app_id, type, status, requested_by, created_at, touched_at)
+					 SELECT ?2, ${JOB_CLOCK}, ?1, 'deleteLearnersData', 'queued', ?4, ?5, ?5
+					 WHERE ?6 AND NOT EXISTS (${unknown})`,
+				),
+				statement(
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, parent_id)
+					 SELECT l.value ->> '$.childId', ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', l.value ->> '$.learnerId',
+					   l.value ->> '$.learnerHash', ?4, ?5, ?5, ?2
+					 FROM json_each(?3) l WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2) ORDER BY l.key`,
+				),
+				statement(`SELECT id FROM (${unknown})`),
+				statement("SELECT * FROM jobs WHERE id = ?2"),
+			],
+			keyed,
+		),
+	);
+	const missing = ((results[4]?.results ?? []) as { id: string }[]).map((row) => row.id);
+	if (missing.length > 0) return { outcome: "notFound", missing };
+	const row = results[5]?.results[0] as JobRow | undefined;
+	if (!row) return { outcome: "forbidden" };
+	return { outcome: "accepted", job: toJob(row) };
+}
+
+/** The HMACs of a bulk erasure's learners, in the order it erased them (jobs_by_parent). */
+export async function bulkLearnerHashes(db: Db, jobId: string): Promise<string[]> {
+	const { results } = await retryTransient(() =>
+		db.prepare("SELECT learner_hash FROM jobs WHERE parent_id = ?1 ORDER BY parent_id, id").bind(jobId).all<{ learner_hash: string }>(),
+	);
+	return results.map((row) => row.learner_hash);
 }

@@ -69,7 +69,7 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		columns: [
 			"id", "seq", "app_id", "type", "status", "learner_id", "learner_hash", "payload", "requested_by", "cursor", "position",
 			"lease", "registrations_affected", "tags_removed", "error", "created_at", "started_at", "completed_at", "touched_at",
-			"resends",
+			"resends", "parent_id",
 		],
 		order: ["id"],
 		kind: "job",

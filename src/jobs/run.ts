@@ -2,6 +2,7 @@ import {
 	type ChunkBounds,
 	type ChunkResult,
 	runApplicationDeletionChunk,
+	runBulkErasureChunk,
 	runErasureChunk,
 	runUpdateChunk,
 } from "../db/job-chunks";
@@ -27,6 +28,7 @@ type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) 
 const STEPS: Record<Exclude<Job["type"], "moveApplication">, Step> = {
 	updateLearnerInfo: runUpdateChunk,
 	deleteAllLearnerData: runErasureChunk,
+	deleteLearnersData: runBulkErasureChunk,
 	deleteApplication: runApplicationDeletionChunk,
 };
 

@@ -2,7 +2,8 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
-import { type Job, getJob, getJobById, jobHome } from "../db/jobs";
+import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome } from "../db/jobs";
+import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
@@ -17,26 +18,28 @@ const JobParams = z.object({
  * The job, read as the caller may see it: any application's with the management credentials, else only the
  * caller's own (another application's job does not exist for it). 404 when there is none.
  */
-async function findJob(c: Context<AppEnv>, jobId: string): Promise<Job> {
-	const job = c.var.management ? await findAnyJob(c, jobId) : await getJob(c.var.db, c.var.auth.appId, jobId);
-	if (!job) throw notFound(`Job [${jobId}] was not found`);
-	return job;
+async function findJob(c: Context<AppEnv>, jobId: string): Promise<{ job: Job; db: Db }> {
+	const found = c.var.management ? await findAnyJob(c, jobId) : { db: c.var.db, job: await getJob(c.var.db, c.var.auth.appId, jobId) };
+	if (!found?.job) throw notFound(`Job [${jobId}] was not found`);
+	return { job: found.job, db: found.db };
 }
 
 /**
  * Any application's job, for the management credentials: a realm job (a move) in the control database, else on
  * the shard its id names through its application's placement (cached in the isolate like a credential's).
  */
-async function findAnyJob(c: Context<AppEnv>, jobId: string): Promise<Job | null> {
+async function findAnyJob(c: Context<AppEnv>, jobId: string): Promise<{ job: Job | null; db: Db } | null> {
 	const home = jobHome(jobId);
 	if (home === null) return null;
-	if (home === "control") return getJobById(c.var.db, jobId);
+	if (home === "control") return { job: await getJobById(c.var.db, jobId), db: c.var.db };
 	const shard = await placementOf(c.env.DB, home.appId);
-	return shard ? getJobById(shardDatabase(c.env, shard).withSession("first-unconstrained"), jobId) : null;
+	if (!shard) return null;
+	const db = shardDatabase(c.env, shard).withSession("first-unconstrained");
+	return { job: await getJobById(db, jobId), db };
 }
 
 function present(job: Job): z.infer<typeof JobSchema> {
-	const counted = job.type === "deleteAllLearnerData" || job.type === "deleteApplication";
+	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication";
 	return {
 		id: job.id,
 		type: job.type,
@@ -63,7 +66,7 @@ jobRoutes.openapi(
 		errors: [404],
 		responses: { 200: json(JobSchema, "The job") },
 	}),
-	async (c) => c.json(present(await findJob(c, c.req.valid("param").jobId)), 200),
+	async (c) => c.json(present((await findJob(c, c.req.valid("param").jobId)).job), 200),
 );
 
 // Signed erasure receipts (SPEC §9) and the public key that verifies them (src/receipts.ts).
@@ -87,14 +90,16 @@ jobRoutes.openapi(
 	}),
 	async (c) => {
 		const { jobId } = c.req.valid("param");
-		const job = await findJob(c, jobId);
-		if (job.type !== "deleteAllLearnerData") {
-			throw notFound(`Job [${jobId}] is not an erasure (deleteAllLearnerData): only erasures have receipts`);
+		const { job, db } = await findJob(c, jobId);
+		if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData") {
+			throw notFound(`Job [${jobId}] is not an erasure (deleteAllLearnerData, deleteLearnersData): only erasures have receipts`);
 		}
 		if (job.status !== "completed" || job.completedAt === null) {
 			throw new ApiError(409, `Erasure [${jobId}] is ${job.status}: a receipt is issued once it has completed`);
 		}
-		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt });
+		// A bulk erasure's receipt names each of its learners' HMACs.
+		const learnerHashes = job.type === "deleteLearnersData" ? await bulkLearnerHashes(db, job.id) : undefined;
+		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt }, learnerHashes);
 		return c.json({ receipt: signed.receipt, signature: signed.signature, algorithm: "Ed25519" as const, keyId: signed.keyId }, 200);
 	},
 );

@@ -1,17 +1,18 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
-import { type LearnerInfoPayload, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
+import { type LearnerInfoPayload, acceptBulkErasure, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";
 import { retryTransient } from "../db/retry";
 import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
-import { ApiError, badRequest, forbidden, learnerNotFound } from "../errors";
+import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import {
 	BatchTagsSchema,
+	BulkErasureSchema,
 	EmailSchema,
 	IdSchema,
 	LearnerListSchema,
@@ -42,6 +43,10 @@ const DeleteQuery = z.object({
 		.pipe(EmailSchema)
 		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
 });
+
+/** The 403 an erasure requested by a realm user who is not an owner or admin gets (SCORM Cloud's wording). */
+const ERASURE_PRIVILEGE =
+	"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)";
 
 export const learnerRoutes = createRouter();
 
@@ -215,13 +220,60 @@ learnerRoutes.openapi(
 				),
 			);
 			if (acceptance.outcome === "forbidden") {
-				throw forbidden(
-					"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)",
-				);
+				throw forbidden(ERASURE_PRIVILEGE);
 			}
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 			// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 			await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
+		});
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/learners/delete-information",
+		tags,
+		operationId: "deleteLearnersData",
+		summary: "Erase up to 1000 learners in this application (GDPR), as one job",
+		description:
+			"Not in SCORM Cloud (SPEC §9). userEmail must be a realm user with role owner or admin. All or nothing: when " +
+			"an id names no learner, the answer is 404 listing the unknown ids and nothing is queued. Each learner is " +
+			"erased as by POST /learner/{learnerId}/delete-information, one after another; the job's counts add up over " +
+			"its learners.",
+		access: { scope: "admin" },
+		request: { query: DeleteQuery, body: jsonBody(BulkErasureSchema), headers: IdempotencyHeaders },
+		errors: [404, 409, 422],
+		responses: { 204: jobAccepted },
+	}),
+	async (c) => {
+		const { userEmail } = c.req.valid("query");
+		const body = c.req.valid("json");
+		const ids = unique(body.ids);
+		const { appId } = c.var.auth;
+		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
+		const mayErase = role === "owner" || role === "admin";
+		const learners = await Promise.all(
+			ids.map(async (learnerId) => ({ learnerId, learnerHash: await learnerHash(c.env, appId, learnerId) })),
+		);
+		return idempotent(c, c.var.db, appId, body, null, async (keyed) => {
+			const jobId = newJobId(appId);
+			const acceptance = await acceptBulkErasure(
+				c.var.db,
+				{ id: jobId, appId, learners, requestedBy: userEmail, createdAt: nowIso(), childIds: ids.map(() => newJobId(appId)) },
+				c.var.config,
+				mayErase,
+				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
+			);
+			if (acceptance.outcome === "notFound") {
+				const { missing } = acceptance;
+				throw notFound(
+					`Learner${missing.length > 1 ? "s" : ""} ${missing.map((id) => `[${id}]`).join(", ")} ${missing.length > 1 ? "were" : "was"} not found; nothing was erased`,
+				);
+			}
+			if (acceptance.outcome === "forbidden") throw forbidden(ERASURE_PRIVILEGE);
+			await dispatch(c.env, c.var.db, { type: "deleteLearnersData", jobId: acceptance.job.id });
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},

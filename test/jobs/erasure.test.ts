@@ -103,6 +103,8 @@ describe("deleteAllLearnerData job", () => {
 			completed_at: job.completedDate,
 			touched_at: expect.any(String),
 			resends: 0,
+			// Not part of a bulk erasure.
+			parent_id: null,
 		});
 		// The learner's other jobs keep the same HMAC and nothing else of the learner.
 		const { results: others } = await shard.prepare(

@@ -79,6 +79,7 @@ describe("GET /openapi.json", () => {
 			putLearnerTagsBatch: either("write:learner"),
 			updateLearnerInfo: either("write:learner"),
 			deleteAllLearnerData: either("admin"),
+			deleteLearnersData: either("admin"),
 			getLearners: either("read:learner"),
 			// Job status: read:learner, or the realm's management credentials (which follow application deletions).
 			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],

@@ -61,6 +61,7 @@ const EXPECTED: Record<string, Row> = {
 	deleteLearnerTags:         [204,       204,       403,      404,         404,         401,        401,  401],
 	updateLearnerInfo:         [204,       204,       403,      404,         404,         401,        401,  401],
 	deleteAllLearnerData:      [204,       204,       403,      404,         404,         401,        401,  401],
+	deleteLearnersData:        [204,       204,       403,      404,         404,         401,        401,  401],
 	// The other application lists its own learners: none of this one's.
 	getLearners:               [200,       200,       403,      200,         200,         401,        401,  401],
 	// The other application creates its own registration under an id this one uses: ids are per application.
@@ -96,6 +97,7 @@ const NOT_FOUND: Record<string, (spec: RequestSpec, world: World) => string> = {
 	deleteLearnerTags: ({ params }) => notFound("Learner", params?.learnerId),
 	updateLearnerInfo: ({ params }) => notFound("Learner", params?.learnerId),
 	deleteAllLearnerData: ({ params }) => notFound("Learner", params?.learnerId),
+	deleteLearnersData: ({ body }) => `${notFound("Learner", (body as { ids: string[] }).ids[0])}; nothing was erased`,
 	putRegistrationTagsBatch: (_, world) => `${notFound("Registration", world.registrationId)}; no tags were added`,
 	getRegistrationProgress: ({ params }) => notFound("Registration", params?.registrationId),
 	deleteRegistration: ({ params }) => notFound("Registration", params?.registrationId),
@@ -152,6 +154,7 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	updateLearnerInfo: app("write:learner"),
 	// The only route that needs admin.
 	deleteAllLearnerData: app("admin"),
+	deleteLearnersData: app("admin"),
 	getLearners: app("read:learner"),
 	createRegistration: app("write:registration"),
 	getRegistrations: app("read:registration"),
@@ -264,6 +267,10 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	deleteAllLearnerData: async ({ world }) => ({
 		params: { learnerId: (await freshRegistration(world)).learnerId },
 		query: { userEmail: world.adminEmail },
+	}),
+	deleteLearnersData: async ({ world }) => ({
+		query: { userEmail: world.adminEmail },
+		body: { ids: [(await freshRegistration(world)).learnerId] },
 	}),
 	// A learner of this application carrying its secrets, made for the cell: another application listing the
 	// learners with its tag must not find it.
