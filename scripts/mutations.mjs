@@ -39,6 +39,7 @@ const MOVE = "test/jobs/move.test.ts";
 const MOVE_DATA = "test/db/move.test.ts";
 const IDEMPOTENCY = "test/routes/idempotency.test.ts";
 const BULK = "test/routes/bulk-erasure.test.ts";
+const REALM_ERASURE = "test/routes/realm-erasure.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -1266,7 +1267,7 @@ export const MUTATIONS = [
 		promise: "only erasure jobs have receipts",
 		spec: "§9 signed receipts of erasures",
 		file: "src/routes/jobs.ts",
-		search: 'if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData") {',
+		search: 'if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData" && job.type !== "deleteRealmLearnerData") {',
 		replace: "if (false) {",
 		tests: [RECEIPTS],
 	},
@@ -1479,5 +1480,42 @@ export const MUTATIONS = [
 		search: "registrations_affected = (SELECT coalesce(sum(c.registrations_affected), 0) ${children}),",
 		replace: "registrations_affected = (SELECT coalesce(max(c.registrations_affected), 0) ${children}),",
 		tests: [BULK],
+	},
+	// --- Realm-wide erasure (SPEC §9: src/routes/app-management.ts, src/jobs/realm-erasure.ts) -------------------
+	{
+		id: "realm-erasure-privilege",
+		promise: "a realm-wide erasure needs a realm owner or admin",
+		spec: "§9 realm-wide erasure; §3 requester must be a realm owner or admin",
+		file: "src/routes/app-management.ts",
+		search: 'if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);',
+		replace: "",
+		tests: [REALM_ERASURE],
+	},
+	{
+		id: "realm-erasure-every-application",
+		promise: "a realm-wide erasure reaches every application holding the learner, on every shard",
+		spec: "§9 erases the learner in every application of the realm, on whichever shards they live",
+		file: "src/routes/app-management.ts",
+		search: "[...byShard].map(([shard, apps]) =>",
+		replace: "[...byShard].slice(0, 1).map(([shard, apps]) =>",
+		tests: [REALM_ERASURE],
+	},
+	{
+		id: "realm-erasure-waits-for-children",
+		promise: "a realm-wide erasure completes only once every application's erasure has",
+		spec: "§9 status and counts aggregate one child job per application",
+		file: "src/jobs/realm-erasure.ts",
+		search: 'const status = unfinished ? "running" : failed ? "failed" : "completed";',
+		replace: 'const status = failed ? "failed" : "completed";',
+		tests: [REALM_ERASURE],
+	},
+	{
+		id: "realm-erasure-no-write-elsewhere",
+		promise: "applications that never held the learner cost no D1 write",
+		spec: "§9 applications that never held the learner cost no D1 write",
+		file: "src/db/learners.ts",
+		search: "WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value AND r.learner_id = ?2)`,",
+		replace: "WHERE ?2 IS NOT NULL`,",
+		tests: [REALM_ERASURE],
 	},
 ];

@@ -26,6 +26,7 @@ export const JOB_TYPES = [
 	"deleteLearnersData",
 	"deleteApplication",
 	"moveApplication",
+	"deleteRealmLearnerData",
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
@@ -354,16 +355,22 @@ export async function saveStep(
 	db: Db,
 	job: Job,
 	lease: string,
-	step: { payload: string; registrationsAffected: number; status: "running" | "completed" | "failed"; error?: string },
+	step: {
+		payload: string;
+		registrationsAffected: number;
+		tagsRemoved?: number;
+		status: "running" | "completed" | "failed";
+		error?: string;
+	},
 	now: string,
 ): Promise<void> {
 	await db
 		.prepare(
 			`UPDATE jobs SET payload = ?3, registrations_affected = ?4, status = ?5, error = ?6, touched_at = ?7,
-			   completed_at = CASE WHEN ?5 = 'running' THEN NULL ELSE ?7 END
+			   completed_at = CASE WHEN ?5 = 'running' THEN NULL ELSE ?7 END, tags_removed = coalesce(?9, tags_removed)
 			 WHERE id = ?1 AND lease = ?2 AND cursor = ?8`,
 		)
-		.bind(job.id, lease, step.payload, step.registrationsAffected, step.status, step.error ?? null, now, job.cursor + 1)
+		.bind(job.id, lease, step.payload, step.registrationsAffected, step.status, step.error ?? null, now, job.cursor + 1, step.tagsRemoved ?? null)
 		.run();
 }
 
@@ -432,3 +439,39 @@ export async function bulkLearnerHashes(db: Db, jobId: string): Promise<string[]
 	);
 	return results.map((row) => row.learner_hash);
 }
+
+/** One application's share of a realm-wide erasure: its erasure job on its shard, and the learner's HMAC there. */
+export interface RealmErasureChild {
+	appId: string;
+	jobId: string;
+	learnerHash: string;
+}
+
+/**
+ * Records a realm-wide erasure (SPEC §9), a realm job in the control database (`app_id` ""), once its children —
+ * one erasure per application that holds the learner — are recorded on their shards. Its payload names them (ids
+ * and HMACs only); `learner_hash` is the learner's realm-wide HMAC.
+ */
+export async function recordRealmErasure(
+	control: Db,
+	job: { id: string; learnerHash: string; requestedBy: string; children: RealmErasureChild[]; createdAt: string },
+	keyed?: KeyedBatch,
+): Promise<void> {
+	await batchWith(
+		control,
+		[
+			control.prepare(TICK_JOB_CLOCK),
+			control
+				.prepare(
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_hash, payload, requested_by, created_at, touched_at)
+					 VALUES (?1, ${JOB_CLOCK}, '', 'deleteRealmLearnerData', 'queued', ?2, ?3, ?4, ?5, ?5)`,
+				)
+				.bind(job.id, job.learnerHash, JSON.stringify({ children: job.children }), job.requestedBy, job.createdAt),
+		],
+		keyed,
+	);
+}
+
+/** A realm-wide erasure's children, from its payload. */
+export const realmErasureChildren = (job: Job): RealmErasureChild[] =>
+	(JSON.parse(job.payload ?? "{}") as { children?: RealmErasureChild[] }).children ?? [];

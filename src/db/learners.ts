@@ -139,3 +139,19 @@ export async function listLearners(
 		...(next !== undefined && { next }),
 	};
 }
+
+/**
+ * Which of these applications (all on this shard) hold the learner: one index seek each
+ * (registrations_by_app_learner). An application that never held the learner costs a read, no write.
+ */
+export async function applicationsHolding(shard: Db, appIds: string[], learnerId: string): Promise<string[]> {
+	if (appIds.length === 0) return [];
+	const { results } = await shard
+		.prepare(
+			`SELECT a.value AS app_id FROM json_each(?1) a
+			 WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value AND r.learner_id = ?2)`,
+		)
+		.bind(JSON.stringify(appIds), learnerId)
+		.all<{ app_id: string }>();
+	return results.map((row) => row.app_id);
+}

@@ -6,6 +6,7 @@ import { log } from "../log";
 import { shardDatabase } from "../shards";
 import { type JobMessage, JobMessageSchema, enqueue } from "./contract";
 import { runMove } from "./move";
+import { runRealmErasure } from "./realm-erasure";
 import { type RunOutcome, runJob } from "./run";
 
 /** Retry delay for the nth failed attempt: 5 s doubling, capped at 5 minutes. */
@@ -33,8 +34,8 @@ async function databaseOf(env: Env, jobId: string): Promise<Db | null> {
 
 /** Runs one message's share of its job; what remains to do. */
 async function runMessage(env: Env, db: Db, job: JobMessage): Promise<RunOutcome> {
-	if (job.type !== "moveApplication") return runJob(db, job);
-	const outcome = await runMove(env, db, job.jobId);
+	if (job.type !== "moveApplication" && job.type !== "deleteRealmLearnerData") return runJob(db, job);
+	const outcome = job.type === "moveApplication" ? await runMove(env, db, job.jobId) : await runRealmErasure(env, db, job.jobId);
 	if (typeof outcome === "string") return outcome;
 	await enqueue(env, job, outcome.waitSeconds);
 	return "done";

@@ -25,7 +25,10 @@ export const CHUNKS_PER_MESSAGE = 10;
 
 type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) => Promise<ChunkResult>;
 
-const STEPS: Record<Exclude<Job["type"], "moveApplication">, Step> = {
+/** Realm jobs (moves, realm-wide erasures) run elsewhere: src/jobs/move.ts, src/jobs/realm-erasure.ts. */
+type RealmJobType = "moveApplication" | "deleteRealmLearnerData";
+
+const STEPS: Record<Exclude<Job["type"], RealmJobType>, Step> = {
 	updateLearnerInfo: runUpdateChunk,
 	deleteAllLearnerData: runErasureChunk,
 	deleteLearnersData: runBulkErasureChunk,
@@ -52,7 +55,7 @@ export async function runJob(
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
 			const job = await getJobById(db, message.jobId);
-			if (!job || job.type !== message.type || job.type === "moveApplication") return null;
+			if (!job || job.type !== message.type || job.type === "moveApplication" || job.type === "deleteRealmLearnerData") return null;
 			if (job.status === "completed" || job.status === "failed") return null;
 			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
 		});

@@ -18,11 +18,13 @@ import {
 	listCredentials,
 	updateCredential,
 } from "../db/credentials";
-import { acceptMove, recordApplicationDeletion } from "../db/jobs";
-import { deleteRealmUser, listRealmUsers, upsertRealmUser } from "../db/realm-users";
+import { acceptLearnerErasure, acceptMove, newJobId, recordApplicationDeletion, recordRealmErasure } from "../db/jobs";
+import { applicationsHolding } from "../db/learners";
+import { learnerHash } from "../jobs/contract";
+import { deleteRealmUser, getRealmUserRole, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
-import { ApiError, badRequest, notFound } from "../errors";
+import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation } from "../jobs/contract";
 import { type MovePlan, newMovePlan } from "../jobs/move";
 import { choosePlacement, shardDatabase } from "../shards";
@@ -36,6 +38,7 @@ import {
 	CredentialRequestSchema,
 	CredentialUpdateSchema,
 	EmailSchema,
+	IdSchema,
 	RealmUserListSchema,
 	RealmUserRequestSchema,
 } from "../schemas";
@@ -51,6 +54,17 @@ const CredentialParams = ChildAppParams.extend({
 	credentialId: z.string().min(1).max(255).openapi({ param: { name: "credentialId", in: "path" } }),
 });
 const UserParams = z.object({ email: EmailSchema.openapi({ param: { name: "email", in: "path" } }) });
+const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) });
+const RealmErasureQuery = z.object({
+	userEmail: z
+		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
+		.pipe(EmailSchema)
+		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+});
+
+/** The 403 an erasure requested by a realm user who is not an owner or admin gets (as for one application). */
+const ERASURE_PRIVILEGE =
+	"The initiating email address does not have sufficient privilege in this realm to perform this delete operation (a realm owner or admin is required)";
 
 const appNotFound = (appId: string) => notFound(`Application [${appId}] was not found`);
 const credentialNotFound = (credentialId: string) => notFound(`Credential [${credentialId}] was not found`);
@@ -76,6 +90,82 @@ const presentApplication = (app: Application) => ({
 const statusOf = (enabled: boolean) => (enabled ? ("Enabled" as const) : ("Disabled" as const));
 
 export const appManagementRoutes = createRouter();
+
+// Realm-wide erasure (SPEC §9), before the routes under /appManagement/{childAppId}/.
+appManagementRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/appManagement/learners/{learnerId}/delete-information",
+		tags,
+		operationId: "deleteLearnerDataEverywhere",
+		summary: "Erase a learner in every application of the realm (GDPR), as one realm job",
+		description:
+			"SCORM Cloud offers this only on its website. userEmail must be a realm user with role owner or admin. One " +
+			"erasure per application that holds the learner, on whichever shard it lives, followed by a realm job whose " +
+			"status and counts add them up (GET /jobs/{jobId} with the management credentials). Applications that never " +
+			"held the learner are read, never written. 404 when no application holds the learner, whoever asks.",
+		access: "management",
+		request: { params: RealmLearnerParams, query: RealmErasureQuery, headers: IdempotencyHeaders },
+		// 403: a requester who is not a realm owner or admin (the credentials themselves are all-powerful).
+		errors: [403, 404, 409, 422],
+		responses: {
+			204: {
+				description: "Realm erasure started; Location names the realm job",
+				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+			},
+		},
+	}),
+	async (c) => {
+		const { learnerId } = c.req.valid("param");
+		const { userEmail } = c.req.valid("query");
+		const control = c.var.db;
+		const [role, applications] = await Promise.all([
+			retryTransient(() => getRealmUserRole(control, userEmail)),
+			retryTransient(() => listApplications(control)),
+		]);
+		// Each shard is asked once, at the same time, which of its applications hold the learner.
+		const byShard = Map.groupBy(applications, (app) => app.shard);
+		const holders = (
+			await Promise.all(
+				[...byShard].map(([shard, apps]) =>
+					retryTransient(() => applicationsHolding(shardDatabase(c.env, shard), apps.map((app) => app.id), learnerId)).then(
+						(appIds) => appIds.map((appId) => ({ appId, shard })),
+					),
+				),
+			)
+		).flat();
+		if (holders.length === 0) throw learnerNotFound(learnerId);
+		if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);
+		return idempotent(c, control, "", null, null, async (keyed) => {
+			const children = (
+				await Promise.all(
+					holders.map(async ({ appId, shard }) => {
+						const db = shardDatabase(c.env, shard);
+						const hash = await learnerHash(c.env, appId, learnerId);
+						const acceptance = await acceptLearnerErasure(
+							db,
+							{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, createdAt: nowIso() },
+							c.var.config,
+							true,
+						);
+						// Erased meanwhile (its last registration deleted, say): nothing left to erase there.
+						if (acceptance.outcome !== "accepted") return [];
+						await dispatch(c.env, db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+						return [{ appId, jobId: acceptance.job.id, learnerHash: hash }];
+					}),
+				)
+			).flat();
+			const jobId = crypto.randomUUID();
+			await recordRealmErasure(
+				control,
+				{ id: jobId, learnerHash: await learnerHash(c.env, "", learnerId), requestedBy: userEmail, children, createdAt: nowIso() },
+				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
+			);
+			await dispatch(c.env, control, { type: "deleteRealmLearnerData", jobId });
+			return c.body(null, 204, { Location: jobLocation(jobId) });
+		});
+	},
+);
 
 // Realm users first: /appManagement/users/{email} must not be taken for /appManagement/{childAppId}/...
 appManagementRoutes.openapi(

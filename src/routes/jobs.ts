@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
-import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome } from "../db/jobs";
+import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome, realmErasureChildren } from "../db/jobs";
 import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
@@ -91,14 +91,20 @@ jobRoutes.openapi(
 	async (c) => {
 		const { jobId } = c.req.valid("param");
 		const { job, db } = await findJob(c, jobId);
-		if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData") {
-			throw notFound(`Job [${jobId}] is not an erasure (deleteAllLearnerData, deleteLearnersData): only erasures have receipts`);
+		if (job.type !== "deleteAllLearnerData" && job.type !== "deleteLearnersData" && job.type !== "deleteRealmLearnerData") {
+			throw notFound(`Job [${jobId}] is not an erasure (deleteAllLearnerData, deleteLearnersData, deleteRealmLearnerData): only erasures have receipts`);
 		}
 		if (job.status !== "completed" || job.completedAt === null) {
 			throw new ApiError(409, `Erasure [${jobId}] is ${job.status}: a receipt is issued once it has completed`);
 		}
 		// A bulk erasure's receipt names each of its learners' HMACs.
-		const learnerHashes = job.type === "deleteLearnersData" ? await bulkLearnerHashes(db, job.id) : undefined;
+		// A realm-wide erasure's names each application's HMAC of the learner (its own learnerHash is the realm's).
+		const learnerHashes =
+			job.type === "deleteLearnersData"
+				? await bulkLearnerHashes(db, job.id)
+				: job.type === "deleteRealmLearnerData"
+					? realmErasureChildren(job).map((child) => child.learnerHash)
+					: undefined;
 		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt }, learnerHashes);
 		return c.json({ receipt: signed.receipt, signature: signed.signature, algorithm: "Ed25519" as const, keyId: signed.keyId }, 200);
 	},

@@ -116,6 +116,9 @@ interface FuzzInput {
 }
 
 function inputs(operation: Operation, pools: Pools): fc.Arbitrary<FuzzInput> {
+	// A realm-wide erasure erases the learner in every application, the control application included, by design:
+	// it is fuzzed with the fuzzed application's learners that the control application does not share.
+	if (operation.operationId === "deleteLearnerDataEverywhere") pools = { ...pools, learnerIds: pools.learnerIds.slice(1) };
 	return fc.record({
 		params: fc.record(Object.fromEntries(operation.pathParams.map((name) => [name, pathValue(name, pools)]))),
 		encoding: fc.constantFrom<Encoding>("encoded", "encoded", "encoded", "raw"),

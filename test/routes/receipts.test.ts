@@ -167,7 +167,7 @@ describe("GET /jobs/{jobId}/receipt", () => {
 		const response = await call("GET", `/jobs/${update.jobId}/receipt`, { auth: app.auth });
 
 		expect(await expectMessage(response, 404)).toBe(
-			`Job [${update.jobId}] is not an erasure (deleteAllLearnerData, deleteLearnersData): only erasures have receipts`,
+			`Job [${update.jobId}] is not an erasure (deleteAllLearnerData, deleteLearnersData, deleteRealmLearnerData): only erasures have receipts`,
 		);
 	});
 

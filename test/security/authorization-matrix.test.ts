@@ -51,6 +51,7 @@ const EXPECTED: Record<string, Row> = {
 	getApplicationList:        [401,       401,       401,      401,         401,         200,        401,  401],
 	deleteApplication:         [401,       401,       401,      401,         401,         204,        401,  401],
 	moveApplication:           [401,       401,       401,      401,         401,         204,        401,  401],
+	deleteLearnerDataEverywhere: [401,     401,       401,      401,         401,         204,        401,  401],
 	createCredential:          [401,       401,       401,      401,         401,         200,        401,  401],
 	getCredentials:            [401,       401,       401,      401,         401,         200,        401,  401],
 	updateCredential:          [401,       401,       401,      401,         401,         204,        401,  401],
@@ -143,6 +144,7 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	getApplicationList: management,
 	deleteApplication: management,
 	moveApplication: management,
+	deleteLearnerDataEverywhere: management,
 	createCredential: management,
 	getCredentials: management,
 	updateCredential: management,
@@ -236,6 +238,11 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	createApplication: async () => ({ body: { name: uniqueValue("matrix-app") } }),
 	getApplicationList: async () => ({}),
 	deleteApplication: async () => ({ params: { childAppId: (await createApp()).appId } }),
+	// A learner of this application made for the cell, erased wherever it is held.
+	deleteLearnerDataEverywhere: async ({ world }) => ({
+		params: { learnerId: (await freshRegistration(world)).learnerId },
+		query: { userEmail: world.adminEmail },
+	}),
 	// To the other shard of the application's region (no region change).
 	moveApplication: async () => {
 		const { appId } = await createApp();
