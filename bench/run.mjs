@@ -19,7 +19,7 @@ import { setTimeout as sleepFor } from "node:timers/promises";
 import path from "node:path";
 import { FLOORS, WRITE_FLOORS, findSaturation, json, load, preflight, targets } from "./lib/load.mjs";
 import { ROOT, executeSql, log, migrateLocal, pinCpus, request, startWorker, tempRoot } from "./lib/processes.mjs";
-import { formatMoveReport, formatReport, formatStartupReport, saveResult } from "./lib/report.mjs";
+import { formatErasuresReport, formatMoveReport, formatReport, formatStartupReport, saveResult } from "./lib/report.mjs";
 import { measureStartup } from "./lib/startup.mjs";
 import { summarize } from "./lib/stats.mjs";
 import {
@@ -49,7 +49,7 @@ const LABEL = process.env.BENCH_LABEL;
 // BENCH_ONLY=move: the move phase alone, saved as bench/results/latest-move.json. BENCH_ONLY=load: everything but
 // the startup and move phases (seed, probes, load), saved as bench/results/latest-load.json.
 const ONLY = process.env.BENCH_ONLY;
-const PHASES = ["startup", "move", "load"];
+const PHASES = ["startup", "move", "erasures", "load"];
 // The move phase's application: 100 000 registrations (5 per learner), 2 learner tags per learner.
 const MOVE_LEARNERS = Number(process.env.BENCH_MOVE_LEARNERS ?? 20_000);
 const MOVE_REGISTRATIONS_PER_LEARNER = 5;
@@ -136,6 +136,36 @@ async function probe(persistTo, label, { timeHotPath = false } = {}) {
 		const scale = JSON.parse(response.text);
 		log(`scale at ${scale.databaseRegistrations} registrations: done`);
 		return { scale, hotPath: timeHotPath ? await hotPath(origin) : undefined };
+	} finally {
+		await worker.dispose();
+	}
+}
+
+/** Bulk erasure: learners × registrations each, in one job (SPEC §9 asks for 1 000 × 10). */
+const BULK_LEARNERS = 1000;
+const BULK_REGISTRATIONS_PER_LEARNER = 10;
+/** Realm-wide erasure: the learner's registrations in each of the three applications (one per shard). */
+const REALM_REGISTRATIONS = 10;
+
+/**
+ * The erasures phase (bench/probe POST /erasures): a bulk erasure of BULK_LEARNERS learners with
+ * BULK_REGISTRATIONS_PER_LEARNER registrations each, and a realm-wide erasure of a learner held by an application on
+ * each shard, every D1 call metered, the jobs run one chunk at a time.
+ */
+async function erasuresProbe(persistTo) {
+	const { worker, origin } = await startWorker(path.join(ROOT, "bench/probe/wrangler.toml"), { persistTo });
+	try {
+		const response = await request(origin, "POST", "/erasures", {
+			headers: json,
+			body: JSON.stringify({
+				requestedBy: "bench-dpo@example.com",
+				bulkLearners: BULK_LEARNERS,
+				registrationsPerLearner: BULK_REGISTRATIONS_PER_LEARNER,
+				realmRegistrations: REALM_REGISTRATIONS,
+			}),
+		});
+		if (response.status !== 200) throw new Error(`/erasures: ${response.status} ${response.text}`);
+		return JSON.parse(response.text);
 	} finally {
 		await worker.dispose();
 	}
@@ -445,6 +475,21 @@ async function main() {
 		// First, before any other Worker runs: nothing else of this run competes for the CPUs.
 		// The service's first requests run with its secrets (it answers 500 without them) and, as under load,
 		// LOG_LEVEL=warn; the rest of its configuration is its own wrangler.toml's.
+		if (ONLY === "erasures") {
+			log(`persistence: ${persistTo}`);
+			migrateLocal(persistTo);
+			const erasures = await erasuresProbe(persistTo);
+			const result = {
+				date: new Date().toISOString(),
+				...(LABEL && { label: LABEL }),
+				machine: machine(loadBefore),
+				versions: { node: process.version, wrangler: packageVersion("wrangler") },
+				erasures,
+				totalSeconds: Math.round((performance.now() - started) / 1000),
+			};
+			console.log(formatErasuresReport(result, saveResult(result, "erasures")));
+			return;
+		}
 		if (ONLY === "move") {
 			log(`persistence: ${persistTo}`);
 			migrateLocal(persistTo);
@@ -476,6 +521,7 @@ async function main() {
 		const scale = { "10k": small.scale, "100k": large.scale };
 		// Before the service starts: the probe runs alone on the database files.
 		const move = ONLY === "load" ? undefined : await moveProbe(persistTo);
+		const erasures = ONLY === "load" ? undefined : await erasuresProbe(persistTo);
 
 		const { service, floors } = await startWorkers(persistTo, running);
 		const pinning = pinCpus();
@@ -520,6 +566,7 @@ async function main() {
 			scale,
 			hotPath: small.hotPath,
 			...(move && { move }),
+			...(erasures && { erasures }),
 			...(startup && { startup }),
 			targets: targetsMet,
 			totalSeconds: Math.round((performance.now() - started) / 1000),

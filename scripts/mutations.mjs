@@ -40,6 +40,7 @@ const MOVE_DATA = "test/db/move.test.ts";
 const IDEMPOTENCY = "test/routes/idempotency.test.ts";
 const BULK = "test/routes/bulk-erasure.test.ts";
 const REALM_ERASURE = "test/routes/realm-erasure.test.ts";
+const SUPPRESSION = "test/routes/suppression.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -419,8 +420,8 @@ export const MUTATIONS = [
 		promise: "an update accepted before a registration existed does not overwrite the details it was created with",
 		spec: "§3 updateLearnerInfo: acceptance order",
 		file: "src/db/registrations.ts",
-		search: "?8, ?9, ?9, newest.seq, newest.seq, newest.seq",
-		replace: "?8, ?9, ?9, 0, 0, 0",
+		search: "?8, ?9, ?9,\n\t\t\t\t   newest.seq, newest.seq, newest.seq",
+		replace: "?8, ?9, ?9,\n\t\t\t\t   0, 0, 0",
 		tests: [ORDERING],
 	},
 	{
@@ -1517,5 +1518,42 @@ export const MUTATIONS = [
 		search: "WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value AND r.learner_id = ?2)`,",
 		replace: "WHERE ?2 IS NOT NULL`,",
 		tests: [REALM_ERASURE],
+	},
+	// --- Suppression (SPEC §9: src/db/suppressions.ts, the erasure chunk, createRegistration) ---------------------
+	{
+		id: "suppression-recorded",
+		promise: "an erasure asked with suppress=true keeps the learner's HMAC once it completes",
+		spec: "§9 ?suppress=true on any erasure keeps the learner id's HMAC after completion",
+		file: "src/db/job-chunks.ts",
+		search: "AND json_extract(payload, '$.suppress') = 1",
+		replace: "AND json_extract(payload, '$.suppress') = 2",
+		tests: [SUPPRESSION],
+	},
+	{
+		id: "suppression-refuses-registration",
+		promise: "a registration naming a suppressed learner answers 409 and writes nothing",
+		spec: "§9 a registration naming that learner in that application answers 409",
+		file: "src/db/registrations.ts",
+		search: "SELECT ?1, CASE WHEN ${SUPPRESSED(\"?10\")} THEN NULL ELSE ?2 END,",
+		replace: "SELECT ?1, CASE WHEN ?10 IS NULL THEN NULL ELSE ?2 END,",
+		tests: [SUPPRESSION],
+	},
+	{
+		id: "suppression-per-application",
+		promise: "a suppression holds in the application that erased the learner only",
+		spec: "§9 in that application",
+		file: "src/db/suppressions.ts",
+		search: "`EXISTS (SELECT 1 FROM suppressions WHERE app_id = ?1 AND learner_hash = ${hash})`",
+		replace: "`EXISTS (SELECT 1 FROM suppressions WHERE ?1 IS NOT NULL AND learner_hash IS NOT NULL AND ${hash} IS NOT NULL)`",
+		tests: [SUPPRESSION],
+	},
+	{
+		id: "suppression-off-by-default",
+		promise: "without suppress an erased learner may be registered again (SCORM behaviour)",
+		spec: "§9 off by default: SCORM behaviour is unchanged",
+		file: "src/db/jobs.ts",
+		search: "const SUPPRESS_PAYLOAD = `CASE WHEN ?8 THEN '{\"suppress\":true}' END`;",
+		replace: "const SUPPRESS_PAYLOAD = `CASE WHEN ?8 OR 1 THEN '{\"suppress\":true}' END`;",
+		tests: [SUPPRESSION],
 	},
 ];

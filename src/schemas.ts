@@ -239,6 +239,18 @@ export const ApplicationSchema = z
 	})
 	.openapi("ApplicationSchema");
 
+export const SuppressionListSchema = z
+	.object({
+		suppressions: z.array(
+			z.object({
+				learnerHash: z.string().openapi({ description: "HMAC-SHA-256 of `<appId>\\n<learnerId>`, hex; never the learner id" }),
+				jobId: z.string().openapi({ description: "The erasure that suppressed the learner" }),
+				createdDate: z.string(),
+			}),
+		),
+	})
+	.openapi("SuppressionListSchema");
+
 export const ApplicationMoveSchema = z
 	.object({
 		shard: z

@@ -192,6 +192,44 @@ function moveSection(move) {
 	].join("\n");
 }
 
+/** The erasures phase's lines: a bulk erasure and a realm-wide erasure (bench/probe erasures). */
+function erasuresSection(erasures) {
+	const { bulk, realm } = erasures;
+	const count = (n) => n.toLocaleString("en");
+	return [
+		"Erasures (bench/probe /erasures: the service's functions on metered bindings, jobs run one chunk at a time):",
+		`  bulk: ${count(bulk.learners)} learners × ${count(bulk.registrations / bulk.learners)} registrations, one job: acceptance 1 D1 call ` +
+			`(${count(bulk.acceptance.rowsRead)} rows read, ${count(bulk.acceptance.rowsWritten)} written); ${count(bulk.run.chunks)} chunks, ` +
+			`${count(bulk.run.total.calls)} D1 calls, ${count(bulk.run.total.rowsRead)} rows read, ${count(bulk.run.total.rowsWritten)} written, ` +
+			`${count(bulk.totalMs)} ms; per chunk at most ${count(bulk.run.perChunkMax.rowsRead)} rows read, ` +
+			`${count(bulk.run.perChunkMax.rowsWritten)} written, ${bulk.run.perChunkMax.ms} ms (bounds: ${bulk.run.chunkBounds.registrations} registrations, ${bulk.run.chunkBounds.rows} rows)`,
+		`  bulk job: registrationsAffected ${count(bulk.job.registrationsAffected)}, tagsRemoved ${count(bulk.job.tagsRemoved)}`,
+		`  realm-wide: a learner in ${realm.applications} applications (${realm.shards.join(", ")}), ${realm.registrationsPerApplication} registrations each, ` +
+			`and one application without it: acceptance ${realm.acceptance.calls} D1 calls (${Object.entries(realm.acceptance.byDatabase)
+				.filter(([, entry]) => entry.calls > 0)
+				.map(([name, entry]) => `${name} ${entry.calls}`)
+				.join(", ")}), ${count(realm.acceptance.rowsRead)} rows read, ${count(realm.acceptance.rowsWritten)} written; ` +
+			`children: ${realm.children.chunks} chunks, ${realm.children.calls} D1 calls, ${count(realm.children.rowsRead)} rows read, ` +
+			`${count(realm.children.rowsWritten)} written; the realm job's look: ${realm.look.calls} D1 calls; ${count(realm.totalMs)} ms in all`,
+		`  realm job: registrationsAffected ${realm.job.registrationsAffected}, tagsRemoved ${realm.job.tagsRemoved}; ` +
+			`the application without the learner spent ${realm.bystanderBudgetSpent} of its write budget (no write)`,
+	].join("\n");
+}
+
+/** The printed report of a run of the erasures phase alone, saved as `savedAs`. */
+export function formatErasuresReport(result, savedAs) {
+	const { machine } = result;
+	return [
+		"",
+		`Learner Service erasures — ${result.date}`,
+		`${machine.cpus} CPUs (${machine.model}), load average before ${machine.loadAverageBefore.map((n) => n.toFixed(2)).join(" ")}`,
+		"",
+		erasuresSection(result.erasures),
+		"",
+		`Saved ${savedAs} (${result.totalSeconds} s)`,
+	].join("\n");
+}
+
 /** The printed report of a run of the move phase alone, saved as `savedAs`. */
 export function formatMoveReport(result, savedAs) {
 	const { machine } = result;
@@ -278,6 +316,7 @@ export function formatReport(result, savedAs) {
 		scaleTable(scale),
 		"",
 		...(result.move ? [moveSection(result.move), ""] : []),
+		...(result.erasures ? [erasuresSection(result.erasures), ""] : []),
 		...(result.startup ? [startupSection(result.startup), ""] : []),
 		`Saved ${savedAs} (${result.totalSeconds} s)`,
 	].join("\n");

@@ -8,8 +8,18 @@ import { forgetApplication } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
 import { refusalOf } from "../../src/db/app-storage";
 import { findPlacement, insertApplication } from "../../src/db/applications";
-import { acceptLearnerErasure, acceptLearnerUpdate, acceptMove, getJobById } from "../../src/db/jobs";
-import { getRealmUserRole } from "../../src/db/realm-users";
+import {
+	acceptBulkErasure,
+	acceptLearnerErasure,
+	acceptLearnerUpdate,
+	acceptMove,
+	getJobById,
+	newJobId,
+	recordRealmErasure,
+} from "../../src/db/jobs";
+import { applicationsHolding } from "../../src/db/learners";
+import { runRealmErasure } from "../../src/jobs/realm-erasure";
+import { getRealmUserRole, upsertRealmUser } from "../../src/db/realm-users";
 import { findKey, isKeyTaken, keyStatements } from "../../src/db/idempotency";
 import { createRegistration } from "../../src/db/registrations";
 import { listLearners } from "../../src/db/learners";
@@ -832,6 +842,160 @@ async function moveCheck(env: ProbeEnv, request: { appId: string; from: string; 
 	};
 }
 
+interface ErasuresRequest {
+	/** A realm admin (seeded), who may request erasures. */
+	requestedBy: string;
+	/** Bulk: learners, and registrations per learner (each with a registration tag; two learner tags each). */
+	bulkLearners: number;
+	registrationsPerLearner: number;
+	/** Realm-wide: the applications (one per shard) holding the learner, and its registrations in each. */
+	realmRegistrations: number;
+}
+
+/** Seeds an application on `shard` whose `learners` learners (`prefix`-n) have `perLearner` registrations each. */
+async function seedErasureApp(env: ProbeEnv, appId: string, shard: string, prefix: string, learners: number, perLearner: number) {
+	const db = shardDatabase(env, shard);
+	await insertApplication(env.DB, db, { id: appId, name: "Bench erasure", dataRegion: shard === "SHARD_EU_1" ? "eu" : "default", shard, createdAt: new Date().toISOString() });
+	const learnersCte = "learners(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM learners WHERE i < ?2 - 1)";
+	const eachCte = "each(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM each WHERE k < ?3 - 1)";
+	const learner = "?4 || printf('%06d', i)";
+	await db.batch([
+		db
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, xapi_registration_id, tag_count, created_at, updated_at)
+				 WITH RECURSIVE ${learnersCte}, ${eachCte}
+				 SELECT ?1, ${learner} || '-' || k, 'course-' || k, ${learner}, 'l' || i || '@example.com', lower(hex(randomblob(16))), 1, ?5, ?5
+				 FROM learners, each ORDER BY i, k`,
+			)
+			.bind(appId, learners, perLearner, prefix, new Date().toISOString()),
+		db
+			.prepare("INSERT INTO registration_tags (app_id, registration_id, tag) SELECT app_id, id, 'cohort' FROM registrations WHERE app_id = ?1")
+			.bind(appId),
+		db
+			.prepare(
+				`INSERT INTO learner_tags (app_id, learner_id, tag)
+				 WITH RECURSIVE ${learnersCte} SELECT ?1, ${learner}, t.value FROM learners, json_each('["alpha","beta"]') t ORDER BY i, t.key`,
+			)
+			.bind(appId, learners, perLearner, prefix),
+		db
+			.prepare(`INSERT INTO learner_tag_counts (app_id, learner_id, tag_count) WITH RECURSIVE ${learnersCte} SELECT ?1, ${learner}, 2 FROM learners`)
+			.bind(appId, learners, perLearner, prefix),
+		db
+			.prepare("UPDATE app_storage SET row_quota = ?2, stored_rows = (SELECT count(*) * 2 FROM registrations WHERE app_id = ?1) WHERE app_id = ?1")
+			.bind(appId, LIMITS.rowQuota),
+	]);
+	return db;
+}
+
+/**
+ * What bulk and realm-wide erasures cost (SPEC §9): a bulk erasure of `bulkLearners` learners × their registrations
+ * in one application, and a realm-wide erasure of a learner held by an application on each shard, through the
+ * service's own functions over metered bindings, the jobs run one chunk (or look) at a time as the consumer would.
+ */
+async function erasures(env: ProbeEnv, request: ErasuresRequest) {
+	await upsertRealmUser(env.DB, { email: request.requestedBy, role: "admin" }, new Date().toISOString());
+	const role = await getRealmUserRole(env.DB, request.requestedBy);
+	const mayErase = role === "owner" || role === "admin";
+
+	// Bulk.
+	const bulkApp = `BULK${crypto.randomUUID().slice(0, 6).toUpperCase()}`;
+	const bulkDb = await seedErasureApp(env, bulkApp, "SHARD_1", "bulk-learner-", request.bulkLearners, request.registrationsPerLearner);
+	const ids = Array.from({ length: request.bulkLearners }, (_, i) => `bulk-learner-${String(i).padStart(6, "0")}`);
+	const learners = await Promise.all(ids.map(async (learnerId) => ({ learnerId, learnerHash: await learnerHash(env, bulkApp, learnerId) })));
+	const bulkJobId = newJobId(bulkApp);
+	const started = performance.now();
+	const accepted = await metered(bulkDb, (meter) =>
+		acceptBulkErasure(
+			meter,
+			{ id: bulkJobId, appId: bulkApp, learners, requestedBy: request.requestedBy, createdAt: new Date().toISOString(), childIds: ids.map(() => newJobId(bulkApp)) },
+			LIMITS,
+			mayErase,
+		),
+	);
+	if (accepted.value.outcome !== "accepted") throw new Error(`bulk: ${accepted.value.outcome}`);
+	const run = await runChunkByChunk(bulkDb, { type: "deleteLearnersData", jobId: bulkJobId });
+	const bulkMs = Math.round(performance.now() - started);
+	const bulkJob = await getJobById(bulkDb, bulkJobId);
+	const left = await bulkDb.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(bulkApp).first<{ n: number }>();
+	if (bulkJob?.status !== "completed" || left?.n !== 0) throw new Error(`bulk: ${bulkJob?.status}, ${left?.n} registrations left`);
+
+	// Realm-wide: one application per shard holding the learner, plus one that never did.
+	const { meters, serviceEnv, snapshot, since } = await meteredEnv(env);
+	const realmLearner = "realm-learner-000000";
+	const holders: { appId: string; shard: string }[] = [];
+	for (const [i, shard] of ["SHARD_1", "SHARD_2", "SHARD_EU_1"].entries()) {
+		const appId = `REALM${i}${crypto.randomUUID().slice(0, 5).toUpperCase()}`;
+		await seedErasureApp(env, appId, shard, "realm-learner-", 1, request.realmRegistrations);
+		holders.push({ appId, shard });
+	}
+	const bystander = `REALMX${crypto.randomUUID().slice(0, 5).toUpperCase()}`;
+	await seedErasureApp(env, bystander, "SHARD_2", "someone-else-", 1, 1);
+	const realmStarted = performance.now();
+	const before = snapshot();
+	// As the route does: each shard asked which of its applications hold the learner, then an erasure per holder.
+	const byShard = Map.groupBy([...holders, { appId: bystander, shard: "SHARD_2" }], (app) => app.shard);
+	const found = (
+		await Promise.all(
+			[...byShard].map(([shard, apps]) =>
+				applicationsHolding(meters[shard as "SHARD_1"], apps.map((app) => app.appId), realmLearner).then((appIds) => appIds.map((appId) => ({ appId, shard }))),
+			),
+		)
+	).flat();
+	if (found.length !== holders.length) throw new Error(`realm: ${found.length} holders found`);
+	const children = [];
+	for (const { appId, shard } of found) {
+		const hash = await learnerHash(env, appId, realmLearner);
+		const acceptance = await acceptLearnerErasure(
+			meters[shard as "SHARD_1"],
+			{ id: newJobId(appId), appId, learnerId: realmLearner, learnerHash: hash, requestedBy: request.requestedBy, createdAt: new Date().toISOString() },
+			LIMITS,
+			mayErase,
+		);
+		if (acceptance.outcome !== "accepted") throw new Error(`realm: ${acceptance.outcome}`);
+		children.push({ appId, jobId: acceptance.job.id, learnerHash: hash, shard });
+	}
+	const realmJobId = crypto.randomUUID();
+	await recordRealmErasure(meters.DB, {
+		id: realmJobId,
+		learnerHash: await learnerHash(env, "", realmLearner),
+		requestedBy: request.requestedBy,
+		children: children.map(({ appId, jobId, learnerHash: hash }) => ({ appId, jobId, learnerHash: hash })),
+		createdAt: new Date().toISOString(),
+	});
+	const accept = since(before);
+	const childRuns: Awaited<ReturnType<typeof runChunkByChunk>>[] = [];
+	for (const child of children) childRuns.push(await runChunkByChunk(shardDatabase(env, child.shard), { type: "deleteAllLearnerData", jobId: child.jobId }));
+	const beforeLook = snapshot();
+	const outcome = await runRealmErasure(serviceEnv, meters.DB, realmJobId);
+	const look = since(beforeLook);
+	const realmMs = Math.round(performance.now() - realmStarted);
+	const realmJob = await getJobById(env.DB, realmJobId);
+	if (outcome !== "done" || realmJob?.status !== "completed") throw new Error(`realm: ${realmJob?.status}`);
+	const bystanderStorage = await env.SHARD_2.prepare("SELECT budget_spent AS n FROM app_storage WHERE app_id = ?1").bind(bystander).first<{ n: number }>();
+	const sum = (key: "calls" | "rowsRead" | "rowsWritten") => childRuns.reduce((total, run_) => total + run_.total[key], 0);
+	return {
+		bulk: {
+			learners: request.bulkLearners,
+			registrations: request.bulkLearners * request.registrationsPerLearner,
+			acceptance: accepted.cost,
+			run,
+			totalMs: bulkMs,
+			job: { registrationsAffected: bulkJob.registrationsAffected, tagsRemoved: bulkJob.tagsRemoved },
+		},
+		realm: {
+			applications: holders.length,
+			shards: holders.map((holder) => holder.shard),
+			registrationsPerApplication: request.realmRegistrations,
+			acceptance: accept,
+			children: { chunks: childRuns.reduce((total, run_) => total + run_.chunks, 0), calls: sum("calls"), rowsRead: sum("rowsRead"), rowsWritten: sum("rowsWritten") },
+			look,
+			totalMs: realmMs,
+			job: { registrationsAffected: realmJob.registrationsAffected, tagsRemoved: realmJob.tagsRemoved },
+			bystanderBudgetSpent: bystanderStorage?.n ?? null,
+		},
+	};
+}
+
 export default {
 	async fetch(request, env) {
 		const { pathname } = new URL(request.url);
@@ -845,6 +1009,7 @@ export default {
 			if (pathname === "/move-setup") return Response.json(await moveSetup(env, await request.json<MoveRequest>()));
 			if (pathname === "/move") return Response.json(await move(env, await request.json<MoveRequest>()));
 			if (pathname === "/operations") return Response.json(await operations(env, await request.json<OperationsRequest>()));
+			if (pathname === "/erasures") return Response.json(await erasures(env, await request.json<ErasuresRequest>()));
 			if (pathname !== "/scale") return new Response(null, { status: 404 });
 			return Response.json(await scale(env, await request.json<ScaleRequest>()));
 		} catch (error) {

@@ -148,6 +148,13 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 			   AND registration_id IN (SELECT id FROM registrations WHERE ${inChunk})`,
 		),
 		statement(`DELETE FROM registrations WHERE ${inChunk}`),
+		// Asked with suppression (payload {"suppress":true}): the learner's HMAC stays, refusing its registration
+		// (./suppressions.ts). Before the completion, which drops the payload.
+		statement(
+			`INSERT OR IGNORE INTO suppressions (app_id, learner_hash, job_id, created_at)
+			 SELECT ?1, ?7, ?3, ?8 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND json_extract(payload, '$.suppress') = 1
+			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
+		),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL, error = NULL,
 			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
@@ -202,13 +209,16 @@ export async function runApplicationDeletionChunk(
 		statement(
 			`DELETE FROM idempotency_keys WHERE app_id = ?1 AND key_hash IN (${first("idempotency_keys", "key_hash")}) AND ${LEASED}`,
 		),
+		statement(
+			`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash IN (${first("suppressions", "learner_hash")}) AND ${LEASED}`,
+		),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
-			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("jobs", otherJobs)}`,
+			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("suppressions")} AND NOT ${remaining("jobs", otherJobs)}`,
 		),
 		statement(
 			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1

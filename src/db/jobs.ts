@@ -149,6 +149,9 @@ export interface LearnerInfoPayload {
 	lastName?: string;
 }
 
+/** An erasure's payload when it suppresses its learner (?8: 1 to suppress): read by its completing chunk. */
+const SUPPRESS_PAYLOAD = `CASE WHEN ?8 THEN '{"suppress":true}' END`;
+
 const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = ?2)";
 const PENDING_ERASURE = `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = 'deleteAllLearnerData'
   AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
@@ -194,7 +197,16 @@ export type ErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "
  */
 export async function acceptLearnerErasure(
 	db: Db,
-	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; createdAt: string },
+	job: {
+		id: string;
+		appId: string;
+		learnerId: string;
+		learnerHash: string;
+		requestedBy: string;
+		createdAt: string;
+		/** Keep the learner's HMAC once erased, refusing its registration until lifted (./suppressions.ts). */
+		suppress?: boolean;
+	},
 	limits: WriteLimits,
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
@@ -208,17 +220,23 @@ export async function acceptLearnerErasure(
 			db.prepare(TICK_JOB_CLOCK),
 			db
 				.prepare(
-					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at)
-					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, payload)
+					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6, ${SUPPRESS_PAYLOAD}
 					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
 				)
-				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0),
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, job.suppress ? 1 : 0),
 			db
 				.prepare(
 					`SELECT p.*, ?7 AS privileged, ${LEARNER_EXISTS} AS found
 					 FROM (SELECT 1) LEFT JOIN (${PENDING_ERASURE}) p`,
 				)
 				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, null, requesterMayErase ? 1 : 0),
+			// Asked again with suppression while one is pending: the pending erasure suppresses too.
+			db
+				.prepare(
+					`UPDATE jobs SET payload = ${SUPPRESS_PAYLOAD} WHERE ?8 AND ?7 AND id = (SELECT id FROM (${PENDING_ERASURE}))`,
+				)
+				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, null, requesterMayErase ? 1 : 0, job.suppress ? 1 : 0),
 		], keyed),
 	);
 	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
@@ -391,7 +409,7 @@ export type BulkErasureAcceptance = { outcome: "accepted"; job: Job } | { outcom
  */
 export async function acceptBulkErasure(
 	db: Db,
-	job: { id: string; appId: string; learners: BulkLearner[]; requestedBy: string; createdAt: string; childIds: string[] },
+	job: { id: string; appId: string; learners: BulkLearner[]; requestedBy: string; createdAt: string; childIds: string[]; suppress?: boolean },
 	limits: WriteLimits,
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
@@ -400,7 +418,7 @@ export async function acceptBulkErasure(
 	const learners = JSON.stringify(job.learners.map((learner, i) => ({ ...learner, childId: job.childIds[i] })));
 	const unknown = `SELECT l.value ->> '$.learnerId' AS id FROM json_each(?3) l
 	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')`;
-	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0];
+	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, null, job.suppress ? 1 : 0];
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const results = await retryTransient(() =>
 		batchWith(
@@ -414,9 +432,9 @@ export async function acceptBulkErasure(
 					 WHERE ?6 AND NOT EXISTS (${unknown})`,
 				),
 				statement(
-					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, parent_id)
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, parent_id, payload)
 					 SELECT l.value ->> '$.childId', ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', l.value ->> '$.learnerId',
-					   l.value ->> '$.learnerHash', ?4, ?5, ?5, ?2
+					   l.value ->> '$.learnerHash', ?4, ?5, ?5, ?2, ${SUPPRESS_PAYLOAD}
 					 FROM json_each(?3) l WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2) ORDER BY l.key`,
 				),
 				statement(`SELECT id FROM (${unknown})`),

@@ -28,7 +28,7 @@ interface MovedTable {
 	 */
 	order: readonly string[];
 	/** The journal's kind and the column holding its key. */
-	kind: "registration" | "learner" | "job" | "idempotency";
+	kind: "registration" | "learner" | "job" | "idempotency" | "suppression";
 	key: string;
 }
 
@@ -82,7 +82,21 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		kind: "idempotency",
 		key: "key_hash",
 	},
+	{
+		table: "suppressions",
+		columns: ["app_id", "learner_hash", "job_id", "created_at"],
+		order: ["learner_hash"],
+		kind: "suppression",
+		key: "learner_hash",
+	},
 ];
+
+/** The moved tables without a rowid (WITHOUT ROWID), and the key that stands in for it within an application. */
+const WITHOUT_ROWID_KEYS: Record<string, string> = {
+	learner_tag_counts: "learner_id",
+	idempotency_keys: "key_hash",
+	suppressions: "learner_hash",
+};
 
 /** A table's rows as read from the source: each row's copied columns, in order. */
 export type MovedRows = Record<string, unknown>[];
@@ -253,7 +267,7 @@ export async function deleteRows(db: Db, appId: string, limit: number, step?: nu
 		...(step === undefined ? [] : [takeStep(db, appId, step)]),
 		...MOVED_TABLES.map((table) => {
 			// WITHOUT ROWID tables have no rowid: their key within the application stands in.
-			const row = table.table === "learner_tag_counts" ? "learner_id" : table.table === "idempotency_keys" ? "key_hash" : "rowid";
+			const row = WITHOUT_ROWID_KEYS[table.table] ?? "rowid";
 			return prepareWith(
 				db,
 				`DELETE FROM ${table.table} WHERE app_id = ?1 AND ${row} IN (SELECT ${row} FROM ${table.table} WHERE app_id = ?1 LIMIT ?3)

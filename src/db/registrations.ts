@@ -1,4 +1,5 @@
 import { type KeyedBatch, batchWith } from "./idempotency";
+import { SUPPRESSED } from "./suppressions";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
@@ -62,11 +63,24 @@ export interface NewRegistration {
 	courseId: string;
 	learner: { id: string; email?: string | null; firstName?: string | null; lastName?: string | null };
 	xapiRegistrationId: string;
+	/**
+	 * The learner's HMAC (jobs.learner_hash): a learner suppressed by an erasure is refused (SuppressedError). The
+	 * API always gives it; without it nothing is checked.
+	 */
+	learnerHash?: string;
 	/** Free of duplicates. */
 	learnerTags: string[];
 	/** Free of duplicates. */
 	registrationTags: string[];
 	createdAt: string;
+}
+
+/** The learner was erased with suppression in this application: no registration may name it (SPEC §9). */
+export class SuppressedError extends Error {
+	override readonly name = "SuppressedError";
+	constructor(readonly learnerId: string) {
+		super("learner erased and suppressed");
+	}
 }
 
 /**
@@ -91,9 +105,12 @@ export async function createRegistration(
 			.prepare(
 				// Field versions start at the job clock: updates accepted before this registration existed
 				// do not overwrite the learner details it was created with.
+				// A suppressed learner gives the row no id: the NOT NULL constraint aborts the whole batch, and the
+				// error is read as SuppressedError below (a statement cannot raise on its own outside a trigger).
 				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name,
 				   learner_last_name, xapi_registration_id, created_at, updated_at, email_seq, first_name_seq, last_name_seq)
-				 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, newest.seq, newest.seq, newest.seq
+				 SELECT ?1, CASE WHEN ${SUPPRESSED("?10")} THEN NULL ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,
+				   newest.seq, newest.seq, newest.seq
 				 FROM (SELECT ${JOB_CLOCK} AS seq) AS newest`,
 			)
 			.bind(
@@ -106,6 +123,7 @@ export async function createRegistration(
 				learner.lastName ?? null,
 				registration.xapiRegistrationId,
 				registration.createdAt,
+				registration.learnerHash ?? null,
 			),
 		db.prepare(countRows("1")).bind(appId),
 	];
@@ -122,6 +140,7 @@ export async function createRegistration(
 		const message = error instanceof Error ? error.message : "";
 		if (message.includes("UNIQUE constraint failed: registrations.app_id, registrations.id")) return false;
 		if (message.includes("learner_tag_limit")) throw new TagLimitError([learner.id]);
+		if (message.includes("NOT NULL constraint failed: registrations.id")) throw new SuppressedError(learner.id);
 		throw error;
 	}
 }

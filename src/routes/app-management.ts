@@ -20,6 +20,7 @@ import {
 } from "../db/credentials";
 import { acceptLearnerErasure, acceptMove, newJobId, recordApplicationDeletion, recordRealmErasure } from "../db/jobs";
 import { applicationsHolding } from "../db/learners";
+import { listSuppressions } from "../db/suppressions";
 import { learnerHash } from "../jobs/contract";
 import { deleteRealmUser, getRealmUserRole, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { retryTransient } from "../db/retry";
@@ -41,6 +42,7 @@ import {
 	IdSchema,
 	RealmUserListSchema,
 	RealmUserRequestSchema,
+	SuppressionListSchema,
 } from "../schemas";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
@@ -60,6 +62,15 @@ const RealmErasureQuery = z.object({
 		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
 		.pipe(EmailSchema)
 		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+	suppress: z
+		.enum(["true", "false"], { error: 'suppress must be "true" or "false"' })
+		.optional()
+		.openapi({
+			param: { name: "suppress", in: "query" },
+			description:
+				"true: keep the learner id's HMAC once erased, and refuse any registration naming the learner (409) until " +
+				"DELETE /learner/{learnerId}/suppression lifts it. Default false (SCORM Cloud's behaviour).",
+		}),
 });
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (as for one application). */
@@ -117,7 +128,7 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const { learnerId } = c.req.valid("param");
-		const { userEmail } = c.req.valid("query");
+		const { userEmail, suppress } = c.req.valid("query");
 		const control = c.var.db;
 		const [role, applications] = await Promise.all([
 			retryTransient(() => getRealmUserRole(control, userEmail)),
@@ -144,7 +155,15 @@ appManagementRoutes.openapi(
 						const hash = await learnerHash(c.env, appId, learnerId);
 						const acceptance = await acceptLearnerErasure(
 							db,
-							{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, createdAt: nowIso() },
+							{
+								id: newJobId(appId),
+								appId,
+								learnerId,
+								learnerHash: hash,
+								requestedBy: userEmail,
+								createdAt: nowIso(),
+								suppress: suppress === "true",
+							},
 							c.var.config,
 							true,
 						);
@@ -164,6 +183,35 @@ appManagementRoutes.openapi(
 			await dispatch(c.env, control, { type: "deleteRealmLearnerData", jobId });
 			return c.body(null, 204, { Location: jobLocation(jobId) });
 		});
+	},
+);
+
+appManagementRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/appManagement/{childAppId}/suppressions",
+		tags,
+		operationId: "getSuppressions",
+		summary: "The learners an erasure suppressed in an application, as HMACs and dates",
+		description:
+			"Not in SCORM Cloud (SPEC §9). Each is a learner erased with suppress=true: only the HMAC of its id is kept " +
+			"(as jobs and receipts name it), with the erasure's job id and the date.",
+		access: "management",
+		request: { params: ChildAppParams },
+		errors: [404],
+		responses: { 200: json(SuppressionListSchema, "Suppressions, oldest first") },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
+		if (!placement || placement.deletedAt !== null) throw appNotFound(childAppId);
+		const suppressions = await listSuppressions(shardDatabase(c.env, placement.shard), childAppId);
+		return c.json(
+			{
+				suppressions: suppressions.map(({ learnerHash: hash, jobId, createdAt }) => ({ learnerHash: hash, jobId, createdDate: createdAt })),
+			},
+			200,
+		);
 	},
 );
 

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptBulkErasure, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";
+import { liftSuppression } from "../db/suppressions";
 import { retryTransient } from "../db/retry";
 import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
 import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
@@ -42,6 +43,15 @@ const DeleteQuery = z.object({
 		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
 		.pipe(EmailSchema)
 		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+	suppress: z
+		.enum(["true", "false"], { error: 'suppress must be "true" or "false"' })
+		.optional()
+		.openapi({
+			param: { name: "suppress", in: "query" },
+			description:
+				"true: keep the learner id's HMAC once erased, and refuse any registration naming the learner (409) until " +
+				"DELETE /learner/{learnerId}/suppression lifts it. Default false (SCORM Cloud's behaviour).",
+		}),
 });
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (SCORM Cloud's wording). */
@@ -199,7 +209,7 @@ learnerRoutes.openapi(
 	}),
 	async (c) => {
 		const { learnerId } = c.req.valid("param");
-		const { userEmail } = c.req.valid("query");
+		const { userEmail, suppress } = c.req.valid("query");
 		const { appId } = c.var.auth;
 		// Realm users live in the control database: one read there, then the acceptance on the shard.
 		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
@@ -210,7 +220,7 @@ learnerRoutes.openapi(
 			const pending = `FROM jobs WHERE app_id = ?3 AND learner_hash = ?4 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')`;
 			const acceptance = await acceptLearnerErasure(
 				c.var.db,
-				{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, createdAt: nowIso() },
+				{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, createdAt: nowIso(), suppress: suppress === "true" },
 				c.var.config,
 				privileged,
 				keyed?.(
@@ -248,7 +258,7 @@ learnerRoutes.openapi(
 		responses: { 204: jobAccepted },
 	}),
 	async (c) => {
-		const { userEmail } = c.req.valid("query");
+		const { userEmail, suppress } = c.req.valid("query");
 		const body = c.req.valid("json");
 		const ids = unique(body.ids);
 		const { appId } = c.var.auth;
@@ -261,7 +271,15 @@ learnerRoutes.openapi(
 			const jobId = newJobId(appId);
 			const acceptance = await acceptBulkErasure(
 				c.var.db,
-				{ id: jobId, appId, learners, requestedBy: userEmail, createdAt: nowIso(), childIds: ids.map(() => newJobId(appId)) },
+				{
+					id: jobId,
+					appId,
+					learners,
+					requestedBy: userEmail,
+					createdAt: nowIso(),
+					childIds: ids.map(() => newJobId(appId)),
+					suppress: suppress === "true",
+				},
 				c.var.config,
 				mayErase,
 				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
@@ -276,6 +294,31 @@ learnerRoutes.openapi(
 			await dispatch(c.env, c.var.db, { type: "deleteLearnersData", jobId: acceptance.job.id });
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
+	},
+);
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "delete",
+		path: "/learner/{learnerId}/suppression",
+		tags,
+		operationId: "deleteLearnerSuppression",
+		summary: "Lift the suppression an erasure left on a learner id, so it may be registered again",
+		description:
+			"Not in SCORM Cloud (SPEC §9). An erasure asked with suppress=true keeps the learner id's HMAC and refuses " +
+			"registrations naming it (409); this lifts that. 404 when the learner is not suppressed in this application.",
+		access: { scope: "admin" },
+		request: { params: LearnerParams },
+		errors: [404],
+		responses: { 204: { description: "Lifted" } },
+	}),
+	async (c) => {
+		const { learnerId } = c.req.valid("param");
+		const { appId } = c.var.auth;
+		if (!(await liftSuppression(c.var.db, appId, await learnerHash(c.env, appId, learnerId)))) {
+			throw notFound(`Learner [${learnerId}] is not suppressed`);
+		}
+		return c.body(null, 204);
 	},
 );
 

@@ -4,6 +4,7 @@ import {
 	DATETIME_FILTERS,
 	REGISTRATION_ORDERS,
 	type Registration,
+	SuppressedError,
 	createRegistration,
 	deleteRegistration,
 	getRegistration,
@@ -11,7 +12,8 @@ import {
 } from "../db/registrations";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, getTags, removeTags } from "../db/tags";
 import { type Db, nowIso } from "../db/types";
-import { badRequest, registrationNotFound } from "../errors";
+import { ApiError, badRequest, registrationNotFound } from "../errors";
+import { learnerHash } from "../jobs/contract";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import { BatchTagsSchema, CreateRegistrationSchema, IdSchema, RegistrationListSchema, RegistrationSchema, TagListResponseSchema, TagListSchema } from "../schemas";
 import { LIMITS } from "../limits";
@@ -158,6 +160,7 @@ registrationRoutes.openapi(
 						courseId: body.courseId,
 						learner: body.learner,
 						xapiRegistrationId,
+						learnerHash: await learnerHash(c.env, appId, body.learner.id),
 						learnerTags: unique(body.learnerTags ?? []),
 						registrationTags: unique(body.registrationTags ?? []),
 						createdAt: nowIso(),
@@ -174,6 +177,12 @@ registrationRoutes.openapi(
 				}
 			} catch (error) {
 				if (error instanceof TagLimitError) throw tagLimitExceeded(LEARNER_TAGS, error.ownerIds);
+				if (error instanceof SuppressedError) {
+					throw new ApiError(
+						409,
+						`Learner [${error.learnerId}]: learner erased and suppressed; it cannot be registered again until the suppression is lifted (DELETE /learner/{learnerId}/suppression)`,
+					);
+				}
 				throw error;
 			}
 			return c.body(null, 204);

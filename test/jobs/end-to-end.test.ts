@@ -326,6 +326,13 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		await enrol(app, { id: learnerId, email: "a@example.com" }, { learnerTags: ["l1", "l2"], registrationTags: ["r1"] });
 		await enrol(app, { id: learnerId }, { registrationTags: ["r2"] });
 		await enrol(app, { id: uniqueValue("learner") }, { learnerTags: ["l3"] });
+		// A learner erased with suppression, so the application holds a suppression too.
+		const suppressed = uniqueValue("suppressed-learner");
+		await enrol(app, suppressed);
+		const erasure = await call("POST", `/learner/${suppressed}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}&suppress=true`, {
+			auth: app.auth,
+		});
+		expect((await waitForJob(app.auth, await accepted(erasure, app.appId))).status).toBe("completed");
 		const body = { id: learnerId, firstName: "Ada" };
 		// With an Idempotency-Key, so the application holds a stored response too.
 		const jobId = await accepted(

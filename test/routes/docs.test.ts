@@ -80,6 +80,7 @@ describe("GET /openapi.json", () => {
 			updateLearnerInfo: either("write:learner"),
 			deleteAllLearnerData: either("admin"),
 			deleteLearnersData: either("admin"),
+			deleteLearnerSuppression: either("admin"),
 			getLearners: either("read:learner"),
 			// Job status: read:learner, or the realm's management credentials (which follow application deletions).
 			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],

@@ -1,12 +1,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findPlacement } from "../../src/db/applications";
+import { learnerHash } from "../../src/jobs/contract";
 import { LIMITS } from "../../src/limits";
 import { call } from "../support/client";
 import { jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { type Access, fillPath, loadOperations, type Operation } from "../support/operations";
-import { rowsOf, SHARDS, seedRegistrations } from "../support/seed";
+import { rowsOf, SHARDS, seedRegistrations, shardOf } from "../support/seed";
 
 /**
  * Every operation of the OpenAPI document × every kind of caller, each cell's status fixed in EXPECTED. A new
@@ -63,6 +64,9 @@ const EXPECTED: Record<string, Row> = {
 	updateLearnerInfo:         [204,       204,       403,      404,         404,         401,        401,  401],
 	deleteAllLearnerData:      [204,       204,       403,      404,         404,         401,        401,  401],
 	deleteLearnersData:        [204,       204,       403,      404,         404,         401,        401,  401],
+	// The other application lifts nothing of this one's (the learner is not suppressed there).
+	deleteLearnerSuppression:  [204,       204,       403,      404,         404,         401,        401,  401],
+	getSuppressions:           [401,       401,       401,      401,         401,         200,        401,  401],
 	// The other application lists its own learners: none of this one's.
 	getLearners:               [200,       200,       403,      200,         200,         401,        401,  401],
 	// The other application creates its own registration under an id this one uses: ids are per application.
@@ -98,6 +102,7 @@ const NOT_FOUND: Record<string, (spec: RequestSpec, world: World) => string> = {
 	deleteLearnerTags: ({ params }) => notFound("Learner", params?.learnerId),
 	updateLearnerInfo: ({ params }) => notFound("Learner", params?.learnerId),
 	deleteAllLearnerData: ({ params }) => notFound("Learner", params?.learnerId),
+	deleteLearnerSuppression: ({ params }) => `Learner [${params?.learnerId}] is not suppressed`,
 	deleteLearnersData: ({ body }) => `${notFound("Learner", (body as { ids: string[] }).ids[0])}; nothing was erased`,
 	putRegistrationTagsBatch: (_, world) => `${notFound("Registration", world.registrationId)}; no tags were added`,
 	getRegistrationProgress: ({ params }) => notFound("Registration", params?.registrationId),
@@ -157,6 +162,8 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	// The only route that needs admin.
 	deleteAllLearnerData: app("admin"),
 	deleteLearnersData: app("admin"),
+	deleteLearnerSuppression: app("admin"),
+	getSuppressions: management,
 	getLearners: app("read:learner"),
 	createRegistration: app("write:registration"),
 	getRegistrations: app("read:registration"),
@@ -275,6 +282,17 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		params: { learnerId: (await freshRegistration(world)).learnerId },
 		query: { userEmail: world.adminEmail },
 	}),
+	// A suppression of this application's, recorded for the cell (as an erasure with suppress=true leaves it).
+	deleteLearnerSuppression: async ({ world }) => {
+		const learnerId = uniqueValue("matrix-suppressed");
+		const hash = await learnerHash(env, world.own.appId, learnerId);
+		await (await shardOf(world.own.appId))
+			.prepare("INSERT INTO suppressions (app_id, learner_hash, job_id, created_at) VALUES (?1, ?2, 'matrix', ?3)")
+			.bind(world.own.appId, hash, new Date().toISOString())
+			.run();
+		return { params: { learnerId } };
+	},
+	getSuppressions: async ({ world }) => ({ params: { childAppId: world.own.appId } }),
 	deleteLearnersData: async ({ world }) => ({
 		query: { userEmail: world.adminEmail },
 		body: { ids: [(await freshRegistration(world)).learnerId] },

@@ -1,0 +1,37 @@
+import { retryTransient } from "./retry";
+import type { Db } from "./types";
+
+/**
+ * Suppressions (SPEC §9, as Segment's; migrations/shard: suppressions): the HMAC of a learner erased with
+ * ?suppress=true, kept so that no registration naming the learner is accepted again in that application until the
+ * suppression is lifted. Recorded by the erasure's completing chunk (./job-chunks.ts); checked by
+ * createRegistration (./registrations.ts) in its own transaction.
+ */
+
+/** SQL true when the learner whose HMAC is parameter `hash` is suppressed in application ?1. */
+export const SUPPRESSED = (hash: string) => `EXISTS (SELECT 1 FROM suppressions WHERE app_id = ?1 AND learner_hash = ${hash})`;
+
+export interface Suppression {
+	learnerHash: string;
+	jobId: string;
+	createdAt: string;
+}
+
+/** Lifts a learner's suppression; false when it was not suppressed. */
+export async function liftSuppression(db: Db, appId: string, learnerHash: string): Promise<boolean> {
+	const result = await retryTransient(() =>
+		db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash).run(),
+	);
+	return result.meta.changes > 0;
+}
+
+/** An application's suppressions, oldest first (HMACs and dates: no learner id is kept). */
+export async function listSuppressions(db: Db, appId: string): Promise<Suppression[]> {
+	const { results } = await retryTransient(() =>
+		db
+			.prepare("SELECT learner_hash, job_id, created_at FROM suppressions WHERE app_id = ?1 ORDER BY created_at, learner_hash")
+			.bind(appId)
+			.all<{ learner_hash: string; job_id: string; created_at: string }>(),
+	);
+	return results.map((row) => ({ learnerHash: row.learner_hash, jobId: row.job_id, createdAt: row.created_at }));
+}
