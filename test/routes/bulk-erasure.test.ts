@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { learnerHash } from "../../src/jobs/contract";
 import { canonicalJson } from "../../src/receipts";
-import { call } from "../support/client";
-import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
+import { expectMessage, getJob, jobIdOf, logsOf } from "../support/expect";
 import { type TestApp, createApp, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
 import { drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
@@ -56,6 +56,28 @@ describe("POST /learners/delete-information", () => {
 		expect(await rowsNaming(app.appId, kept)).toBe(2);
 		expect(await tagsOf(app, "learner", kept)).toEqual(keptTags);
 		// Nothing anywhere names an erased learner: not the registrations, tags, jobs or stored responses.
+		expect((await findAnywhere(erased)).findings).toEqual([]);
+	});
+
+	it("leaves no erased learner's id in the service's logs or in any queue message, request to completion", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const erased = [await learnerWith(app, 2), await learnerWith(app, 1)];
+		// Every log line the service writes at its most talkative (info: a line per request and per job step).
+		const talkative = envWith({ LOG_LEVEL: "info" });
+		const lines = await logsOf(async () => {
+			const { result, sent } = await sentDuring(() =>
+				fetchWithBindings(apiRequest("POST", bulkPath(admin), { auth: app.auth, body: { ids: erased } }), { LOG_LEVEL: "info" }),
+			);
+			expect(result.status).toBe(204);
+			// Queue messages carry the job's id and type, nothing else.
+			for (const message of sent) expect(Object.keys(message.body as object).sort()).toEqual(["jobId", "type"]);
+			for (const message of sent) await drain(message.body as JobMessage, { env: talkative });
+		});
+		expect(lines.length).toBeGreaterThan(0);
+		const text = JSON.stringify(lines);
+		for (const learnerId of erased) expect(text).not.toContain(learnerId);
+		expect(text).not.toContain(admin);
 		expect((await findAnywhere(erased)).findings).toEqual([]);
 	});
 
