@@ -27,6 +27,8 @@ declare module "vitest" {
 		basePath: string;
 		managementAppId: string;
 		managementSecretKey: string;
+		/** Where wrangler dev keeps its local state (D1 files, queues, any log store): completeness scans read it. */
+		persistDir: string;
 	}
 }
 
@@ -90,6 +92,7 @@ export default async function setup(project: TestProject) {
 	project.provide("basePath", new URL("/api/v2", url).toString());
 	project.provide("managementAppId", SECRETS.MANAGEMENT_APP_ID);
 	project.provide("managementSecretKey", SECRETS.MANAGEMENT_SECRET_KEY);
+	project.provide("persistDir", persistTo);
 
 	return async () => {
 		await worker.dispose();
