@@ -361,3 +361,20 @@ export const StringResultSchema = z.object({ result: z.string() }).openapi("Stri
 
 export const PingSchema = z.object({ apiMessage: z.string(), currentTime: z.string() }).openapi("PingSchema");
 export const AboutSchema = z.object({ version: z.string(), distribution: z.string() }).openapi("AboutSchema");
+
+/** The query of every erasure request (one learner, bulk, realm-wide): who asks, and whether to suppress. */
+export const ErasureQuerySchema = z.object({
+	userEmail: z
+		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
+		.pipe(EmailSchema)
+		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+	suppress: z
+		.enum(["true", "false"], { error: 'suppress must be "true" or "false"' })
+		.optional()
+		.openapi({
+			param: { name: "suppress", in: "query" },
+			description:
+				"true: keep the learner id's HMAC once erased, and refuse any registration naming the learner (409) until " +
+				"DELETE /learner/{learnerId}/suppression lifts it. Default false (SCORM Cloud's behaviour).",
+		}),
+});

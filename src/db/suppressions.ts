@@ -1,3 +1,4 @@
+import { type WriteLimits, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -17,12 +18,18 @@ export interface Suppression {
 	createdAt: string;
 }
 
-/** Lifts a learner's suppression; false when it was not suppressed. */
-export async function liftSuppression(db: Db, appId: string, learnerHash: string): Promise<boolean> {
-	const result = await retryTransient(() =>
-		db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash).run(),
+/**
+ * Lifts a learner's suppression, in one transaction that starts with the write guard (nothing is written into an
+ * application whose deletion was accepted); false when it was not suppressed. Safe to repeat.
+ */
+export async function liftSuppression(db: Db, appId: string, learnerHash: string, limits: WriteLimits): Promise<boolean> {
+	const [, deleted] = await retryTransient(() =>
+		db.batch([
+			writeGuard(db, appId, 1, limits),
+			db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash),
+		]),
 	);
-	return result.meta.changes > 0;
+	return (deleted?.meta.changes ?? 0) > 0;
 }
 
 /** An application's suppressions, oldest first (HMACs and dates: no learner id is kept). */

@@ -39,6 +39,7 @@ import {
 	CredentialRequestSchema,
 	CredentialUpdateSchema,
 	EmailSchema,
+	ErasureQuerySchema,
 	IdSchema,
 	RealmUserListSchema,
 	RealmUserRequestSchema,
@@ -57,21 +58,6 @@ const CredentialParams = ChildAppParams.extend({
 });
 const UserParams = z.object({ email: EmailSchema.openapi({ param: { name: "email", in: "path" } }) });
 const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) });
-const RealmErasureQuery = z.object({
-	userEmail: z
-		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
-		.pipe(EmailSchema)
-		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
-	suppress: z
-		.enum(["true", "false"], { error: 'suppress must be "true" or "false"' })
-		.optional()
-		.openapi({
-			param: { name: "suppress", in: "query" },
-			description:
-				"true: keep the learner id's HMAC once erased, and refuse any registration naming the learner (409) until " +
-				"DELETE /learner/{learnerId}/suppression lifts it. Default false (SCORM Cloud's behaviour).",
-		}),
-});
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (as for one application). */
 const ERASURE_PRIVILEGE =
@@ -116,7 +102,7 @@ appManagementRoutes.openapi(
 			"status and counts add them up (GET /jobs/{jobId} with the management credentials). Applications that never " +
 			"held the learner are read, never written. 404 when no application holds the learner, whoever asks.",
 		access: "management",
-		request: { params: RealmLearnerParams, query: RealmErasureQuery, headers: IdempotencyHeaders },
+		request: { params: RealmLearnerParams, query: ErasureQuerySchema, headers: IdempotencyHeaders },
 		// 403: a requester who is not a realm owner or admin (the credentials themselves are all-powerful).
 		errors: [403, 404, 409, 422],
 		responses: {

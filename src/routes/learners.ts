@@ -14,7 +14,7 @@ import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, long
 import {
 	BatchTagsSchema,
 	BulkErasureSchema,
-	EmailSchema,
+	ErasureQuerySchema,
 	IdSchema,
 	LearnerListSchema,
 	LearnerSchema,
@@ -38,21 +38,6 @@ const jobAccepted = {
 	headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
 };
 
-const DeleteQuery = z.object({
-	userEmail: z
-		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the erasure" })
-		.pipe(EmailSchema)
-		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
-	suppress: z
-		.enum(["true", "false"], { error: 'suppress must be "true" or "false"' })
-		.optional()
-		.openapi({
-			param: { name: "suppress", in: "query" },
-			description:
-				"true: keep the learner id's HMAC once erased, and refuse any registration naming the learner (409) until " +
-				"DELETE /learner/{learnerId}/suppression lifts it. Default false (SCORM Cloud's behaviour).",
-		}),
-});
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (SCORM Cloud's wording). */
 const ERASURE_PRIVILEGE =
@@ -203,7 +188,7 @@ learnerRoutes.openapi(
 			"tags, the learner's tags and the payloads of its pending updates; the job keeps only an HMAC of the " +
 			"learner id, the requester, times and counts. A request while one is pending returns the same job.",
 		access: { scope: "admin" },
-		request: { params: LearnerParams, query: DeleteQuery, headers: IdempotencyHeaders },
+		request: { params: LearnerParams, query: ErasureQuerySchema, headers: IdempotencyHeaders },
 		errors: [404, 409, 422],
 		responses: { 204: jobAccepted },
 	}),
@@ -253,7 +238,7 @@ learnerRoutes.openapi(
 			"erased as by POST /learner/{learnerId}/delete-information, one after another; the job's counts add up over " +
 			"its learners.",
 		access: { scope: "admin" },
-		request: { query: DeleteQuery, body: jsonBody(BulkErasureSchema), headers: IdempotencyHeaders },
+		request: { query: ErasureQuerySchema, body: jsonBody(BulkErasureSchema), headers: IdempotencyHeaders },
 		errors: [404, 409, 422],
 		responses: { 204: jobAccepted },
 	}),
@@ -315,7 +300,7 @@ learnerRoutes.openapi(
 	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { appId } = c.var.auth;
-		if (!(await liftSuppression(c.var.db, appId, await learnerHash(c.env, appId, learnerId)))) {
+		if (!(await liftSuppression(c.var.db, appId, await learnerHash(c.env, appId, learnerId), c.var.config))) {
 			throw notFound(`Learner [${learnerId}] is not suppressed`);
 		}
 		return c.body(null, 204);

@@ -111,6 +111,8 @@ describe("writes into a deleted application", () => {
 			["DELETE", `/learner/${learner}/tags`, { tags: ["late"] }],
 			["POST", `/learner/${learner}/updateInfo`, { id: learnerId, email: "late@example.com" }],
 			["POST", `/learner/${learner}/delete-information?userEmail=${encodeURIComponent(admin)}`],
+			["POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}`, { ids: [learnerId] }],
+			["DELETE", `/learner/${learner}/suppression`],
 			["PUT", "/registrations/tags", { ids: [registrationId], tags: ["late"] }],
 			["PUT", `/registrations/${encodeURIComponent(registrationId)}/tags`, { tags: ["late"] }],
 			["DELETE", `/registrations/${encodeURIComponent(registrationId)}`],
