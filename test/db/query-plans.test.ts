@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findPlacement } from "../../src/db/applications";
 import { shardDatabase } from "../../src/shards";
-import { apiRequest, call, fetchWithBindings } from "../support/client";
-import { basicHeader, createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
+import { apiRequest, fetchWithBindings } from "../support/client";
+import { appOnShard, createApp, MANAGEMENT, mintToken, type TestApp } from "../support/fixtures";
 import { type RecordedStatement, RecordingDb, recordingDatabases } from "../support/recording";
 import { SHARDS, insertRegistrations, seedApplication, seedRegistrations, shardOf, tagLearners } from "../support/seed";
 
@@ -159,15 +159,6 @@ async function populatedApp(app?: TestApp): Promise<TestApp> {
 }
 
 const encode = encodeURIComponent;
-
-/** An application placed on that shard, with one enabled credential made through the API. */
-async function appOn(shard: string): Promise<TestApp> {
-	const appId = await seedApplication({ shard });
-	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(created.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
-}
 
 /** A new application on the same shard as `app`: its rows grow the database `app` reads. */
 async function appBeside(app: TestApp): Promise<string> {
@@ -362,7 +353,7 @@ describe("registration routes use indexes only", () => {
 
 describe("every shard's statements use indexes only", () => {
 	it.each(SHARDS.map((shard) => [shard.name]))("an application on %s: its data is read and written there", async (shard) => {
-		const app = await populatedApp(await appOn(shard));
+		const app = await populatedApp(await appOnShard(shard));
 		for (const [method, path, status, body] of [
 			["GET", "/learner/ada/tags", 200],
 			["PUT", "/learner/ada/tags", 204, { tags: ["s1"] }],

@@ -3,11 +3,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
-import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { apiRequest, fetchWithBindings } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
-import { basicHeader, createApp, enrol, learnerOn, MANAGEMENT, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { appOnShard, createApp, enrol, learnerOn, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring, type SentMessage, withSendsFailing } from "../support/queue";
-import { SHARDS, seedApplication, shardOf } from "../support/seed";
+import { SHARDS, shardOf } from "../support/seed";
 
 // SPEC §11: a job never stays queued or running forever. The sweeper runs on a Cron Trigger (wrangler.toml,
 // every 5 minutes) and sends again the message of any job nobody attended to for 10 minutes.
@@ -19,15 +19,6 @@ async function sweepAt(time: number): Promise<SentMessage[]> {
 	const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
 	const { sent } = await sentDuring(() => worker.scheduled(controller, env));
 	return sent;
-}
-
-/** An application placed on that shard, with one enabled credential. */
-async function appOnShard(shard: string): Promise<TestApp> {
-	const appId = await seedApplication({ shard });
-	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(created.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
 }
 
 /** Calls a route whose job message cannot be sent. */

@@ -4,10 +4,10 @@ import { learnerHash } from "../../src/jobs/contract";
 import { shardDatabase } from "../../src/shards";
 import { call } from "../support/client";
 import { expectMessage, getJob, jobIdOf } from "../support/expect";
-import { MANAGEMENT, type TestApp, basicHeader, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
+import { appOnShard, MANAGEMENT, type TestApp, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
 import { deliver, drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
-import { SHARDS, countOf, seedApplication } from "../support/seed";
+import { SHARDS, countOf } from "../support/seed";
 import type { JobMessage } from "../../src/jobs/contract";
 
 /**
@@ -19,15 +19,6 @@ import type { JobMessage } from "../../src/jobs/contract";
 
 const realmPath = (learnerId: string, email: string) =>
 	`/appManagement/learners/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(email)}`;
-
-/** An application on that shard with one enabled credential. */
-async function appOn(shard: string): Promise<TestApp> {
-	const appId = await seedApplication({ shard });
-	const made = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(made.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await made.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
-}
 
 /** What an application's shard holds that a write would have changed: its storage row and its jobs. */
 async function writeTrace(app: TestApp) {
@@ -41,11 +32,11 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 	it("erases the learner in every application that holds it, on each shard, as one realm job adding them up", async () => {
 		const admin = await realmUser("admin");
 		const learnerId = uniqueValue("realm-learner");
-		const holding = await Promise.all(SHARDS.map((shard) => appOn(shard.name)));
+		const holding = await Promise.all(SHARDS.map((shard) => appOnShard(shard.name)));
 		for (const app of holding) await enrol(app, learnerId, { learnerTags: ["alpha"], registrationTags: ["r"] });
 		const bystanderId = uniqueValue("bystander");
 		await enrol(holding[0] as TestApp, bystanderId, { learnerTags: ["kept"] });
-		const untouched = await appOn(SHARDS[1]?.name ?? "");
+		const untouched = await appOnShard(SHARDS[1]?.name ?? "");
 		await enrol(untouched, uniqueValue("someone-else"));
 		const untouchedBefore = await writeTrace(untouched);
 
@@ -81,7 +72,7 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 	});
 
 	it("answers 404 when no application holds the learner, whoever asks, and 403 to a member; nothing queued", async () => {
-		const app = await appOn(SHARDS[0]?.name ?? "");
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
 		const learnerId = uniqueValue("held");
 		await enrol(app, learnerId);
 		for (const email of [await realmUser("admin"), await realmUser("member")]) {
@@ -99,7 +90,7 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 	it("follows its children while they run: running until the last one completes", async () => {
 		const admin = await realmUser("admin");
 		const learnerId = uniqueValue("slow-learner");
-		const [first, second] = [await appOn(SHARDS[0]?.name ?? ""), await appOn(SHARDS[2]?.name ?? "")];
+		const [first, second] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")];
 		for (const app of [first, second]) await enrol(app as TestApp, learnerId);
 		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
 		const jobId = jobIdOf(result);

@@ -1,14 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { randomId } from "../../src/auth/crypto";
-import { insertApplication } from "../../src/db/applications";
 import { markJobFailed } from "../../src/db/jobs";
 import { learnerHash } from "../../src/jobs/contract";
 import { canonicalJson } from "../../src/receipts";
-import { shardDatabase } from "../../src/shards";
 import { call } from "../support/client";
 import { expectMessage, getJob } from "../support/expect";
-import { basicHeader, createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { appOnShard, createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptUpdate, drain } from "../support/queue";
 import { SHARDS, shardOf } from "../support/seed";
 
@@ -50,21 +47,6 @@ async function completedErasure(app: TestApp, requester: string): Promise<{ jobI
 	const erasure = await acceptErasure(app, learnerId, requester);
 	await drain(erasure);
 	return { jobId: erasure.jobId, learnerId };
-}
-
-/**
- * An application placed on that shard, with one enabled credential. Its id has the shape the API gives (10
- * characters), so its job ids fit GET /jobs/{jobId}'s limit (seedApplication's longer ids would not).
- */
-async function appOnShard(shard: string): Promise<TestApp> {
-	const appId = randomId(10);
-	const region = SHARDS.find((candidate) => candidate.name === shard)?.region ?? "default";
-	const createdAt = new Date().toISOString();
-	await insertApplication(env.DB, shardDatabase(env, shard), { id: appId, name: appId, dataRegion: region, shard, createdAt });
-	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(created.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
 }
 
 async function receiptOf(auth: string, jobId: string): Promise<SignedReceipt> {

@@ -4,9 +4,8 @@ import { REGISTRATION_PAGES, type RegistrationPageCursor, encodeCursor } from ".
 import { call } from "../support/client";
 import { expectMessage, expectNoContent } from "../support/expect";
 import {
-	basicHeader,
+	appOnShard,
 	createApp,
-	MANAGEMENT,
 	mintToken,
 	putTags,
 	range,
@@ -14,7 +13,7 @@ import {
 	type TestApp,
 	UNUSUAL_IDS,
 } from "../support/fixtures";
-import { countOf, insertRegistrations, type SeedRegistration, seedApplication, setRegistrationDates } from "../support/seed";
+import { countOf, insertRegistrations, type SeedRegistration, setRegistrationDates } from "../support/seed";
 
 interface RegistrationBody {
 	id: string;
@@ -45,17 +44,8 @@ const TWO_APPS: [string, [string, string]][] = [
 	["in different data regions", ["SHARD_2", "SHARD_EU_1"]],
 ];
 
-/** An application placed on that shard, with one enabled credential. */
-async function appOn(shard: string): Promise<TestApp> {
-	const appId = await seedApplication({ shard });
-	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(created.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
-}
-
 /** An application on each of the two shards named. */
-const appsOn = async ([first, second]: [string, string]): Promise<[TestApp, TestApp]> => [await appOn(first), await appOn(second)];
+const appsOn = async ([first, second]: [string, string]): Promise<[TestApp, TestApp]> => [await appOnShard(first), await appOnShard(second)];
 
 const path = (registrationId: string, suffix = "") => `/registrations/${encodeURIComponent(registrationId)}${suffix}`;
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { apiRequest, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
-import { basicHeader, createApp, MANAGEMENT, range, type TestApp, uniqueValue } from "../support/fixtures";
-import { SHARDS, seedApplication, seedRegistrations, shardOf } from "../support/seed";
+import { appOnShard, createApp, range, type TestApp, uniqueValue } from "../support/fixtures";
+import { SHARDS, seedRegistrations, shardOf } from "../support/seed";
 
 // SPEC §7 and §11: one application cannot fill the shared database (a quota on stored rows) nor hold its
 // writer (writes spend a per-minute budget weighed by the rows they may touch). Applications share a shard
@@ -26,17 +26,8 @@ async function storedRows(appId: string): Promise<number> {
 }
 
 /** The default region's shards: an application on the first shares it with its neighbour; the second is another database. */
-const [HOME, ELSEWHERE] = SHARDS.filter((shard) => shard.region === "default").map((shard) => shard.name);
-
-/** An application placed on `shard` (src/db itself places it), with one credential made through the API. */
-async function appOn(shard: string | undefined): Promise<TestApp> {
-	if (!shard) throw new Error("the test configuration needs two shards in the default region");
-	const appId = await seedApplication({ shard });
-	const created = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
-	expect(created.status).toBe(200);
-	const { id: credentialId, credential: secret } = (await created.json()) as { id: string; credential: string };
-	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
-}
+const [HOME = "", ELSEWHERE = ""] = SHARDS.filter((shard) => shard.region === "default").map((shard) => shard.name);
+if (!HOME || !ELSEWHERE) throw new Error("the test configuration needs two shards in the default region");
 
 const registration = (learnerId: string, extra: Record<string, unknown> = {}) => ({
 	courseId: "course",
@@ -98,9 +89,9 @@ describe("the storage quota", () => {
 	});
 
 	it("is per application: one at its quota stops neither another on its shard nor one on another shard", async () => {
-		const full = await appOn(HOME);
-		const neighbour = await appOn(HOME);
-		const other = await appOn(ELSEWHERE);
+		const full = await appOnShard(HOME);
+		const neighbour = await appOnShard(HOME);
+		const other = await appOnShard(ELSEWHERE);
 		const tight = { APP_ROW_QUOTA: "1" };
 		expect((await send(tight, full, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(204);
 		expect((await send(tight, full, "POST", "/registrations", registration(uniqueValue("learner")))).status).toBe(403);
@@ -148,9 +139,9 @@ describe("the write budget", () => {
 	}, 60_000);
 
 	it("is per application: the writes of another application, on its shard or another, go on", async () => {
-		const busy = await appOn(HOME);
-		const neighbour = await appOn(HOME);
-		const other = await appOn(ELSEWHERE);
+		const busy = await appOnShard(HOME);
+		const neighbour = await appOnShard(HOME);
+		const other = await appOnShard(ELSEWHERE);
 		const ids = await seedRegistrations(busy.appId, "busy", 1000);
 		pinClock();
 		expect((await send(limits, busy, "PUT", "/learner/tags", { ids, tags: range(100, "t-") })).status).toBe(204);

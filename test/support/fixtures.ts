@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { call } from "./client";
 import { expectNoContent } from "./expect";
+import { seedApplication } from "./seed";
 
 /**
  * What a test starts from, made through the API as a client would: applications and their credentials, auth
@@ -41,15 +42,25 @@ export interface TestApp {
 
 let appSerial = 0;
 
-/** A fresh application with one enabled credential. */
-export async function createApp(name = `app-${++appSerial}`): Promise<TestApp> {
-	const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name } });
-	expect(created.status).toBe(200);
-	const { id: appId } = (await created.json()) as { id: string };
+/** The application with one enabled credential, made through the API. */
+async function withCredential(appId: string): Promise<TestApp> {
 	const cred = await call("POST", `/appManagement/${appId}/credentials`, { auth: MANAGEMENT, body: { name: "main" } });
 	expect(cred.status).toBe(200);
 	const { id: credentialId, credential: secret } = (await cred.json()) as { id: string; credential: string };
 	return { appId, credentialId, secret, auth: basicHeader(appId, secret) };
+}
+
+/** A fresh application with one enabled credential, placed as the API places one. */
+export async function createApp(name = `app-${++appSerial}`): Promise<TestApp> {
+	const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name } });
+	expect(created.status).toBe(200);
+	const { id: appId } = (await created.json()) as { id: string };
+	return withCredential(appId);
+}
+
+/** A fresh application placed on that shard (seedApplication), with one enabled credential. */
+export async function appOnShard(shard: string): Promise<TestApp> {
+	return withCredential(await seedApplication({ shard }));
 }
 
 /** A bearer token for the app, with the given scopes. */
