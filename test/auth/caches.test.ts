@@ -3,11 +3,10 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { BoundedCache } from "../../src/auth/cache";
 import { credentialCacheStats } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
-import { shardDatabase } from "../../src/shards";
 import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { everyD1Binding } from "../support/d1-bindings";
 import { expectMessage } from "../support/expect";
 import { createApp, mintToken } from "../support/fixtures";
-import { SHARDS } from "../support/seed";
 
 const ping = (auth: string) => call("GET", "/ping", { auth });
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -160,8 +159,7 @@ describe("revocation", () => {
 					};
 				},
 			}) as unknown as D1Database;
-		const bindings: Record<string, D1Database> = { DB: watched(env.DB) };
-		for (const shard of SHARDS) bindings[shard.name] = watched(shardDatabase(env, shard.name));
+		const bindings = everyD1Binding(watched);
 		// A secret this isolate has not verified yet, so it must be looked up.
 		const response = await fetchWithBindings(apiRequest("GET", "/learner/nobody/tags", { auth: app.auth }), bindings);
 		expect(response.status).toBe(404);

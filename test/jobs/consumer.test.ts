@@ -3,12 +3,12 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { jobHome } from "../../src/db/jobs";
 import { retryDelaySeconds } from "../../src/jobs/consumer";
 import type { JobMessage } from "../../src/jobs/contract";
-import { shardDatabase } from "../../src/shards";
 import { envWith } from "../support/client";
+import { d1Binding, everyD1Binding } from "../support/d1-bindings";
 import { completedJob, getJob, logsOf } from "../support/expect";
 import { createApp, enrol, learnerOn, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver, type Delivery } from "../support/queue";
-import { SHARDS, registrationCount, shardOf } from "../support/seed";
+import { registrationCount, shardOf } from "../support/seed";
 
 const OUTAGE = "D1_ERROR: simulated outage";
 
@@ -50,18 +50,7 @@ function failingFor(jobId: string, scope: "chunks" | "everything" = "chunks"): P
 				statements.some((statement) => tainted.has(statement)) ? fail() : db.batch<T>(statements),
 		};
 	};
-	const failingShard = (database: D1Database) =>
-		({
-			...over(database),
-			withSession: (constraint?: D1SessionConstraint) => {
-				const session = database.withSession(constraint);
-				return { ...over(session), getBookmark: () => session.getBookmark() };
-			},
-			// The consumer uses nothing else of a D1 binding.
-		}) as unknown as D1Database;
-	const bindings: Record<string, D1Database> = {};
-	for (const shard of SHARDS) bindings[shard.name] = failingShard(shardDatabase(env, shard.name));
-	return bindings as Partial<Env>;
+	return everyD1Binding((database) => d1Binding(database, over), { control: false }) as Partial<Env>;
 }
 
 /** The shard holding a job of an application (its id names the application). */

@@ -1,9 +1,7 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { shardDatabase } from "../../src/shards";
 import { apiRequest, fetchWithBindings } from "../support/client";
+import { d1Binding, everyD1Binding } from "../support/d1-bindings";
 import { createApp, enrol, type TestApp, uniqueValue } from "../support/fixtures";
-import { SHARDS } from "../support/seed";
 
 /**
  * The 500 path (SPEC §1, §5): a fault inside a handler answers 500 with `{ "message" }` quoting the request id
@@ -78,18 +76,7 @@ function failingDatabases(failing: RegExp, error: () => Error): Record<string, D
 		batch: (statements: D1PreparedStatement[]) =>
 			statements.some((statement) => poisoned.has(statement)) ? Promise.reject(error()) : db.batch(statements),
 	});
-	const failingDb = (database: D1Database) =>
-		({
-			...over(database),
-			withSession: (constraint?: D1SessionConstraint) => {
-				const session = database.withSession(constraint);
-				return { ...over(session), getBookmark: () => session.getBookmark() };
-			},
-			// The Worker uses nothing else of a D1 binding.
-		}) as unknown as D1Database;
-	const bindings: Record<string, D1Database> = { DB: failingDb(env.DB) };
-	for (const shard of SHARDS) bindings[shard.name] = failingDb(shardDatabase(env, shard.name));
-	return bindings;
+	return everyD1Binding((database) => d1Binding(database, over));
 }
 
 const SQL = /\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE)\b/i;

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { findPlacement } from "../../src/db/applications";
 import type { JobMessage } from "../../src/jobs/contract";
-import { parseShards, shardDatabase } from "../../src/shards";
 import { call, envWith } from "../support/client";
+import { d1Binding, everyD1Binding } from "../support/d1-bindings";
 import { getJob } from "../support/expect";
 import { type FaultDecision, faultyDatabases } from "../support/faulty-d1";
 import { basicHeader, createApp, enrol, MANAGEMENT, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
@@ -82,18 +82,9 @@ function poisonedDatabases(jobId: string): Partial<Env> {
 				);
 			},
 		});
-		return {
-			...calls(database),
-			withSession: (constraint?: D1SessionConstraint) => {
-				const session = database.withSession(constraint);
-				return { ...calls(session), getBookmark: () => session.getBookmark() };
-			},
-			// The consumer uses nothing else of D1Database.
-		} as unknown as D1Database;
+		return d1Binding(database, calls);
 	};
-	const bindings: Record<string, D1Database> = { DB: over(env.DB) };
-	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = over(shardDatabase(env, shard.name));
-	return bindings as Partial<Env>;
+	return everyD1Binding(over) as Partial<Env>;
 }
 
 /** An application placed beside `app`, on its shard (src/db itself places it), with a credential made through the API. */

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { parseShards, shardDatabase } from "../../src/shards";
+import { d1Binding, everyD1Binding } from "./d1-bindings";
 
 /** One D1 round trip the Worker is about to make: the SQL of each statement it runs (a batch has several). */
 export interface D1Call {
@@ -53,14 +53,7 @@ export function faultyD1(decide: (call: D1Call) => FaultDecision, database: D1Da
 			);
 		},
 	});
-	return {
-		...over(database),
-		withSession: (constraint?: D1SessionConstraint) => {
-			const session = database.withSession(constraint);
-			return { ...over(session), getBookmark: () => session.getBookmark() };
-		},
-		// The Worker uses nothing else of D1Database.
-	} as unknown as D1Database;
+	return d1Binding(database, over);
 }
 
 /**
@@ -68,9 +61,7 @@ export function faultyD1(decide: (call: D1Call) => FaultDecision, database: D1Da
  * hand fetchWithBindings or the queue's env so that any of the Worker's D1 calls can fail.
  */
 export function faultyDatabases(decide: (call: D1Call) => FaultDecision): Record<string, D1Database> {
-	const bindings: Record<string, D1Database> = { DB: faultyD1(decide) };
-	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = faultyD1(decide, shardDatabase(env, shard.name));
-	return bindings;
+	return everyD1Binding((database) => faultyD1(decide, database));
 }
 
 /** D1's documented messages (developers.cloudflare.com/d1/observability/debug-d1), as the binding throws them. */

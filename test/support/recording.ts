@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import type { Db } from "../../src/db/types";
-import { parseShards, shardDatabase } from "../../src/shards";
+import { d1Binding, everyD1Binding } from "./d1-bindings";
 import { apiRequest, fetchWithBindings } from "./client";
 
 /** One statement D1 ran: its SQL, the values bound to it, and D1's meta for it. */
@@ -107,27 +107,8 @@ export class RecordingDb implements Db {
  * included, for fetchWithBindings or the queue's env.
  */
 export function recordingDatabases(recorder: RecordingDb): Record<string, D1Database> {
-	const over = (database: D1Database) => {
-		// Outside a session (credential lookups, which must read the primary) the binding records too.
-		const primary = recorder.over(database);
-		return {
-			prepare: (sql: string) => primary.prepare(sql),
-			batch: <T>(statements: D1PreparedStatement[]) => primary.batch<T>(statements),
-			withSession: (constraint?: string) => {
-				const session = database.withSession(constraint);
-				const db = recorder.over(session);
-				return {
-					prepare: (sql: string) => db.prepare(sql),
-					batch: <T>(statements: D1PreparedStatement[]) => db.batch<T>(statements),
-					getBookmark: () => session.getBookmark(),
-				};
-			},
-			// The Worker uses nothing of a D1 binding but these; the rest of D1Database is never reached.
-		} as unknown as D1Database;
-	};
-	const bindings: Record<string, D1Database> = { DB: over(env.DB) };
-	for (const shard of parseShards(env.SHARDS)) bindings[shard.name] = over(shardDatabase(env, shard.name));
-	return bindings;
+	// Outside a session (credential lookups, which must read the primary) the binding records too.
+	return everyD1Binding((database) => d1Binding(database, (db) => recorder.over(db)));
 }
 
 /**
