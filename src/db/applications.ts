@@ -1,5 +1,6 @@
 import { insertAppStorage } from "./app-storage";
 import { type KeyedBatch, batchWith } from "./idempotency";
+import { UNFINISHED_MOVE } from "./jobs";
 import type { Db } from "./types";
 
 /**
@@ -81,8 +82,7 @@ export async function findPlacement(control: Db, appId: string): Promise<Placeme
 	return row ? { appId: row.id, shard: row.shard, dataRegion: row.data_region, deletedAt: row.deleted_at } : null;
 }
 
-const UNFINISHED_MOVE =
-	"EXISTS (SELECT 1 FROM jobs WHERE app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running'))";
+const MOVING = `EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`;
 
 /**
  * The control database's half of an application's deletion, in one transaction: marks it deleted (its
@@ -93,13 +93,13 @@ const UNFINISHED_MOVE =
 export async function markApplicationDeleted(control: Db, appId: string, now: string): Promise<Placement | "moving" | null> {
 	const [, , found] = await control.batch([
 		control
-			.prepare(`UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1 AND NOT ${UNFINISHED_MOVE}`)
+			.prepare(`UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1 AND NOT ${MOVING}`)
 			.bind(appId, now),
 		control
 			.prepare("DELETE FROM credentials WHERE app_id = ?1 AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NOT NULL)")
 			.bind(appId),
 		control
-			.prepare(`SELECT id, shard, data_region, deleted_at, ${UNFINISHED_MOVE} AS moving FROM applications WHERE id = ?1`)
+			.prepare(`SELECT id, shard, data_region, deleted_at, ${MOVING} AS moving FROM applications WHERE id = ?1`)
 			.bind(appId),
 	]);
 	const row = found?.results[0] as

@@ -211,9 +211,8 @@ export async function acceptLearnerErasure(
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
 ): Promise<ErasureAcceptance> {
-	// Whether the requester is a realm owner or admin is known to the control database (./realm-users.ts,
-	// mayRequestErasure); it is weighed here, after the learner's existence, so the answer never tells it.
-	const privileged = "?7";
+	// ?7: whether the requester is a realm owner or admin, which the control database knows (./realm-users.ts,
+	// getRealmUserRole); it is weighed here, after the learner's existence, so the answer never tells it.
 	const [, , , pending] = await retryTransient(() =>
 		batchWith(db, [
 			writeGuard(db, job.appId, 1, limits),
@@ -222,7 +221,7 @@ export async function acceptLearnerErasure(
 				.prepare(
 					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, payload)
 					 SELECT ?4, ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6, ${SUPPRESS_PAYLOAD}
-					 WHERE ${privileged} AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
+					 WHERE ?7 AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING_ERASURE})`,
 				)
 				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, job.suppress ? 1 : 0),
 			db
@@ -322,7 +321,8 @@ export async function recordJobAttemptError(db: Db, jobId: string, reason: strin
 		.run();
 }
 
-const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
+/** The application's (?1) unfinished move, as a condition on the control database's jobs. */
+export const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
 
 /**
  * Records a move of a live application from shard `from` to `to` (a realm job, in the control database), unless

@@ -296,16 +296,20 @@ export interface ShardCounts {
 export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 	const results = await db.batch([
 		...MOVED_TABLES.map((table) => db.prepare(`SELECT count(*) AS n FROM ${table.table} WHERE app_id = ?1`).bind(appId)),
-		db.prepare("SELECT stored_rows AS n FROM app_storage WHERE app_id = ?1").bind(appId),
-		db.prepare("SELECT row_quota AS n FROM app_storage WHERE app_id = ?1").bind(appId),
-		db.prepare("SELECT seq AS n FROM job_clock WHERE id = 1"),
+		db
+			.prepare(
+				`SELECT (SELECT stored_rows FROM app_storage WHERE app_id = ?1) AS stored_rows,
+				   (SELECT row_quota FROM app_storage WHERE app_id = ?1) AS row_quota, (SELECT seq FROM job_clock WHERE id = 1) AS clock`,
+			)
+			.bind(appId),
 	]);
 	const value = (result: D1Result | undefined) => (result?.results[0] as { n: number } | undefined)?.n ?? 0;
+	const state = results[MOVED_TABLES.length]?.results[0] as { stored_rows: number | null; row_quota: number | null; clock: number | null } | undefined;
 	return {
 		tables: MOVED_TABLES.map((_, i) => value(results[i])),
-		storedRows: value(results[MOVED_TABLES.length]),
-		rowQuota: value(results[MOVED_TABLES.length + 1]),
-		clock: value(results[MOVED_TABLES.length + 2]),
+		storedRows: state?.stored_rows ?? 0,
+		rowQuota: state?.row_quota ?? 0,
+		clock: state?.clock ?? 0,
 	};
 }
 
