@@ -19,6 +19,7 @@ import { learnerRoutes } from "./routes/learners";
 import { metaRoutes } from "./routes/meta";
 import { oauthRoutes } from "./routes/oauth";
 import { registrationRoutes } from "./routes/registrations";
+import { webhookRoutes } from "./routes/webhooks";
 
 export const API_BASE = "/api/v2";
 
@@ -51,6 +52,7 @@ app.use(
 app.route(API_BASE, metaRoutes);
 app.route(API_BASE, oauthRoutes);
 app.route(API_BASE, appManagementRoutes);
+app.route(API_BASE, webhookRoutes);
 app.route(API_BASE, learnerRoutes);
 app.route(API_BASE, registrationRoutes);
 app.route(API_BASE, jobRoutes);

@@ -168,6 +168,21 @@ export const JobSchema = z
 		registrationsAffected: z.number().int(),
 		tagsRemoved: z.number().int().optional(),
 		message: z.string().optional(),
+		notification: z
+			.object({
+				status: z.enum(["pending", "delivered", "failed"]),
+				attempts: z.number().int().openapi({ description: "Delivery attempts made so far" }),
+				lastStatus: z.number().int().optional().openapi({ description: "The HTTP status the webhook answered the last attempt with" }),
+				lastError: z
+					.string()
+					.optional()
+					.openapi({ description: "Why the last attempt got no HTTP answer (timeout, connection failure)" }),
+			})
+			.optional()
+			.openapi({
+				description:
+					"Not in SCORM Cloud (SPEC §8): the delivery of the job's job.completed or job.failed event to its application's webhook. Absent while the job runs and when the application has no webhook.",
+			}),
 	})
 	.openapi("JobSchema");
 
@@ -250,6 +265,60 @@ export const SuppressionListSchema = z
 		),
 	})
 	.openapi("SuppressionListSchema");
+
+/** Hosts a webhook may reach over plain http: (local development only). */
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Why a webhook URL is refused, or null when it is fine (SPEC §8). */
+function webhookUrlProblem(text: string): string | null {
+	let url: URL;
+	try {
+		url = new URL(text);
+	} catch {
+		return "url must be an absolute URL (https://...)";
+	}
+	if (url.protocol !== "https:" && !(url.protocol === "http:" && LOCAL_HOSTS.has(url.hostname))) {
+		return "url must use https: (plain http: only to localhost or 127.0.0.1, for local development)";
+	}
+	if (url.username || url.password) return "url must not carry a user name or password: authenticate deliveries by their signature";
+	return null;
+}
+
+export const WebhookRequestSchema = z
+	.object({
+		url: z
+			.string({ error: "url must be a string" })
+			.max(2048, "url must be at most 2048 characters")
+			.superRefine((text, ctx) => {
+				const problem = webhookUrlProblem(text);
+				if (problem) ctx.addIssue({ code: "custom", message: problem });
+			})
+			.openapi({ description: "Where job events are POSTed: https: (plain http: only to localhost or 127.0.0.1)", example: "https://lms.example.com/hooks/learner-service" }),
+	})
+	.openapi("WebhookRequestSchema");
+
+export const WebhookCreatedSchema = z
+	.object({
+		url: z.string(),
+		signingSecret: z.string().openapi({
+			description:
+				"The secret that signs every delivery (Learner-Service-Signature). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+		}),
+	})
+	.openapi("WebhookCreatedSchema");
+
+export const WebhookSchema = z
+	.object({ url: z.string(), createdDate: z.string(), updatedDate: z.string() })
+	.openapi("WebhookSchema");
+
+export const WebhookTestResultSchema = z
+	.object({
+		eventId: z.string().openapi({ description: "The test event's id (type webhook.test)" }),
+		delivered: z.boolean().openapi({ description: "Whether the webhook answered 2xx within 10 seconds" }),
+		status: z.number().int().optional().openapi({ description: "The HTTP status the webhook answered" }),
+		error: z.string().optional().openapi({ description: "Why there was no HTTP answer (timeout, connection failure)" }),
+	})
+	.openapi("WebhookTestResultSchema");
 
 export const ApplicationMoveSchema = z
 	.object({

@@ -76,7 +76,25 @@ export interface Job {
 	resends: number;
 	/** A bulk erasure's child erasure: the bulk job that runs it (null otherwise). */
 	parentId: string | null;
+	/** The event of the job's end and its delivery to the application's webhook (./job-events.ts); null before. */
+	event: JobEvent | null;
 }
+
+/** What became of a job's end: the event's id and time, and its delivery (SPEC §8). */
+export interface JobEvent {
+	id: string;
+	at: string;
+	/** null: the application had no webhook to deliver it to. */
+	status: NotifyStatus | null;
+	attempts: number;
+	lastStatus: number | null;
+	lastError: string | null;
+	/** When the next attempt is due (pending), or since when the event waits to be looked at (new). */
+	dueAt: string | null;
+}
+
+/** An event's delivery: `new` until the application's webhook is looked up, then pending until delivered or failed. */
+export type NotifyStatus = "new" | "pending" | "delivered" | "failed";
 
 export interface JobRow {
 	id: string;
@@ -101,6 +119,13 @@ export interface JobRow {
 	resends: number;
 	/** Absent in the control database's realm jobs. */
 	parent_id?: string | null;
+	event_id?: string | null;
+	event_at?: string | null;
+	notify_status?: NotifyStatus | null;
+	notify_attempts?: number;
+	notify_last_status?: number | null;
+	notify_last_error?: string | null;
+	notify_due_at?: string | null;
 }
 
 /** A jobs row as a Job. */
@@ -126,6 +151,18 @@ export const toJob = (row: JobRow): Job => ({
 	touchedAt: row.touched_at,
 	resends: row.resends,
 	parentId: row.parent_id ?? null,
+	event:
+		row.event_id && row.event_at
+			? {
+					id: row.event_id,
+					at: row.event_at,
+					status: row.notify_status ?? null,
+					attempts: row.notify_attempts ?? 0,
+					lastStatus: row.notify_last_status ?? null,
+					lastError: row.notify_last_error ?? null,
+					dueAt: row.notify_due_at ?? null,
+				}
+			: null,
 });
 
 /** A job by id, whatever its application (for the consumer), or null. */

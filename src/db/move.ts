@@ -69,7 +69,8 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		columns: [
 			"id", "seq", "app_id", "type", "status", "learner_id", "learner_hash", "payload", "requested_by", "cursor", "position",
 			"lease", "registrations_affected", "tags_removed", "error", "created_at", "started_at", "completed_at", "touched_at",
-			"resends", "parent_id",
+			"resends", "parent_id", "event_id", "event_at", "notify_status", "notify_attempts", "notify_last_status",
+			"notify_last_error", "notify_due_at",
 		],
 		order: ["id"],
 		kind: "job",

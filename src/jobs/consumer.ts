@@ -1,13 +1,12 @@
-import { findPlacement } from "../db/applications";
 import { deferJob, jobHome, markJobFailed, recordJobAttemptError } from "../db/jobs";
-import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { log } from "../log";
-import { shardDatabase } from "../shards";
 import { type JobMessage, JobMessageSchema, enqueue } from "./contract";
 import { runMove } from "./move";
+import { jobDatabase } from "./job-database";
 import { runRealmErasure } from "./realm-erasure";
 import { type RunOutcome, runJob } from "./run";
+import { dispatchEvents, handleWebhookDeliveries } from "./webhooks";
 
 /** Retry delay for the nth failed attempt: 5 s doubling, capped at 5 minutes. */
 export const retryDelaySeconds = (attempts: number) => Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
@@ -18,19 +17,6 @@ const describe = (error: unknown) =>
 
 /** How long a job of an application frozen for a move waits before it is tried again (on its new shard). */
 export const FROZEN_WAIT_SECONDS = 5;
-
-/**
- * The database holding a job: the control database for a realm job (a move), else its application's shard, read
- * fresh from the control database each time (a move may have flipped it). Null when the id is not one of ours
- * or its application never existed.
- */
-async function databaseOf(env: Env, jobId: string): Promise<Db | null> {
-	const home = jobHome(jobId);
-	if (home === null) return null;
-	if (home === "control") return env.DB;
-	const placement = await retryTransient(() => findPlacement(env.DB, home.appId));
-	return placement ? shardDatabase(env, placement.shard).withSession("first-primary") : null;
-}
 
 /** Runs one message's share of its job; what remains to do. */
 async function runMessage(env: Env, db: Db, job: JobMessage): Promise<RunOutcome> {
@@ -54,7 +40,7 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 		const job = parsed.data;
 		let db: Db | null = null;
 		try {
-			db = await databaseOf(env, job.jobId);
+			db = await jobDatabase(env, job.jobId);
 			if (!db) {
 				log(env, "warn", { msg: "job of an unknown application dropped", messageId: message.id, type: job.type });
 				message.ack();
@@ -63,6 +49,7 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 			const outcome = await runMessage(env, db, job);
 			if (outcome === "continue") await enqueue(env, job);
 			if (outcome === "wait") await enqueue(env, job, FROZEN_WAIT_SECONDS);
+			if (outcome === "done") await announceEnds(env, db, job.jobId);
 			log(env, "info", { msg: "job step", jobId: job.jobId, type: job.type, outcome, attempts: message.attempts });
 			message.ack();
 		} catch (error) {
@@ -89,7 +76,7 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 		}
 		try {
 			const { jobId, type } = parsed.data;
-			const db = await databaseOf(env, jobId);
+			const db = await jobDatabase(env, jobId);
 			if (!db) {
 				message.ack();
 				continue;
@@ -101,6 +88,7 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 				await markJobFailed(db, jobId, "Gave up after repeated failures", nowIso());
 				log(env, "error", { msg: "job failed", jobId, type });
 			}
+			await announceEnds(env, db, jobId);
 			message.ack();
 		} catch (error) {
 			log(env, "error", { msg: "could not mark job failed", jobId: parsed.data.jobId, reason: describe(error) });
@@ -109,8 +97,21 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 	}
 }
 
+/**
+ * Once a job's message is done, before it is acked: starts the delivery of the events of the jobs that ended (this
+ * one, and any other of the application's that its chunks ended, such as an erasure cancelling the learner's
+ * updates) to the application's webhook (src/jobs/webhooks.ts). A failure retries the message, which finds the job
+ * finished and looks again; an event whose delivery message was lost anyway is sent by the sweeper.
+ */
+async function announceEnds(env: Env, db: Db, jobId: string): Promise<void> {
+	const home = jobHome(jobId);
+	if (home === null) return;
+	await dispatchEvents(env, db, home === "control" ? { dueBefore: nowIso() } : { appId: home.appId });
+}
+
 /** Queue consumer entry: dispatches by queue. */
 export async function handleQueue(batch: MessageBatch, env: Env, _ctx: ExecutionContext): Promise<void> {
 	if (batch.queue === env.JOBS_DEAD_LETTER_QUEUE) return handleDeadLetters(batch, env);
+	if (batch.queue === env.WEBHOOK_QUEUE) return handleWebhookDeliveries(batch, env);
 	return handleJobs(batch, env);
 }

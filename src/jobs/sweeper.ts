@@ -8,6 +8,7 @@ import type { Db } from "../db/types";
 import { log } from "../log";
 import { shardDatabase } from "../shards";
 import { enqueue } from "./contract";
+import { dispatchEvents, redeliverOverdue } from "./webhooks";
 
 /**
  * The sweeper, run by a Cron Trigger (wrangler.toml [triggers]: every 5 minutes): a job nobody has attended to
@@ -34,14 +35,21 @@ export interface SweepReport {
 	deletionsRecorded: number;
 	/** Idempotency keys past their 24 hours, deleted by this sweep. */
 	keysExpired: number;
+	/** Job events nobody looked at within EVENT_LOOK_MS, whose delivery this sweep started. */
+	eventsDispatched: number;
+	/** Webhook deliveries overdue by STALE_MS (their message was lost), sent again by this sweep. */
+	deliveriesResent: number;
 }
+
+/** How long a job's event may wait to be looked at (the consumer does so when the job's message is done). */
+export const EVENT_LOOK_MS = 60_000;
 
 /** Expired idempotency keys deleted per database per sweep (the rest wait for the next). */
 export const EXPIRED_KEYS_PER_SWEEP = 5000;
 
 /** One database's sweep: its repairs, then its stale jobs' messages sent again. */
 async function sweepDatabase(
-	env: Pick<Env, "LEARNER_JOBS">,
+	env: Env,
 	db: Db,
 	nowMs: number,
 	realm: boolean,
@@ -56,12 +64,17 @@ async function sweepDatabase(
 	const sends = await Promise.allSettled(repairs.stale.map((job) => enqueue(env, { type: job.type, jobId: job.id })));
 	const sent = repairs.stale.filter((_, index) => sends[index]?.status === "fulfilled").map((job) => job.id);
 	if (sent.length > 0) await markResent(db, sent, now);
+	// After the repairs, which may have ended jobs.
+	const eventsDispatched = await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });
+	const deliveriesResent = await redeliverOverdue(env, db, new Date(nowMs - STALE_MS).toISOString(), now);
 	return {
 		orphaned: repairs.orphaned,
 		givenUp: repairs.givenUp,
 		resent: sent.length,
 		sendFailures: repairs.stale.length - sent.length,
 		keysExpired,
+		eventsDispatched,
+		deliveriesResent,
 	};
 }
 
@@ -85,7 +98,16 @@ async function finishDeletions(env: Env, nowMs: number): Promise<number> {
  * half-requested application deletions. Outside any session: the sweeper must see each primary's latest state.
  */
 export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
-	const report: SweepReport = { orphaned: 0, givenUp: 0, resent: 0, sendFailures: 0, deletionsRecorded: 0, keysExpired: 0 };
+	const report: SweepReport = {
+		orphaned: 0,
+		givenUp: 0,
+		resent: 0,
+		sendFailures: 0,
+		deletionsRecorded: 0,
+		keysExpired: 0,
+		eventsDispatched: 0,
+		deliveriesResent: 0,
+	};
 	const databases: [Db, boolean][] = [
 		[env.DB, true],
 		...config(env).shards.map((shard): [Db, boolean] => [shardDatabase(env, shard.name), false]),
@@ -97,6 +119,8 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		report.resent += part.resent;
 		report.sendFailures += part.sendFailures;
 		report.keysExpired += part.keysExpired;
+		report.eventsDispatched += part.eventsDispatched;
+		report.deliveriesResent += part.deliveriesResent;
 	}
 	report.deletionsRecorded = await finishDeletions(env, nowMs);
 	log(env, report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info", { msg: "sweep", ...report });

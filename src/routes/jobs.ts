@@ -6,6 +6,7 @@ import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome, realmErasureC
 import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
+import { jobResource } from "../jobs/resource";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
 import { JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas";
 import { declareRoute, json } from "../http/route";
@@ -38,20 +39,6 @@ async function findAnyJob(c: Context<AppEnv>, jobId: string): Promise<{ job: Job
 	return { job: await getJobById(db, jobId), db };
 }
 
-function present(job: Job): z.infer<typeof JobSchema> {
-	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication";
-	return {
-		id: job.id,
-		type: job.type,
-		status: job.status,
-		createdDate: job.createdAt,
-		...(job.completedAt !== null && { completedDate: job.completedAt }),
-		registrationsAffected: job.registrationsAffected,
-		...(counted && { tagsRemoved: job.tagsRemoved }),
-		...(job.error !== null && (job.status === "failed" || job.status === "completed") && { message: job.error }),
-	};
-}
-
 export const jobRoutes = createRouter();
 
 jobRoutes.openapi(
@@ -66,7 +53,7 @@ jobRoutes.openapi(
 		errors: [404],
 		responses: { 200: json(JobSchema, "The job") },
 	}),
-	async (c) => c.json(present((await findJob(c, c.req.valid("param").jobId)).job), 200),
+	async (c) => c.json(jobResource((await findJob(c, c.req.valid("param").jobId)).job), 200),
 );
 
 // Signed erasure receipts (SPEC §9) and the public key that verifies them (src/receipts.ts).

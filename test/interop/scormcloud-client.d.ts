@@ -194,6 +194,7 @@ declare module "@rusticisoftware/scormcloud-api-v2-client-javascript" {
 			constructor(apiClient?: ApiClient);
 			createApplication(request: ApplicationRequestSchema, callback: Callback<ApplicationSchema>): void;
 			getApplicationList(callback: Callback<ApplicationListSchema>): void;
+			deleteApplication(childAppId: string, callback: Callback<null>): void;
 			createCredential(childAppId: string, request: CredentialRequestSchema, callback: Callback<CredentialCreatedSchema>): void;
 			getCredentials(childAppId: string, callback: Callback<CredentialListSchema>): void;
 			updateCredential(

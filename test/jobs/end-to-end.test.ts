@@ -340,6 +340,9 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 			app.appId,
 		);
 		expect((await waitForJob(app.auth, jobId)).status).toBe("completed");
+		// And a webhook (whose deliveries fail: nothing answers there).
+		const webhook = await call("PUT", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT, body: { url: "https://hooks.invalid/learner-service" } });
+		expect(webhook.status).toBe(200);
 		return { app, learnerId };
 	}
 
@@ -371,9 +374,15 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		const jobId = await accepted(await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT }), app.appId);
 
 		await waitForJob(MANAGEMENT, jobId);
-		await completedJob(MANAGEMENT, { type: "deleteApplication", jobId }, { registrationsAffected: 3, tagsRemoved: 5 });
-		// What stays: the job, and the row that fences the application off (nothing of its learners).
-		const kept = new Set(["jobs", "app_storage"]);
+		// Its event is being delivered to the webhook, which never answers.
+		await completedJob(
+			MANAGEMENT,
+			{ type: "deleteApplication", jobId },
+			{ registrationsAffected: 3, tagsRemoved: 5, notification: expect.objectContaining({ status: "pending" }) },
+		);
+		// What stays: the job, the row that fences the application off, and its webhook, kept with the deleted
+		// application's own row so that the deletion's event can be delivered (nothing of its learners).
+		const kept = new Set(["jobs", "app_storage", "webhooks"]);
 		const after = await rowsPerTable(app.appId);
 		expect(after).toEqual(Object.fromEntries(Object.keys(before).map((table) => [table, kept.has(table) ? 1 : 0])));
 		const shard = await shardOf(app.appId);

@@ -105,6 +105,14 @@ describe("deleteAllLearnerData job", () => {
 			resends: 0,
 			// Not part of a bulk erasure.
 			parent_id: null,
+			// Its end's event (ids and times only), dropped at once: the application has no webhook.
+			event_id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
+			event_at: job.completedDate,
+			notify_status: null,
+			notify_attempts: 0,
+			notify_last_status: null,
+			notify_last_error: null,
+			notify_due_at: null,
 		});
 		// The learner's other jobs keep the same HMAC and nothing else of the learner.
 		const { results: others } = await shard.prepare(

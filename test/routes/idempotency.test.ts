@@ -312,5 +312,6 @@ describe("Idempotency-Key, as a property", () => {
 			),
 			{ numRuns: 12 },
 		);
-	});
+		// Twelve runs of up to 27 requests and their jobs each.
+	}, 60_000);
 });

@@ -67,6 +67,10 @@ const EXPECTED: Record<string, Row> = {
 	// The other application lifts nothing of this one's (the learner is not suppressed there).
 	deleteLearnerSuppression:  [204,       204,       403,      404,         404,         401,        401,  401],
 	getSuppressions:           [401,       401,       401,      401,         401,         200,        401,  401],
+	setWebhook:                [401,       401,       401,      401,         401,         200,        401,  401],
+	getWebhook:                [401,       401,       401,      401,         401,         200,        401,  401],
+	deleteWebhook:             [401,       401,       401,      401,         401,         204,        401,  401],
+	testWebhook:               [401,       401,       401,      401,         401,         200,        401,  401],
 	// The other application lists its own learners: none of this one's.
 	getLearners:               [200,       200,       403,      200,         200,         401,        401,  401],
 	// The other application creates its own registration under an id this one uses: ids are per application.
@@ -164,6 +168,10 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	deleteLearnersData: app("admin"),
 	deleteLearnerSuppression: app("admin"),
 	getSuppressions: management,
+	setWebhook: management,
+	getWebhook: management,
+	deleteWebhook: management,
+	testWebhook: management,
 	getLearners: app("read:learner"),
 	createRegistration: app("write:registration"),
 	getRegistrations: app("read:registration"),
@@ -223,6 +231,13 @@ const CROSS_TENANT_TAG = uniqueValue("cross-tenant-tag");
 async function freshRegistration(world: World): Promise<{ registrationId: string; learnerId: string }> {
 	const learnerId = uniqueValue("matrix-learner");
 	return { learnerId, registrationId: await enrol(world.own, { id: learnerId }) };
+}
+
+/** Gives the application a webhook (again) for the cell; answers its id. */
+async function withWebhook(app: TestApp, url = "https://hooks.invalid/matrix"): Promise<string> {
+	const response = await call("PUT", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT, body: { url } });
+	expect(response.status).toBe(200);
+	return app.appId;
 }
 
 async function freshCredential(app: TestApp): Promise<string> {
@@ -293,6 +308,11 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		return { params: { learnerId } };
 	},
 	getSuppressions: async ({ world }) => ({ params: { childAppId: world.own.appId } }),
+	setWebhook: async ({ world }) => ({ params: { childAppId: world.spare.appId }, body: { url: "https://hooks.invalid/matrix" } }),
+	getWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare) } }),
+	deleteWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare) } }),
+	// Nothing listens on port 9: the attempt fails, and the answer says so (200, delivered false).
+	testWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare, "http://127.0.0.1:9/matrix") } }),
 	deleteLearnersData: async ({ world }) => ({
 		query: { userEmail: world.adminEmail },
 		body: { ids: [(await freshRegistration(world)).learnerId] },

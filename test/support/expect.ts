@@ -41,6 +41,7 @@ export interface JobBody {
 	registrationsAffected: number;
 	tagsRemoved?: number;
 	message?: string;
+	notification?: { status: string; attempts: number; lastStatus?: number; lastError?: string };
 }
 
 /** GET /jobs/{jobId}, asserting the 200. */
@@ -71,6 +72,8 @@ export interface Completion {
 	tagsRemoved?: number;
 	/** Why a job completed without doing its work (it was cancelled). */
 	message?: string;
+	/** The delivery of its event, when its application has a webhook (SPEC §8). */
+	notification?: unknown;
 }
 
 /**

@@ -1,0 +1,46 @@
+import type { Job, JobStatus, JobType, NotifyStatus } from "../db/jobs";
+
+/**
+ * The job resource: what GET /jobs/{jobId} answers (src/schemas.ts JobSchema) and what a webhook event carries
+ * (src/jobs/webhooks.ts). Ids, type, status, dates and counts: never personal data.
+ */
+export interface JobResource {
+	id: string;
+	type: JobType;
+	status: JobStatus;
+	createdDate: string;
+	completedDate?: string;
+	registrationsAffected: number;
+	tagsRemoved?: number;
+	message?: string;
+	notification?: { status: Exclude<NotifyStatus, "new">; attempts: number; lastStatus?: number; lastError?: string };
+}
+
+/** The delivery of the job's event to its application's webhook, once it is decided there is one. */
+function notificationOf(job: Job): JobResource["notification"] {
+	const event = job.event;
+	if (!event?.status || event.status === "new") return undefined;
+	return {
+		status: event.status,
+		attempts: event.attempts,
+		...(event.lastStatus !== null && { lastStatus: event.lastStatus }),
+		...(event.lastError !== null && { lastError: event.lastError }),
+	};
+}
+
+/** The job as a resource; an event's payload leaves out the delivery of that same event (`notification`). */
+export function jobResource(job: Job, options: { notification: boolean } = { notification: true }): JobResource {
+	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication";
+	const notification = options.notification ? notificationOf(job) : undefined;
+	return {
+		id: job.id,
+		type: job.type,
+		status: job.status,
+		createdDate: job.createdAt,
+		...(job.completedAt !== null && { completedDate: job.completedAt }),
+		registrationsAffected: job.registrationsAffected,
+		...(counted && { tagsRemoved: job.tagsRemoved }),
+		...(job.error !== null && (job.status === "failed" || job.status === "completed") && { message: job.error }),
+		...(notification && { notification }),
+	};
+}

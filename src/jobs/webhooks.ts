@@ -1,0 +1,199 @@
+import { toHex } from "../auth/crypto";
+import { type NewEvent, markRedelivered, newEvents, overdueDeliveries, pendingDelivery, recordAttempt, settleNewEvents } from "../db/job-events";
+import { type Job, jobHome } from "../db/jobs";
+import { type Db, nowIso } from "../db/types";
+import { applicationsWithWebhooks, getWebhook } from "../db/webhooks";
+import { log } from "../log";
+import { type JobResource, jobResource } from "./resource";
+import { jobDatabase } from "./job-database";
+import { openSecret } from "./webhook-secret";
+import { z } from "zod";
+
+/**
+ * Webhook events (SPEC §8). A job's end creates its event on its row (migrations/shard 0005); `dispatchEvents`
+ * then sends a delivery message to the `learner-webhooks` queue for each event whose application has a webhook,
+ * and the delivery consumer POSTs the signed event, recording each attempt on the row and scheduling the next with
+ * exponential backoff until one succeeds or 24 hours have passed. The sweeper catches up on events nobody looked
+ * at and deliveries whose message was lost (src/jobs/sweeper.ts). At least once: receivers dedupe by event id.
+ */
+
+/** A delivery message: ids only (the event and its job), never personal data and never the secret. */
+export const WebhookMessageSchema = z.object({
+	eventId: z.string().regex(/^evt_[0-9a-f]{32}$/),
+	jobId: z.string().refine((id) => jobHome(id) !== null),
+});
+export type WebhookMessage = z.infer<typeof WebhookMessageSchema>;
+
+/** An attempt that got no 2xx within this long failed. */
+export const DELIVERY_TIMEOUT_MS = 10_000;
+/** Failed deliveries are retried until this long after the event, then given up. */
+export const GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
+/** Events looked at, or deliveries sent again, per database per call. */
+export const EVENTS_PER_LOOK = 100;
+
+/**
+ * Seconds before the next attempt after `attempts` failed ones: 30 s doubling, capped at 4 hours. With the 24-hour
+ * horizon that is about 14 attempts: 30 s, 1, 2, 4, 8, 16, 32, 64 and 128 minutes, then every 4 hours.
+ */
+export const webhookRetryDelaySeconds = (attempts: number) => Math.min(4 * 60 * 60, 30 * 2 ** Math.max(0, attempts - 1));
+
+/** What a webhook receives (the body of the POST). */
+export interface EventPayload {
+	id: string;
+	type: "job.completed" | "job.failed" | "webhook.test";
+	createdDate: string;
+	/** The job resource as GET /jobs/{jobId} answers it, without its `notification`; absent in a test event. */
+	job?: JobResource;
+}
+
+/** A job's event, as delivered. */
+export const eventPayload = (job: Job & { event: NonNullable<Job["event"]> }): EventPayload => ({
+	id: job.event.id,
+	type: job.status === "failed" ? "job.failed" : "job.completed",
+	createdDate: job.event.at,
+	job: jobResource(job, { notification: false }),
+});
+
+const encoder = new TextEncoder();
+
+/**
+ * The `Learner-Service-Signature` header of a body sent at `timestamp` (unix seconds): `t=<timestamp>,v1=<hex
+ * HMAC-SHA-256 of "<timestamp>.<body>" under the signing secret>`, as Stripe signs. The key is not cached: there is
+ * one per application, and a delivery signs once.
+ */
+export async function signatureHeader(secret: string, timestamp: number, body: string): Promise<string> {
+	const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+	const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${timestamp}.${body}`));
+	return `t=${timestamp},v1=${toHex(mac)}`;
+}
+
+/** One attempt's outcome: the HTTP status answered, or why there was none. */
+export interface AttemptOutcome {
+	status: number | null;
+	error: string | null;
+}
+
+export const isDelivered = (outcome: AttemptOutcome) => outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
+
+/**
+ * POSTs a signed event to `url`. Redirects are not followed (a 3xx is a failed attempt: the registered URL is the
+ * one that must answer), and the answer's body is not read.
+ */
+export async function postEvent(url: string, secret: string, payload: EventPayload, nowMs: number): Promise<AttemptOutcome> {
+	const body = JSON.stringify(payload);
+	const signature = await signatureHeader(secret, Math.floor(nowMs / 1000), body);
+	try {
+		const response = await fetch(url, {
+			method: "POST",
+			headers: {
+				"Content-Type": "application/json",
+				"User-Agent": "learner-service-webhooks/1",
+				"Learner-Service-Signature": signature,
+				"Learner-Service-Event-Id": payload.id,
+			},
+			body,
+			redirect: "manual",
+			signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+		});
+		await response.body?.cancel();
+		return { status: response.status, error: null };
+	} catch (error) {
+		const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+		return { status: null, error: timedOut ? `No answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : "Connection failed" };
+	}
+}
+
+/** Sends delivery messages; false when the queue refused them (the sweeper sends them once they are overdue). */
+async function sendDeliveries(env: Env, events: NewEvent[], delaySeconds?: number): Promise<boolean> {
+	if (events.length === 0) return true;
+	try {
+		await env.WEBHOOK_DELIVERIES.sendBatch(
+			events.map((event) => ({
+				body: { eventId: event.eventId, jobId: event.jobId } satisfies WebhookMessage,
+				...(delaySeconds !== undefined && { delaySeconds }),
+			})),
+		);
+		return true;
+	} catch (error) {
+		log(env, "warn", { msg: "webhook delivery not sent; left to the sweeper", events: events.length, error: error instanceof Error ? error.name : typeof error });
+		return false;
+	}
+}
+
+/**
+ * Looks at the events not yet looked at (an application's, or every one in `db` when no application is named) and
+ * decides them: those whose application has a webhook become pending, and their delivery messages are sent; the
+ * rest are dropped. Answers how many deliveries it started.
+ */
+export async function dispatchEvents(env: Env, db: Db, where: { appId: string } | { dueBefore: string }): Promise<number> {
+	const events = await newEvents(db, where, EVENTS_PER_LOOK);
+	if (events.length === 0) return 0;
+	const appIds = [...new Set(events.map((event) => event.appId).filter((appId) => appId !== ""))];
+	const hooked = await applicationsWithWebhooks(env.DB, appIds);
+	const started = await settleNewEvents(db, events, (event) => hooked.has(event.appId), nowIso());
+	await sendDeliveries(env, started);
+	return started.length;
+}
+
+/** Sends again the deliveries of `db` overdue since before `cutoff` (their message was lost); answers how many. */
+export async function redeliverOverdue(env: Env, db: Db, cutoff: string, now: string): Promise<number> {
+	const overdue = await overdueDeliveries(db, cutoff, EVENTS_PER_LOOK);
+	if (overdue.length === 0 || !(await sendDeliveries(env, overdue))) return 0;
+	await markRedelivered(db, overdue, now);
+	return overdue.length;
+}
+
+/**
+ * One delivery attempt of the event named by the message, recorded on its job. A webhook removed (or whose
+ * secret no longer opens) since the event gives the delivery up at once.
+ */
+export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs = Date.now()): Promise<void> {
+	const db = await jobDatabase(env, message.jobId);
+	const job = db ? await pendingDelivery(db, message.jobId, message.eventId) : null;
+	if (!db || !job?.event) return;
+	const event = job.event;
+	const webhook = await getWebhook(env.DB, job.appId);
+	const secret = webhook ? await openSecret(env.LEARNER_HASH_KEY, job.appId, webhook.sealedSecret) : null;
+	if (!webhook || !secret) {
+		const error = webhook ? "The webhook's signing secret does not open: register the webhook again" : "The webhook was removed";
+		await recordAttempt(db, job, { status: "failed", httpStatus: null, error, dueAt: null });
+		return;
+	}
+	const outcome = await postEvent(webhook.url, secret, eventPayload({ ...job, event }), nowMs);
+	if (isDelivered(outcome)) {
+		await recordAttempt(db, job, { status: "delivered", httpStatus: outcome.status, error: null, dueAt: null });
+		return;
+	}
+	const giveUp = nowMs - Date.parse(event.at) >= GIVE_UP_AFTER_MS;
+	const delay = webhookRetryDelaySeconds(event.attempts + 1);
+	const recorded = await recordAttempt(db, job, {
+		status: giveUp ? "failed" : "pending",
+		httpStatus: outcome.status,
+		error: outcome.error,
+		dueAt: giveUp ? null : new Date(nowMs + delay * 1000).toISOString(),
+	});
+	log(env, "info", { msg: "webhook attempt failed", jobId: job.id, eventId: event.id, status: outcome.status, givenUp: giveUp });
+	if (recorded && !giveUp) await sendDeliveries(env, [{ jobId: job.id, appId: job.appId, eventId: event.id }], delay);
+}
+
+/** The delivery queue's consumer: attempts each message's delivery, all of a batch at once (receivers differ). */
+export async function handleWebhookDeliveries(batch: MessageBatch, env: Env): Promise<void> {
+	await Promise.all(
+		batch.messages.map(async (message) => {
+			const parsed = WebhookMessageSchema.safeParse(message.body);
+			if (!parsed.success) {
+				log(env, "error", { msg: "invalid webhook message", messageId: message.id });
+				message.ack();
+				return;
+			}
+			try {
+				await attemptDelivery(env, parsed.data);
+				message.ack();
+			} catch (error) {
+				// A database fault: the attempt was not recorded, so it is made again.
+				log(env, "error", { msg: "webhook delivery failed", jobId: parsed.data.jobId, error: error instanceof Error ? error.name : typeof error });
+				message.retry({ delaySeconds: 30 });
+			}
+		}),
+	);
+}

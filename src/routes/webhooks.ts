@@ -1,0 +1,133 @@
+import { z } from "@hono/zod-openapi";
+import { toHex } from "../auth/crypto";
+import { createRouter } from "../context";
+import { findPlacement } from "../db/applications";
+import { retryTransient } from "../db/retry";
+import { type Db, nowIso } from "../db/types";
+import { deleteWebhook, getWebhook, putWebhook } from "../db/webhooks";
+import { notFound } from "../errors";
+import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
+import { isDelivered, postEvent } from "../jobs/webhooks";
+import { WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
+import { declareRoute, json, jsonBody } from "../http/route";
+
+/**
+ * Webhooks (SPEC §8, not in SCORM Cloud): an application's endpoint for job.completed and job.failed events, set
+ * and read with the management credentials. Delivery: src/jobs/webhooks.ts.
+ */
+
+const tags = ["ApplicationManagement"];
+const ChildAppParams = z.object({
+	childAppId: z.string().min(1).max(255).openapi({ param: { name: "childAppId", in: "path" } }),
+});
+const PATH = "/appManagement/{childAppId}/webhook";
+
+const appNotFound = (appId: string) => notFound(`Application [${appId}] was not found`);
+const noWebhook = (appId: string) => notFound(`Application [${appId}] has no webhook`);
+
+export const webhookRoutes = createRouter();
+
+webhookRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: PATH,
+		tags,
+		operationId: "setWebhook",
+		summary: "Set an application's webhook; answers its new signing secret, once",
+		description:
+			"Not in SCORM Cloud (SPEC §8). Every job of the application that ends (each type) is POSTed to the URL as " +
+			'{ "id": eventId, "type": "job.completed" | "job.failed", "createdDate", "job": <the job resource> }, signed ' +
+			"in the Learner-Service-Signature header: t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" under the " +
+			"signing secret>. A 2xx within 10 s delivers it; otherwise it is retried with exponential backoff for 24 hours. " +
+			"Deliveries are at least once: dedupe by event id. PUT again to change the URL; each PUT issues a new secret.",
+		access: "management",
+		request: { params: ChildAppParams, body: jsonBody(WebhookRequestSchema) },
+		errors: [404],
+		responses: { 200: json(WebhookCreatedSchema, "The webhook and its signing secret (shown only here)") },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const { url } = c.req.valid("json");
+		const secret = newSigningSecret();
+		const sealed = await sealSecret(c.env.LEARNER_HASH_KEY, childAppId, secret);
+		if (!(await putWebhook(c.var.db, childAppId, url, sealed, nowIso()))) throw appNotFound(childAppId);
+		return c.json({ url, signingSecret: secret }, 200);
+	},
+);
+
+/** A live application's webhook, or 404 naming what is missing. */
+async function liveWebhook(db: Db, appId: string) {
+	const [placement, webhook] = await Promise.all([retryTransient(() => findPlacement(db, appId)), getWebhook(db, appId)]);
+	if (!placement || placement.deletedAt !== null) throw appNotFound(appId);
+	if (!webhook) throw noWebhook(appId);
+	return webhook;
+}
+
+webhookRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: PATH,
+		tags,
+		operationId: "getWebhook",
+		summary: "An application's webhook (without its secret)",
+		access: "management",
+		request: { params: ChildAppParams },
+		errors: [404],
+		responses: { 200: json(WebhookSchema, "The webhook") },
+	}),
+	async (c) => {
+		const webhook = await liveWebhook(c.var.db, c.req.valid("param").childAppId);
+		return c.json({ url: webhook.url, createdDate: webhook.createdAt, updatedDate: webhook.updatedAt }, 200);
+	},
+);
+
+webhookRoutes.openapi(
+	declareRoute({
+		method: "delete",
+		path: PATH,
+		tags,
+		operationId: "deleteWebhook",
+		summary: "Remove an application's webhook (deliveries under way are given up)",
+		access: "management",
+		request: { params: ChildAppParams },
+		errors: [404],
+		responses: { 204: { description: "Removed" } },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		if (await deleteWebhook(c.var.db, childAppId)) return c.body(null, 204);
+		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
+		throw !placement || placement.deletedAt !== null ? appNotFound(childAppId) : noWebhook(childAppId);
+	},
+);
+
+webhookRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: `${PATH}/test`,
+		tags,
+		operationId: "testWebhook",
+		summary: "Send a signed test event (type webhook.test, no job) to the webhook now, and answer how it went",
+		access: "management",
+		request: { params: ChildAppParams },
+		errors: [404],
+		responses: { 200: json(WebhookTestResultSchema, "The attempt: delivered (2xx within 10 s) or not, and why") },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const webhook = await liveWebhook(c.var.db, childAppId);
+		const secret = await openSecret(c.env.LEARNER_HASH_KEY, childAppId, webhook.sealedSecret);
+		if (!secret) throw notFound(`Application [${childAppId}]'s webhook secret does not open: set the webhook again (PUT)`);
+		const eventId = `evt_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+		const outcome = await postEvent(webhook.url, secret, { id: eventId, type: "webhook.test", createdDate: nowIso() }, Date.now());
+		return c.json(
+			{
+				eventId,
+				delivered: isDelivered(outcome),
+				...(outcome.status !== null && { status: outcome.status }),
+				...(outcome.error !== null && { error: outcome.error }),
+			},
+			200,
+		);
+	},
+);

@@ -1,0 +1,290 @@
+import { createScheduledController } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
+import { openSecret, sealSecret } from "../../src/jobs/webhook-secret";
+import { webhookRetryDelaySeconds } from "../../src/jobs/webhooks";
+import { call } from "../support/client";
+import { getJob, jobIdOf } from "../support/expect";
+import { MANAGEMENT, type TestApp, createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
+import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
+import { findAnywhere } from "../support/scan";
+import { shardOf } from "../support/seed";
+import { type SentDelivery, deliverEvents, deliveriesDuring, receiver, setWebhook, verifiedTimestamp } from "../support/webhooks";
+
+/**
+ * Job events (SPEC §8): every job that ends is POSTed as { id, type, createdDate, job } to its application's
+ * webhook, signed (Learner-Service-Signature: t=<unix>,v1=<HMAC-SHA-256 of "<t>.<body>">), retried through the
+ * queue with exponential backoff for at least 24 hours, with the delivery's state on the job resource.
+ */
+
+const HOUR = 60 * 60_000;
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+/** Runs a job to its end as the queue would, keeping the delivery messages its end sends. */
+async function runToEnd(message: JobMessage): Promise<SentDelivery[]> {
+	const { deliveries } = await deliveriesDuring(() => drain(message));
+	return deliveries;
+}
+
+interface Learner {
+	id: string;
+	email: string;
+	firstName: string;
+	lastName: string;
+}
+
+/** An application with a webhook and a learner whose details must never reach a payload. */
+async function hookedApp(): Promise<{ app: TestApp; secret: string; learner: Learner }> {
+	const app = await createApp();
+	const secret = await setWebhook(app);
+	const learner = { id: uniqueValue("hooked-learner"), email: `${uniqueValue("mail")}@example.com`, firstName: uniqueValue("First"), lastName: uniqueValue("Last") };
+	await enrol(app, learner);
+	return { app, secret, learner };
+}
+
+const notificationOf = async (app: TestApp, jobId: string) => (await getJob(app.auth, jobId)).notification;
+
+describe("a job's end", () => {
+	it("is POSTed, signed, to the application's webhook with the job resource, and nothing of the learner", async () => {
+		const { app, secret, learner } = await hookedApp();
+		const update = await acceptUpdate(app, { ...learner, firstName: "Renamed" });
+		expect(await notificationOf(app, update.jobId)).toBeUndefined();
+
+		const deliveries = await runToEnd(update);
+
+		expect(deliveries).toEqual([{ body: { eventId: expect.stringMatching(/^evt_[0-9a-f]{32}$/), jobId: update.jobId } }]);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: 0 });
+		const hook = receiver(() => 204);
+		const { delivery, deliveries: next } = await deliverEvents(deliveries);
+		hook.restore();
+
+		expect(delivery.result.explicitAcks).toEqual(delivery.ids);
+		expect(next).toEqual([]);
+		expect(hook.received).toHaveLength(1);
+		const [request] = hook.received;
+		expect(request?.method).toBe("POST");
+		expect(request?.url).toBe("https://hooks.example.com/learner-service");
+		expect(request?.headers.get("Content-Type")).toBe("application/json");
+		const sentAt = await verifiedTimestamp(secret, request?.headers.get("Learner-Service-Signature") ?? null, request?.body ?? "");
+		expect(sentAt).not.toBeNull();
+		expect(Math.abs((sentAt ?? 0) - Date.now() / 1000)).toBeLessThan(60);
+		const job = await getJob(app.auth, update.jobId);
+		const { notification, ...resource } = job;
+		expect(notification).toEqual({ status: "delivered", attempts: 1, lastStatus: 204 });
+		expect(JSON.parse(request?.body ?? "")).toEqual({
+			id: deliveries[0]?.body.eventId,
+			type: "job.completed",
+			createdDate: job.completedDate,
+			job: resource,
+		});
+		for (const value of [learner.id, learner.email, learner.firstName, learner.lastName, "Renamed"]) {
+			expect(request?.body).not.toContain(value);
+		}
+	});
+
+	it("that fails is retried with growing delays, the same event each time, until the webhook answers 2xx", async () => {
+		const { app, secret, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		let pending = await runToEnd(update);
+		const eventId = pending[0]?.body.eventId;
+		const answers = [500, 503, 404, 200];
+		const hook = receiver((n) => answers[n] ?? 200);
+		const delays: (number | undefined)[] = [];
+		for (let attempt = 1; pending.length > 0; attempt++) {
+			const { deliveries } = await deliverEvents(pending);
+			pending = deliveries;
+			delays.push(...deliveries.map((delivery) => delivery.delaySeconds));
+			if (attempt < answers.length) {
+				expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: attempt, lastStatus: answers[attempt - 1] });
+			}
+		}
+		hook.restore();
+
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "delivered", attempts: 4, lastStatus: 200 });
+		// Exponential: each wait at least twice the one before.
+		expect(delays).toHaveLength(3);
+		expect((delays[1] ?? 0) / (delays[0] ?? 1)).toBeGreaterThanOrEqual(2);
+		expect((delays[2] ?? 0) / (delays[1] ?? 1)).toBeGreaterThanOrEqual(2);
+		// The same event, signed afresh each time.
+		const bodies = hook.received.map((request) => JSON.parse(request.body) as { id: string });
+		expect(new Set(bodies.map((body) => body.id))).toEqual(new Set([eventId]));
+		for (const request of hook.received) {
+			expect(await verifiedTimestamp(secret, request.headers.get("Learner-Service-Signature"), request.body)).not.toBeNull();
+		}
+	});
+
+	it("is retried for at least 24 hours, then given up", async () => {
+		const schedule = Array.from({ length: 40 }, (_, i) => webhookRetryDelaySeconds(i + 1));
+		// Waits only grow, and never beyond what a queue message may be delayed (12 hours).
+		expect(schedule).toEqual([...schedule].sort((a, b) => a - b));
+		expect(Math.max(...schedule)).toBeLessThanOrEqual(12 * 60 * 60);
+
+		const { app } = await hookedApp();
+		const update = await acceptUpdate(app, { id: (await hookedLearner(app)).id });
+		const pending = await runToEnd(update);
+		const shard = await shardOf(app.appId);
+		const ageEvent = (ms: number) =>
+			shard.prepare("UPDATE jobs SET event_at = ?2 WHERE id = ?1").bind(update.jobId, new Date(Date.now() - ms).toISOString()).run();
+		const hook = receiver(() => 503);
+
+		await ageEvent(23.5 * HOUR);
+		const { deliveries: again } = await deliverEvents(pending);
+		expect(again).toHaveLength(1);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: 1, lastStatus: 503 });
+
+		await ageEvent(24 * HOUR + 1000);
+		const { deliveries: after } = await deliverEvents(again);
+		hook.restore();
+		expect(after).toEqual([]);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "failed", attempts: 2, lastStatus: 503 });
+		expect(hook.received).toHaveLength(2);
+	});
+
+	it("records why an attempt got no answer at all", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		const hook = receiver(() => new TypeError("fetch failed"));
+		const { deliveries } = await deliverEvents(pending);
+		hook.restore();
+		expect(deliveries).toHaveLength(1);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: 1, lastError: "Connection failed" });
+	});
+
+	it("sends nothing and shows no notification when the application has no webhook", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("unhooked");
+		await enrol(app, learnerId);
+		const update = await acceptUpdate(app, { id: learnerId, firstName: "X" });
+		expect(await runToEnd(update)).toEqual([]);
+		const job = await getJob(app.auth, update.jobId);
+		expect(job.status).toBe("completed");
+		expect(job).not.toHaveProperty("notification");
+	});
+
+	it("of a job that failed is a job.failed event", async () => {
+		const { app, secret, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		// Its retries spent: the dead-letter queue's consumer fails it.
+		const { deliveries } = await deliveriesDuring(() => deliver([update], { queue: env.JOBS_DEAD_LETTER_QUEUE }));
+		expect(deliveries).toHaveLength(1);
+		const hook = receiver(() => 200);
+		await deliverEvents(deliveries);
+		hook.restore();
+		const body = hook.received[0]?.body ?? "";
+		expect(await verifiedTimestamp(secret, hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, body)).not.toBeNull();
+		expect(JSON.parse(body)).toMatchObject({ type: "job.failed", job: { id: update.jobId, status: "failed" } });
+	});
+
+	it("of an erasure and of the application's deletion reach the webhook too", async () => {
+		const { app, learner } = await hookedApp();
+		const erasure = await acceptErasure(app, learner.id, await realmUser("admin"));
+		const hook = receiver(() => 200);
+		await deliverEvents(await runToEnd(erasure));
+		const deletion = await acceptApplicationDeletion(app.appId);
+		// The application's credentials are gone, its data too; its webhook still hears of the deletion.
+		await deliverEvents(await runToEnd(deletion));
+		hook.restore();
+		const events = hook.received.map((request) => JSON.parse(request.body) as { type: string; job: { id: string; type: string } });
+		expect(events.map((event) => [event.type, event.job.type, event.job.id])).toEqual([
+			["job.completed", "deleteAllLearnerData", erasure.jobId],
+			["job.completed", "deleteApplication", deletion.jobId],
+		]);
+		for (const request of hook.received) expect(request.body).not.toContain(learner.id);
+		expect((await getJob(MANAGEMENT, deletion.jobId)).notification).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
+	});
+
+	it("of a bulk erasure is one event, for the bulk job (none for each learner)", async () => {
+		const { app } = await hookedApp();
+		const ids = [uniqueValue("bulk-a"), uniqueValue("bulk-b")];
+		for (const id of ids) await enrol(app, id);
+		const admin = await realmUser("admin");
+		const { result, sent } = await sentDuring(() =>
+			call("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}`, { auth: app.auth, body: { ids } }),
+		);
+		expect(result.status).toBe(204);
+		const deliveries = await runToEnd(JobMessageSchema.parse(sent[0]?.body));
+		expect(deliveries).toEqual([{ body: { eventId: expect.any(String), jobId: jobIdOf(result, app.appId) } }]);
+	});
+
+	it("is given up at once when the webhook was removed meanwhile", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		expect((await call("DELETE", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT })).status).toBe(204);
+		const hook = receiver(() => 200);
+		const { deliveries } = await deliverEvents(pending);
+		hook.restore();
+		expect(hook.received).toEqual([]);
+		expect(deliveries).toEqual([]);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "failed", attempts: 1, lastError: "The webhook was removed" });
+	});
+
+	it("is delivered once however often its message arrives", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		const hook = receiver(() => 200);
+		await deliverEvents(pending);
+		await deliverEvents(pending);
+		hook.restore();
+		expect(hook.received).toHaveLength(1);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
+	});
+});
+
+/** A learner of the application (for tests that need one more). */
+async function hookedLearner(app: TestApp): Promise<{ id: string }> {
+	const id = uniqueValue("hooked-extra");
+	await enrol(app, id);
+	return { id };
+}
+
+describe("the sweeper", () => {
+	const sweepAt = async (time: number) => {
+		const controller = createScheduledController({ scheduledTime: new Date(time), cron: "*/5 * * * *" });
+		const { deliveries } = await deliveriesDuring(() => sentDuring(() => worker.scheduled(controller, env)));
+		return deliveries;
+	};
+
+	it("starts the delivery of an event nobody looked at, and sends again one whose message was lost", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		await runToEnd(update);
+		const shard = await shardOf(app.appId);
+		// As if the consumer died before looking at the event.
+		await shard
+			.prepare("UPDATE jobs SET notify_status = 'new', notify_due_at = ?2 WHERE id = ?1")
+			.bind(update.jobId, new Date(Date.now() - 2 * 60_000).toISOString())
+			.run();
+		const looked = (await sweepAt(Date.now())).filter((delivery) => delivery.body.jobId === update.jobId);
+		expect(looked).toHaveLength(1);
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: 0 });
+
+		// As if that message was lost: its attempt is long overdue.
+		await shard
+			.prepare("UPDATE jobs SET notify_due_at = ?2 WHERE id = ?1")
+			.bind(update.jobId, new Date(Date.now() - 11 * 60_000).toISOString())
+			.run();
+		const resent = (await sweepAt(Date.now())).filter((delivery) => delivery.body.jobId === update.jobId);
+		expect(resent).toEqual(looked);
+		// Sent again once: the next sweep leaves it to its message.
+		expect((await sweepAt(Date.now())).filter((delivery) => delivery.body.jobId === update.jobId)).toEqual([]);
+	});
+});
+
+describe("the signing secret", () => {
+	it("is stored sealed: no database holds it in the clear, and it opens only for its own application", async () => {
+		const app = await createApp();
+		const secret = await setWebhook(app);
+		expect((await findAnywhere([secret, secret.slice("whsec_".length)])).findings).toEqual([]);
+		const sealed = await sealSecret(env.LEARNER_HASH_KEY, app.appId, secret);
+		expect(await openSecret(env.LEARNER_HASH_KEY, app.appId, sealed)).toBe(secret);
+		expect(await openSecret(env.LEARNER_HASH_KEY, `${app.appId}X`, sealed)).toBeNull();
+	});
+});
