@@ -10,7 +10,8 @@ import { getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, type TestApp, createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
-import { shardOf } from "../support/seed";
+import { findPlacement } from "../../src/db/applications";
+import { SHARDS, shardOf } from "../support/seed";
 import { type SentDelivery, deliverEvents, deliveriesDuring, receiver, setWebhook, verifiedTimestamp } from "../support/webhooks";
 
 /**
@@ -235,6 +236,53 @@ describe("a job's end", () => {
 		hook.restore();
 		expect(hook.received).toHaveLength(1);
 		expect(await notificationOf(app, update.jobId)).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
+	});
+});
+
+describe("a realm job's end", () => {
+	it("of a move reaches the moved application's webhook", async () => {
+		const { app, secret } = await hookedApp();
+		const from = (await findPlacement(env.DB, app.appId))?.shard;
+		const to = SHARDS.find((shard) => shard.region === "default" && shard.name !== from)?.name;
+		const { result, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/applications/${app.appId}/move`, { auth: MANAGEMENT, body: { shard: to } }),
+		);
+		expect(result.status).toBe(204);
+		const move = JobMessageSchema.parse(sent[0]?.body);
+		const deliveries = await runToEnd(move);
+		expect(deliveries).toEqual([{ body: { eventId: expect.any(String), jobId: move.jobId } }]);
+		const hook = receiver(() => 200);
+		await deliverEvents(deliveries);
+		hook.restore();
+		const body = hook.received[0]?.body ?? "";
+		expect(await verifiedTimestamp(secret, hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, body)).not.toBeNull();
+		expect(JSON.parse(body)).toMatchObject({ type: "job.completed", job: { id: move.jobId, type: "moveApplication", status: "completed" } });
+		expect((await getJob(MANAGEMENT, move.jobId)).notification).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
+	});
+
+	it("of a realm-wide erasure is told to each application with a webhook, as its own erasure's end", async () => {
+		const learnerId = uniqueValue("realm-hooked");
+		const hooked = await createApp();
+		await setWebhook(hooked);
+		const plain = await createApp();
+		for (const app of [hooked, plain]) await enrol(app, learnerId);
+		const admin = await realmUser("admin");
+		const { result, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/learners/${learnerId}/delete-information?userEmail=${encodeURIComponent(admin)}`, { auth: MANAGEMENT }),
+		);
+		expect(result.status).toBe(204);
+		const deliveries: SentDelivery[] = [];
+		for (const message of sent) deliveries.push(...(await runToEnd(JobMessageSchema.parse(message.body))));
+		// One: the hooked application's erasure. The other application has no webhook; the realm job no application.
+		expect(deliveries).toHaveLength(1);
+		const hook = receiver(() => 200);
+		await deliverEvents(deliveries);
+		hook.restore();
+		const event = JSON.parse(hook.received[0]?.body ?? "") as { type: string; job: { id: string; type: string } };
+		expect(event.type).toBe("job.completed");
+		expect(event.job.type).toBe("deleteAllLearnerData");
+		expect(event.job.id.startsWith(`${hooked.appId}.`)).toBe(true);
+		expect(hook.received[0]?.body).not.toContain(learnerId);
 	});
 });
 
