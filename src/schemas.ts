@@ -311,6 +311,15 @@ export const WebhookSchema = z
 	.object({ url: z.string(), createdDate: z.string(), updatedDate: z.string() })
 	.openapi("WebhookSchema");
 
+export const JobEventSchema = z
+	.object({
+		id: z.string().openapi({ description: "The event's id (evt_ and 32 hex digits): the same on every delivery of it; dedupe by it" }),
+		type: z.enum(["job.completed", "job.failed", "webhook.test"]),
+		createdDate: z.string().openapi({ description: "When the job ended (when the test was sent, for webhook.test)" }),
+		job: JobSchema.optional().openapi({ description: "The job resource as GET /jobs/{jobId} answers it, without notification; absent in webhook.test" }),
+	})
+	.openapi("JobEventSchema");
+
 export const WebhookTestResultSchema = z
 	.object({
 		eventId: z.string().openapi({ description: "The test event's id (type webhook.test)" }),

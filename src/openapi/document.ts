@@ -98,10 +98,15 @@ export function openApiDocument(root: OpenAPIHono<AppEnv>, base: string, version
 			HTTP_METHODS.flatMap((method) => ((item[method] as JsonObject | undefined)?.tags as string[] | undefined) ?? []),
 		),
 	);
+	// Webhooks are named, not pathed: the base the router mounting put before their names is dropped.
+	const webhooks = Object.fromEntries(
+		Object.entries(generated.webhooks ?? {}).map(([name, item]) => [name.startsWith(`${base}/`) ? name.slice(base.length + 1) : name, item]),
+	);
 	const document: OpenApiDocument = {
 		...generated,
 		info: { ...generated.info },
 		paths,
+		...(Object.keys(webhooks).length > 0 && { webhooks }),
 		tags: [...operationTags].sort().map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? name })),
 		components: {
 			schemas: generated.components?.schemas,

@@ -8,7 +8,7 @@ import { deleteWebhook, getWebhook, putWebhook } from "../db/webhooks";
 import { notFound } from "../errors";
 import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
 import { isDelivered, postEvent } from "../jobs/webhooks";
-import { WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
+import { JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
 import { declareRoute, json, jsonBody } from "../http/route";
 
 /**
@@ -26,6 +26,30 @@ const appNotFound = (appId: string) => notFound(`Application [${appId}] was not 
 const noWebhook = (appId: string) => notFound(`Application [${appId}] has no webhook`);
 
 export const webhookRoutes = createRouter();
+
+// What the service POSTs to a webhook (OpenAPI 3.1 `webhooks`): src/jobs/webhooks.ts sends it.
+webhookRoutes.openAPIRegistry.registerWebhook({
+	method: "post",
+	path: "jobEvent",
+	operationId: "jobEvent",
+	// The receiver authenticates the service by the signature, not by credentials.
+	security: [],
+	tags,
+	summary: "A job of the application ended: POSTed to its webhook",
+	description:
+		"Sent for every job of the application that completes or fails, and by POST .../webhook/test. Check the signature " +
+		"before trusting the body: Learner-Service-Signature is t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" " +
+		"under the signing secret>; reject a t far from now. A 2xx within 10 s delivers the event; anything else is " +
+		"retried (30 s doubling, up to every 4 hours) for 24 hours. At least once: dedupe by id.",
+	request: {
+		headers: z.object({
+			"Learner-Service-Signature": z.string().openapi({ example: "t=1764583200,v1=5f0c…" }),
+			"Learner-Service-Event-Id": z.string().openapi({ description: "The event's id, as in the body" }),
+		}),
+		body: jsonBody(JobEventSchema),
+	},
+	responses: { 200: { description: "Any 2xx delivers the event; anything else (a redirect too) is retried" } },
+});
 
 webhookRoutes.openapi(
 	declareRoute({
