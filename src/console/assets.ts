@@ -30,14 +30,17 @@ button { font: inherit; padding: 0.4rem 0.9rem; border-radius: 4px; border: 1px 
 button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: var(--danger); border-color: var(--danger); color: #fff; }
 form.card, section.card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin: 0 0 1rem; }
-form.card > button, form.card .actions { margin-top: 0.75rem; }
+form.card > button, form.card .actions { display: block; margin-top: 0.75rem; }
+form.card select, form.card textarea { display: block; }
+.card h2 { margin-top: 0; }
 form.row { display: flex; flex-wrap: wrap; gap: 0.4rem; align-items: center; margin: 0; }
 form.row input[type="text"] { width: auto; flex: 1 1 8rem; }
 .table { overflow-x: auto; margin: 0 0 1rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 0.45rem 0.5rem; border-bottom: 1px solid var(--line); }
 th { background: var(--panel); }
-td.actions { display: flex; flex-wrap: wrap; gap: 0.4rem; }
+td.actions > * { display: inline-block; margin: 0 0.6rem 0.3rem 0; }
+td.mono, td time { white-space: nowrap; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.92em; overflow-wrap: anywhere; }
 .notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; }
 .notice.error { border-color: var(--danger); background: #fbe9e7; }
@@ -84,13 +87,20 @@ if (job) {
     status.className = "status-" + state.status;
     counts.textContent = state.counts;
     if (state.status === "completed" && receipt) receipt.hidden = false;
+    if (state.status === "completed" || state.status === "failed") {
+      for (const element of document.querySelectorAll("[data-while-running]")) element.hidden = true;
+    }
     if (state.status === "queued" || state.status === "running") setTimeout(poll, 1000);
   };
   if (job.dataset.finished !== "true") setTimeout(poll, 500);
 }
 `;
 
+// The tab's icon: a file of this origin (the policy allows images from nowhere else, data: URLs included).
+const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#16213a"/><path d="M9 8h4v13h9v4H9z" fill="#fff"/></svg>`;
+
 const CONSOLE_FILES: Record<string, { type: string; body: string }> = {
+	"icon.svg": { type: "image/svg+xml", body: ICON },
 	"console.css": { type: "text/css; charset=utf-8", body: STYLE },
 	"console.js": { type: "text/javascript; charset=utf-8", body: SCRIPT },
 };

@@ -122,12 +122,18 @@ const text = (name: string, max = 255) =>
 	z.string({ error: `${name} is required` }).trim().min(1, `${name} is required`).max(max, `${name} is at most ${max} characters`);
 const checkbox = z.literal("true").optional();
 
-/** Whether a POST comes from a page of this origin: a foreign Origin or a cross-site fetch is refused. */
+/**
+ * Whether a POST comes from a page of this origin. A foreign Origin is refused outright. Browsers send
+ * Sec-Fetch-Site (a header no page script can set): only "same-origin" passes. Under this console's
+ * Referrer-Policy (no-referrer) Chromium sends its own form posts with `Origin: null`, so a null origin counts
+ * only when Sec-Fetch-Site vouches for the request.
+ */
 function fromThisOrigin(c: ConsoleContext): boolean {
-	const site = c.req.header("Sec-Fetch-Site");
-	if (site !== undefined && site !== "same-origin") return false;
 	const origin = c.req.header("Origin");
-	return origin === undefined || origin === new URL(c.req.url).origin;
+	if (origin !== undefined && origin !== "null" && origin !== new URL(c.req.url).origin) return false;
+	const site = c.req.header("Sec-Fetch-Site");
+	if (site !== undefined) return site === "same-origin";
+	return origin !== "null";
 }
 
 const SIGNED_OUT_MESSAGE = "Your console session has ended or was never started: sign in again";

@@ -69,6 +69,9 @@ export function progressOf(job: JobView): { percent: number; counts: string } {
 	return { percent, counts };
 }
 
+/** A date as an operator reads it (UTC, to the minute), the exact instant kept in the element. */
+const When: FC<{ iso: string }> = ({ iso }) => <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time>;
+
 const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="csrf" value={token} />;
 
 /** A POST form carrying the session's CSRF token. */
@@ -106,6 +109,7 @@ const Document: FC<PropsWithChildren<{ title: string }>> = ({ title, children })
 			<meta charset="utf-8" />
 			<meta name="viewport" content="width=device-width, initial-scale=1" />
 			<title>{`${title} · Learner Service console`}</title>
+			<link rel="icon" type="image/svg+xml" href="/console/assets/icon.svg" />
 			<link rel="stylesheet" href="/console/assets/console.css" />
 			<script src="/console/assets/console.js" defer></script>
 		</head>
@@ -229,7 +233,9 @@ export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[];
 								<td class="mono">{app.id}</td>
 								<td>{app.dataRegion}</td>
 								<td class="mono">{app.shard}</td>
-								<td>{app.createDate}</td>
+								<td>
+									<When iso={app.createDate} />
+								</td>
 								<td>
 									<PostForm action={`/console/applications/${app.id}/move`} csrf={props.csrf} class="row" label={`Move ${app.name}`}>
 										<label class="inline" for={`move-${app.id}`}>
@@ -298,9 +304,13 @@ const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: str
 						<dt>URL</dt>
 						<dd class="mono">{webhook.url}</dd>
 						<dt>Created</dt>
-						<dd>{webhook.createdDate}</dd>
+						<dd>
+							<When iso={webhook.createdDate} />
+						</dd>
 						<dt>Updated</dt>
-						<dd>{webhook.updatedDate}</dd>
+						<dd>
+							<When iso={webhook.updatedDate} />
+						</dd>
 					</dl>
 				) : (
 					<p>No webhook: this application is not told when its jobs finish.</p>
@@ -392,7 +402,9 @@ export const ApplicationPage: FC<
 									</td>
 									<td class="mono">{credential.id}</td>
 									<td>{credential.status}</td>
-									<td>{credential.createDate}</td>
+									<td>
+										<When iso={credential.createDate} />
+									</td>
 									<td class="actions">
 										<PostForm action={base} csrf={props.csrf} class="row">
 											<input type="hidden" name="active" value={credential.status === "Enabled" ? "false" : "true"} />
@@ -592,7 +604,9 @@ export const LearnerPage: FC<
 							<tr>
 								<td class="mono">{registration.id}</td>
 								<td class="mono">{registration.course.id}</td>
-								<td>{registration.createdDate}</td>
+								<td>
+									<When iso={registration.createdDate} />
+								</td>
 							</tr>
 						))}
 					</tbody>
@@ -702,7 +716,9 @@ export const JobPage: FC<PageProps & { job: JobView }> = ({ job, csrf, notice })
 					<dt>Counts</dt>
 					<dd data-field="counts">{counts}</dd>
 					<dt>Started</dt>
-					<dd>{job.createdDate}</dd>
+					<dd>
+						<When iso={job.createdDate} />
+					</dd>
 				</dl>
 				<label for="job-progress">Progress</label>
 				<progress id="job-progress" max={100} value={percent}>
@@ -717,7 +733,7 @@ export const JobPage: FC<PageProps & { job: JobView }> = ({ job, csrf, notice })
 				</p>
 			) : null}
 			{finished ? null : (
-				<p>
+				<p data-while-running>
 					<a href={base}>Refresh</a> <span class="muted">(the page updates itself when scripts run)</span>
 				</p>
 			)}
@@ -752,7 +768,9 @@ export const JobsPage: FC<PageProps & { jobs: (JobView | { id: string; message: 
 									</td>
 									<td>{job.type}</td>
 									<td class={`status-${job.status}`}>{job.status}</td>
-									<td>{job.createdDate}</td>
+									<td>
+										<When iso={job.createdDate} />
+									</td>
 								</tr>
 							) : (
 								<tr>

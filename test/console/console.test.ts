@@ -1,68 +1,17 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { actingAsApplication } from "../../src/auth/middleware";
 import { CONSOLE_CSP } from "../../src/console/routes";
 import { SESSION_SECONDS, issueSession } from "../../src/console/session";
-import { BASE, call, envWith } from "../support/client";
+import { BASE, call } from "../support/client";
+import { ORIGIN, csrfOf, fetchConsole, freshAddress, get, post, signIn } from "../support/console";
 import { expectMessage } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, mintToken, uniqueValue } from "../support/fixtures";
 
 // The operator console (SPEC §10): its session, its CSRF defences, its headers, and the in-process channel it
 // acts as an application through, which nothing outside the Worker can open.
-
-const ORIGIN = new URL(BASE).origin;
-const CONSOLE = `${ORIGIN}/console`;
-
-let serial = 0;
-/** An address no other test uses (failed sign-ins are throttled per address). */
-const freshAddress = () => `203.0.113.${++serial}`;
-
-/** Runs the Worker on `request`, with some bindings replaced. */
-async function fetchConsole(request: Request, bindings: Partial<Env> = {}): Promise<Response> {
-	if (Object.keys(bindings).length === 0) return exports.default.fetch(request);
-	const ctx = createExecutionContext();
-	const response = await worker.fetch(request, envWith(bindings), ctx);
-	await waitOnExecutionContext(ctx);
-	return response;
-}
-
-function form(fields: Record<string, string>): URLSearchParams {
-	return new URLSearchParams(fields);
-}
-
-/** A POST of a form as a page of the console sends it (same origin), with the cookie when given. */
-function post(path: string, fields: Record<string, string>, options: { cookie?: string; headers?: Record<string, string> } = {}) {
-	const headers = new Headers({
-		"Content-Type": "application/x-www-form-urlencoded",
-		Origin: ORIGIN,
-		"Sec-Fetch-Site": "same-origin",
-		"CF-Connecting-IP": freshAddress(),
-		...options.headers,
-	});
-	if (options.cookie) headers.set("Cookie", options.cookie);
-	return new Request(`${CONSOLE}${path}`, { method: "POST", headers, body: form(fields), redirect: "manual" });
-}
-
-const get = (path: string, cookie?: string) =>
-	new Request(`${CONSOLE}${path}`, { headers: cookie ? { Cookie: cookie } : {}, redirect: "manual" });
-
-/** Signs in with the management credentials; returns the session cookie ("name=value"). */
-async function signIn(): Promise<string> {
-	const response = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: env.MANAGEMENT_SECRET_KEY }));
-	expect(response.status).toBe(303);
-	const setCookie = response.headers.get("Set-Cookie") ?? "";
-	return setCookie.split(";")[0] ?? "";
-}
-
-/** The CSRF token the page's forms carry. */
-async function csrfOf(cookie: string, path = "/applications"): Promise<string> {
-	const html = await (await fetchConsole(get(path, cookie))).text();
-	const token = /name="csrf" value="([0-9a-f]+)"/.exec(html)?.[1];
-	expect(token).toBeDefined();
-	return token ?? "";
-}
 
 async function applicationNames(): Promise<string[]> {
 	const response = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });
@@ -220,7 +169,7 @@ describe("the console's forms (CSRF)", () => {
 			{ Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" },
 			{ Origin: "https://evil.example", "Sec-Fetch-Site": "same-origin" },
 			{ Origin: ORIGIN, "Sec-Fetch-Site": "same-site" },
-			{ Origin: "null", "Sec-Fetch-Site": "same-origin" },
+			{ Origin: "null", "Sec-Fetch-Site": "" },
 		]) {
 			const response = await fetchConsole(post("/applications", { name, csrf }, { cookie, headers }));
 			expect(response.status, JSON.stringify(headers)).toBe(403);
