@@ -44,9 +44,9 @@ td.mono, td time { white-space: nowrap; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.92em; overflow-wrap: anywhere; }
 .notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; }
 .notice.error { border-color: var(--danger); background: #fbe9e7; }
-.secret { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; background: #fff8e1; border: 1px solid #e0b400; padding: 0.75rem; border-radius: 4px; }
+.secret { margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; background: #fff8e1; border: 1px solid #e0b400; padding: 0.75rem; border-radius: 4px; }
 .secret output { font-family: ui-monospace, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
-.tags { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 0.4rem; }
+.tags { list-style: none; padding: 0; margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: 0.4rem; }
 .tags li { background: #e8eefc; border: 1px solid #9db4ea; border-radius: 999px; padding: 0.1rem 0.6rem; display: inline-flex; gap: 0.3rem; align-items: center; }
 .tags li button { padding: 0 0.4rem; font-size: 0.85rem; }
 progress { width: 100%; height: 1.5rem; accent-color: var(--accent); }
