@@ -136,6 +136,9 @@ function fromThisOrigin(c: ConsoleContext): boolean {
 	return origin !== "null";
 }
 
+/** The one console path a script reads (the job page's poll): it answers JSON, never a redirect. */
+const isStatusPoll = (path: string) => /^\/console\/jobs\/[^/]+\/status$/.test(path);
+
 const SIGNED_OUT_MESSAGE = "Your console session has ended or was never started: sign in again";
 
 export function consoleRoutes(apiFetch: ApiFetch) {
@@ -179,7 +182,6 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 
 	router.post("/sign-in", form(z.object({ appId: z.string().max(1024).default(""), secretKey: z.string().max(1024).default("") })), async (c) => {
-		config(c.env); // fails closed without the management secrets (src/config.ts), as the API does
 		const { appId, secretKey } = c.req.valid("form");
 		// Throttled as the management API's failures are: per client address only.
 		const keys = { client: clientKey(c.req.raw.headers) };
@@ -201,7 +203,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	router.use("*", async (c, next) => {
 		const session = await readSession(c.env.TOKEN_SIGNING_SECRET, getCookie(c, SESSION_COOKIE), now());
 		if (!session) {
-			if (c.req.method === "GET" && !c.req.path.endsWith("/status")) return c.redirect("/console/sign-in", 303);
+			if (c.req.method === "GET" && !isStatusPoll(c.req.path)) return c.redirect("/console/sign-in", 303);
 			throw new ApiError(401, SIGNED_OUT_MESSAGE);
 		}
 		if (c.req.method === "POST") {
@@ -603,7 +605,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		if (!known) log(c.env, "error", { msg: "console error", error: error instanceof Error ? error.name : typeof error });
 		const status = known?.status ?? 500;
 		const message = known?.message ?? "The console met an internal error; it was logged";
-		if (c.req.path.endsWith("/status")) return c.json({ message }, status as ContentfulStatusCode);
+		if (isStatusPoll(c.req.path)) return c.json({ message }, status as ContentfulStatusCode);
 		const title = status === 401 ? "Signed out" : status === 403 ? "Refused" : status === 404 ? "Not found" : "Something went wrong";
 		const signedInProps = session ? { csrf: c.var.csrf } : undefined;
 		return page(c, <ErrorPage title={title} message={message} signedIn={signedInProps} />, status);

@@ -58,6 +58,15 @@ describe("GET /console", () => {
 		}
 	});
 
+	it("opens the applications for a signed-in operator, and answers the job poll 401 JSON without a session", async () => {
+		const root = await fetchConsole(get("", await signIn()));
+		expect(root.status).toBe(303);
+		expect(root.headers.get("Location")).toBe("/console/applications");
+		const poll = await fetchConsole(get("/jobs/some-job/status"));
+		expect(poll.status).toBe(401);
+		expect(await poll.json()).toEqual({ message: "Your console session has ended or was never started: sign in again" });
+	});
+
 	it("is not part of the API's document", async () => {
 		const document = (await (await call("GET", "/openapi.json")).json()) as { paths: Record<string, unknown> };
 		expect(Object.keys(document.paths).filter((path) => path.includes("console"))).toEqual([]);
