@@ -21,6 +21,7 @@ a { color: var(--accent); }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible, summary:focus-visible {
   outline: 3px solid var(--focus); outline-offset: 2px; }
 label { display: block; font-weight: 600; margin: 0.5rem 0 0.25rem; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 label.inline { display: inline-flex; gap: 0.4rem; align-items: center; font-weight: 400; }
 input, select, textarea { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid #6b6b78; border-radius: 4px; max-width: 100%; background: #fff; color: var(--ink); }
 input[type="text"], input[type="email"], input[type="url"], input[type="password"], textarea { width: 100%; }
@@ -53,6 +54,15 @@ progress { width: 100%; height: 1.5rem; accent-color: var(--accent); }
 .status-failed { color: var(--danger); font-weight: 700; }
 .status-completed { color: var(--ok); font-weight: 700; }
 .muted { color: var(--muted); }
+/* Narrow screens: each table row becomes a card of labelled lines (the labels come from data-label). */
+@media (max-width: 40rem) {
+  table, tbody, tr, td { display: block; width: 100%; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  tr { border: 1px solid var(--line); border-radius: 6px; margin: 0 0 0.75rem; padding: 0.25rem 0.5rem; }
+  td { border: 0; padding: 0.3rem 0; }
+  td[data-label]::before { content: attr(data-label); display: block; font-weight: 600; font-size: 0.85rem; color: var(--muted); }
+  td.mono, td time { white-space: normal; }
+}
 .grid { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
 .signin { max-width: 26rem; margin: 3rem auto; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0 0 1rem; }

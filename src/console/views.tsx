@@ -227,16 +227,16 @@ export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[];
 					<tbody>
 						{props.applications.map((app) => (
 							<tr>
-								<td>
+								<td data-label="Name">
 									<a href={`/console/applications/${app.id}`}>{app.name}</a>
 								</td>
-								<td class="mono">{app.id}</td>
-								<td>{app.dataRegion}</td>
-								<td class="mono">{app.shard}</td>
-								<td>
+								<td data-label="Id" class="mono">{app.id}</td>
+								<td data-label="Region">{app.dataRegion}</td>
+								<td data-label="Shard" class="mono">{app.shard}</td>
+								<td data-label="Created">
 									<When iso={app.createDate} />
 								</td>
-								<td>
+								<td data-label="Move to shard">
 									<PostForm action={`/console/applications/${app.id}/move`} csrf={props.csrf} class="row" label={`Move ${app.name}`}>
 										<label class="inline" for={`move-${app.id}`}>
 											Shard
@@ -256,7 +256,7 @@ export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[];
 										</button>
 									</PostForm>
 								</td>
-								<td class="actions">
+								<td data-label="Actions" class="actions">
 									<a href={`/console/applications/${app.id}`}>Credentials &amp; webhook</a>
 									<a href={`/console/applications/${app.id}/learners`}>Learners</a>
 									<a href={`/console/applications/${app.id}/delete`}>Delete…</a>
@@ -389,10 +389,10 @@ export const ApplicationPage: FC<
 							const base = `/console/applications/${props.app.id}/credentials/${credential.id}`;
 							return (
 								<tr>
-									<td>
+									<td data-label="Name">
 										<PostForm action={base} csrf={props.csrf} class="row" label={`Rename ${credential.name}`}>
-											<label class="inline" for={`name-${credential.id}`}>
-												<span class="muted">Name</span>
+											<label class="sr-only" for={`name-${credential.id}`}>
+												Name of credential {credential.id}
 											</label>
 											<input id={`name-${credential.id}`} name="name" type="text" value={credential.name} required maxLength={255} />
 											<button type="submit" class="secondary">
@@ -400,12 +400,12 @@ export const ApplicationPage: FC<
 											</button>
 										</PostForm>
 									</td>
-									<td class="mono">{credential.id}</td>
-									<td>{credential.status}</td>
-									<td>
+									<td data-label="Id" class="mono">{credential.id}</td>
+									<td data-label="Status">{credential.status}</td>
+									<td data-label="Created">
 										<When iso={credential.createDate} />
 									</td>
-									<td class="actions">
+									<td data-label="Actions" class="actions">
 										<PostForm action={base} csrf={props.csrf} class="row">
 											<input type="hidden" name="active" value={credential.status === "Enabled" ? "false" : "true"} />
 											<button type="submit" class="secondary">
@@ -462,12 +462,12 @@ export const UsersPage: FC<PageProps & { users: { email: string; role: string }[
 					<tbody>
 						{props.users.map((user, index) => (
 							<tr>
-								<td class="mono">{user.email}</td>
-								<td>
+								<td data-label="Email" class="mono">{user.email}</td>
+								<td data-label="Role">
 									<PostForm action="/console/users" csrf={props.csrf} class="row" label={`Role of ${user.email}`}>
 										<input type="hidden" name="email" value={user.email} />
-										<label class="inline" for={`role-${index}`}>
-											<span class="muted">Role</span>
+										<label class="sr-only" for={`role-${index}`}>
+											Role of {user.email}
 										</label>
 										<select id={`role-${index}`} name="role">
 											{ROLES.map((role) => (
@@ -481,7 +481,7 @@ export const UsersPage: FC<PageProps & { users: { email: string; role: string }[
 										</button>
 									</PostForm>
 								</td>
-								<td>
+								<td data-label="Remove">
 									<PostForm action="/console/users/delete" csrf={props.csrf} class="row">
 										<input type="hidden" name="email" value={user.email} />
 										<button type="submit" class="danger" aria-label={`Remove ${user.email}`}>
@@ -536,12 +536,12 @@ export const LearnersPage: FC<
 						<tbody>
 							{props.learners.map((learner) => (
 								<tr>
-									<td>
+									<td data-label="Learner id">
 										<a href={`${base}/${encodeURIComponent(learner.id)}`}>{learner.id}</a>
 									</td>
-									<td>{learnerName(learner)}</td>
-									<td>{learner.tags.join(", ")}</td>
-									<td>{learner.registrationCount}</td>
+									<td data-label="Name">{learnerName(learner)}</td>
+									<td data-label="Tags">{learner.tags.join(", ")}</td>
+									<td data-label="Registrations">{learner.registrationCount}</td>
 								</tr>
 							))}
 						</tbody>
@@ -602,9 +602,9 @@ export const LearnerPage: FC<
 					<tbody>
 						{props.registrations.map((registration) => (
 							<tr>
-								<td class="mono">{registration.id}</td>
-								<td class="mono">{registration.course.id}</td>
-								<td>
+								<td data-label="Registration id" class="mono">{registration.id}</td>
+								<td data-label="Course" class="mono">{registration.course.id}</td>
+								<td data-label="Created">
 									<When iso={registration.createdDate} />
 								</td>
 							</tr>
@@ -761,21 +761,21 @@ export const JobsPage: FC<PageProps & { jobs: (JobView | { id: string; message: 
 						{props.jobs.map((job) =>
 							"type" in job ? (
 								<tr>
-									<td>
+									<td data-label="Job">
 										<a class="mono" href={`/console/jobs/${encodeURIComponent(job.id)}`}>
 											{job.id}
 										</a>
 									</td>
-									<td>{job.type}</td>
-									<td class={`status-${job.status}`}>{job.status}</td>
-									<td>
+									<td data-label="Type">{job.type}</td>
+									<td data-label="Status" class={`status-${job.status}`}>{job.status}</td>
+									<td data-label="Started">
 										<When iso={job.createdDate} />
 									</td>
 								</tr>
 							) : (
 								<tr>
-									<td class="mono">{job.id}</td>
-									<td colspan={3}>{job.message}</td>
+									<td data-label="Job" class="mono">{job.id}</td>
+									<td data-label="Error" colspan={3}>{job.message}</td>
 								</tr>
 							),
 						)}
