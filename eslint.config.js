@@ -34,7 +34,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
+		files: ["src/**/*.ts", "src/**/*.tsx", "test/**/*.ts", "bench/**/*.ts"],
 		languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
 		rules: {
 			"@typescript-eslint/no-floating-promises": "error",

@@ -1,4 +1,4 @@
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
@@ -36,6 +36,25 @@ const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
 app.use("*", requestContext);
 app.use("*", requireConfig);
 app.use("*", checkBookmark);
+
+// The operator console (SPEC §10), beside the API: its module is imported by the first console request, so API
+// requests never evaluate it (SPEC §6). Mounted before the API's body checks: its forms are url-encoded, and it
+// checks its own bodies. Its actions call this app in-process (src/console/api.ts). Plain (ALL) routes: the
+// console is not part of the OpenAPI document.
+let consoleApp: Promise<{ fetch: (request: Request, env: Env, ctx?: Context["executionCtx"]) => Response | Promise<Response> }> | undefined;
+const serveConsole: MiddlewareHandler<AppEnv> = async (c) => {
+	consoleApp ??= import("./console/routes").then(({ consoleRoutes }) => consoleRoutes((request, env, ctx) => app.fetch(request, env, ctx)));
+	let ctx: Context["executionCtx"] | undefined;
+	try {
+		ctx = c.executionCtx;
+	} catch {
+		ctx = undefined; // app.request() in tests has none
+	}
+	return (await consoleApp).fetch(c.req.raw, c.env, ctx);
+};
+app.all("/console", serveConsole);
+app.all("/console/*", serveConsole);
+
 app.use("*", limitBodySize);
 app.use("*", requireMediaType);
 app.use(

@@ -2,8 +2,10 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { openSession } from "../request-context";
+import { findPlacement } from "../db/applications";
+import { retryTransient } from "../db/retry";
 import { shardDatabase } from "../shards";
-import { ApiError, forbidden, unauthorized } from "../errors";
+import { ApiError, forbidden, notFound, unauthorized } from "../errors";
 import { authenticateCredentialId, authenticateSecret, cachedBasicHeader, rememberBasicHeader } from "./credentials";
 import { timingSafeEqualText } from "./crypto";
 import { type AuthContext, type Scope, hasScope } from "./scopes";
@@ -40,11 +42,38 @@ export function parseBasic(header: string): BasicCredentials | null {
 }
 
 /**
+ * The operator console's channel into the application API (src/console/): a request it makes in-process runs
+ * with a copy of the Worker's env carrying the application's id under this symbol. Nothing outside this isolate
+ * can set it: a symbol is not a header, not a query, and not a binding name (wrangler's vars and secrets are
+ * string keys), and this one is not exported.
+ */
+const ACTING_AS = Symbol("console acting as application");
+
+/**
+ * The env under which an in-process request acts as application `appId` with every scope (the console signed
+ * in with the management credentials; src/console/api.ts is the only caller). Still rate limited as the
+ * application, and refused once the application's deletion was requested.
+ */
+export function actingAsApplication(env: Env, appId: string): Env {
+	const acting: Env & { [ACTING_AS]?: string } = { ...env, [ACTING_AS]: appId };
+	return acting;
+}
+
+/** The application the console acts as on this request, read from the env (never from the request). */
+async function consoleAuth(env: Env, appId: string): Promise<AuthContext> {
+	const placement = await retryTransient(() => findPlacement(env.DB, appId));
+	if (!placement || placement.deletedAt !== null) throw notFound(`Application [${appId}] was not found`);
+	return { appId, credentialId: "console", scopes: ALL_SCOPES, scheme: "console", shard: placement.shard };
+}
+
+/**
  * Authenticates an application (Basic APP_NORMAL or Bearer), without scope or rate-limit checks. Credentials
  * are read from the primary database (c.env.DB, outside the request's session): a replica's lag would add to
  * the time a disabled credential keeps working. Failures are counted and throttled (src/auth/throttle.ts).
  */
 export async function authenticate(c: Context<AppEnv>): Promise<AuthContext> {
+	const actingAs = (c.env as Env & { [ACTING_AS]?: string })[ACTING_AS];
+	if (typeof actingAs === "string") return consoleAuth(c.env, actingAs);
 	const header = c.req.header("Authorization");
 	if (!header) throw unauthorized("Authentication required: send Basic application credentials or a Bearer token");
 	const client = clientKey(c.req.raw.headers);
@@ -113,17 +142,30 @@ async function enforceRateLimit(env: Env, appId: string): Promise<void> {
 	}
 }
 
+/**
+ * Whether an id and secret are the realm's management credentials, compared in constant time (the API's Basic
+ * header and the console's sign-in form both ask here).
+ */
+export async function isManagementCredentials(
+	env: Pick<Env, "MANAGEMENT_APP_ID" | "MANAGEMENT_SECRET_KEY">,
+	id: string,
+	secret: string,
+): Promise<boolean> {
+	// Both halves are always compared, so timing does not tell a right id from a right secret. The secrets are
+	// never empty: src/config.ts refuses to serve without them.
+	const [idMatches, secretMatches] = await Promise.all([
+		timingSafeEqualText(id, env.MANAGEMENT_APP_ID),
+		timingSafeEqualText(secret, env.MANAGEMENT_SECRET_KEY),
+	]);
+	return idMatches && secretMatches;
+}
+
 /** Whether the request carries the realm's management credentials (Basic), compared in constant time. */
 export async function isManagementRequest(c: Context<AppEnv>): Promise<boolean> {
 	const header = c.req.header("Authorization");
 	const basic = header ? parseBasic(header) : null;
-	// Both halves are always compared, so timing does not tell a right id from a right secret. The secrets are
-	// never empty: src/config.ts refuses to serve without them.
-	const [idMatches, secretMatches] = await Promise.all([
-		timingSafeEqualText(basic?.id ?? "", c.env.MANAGEMENT_APP_ID),
-		timingSafeEqualText(basic?.secret ?? "", c.env.MANAGEMENT_SECRET_KEY),
-	]);
-	return basic !== null && idMatches && secretMatches;
+	const matches = await isManagementCredentials(c.env, basic?.id ?? "", basic?.secret ?? "");
+	return basic !== null && matches;
 }
 
 /**

@@ -20,8 +20,8 @@ export interface AuthContext {
 	appId: string;
 	credentialId: string;
 	scopes: readonly Scope[];
-	/** How the caller authenticated. */
-	scheme: "basic" | "bearer";
+	/** How the caller authenticated ("console": the operator console, in-process; src/auth/middleware.ts). */
+	scheme: "basic" | "bearer" | "console";
 	/** The shard holding the application's data (its placement, cached with the credential). */
 	shard: string;
 }

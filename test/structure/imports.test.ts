@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 
 // Every module of src/ as text (Vite's import.meta.glob: read at build time, so this runs inside workerd too).
-const sources = import.meta.glob("../../src/**/*.ts", { query: "?raw", import: "default", eager: true }) as Record<
+const sources = import.meta.glob("../../src/**/*.{ts,tsx}", { query: "?raw", import: "default", eager: true }) as Record<
 	string,
 	string
 >;
@@ -24,7 +24,7 @@ function importsOf(file: string): string[] {
 			if (part === "..") parts.pop();
 			else if (part !== ".") parts.push(part);
 		}
-		const target = [`${parts.join("/")}.ts`, `${parts.join("/")}/index.ts`].find((candidate) => candidate in modules);
+		const target = [`${parts.join("/")}.ts`, `${parts.join("/")}.tsx`, `${parts.join("/")}/index.ts`].find((candidate) => candidate in modules);
 		if (!target) throw new Error(`${file} imports ${specifier}, which is not a module of src/`);
 		found.push(target);
 	}

@@ -1,0 +1,787 @@
+import type { FC, PropsWithChildren } from "hono/jsx";
+
+/** The console's pages: server-rendered, every action a plain form (the one script only adds to them). */
+
+export interface Notice {
+	kind: "ok" | "error";
+	text: string;
+}
+
+/** What every signed-in page needs: the CSRF token its forms carry. */
+export interface PageProps {
+	csrf: string;
+	notice?: Notice | undefined;
+}
+
+export interface ApplicationView {
+	id: string;
+	name: string;
+	createDate: string;
+	dataRegion: "default" | "eu";
+	shard: string;
+}
+
+export interface CredentialView {
+	id: string;
+	name: string;
+	status: "Enabled" | "Disabled";
+	createDate: string;
+}
+
+export interface LearnerView {
+	id: string;
+	email?: string;
+	firstName?: string;
+	lastName?: string;
+	tags: string[];
+	registrationCount: number;
+}
+
+export interface RegistrationView {
+	id: string;
+	createdDate: string;
+	course: { id: string };
+}
+
+export interface JobView {
+	id: string;
+	type: string;
+	status: "queued" | "running" | "completed" | "failed";
+	createdDate: string;
+	completedDate?: string;
+	registrationsAffected: number;
+	tagsRemoved?: number;
+	message?: string;
+}
+
+/** A webhook as GET /appManagement/{childAppId}/webhook shows it, or why it cannot be shown. */
+export type WebhookView = { url: string; createdDate: string; updatedDate: string } | { none: true } | { unavailable: string };
+
+export const ERASURE_TYPES = ["deleteAllLearnerData", "deleteLearnersData", "deleteRealmLearnerData"];
+
+/** A job's progress as the bar shows it: jobs report counts, not a total, so the bar follows the status. */
+export function progressOf(job: JobView): { percent: number; counts: string } {
+	const percent = job.status === "completed" || job.status === "failed" ? 100 : job.status === "running" ? 50 : 5;
+	const counts =
+		`${job.registrationsAffected} registration${job.registrationsAffected === 1 ? "" : "s"} affected` +
+		(job.tagsRemoved !== undefined ? `, ${job.tagsRemoved} tag${job.tagsRemoved === 1 ? "" : "s"} removed` : "") +
+		(job.message ? ` — ${job.message}` : "");
+	return { percent, counts };
+}
+
+/** A date as an operator reads it (UTC, to the minute), the exact instant kept in the element. */
+const When: FC<{ iso: string }> = ({ iso }) => <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time>;
+
+const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="csrf" value={token} />;
+
+/** A POST form carrying the session's CSRF token. */
+const PostForm: FC<PropsWithChildren<{ action: string; csrf: string; class?: string; label?: string }>> = (props) => (
+	<form method="post" action={props.action} class={props.class} aria-label={props.label}>
+		<Csrf token={props.csrf} />
+		{props.children}
+	</form>
+);
+
+const NoticeBox: FC<{ notice?: Notice | undefined }> = ({ notice }) =>
+	notice ? (
+		<p class={notice.kind === "error" ? "notice error" : "notice"} role={notice.kind === "error" ? "alert" : "status"}>
+			{notice.text}
+		</p>
+	) : null;
+
+/** A secret shown once, with a copy button the script reveals. */
+const Secret: FC<{ id: string; label: string; value: string }> = ({ id, label, value }) => (
+	<div class="secret">
+		<strong>{label}</strong>
+		<output id={id} class="mono">
+			{value}
+		</output>
+		<button type="button" class="secondary" data-copy={id} hidden>
+			Copy
+		</button>
+		<span class="muted">Shown once: store it now.</span>
+	</div>
+);
+
+const Document: FC<PropsWithChildren<{ title: string }>> = ({ title, children }) => (
+	<html lang="en">
+		<head>
+			<meta charset="utf-8" />
+			<meta name="viewport" content="width=device-width, initial-scale=1" />
+			<title>{`${title} · Learner Service console`}</title>
+			<link rel="icon" type="image/svg+xml" href="/console/assets/icon.svg" />
+			<link rel="stylesheet" href="/console/assets/console.css" />
+			<script src="/console/assets/console.js" defer></script>
+		</head>
+		<body>{children}</body>
+	</html>
+);
+
+/** A signed-in page: navigation, sign-out, the heading and the page's notice. */
+export const Layout: FC<PropsWithChildren<PageProps & { title: string }>> = ({ title, csrf, notice, children }) => (
+	<Document title={title}>
+		<header>
+			<a class="brand" href="/console/applications">
+				Learner Service console
+			</a>
+			<nav aria-label="Console">
+				<ul>
+					<li>
+						<a href="/console/applications">Applications</a>
+					</li>
+					<li>
+						<a href="/console/users">Realm users</a>
+					</li>
+					<li>
+						<a href="/console/erasures">Erasures</a>
+					</li>
+					<li>
+						<a href="/console/jobs">Recent jobs</a>
+					</li>
+				</ul>
+			</nav>
+			<PostForm action="/console/sign-out" csrf={csrf}>
+				<button type="submit">Sign out</button>
+			</PostForm>
+		</header>
+		<main>
+			<h1>{title}</h1>
+			<NoticeBox notice={notice} />
+			{children}
+		</main>
+	</Document>
+);
+
+export const SignInPage: FC<{ notice?: Notice | undefined }> = ({ notice }) => (
+	<Document title="Sign in">
+		<main class="signin">
+			<h1>Sign in to the console</h1>
+			<NoticeBox notice={notice} />
+			<form method="post" action="/console/sign-in" class="card">
+				<p class="muted">Use the realm's management credentials (MANAGEMENT_APP_ID and MANAGEMENT_SECRET_KEY).</p>
+				<label for="appId">Management id</label>
+				<input id="appId" name="appId" type="text" autocomplete="username" required />
+				<label for="secretKey">Management secret key</label>
+				<input id="secretKey" name="secretKey" type="password" autocomplete="current-password" required />
+				<button type="submit">Sign in</button>
+			</form>
+		</main>
+	</Document>
+);
+
+export const ErrorPage: FC<{ title: string; message: string; signedIn?: PageProps | undefined }> = ({ title, message, signedIn }) =>
+	signedIn ? (
+		<Layout title={title} csrf={signedIn.csrf} notice={{ kind: "error", text: message }}>
+			<p>
+				<a href="/console/applications">Back to the applications</a>
+			</p>
+		</Layout>
+	) : (
+		<Document title={title}>
+			<main>
+				<h1>{title}</h1>
+				<p class="notice error" role="alert">
+					{message}
+				</p>
+				<p>
+					<a href="/console/sign-in">Sign in</a>
+				</p>
+			</main>
+		</Document>
+	);
+
+const RegionSelect: FC<{ id: string }> = ({ id }) => (
+	<select id={id} name="dataRegion">
+		<option value="default">default</option>
+		<option value="eu">eu (data kept in the EU)</option>
+	</select>
+);
+
+export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[]; shards: string[] }> = (props) => (
+	<Layout title="Applications" csrf={props.csrf} notice={props.notice}>
+		<PostForm action="/console/applications" csrf={props.csrf} class="card" label="Create an application">
+			<h2>Create an application</h2>
+			<label for="new-app-name">Name</label>
+			<input id="new-app-name" name="name" type="text" required maxLength={255} />
+			<label for="new-app-region">Data region</label>
+			<RegionSelect id="new-app-region" />
+			<button type="submit">Create application</button>
+		</PostForm>
+		<h2>All applications</h2>
+		{props.applications.length === 0 ? (
+			<p>No applications yet.</p>
+		) : (
+			<div class="table">
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Name</th>
+							<th scope="col">Id</th>
+							<th scope="col">Region</th>
+							<th scope="col">Shard</th>
+							<th scope="col">Created</th>
+							<th scope="col">Move to shard</th>
+							<th scope="col">Actions</th>
+						</tr>
+					</thead>
+					<tbody>
+						{props.applications.map((app) => (
+							<tr>
+								<td data-label="Name">
+									<a href={`/console/applications/${app.id}`}>{app.name}</a>
+								</td>
+								<td data-label="Id" class="mono">{app.id}</td>
+								<td data-label="Region">{app.dataRegion}</td>
+								<td data-label="Shard" class="mono">{app.shard}</td>
+								<td data-label="Created">
+									<When iso={app.createDate} />
+								</td>
+								<td data-label="Move to shard">
+									<PostForm action={`/console/applications/${app.id}/move`} csrf={props.csrf} class="row" label={`Move ${app.name}`}>
+										<label class="inline" for={`move-${app.id}`}>
+											Shard
+										</label>
+										<select id={`move-${app.id}`} name="shard">
+											{props.shards
+												.filter((shard) => shard !== app.shard)
+												.map((shard) => (
+													<option value={shard}>{shard}</option>
+												))}
+										</select>
+										<label class="inline">
+											<input type="checkbox" name="allowRegionChange" value="true" /> allow region change
+										</label>
+										<button type="submit" class="secondary">
+											Move
+										</button>
+									</PostForm>
+								</td>
+								<td data-label="Actions" class="actions">
+									<a href={`/console/applications/${app.id}`}>Credentials &amp; webhook</a>
+									<a href={`/console/applications/${app.id}/learners`}>Learners</a>
+									<a href={`/console/applications/${app.id}/delete`}>Delete…</a>
+								</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</div>
+		)}
+	</Layout>
+);
+
+export const DeleteApplicationPage: FC<PageProps & { app: ApplicationView }> = ({ app, csrf, notice }) => (
+	<Layout title={`Delete application ${app.name}?`} csrf={csrf} notice={notice}>
+		<p>
+			Application <code>{app.id}</code> and every registration, learner tag and job it holds will be deleted. Its
+			credentials stop working at once. This cannot be undone.
+		</p>
+		<PostForm action={`/console/applications/${app.id}/delete`} csrf={csrf} class="card" label="Confirm deletion">
+			<button type="submit" class="danger">
+				Delete {app.name}
+			</button>{" "}
+			<a href="/console/applications">Cancel</a>
+		</PostForm>
+	</Layout>
+);
+
+const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: string; secret?: string | undefined }> = ({
+	app,
+	webhook,
+	csrf,
+	secret,
+}) => (
+	<section aria-labelledby="webhook-heading">
+		<h2 id="webhook-heading">Webhook</h2>
+		{"unavailable" in webhook ? (
+			<p class="notice error" role="alert">
+				Webhooks are not available: {webhook.unavailable}
+			</p>
+		) : (
+			<>
+				{"url" in webhook ? (
+					<dl class="facts">
+						<dt>URL</dt>
+						<dd class="mono">{webhook.url}</dd>
+						<dt>Created</dt>
+						<dd>
+							<When iso={webhook.createdDate} />
+						</dd>
+						<dt>Updated</dt>
+						<dd>
+							<When iso={webhook.updatedDate} />
+						</dd>
+					</dl>
+				) : (
+					<p>No webhook: this application is not told when its jobs finish.</p>
+				)}
+				{secret ? <Secret id="webhook-secret" label="Signing secret" value={secret} /> : null}
+				<PostForm action={`/console/applications/${app.id}/webhook`} csrf={csrf} class="card" label="Set the webhook">
+					<label for="webhook-url">Endpoint URL (https:)</label>
+					<input id="webhook-url" name="url" type="url" required placeholder="https://example.com/hooks/learner-service" />
+					<button type="submit">{"url" in webhook ? "Replace webhook" : "Set webhook"}</button>
+				</PostForm>
+				{"url" in webhook ? (
+					<div class="row">
+						<PostForm action={`/console/applications/${app.id}/webhook/test`} csrf={csrf} class="row">
+							<button type="submit" class="secondary">
+								Send a test event
+							</button>
+						</PostForm>
+						<PostForm action={`/console/applications/${app.id}/webhook/delete`} csrf={csrf} class="row">
+							<button type="submit" class="danger">
+								Delete webhook
+							</button>
+						</PostForm>
+					</div>
+				) : null}
+			</>
+		)}
+	</section>
+);
+
+export const ApplicationPage: FC<
+	PageProps & {
+		app: ApplicationView;
+		credentials: CredentialView[];
+		webhook: WebhookView;
+		newCredential?: { name: string; secret: string } | undefined;
+		webhookSecret?: string | undefined;
+	}
+> = (props) => (
+	<Layout title={`Application ${props.app.name}`} csrf={props.csrf} notice={props.notice}>
+		<dl class="facts">
+			<dt>Id</dt>
+			<dd class="mono">{props.app.id}</dd>
+			<dt>Data region</dt>
+			<dd>{props.app.dataRegion}</dd>
+			<dt>Shard</dt>
+			<dd class="mono">{props.app.shard}</dd>
+		</dl>
+		<p>
+			<a href={`/console/applications/${props.app.id}/learners`}>Learners of this application</a>
+		</p>
+		<h2>Credentials</h2>
+		{props.newCredential ? (
+			<Secret id="new-secret" label={`Secret of ${props.newCredential.name}:`} value={props.newCredential.secret} />
+		) : null}
+		<PostForm action={`/console/applications/${props.app.id}/credentials`} csrf={props.csrf} class="card" label="Create a credential">
+			<label for="new-credential-name">New credential's name</label>
+			<input id="new-credential-name" name="name" type="text" required maxLength={255} />
+			<button type="submit">Create credential</button>
+		</PostForm>
+		{props.credentials.length === 0 ? (
+			<p>No credentials.</p>
+		) : (
+			<div class="table">
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Name</th>
+							<th scope="col">Id</th>
+							<th scope="col">Status</th>
+							<th scope="col">Created</th>
+							<th scope="col">Actions</th>
+						</tr>
+					</thead>
+					<tbody>
+						{props.credentials.map((credential) => {
+							const base = `/console/applications/${props.app.id}/credentials/${credential.id}`;
+							return (
+								<tr>
+									<td data-label="Name">
+										<PostForm action={base} csrf={props.csrf} class="row" label={`Rename ${credential.name}`}>
+											<label class="sr-only" for={`name-${credential.id}`}>
+												Name of credential {credential.id}
+											</label>
+											<input id={`name-${credential.id}`} name="name" type="text" value={credential.name} required maxLength={255} />
+											<button type="submit" class="secondary">
+												Rename
+											</button>
+										</PostForm>
+									</td>
+									<td data-label="Id" class="mono">{credential.id}</td>
+									<td data-label="Status">{credential.status}</td>
+									<td data-label="Created">
+										<When iso={credential.createDate} />
+									</td>
+									<td data-label="Actions" class="actions">
+										<PostForm action={base} csrf={props.csrf} class="row">
+											<input type="hidden" name="active" value={credential.status === "Enabled" ? "false" : "true"} />
+											<button type="submit" class="secondary">
+												{credential.status === "Enabled" ? "Disable" : "Enable"}
+											</button>
+										</PostForm>
+										<PostForm action={`${base}/delete`} csrf={props.csrf} class="row">
+											<button type="submit" class="danger" aria-label={`Delete credential ${credential.name}`}>
+												Delete
+											</button>
+										</PostForm>
+									</td>
+								</tr>
+							);
+						})}
+					</tbody>
+				</table>
+			</div>
+		)}
+		<WebhookSection app={props.app} webhook={props.webhook} csrf={props.csrf} secret={props.webhookSecret} />
+	</Layout>
+);
+
+const ROLES = ["owner", "admin", "member"] as const;
+
+export const UsersPage: FC<PageProps & { users: { email: string; role: string }[] }> = (props) => (
+	<Layout title="Realm users and roles" csrf={props.csrf} notice={props.notice}>
+		<p class="muted">Owners and admins may request erasures (their email is the erasure's userEmail).</p>
+		<PostForm action="/console/users" csrf={props.csrf} class="card" label="Add or update a realm user">
+			<h2>Add or update a user</h2>
+			<label for="user-email">Email</label>
+			<input id="user-email" name="email" type="email" required />
+			<label for="user-role">Role</label>
+			<select id="user-role" name="role">
+				{ROLES.map((role) => (
+					<option value={role}>{role}</option>
+				))}
+			</select>
+			<button type="submit">Save user</button>
+		</PostForm>
+		<h2>Users</h2>
+		{props.users.length === 0 ? (
+			<p>No realm users.</p>
+		) : (
+			<div class="table">
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Email</th>
+							<th scope="col">Role</th>
+							<th scope="col">Remove</th>
+						</tr>
+					</thead>
+					<tbody>
+						{props.users.map((user, index) => (
+							<tr>
+								<td data-label="Email" class="mono">{user.email}</td>
+								<td data-label="Role">
+									<PostForm action="/console/users" csrf={props.csrf} class="row" label={`Role of ${user.email}`}>
+										<input type="hidden" name="email" value={user.email} />
+										<label class="sr-only" for={`role-${index}`}>
+											Role of {user.email}
+										</label>
+										<select id={`role-${index}`} name="role">
+											{ROLES.map((role) => (
+												<option value={role} selected={role === user.role}>
+													{role}
+												</option>
+											))}
+										</select>
+										<button type="submit" class="secondary">
+											Change
+										</button>
+									</PostForm>
+								</td>
+								<td data-label="Remove">
+									<PostForm action="/console/users/delete" csrf={props.csrf} class="row">
+										<input type="hidden" name="email" value={user.email} />
+										<button type="submit" class="danger" aria-label={`Remove ${user.email}`}>
+											Remove
+										</button>
+									</PostForm>
+								</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</div>
+		)}
+	</Layout>
+);
+
+const learnerName = (learner: LearnerView) => [learner.firstName, learner.lastName].filter(Boolean).join(" ") || "—";
+
+export const LearnersPage: FC<
+	PageProps & { app: ApplicationView; learnerId: string; tags: string; learners: LearnerView[]; more?: string | undefined; searched: boolean }
+> = (props) => {
+	const base = `/console/applications/${props.app.id}/learners`;
+	return (
+		<Layout title={`Learners of ${props.app.name}`} csrf={props.csrf} notice={props.notice}>
+			<form method="get" action={base} class="card" aria-label="Find learners">
+				<div class="grid">
+					<div>
+						<label for="find-learner">Learner id</label>
+						<input id="find-learner" name="learnerId" type="text" value={props.learnerId} />
+					</div>
+					<div>
+						<label for="find-tags">Or tags (comma-separated)</label>
+						<input id="find-tags" name="tags" type="text" value={props.tags} />
+					</div>
+				</div>
+				<button type="submit">Find learners</button>
+			</form>
+			<h2>{props.searched ? "Learners found" : "All learners"}</h2>
+			{props.learners.length === 0 ? (
+				<p>No learners found.</p>
+			) : (
+				<div class="table">
+					<table>
+						<thead>
+							<tr>
+								<th scope="col">Learner id</th>
+								<th scope="col">Name</th>
+								<th scope="col">Tags</th>
+								<th scope="col">Registrations</th>
+							</tr>
+						</thead>
+						<tbody>
+							{props.learners.map((learner) => (
+								<tr>
+									<td data-label="Learner id">
+										<a href={`${base}/${encodeURIComponent(learner.id)}`}>{learner.id}</a>
+									</td>
+									<td data-label="Name">{learnerName(learner)}</td>
+									<td data-label="Tags">{learner.tags.join(", ")}</td>
+									<td data-label="Registrations">{learner.registrationCount}</td>
+								</tr>
+							))}
+						</tbody>
+					</table>
+				</div>
+			)}
+			{props.more ? (
+				<p>
+					<a href={`${base}?more=${encodeURIComponent(props.more)}`}>Next page</a>
+				</p>
+			) : null}
+		</Layout>
+	);
+};
+
+export const LearnerPage: FC<
+	PageProps & { app: ApplicationView; learnerId: string; tags: string[]; registrations: RegistrationView[] }
+> = (props) => {
+	const base = `/console/applications/${props.app.id}/learners/${encodeURIComponent(props.learnerId)}`;
+	return (
+		<Layout title={`Learner ${props.learnerId}`} csrf={props.csrf} notice={props.notice}>
+			<p>
+				In application <a href={`/console/applications/${props.app.id}/learners`}>{props.app.name}</a>
+			</p>
+			<h2>Tags</h2>
+			{props.tags.length === 0 ? (
+				<p>No tags.</p>
+			) : (
+				<ul class="tags">
+					{props.tags.map((tag) => (
+						<li>
+							<span>{tag}</span>
+							<PostForm action={`${base}/tags/delete`} csrf={props.csrf} class="row">
+								<input type="hidden" name="tags" value={tag} />
+								<button type="submit" class="secondary" aria-label={`Remove tag ${tag}`}>
+									×
+								</button>
+							</PostForm>
+						</li>
+					))}
+				</ul>
+			)}
+			<PostForm action={`${base}/tags`} csrf={props.csrf} class="card" label="Add tags">
+				<label for="add-tags">Add tags (comma-separated)</label>
+				<input id="add-tags" name="tags" type="text" required />
+				<button type="submit">Add tags</button>
+			</PostForm>
+			<h2>Registrations</h2>
+			<div class="table">
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Registration id</th>
+							<th scope="col">Course</th>
+							<th scope="col">Created</th>
+						</tr>
+					</thead>
+					<tbody>
+						{props.registrations.map((registration) => (
+							<tr>
+								<td data-label="Registration id" class="mono">{registration.id}</td>
+								<td data-label="Course" class="mono">{registration.course.id}</td>
+								<td data-label="Created">
+									<When iso={registration.createdDate} />
+								</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</div>
+			<h2>Erase this learner</h2>
+			<PostForm action="/console/erasures/learner" csrf={props.csrf} class="card" label="Erase this learner">
+				<input type="hidden" name="appId" value={props.app.id} />
+				<input type="hidden" name="learnerId" value={props.learnerId} />
+				<label for="erase-email">Requester's email (a realm owner or admin)</label>
+				<input id="erase-email" name="userEmail" type="email" required />
+				<button type="submit" class="danger">
+					Erase learner
+				</button>
+			</PostForm>
+		</Layout>
+	);
+};
+
+const ApplicationSelect: FC<{ id: string; applications: ApplicationView[] }> = ({ id, applications }) => (
+	<select id={id} name="appId" required>
+		{applications.map((app) => (
+			<option value={app.id}>
+				{app.name} ({app.id})
+			</option>
+		))}
+	</select>
+);
+
+const Suppress: FC = () => (
+	<label class="inline">
+		<input type="checkbox" name="suppress" value="true" /> suppress (refuse this learner id's registrations afterwards)
+	</label>
+);
+
+const Requester: FC<{ id: string }> = ({ id }) => (
+	<>
+		<label for={id}>Requester's email (a realm owner or admin)</label>
+		<input id={id} name="userEmail" type="email" required />
+	</>
+);
+
+export const ErasuresPage: FC<PageProps & { applications: ApplicationView[] }> = (props) => (
+	<Layout title="Erasures" csrf={props.csrf} notice={props.notice}>
+		<p class="muted">Each erasure runs as a job; its page shows the progress and, once completed, the signed receipt.</p>
+		<div class="grid">
+			<PostForm action="/console/erasures/learner" csrf={props.csrf} class="card" label="Erase one learner">
+				<h2>One learner in one application</h2>
+				<label for="single-app">Application</label>
+				<ApplicationSelect id="single-app" applications={props.applications} />
+				<label for="single-learner">Learner id</label>
+				<input id="single-learner" name="learnerId" type="text" required />
+				<Requester id="single-email" />
+				<Suppress />
+				<div class="actions">
+					<button type="submit" class="danger">
+						Erase learner
+					</button>
+				</div>
+			</PostForm>
+			<PostForm action="/console/erasures/bulk" csrf={props.csrf} class="card" label="Erase many learners">
+				<h2>Many learners in one application</h2>
+				<label for="bulk-app">Application</label>
+				<ApplicationSelect id="bulk-app" applications={props.applications} />
+				<label for="bulk-ids">Learner ids (one per line, at most 1000)</label>
+				<textarea id="bulk-ids" name="ids" required></textarea>
+				<Requester id="bulk-email" />
+				<Suppress />
+				<div class="actions">
+					<button type="submit" class="danger">
+						Erase learners
+					</button>
+				</div>
+			</PostForm>
+			<PostForm action="/console/erasures/realm" csrf={props.csrf} class="card" label="Erase a learner everywhere">
+				<h2>One learner in every application</h2>
+				<label for="realm-learner">Learner id</label>
+				<input id="realm-learner" name="learnerId" type="text" required />
+				<Requester id="realm-email" />
+				<Suppress />
+				<div class="actions">
+					<button type="submit" class="danger">
+						Erase everywhere
+					</button>
+				</div>
+			</PostForm>
+		</div>
+	</Layout>
+);
+
+export const JobPage: FC<PageProps & { job: JobView }> = ({ job, csrf, notice }) => {
+	const { percent, counts } = progressOf(job);
+	const finished = job.status === "completed" || job.status === "failed";
+	const base = `/console/jobs/${encodeURIComponent(job.id)}`;
+	return (
+		<Layout title={`Job ${job.type}`} csrf={csrf} notice={notice}>
+			<section class="card" data-job-status={`${base}/status`} data-finished={String(finished)} aria-live="polite">
+				<dl class="facts">
+					<dt>Job id</dt>
+					<dd class="mono">{job.id}</dd>
+					<dt>Status</dt>
+					<dd>
+						<span data-field="status" class={`status-${job.status}`}>
+							{job.status}
+						</span>
+					</dd>
+					<dt>Counts</dt>
+					<dd data-field="counts">{counts}</dd>
+					<dt>Started</dt>
+					<dd>
+						<When iso={job.createdDate} />
+					</dd>
+				</dl>
+				<label for="job-progress">Progress</label>
+				<progress id="job-progress" max={100} value={percent}>
+					{percent} %
+				</progress>
+			</section>
+			{ERASURE_TYPES.includes(job.type) ? (
+				<p data-receipt hidden={job.status !== "completed"}>
+					<a href={`${base}/receipt`} download={`erasure-receipt-${job.id}.json`}>
+						Download the signed receipt
+					</a>
+				</p>
+			) : null}
+			{finished ? null : (
+				<p data-while-running>
+					<a href={base}>Refresh</a> <span class="muted">(the page updates itself when scripts run)</span>
+				</p>
+			)}
+		</Layout>
+	);
+};
+
+export const JobsPage: FC<PageProps & { jobs: (JobView | { id: string; message: string })[] }> = (props) => (
+	<Layout title="Recent jobs" csrf={props.csrf} notice={props.notice}>
+		<p class="muted">The jobs started from this browser's console sessions, newest first (the API has no job list).</p>
+		{props.jobs.length === 0 ? (
+			<p>No jobs started from the console yet.</p>
+		) : (
+			<div class="table">
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Job</th>
+							<th scope="col">Type</th>
+							<th scope="col">Status</th>
+							<th scope="col">Started</th>
+						</tr>
+					</thead>
+					<tbody>
+						{props.jobs.map((job) =>
+							"type" in job ? (
+								<tr>
+									<td data-label="Job">
+										<a class="mono" href={`/console/jobs/${encodeURIComponent(job.id)}`}>
+											{job.id}
+										</a>
+									</td>
+									<td data-label="Type">{job.type}</td>
+									<td data-label="Status" class={`status-${job.status}`}>{job.status}</td>
+									<td data-label="Started">
+										<When iso={job.createdDate} />
+									</td>
+								</tr>
+							) : (
+								<tr>
+									<td data-label="Job" class="mono">{job.id}</td>
+									<td data-label="Error" colspan={3}>{job.message}</td>
+								</tr>
+							),
+						)}
+					</tbody>
+				</table>
+			</div>
+		)}
+	</Layout>
+);

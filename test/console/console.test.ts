@@ -1,0 +1,265 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { actingAsApplication } from "../../src/auth/middleware";
+import { CONSOLE_CSP } from "../../src/console/routes";
+import { SESSION_SECONDS, issueSession } from "../../src/console/session";
+import { BASE, call } from "../support/client";
+import { ORIGIN, csrfOf, fetchConsole, freshAddress, get, post, signIn } from "../support/console";
+import { expectMessage } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, mintToken, uniqueValue } from "../support/fixtures";
+
+// The operator console (SPEC §10): its session, its CSRF defences, its headers, and the in-process channel it
+// acts as an application through, which nothing outside the Worker can open.
+
+async function applicationNames(): Promise<string[]> {
+	const response = await call("GET", "/appManagement/applications", { auth: MANAGEMENT });
+	const { applications } = (await response.json()) as { applications: { name: string }[] };
+	return applications.map((app) => app.name);
+}
+
+describe("GET /console", () => {
+	it("sends a request without a session to the sign-in page, under the console's policy", async () => {
+		for (const path of ["", "/applications", "/users", "/erasures", "/jobs"]) {
+			const response = await fetchConsole(get(path));
+			expect(response.status, path).toBe(303);
+			expect(response.headers.get("Location"), path).toBe("/console/sign-in");
+			expect(response.headers.get("Content-Security-Policy"), path).toBe(CONSOLE_CSP);
+		}
+	});
+
+	it("serves the sign-in page with a strict Content-Security-Policy and no caching", async () => {
+		const response = await fetchConsole(get("/sign-in"));
+		expect(response.status).toBe(200);
+		expect(response.headers.get("Content-Security-Policy")).toBe(
+			"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'",
+		);
+		expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+		expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+		expect(response.headers.get("Cache-Control")).toBe("no-store");
+		const html = await response.text();
+		expect(html).toMatch(/^<!doctype html>/);
+		expect(html).toContain("<h1>Sign in to the console</h1>");
+		expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
+		expect(html).not.toContain("style=");
+	});
+
+	it("serves its script and stylesheet under the same policy", async () => {
+		for (const [file, type] of [
+			["console.js", "text/javascript"],
+			["console.css", "text/css"],
+		]) {
+			const response = await fetchConsole(get(`/assets/${file}`));
+			expect(response.status).toBe(200);
+			expect(response.headers.get("Content-Type")).toContain(type);
+			expect(response.headers.get("Content-Security-Policy")).toBe(CONSOLE_CSP);
+			expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+		}
+	});
+
+	it("opens the applications for a signed-in operator, and answers the job poll 401 JSON without a session", async () => {
+		const root = await fetchConsole(get("", await signIn()));
+		expect(root.status).toBe(303);
+		expect(root.headers.get("Location")).toBe("/console/applications");
+		const poll = await fetchConsole(get("/jobs/some-job/status"));
+		expect(poll.status).toBe(401);
+		expect(await poll.json()).toEqual({ message: "Your console session has ended or was never started: sign in again" });
+	});
+
+	it("is not part of the API's document", async () => {
+		const document = (await (await call("GET", "/openapi.json")).json()) as { paths: Record<string, unknown> };
+		expect(Object.keys(document.paths).filter((path) => path.includes("console"))).toEqual([]);
+	});
+});
+
+describe("POST /console/sign-in", () => {
+	it("gives a signed, HttpOnly, Secure, SameSite=Strict cookie for the console's path that opens the pages", async () => {
+		const response = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: env.MANAGEMENT_SECRET_KEY }));
+		expect(response.status).toBe(303);
+		expect(response.headers.get("Location")).toBe("/console/applications");
+		const setCookie = response.headers.get("Set-Cookie") ?? "";
+		expect(setCookie).toMatch(/^console_session=[\w-]+\.[0-9a-f]{64}; /);
+		expect(setCookie).toContain(`Max-Age=${SESSION_SECONDS}`);
+		expect(setCookie).toContain("Path=/console");
+		expect(setCookie).toContain("HttpOnly");
+		expect(setCookie).toContain("Secure");
+		expect(setCookie).toContain("SameSite=Strict");
+		const page = await fetchConsole(get("/applications", setCookie.split(";")[0]));
+		expect(page.status).toBe(200);
+		expect(await page.text()).toContain("<h1>Applications</h1>");
+	});
+
+	it("answers a wrong id and a wrong secret with the same generic message", async () => {
+		const wrongId = await fetchConsole(post("/sign-in", { appId: "someone", secretKey: env.MANAGEMENT_SECRET_KEY }));
+		const wrongSecret = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: "wrong" }));
+		expect(wrongId.status).toBe(401);
+		expect(wrongSecret.status).toBe(401);
+		expect(wrongId.headers.get("Set-Cookie")).toBeNull();
+		const [idPage, secretPage] = [await wrongId.text(), await wrongSecret.text()];
+		expect(idPage).toContain("Invalid management id or secret key");
+		expect(secretPage).toBe(idPage);
+	});
+
+	it("throttles failed sign-ins per address as the API throttles failed authentication", async () => {
+		const address = freshAddress();
+		const attempt = (secretKey: string) =>
+			fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey }, { headers: { "CF-Connecting-IP": address } }), {
+				AUTH_FAILURES_BY_CLIENT: env.TIGHT_AUTH_FAILURES,
+			});
+		for (let failure = 1; failure <= 3; failure++) expect((await attempt(`wrong-${failure}`)).status).toBe(401);
+		const fourth = await attempt("wrong-4");
+		expect(fourth.status).toBe(429);
+		expect(await fourth.text()).toContain("Too many failed authentication attempts; retry after 60 seconds");
+		// Throttled: even the right secret is refused from that address for the rest of the window.
+		expect((await attempt(env.MANAGEMENT_SECRET_KEY)).status).toBe(429);
+	});
+
+	it("refuses a sign-in posted from another origin", async () => {
+		const response = await fetchConsole(
+			post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: env.MANAGEMENT_SECRET_KEY }, { headers: { Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" } }),
+		);
+		expect(response.status).toBe(403);
+		expect(response.headers.get("Set-Cookie")).toBeNull();
+	});
+});
+
+describe("the console's session cookie", () => {
+	it("is refused when forged, altered, expired or signed with another key", async () => {
+		const nowSeconds = Math.floor(Date.now() / 1000);
+		const good = (await issueSession(env.TOKEN_SIGNING_SECRET, nowSeconds)).value;
+		const [payload, signature] = good.split(".");
+		const expired = (await issueSession(env.TOKEN_SIGNING_SECRET, nowSeconds - SESSION_SECONDS - 1)).value;
+		const otherKey = (await issueSession("another-secret-of-at-least-32-characters!!", nowSeconds)).value;
+		const longer = btoa(JSON.stringify({ sid: "x", iat: nowSeconds, exp: nowSeconds + 10 * SESSION_SECONDS }))
+			.replace(/=+$/, "")
+			.replace(/\+/g, "-")
+			.replace(/\//g, "_");
+		const token = await mintToken(await createApp(), "admin");
+		const forged = [
+			"",
+			"garbage",
+			`${payload}.${"0".repeat(64)}`,
+			`${longer}.${signature}`,
+			`${payload}.${signature}.extra`,
+			expired,
+			otherKey,
+			token,
+		];
+		expect((await fetchConsole(get("/applications", `console_session=${good}`))).status).toBe(200);
+		for (const value of forged) {
+			const response = await fetchConsole(get("/applications", `console_session=${value}`));
+			expect(response.status, value).toBe(303);
+			expect(response.headers.get("Location")).toBe("/console/sign-in");
+			const write = await fetchConsole(post("/applications", { name: "forged", csrf: "0" }, { cookie: `console_session=${value}` }));
+			expect(write.status, value).toBe(401);
+		}
+	});
+
+	it("no longer opens a page once its session signed out", async () => {
+		const cookie = await signIn();
+		const csrf = await csrfOf(cookie);
+		const out = await fetchConsole(post("/sign-out", { csrf }, { cookie }));
+		expect(out.status).toBe(303);
+		expect(out.headers.get("Location")).toBe("/console/sign-in");
+		expect(out.headers.get("Set-Cookie")).toMatch(/^console_session=; Max-Age=0; Path=\/console; HttpOnly; Secure; SameSite=Strict/);
+		const again = await fetchConsole(get("/applications", cookie));
+		expect(again.status).toBe(303);
+		expect(again.headers.get("Location")).toBe("/console/sign-in");
+	});
+});
+
+describe("the console's forms (CSRF)", () => {
+	it("refuse a POST from another origin, even with the session's cookie and token, and change nothing", async () => {
+		const cookie = await signIn();
+		const csrf = await csrfOf(cookie);
+		const name = uniqueValue("cross-origin");
+		for (const headers of [
+			{ Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" },
+			{ Origin: "https://evil.example", "Sec-Fetch-Site": "same-origin" },
+			{ Origin: ORIGIN, "Sec-Fetch-Site": "same-site" },
+			{ Origin: "null", "Sec-Fetch-Site": "" },
+		]) {
+			const response = await fetchConsole(post("/applications", { name, csrf }, { cookie, headers }));
+			expect(response.status, JSON.stringify(headers)).toBe(403);
+			expect(await response.text()).toContain("This form was not sent from a page of this console; nothing was changed");
+		}
+		expect(await applicationNames()).not.toContain(name);
+	});
+
+	it("refuse a POST without the session's token, or with another session's", async () => {
+		const cookie = await signIn();
+		const otherToken = await csrfOf(await signIn());
+		const name = uniqueValue("no-token");
+		for (const fields of [{ name }, { name, csrf: "" }, { name, csrf: otherToken }] as Record<string, string>[]) {
+			const response = await fetchConsole(post("/applications", fields, { cookie }));
+			expect(response.status).toBe(403);
+			expect(await response.text()).toContain("security token is missing or belongs to another session");
+		}
+		expect(await applicationNames()).not.toContain(name);
+	});
+
+	it("refuse a POST without a session", async () => {
+		const name = uniqueValue("no-session");
+		const response = await fetchConsole(post("/applications", { name, csrf: "0".repeat(64) }));
+		expect(response.status).toBe(401);
+		expect(await applicationNames()).not.toContain(name);
+	});
+
+	it("act through the API when the origin, cookie and token are right", async () => {
+		const cookie = await signIn();
+		const csrf = await csrfOf(cookie);
+		const name = uniqueValue("console-made");
+		const response = await fetchConsole(post("/applications", { name, csrf, dataRegion: "eu" }, { cookie }));
+		expect(response.status).toBe(200);
+		expect(await response.text()).toContain(`Application ${name} created`);
+		expect(await applicationNames()).toContain(name);
+	});
+
+	it("show the API's own message when the API refuses", async () => {
+		const cookie = await signIn();
+		const csrf = await csrfOf(cookie, "/users");
+		const response = await fetchConsole(post("/users", { email: "not-an-email", role: "admin", csrf }, { cookie }));
+		expect(response.status).toBe(400);
+		const api = await call("PUT", "/appManagement/users/not-an-email", { auth: MANAGEMENT, body: { role: "admin" } });
+		expect(await response.text()).toContain(await expectMessage(api, 400));
+	});
+});
+
+describe("the console's channel into the application API", () => {
+	it("acts as the application for an in-process request made with actingAsApplication", async () => {
+		const app = await createApp();
+		const learner = uniqueValue("learner");
+		await enrol(app, learner);
+		const ctx = createExecutionContext();
+		const response = await worker.fetch(new Request(`${BASE}/learners`), actingAsApplication(env, app.appId), ctx);
+		await waitOnExecutionContext(ctx);
+		expect(response.status).toBe(200);
+		const { learners } = (await response.json()) as { learners: { id: string }[] };
+		expect(learners.map((found) => found.id)).toEqual([learner]);
+	});
+
+	it("cannot be opened by a request: no header, query or binding acts as an application", async () => {
+		const app = await createApp();
+		await enrol(app, uniqueValue("learner"));
+		const attempts: [Request, Partial<Env>][] = [
+			[new Request(`${BASE}/learners`, { headers: { "X-Console-Acting-As": app.appId, "Console-Acting-As": app.appId } }), {}],
+			[new Request(`${BASE}/learners?CONSOLE_ACTING_AS=${app.appId}&actingAs=${app.appId}`), {}],
+			[new Request(`${BASE}/learners`), { CONSOLE_ACTING_AS: app.appId, "console acting as application": app.appId } as Partial<Env>],
+			[new Request(`${BASE}/learners`, { headers: { Cookie: "console_session=x", Authorization: "Console " + app.appId } }), {}],
+		];
+		for (const [request, bindings] of attempts) {
+			const response = await fetchConsole(request, bindings);
+			expect(response.status).toBe(401);
+		}
+	});
+
+	it("is refused once the application's deletion was requested", async () => {
+		const app = await createApp();
+		expect((await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT })).status).toBe(204);
+		const ctx = createExecutionContext();
+		const response = await worker.fetch(new Request(`${BASE}/learners`), actingAsApplication(env, app.appId), ctx);
+		await waitOnExecutionContext(ctx);
+		expect(await expectMessage(response, 404)).toBe(`Application [${app.appId}] was not found`);
+	});
+});

@@ -1,0 +1,62 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import worker from "../../src/index";
+import { BASE, envWith } from "./client";
+
+/** How a test reaches the operator console (/console): as the browser's forms and links do. */
+
+export const ORIGIN = new URL(BASE).origin;
+const CONSOLE = `${ORIGIN}/console`;
+
+let serial = 0;
+/** An address no other test uses (failed sign-ins are throttled per address). */
+export const freshAddress = () => `203.0.113.${++serial}`;
+
+/** Runs the Worker on `request`, with some bindings replaced. */
+export async function fetchConsole(request: Request, bindings: Partial<Env> = {}): Promise<Response> {
+	if (Object.keys(bindings).length === 0) return exports.default.fetch(request);
+	const ctx = createExecutionContext();
+	const response = await worker.fetch(request, envWith(bindings), ctx);
+	await waitOnExecutionContext(ctx);
+	return response;
+}
+
+function form(fields: Record<string, string>): URLSearchParams {
+	return new URLSearchParams(fields);
+}
+
+/** A POST of a form as a page of the console sends it (same origin), with the cookie when given. */
+export function post(path: string, fields: Record<string, string>, options: { cookie?: string; headers?: Record<string, string> } = {}) {
+	const headers = new Headers({
+		"Content-Type": "application/x-www-form-urlencoded",
+		Origin: ORIGIN,
+		"Sec-Fetch-Site": "same-origin",
+		"CF-Connecting-IP": freshAddress(),
+		...options.headers,
+	});
+	if (options.cookie) headers.set("Cookie", options.cookie);
+	// An empty value leaves the header out (as a browser without fetch metadata sends it).
+	for (const [name, value] of Object.entries(options.headers ?? {})) if (value === "") headers.delete(name);
+	return new Request(`${CONSOLE}${path}`, { method: "POST", headers, body: form(fields), redirect: "manual" });
+}
+
+export const get = (path: string, cookie?: string) =>
+	new Request(`${CONSOLE}${path}`, { headers: cookie ? { Cookie: cookie } : {}, redirect: "manual" });
+
+/** Signs in with the management credentials; returns the session cookie ("name=value"). */
+export async function signIn(): Promise<string> {
+	const response = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: env.MANAGEMENT_SECRET_KEY }));
+	expect(response.status).toBe(303);
+	const setCookie = response.headers.get("Set-Cookie") ?? "";
+	return setCookie.split(";")[0] ?? "";
+}
+
+/** The CSRF token the page's forms carry. */
+export async function csrfOf(cookie: string, path = "/applications"): Promise<string> {
+	const html = await (await fetchConsole(get(path, cookie))).text();
+	const token = /name="csrf" value="([0-9a-f]+)"/.exec(html)?.[1];
+	expect(token).toBeDefined();
+	return token ?? "";
+}
+
