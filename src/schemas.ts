@@ -183,6 +183,17 @@ export const JobSchema = z
 				description:
 					"Not in SCORM Cloud (SPEC §8): the delivery of the job's job.completed or job.failed event to its application's webhook. Absent while the job runs and when the application has no webhook.",
 			}),
+		progress: z
+			.object({
+				done: z.number().int(),
+				total: z.number().int(),
+				unit: z.enum(["registrations", "learners"]),
+			})
+			.optional()
+			.openapi({
+				description:
+					"Not in SCORM Cloud: how far an unfinished update or erasure has got (registrations of the learner; learners of a bulk erasure). The total is what is known now: a registration created meanwhile adds to it. Absent once the job has finished, and for application deletions, moves and realm-wide erasures.",
+			}),
 	})
 	.openapi("JobSchema");
 

@@ -177,7 +177,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 
 	router.get("/sign-in", async (c) => {
-		if (await readSession(c.env.TOKEN_SIGNING_SECRET, getCookie(c, SESSION_COOKIE), now())) return c.redirect("/console/applications", 303);
+		if (await readSession(c.env.TOKEN_SIGNING_SECRET, c.env.DB, getCookie(c, SESSION_COOKIE), now())) return c.redirect("/console/applications", 303);
 		return page(c, <SignInPage />);
 	});
 
@@ -201,7 +201,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 
 	// Everything below needs a session: pages redirect to sign-in, the rest answer 401; POSTs need the CSRF token.
 	router.use("*", async (c, next) => {
-		const session = await readSession(c.env.TOKEN_SIGNING_SECRET, getCookie(c, SESSION_COOKIE), now());
+		const session = await readSession(c.env.TOKEN_SIGNING_SECRET, c.env.DB, getCookie(c, SESSION_COOKIE), now());
 		if (!session) {
 			if (c.req.method === "GET" && !isStatusPoll(c.req.path)) return c.redirect("/console/sign-in", 303);
 			throw new ApiError(401, SIGNED_OUT_MESSAGE);
@@ -219,8 +219,8 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		await next();
 	});
 
-	router.post("/sign-out", (c) => {
-		endSession(c.var.session);
+	router.post("/sign-out", async (c) => {
+		await endSession(c.env.DB, c.var.session);
 		c.header("Set-Cookie", sessionCookie("", 0));
 		return c.redirect("/console/sign-in", 303);
 	});
@@ -294,8 +294,8 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			`/appManagement/${segment(appId)}/webhook`,
 		);
 		if (answer.ok && answer.body) return answer.body;
-		// 404 is "no webhook", unless no route answered at all (a service without webhooks).
-		if (answer.status === 404 && !answer.message.startsWith("No route matches")) return { none: true };
+		// 404: the application has no webhook; anything else (the database unavailable, say) is shown as the API said it.
+		if (answer.status === 404) return { none: true };
 		return { unavailable: answer.message };
 	}
 

@@ -1,13 +1,15 @@
 import { BoundedCache } from "../auth/cache";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "../auth/crypto";
+import { isSignedOut, recordSignOut } from "../db/console-sign-outs";
+import type { Db } from "../db/types";
 
 /**
  * The console's session: a cookie holding `<payload>.<signature>`, where the payload is base64url JSON
  * `{ sid, iat, exp }` and the signature its HMAC-SHA-256 under a key derived from TOKEN_SIGNING_SECRET with a
  * label of its own (a bearer token can never pass for a session, nor a session for a token). Nothing is stored at
- * sign-in: the signature is the proof. Signing out expires the cookie in the browser and remembers the session id
- * as ended in this isolate until the cookie would have expired anyway; another isolate accepts a copied cookie
- * for at most SESSION_SECONDS after sign-in.
+ * sign-in: the signature is the proof. Signing out expires the cookie in the browser and records the session id in
+ * the control database (src/db/console-sign-outs.ts) until the cookie would have expired anyway, so a copied cookie
+ * is refused by every isolate from then on; this isolate also remembers it, and asks no more.
  */
 
 export const SESSION_COOKIE = "console_session";
@@ -43,8 +45,11 @@ export async function issueSession(tokenSecret: string, now: number): Promise<{ 
 	return { value: `${payload}.${signature}`, session };
 }
 
-/** The session a cookie value proves, or null: forged, altered, expired, ended, or not a session at all. */
-export async function readSession(tokenSecret: string, value: string | undefined, now: number): Promise<Session | null> {
+/**
+ * The session a cookie value proves, or null: forged, altered, expired, signed out (asked of `control` once the
+ * signature holds), or not a session at all.
+ */
+export async function readSession(tokenSecret: string, control: Db, value: string | undefined, now: number): Promise<Session | null> {
 	const [payload, signature, extra] = (value ?? "").split(".");
 	if (!payload || !signature || extra !== undefined) return null;
 	const expected = await hmacHex(await sessionKey(tokenSecret), `session.${payload}`);
@@ -60,11 +65,16 @@ export async function readSession(tokenSecret: string, value: string | undefined
 	const { sid, iat, exp } = session;
 	if (typeof sid !== "string" || typeof iat !== "number" || typeof exp !== "number") return null;
 	if (exp <= now || iat > now + 60 || ended.get(sid) !== undefined) return null;
+	if (await isSignedOut(control, sid)) {
+		ended.set(sid, true, exp * 1000, sid.length * 2);
+		return null;
+	}
 	return { sid, iat, exp };
 }
 
-/** Ends a session in this isolate (the browser's cookie is expired by the response). */
-export function endSession(session: Session): void {
+/** Ends a session everywhere: recorded in the control database (the browser's cookie is expired by the response). */
+export async function endSession(control: Db, session: Session): Promise<void> {
+	await recordSignOut(control, session.sid, new Date(session.exp * 1000).toISOString());
 	ended.set(session.sid, true, session.exp * 1000, session.sid.length * 2);
 }
 

@@ -52,6 +52,8 @@ export interface JobView {
 	registrationsAffected: number;
 	tagsRemoved?: number;
 	message?: string;
+	/** An unfinished update's or erasure's `done` of `total` (GET /jobs/{jobId}). */
+	progress?: { done: number; total: number; unit: string };
 }
 
 /** A webhook as GET /appManagement/{childAppId}/webhook shows it, or why it cannot be shown. */
@@ -59,10 +61,17 @@ export type WebhookView = { url: string; createdDate: string; updatedDate: strin
 
 export const ERASURE_TYPES = ["deleteAllLearnerData", "deleteLearnersData", "deleteRealmLearnerData"];
 
-/** A job's progress as the bar shows it: jobs report counts, not a total, so the bar follows the status. */
+/**
+ * A job's progress as the bar shows it: a finished job is at 100 %; an unfinished one at the share of its total the
+ * API reports done (an update's or erasure's registrations, a bulk erasure's learners), or, for jobs that report no
+ * total (a realm-wide erasure, an application's deletion or move), half way while running.
+ */
 export function progressOf(job: JobView): { percent: number; counts: string } {
-	const percent = job.status === "completed" || job.status === "failed" ? 100 : job.status === "running" ? 50 : 5;
+	const finished = job.status === "completed" || job.status === "failed";
+	const share = job.progress && job.progress.total > 0 ? Math.floor((99 * job.progress.done) / job.progress.total) : null;
+	const percent = finished ? 100 : (share ?? (job.status === "running" ? 50 : 0));
 	const counts =
+		(job.progress && !finished ? `${job.progress.done} of ${job.progress.total} ${job.progress.unit} done; ` : "") +
 		`${job.registrationsAffected} registration${job.registrationsAffected === 1 ? "" : "s"} affected` +
 		(job.tagsRemoved !== undefined ? `, ${job.tagsRemoved} tag${job.tagsRemoved === 1 ? "" : "s"} removed` : "") +
 		(job.message ? ` — ${job.message}` : "");
@@ -295,7 +304,7 @@ const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: str
 		<h2 id="webhook-heading">Webhook</h2>
 		{"unavailable" in webhook ? (
 			<p class="notice error" role="alert">
-				Webhooks are not available: {webhook.unavailable}
+				The webhook could not be read: {webhook.unavailable}
 			</p>
 		) : (
 			<>

@@ -165,6 +165,45 @@ export const toJob = (row: JobRow): Job => ({
 			: null,
 });
 
+/** How far an unfinished job has got: `done` of `total` registrations (an update, an erasure) or learners (a bulk erasure). */
+export interface JobProgress {
+	done: number;
+	total: number;
+	unit: "registrations" | "learners";
+}
+
+/**
+ * An unfinished learner job's progress, read from its shard in one statement: an update has been through
+ * `registrationsAffected` of the learner's registrations and has those after its position left; an erasure has
+ * erased `registrationsAffected` and has every registration still naming the learner left; a bulk erasure has
+ * finished some of its learners. Null for other jobs (a finished one, an application's deletion, a realm job).
+ */
+export async function jobProgress(shard: Db, job: Job): Promise<JobProgress | null> {
+	if (job.status !== "queued" && job.status !== "running") return null;
+	if (job.type === "deleteLearnersData") {
+		const row = await retryTransient(() =>
+			shard
+				.prepare(
+					`SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('completed', 'failed')) AS done
+					 FROM jobs WHERE parent_id = ?1`,
+				)
+				.bind(job.id)
+				.first<{ total: number; done: number }>(),
+		);
+		return { done: row?.done ?? 0, total: row?.total ?? 0, unit: "learners" };
+	}
+	if ((job.type !== "updateLearnerInfo" && job.type !== "deleteAllLearnerData") || job.learnerId === null) return null;
+	// An erasure deletes what it has been through, so all that still names the learner is left (position 0).
+	const after = job.type === "updateLearnerInfo" ? job.position : 0;
+	const row = await retryTransient(() =>
+		shard
+			.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?3")
+			.bind(job.appId, job.learnerId, after)
+			.first<{ n: number }>(),
+	);
+	return { done: job.registrationsAffected, total: job.registrationsAffected + (row?.n ?? 0), unit: "registrations" };
+}
+
 /** A job by id, whatever its application (for the consumer), or null. */
 export async function getJobById(db: Db, jobId: string): Promise<Job | null> {
 	const row = await retryTransient(() => db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(jobId).first<JobRow>());

@@ -1,4 +1,4 @@
-import type { Job, JobStatus, JobType, NotifyStatus } from "../db/jobs";
+import type { Job, JobProgress, JobStatus, JobType, NotifyStatus } from "../db/jobs";
 
 /**
  * The job resource: what GET /jobs/{jobId} answers (src/schemas.ts JobSchema) and what a webhook event carries
@@ -14,6 +14,7 @@ export interface JobResource {
 	tagsRemoved?: number;
 	message?: string;
 	notification?: { status: Exclude<NotifyStatus, "new">; attempts: number; lastStatus?: number; lastError?: string };
+	progress?: JobProgress;
 }
 
 /** The delivery of the job's event to its application's webhook, once it is decided there is one. */
@@ -28,8 +29,11 @@ function notificationOf(job: Job): JobResource["notification"] {
 	};
 }
 
-/** The job as a resource; an event's payload leaves out the delivery of that same event (`notification`). */
-export function jobResource(job: Job, options: { notification: boolean } = { notification: true }): JobResource {
+/**
+ * The job as a resource, with its progress when it is unfinished and one was read (src/db/jobs.ts jobProgress); an
+ * event's payload leaves out the delivery of that same event (`notification`).
+ */
+export function jobResource(job: Job, options: { notification: boolean; progress?: JobProgress | null } = { notification: true }): JobResource {
 	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication";
 	const notification = options.notification ? notificationOf(job) : undefined;
 	return {
@@ -42,5 +46,6 @@ export function jobResource(job: Job, options: { notification: boolean } = { not
 		...(counted && { tagsRemoved: job.tagsRemoved }),
 		...(job.error !== null && (job.status === "failed" || job.status === "completed") && { message: job.error }),
 		...(notification && { notification }),
+		...(options.progress && { progress: options.progress }),
 	};
 }

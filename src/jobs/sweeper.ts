@@ -1,5 +1,6 @@
 import { config } from "../config";
 import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
+import { deleteExpiredSignOuts } from "../db/console-sign-outs";
 import { deleteExpiredKeys } from "../db/idempotency";
 import { markResent, repairStaleJobs } from "../db/job-sweeps";
 import { retryTransient } from "../db/retry";
@@ -39,6 +40,8 @@ export interface SweepReport {
 	eventsDispatched: number;
 	/** Webhook deliveries overdue by STALE_MS (their message was lost), sent again by this sweep. */
 	deliveriesResent: number;
+	/** Console sign-outs past their session's expiry, deleted by this sweep. */
+	signOutsExpired: number;
 }
 
 /** How long a job's event may wait to be looked at (the consumer does so when the job's message is done). */
@@ -53,7 +56,7 @@ async function sweepDatabase(
 	db: Db,
 	nowMs: number,
 	realm: boolean,
-): Promise<Omit<SweepReport, "deletionsRecorded">> {
+): Promise<Omit<SweepReport, "deletionsRecorded" | "signOutsExpired">> {
 	const keysExpired = await retryTransient(() => deleteExpiredKeys(db, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP));
 	const now = new Date(nowMs).toISOString();
 	const repairs = await repairStaleJobs(db, new Date(nowMs - STALE_MS).toISOString(), now, {
@@ -107,6 +110,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		keysExpired: 0,
 		eventsDispatched: 0,
 		deliveriesResent: 0,
+		signOutsExpired: 0,
 	};
 	const databases: [Db, boolean][] = [
 		[env.DB, true],
@@ -123,6 +127,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		report.deliveriesResent += part.deliveriesResent;
 	}
 	report.deletionsRecorded = await finishDeletions(env, nowMs);
+	report.signOutsExpired = await deleteExpiredSignOuts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP);
 	log(env, report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info", { msg: "sweep", ...report });
 	return report;
 }

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
-import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome, realmErasureChildren } from "../db/jobs";
+import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
 import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
@@ -53,7 +53,12 @@ jobRoutes.openapi(
 		errors: [404],
 		responses: { 200: json(JobSchema, "The job") },
 	}),
-	async (c) => c.json(jobResource((await findJob(c, c.req.valid("param").jobId)).job), 200),
+	async (c) => {
+		const { job, db } = await findJob(c, c.req.valid("param").jobId);
+		// Realm jobs (the control database) report no progress of their own.
+		const progress = jobHome(job.id) === "control" ? null : await jobProgress(db, job);
+		return c.json(jobResource(job, { notification: true, progress }), 200);
+	},
 );
 
 // Signed erasure receipts (SPEC §9) and the public key that verifies them (src/receipts.ts).

@@ -1,8 +1,10 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
 import { csrfOf, fetchConsole, get, post, signIn } from "../support/console";
 import { waitForJob } from "../support/expect";
 import { MANAGEMENT, createApp, enrol, putTags, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
+import { receiver, verifiedTimestamp } from "../support/webhooks";
 
 // What the console's forms do, checked through the API: each action is the API's own, with its rules.
 
@@ -81,18 +83,38 @@ describe("the console's credentials view", () => {
 		expect(await (await fetchConsole(get(`/applications/${app.appId}`, s.cookie))).text()).not.toContain(secret);
 	});
 
-	it("shows the webhook section's reason when the service has no webhook routes, and the page still works", async () => {
+	it("sets an application's webhook (its secret shown once), tests it, and removes it, through the API", async () => {
 		const s = await session();
 		const app = await createApp();
-		const response = await fetchConsole(get(`/applications/${app.appId}`, s.cookie));
-		expect(response.status).toBe(200);
-		const html = await response.text();
-		const webhook = await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT });
-		if (webhook.status === 404 && ((await webhook.json()) as { message: string }).message.startsWith("No route matches")) {
-			expect(html).toContain("Webhooks are not available: No route matches GET at this path");
-		} else {
-			expect(html).toContain('action="/console/applications/' + app.appId + '/webhook"');
-		}
+		const url = "https://hooks.example.com/console";
+		const set = await submit(s, `/applications/${app.appId}/webhook`, { url });
+		expect(set.status).toBe(200);
+		const page = await set.text();
+		const secret = /whsec_[A-Za-z0-9_-]{43}/.exec(page)?.[0];
+		expect(secret).toBeDefined();
+		const read = await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT });
+		expect(((await read.json()) as { url: string }).url).toBe(url);
+		// Shown once: the page opened again names the URL, not the secret.
+		const again = await (await fetchConsole(get(`/applications/${app.appId}`, s.cookie))).text();
+		expect(again).toContain(url);
+		expect(again).not.toContain(secret);
+		// The API's rule, not a second one: plain http to another host is refused, with the API's message.
+		const refused = await (await submit(s, `/applications/${app.appId}/webhook`, { url: "http://hooks.example.com/x" })).text();
+		expect(refused).toContain("url must use https:");
+
+		// The test button sends a signed event: the in-process API's outbound fetch is the receiver here.
+		const hook = receiver(() => 204);
+		// Run in this isolate (any binding given), where the receiver stands in for the outbound fetch.
+		const tested = await fetchConsole(post(`/applications/${app.appId}/webhook/test`, { csrf: s.csrf }, { cookie: s.cookie }), {
+			RATE_LIMITER: env.RATE_LIMITER,
+		});
+		hook.restore();
+		expect(await tested.text()).toMatch(/Test event evt_[0-9a-f]{32} delivered \(the endpoint answered 204\)/);
+		expect(hook.received).toHaveLength(1);
+		expect(await verifiedTimestamp(secret ?? "", hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, hook.received[0]?.body ?? "")).not.toBeNull();
+
+		expect((await submit(s, `/applications/${app.appId}/webhook/delete`)).status).toBe(200);
+		expect((await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT })).status).toBe(404);
 	});
 });
 

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import { sweep } from "../../src/jobs/sweeper";
 import { actingAsApplication } from "../../src/auth/middleware";
 import { CONSOLE_CSP } from "../../src/console/routes";
 import { SESSION_SECONDS, issueSession } from "../../src/console/session";
@@ -166,6 +167,36 @@ describe("the console's session cookie", () => {
 		const again = await fetchConsole(get("/applications", cookie));
 		expect(again.status).toBe(303);
 		expect(again.headers.get("Location")).toBe("/console/sign-in");
+	});
+});
+
+describe("signing out", () => {
+	/** The session id a cookie ("console_session=<payload>.<signature>") carries. */
+	const sessionIdOf = (cookie: string) =>
+		(JSON.parse(atob((cookie.split("=")[1] ?? "").split(".")[0]?.replace(/-/g, "+").replace(/_/g, "/") ?? "")) as { sid: string }).sid;
+
+	it("ends the session for every isolate: a session recorded as signed out is refused, whoever served the sign-out", async () => {
+		const cookie = await signIn();
+		expect((await fetchConsole(get("/applications", cookie))).status).toBe(200);
+		// As another isolate's sign-out leaves it: recorded in the control database, unknown to this isolate.
+		await env.DB.prepare("INSERT INTO console_sign_outs (session_id, expires_at) VALUES (?1, ?2)")
+			.bind(sessionIdOf(cookie), new Date(Date.now() + 30 * 60_000).toISOString())
+			.run();
+		const after = await fetchConsole(get("/applications", cookie));
+		expect(after.status).toBe(303);
+		expect(after.headers.get("Location")).toBe("/console/sign-in");
+	});
+
+	it("is recorded until the session would have expired, and the sweeper then forgets it", async () => {
+		const cookie = await signIn();
+		const csrf = await csrfOf(cookie);
+		expect((await fetchConsole(post("/sign-out", { csrf }, { cookie }))).status).toBe(303);
+		const row = await env.DB.prepare("SELECT expires_at FROM console_sign_outs WHERE session_id = ?1").bind(sessionIdOf(cookie)).first<{ expires_at: string }>();
+		const expiresIn = Date.parse(row?.expires_at ?? "") - Date.now();
+		expect(expiresIn).toBeGreaterThan(29 * 60_000);
+		expect(expiresIn).toBeLessThanOrEqual(30 * 60_000);
+		await sweep(env, Date.now() + 31 * 60_000);
+		expect(await env.DB.prepare("SELECT 1 FROM console_sign_outs WHERE session_id = ?1").bind(sessionIdOf(cookie)).first()).toBeNull();
 	});
 });
 

@@ -42,6 +42,7 @@ export interface JobBody {
 	tagsRemoved?: number;
 	message?: string;
 	notification?: { status: string; attempts: number; lastStatus?: number; lastError?: string };
+	progress?: { done: number; total: number; unit: string };
 }
 
 /** GET /jobs/{jobId}, asserting the 200. */
