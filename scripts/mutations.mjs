@@ -43,6 +43,8 @@ const REALM_ERASURE = "test/routes/realm-erasure.test.ts";
 const SUPPRESSION = "test/routes/suppression.test.ts";
 const WEBHOOK_EVENTS = "test/jobs/webhooks.test.ts";
 const WEBHOOK_ROUTES = "test/routes/webhooks.test.ts";
+const CONSOLE = "test/console/console.test.ts";
+const PROGRESS = "test/jobs/progress.test.ts";
 
 /** @type {{ id: string, promise: string, spec: string, file: string, search: string, replace: string, tests: string[], project?: string }[]} */
 export const MUTATIONS = [
@@ -588,9 +590,9 @@ export const MUTATIONS = [
 		promise: "the management id with a wrong secret answers 401",
 		spec: "§2 APP_MANAGEMENT: the realm's management id and secret",
 		file: "src/auth/middleware.ts",
-		search: "return basic !== null && idMatches && secretMatches;",
-		replace: "return basic !== null && idMatches;",
-		tests: [APP_MANAGEMENT],
+		search: "return idMatches && secretMatches;",
+		replace: "return idMatches;",
+		tests: [APP_MANAGEMENT, CONSOLE],
 	},
 	{
 		id: "rate-limit-429",
@@ -1657,5 +1659,60 @@ export const MUTATIONS = [
 		search: "const eventsDispatched = await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });",
 		replace: "const eventsDispatched = 0;",
 		tests: [WEBHOOK_EVENTS],
+	},
+	// --- Operator console (SPEC §10: src/console/) and job progress -------------------------------------------------
+	{
+		id: "console-session-signed",
+		promise: "a console session is proved by its signature: a forged or altered cookie opens nothing",
+		spec: "§10 a short-lived, signed session cookie",
+		file: "src/console/session.ts",
+		search: "if (!(await timingSafeEqualText(signature, expected))) return null;",
+		replace: "if (!(await timingSafeEqualText(signature, expected)) && signature.length === 0) return null;",
+		tests: [CONSOLE],
+	},
+	{
+		id: "console-csrf-token",
+		promise: "a console form without its session's token changes nothing",
+		spec: "§10 CSRF-safe forms",
+		file: "src/console/session.ts",
+		search: "return timingSafeEqualText(token ?? \"\", await csrfToken(tokenSecret, session));",
+		replace: "return (await timingSafeEqualText(token ?? \"\", await csrfToken(tokenSecret, session))) || token !== \"\";",
+		tests: [CONSOLE],
+	},
+	{
+		id: "console-same-origin-posts",
+		promise: "a console form posted from another origin is refused",
+		spec: "§10 CSRF-safe forms",
+		file: "src/console/routes.tsx",
+		search: "if (c.req.method === \"POST\" && !fromThisOrigin(c)) {",
+		replace: "if (c.req.method === \"POST\" && !fromThisOrigin(c) && false) {",
+		tests: [CONSOLE],
+	},
+	{
+		id: "console-sign-in-throttled",
+		promise: "failed console sign-ins are throttled like the API's failed authentication",
+		spec: "§11 failed authentication is throttled (the console's sign-in too)",
+		file: "src/console/routes.tsx",
+		search: "			refuseIfThrottled(keys);\n",
+		replace: "",
+		tests: [CONSOLE],
+	},
+	{
+		id: "console-sign-out-everywhere",
+		promise: "a signed-out console session is refused by every isolate",
+		spec: "§10 signing out ends it",
+		file: "src/db/console-sign-outs.ts",
+		search: "return row !== null;",
+		replace: "return row !== null && false;",
+		tests: [CONSOLE],
+	},
+	{
+		id: "job-progress-total",
+		promise: "an unfinished erasure's progress counts what it erased of all the learner had",
+		spec: "§10 a progress bar from the job's counts",
+		file: "src/db/jobs.ts",
+		search: "return { done: job.registrationsAffected, total: job.registrationsAffected + (row?.n ?? 0), unit: \"registrations\" };",
+		replace: "return { done: job.registrationsAffected, total: row?.n ?? 0, unit: \"registrations\" };",
+		tests: [PROGRESS],
 	},
 ];
