@@ -1,4 +1,4 @@
-import type { FC, PropsWithChildren } from "hono/jsx";
+import type { Child, FC, PropsWithChildren } from "hono/jsx";
 
 /** The console's pages: server-rendered, every action a plain form (the one script only adds to them). */
 
@@ -90,6 +90,41 @@ const PostForm: FC<PropsWithChildren<{ action: string; csrf: string; class?: str
 		{props.children}
 	</form>
 );
+
+/** A table column: its heading (also each cell's label when rows become cards on a narrow screen) and its cell. */
+interface Column<T> {
+	label: string;
+	class?: string;
+	cell: (row: T, index: number) => Child;
+}
+
+/** A table of rows, one column per entry, that becomes a card per row on a narrow screen (data-label). */
+function Table<T>({ rows, columns }: { rows: T[]; columns: Column<T>[] }) {
+	return (
+		<div class="table">
+			<table>
+				<thead>
+					<tr>
+						{columns.map((column) => (
+							<th scope="col">{column.label}</th>
+						))}
+					</tr>
+				</thead>
+				<tbody>
+					{rows.map((row, index) => (
+						<tr>
+							{columns.map((column) => (
+								<td data-label={column.label} class={column.class}>
+									{column.cell(row, index)}
+								</td>
+							))}
+						</tr>
+					))}
+				</tbody>
+			</table>
+		</div>
+	);
+}
 
 const NoticeBox: FC<{ notice?: Notice | undefined }> = ({ notice }) =>
 	notice ? (
@@ -220,61 +255,50 @@ export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[];
 		{props.applications.length === 0 ? (
 			<p>No applications yet.</p>
 		) : (
-			<div class="table">
-				<table>
-					<thead>
-						<tr>
-							<th scope="col">Name</th>
-							<th scope="col">Id</th>
-							<th scope="col">Region</th>
-							<th scope="col">Shard</th>
-							<th scope="col">Created</th>
-							<th scope="col">Move to shard</th>
-							<th scope="col">Actions</th>
-						</tr>
-					</thead>
-					<tbody>
-						{props.applications.map((app) => (
-							<tr>
-								<td data-label="Name">
-									<a href={`/console/applications/${app.id}`}>{app.name}</a>
-								</td>
-								<td data-label="Id" class="mono">{app.id}</td>
-								<td data-label="Region">{app.dataRegion}</td>
-								<td data-label="Shard" class="mono">{app.shard}</td>
-								<td data-label="Created">
-									<When iso={app.createDate} />
-								</td>
-								<td data-label="Move to shard">
-									<PostForm action={`/console/applications/${app.id}/move`} csrf={props.csrf} class="row" label={`Move ${app.name}`}>
-										<label class="inline" for={`move-${app.id}`}>
-											Shard
-										</label>
-										<select id={`move-${app.id}`} name="shard">
-											{props.shards
-												.filter((shard) => shard !== app.shard)
-												.map((shard) => (
-													<option value={shard}>{shard}</option>
-												))}
-										</select>
-										<label class="inline">
-											<input type="checkbox" name="allowRegionChange" value="true" /> allow region change
-										</label>
-										<button type="submit" class="secondary">
-											Move
-										</button>
-									</PostForm>
-								</td>
-								<td data-label="Actions" class="actions">
-									<a href={`/console/applications/${app.id}`}>Credentials &amp; webhook</a>
-									<a href={`/console/applications/${app.id}/learners`}>Learners</a>
-									<a href={`/console/applications/${app.id}/delete`}>Delete…</a>
-								</td>
-							</tr>
-						))}
-					</tbody>
-				</table>
-			</div>
+			<Table
+				rows={props.applications}
+				columns={[
+					{ label: "Name", cell: (app) => <a href={`/console/applications/${app.id}`}>{app.name}</a> },
+					{ label: "Id", class: "mono", cell: (app) => app.id },
+					{ label: "Region", cell: (app) => app.dataRegion },
+					{ label: "Shard", class: "mono", cell: (app) => app.shard },
+					{ label: "Created", cell: (app) => <When iso={app.createDate} /> },
+					{
+						label: "Move to shard",
+						cell: (app) => (
+							<PostForm action={`/console/applications/${app.id}/move`} csrf={props.csrf} class="row" label={`Move ${app.name}`}>
+								<label class="inline" for={`move-${app.id}`}>
+									Shard
+								</label>
+								<select id={`move-${app.id}`} name="shard">
+									{props.shards
+										.filter((shard) => shard !== app.shard)
+										.map((shard) => (
+											<option value={shard}>{shard}</option>
+										))}
+								</select>
+								<label class="inline">
+									<input type="checkbox" name="allowRegionChange" value="true" /> allow region change
+								</label>
+								<button type="submit" class="secondary">
+									Move
+								</button>
+							</PostForm>
+						),
+					},
+					{
+						label: "Actions",
+						class: "actions",
+						cell: (app) => (
+							<>
+								<a href={`/console/applications/${app.id}`}>Credentials &amp; webhook</a>
+								<a href={`/console/applications/${app.id}/learners`}>Learners</a>
+								<a href={`/console/applications/${app.id}/delete`}>Delete…</a>
+							</>
+						),
+					},
+				]}
+			/>
 		)}
 	</Layout>
 );
@@ -349,6 +373,9 @@ const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: str
 	</section>
 );
 
+/** Where a credential's forms post. */
+const credentialPath = (appId: string, credential: CredentialView) => `/console/applications/${appId}/credentials/${credential.id}`;
+
 export const ApplicationPage: FC<
 	PageProps & {
 		app: ApplicationView;
@@ -382,57 +409,47 @@ export const ApplicationPage: FC<
 		{props.credentials.length === 0 ? (
 			<p>No credentials.</p>
 		) : (
-			<div class="table">
-				<table>
-					<thead>
-						<tr>
-							<th scope="col">Name</th>
-							<th scope="col">Id</th>
-							<th scope="col">Status</th>
-							<th scope="col">Created</th>
-							<th scope="col">Actions</th>
-						</tr>
-					</thead>
-					<tbody>
-						{props.credentials.map((credential) => {
-							const base = `/console/applications/${props.app.id}/credentials/${credential.id}`;
-							return (
-								<tr>
-									<td data-label="Name">
-										<PostForm action={base} csrf={props.csrf} class="row" label={`Rename ${credential.name}`}>
-											<label class="sr-only" for={`name-${credential.id}`}>
-												Name of credential {credential.id}
-											</label>
-											<input id={`name-${credential.id}`} name="name" type="text" value={credential.name} required maxLength={255} />
-											<button type="submit" class="secondary">
-												Rename
-											</button>
-										</PostForm>
-									</td>
-									<td data-label="Id" class="mono">{credential.id}</td>
-									<td data-label="Status">{credential.status}</td>
-									<td data-label="Created">
-										<When iso={credential.createDate} />
-									</td>
-									<td data-label="Actions" class="actions">
-										<PostForm action={base} csrf={props.csrf} class="row">
-											<input type="hidden" name="active" value={credential.status === "Enabled" ? "false" : "true"} />
-											<button type="submit" class="secondary">
-												{credential.status === "Enabled" ? "Disable" : "Enable"}
-											</button>
-										</PostForm>
-										<PostForm action={`${base}/delete`} csrf={props.csrf} class="row">
-											<button type="submit" class="danger" aria-label={`Delete credential ${credential.name}`}>
-												Delete
-											</button>
-										</PostForm>
-									</td>
-								</tr>
-							);
-						})}
-					</tbody>
-				</table>
-			</div>
+			<Table
+				rows={props.credentials}
+				columns={[
+					{
+						label: "Name",
+						cell: (credential) => (
+							<PostForm action={credentialPath(props.app.id, credential)} csrf={props.csrf} class="row" label={`Rename ${credential.name}`}>
+								<label class="sr-only" for={`name-${credential.id}`}>
+									Name of credential {credential.id}
+								</label>
+								<input id={`name-${credential.id}`} name="name" type="text" value={credential.name} required maxLength={255} />
+								<button type="submit" class="secondary">
+									Rename
+								</button>
+							</PostForm>
+						),
+					},
+					{ label: "Id", class: "mono", cell: (credential) => credential.id },
+					{ label: "Status", cell: (credential) => credential.status },
+					{ label: "Created", cell: (credential) => <When iso={credential.createDate} /> },
+					{
+						label: "Actions",
+						class: "actions",
+						cell: (credential) => (
+							<>
+								<PostForm action={credentialPath(props.app.id, credential)} csrf={props.csrf} class="row">
+									<input type="hidden" name="active" value={credential.status === "Enabled" ? "false" : "true"} />
+									<button type="submit" class="secondary">
+										{credential.status === "Enabled" ? "Disable" : "Enable"}
+									</button>
+								</PostForm>
+								<PostForm action={`${credentialPath(props.app.id, credential)}/delete`} csrf={props.csrf} class="row">
+									<button type="submit" class="danger" aria-label={`Delete credential ${credential.name}`}>
+										Delete
+									</button>
+								</PostForm>
+							</>
+						),
+					},
+				]}
+			/>
 		)}
 		<WebhookSection app={props.app} webhook={props.webhook} csrf={props.csrf} secret={props.webhookSecret} />
 	</Layout>
@@ -459,50 +476,44 @@ export const UsersPage: FC<PageProps & { users: { email: string; role: string }[
 		{props.users.length === 0 ? (
 			<p>No realm users.</p>
 		) : (
-			<div class="table">
-				<table>
-					<thead>
-						<tr>
-							<th scope="col">Email</th>
-							<th scope="col">Role</th>
-							<th scope="col">Remove</th>
-						</tr>
-					</thead>
-					<tbody>
-						{props.users.map((user, index) => (
-							<tr>
-								<td data-label="Email" class="mono">{user.email}</td>
-								<td data-label="Role">
-									<PostForm action="/console/users" csrf={props.csrf} class="row" label={`Role of ${user.email}`}>
-										<input type="hidden" name="email" value={user.email} />
-										<label class="sr-only" for={`role-${index}`}>
-											Role of {user.email}
-										</label>
-										<select id={`role-${index}`} name="role">
-											{ROLES.map((role) => (
-												<option value={role} selected={role === user.role}>
-													{role}
-												</option>
-											))}
-										</select>
-										<button type="submit" class="secondary">
-											Change
-										</button>
-									</PostForm>
-								</td>
-								<td data-label="Remove">
-									<PostForm action="/console/users/delete" csrf={props.csrf} class="row">
-										<input type="hidden" name="email" value={user.email} />
-										<button type="submit" class="danger" aria-label={`Remove ${user.email}`}>
-											Remove
-										</button>
-									</PostForm>
-								</td>
-							</tr>
-						))}
-					</tbody>
-				</table>
-			</div>
+			<Table
+				rows={props.users}
+				columns={[
+					{ label: "Email", class: "mono", cell: (user) => user.email },
+					{
+						label: "Role",
+						cell: (user, index) => (
+							<PostForm action="/console/users" csrf={props.csrf} class="row" label={`Role of ${user.email}`}>
+								<input type="hidden" name="email" value={user.email} />
+								<label class="sr-only" for={`role-${index}`}>
+									Role of {user.email}
+								</label>
+								<select id={`role-${index}`} name="role">
+									{ROLES.map((role) => (
+										<option value={role} selected={role === user.role}>
+											{role}
+										</option>
+									))}
+								</select>
+								<button type="submit" class="secondary">
+									Change
+								</button>
+							</PostForm>
+						),
+					},
+					{
+						label: "Remove",
+						cell: (user) => (
+							<PostForm action="/console/users/delete" csrf={props.csrf} class="row">
+								<input type="hidden" name="email" value={user.email} />
+								<button type="submit" class="danger" aria-label={`Remove ${user.email}`}>
+									Remove
+								</button>
+							</PostForm>
+						),
+					},
+				]}
+			/>
 		)}
 	</Layout>
 );
@@ -532,30 +543,15 @@ export const LearnersPage: FC<
 			{props.learners.length === 0 ? (
 				<p>No learners found.</p>
 			) : (
-				<div class="table">
-					<table>
-						<thead>
-							<tr>
-								<th scope="col">Learner id</th>
-								<th scope="col">Name</th>
-								<th scope="col">Tags</th>
-								<th scope="col">Registrations</th>
-							</tr>
-						</thead>
-						<tbody>
-							{props.learners.map((learner) => (
-								<tr>
-									<td data-label="Learner id">
-										<a href={`${base}/${encodeURIComponent(learner.id)}`}>{learner.id}</a>
-									</td>
-									<td data-label="Name">{learnerName(learner)}</td>
-									<td data-label="Tags">{learner.tags.join(", ")}</td>
-									<td data-label="Registrations">{learner.registrationCount}</td>
-								</tr>
-							))}
-						</tbody>
-					</table>
-				</div>
+				<Table
+					rows={props.learners}
+					columns={[
+						{ label: "Learner id", cell: (learner) => <a href={`${base}/${encodeURIComponent(learner.id)}`}>{learner.id}</a> },
+						{ label: "Name", cell: (learner) => learnerName(learner) },
+						{ label: "Tags", cell: (learner) => learner.tags.join(", ") },
+						{ label: "Registrations", cell: (learner) => learner.registrationCount },
+					]}
+				/>
 			)}
 			{props.more ? (
 				<p>
@@ -599,28 +595,14 @@ export const LearnerPage: FC<
 				<button type="submit">Add tags</button>
 			</PostForm>
 			<h2>Registrations</h2>
-			<div class="table">
-				<table>
-					<thead>
-						<tr>
-							<th scope="col">Registration id</th>
-							<th scope="col">Course</th>
-							<th scope="col">Created</th>
-						</tr>
-					</thead>
-					<tbody>
-						{props.registrations.map((registration) => (
-							<tr>
-								<td data-label="Registration id" class="mono">{registration.id}</td>
-								<td data-label="Course" class="mono">{registration.course.id}</td>
-								<td data-label="Created">
-									<When iso={registration.createdDate} />
-								</td>
-							</tr>
-						))}
-					</tbody>
-				</table>
-			</div>
+			<Table
+				rows={props.registrations}
+				columns={[
+					{ label: "Registration id", class: "mono", cell: (registration) => registration.id },
+					{ label: "Course", class: "mono", cell: (registration) => registration.course.id },
+					{ label: "Created", cell: (registration) => <When iso={registration.createdDate} /> },
+				]}
+			/>
 			<h2>Erase this learner</h2>
 			<PostForm action="/console/erasures/learner" csrf={props.csrf} class="card" label="Erase this learner">
 				<input type="hidden" name="appId" value={props.app.id} />
