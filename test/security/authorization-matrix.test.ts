@@ -5,7 +5,7 @@ import { learnerHash } from "../../src/jobs/contract";
 import { LIMITS } from "../../src/limits";
 import { call } from "../support/client";
 import { jobIdOf, waitForJob } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
+import { appOnShard, createApp, enrol, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { type Access, fillPath, loadOperations, type Operation } from "../support/operations";
 import { rowsOf, SHARDS, seedRegistrations, shardOf } from "../support/seed";
 
@@ -407,7 +407,11 @@ async function authorizationFor(world: World, operation: Operation, column: Colu
 let worldPromise: Promise<World> | undefined;
 function world(): Promise<World> {
 	worldPromise ??= (async () => {
-		const [own, other, spare] = [await createApp(), await createApp(), await createApp()];
+		const own = await createApp();
+		// The other application shares this one's shard: the same tables, where only each statement's application
+		// keeps them apart (applications on other shards cannot even reach these rows).
+		const other = await appOnShard((await findPlacement(env.DB, own.appId))?.shard ?? "");
+		const spare = await createApp();
 		const secrets = {
 			email: `${uniqueValue("secret")}@example.com`,
 			tag: uniqueValue("secret-tag"),
