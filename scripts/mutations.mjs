@@ -37,6 +37,7 @@ const RECEIPTS = "test/routes/receipts.test.ts";
 const CHUNK_BOUNDS = "test/jobs/chunk-bounds.test.ts";
 const MOVE = "test/jobs/move.test.ts";
 const MOVE_DATA = "test/db/move.test.ts";
+const CREDENTIALS_DATA = "test/db/credentials.test.ts";
 const IDEMPOTENCY = "test/routes/idempotency.test.ts";
 const BULK = "test/routes/bulk-erasure.test.ts";
 const REALM_ERASURE = "test/routes/realm-erasure.test.ts";
@@ -648,7 +649,9 @@ export const MUTATIONS = [
 		file: "src/db/credentials.ts",
 		search: "WHERE c.app_id = ?1 AND c.secret_hash = ?2 AND c.enabled = 1 AND a.deleted_at IS NULL",
 		replace: "WHERE c.app_id = ?1 AND c.secret_hash = ?2 AND c.enabled = 1",
-		tests: [APP_MANAGEMENT, TOKENS, END_TO_END],
+		// Deleting an application deletes its credentials in the same batch, so through the API this check is
+		// the second guard; the data-layer test holds it on its own.
+		tests: [APP_MANAGEMENT, TOKENS, END_TO_END, CREDENTIALS_DATA],
 	},
 	{
 		id: "disabled-credential-tokens",

@@ -117,6 +117,17 @@ describe("findActiveCredentialBySecret and findActiveCredentialById", () => {
 		// The credentials go with the acceptance, from every database.
 		expect(await countOf("SELECT count(*) AS n FROM credentials WHERE app_id = ?1", made.credential.appId)).toBe(0);
 	});
+
+	it("find nothing of an application marked deleted, even while a credential row of it is still there", async () => {
+		// Deleting the credentials with the mark is one guard; the lookup's own check of the application is the
+		// other, for a row any future path might leave behind.
+		const made = await credential(await seedApplication());
+		await store(made);
+		await env.DB.prepare("UPDATE applications SET deleted_at = ?2 WHERE id = ?1").bind(made.credential.appId, new Date().toISOString()).run();
+
+		expect(await findActiveCredentialBySecret(env.DB, made.credential.appId, made.hash)).toBeNull();
+		expect(await findActiveCredentialById(env.DB, made.credential.id)).toBeNull();
+	});
 });
 
 describe("updateCredential", () => {
