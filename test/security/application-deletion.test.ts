@@ -60,6 +60,9 @@ describe("a failed application deletion", () => {
 		expect(dead.result.explicitAcks).toEqual(dead.ids);
 		const parked = await getJob(MANAGEMENT, message.jobId);
 		expect(parked.status).not.toBe("failed");
+		// The dead-letter consumer notes why and leaves it running for the sweeper (README, Background jobs).
+		const row = await (await shardOf(app.appId)).prepare("SELECT status, error FROM jobs WHERE id = ?1").bind(message.jobId).first();
+		expect(row).toEqual({ status: "queued", error: expect.stringContaining("Retries spent; the sweeper sends it again") });
 
 		const again = await callCapturing("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
 		expect(again.response.status).toBe(204);
