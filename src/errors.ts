@@ -25,6 +25,7 @@ export const unauthorized = (message: string) =>
 	});
 
 export const learnerNotFound = (learnerId: string) => notFound(`Learner [${learnerId}] was not found`);
+export const appNotFound = (appId: string) => notFound(`Application [${appId}] was not found`);
 export const registrationNotFound = (registrationId: string) =>
 	notFound(`Registration [${registrationId}] was not found`);
 

@@ -277,6 +277,11 @@ export const SuppressionListSchema = z
 	})
 	.openapi("SuppressionListSchema");
 
+/** The path parameter of the management routes about one application. */
+export const ChildAppParams = z.object({
+	childAppId: z.string().min(1).max(255).openapi({ param: { name: "childAppId", in: "path" } }),
+});
+
 /** Hosts a webhook may reach over plain http: (local development only). */
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 

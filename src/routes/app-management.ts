@@ -25,7 +25,7 @@ import { learnerHash } from "../jobs/contract";
 import { deleteRealmUser, getRealmUserRole, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
-import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
+import { ApiError, appNotFound, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation } from "../jobs/contract";
 import { type MovePlan, newMovePlan } from "../jobs/move";
 import { choosePlacement, shardDatabase } from "../shards";
@@ -34,6 +34,7 @@ import {
 	ApplicationMoveSchema,
 	ApplicationRequestSchema,
 	ApplicationSchema,
+	ChildAppParams,
 	CredentialCreatedSchema,
 	CredentialListSchema,
 	CredentialRequestSchema,
@@ -50,9 +51,6 @@ import { declareRoute, json, jsonBody } from "../http/route";
 
 const tags = ["ApplicationManagement"];
 
-const ChildAppParams = z.object({
-	childAppId: z.string().min(1).max(255).openapi({ param: { name: "childAppId", in: "path" } }),
-});
 const CredentialParams = ChildAppParams.extend({
 	credentialId: z.string().min(1).max(255).openapi({ param: { name: "credentialId", in: "path" } }),
 });
@@ -63,7 +61,6 @@ const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({
 const ERASURE_PRIVILEGE =
 	"The initiating email address does not have sufficient privilege in this realm to perform this delete operation (a realm owner or admin is required)";
 
-const appNotFound = (appId: string) => notFound(`Application [${appId}] was not found`);
 const credentialNotFound = (credentialId: string) => notFound(`Credential [${credentialId}] was not found`);
 
 // Application ids: 10 characters of a 32-symbol alphabet (50 bits), the shape of SCORM Cloud's.

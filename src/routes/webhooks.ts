@@ -5,10 +5,10 @@ import { findPlacement } from "../db/applications";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { deleteWebhook, getWebhook, putWebhook } from "../db/webhooks";
-import { notFound } from "../errors";
+import { appNotFound, notFound } from "../errors";
 import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
 import { isDelivered, postEvent } from "../jobs/webhooks";
-import { JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
+import { ChildAppParams, JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
 import { declareRoute, json, jsonBody } from "../http/route";
 
 /**
@@ -17,12 +17,8 @@ import { declareRoute, json, jsonBody } from "../http/route";
  */
 
 const tags = ["ApplicationManagement"];
-const ChildAppParams = z.object({
-	childAppId: z.string().min(1).max(255).openapi({ param: { name: "childAppId", in: "path" } }),
-});
 const PATH = "/appManagement/{childAppId}/webhook";
 
-const appNotFound = (appId: string) => notFound(`Application [${appId}] was not found`);
 const noWebhook = (appId: string) => notFound(`Application [${appId}] has no webhook`);
 
 export const webhookRoutes = createRouter();
