@@ -533,7 +533,7 @@ export const LearnersPage: FC<
 						<input id="find-learner" name="learnerId" type="text" value={props.learnerId} />
 					</div>
 					<div>
-						<label for="find-tags">Or tags (comma-separated)</label>
+						<label for="find-tags">Or tags (comma-separated; spaces are kept)</label>
 						<input id="find-tags" name="tags" type="text" value={props.tags} />
 					</div>
 				</div>
@@ -590,7 +590,7 @@ export const LearnerPage: FC<
 				</ul>
 			)}
 			<PostForm action={`${base}/tags`} csrf={props.csrf} class="card" label="Add tags">
-				<label for="add-tags">Add tags (comma-separated)</label>
+				<label for="add-tags">Add tags (comma-separated; spaces are kept)</label>
 				<input id="add-tags" name="tags" type="text" required />
 				<button type="submit">Add tags</button>
 			</PostForm>
@@ -662,7 +662,7 @@ export const ErasuresPage: FC<PageProps & { applications: ApplicationView[] }> =
 				<h2>Many learners in one application</h2>
 				<label for="bulk-app">Application</label>
 				<ApplicationSelect id="bulk-app" applications={props.applications} />
-				<label for="bulk-ids">Learner ids (one per line, at most 1000)</label>
+				<label for="bulk-ids">Learner ids (one per line; spaces are kept; at most 1000)</label>
 				<textarea id="bulk-ids" name="ids" required></textarea>
 				<Requester id="bulk-email" />
 				<Suppress />

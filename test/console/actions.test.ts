@@ -133,7 +133,7 @@ describe("the console's learners view", () => {
 		const detail = await (await fetchConsole(get(`/applications/${app.appId}/learners/${encodeURIComponent(learner)}`, s.cookie))).text();
 		expect(detail).toContain(registrationId);
 		const base = `/applications/${app.appId}/learners/${encodeURIComponent(learner)}`;
-		expect((await submit(s, `${base}/tags`, { tags: "beta, gamma" })).status).toBe(200);
+		expect((await submit(s, `${base}/tags`, { tags: "beta,gamma" })).status).toBe(200);
 		expect(await tagsOf(app, "learner", learner)).toEqual(["alpha", "beta", "gamma"]);
 		expect((await submit(s, `${base}/tags/delete`, { tags: "alpha" })).status).toBe(200);
 		expect(await tagsOf(app, "learner", learner)).toEqual(["beta", "gamma"]);
