@@ -509,7 +509,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			const { appId, learnerId } = c.req.param();
 			const tags = tagList(c.req.valid("form").tags);
 			const answer = await c.var.api(asApp(appId), method, `/learner/${segment(learnerId)}/tags`, { tags });
-			const notice: Notice = answer.ok ? { kind: "ok", text: `Tags ${verb}: ${tags.join(", ")}` } : errorNotice(answer);
+			const notice: Notice = answer.ok ? { kind: "ok", text: `Tags ${verb}:`, values: tags } : errorNotice(answer);
 			return renderLearner(c, appId, learnerId, notice, statusOf(answer));
 		});
 	}

@@ -24,6 +24,8 @@ const exists = async (app: TestApp, registrationId: string) => {
 	return response.status === 200;
 };
 
+const headingOf = (html: string) => /<h1>([\s\S]*?)<\/h1>/.exec(html)?.[1];
+
 describe("GET /console/applications/:appId/learners (the search box)", () => {
 	it("opens the learner whose id was typed, spaces and all, not the learner without them", async () => {
 		const s = await session();
@@ -102,6 +104,8 @@ describe("POST /console/applications/:appId/learners/:learnerId/tags/delete", ()
 		const removed = await submit(s, `${learnerPath(app, learner)}/tags/delete`, buttons[0]);
 		expect(removed.status).toBe(200);
 		expect(await tagsOf(app, "learner", learner)).toEqual(["padded"]);
+		// The notice names the tag as removed, its space shown.
+		expect(await removed.text()).toContain('Tags removed: <code class="verbatim"><span class="blank"> </span>padded</code>');
 	});
 });
 
@@ -159,5 +163,52 @@ describe("POST /console/erasures", () => {
 		expect(refused.status).toBe(400);
 		expect(await refused.text()).toContain("learnerId must be at most 255 characters");
 		expect(refused.headers.get("Location")).toBeNull();
+	});
+});
+
+describe("the console's pages show ids and tags verbatim", () => {
+	it("marks a learner id's leading and trailing blanks on its page, so it is told apart from the id without them", async () => {
+		const s = await session();
+		const app = await createApp();
+		const plain = uniqueValue("bob");
+		const registrationId = uniqueValue("registration");
+		await enrol(app, plain);
+		const registered = await call("POST", "/registrations", {
+			auth: app.auth,
+			body: { courseId: "course-1", registrationId: `${registrationId} `, learner: { id: `${plain} ` } },
+		});
+		expect(registered.status).toBe(204);
+		await enrol(app, `  ${plain}`);
+		await enrol(app, `${plain}\u00a0`);
+		expect(headingOf(await pageOf(s, learnerPath(app, plain)))).toBe(`Learner <code class="verbatim">${plain}</code>`);
+		const padded = await pageOf(s, learnerPath(app, `${plain} `));
+		expect(headingOf(padded)).toBe(
+			`Learner <code class="verbatim">${plain}<span class="blank"> </span></code> <small class="blanks">(ends with 1 space)</small>`,
+		);
+		expect(padded).toContain(`<code class="verbatim">${registrationId}<span class="blank"> </span></code> <small class="blanks">(ends with 1 space)</small>`);
+		expect(headingOf(await pageOf(s, learnerPath(app, `  ${plain}`)))).toBe(
+			`Learner <code class="verbatim"><span class="blank">  </span>${plain}</code> <small class="blanks">(starts with 2 spaces)</small>`,
+		);
+		await enrol(app, "  ");
+		expect(headingOf(await pageOf(s, learnerPath(app, "  ")))).toBe(
+			'Learner <code class="verbatim"><span class="blank">  </span></code> <small class="blanks">(only 2 spaces)</small>',
+		);
+		expect(headingOf(await pageOf(s, learnerPath(app, `${plain}\u00a0`)))).toBe(
+			`Learner <code class="verbatim">${plain}<span class="blank">\u00a0</span></code> <small class="blanks">(ends with U+00A0)</small>`,
+		);
+	});
+
+	it("marks padded ids and tags in the learners directory", async () => {
+		const s = await session();
+		const app = await createApp();
+		const plain = uniqueValue("bob");
+		await enrol(app, plain, { learnerTags: ["padded"] });
+		await enrol(app, `${plain} `, { learnerTags: ["padded "] });
+		const html = await pageOf(s, `/applications/${app.appId}/learners`);
+		expect(html).toContain(`<a href="/console${learnerPath(app, plain)}"><code class="verbatim">${plain}</code></a>`);
+		expect(html).toContain(
+			`<a href="/console${learnerPath(app, `${plain} `)}"><code class="verbatim">${plain}<span class="blank"> </span></code> <small class="blanks">(ends with 1 space)</small></a>`,
+		);
+		expect(html).toContain('<code class="verbatim">padded<span class="blank"> </span></code> <small class="blanks">(ends with 1 space)</small>');
 	});
 });
