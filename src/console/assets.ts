@@ -43,7 +43,13 @@ th { background: var(--panel); }
 td.actions > * { display: inline-block; margin: 0 0.6rem 0.3rem 0; }
 td.mono, td time { white-space: nowrap; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.92em; overflow-wrap: anywhere; }
-.notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; }
+/* Ids and tags verbatim (views.tsx, Verbatim): every space kept and taking room, the value's extent outlined, the
+   blanks at either end shaded and underlined (the note beside says them in words). */
+code.verbatim { white-space: break-spaces; background: #fff; box-shadow: 0 0 0 1px var(--line); border-radius: 2px; padding: 0 0.1em; }
+code.verbatim .blank { background: #ffd9a0; box-shadow: inset 0 -2px 0 #8a4b00; }
+.blanks { color: var(--muted); font-size: 0.8rem; font-weight: 400; white-space: nowrap; }
+/* An API message may quote an id: its spaces are kept as they are. */
+.notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; white-space: pre-wrap; }
 .notice.error { border-color: var(--danger); background: #fbe9e7; }
 .secret { margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; background: #fff8e1; border: 1px solid #e0b400; padding: 0.75rem; border-radius: 4px; }
 .secret output { font-family: ui-monospace, Menlo, Consolas, monospace; overflow-wrap: anywhere; }

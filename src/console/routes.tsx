@@ -118,8 +118,22 @@ const form = <T extends ZodType>(schema: T) =>
 		}
 	});
 
+/** Free text (a name, an email, a URL, a shard): the spaces around it are dropped, as whoever typed it meant. */
 const text = (name: string, max = 255) =>
 	z.string({ error: `${name} is required` }).trim().min(1, `${name} is required`).max(max, `${name} is at most ${max} characters`);
+
+/**
+ * Ids and tags exactly as typed (SPEC §10): never trimmed or normalised, since learner "bob " is not learner "bob".
+ * Only an empty field is refused here; length and characters are the API's to judge, and its message is shown.
+ */
+const exact = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
+
+/** The tags of a comma-separated field: split on commas only (no tag holds one), empty pieces dropped, none trimmed. */
+const tagList = (tags: string) => tags.split(",").filter((tag) => tag !== "");
+
+/** The ids of a one-per-line field: split on line breaks only (CRLF, as browsers send a textarea, or LF), empty lines dropped. */
+const lineList = (ids: string) => ids.split(/\r?\n/).filter((id) => id !== "");
+
 const checkbox = z.literal("true").optional();
 
 /**
@@ -424,8 +438,9 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	router.get("/applications/:appId/learners", async (c) => {
 		const appId = c.req.param("appId");
 		const app = await findApplication(c, appId);
-		const learnerId = (c.req.query("learnerId") ?? "").trim();
-		const tags = (c.req.query("tags") ?? "").trim();
+		// As typed (an empty box searches nothing): the API finds "bob " and " padded", not "bob" and "padded".
+		const learnerId = c.req.query("learnerId") ?? "";
+		const tags = c.req.query("tags") ?? "";
 		const more = c.req.query("more");
 		let learners: LearnerView[] = [];
 		let next: string | undefined;
@@ -433,7 +448,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		let status = 200;
 		if (learnerId) {
 			const answer = await c.var.api<{ learners: LearnerView[] }>(asApp(appId), "GET", `/learner/${segment(learnerId)}/tags`);
-			if (answer.ok) return c.redirect(`/console/applications/${appId}/learners/${segment(learnerId)}`, 303);
+			if (answer.ok) return c.redirect(`/console/applications/${segment(appId)}/learners/${segment(learnerId)}`, 303);
 			notice = errorNotice(answer);
 			status = answer.status;
 		} else {
@@ -486,21 +501,15 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 
 	router.get("/applications/:appId/learners/:learnerId", (c) => renderLearner(c, c.req.param("appId"), c.req.param("learnerId")));
 
-	const tagList = (tags: string) =>
-		tags
-			.split(",")
-			.map((tag) => tag.trim())
-			.filter(Boolean);
-
 	for (const [suffix, method, verb] of [
 		["tags", "PUT", "added"],
 		["tags/delete", "DELETE", "removed"],
 	] as const) {
-		router.post(`/applications/:appId/learners/:learnerId/${suffix}`, form(z.object({ tags: text("tags", 64 * 1024) })), async (c) => {
+		router.post(`/applications/:appId/learners/:learnerId/${suffix}`, form(z.object({ tags: exact("tags") })), async (c) => {
 			const { appId, learnerId } = c.req.param();
 			const tags = tagList(c.req.valid("form").tags);
 			const answer = await c.var.api(asApp(appId), method, `/learner/${segment(learnerId)}/tags`, { tags });
-			const notice: Notice = answer.ok ? { kind: "ok", text: `Tags ${verb}: ${tags.join(", ")}` } : errorNotice(answer);
+			const notice: Notice = answer.ok ? { kind: "ok", text: `Tags ${verb}:`, values: tags } : errorNotice(answer);
 			return renderLearner(c, appId, learnerId, notice, statusOf(answer));
 		});
 	}
@@ -518,7 +527,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 
 	router.post(
 		"/erasures/learner",
-		form(z.object({ appId: text("appId"), learnerId: text("learnerId"), userEmail: text("userEmail"), suppress: checkbox })),
+		form(z.object({ appId: exact("appId"), learnerId: exact("learnerId"), userEmail: text("userEmail"), suppress: checkbox })),
 		async (c) => {
 			const { appId, learnerId, userEmail, suppress } = c.req.valid("form");
 			const answer = await c.var.api(asApp(appId), "POST", `/learner/${segment(learnerId)}/delete-information${erasureQuery(userEmail, suppress)}`);
@@ -529,20 +538,18 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 
 	router.post(
 		"/erasures/bulk",
-		form(z.object({ appId: text("appId"), ids: text("ids", 512 * 1024), userEmail: text("userEmail"), suppress: checkbox })),
+		form(z.object({ appId: exact("appId"), ids: exact("ids"), userEmail: text("userEmail"), suppress: checkbox })),
 		async (c) => {
 			const { appId, ids, userEmail, suppress } = c.req.valid("form");
-			const learnerIds = ids
-				.split(/\r?\n/)
-				.map((id) => id.trim())
-				.filter(Boolean);
-			const answer = await c.var.api(asApp(appId), "POST", `/learners/delete-information${erasureQuery(userEmail, suppress)}`, { ids: learnerIds });
+			const answer = await c.var.api(asApp(appId), "POST", `/learners/delete-information${erasureQuery(userEmail, suppress)}`, {
+				ids: lineList(ids),
+			});
 			if (!answer.ok) return renderErasures(c, errorNotice(answer), answer.status);
 			return startedJob(c, answer.location);
 		},
 	);
 
-	router.post("/erasures/realm", form(z.object({ learnerId: text("learnerId"), userEmail: text("userEmail"), suppress: checkbox })), async (c) => {
+	router.post("/erasures/realm", form(z.object({ learnerId: exact("learnerId"), userEmail: text("userEmail"), suppress: checkbox })), async (c) => {
 		const { learnerId, userEmail, suppress } = c.req.valid("form");
 		const answer = await c.var.api(
 			MANAGEMENT,

@@ -5,6 +5,8 @@ import type { Child, FC, PropsWithChildren } from "hono/jsx";
 export interface Notice {
 	kind: "ok" | "error";
 	text: string;
+	/** Ids or tags the notice names, shown verbatim after its text. */
+	values?: string[];
 }
 
 /** What every signed-in page needs: the CSRF token its forms carry. */
@@ -81,6 +83,68 @@ export function progressOf(job: JobView): { percent: number; counts: string } {
 /** A date as an operator reads it (UTC, to the minute), the exact instant kept in the element. */
 const When: FC<{ iso: string }> = ({ iso }) => <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time>;
 
+/** What shows nothing at either end of an id: white space, and invisible format characters (U+200B, U+2060…). */
+const BLANKS_AT_START = /^[\s\p{Cf}]+/u;
+const BLANKS_AT_END = /[\s\p{Cf}]+$/u;
+
+/** A value split into the blanks it starts with, its visible middle, and the blanks it ends with. */
+function blanksOf(value: string): { start: string; middle: string; end: string } {
+	const start = BLANKS_AT_START.exec(value)?.[0] ?? "";
+	const rest = value.slice(start.length);
+	const end = BLANKS_AT_END.exec(rest)?.[0] ?? "";
+	return { start, middle: rest.slice(0, rest.length - end.length), end };
+}
+
+/** Blanks in words: "1 space", "2 spaces", or the code points of any others ("U+00A0"). */
+function described(blanks: string): string {
+	const characters = [...blanks];
+	if (characters.every((character) => character === " ")) return `${characters.length} space${characters.length === 1 ? "" : "s"}`;
+	return characters.map((character) => `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`).join(" ");
+}
+
+/**
+ * An id or a tag exactly as the API holds it (SPEC §10). Learner "bob " is another person than "bob", so every
+ * space is kept (white-space in the stylesheet), the blanks at either end are marked, and a note in words says what
+ * they are: seen without colour, read by screen readers. The characters themselves stay in the element, so copying
+ * the id copies it exactly.
+ */
+export const Verbatim: FC<{ value: string }> = ({ value }) => {
+	const { start, middle, end } = blanksOf(value);
+	const note = [
+		start && (middle ? `starts with ${described(start)}` : `only ${described(start)}`),
+		end && `ends with ${described(end)}`,
+	]
+		.filter(Boolean)
+		.join(", ");
+	return (
+		<>
+			<code class="verbatim">
+				{start ? <span class="blank">{start}</span> : null}
+				{middle}
+				{end ? <span class="blank">{end}</span> : null}
+			</code>
+			{note ? (
+				<>
+					{" "}
+					<small class="blanks">({note})</small>
+				</>
+			) : null}
+		</>
+	);
+};
+
+/** Ids or tags, each verbatim, comma-separated. */
+const VerbatimList: FC<{ values: string[] }> = ({ values }) => (
+	<>
+		{values.map((value, index) => (
+			<>
+				{index > 0 ? ", " : null}
+				<Verbatim value={value} />
+			</>
+		))}
+	</>
+);
+
 const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="csrf" value={token} />;
 
 /** A POST form carrying the session's CSRF token. */
@@ -130,6 +194,12 @@ const NoticeBox: FC<{ notice?: Notice | undefined }> = ({ notice }) =>
 	notice ? (
 		<p class={notice.kind === "error" ? "notice error" : "notice"} role={notice.kind === "error" ? "alert" : "status"}>
 			{notice.text}
+			{notice.values ? (
+				<>
+					{" "}
+					<VerbatimList values={notice.values} />
+				</>
+			) : null}
 		</p>
 	) : null;
 
@@ -161,8 +231,8 @@ const Document: FC<PropsWithChildren<{ title: string }>> = ({ title, children })
 	</html>
 );
 
-/** A signed-in page: navigation, sign-out, the heading and the page's notice. */
-export const Layout: FC<PropsWithChildren<PageProps & { title: string }>> = ({ title, csrf, notice, children }) => (
+/** A signed-in page: navigation, sign-out, the heading (the title unless given) and the page's notice. */
+export const Layout: FC<PropsWithChildren<PageProps & { title: string; heading?: Child }>> = ({ title, heading, csrf, notice, children }) => (
 	<Document title={title}>
 		<header>
 			<a class="brand" href="/console/applications">
@@ -189,7 +259,7 @@ export const Layout: FC<PropsWithChildren<PageProps & { title: string }>> = ({ t
 			</PostForm>
 		</header>
 		<main>
-			<h1>{title}</h1>
+			<h1>{heading ?? title}</h1>
 			<NoticeBox notice={notice} />
 			{children}
 		</main>
@@ -533,7 +603,7 @@ export const LearnersPage: FC<
 						<input id="find-learner" name="learnerId" type="text" value={props.learnerId} />
 					</div>
 					<div>
-						<label for="find-tags">Or tags (comma-separated)</label>
+						<label for="find-tags">Or tags (comma-separated; spaces are kept)</label>
 						<input id="find-tags" name="tags" type="text" value={props.tags} />
 					</div>
 				</div>
@@ -546,9 +616,16 @@ export const LearnersPage: FC<
 				<Table
 					rows={props.learners}
 					columns={[
-						{ label: "Learner id", cell: (learner) => <a href={`${base}/${encodeURIComponent(learner.id)}`}>{learner.id}</a> },
+						{
+							label: "Learner id",
+							cell: (learner) => (
+								<a href={`${base}/${encodeURIComponent(learner.id)}`}>
+									<Verbatim value={learner.id} />
+								</a>
+							),
+						},
 						{ label: "Name", cell: (learner) => learnerName(learner) },
-						{ label: "Tags", cell: (learner) => learner.tags.join(", ") },
+						{ label: "Tags", cell: (learner) => <VerbatimList values={learner.tags} /> },
 						{ label: "Registrations", cell: (learner) => learner.registrationCount },
 					]}
 				/>
@@ -567,7 +644,16 @@ export const LearnerPage: FC<
 > = (props) => {
 	const base = `/console/applications/${props.app.id}/learners/${encodeURIComponent(props.learnerId)}`;
 	return (
-		<Layout title={`Learner ${props.learnerId}`} csrf={props.csrf} notice={props.notice}>
+		<Layout
+			title={`Learner ${props.learnerId}`}
+			heading={
+				<>
+					Learner <Verbatim value={props.learnerId} />
+				</>
+			}
+			csrf={props.csrf}
+			notice={props.notice}
+		>
 			<p>
 				In application <a href={`/console/applications/${props.app.id}/learners`}>{props.app.name}</a>
 			</p>
@@ -578,7 +664,7 @@ export const LearnerPage: FC<
 				<ul class="tags">
 					{props.tags.map((tag) => (
 						<li>
-							<span>{tag}</span>
+							<Verbatim value={tag} />
 							<PostForm action={`${base}/tags/delete`} csrf={props.csrf} class="row">
 								<input type="hidden" name="tags" value={tag} />
 								<button type="submit" class="secondary" aria-label={`Remove tag ${tag}`}>
@@ -590,7 +676,7 @@ export const LearnerPage: FC<
 				</ul>
 			)}
 			<PostForm action={`${base}/tags`} csrf={props.csrf} class="card" label="Add tags">
-				<label for="add-tags">Add tags (comma-separated)</label>
+				<label for="add-tags">Add tags (comma-separated; spaces are kept)</label>
 				<input id="add-tags" name="tags" type="text" required />
 				<button type="submit">Add tags</button>
 			</PostForm>
@@ -598,8 +684,8 @@ export const LearnerPage: FC<
 			<Table
 				rows={props.registrations}
 				columns={[
-					{ label: "Registration id", class: "mono", cell: (registration) => registration.id },
-					{ label: "Course", class: "mono", cell: (registration) => registration.course.id },
+					{ label: "Registration id", cell: (registration) => <Verbatim value={registration.id} /> },
+					{ label: "Course", cell: (registration) => <Verbatim value={registration.course.id} /> },
 					{ label: "Created", cell: (registration) => <When iso={registration.createdDate} /> },
 				]}
 			/>
@@ -662,7 +748,7 @@ export const ErasuresPage: FC<PageProps & { applications: ApplicationView[] }> =
 				<h2>Many learners in one application</h2>
 				<label for="bulk-app">Application</label>
 				<ApplicationSelect id="bulk-app" applications={props.applications} />
-				<label for="bulk-ids">Learner ids (one per line, at most 1000)</label>
+				<label for="bulk-ids">Learner ids (one per line; spaces are kept; at most 1000)</label>
 				<textarea id="bulk-ids" name="ids" required></textarea>
 				<Requester id="bulk-email" />
 				<Suppress />

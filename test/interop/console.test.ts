@@ -160,7 +160,7 @@ describe("the console in headless Chromium", () => {
 		await check("learners-by-tag", `Learners of ${appName}`);
 
 		await Promise.all([page.waitForNavigation(), page.click("tbody tr a")]);
-		expect(await page.$$eval(".tags li span", (spans) => spans.map((span) => span.textContent))).toEqual([tag]);
+		expect(await page.$$eval(".tags li code", (codes) => codes.map((code) => code.textContent))).toEqual([tag]);
 		expect(await page.$eval("tbody", (tbody) => tbody.textContent)).toContain(registrationId);
 		await check("learner", `Learner ${learnerId}`);
 	});
@@ -170,6 +170,31 @@ describe("the console in headless Chromium", () => {
 		await page.goto(`${origin()}/console/users`);
 		expect(await page.$eval("tbody", (tbody) => tbody.textContent)).toContain(adminEmail);
 		await check("users", "Realm users and roles");
+	});
+
+	it("shows a learner id's trailing space, and erases that learner from its page, not the learner without it", async () => {
+		const auth = basicAuthorization(appId, secret);
+		const padded = `${learnerId} `;
+		const registered = await api("POST", "/registrations", auth, { courseId: "course-1", registrationId: unique("registration"), learner: { id: padded } });
+		expect(registered.status).toBe(204);
+		await page.goto(`${origin()}/console/applications/${appId}/learners`);
+		await Promise.all([page.waitForNavigation(), page.click(`a[href$="/learners/${encodeURIComponent(padded)}"]`)]);
+		// The space takes room and is shaded, and the note says it in words.
+		const blank = await page.$eval("h1 code .blank", (span) => ({
+			text: span.textContent,
+			width: span.getBoundingClientRect().width,
+			background: getComputedStyle(span).backgroundColor,
+		}));
+		expect(blank.text).toBe(" ");
+		expect(blank.width).toBeGreaterThan(4);
+		expect(blank.background).not.toBe("rgba(0, 0, 0, 0)");
+		await check("learner-padded", `Learner ${padded} (ends with 1 space)`);
+
+		await page.type("#erase-email", adminEmail);
+		await submit("/console/erasures/learner");
+		await page.waitForFunction(() => (document.querySelector("[data-field=status]") as HTMLElement).textContent === "completed", { timeout: 45_000 });
+		expect((await api("GET", `/learner/${encodeURIComponent(padded)}/tags`, auth)).status).toBe(404);
+		expect((await api("GET", `/learner/${encodeURIComponent(learnerId)}/tags`, auth)).status).toBe(200);
 	});
 
 	it("erases the learner, following the job's progress bar to 100 %", async () => {

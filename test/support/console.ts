@@ -60,3 +60,51 @@ export async function csrfOf(cookie: string, path = "/applications"): Promise<st
 	return token ?? "";
 }
 
+/** A signed-in session: its cookie and its forms' token. */
+export interface ConsoleSession {
+	cookie: string;
+	csrf: string;
+}
+
+/** Signs in; answers the session's cookie and token. */
+export async function session(): Promise<ConsoleSession> {
+	const cookie = await signIn();
+	return { cookie, csrf: await csrfOf(cookie) };
+}
+
+/** Posts a console form in `s`; returns the response. */
+export const submit = (s: ConsoleSession, path: string, fields: Record<string, string> = {}) =>
+	fetchConsole(post(path, { ...fields, csrf: s.csrf }, { cookie: s.cookie }));
+
+/** The job a console form started: its page's path names it. */
+export function startedJob(response: Response): string {
+	expect(response.status).toBe(303);
+	const location = response.headers.get("Location") ?? "";
+	expect(location).toMatch(/^\/console\/jobs\//);
+	return decodeURIComponent(location.slice("/console/jobs/".length));
+}
+
+/** An attribute value as the browser reads it (hono/jsx escapes &, <, >, " and '). */
+const unescape = (value: string) =>
+	value.replace(/&(amp|lt|gt|quot|#39);/g, (_, name: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[name] ?? "");
+
+/**
+ * The hidden and text fields of each form on the page that posts to `action` (a path under /console), as the
+ * browser would send them before anyone types; the CSRF token left out.
+ */
+export function formsOf(html: string, action: string): Record<string, string>[] {
+	const forms = [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)].filter(([, attributes]) => attributesOf(attributes ?? "").action === `/console${action}`);
+	return forms.map(([, , body]) => {
+		const fields: Record<string, string> = {};
+		for (const [, attributes] of (body ?? "").matchAll(/<input\b([^>]*)>/g)) {
+			const { name, value, type = "text" } = attributesOf(attributes ?? "");
+			if (name !== undefined && name !== "csrf" && (type === "hidden" || type === "text")) fields[name] = value ?? "";
+		}
+		return fields;
+	});
+}
+
+function attributesOf(text: string): Record<string, string> {
+	return Object.fromEntries([...text.matchAll(/([\w-]+)="([^"]*)"/g)].map(([, name, value]) => [name ?? "", unescape(value ?? "")]));
+}
+
