@@ -9,7 +9,7 @@ import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
 import { d1Trouble } from "./db/retry";
 import { ApiError, seconds, unauthorized } from "./errors";
 import { bodyChecks } from "./http/body";
-import { log } from "./log";
+import { describeFault, log } from "./log";
 import { registerSecuritySchemes } from "./openapi/security";
 import { checkBookmark, requestContext } from "./request-context";
 import { appManagementRoutes } from "./routes/app-management";
@@ -89,16 +89,6 @@ app.notFound((c) =>
 		404,
 	),
 );
-
-/**
- * What the log may say of an unexpected error: its kind, and D1's own message. Any other message may quote
- * values (a learner id, an email), and a stack is no one's business outside a debugger; D1 names the failing
- * constraint or statement, never a bound value, so its first line is kept.
- */
-function describeFault(error: unknown): Record<string, string | undefined> {
-	if (!(error instanceof Error)) return { error: typeof error };
-	return { error: error.name, detail: error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined };
-}
 
 /** Seconds a write refused during a move is told to wait: the final catch-up and flip take about that long. */
 const MOVE_RETRY_AFTER = "2";

@@ -28,6 +28,12 @@ const NUMBERS = {
 	MOVE_LINGER_SECONDS: { fallback: 40, min: 0 },
 } as const;
 
+/**
+ * Switches: "true" or "false", unset meaning off. Anything else fails closed rather than being guessed at: a "yes"
+ * or "TRUE" meant as on would otherwise silently stay off.
+ */
+type Switch = "WEBHOOK_ALLOW_LOCALHOST";
+
 /** An Ed25519 private key as a JWK (RFC 8037): both halves, base64url of 32 bytes each. */
 export interface Ed25519PrivateJwk {
 	kty: "OKP";
@@ -45,6 +51,12 @@ export interface Config {
 	receiptSigningKey: Ed25519PrivateJwk;
 	/** SHARDS: the shard databases, each checked to be a D1 binding (src/shards.ts). */
 	shards: Shard[];
+	/**
+	 * WEBHOOK_ALLOW_LOCALHOST: a webhook may name the local machine (localhost, 127.0.0.1, [::1]), over plain http:
+	 * too — local development only (SPEC §8; src/jobs/webhook-destination.ts). On in .dev.vars.example, "false" in
+	 * wrangler.toml.
+	 */
+	webhookAllowLocalhost: boolean;
 }
 
 /** What the service refuses to run with; the message names the setting, never its value. */
@@ -53,6 +65,8 @@ export class ConfigError extends Error {
 }
 
 type ConfigEnv = { [K in keyof typeof SECRETS]?: string } & { [K in keyof typeof NUMBERS]?: string } & {
+	[K in Switch]?: string;
+} & {
 	RECEIPT_SIGNING_KEY?: string;
 	SHARDS?: string;
 };
@@ -97,12 +111,19 @@ function check(env: ConfigEnv): Config {
 		}
 		return value;
 	};
+	const on = (name: Switch) => {
+		const text = env[name];
+		if (text === undefined || text === "" || text === "false") return false;
+		if (text === "true") return true;
+		throw new ConfigError(`${name} must be "true" or "false" (unset: false)`);
+	};
 	return {
 		rowQuota: number("APP_ROW_QUOTA"),
 		writeBudget: number("APP_WRITE_BUDGET"),
 		moveLingerMs: number("MOVE_LINGER_SECONDS") * 1000,
 		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
 		shards: shardsOf(env),
+		webhookAllowLocalhost: on("WEBHOOK_ALLOW_LOCALHOST"),
 	};
 }
 
@@ -122,7 +143,7 @@ const checked = new WeakMap<object, Config | ConfigError>();
 
 /**
  * The checked configuration; throws ConfigError when a secret is missing or short, the receipt signing key is
- * not an Ed25519 JWK, or a number malformed.
+ * not an Ed25519 JWK, or a number or a switch malformed.
  */
 export function config(env: ConfigEnv): Config {
 	let result = checked.get(env);

@@ -15,3 +15,13 @@ export function log(env: { LOG_LEVEL?: string }, level: LogLevel, fields: Record
 	// One stream for every level: the platform tags lines by level from the JSON itself.
 	console.log(JSON.stringify({ level, ...fields }));
 }
+
+/**
+ * What the log may say of an unexpected error: its kind, and D1's own message. Any other message may quote
+ * values (a learner id, an email), and a stack is no one's business outside a debugger; D1 names the failing
+ * constraint or statement, never a bound value, so its first line is kept.
+ */
+export function describeFault(error: unknown): Record<string, string | undefined> {
+	if (!(error instanceof Error)) return { error: typeof error };
+	return { error: error.name, detail: error.message.startsWith("D1_") ? error.message.split("\n")[0] : undefined };
+}

@@ -6,7 +6,7 @@ import { markResent, repairStaleJobs } from "../db/job-sweeps";
 import { retryTransient } from "../db/retry";
 import { recordApplicationDeletion } from "../db/jobs";
 import type { Db } from "../db/types";
-import { log } from "../log";
+import { describeFault, log } from "../log";
 import { shardDatabase } from "../shards";
 import { enqueue } from "./contract";
 import { dispatchEvents, redeliverOverdue } from "./webhooks";
@@ -42,6 +42,11 @@ export interface SweepReport {
 	deliveriesResent: number;
 	/** Console sign-outs past their session's expiry, deleted by this sweep. */
 	signOutsExpired: number;
+	/**
+	 * Databases, by binding name (`DB` is the control database), at least one step of whose sweep failed: each
+	 * failure is logged, what it left undone waits for the next sweep, and the other databases were swept.
+	 */
+	failedDatabases: string[];
 }
 
 /** How long a job's event may wait to be looked at (the consumer does so when the job's message is done). */
@@ -50,55 +55,90 @@ export const EVENT_LOOK_MS = 60_000;
 /** Expired idempotency keys deleted per database per sweep (the rest wait for the next). */
 export const EXPIRED_KEYS_PER_SWEEP = 5000;
 
-/** One database's sweep: its repairs, then its stale jobs' messages sent again. */
-async function sweepDatabase(
+/** The control database's binding, as the report and the log name it. */
+const CONTROL = "DB";
+
+/** A database the sweep goes through: its binding name, the binding, and whether it holds realm jobs (moves). */
+interface SweptDatabase {
+	name: string;
+	db: Db;
+	realm: boolean;
+}
+
+/**
+ * Runs one step of the sweep that needs `database`. A failure (the database unavailable, say) is logged by the
+ * binding's name — never personal data — and noted in the report, and the sweep goes on: one failing database
+ * never stops work on the others (SPEC §11). Answers the step's result, or undefined when it failed.
+ */
+async function attempt<T>(
 	env: Env,
-	db: Db,
-	nowMs: number,
-	realm: boolean,
-): Promise<Omit<SweepReport, "deletionsRecorded" | "signOutsExpired">> {
-	const keysExpired = await retryTransient(() => deleteExpiredKeys(db, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP));
+	report: SweepReport,
+	where: { database: string; step: string; appId?: string },
+	work: () => Promise<T>,
+): Promise<{ value: T } | undefined> {
+	try {
+		return { value: await work() };
+	} catch (error) {
+		if (!report.failedDatabases.includes(where.database)) report.failedDatabases.push(where.database);
+		log(env, "error", { msg: "sweep: database failed", ...where, ...describeFault(error) });
+		return undefined;
+	}
+}
+
+/**
+ * One database's sweep: its repairs, then its stale jobs' messages sent again, then its events. Counted in the
+ * report as each step is done, so what a later step's failure leaves undone is all that goes uncounted.
+ */
+async function sweepDatabase(env: Env, { db, realm }: SweptDatabase, nowMs: number, report: SweepReport): Promise<void> {
 	const now = new Date(nowMs).toISOString();
+	report.keysExpired += await retryTransient(() => deleteExpiredKeys(db, now, EXPIRED_KEYS_PER_SWEEP));
 	const repairs = await repairStaleJobs(db, new Date(nowMs - STALE_MS).toISOString(), now, {
 		maxResends: MAX_RESENDS,
 		limit: SWEEP_LIMIT,
 		realm,
 	});
+	report.orphaned += repairs.orphaned;
+	report.givenUp += repairs.givenUp;
 	const sends = await Promise.allSettled(repairs.stale.map((job) => enqueue(env, { type: job.type, jobId: job.id })));
 	const sent = repairs.stale.filter((_, index) => sends[index]?.status === "fulfilled").map((job) => job.id);
+	report.sendFailures += repairs.stale.length - sent.length;
 	if (sent.length > 0) await markResent(db, sent, now);
+	report.resent += sent.length;
 	// After the repairs, which may have ended jobs.
-	const eventsDispatched = await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });
-	const deliveriesResent = await redeliverOverdue(env, db, new Date(nowMs - STALE_MS).toISOString(), now);
-	return {
-		orphaned: repairs.orphaned,
-		givenUp: repairs.givenUp,
-		resent: sent.length,
-		sendFailures: repairs.stale.length - sent.length,
-		keysExpired,
-		eventsDispatched,
-		deliveriesResent,
-	};
+	report.eventsDispatched += await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });
+	report.deliveriesResent += await redeliverOverdue(env, db, new Date(nowMs - STALE_MS).toISOString(), now);
 }
 
 /**
  * Application deletions the control database accepted but whose shard never recorded the job (the request
- * failed between the two): recorded and sent now.
+ * failed between the two): recorded and sent now, each on its own, so that one shard down leaves the deletions
+ * on the others to go ahead.
  */
-async function finishDeletions(env: Env, nowMs: number): Promise<number> {
+async function finishDeletions(env: Env, nowMs: number, report: SweepReport): Promise<void> {
 	const now = new Date(nowMs).toISOString();
-	const pending = await unrecordedDeletions(env.DB, new Date(nowMs - STALE_MS).toISOString(), SWEEP_LIMIT);
-	for (const placement of pending) {
-		const job = await recordApplicationDeletion(shardDatabase(env, placement.shard), placement.appId, now);
-		await noteDeletionRecorded(env.DB, placement.appId, now);
+	const pending = await attempt(env, report, { database: CONTROL, step: "deletions" }, () =>
+		unrecordedDeletions(env.DB, new Date(nowMs - STALE_MS).toISOString(), SWEEP_LIMIT),
+	);
+	for (const placement of pending?.value ?? []) {
+		const { appId, shard } = placement;
+		const recorded = await attempt(env, report, { database: shard, step: "deletion", appId }, () =>
+			recordApplicationDeletion(shardDatabase(env, shard), appId, now),
+		);
+		if (!recorded) continue;
+		// Unnoted, the deletion is found again by the next sweep, which records nothing twice and sends again.
+		if (!(await attempt(env, report, { database: CONTROL, step: "deletion", appId }, () => noteDeletionRecorded(env.DB, appId, now)))) continue;
+		report.deletionsRecorded++;
+		const job = recorded.value;
 		if (job) await enqueue(env, { type: "deleteApplication", jobId: job.id }).catch(() => undefined);
 	}
-	return pending.length;
 }
 
 /**
  * One sweep at `nowMs` over every database that holds jobs: the control database (moves) and each shard, then
- * half-requested application deletions. Outside any session: the sweeper must see each primary's latest state.
+ * half-requested application deletions and expired console sign-outs. Outside any session: the sweeper must see
+ * each primary's latest state. A database that fails is logged and listed in the report (`failedDatabases`) and
+ * the rest are swept; only when every database's own sweep failed does it throw, after logging each, so that the
+ * Cron Trigger's record of the run shows it failed.
  */
 export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 	const report: SweepReport = {
@@ -111,23 +151,23 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		eventsDispatched: 0,
 		deliveriesResent: 0,
 		signOutsExpired: 0,
+		failedDatabases: [],
 	};
-	const databases: [Db, boolean][] = [
-		[env.DB, true],
-		...config(env).shards.map((shard): [Db, boolean] => [shardDatabase(env, shard.name), false]),
+	const databases: SweptDatabase[] = [
+		{ name: CONTROL, db: env.DB, realm: true },
+		...config(env).shards.map((shard) => ({ name: shard.name, db: shardDatabase(env, shard.name), realm: false })),
 	];
-	for (const [db, realm] of databases) {
-		const part = await sweepDatabase(env, db, nowMs, realm);
-		report.orphaned += part.orphaned;
-		report.givenUp += part.givenUp;
-		report.resent += part.resent;
-		report.sendFailures += part.sendFailures;
-		report.keysExpired += part.keysExpired;
-		report.eventsDispatched += part.eventsDispatched;
-		report.deliveriesResent += part.deliveriesResent;
+	let swept = 0;
+	for (const database of databases) {
+		if (await attempt(env, report, { database: database.name, step: "jobs" }, () => sweepDatabase(env, database, nowMs, report))) swept++;
 	}
-	report.deletionsRecorded = await finishDeletions(env, nowMs);
-	report.signOutsExpired = await deleteExpiredSignOuts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP);
-	log(env, report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info", { msg: "sweep", ...report });
+	await finishDeletions(env, nowMs, report);
+	const signOuts = await attempt(env, report, { database: CONTROL, step: "sign-outs" }, () =>
+		deleteExpiredSignOuts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP),
+	);
+	report.signOutsExpired = signOuts?.value ?? 0;
+	const level = report.failedDatabases.length > 0 ? "error" : report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info";
+	log(env, level, { msg: "sweep", ...report });
+	if (swept === 0) throw new Error(`Sweep failed on every database: ${databases.map((database) => database.name).join(", ")}`);
 	return report;
 }

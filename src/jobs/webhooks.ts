@@ -1,4 +1,5 @@
 import { toHex } from "../auth/crypto";
+import { config } from "../config";
 import { type NewEvent, markRedelivered, newEvents, overdueDeliveries, pendingDelivery, recordAttempt, settleNewEvents } from "../db/job-events";
 import { type Job, jobHome } from "../db/jobs";
 import { type Db, nowIso } from "../db/types";
@@ -6,6 +7,7 @@ import { applicationsWithWebhooks, getWebhook } from "../db/webhooks";
 import { log } from "../log";
 import { type JobResource, jobResource } from "./resource";
 import { jobDatabase } from "./job-database";
+import { webhookUrlProblem } from "./webhook-destination";
 import { openSecret } from "./webhook-secret";
 import { z } from "zod";
 
@@ -103,6 +105,16 @@ export async function postEvent(url: string, secret: string, payload: EventPaylo
 	}
 }
 
+/**
+ * Why a stored webhook URL may not be fetched now, as an attempt's error, or null when it may: the destination
+ * rule is checked again before every request, since a row may predate it or have been stored under a development
+ * setting since turned off (SPEC §8).
+ */
+export function unsendable(env: Env, url: string): string | null {
+	const problem = webhookUrlProblem(url, { allowLocalhost: config(env).webhookAllowLocalhost });
+	return problem && `Not sent: ${problem}; set the webhook again (PUT) with an allowed URL`;
+}
+
 /** Sends delivery messages; false when the queue refused them (the sweeper sends them once they are overdue). */
 async function sendDeliveries(env: Env, events: NewEvent[], delaySeconds?: number): Promise<boolean> {
 	if (events.length === 0) return true;
@@ -145,7 +157,7 @@ export async function redeliverOverdue(env: Env, db: Db, cutoff: string, now: st
 
 /**
  * One delivery attempt of the event named by the message, recorded on its job. A webhook removed (or whose
- * secret no longer opens) since the event gives the delivery up at once.
+ * secret no longer opens, or whose URL the destination rule refuses) since the event gives the delivery up at once.
  */
 export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs = Date.now()): Promise<void> {
 	const db = await jobDatabase(env, message.jobId);
@@ -154,9 +166,14 @@ export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs =
 	const event = job.event;
 	const webhook = await getWebhook(env.DB, job.appId);
 	const secret = webhook ? await openSecret(env.LEARNER_HASH_KEY, job.appId, webhook.sealedSecret) : null;
-	if (!webhook || !secret) {
-		const error = webhook ? "The webhook's signing secret does not open: register the webhook again" : "The webhook was removed";
-		await recordAttempt(db, job, { status: "failed", httpStatus: null, error, dueAt: null });
+	// Each of these stays so until the webhook is set again, which a retry cannot wait for.
+	const refusal = !webhook
+		? "The webhook was removed"
+		: !secret
+			? "The webhook's signing secret does not open: register the webhook again"
+			: unsendable(env, webhook.url);
+	if (!webhook || !secret || refusal) {
+		await recordAttempt(db, job, { status: "failed", httpStatus: null, error: refusal, dueAt: null });
 		return;
 	}
 	const outcome = await postEvent(webhook.url, secret, eventPayload({ ...job, event }), nowMs);

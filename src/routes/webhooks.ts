@@ -5,9 +5,10 @@ import { findPlacement } from "../db/applications";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { deleteWebhook, getWebhook, putWebhook } from "../db/webhooks";
-import { appNotFound, notFound } from "../errors";
+import { appNotFound, badRequest, notFound } from "../errors";
 import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
-import { isDelivered, postEvent } from "../jobs/webhooks";
+import { webhookUrlProblem } from "../jobs/webhook-destination";
+import { isDelivered, postEvent, unsendable } from "../jobs/webhooks";
 import { ChildAppParams, JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
 import { declareRoute, json, jsonBody } from "../http/route";
 
@@ -59,7 +60,8 @@ webhookRoutes.openapi(
 			'{ "id": eventId, "type": "job.completed" | "job.failed", "createdDate", "job": <the job resource> }, signed ' +
 			"in the Learner-Service-Signature header: t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" under the " +
 			"signing secret>. A 2xx within 10 s delivers it; otherwise it is retried with exponential backoff for 24 hours. " +
-			"Deliveries are at least once: dedupe by event id. PUT again to change the URL; each PUT issues a new secret.",
+			"Deliveries are at least once: dedupe by event id. PUT again to change the URL; each PUT issues a new secret. " +
+			"The URL must be https: to a public destination (see the url field); a URL refused by that rule is answered 400 naming url.",
 		access: "management",
 		request: { params: ChildAppParams, body: jsonBody(WebhookRequestSchema) },
 		errors: [404],
@@ -68,6 +70,8 @@ webhookRoutes.openapi(
 	async (c) => {
 		const { childAppId } = c.req.valid("param");
 		const { url } = c.req.valid("json");
+		const problem = webhookUrlProblem(url, { allowLocalhost: c.var.config.webhookAllowLocalhost });
+		if (problem) throw badRequest(problem);
 		const secret = newSigningSecret();
 		const sealed = await sealSecret(c.env.LEARNER_HASH_KEY, childAppId, secret);
 		if (!(await putWebhook(c.var.db, childAppId, url, sealed, nowIso()))) throw appNotFound(childAppId);
@@ -128,6 +132,8 @@ webhookRoutes.openapi(
 		tags,
 		operationId: "testWebhook",
 		summary: "Send a signed test event (type webhook.test, no job) to the webhook now, and answer how it went",
+		description:
+			"A stored URL that the destination rule (PUT's url) now refuses is not fetched: the answer says why, with delivered false.",
 		access: "management",
 		request: { params: ChildAppParams },
 		errors: [404],
@@ -139,6 +145,9 @@ webhookRoutes.openapi(
 		const secret = await openSecret(c.env.LEARNER_HASH_KEY, childAppId, webhook.sealedSecret);
 		if (!secret) throw notFound(`Application [${childAppId}]'s webhook secret does not open: set the webhook again (PUT)`);
 		const eventId = `evt_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+		// Never a request to a URL the rule refuses: this route answers the status it got, which would probe there.
+		const refusal = unsendable(c.env, webhook.url);
+		if (refusal) return c.json({ eventId, delivered: false, error: refusal }, 200);
 		const outcome = await postEvent(webhook.url, secret, { id: eventId, type: "webhook.test", createdDate: nowIso() }, Date.now());
 		return c.json(
 			{

@@ -67,6 +67,21 @@ describe("a missing or short secret", () => {
 	});
 });
 
+describe("WEBHOOK_ALLOW_LOCALHOST", () => {
+	it("refuses every route when it is neither \"true\" nor \"false\", naming it in the log only", async () => {
+		const logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+		for (const value of ["yes", "TRUE", "1", " true"]) {
+			const response = await fetchWithBindings(
+				apiRequest("GET", "/appManagement/applications", { auth: basicHeader(env.MANAGEMENT_APP_ID, env.MANAGEMENT_SECRET_KEY) }),
+				{ WEBHOOK_ALLOW_LOCALHOST: value } as unknown as Partial<Env>,
+			);
+			expect(await expectMessage(response, 500)).toBe(misconfigured(response.headers.get("X-Request-Id")));
+		}
+		const details = logged.mock.calls.map(([line]) => (JSON.parse(String(line)) as { detail?: string }).detail);
+		expect(details.filter((detail) => detail === 'WEBHOOK_ALLOW_LOCALHOST must be "true" or "false" (unset: false)')).toHaveLength(4);
+	});
+});
+
 describe("the receipt signing key", () => {
 	const signingKey = JSON.parse(env.RECEIPT_SIGNING_KEY) as { kty: string; crv: string; d: string; x: string };
 

@@ -21,6 +21,12 @@ const SECRETS = {
 		'{"kty":"OKP","crv":"Ed25519","d":"WvOPAhxaxQMYjdiZen0K7AHOxAK6rBxYNRaU79GMmu8","x":"JsTk-XRm7f_mAaDvpZVKoqDwHyQ1pOxbN1LJIyhvuSs"}',
 };
 
+// The webhook test's receiver listens on 127.0.0.1 over plain http: local development, as .dev.vars.example allows
+// it (wrangler.toml keeps it off, as deployments must).
+const VARS = {
+	WEBHOOK_ALLOW_LOCALHOST: "true",
+};
+
 declare module "vitest" {
 	export interface ProvidedContext {
 		/** e.g. http://127.0.0.1:PORT/api/v2 — the client's basePath. */
@@ -71,9 +77,10 @@ export default async function setup(project: TestProject) {
 	const port = await freePort();
 	const worker = await unstable_startWorker({
 		config: path.join(ROOT, "wrangler.toml"),
-		bindings: Object.fromEntries(
-			Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }]),
-		),
+		bindings: {
+			...Object.fromEntries(Object.entries(SECRETS).map(([name, value]) => [name, { type: "secret_text", value }])),
+			...Object.fromEntries(Object.entries(VARS).map(([name, value]) => [name, { type: "plain_text", value }])),
+		},
 		dev: {
 			server: { hostname: "127.0.0.1", port },
 			persist: persistTo,

@@ -226,6 +226,25 @@ describe("a job's end", () => {
 		expect(await notificationOf(app, update.jobId)).toEqual({ status: "failed", attempts: 1, lastError: "The webhook was removed" });
 	});
 
+	it("is given up at once, without a request, when the stored URL is one the destination rule refuses", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		// As a row stored before the rule existed holds it (SPEC §8: https: to a public destination only).
+		await env.DB.prepare("UPDATE webhooks SET url = ?2 WHERE app_id = ?1").bind(app.appId, "https://10.0.0.5:8443/hook").run();
+		const hook = receiver(() => 200);
+		const { deliveries } = await deliverEvents(pending);
+		hook.restore();
+		expect(hook.received).toEqual([]);
+		expect(deliveries).toEqual([]);
+		expect(await notificationOf(app, update.jobId)).toEqual({
+			status: "failed",
+			attempts: 1,
+			lastError:
+				"Not sent: url must name a public destination: 10.0.0.5 is a private address (10.0.0.0/8); set the webhook again (PUT) with an allowed URL",
+		});
+	});
+
 	it("is delivered once however often its message arrives", async () => {
 		const { app, learner } = await hookedApp();
 		const update = await acceptUpdate(app, learner);

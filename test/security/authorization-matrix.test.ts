@@ -240,6 +240,13 @@ async function withWebhook(app: TestApp, url = "https://hooks.invalid/matrix"): 
 	return app.appId;
 }
 
+/** Gives the application a webhook whose URL the destination rule refuses, as a row from before the rule holds one. */
+async function withUnsendableWebhook(app: TestApp): Promise<string> {
+	await withWebhook(app);
+	await env.DB.prepare("UPDATE webhooks SET url = ?2 WHERE app_id = ?1").bind(app.appId, "http://127.0.0.1:9/matrix").run();
+	return app.appId;
+}
+
 async function freshCredential(app: TestApp): Promise<string> {
 	const response = await call("POST", `/appManagement/${app.appId}/credentials`, { auth: MANAGEMENT, body: { name: "spare" } });
 	expect(response.status).toBe(200);
@@ -311,8 +318,9 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	setWebhook: async ({ world }) => ({ params: { childAppId: world.spare.appId }, body: { url: "https://hooks.invalid/matrix" } }),
 	getWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare) } }),
 	deleteWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare) } }),
-	// Nothing listens on port 9: the attempt fails, and the answer says so (200, delivered false).
-	testWebhook: async ({ world }) => ({ params: { childAppId: await withWebhook(world.spare, "http://127.0.0.1:9/matrix") } }),
+	// No request leaves the test: the stored URL is one the destination rule refuses, so the answer says it was not
+	// sent (200, delivered false).
+	testWebhook: async ({ world }) => ({ params: { childAppId: await withUnsendableWebhook(world.spare) } }),
 	deleteLearnersData: async ({ world }) => ({
 		query: { userEmail: world.adminEmail },
 		body: { ids: [(await freshRegistration(world)).learnerId] },
