@@ -26,6 +26,13 @@ const NUMBERS = {
 	 * credential before the flip may read there until its cache entry expires (30 s). Lower only in tests.
 	 */
 	MOVE_LINGER_SECONDS: { fallback: 40, min: 0 },
+	/** Days a finished job (an update, an application's move) is kept before the sweeper deletes it. */
+	JOB_RETENTION_DAYS: { fallback: 30, min: 1 },
+	/**
+	 * Days a finished erasure is kept: its row is its signed receipt's record (HMAC, requester, dates, counts; no
+	 * learner data), kept longer than other jobs so the receipt can be shown when an erasure is questioned.
+	 */
+	RECEIPT_RETENTION_DAYS: { fallback: 1095, min: 1 },
 } as const;
 
 /**
@@ -33,6 +40,8 @@ const NUMBERS = {
  * or "TRUE" meant as on would otherwise silently stay off.
  */
 type Switch = "WEBHOOK_ALLOW_LOCALHOST";
+
+const DAY_MS = 24 * 60 * 60_000;
 
 /** An Ed25519 private key as a JWK (RFC 8037): both halves, base64url of 32 bytes each. */
 export interface Ed25519PrivateJwk {
@@ -47,6 +56,9 @@ export interface Config {
 	writeBudget: number;
 	/** MOVE_LINGER_SECONDS, in ms (src/jobs/move.ts). */
 	moveLingerMs: number;
+	/** JOB_RETENTION_DAYS and RECEIPT_RETENTION_DAYS, in ms (src/jobs/sweeper.ts). */
+	jobRetentionMs: number;
+	receiptRetentionMs: number;
 	/** RECEIPT_SIGNING_KEY: signs erasure receipts (src/receipts.ts). */
 	receiptSigningKey: Ed25519PrivateJwk;
 	/** SHARDS: the shard databases, each checked to be a D1 binding (src/shards.ts). */
@@ -121,6 +133,8 @@ function check(env: ConfigEnv): Config {
 		rowQuota: number("APP_ROW_QUOTA"),
 		writeBudget: number("APP_WRITE_BUDGET"),
 		moveLingerMs: number("MOVE_LINGER_SECONDS") * 1000,
+		jobRetentionMs: number("JOB_RETENTION_DAYS") * DAY_MS,
+		receiptRetentionMs: number("RECEIPT_RETENTION_DAYS") * DAY_MS,
 		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
 		shards: shardsOf(env),
 		webhookAllowLocalhost: on("WEBHOOK_ALLOW_LOCALHOST"),

@@ -63,7 +63,7 @@ export const REGISTRATION_PAGES: Listing<RegistrationPageCursor> = {
 			tags: z.array(z.string()).optional(),
 		}),
 		order: z.enum(REGISTRATION_ORDERS),
-		after: z.object({ pk: z.number().int(), createdAt: z.string(), updatedAt: z.string() }),
+		after: z.object({ pk: z.number().int(), id: z.string().optional(), createdAt: z.string(), updatedAt: z.string() }),
 	}),
 };
 

@@ -16,8 +16,12 @@ export interface ErasureReceipt {
 	applicationId: string;
 	/** The job's HMAC-SHA-256 of `<appId>\n<learnerId>` (keyed by LEARNER_HASH_KEY): who, to whoever knows the id. */
 	learnerHash: string | null;
-	/** A bulk erasure's: each of its learners' HMAC (learnerHash is then null). */
+	/** A bulk erasure's: each of its learners' HMAC (learnerHash is then null); a realm-wide one's, each application's. */
 	learnerHashes?: string[];
+	/** For each of learnerHashes, the erasure job that erased it (another request's, when this one joined it). */
+	erasureJobIds?: string[];
+	/** A single learner's erasure: whether it left the learner suppressed. */
+	suppressed?: boolean;
 	/** The userEmail the erasure was requested with. */
 	requestedBy: string | null;
 	requestedDate: string;
@@ -105,7 +109,7 @@ export async function receiptPublicKey(jwk: Ed25519PrivateJwk): Promise<ReceiptP
 export async function signErasureReceipt(
 	jwk: Ed25519PrivateJwk,
 	job: Job & { completedAt: string },
-	learnerHashes?: string[],
+	parts: Pick<ErasureReceipt, "learnerHashes" | "erasureJobIds" | "suppressed"> = {},
 ): Promise<{ receipt: ErasureReceipt; signature: string; keyId: string }> {
 	const { privateKey, publicJwk } = await signingKey(jwk);
 	const receipt: ErasureReceipt = {
@@ -114,7 +118,9 @@ export async function signErasureReceipt(
 		jobId: job.id,
 		applicationId: job.appId,
 		learnerHash: job.learnerHash,
-		...(learnerHashes !== undefined && { learnerHashes }),
+		...(parts.learnerHashes !== undefined && { learnerHashes: parts.learnerHashes }),
+		...(parts.erasureJobIds !== undefined && { erasureJobIds: parts.erasureJobIds }),
+		...(parts.suppressed !== undefined && { suppressed: parts.suppressed }),
 		requestedBy: job.requestedBy,
 		requestedDate: job.createdAt,
 		completedDate: job.completedAt,

@@ -211,7 +211,27 @@ export const ErasureReceiptSchema = z
 		learnerHashes: z
 			.array(z.string())
 			.optional()
-			.openapi({ description: "A bulk erasure's (deleteLearnersData): each learner's HMAC, as learnerHash for one" }),
+			.openapi({
+				description:
+					"A bulk erasure's (deleteLearnersData): each learner's HMAC, as learnerHash for one; a realm-wide erasure's " +
+					"(deleteRealmLearnerData): the learner's HMAC in each application that held it",
+			}),
+		erasureJobIds: z
+			.array(z.string())
+			.optional()
+			.openapi({
+				description:
+					"A bulk or realm-wide erasure's: for each entry of learnerHashes, the erasure job that erased it. A learner whose " +
+					"erasure was already under way when this one was asked is named by that job's id (its own receipt states it)",
+			}),
+		suppressed: z
+			.boolean()
+			.optional()
+			.openapi({
+				description:
+					"A single learner's erasure (deleteAllLearnerData): whether it left the learner suppressed (any request it " +
+					"answered asked for suppression)",
+			}),
 		requestedBy: z.string().nullable().openapi({ description: "The userEmail the erasure was requested with" }),
 		requestedDate: z.string(),
 		completedDate: z.string(),

@@ -67,3 +67,13 @@ export const insertAppStorage = (db: Db, appId: string) =>
  */
 export const fenceAppStorage = (db: Db, appId: string, now: string) =>
 	db.prepare("UPDATE app_storage SET deleted_at = coalesce(deleted_at, ?2) WHERE app_id = ?1").bind(appId, now);
+
+/**
+ * SQL true unless the application (`app`, an SQL expression) is frozen for a move on this database: the source in
+ * the moments before its placement flips, the destination until then (./storage-schema.md, "Moving an
+ * application"). Bookkeeping of an application's jobs waits while it is: a write to the source then would miss the
+ * copy, and one to the destination's copy would be overwritten by it. On the control database (realm jobs) it is
+ * always true (migrations/control 0006: an empty view).
+ */
+export const NOT_MOVING = (app: string) =>
+	`NOT EXISTS (SELECT 1 FROM app_storage moving WHERE moving.app_id = ${app} AND moving.frozen_at IS NOT NULL AND moving.deleted_at IS NULL)`;

@@ -1,3 +1,4 @@
+import { NOT_MOVING } from "./app-storage";
 import { type Db, prepareWith } from "./types";
 
 /**
@@ -117,7 +118,7 @@ export async function deleteExpiredKeys(db: Db, now: string, limit: number): Pro
 	const result = await db
 		.prepare(
 			`DELETE FROM idempotency_keys WHERE (app_id, key_hash) IN
-			   (SELECT app_id, key_hash FROM idempotency_keys WHERE expires_at <= ?1 LIMIT ?2)`,
+			   (SELECT app_id, key_hash FROM idempotency_keys WHERE expires_at <= ?1 AND ${NOT_MOVING("idempotency_keys.app_id")} LIMIT ?2)`,
 		)
 		.bind(now, limit)
 		.run();

@@ -44,7 +44,9 @@ const chunkOutcome = (db: Db, job: Job) =>
 
 // No chunk is claimed while the application is frozen for a move (./move.ts): the chunk's writes would be
 // journaled, but the job must go on where the application lands.
-const NOT_FROZEN = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND frozen_at IS NOT NULL AND deleted_at IS NULL)";
+const NOT_FROZEN_OF = (app: string) =>
+	`NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ${app} AND frozen_at IS NOT NULL AND deleted_at IS NULL)`;
+const NOT_FROZEN = NOT_FROZEN_OF("?1");
 
 // ?3 job id, ?4 cursor read by the worker, ?5 this attempt's lease.
 const LEASED = "EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1)";
@@ -108,7 +110,14 @@ export async function runUpdateChunk(db: Db, job: Job, lease: string, bounds: Ch
  * id and payload of the learner's other jobs. When no registration is left it removes the learner's tags and
  * completes the job, keeping only the HMAC of the learner id, the requester, times and counts.
  */
-export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
+export async function runErasureChunk(
+	db: Db,
+	job: Job,
+	lease: string,
+	bounds: ChunkBounds,
+	now: string,
+	alongside: D1PreparedStatement[] = [],
+): Promise<ChunkResult> {
 	// ?1 app, ?2 learner, ?3 job, ?4 cursor, ?5 lease, ?6 registrations per chunk, ?7 learner hash, ?8 now,
 	// ?9 rows per chunk. The running row count is taken over the first ?6 registrations only, so a chunk reads
 	// at most ?6 of them however many the learner has. The claim records the chunk's last pk as the job's
@@ -135,11 +144,13 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})
 			 WHERE id = ?3 AND ${LEASED}`,
 		),
+		// The learner's updates (never its other erasures: a learner has one erasure pending, which every request
+		// for it joins, and whatever one of them promised must hold).
 		statement(
 			`UPDATE jobs SET payload = NULL, learner_id = NULL, completed_at = coalesce(completed_at, ?8),
 			   error = CASE WHEN status IN ('queued', 'running') THEN 'Cancelled: the learner''s data was erased' ELSE error END,
 			   status = CASE WHEN status IN ('queued', 'running') THEN 'completed' ELSE status END
-			 WHERE app_id = ?1 AND learner_hash = ?7 AND id <> ?3 AND (payload IS NOT NULL OR learner_id IS NOT NULL)
+			 WHERE app_id = ?1 AND learner_hash = ?7 AND type = 'updateLearnerInfo' AND (payload IS NOT NULL OR learner_id IS NOT NULL)
 			   AND ${LEASED}`,
 		),
 		statement(countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})`)),
@@ -155,8 +166,9 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 			 SELECT ?1, ?7, ?3, ?8 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND json_extract(payload, '$.suppress') = 1
 			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
 		),
+		// The payload stays: it holds only whether the erasure suppressed its learner, which its receipt states.
 		statement(
-			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, payload = NULL, error = NULL,
+			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, error = NULL,
 			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
@@ -168,6 +180,7 @@ export async function runErasureChunk(db: Db, job: Job, lease: string, bounds: C
 		statement(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		// Responses kept for Idempotency-Key retries of requests that named the learner (./idempotency.ts).
 		statement(`DELETE FROM idempotency_keys WHERE app_id = ?1 AND learner_hash = ?7 AND ${completedUnderLease}`),
+		...alongside,
 		chunkOutcome(db, job),
 	]);
 	return readChunkResult(results, lease);
@@ -212,13 +225,15 @@ export async function runApplicationDeletionChunk(
 		statement(
 			`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash IN (${first("suppressions", "learner_hash")}) AND ${LEASED}`,
 		),
+		statement(`DELETE FROM job_members WHERE app_id = ?1 AND job_id IN (${first("job_members", "job_id")}) AND ${LEASED}`),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
-			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("suppressions")} AND NOT ${remaining("jobs", otherJobs)}`,
+			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("suppressions")} AND NOT ${remaining("job_members")}
+			   AND NOT ${remaining("jobs", otherJobs)}`,
 		),
 		statement(
 			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1
@@ -230,38 +245,54 @@ export async function runApplicationDeletionChunk(
 }
 
 /**
- * The next chunk of a bulk erasure (SPEC §9): its next unfinished learner's erasure (a child job, in id order) runs
- * one chunk of its own (runErasureChunk, with its bounds, lease and completion); then the bulk job takes the sum of
- * its children's counts, and completes once none is unfinished (failed if one of them failed). Nothing is written
- * while the application is frozen for a move.
+ * The next chunk of a bulk erasure (SPEC §9), whose learners are listed in job_members as [HMAC, erasure job id]
+ * and `position` is the next one to look at: while that learner's erasure is unfinished, it runs one chunk of it
+ * (runErasureChunk, with that job's own claim and lease, whoever else runs it too); once it has finished, the bulk
+ * takes its counts and moves past it (at most once: the move is conditioned on the position read), and after the
+ * last learner completes (failed if any learner's erasure failed). Each chunk reads one member and one job, so a
+ * bulk's rows read grow linearly with its learners, not with their square. Nothing is written while the
+ * application is frozen for a move.
  */
 export async function runBulkErasureChunk(db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string): Promise<ChunkResult> {
-	const child = await db
-		.prepare("SELECT * FROM jobs WHERE parent_id = ?1 AND status IN ('queued', 'running') ORDER BY parent_id, id LIMIT 1")
-		.bind(job.id)
-		.first<JobRow>();
-	const step = child ? await runErasureChunk(db, toJob(child), lease, bounds, now) : null;
-	// ?1 app, ?2 bulk job, ?3 now
-	const children = "FROM jobs c WHERE c.parent_id = ?2";
-	const unfinished = `EXISTS (SELECT 1 ${children} AND c.status IN ('queued', 'running'))`;
-	const failed = `EXISTS (SELECT 1 ${children} AND c.status = 'failed')`;
-	const [, outcome] = await db.batch([
-		db
-			.prepare(
-				`UPDATE jobs SET
-				   status = CASE WHEN ${unfinished} THEN 'running' WHEN ${failed} THEN 'failed' ELSE 'completed' END,
-				   completed_at = CASE WHEN ${unfinished} THEN NULL ELSE ?3 END,
-				   error = CASE WHEN NOT ${unfinished} AND ${failed}
-				     THEN 'Some of its learners could not be erased: ask again for them' ELSE NULL END,
-				   started_at = coalesce(started_at, ?3), touched_at = ?3, resends = 0,
-				   registrations_affected = (SELECT coalesce(sum(c.registrations_affected), 0) ${children}),
-				   tags_removed = (SELECT coalesce(sum(c.tags_removed), 0) ${children})
-				 WHERE id = ?2 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
-			)
-			.bind(job.appId, job.id, now),
-		chunkOutcome(db, job),
-	]);
-	const row = outcome?.results[0] as { status: string; frozen: number | null } | undefined;
-	if (step) return { claimed: step.claimed, completed: false, frozen: step.frozen || Boolean(row?.frozen) };
+	const found = await db
+		.prepare(
+			`SELECT m.members ->> ('$[' || CAST(?2 AS INTEGER) || '][1]') AS member, json_array_length(m.members) AS total, j.*
+			 FROM job_members m LEFT JOIN jobs j ON j.id = m.members ->> ('$[' || CAST(?2 AS INTEGER) || '][1]') WHERE m.job_id = ?1`,
+		)
+		.bind(job.id, job.position)
+		.first<JobRow & { member: string | null; total: number }>();
+	// ?1 bulk, ?2 position read, ?3 app, ?4 now, ?5 the member's job id, ?6 learners in all
+	const params = [job.id, job.position, job.appId, now, found?.member ?? null, found?.total ?? 0];
+	const statement = (sql: string) => prepareWith(db, sql, params);
+	const member = (column: string) => `(SELECT ${column} FROM jobs WHERE id = ?5)`;
+	const bulkUnfinished = `status IN ('queued', 'running') AND ${NOT_FROZEN_OF("?3")}`;
+	const failedLearners = "Some of its learners could not be erased: ask again for them";
+	const progress = [
+		// Attended to: the sweeper leaves the bulk alone while its learners' erasures run.
+		statement(`UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?4), touched_at = ?4, resends = 0 WHERE id = ?1 AND ${bulkUnfinished}`),
+		// Past a learner whose erasure has finished (or is gone), taking its counts once.
+		statement(
+			`UPDATE jobs SET position = position + 1,
+			   registrations_affected = registrations_affected + coalesce(${member("registrations_affected")}, 0),
+			   tags_removed = tags_removed + coalesce(${member("tags_removed")}, 0),
+			   error = CASE WHEN ${member("status")} = 'failed' THEN '${failedLearners}' ELSE error END
+			 WHERE id = ?1 AND position = ?2 AND ?2 < ?6 AND ${bulkUnfinished}
+			   AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?5 AND status IN ('queued', 'running'))`,
+		),
+		statement(
+			`UPDATE jobs SET status = CASE WHEN error = '${failedLearners}' THEN 'failed' ELSE 'completed' END, completed_at = ?4,
+			   error = CASE WHEN error = '${failedLearners}' THEN error END
+			 WHERE id = ?1 AND position >= ?6 AND ${bulkUnfinished}`,
+		),
+	];
+	if (found?.member && found.id && (found.status === "queued" || found.status === "running")) {
+		// The learner's erasure runs a chunk, and, if that completed it, the bulk moves on in the same transaction.
+		const step = await runErasureChunk(db, toJob(found), lease, bounds, now, progress);
+		// Another runner holding that erasure's chunk (its own message, another bulk) does not end this one: the
+		// bulk looks again at its next chunk, and finds itself finished there if it is.
+		return { claimed: true, completed: false, frozen: step.frozen };
+	}
+	const results = await db.batch([...progress, chunkOutcome(db, job)]);
+	const row = results.at(-1)?.results[0] as { status: string; frozen: number | null } | undefined;
 	return { claimed: true, completed: row?.status === "completed" || row?.status === "failed", frozen: Boolean(row?.frozen) };
 }

@@ -1,3 +1,4 @@
+import { NOT_MOVING } from "./app-storage";
 import { type Job, type JobRow, toJob } from "./jobs";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
@@ -23,10 +24,12 @@ export interface NewEvent {
 export async function newEvents(db: Db, where: { appId: string } | { dueBefore: string }, limit: number): Promise<NewEvent[]> {
 	const statement =
 		"appId" in where
-			? db.prepare("SELECT id, app_id, event_id FROM jobs WHERE app_id = ?1 AND notify_status = 'new' LIMIT ?2").bind(where.appId, limit)
+			? db
+					.prepare(`SELECT id, app_id, event_id FROM jobs WHERE app_id = ?1 AND notify_status = 'new' AND ${NOT_MOVING("jobs.app_id")} LIMIT ?2`)
+					.bind(where.appId, limit)
 			: db
 					.prepare(
-						`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'new' AND notify_due_at <= ?1
+						`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'new' AND notify_due_at <= ?1 AND ${NOT_MOVING("jobs.app_id")}
 						 ORDER BY notify_due_at LIMIT ?2`,
 					)
 					.bind(where.dueBefore, limit);
@@ -47,7 +50,7 @@ export async function settleNewEvents(db: Db, events: NewEvent[], deliver: (even
 				db
 					.prepare(
 						`UPDATE jobs SET notify_status = CASE WHEN ?3 THEN 'pending' END, notify_due_at = CASE WHEN ?3 THEN ?4 END
-						 WHERE id = ?1 AND event_id = ?2 AND notify_status = 'new'`,
+						 WHERE id = ?1 AND event_id = ?2 AND notify_status = 'new' AND ${NOT_MOVING("jobs.app_id")}`,
 					)
 					.bind(entry.id, entry.event, entry.deliver, now),
 			),
@@ -61,7 +64,7 @@ export async function overdueDeliveries(db: Db, cutoff: string, limit: number): 
 	const { results } = await retryTransient(() =>
 		db
 			.prepare(
-				`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'pending' AND notify_due_at < ?1
+				`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'pending' AND notify_due_at < ?1 AND ${NOT_MOVING("jobs.app_id")}
 				 ORDER BY notify_due_at LIMIT ?2`,
 			)
 			.bind(cutoff, limit)
@@ -77,22 +80,26 @@ export async function markRedelivered(db: Db, events: NewEvent[], now: string): 
 		db
 			.prepare(
 				`UPDATE jobs SET notify_due_at = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND notify_status = 'pending'
-				   AND notify_due_at < ?2`,
+				   AND notify_due_at < ?2 AND ${NOT_MOVING("jobs.app_id")}`,
 			)
 			.bind(JSON.stringify(events.map((event) => event.jobId)), now)
 			.run(),
 	);
 }
 
-/** The job whose event is pending delivery under this id, or null (delivered, given up, superseded, gone). */
-export async function pendingDelivery(db: Db, jobId: string, eventId: string): Promise<Job | null> {
+/**
+ * The job whose event is pending delivery under this id, or null (delivered, given up, superseded, gone); "moving"
+ * while its application is frozen for a move (the attempt waits: its record would be lost).
+ */
+export async function pendingDelivery(db: Db, jobId: string, eventId: string): Promise<Job | "moving" | null> {
 	const row = await retryTransient(() =>
 		db
-			.prepare("SELECT * FROM jobs WHERE id = ?1 AND event_id = ?2 AND notify_status = 'pending'")
+			.prepare(`SELECT *, NOT ${NOT_MOVING("jobs.app_id")} AS moving FROM jobs WHERE id = ?1 AND event_id = ?2 AND notify_status = 'pending'`)
 			.bind(jobId, eventId)
-			.first<JobRow>(),
+			.first<JobRow & { moving: number }>(),
 	);
-	return row ? toJob(row) : null;
+	if (!row) return null;
+	return row.moving ? "moving" : toJob(row);
 }
 
 /** One delivery attempt's outcome, as recorded. */
@@ -116,7 +123,7 @@ export async function recordAttempt(db: Db, job: Job, attempt: AttemptRecord): P
 			.prepare(
 				`UPDATE jobs SET notify_status = ?4, notify_attempts = notify_attempts + 1, notify_last_status = ?5,
 				   notify_last_error = ?6, notify_due_at = ?7
-				 WHERE id = ?1 AND event_id = ?2 AND notify_status = 'pending' AND notify_attempts = ?3`,
+				 WHERE id = ?1 AND event_id = ?2 AND notify_status = 'pending' AND notify_attempts = ?3 AND ${NOT_MOVING("jobs.app_id")}`,
 			)
 			.bind(job.id, event.id, event.attempts, attempt.status, attempt.httpStatus, attempt.error, attempt.dueAt)
 			.run(),

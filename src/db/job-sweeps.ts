@@ -1,3 +1,4 @@
+import { NOT_MOVING } from "./app-storage";
 import type { JobType } from "./jobs";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
@@ -33,7 +34,9 @@ export async function repairStaleJobs(
 	options: { maxResends: number; limit: number; realm?: boolean },
 ): Promise<{ orphaned: number; givenUp: number; stale: StaleJob[] }> {
 	// A bulk erasure's learners are run by it, never sent on their own: the bulk job is what the sweeper watches.
-	const stale = `status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)${options.realm ? "" : " AND parent_id IS NULL"}`;
+	// An application frozen for a move is left alone: its jobs go on where it lands (a write here would be lost).
+	const stale = `status IN ('queued', 'running') AND (touched_at IS NULL OR touched_at < ?1)${options.realm ? "" : " AND parent_id IS NULL"}
+	  AND ${NOT_MOVING("jobs.app_id")}`;
 	// The control database's realm jobs (moves) have no learner: only a shard has orphaned updates.
 	const orphans = db
 		.prepare(
@@ -76,9 +79,37 @@ export async function markResent(db: Db, jobIds: string[], now: string): Promise
 			.prepare(
 				`UPDATE jobs SET touched_at = ?2, resends = resends + 1
 				 WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('queued', 'running')
-				   AND (touched_at IS NULL OR touched_at < ?2)`,
+				   AND (touched_at IS NULL OR touched_at < ?2) AND ${NOT_MOVING("jobs.app_id")}`,
 			)
 			.bind(JSON.stringify(jobIds), now)
 			.run(),
 	);
+}
+
+/** Job types whose finished rows are receipts (GET /jobs/{id}/receipt): kept for RECEIPT_RETENTION_DAYS. */
+const ERASURE_TYPES = "'deleteAllLearnerData', 'deleteLearnersData', 'deleteRealmLearnerData'";
+
+/**
+ * Deletes finished jobs past their retention, at most `limit` of each kind: erasures completed before
+ * `receiptCutoff` (their rows are their receipts), other jobs before `jobCutoff`. An application's deletion job stays
+ * (it fences off the deleted application); an application frozen for a move is left alone. Served by
+ * jobs_finished_by_completion; a bulk erasure's list of learners goes with it. How many went.
+ */
+export async function pruneFinishedJobs(
+	db: Db,
+	cutoffs: { job: string; receipt: string },
+	limit: number,
+	options: { realm: boolean },
+): Promise<number> {
+	const finished = (types: string, cutoff: string) =>
+		`SELECT id FROM jobs WHERE status IN ('completed', 'failed') AND completed_at < ${cutoff} AND type ${types} AND ${NOT_MOVING("jobs.app_id")} LIMIT ?3`;
+	const receipts = finished(`IN (${ERASURE_TYPES})`, "?2");
+	const others = finished(`NOT IN (${ERASURE_TYPES}, 'deleteApplication')`, "?1");
+	const statements = [
+		...(options.realm ? [] : [db.prepare(`DELETE FROM job_members WHERE job_id IN (${receipts})`).bind(cutoffs.job, cutoffs.receipt, limit)]),
+		db.prepare(`DELETE FROM jobs WHERE id IN (${receipts})`).bind(cutoffs.job, cutoffs.receipt, limit),
+		db.prepare(`DELETE FROM jobs WHERE id IN (${others})`).bind(cutoffs.job, cutoffs.receipt, limit),
+	];
+	const results = await retryTransient(() => db.batch(statements));
+	return results.slice(options.realm ? 0 : 1).reduce((sum, result) => sum + (result.meta.changes ?? 0), 0);
 }

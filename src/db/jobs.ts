@@ -1,5 +1,5 @@
 import { type KeyedBatch, batchWith } from "./idempotency";
-import { type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
+import { NOT_MOVING, type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
 
@@ -182,15 +182,9 @@ export async function jobProgress(shard: Db, job: Job): Promise<JobProgress | nu
 	if (job.status !== "queued" && job.status !== "running") return null;
 	if (job.type === "deleteLearnersData") {
 		const row = await retryTransient(() =>
-			shard
-				.prepare(
-					`SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('completed', 'failed')) AS done
-					 FROM jobs WHERE parent_id = ?1`,
-				)
-				.bind(job.id)
-				.first<{ total: number; done: number }>(),
+			shard.prepare("SELECT json_array_length(members) AS total FROM job_members WHERE job_id = ?1").bind(job.id).first<{ total: number }>(),
 		);
-		return { done: row?.done ?? 0, total: row?.total ?? 0, unit: "learners" };
+		return { done: job.position, total: row?.total ?? 0, unit: "learners" };
 	}
 	if ((job.type !== "updateLearnerInfo" && job.type !== "deleteAllLearnerData") || job.learnerId === null) return null;
 	// An erasure deletes what it has been through, so all that still names the learner is left (position 0).
@@ -210,6 +204,27 @@ export async function getJobById(db: Db, jobId: string): Promise<Job | null> {
 	return row ? toJob(row) : null;
 }
 
+/** The newest erasure of the learner in the application that completed at or after `since`, if any. */
+export async function completedErasureSince(db: Db, appId: string, learnerHash: string, since: string): Promise<Job | null> {
+	const row = await retryTransient(() =>
+		db
+			.prepare(
+				`SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' AND status = 'completed'
+				   AND completed_at >= ?3 ORDER BY seq DESC LIMIT 1`,
+			)
+			.bind(appId, learnerHash, since)
+			.first<JobRow>(),
+	);
+	return row ? toJob(row) : null;
+}
+
+/** The jobs among `ids` that exist in this database. */
+export async function jobsNamed(db: Db, ids: string[]): Promise<Job[]> {
+	if (ids.length === 0) return [];
+	const { results } = await db.prepare("SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?1))").bind(JSON.stringify(ids)).all<JobRow>();
+	return results.map(toJob);
+}
+
 /** An application's job, or null (another application's job does not exist for the caller). */
 export async function getJob(db: Db, appId: string, jobId: string): Promise<Job | null> {
 	const row = await retryTransient(() =>
@@ -224,6 +239,10 @@ export interface LearnerInfoPayload {
 	firstName?: string;
 	lastName?: string;
 }
+
+/** Whether an erasure (of one learner) suppresses, or suppressed, its learner: its payload says so, and keeps saying it. */
+export const erasureSuppressed = (job: Job): boolean =>
+	job.payload !== null && (JSON.parse(job.payload) as { suppress?: boolean }).suppress === true;
 
 /** An erasure's payload when it suppresses its learner (?8: 1 to suppress): read by its completing chunk. */
 const SUPPRESS_PAYLOAD = `CASE WHEN ?8 THEN '{"suppress":true}' END`;
@@ -325,29 +344,36 @@ export async function acceptLearnerErasure(
  * Marks a learner job failed with a reason (after the last attempt's recorded error, if any), unless it
  * finished; a bulk erasure's unfinished learners with it. Their learner ids and payloads are dropped: a failed
  * learner job is never resumed (asking again starts a new one). Application deletions and moves are never failed:
- * they go on until done (deferJob). On a shard's jobs only (the control database's are moves).
+ * they go on until done (deferJob). False when the job's application is frozen for a move (nothing written: ask
+ * again once it has landed).
  */
-export async function markJobFailed(db: Db, jobId: string, reason: string, now: string): Promise<void> {
-	await db
-		.prepare(
-			`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
-			   learner_id = NULL, payload = NULL
-			 WHERE (id = ?1 OR parent_id = ?1) AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')`,
-		)
-		.bind(jobId, reason, now)
-		.run();
+export async function markJobFailed(db: Db, jobId: string, reason: string, now: string): Promise<boolean> {
+	const [, moving] = await db.batch([
+		db
+			.prepare(
+				`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
+				   learner_id = NULL, payload = NULL
+				 WHERE (id = ?1 OR parent_id = ?1) AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')
+				   AND ${NOT_MOVING("jobs.app_id")}`,
+			)
+			.bind(jobId, reason, now),
+		db.prepare(`SELECT NOT ${NOT_MOVING("jobs.app_id")} AS moving FROM jobs WHERE id = ?1`).bind(jobId),
+	]);
+	return !(moving?.results[0] as { moving: number } | undefined)?.moving;
 }
 
 /**
  * Notes that the message of a job that is never failed (an application deletion: its data must go; a move: it
  * must not leave its application frozen) spent its retries. The job stays unfinished, with the reason, marked
- * attended to now: the sweeper sends it again once it is stale.
+ * attended to now: the sweeper sends it again once it is stale. Nothing is written while its application is frozen
+ * for a move (the sweeper finds the job where it lands).
  */
 export async function deferJob(db: Db, jobId: string, reason: string, now: string): Promise<void> {
 	await db
 		.prepare(
 			`UPDATE jobs SET error = ?2 || coalesce('. Last error: ' || error, ''), touched_at = ?3
-			 WHERE id = ?1 AND status IN ('queued', 'running') AND type IN ('deleteApplication', 'moveApplication')`,
+			 WHERE id = ?1 AND status IN ('queued', 'running') AND type IN ('deleteApplication', 'moveApplication')
+			   AND ${NOT_MOVING("jobs.app_id")}`,
 		)
 		.bind(jobId, reason, now)
 		.run();
@@ -392,7 +418,7 @@ export async function recordApplicationDeletion(shard: Db, appId: string, now: s
 /** Notes why the latest attempt at a job failed (no personal data); the dead-letter consumer reports it. */
 export async function recordJobAttemptError(db: Db, jobId: string, reason: string): Promise<void> {
 	await db
-		.prepare("UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running')")
+		.prepare(`UPDATE jobs SET error = ?2 WHERE id = ?1 AND status IN ('queued', 'running') AND ${NOT_MOVING("jobs.app_id")}`)
 		.bind(jobId, reason)
 		.run();
 }
@@ -476,12 +502,19 @@ export interface BulkLearner {
 
 export type BulkErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound"; missing: string[] } | { outcome: "forbidden" };
 
+/** An erasure as no longer pending: finished, whatever its outcome. */
+const PENDING_ERASURE_OF = (app: string, hash: string) =>
+	`SELECT p.id FROM jobs p WHERE p.app_id = ${app} AND p.learner_hash = ${hash} AND p.type = 'deleteAllLearnerData'
+	   AND p.status IN ('queued', 'running') ORDER BY p.seq DESC LIMIT 1`;
+
 /**
- * Records a bulk erasure (SPEC §9): one job covering every learner, each erased by a child erasure job of its own
- * (run one after another by the bulk job, ./job-chunks.ts runBulkErasureChunk), all in one transaction costing one
- * of the write budget per learner. All or nothing: when a learner does not exist, nothing is recorded and the
- * unknown ids are answered (whoever asks, as for one learner); then a requester who is not a realm owner or admin is
- * refused. `learners` must be free of duplicate ids.
+ * Records a bulk erasure (SPEC §9): one job covering every learner, in one transaction costing one of the write
+ * budget per learner. Each learner is erased by one erasure job: the one already pending for it, if any (joined, as
+ * a repeated single request joins it: a learner never has two erasures running, so neither can cancel what the
+ * other promised), else a child erasure of the bulk's own; asked with suppression, every one of them suppresses.
+ * The learners and their erasures are listed, in order, in job_members (./storage-schema.md). All or nothing: when a
+ * learner does not exist, nothing is recorded and the unknown ids are answered (whoever asks, as for one learner);
+ * then a requester who is not a realm owner or admin is refused. `learners` must be free of duplicate ids.
  */
 export async function acceptBulkErasure(
 	db: Db,
@@ -490,10 +523,12 @@ export async function acceptBulkErasure(
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
 ): Promise<BulkErasureAcceptance> {
-	// ?1 app, ?2 job, ?3 learners (JSON [{learnerId, learnerHash, childId}]), ?4 requester, ?5 now, ?6 privileged
+	// ?1 app, ?2 job, ?3 learners (JSON [{learnerId, learnerHash, childId}]), ?4 requester, ?5 now, ?6 privileged, ?7 -, ?8 suppress
 	const learners = JSON.stringify(job.learners.map((learner, i) => ({ ...learner, childId: job.childIds[i] })));
 	const unknown = `SELECT l.value ->> '$.learnerId' AS id FROM json_each(?3) l
 	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')`;
+	const recorded = "EXISTS (SELECT 1 FROM jobs WHERE id = ?2)";
+	const hashes = "SELECT l.value ->> '$.learnerHash' FROM json_each(?3) l";
 	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, null, job.suppress ? 1 : 0];
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const results = await retryTransient(() =>
@@ -503,15 +538,29 @@ export async function acceptBulkErasure(
 				writeGuard(db, job.appId, job.learners.length, limits),
 				db.prepare(TICK_JOB_CLOCK),
 				statement(
-					`INSERT INTO jobs (id, seq, app_id, type, status, requested_by, created_at, touched_at)
-					 SELECT ?2, ${JOB_CLOCK}, ?1, 'deleteLearnersData', 'queued', ?4, ?5, ?5
+					`INSERT INTO jobs (id, seq, app_id, type, status, requested_by, created_at, touched_at, payload)
+					 SELECT ?2, ${JOB_CLOCK}, ?1, 'deleteLearnersData', 'queued', ?4, ?5, ?5, CASE WHEN ?8 THEN '{"suppress":true}' END
 					 WHERE ?6 AND NOT EXISTS (${unknown})`,
 				),
+				// A child erasure for each learner with none pending.
 				statement(
 					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, parent_id, payload)
 					 SELECT l.value ->> '$.childId', ${JOB_CLOCK}, ?1, 'deleteAllLearnerData', 'queued', l.value ->> '$.learnerId',
 					   l.value ->> '$.learnerHash', ?4, ?5, ?5, ?2, ${SUPPRESS_PAYLOAD}
-					 FROM json_each(?3) l WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2) ORDER BY l.key`,
+					 FROM json_each(?3) l WHERE ${recorded} AND NOT EXISTS (${PENDING_ERASURE_OF("?1", "l.value ->> '$.learnerHash'")})
+					 ORDER BY l.key`,
+				),
+				// Asked with suppression: the erasures it joins suppress too.
+				statement(
+					`UPDATE jobs SET payload = ${SUPPRESS_PAYLOAD}
+					 WHERE ?8 AND ${recorded} AND app_id = ?1 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')
+					   AND learner_hash IN (${hashes})`,
+				),
+				statement(
+					`INSERT INTO job_members (job_id, app_id, members)
+					 SELECT ?2, ?1, (SELECT json_group_array(json_array(h, (${PENDING_ERASURE_OF("?1", "h")})))
+					   FROM (SELECT l.value ->> '$.learnerHash' AS h FROM json_each(?3) l ORDER BY l.key))
+					 WHERE ${recorded}`,
 				),
 				statement(`SELECT id FROM (${unknown})`),
 				statement("SELECT * FROM jobs WHERE id = ?2"),
@@ -519,19 +568,24 @@ export async function acceptBulkErasure(
 			keyed,
 		),
 	);
-	const missing = ((results[4]?.results ?? []) as { id: string }[]).map((row) => row.id);
+	const missing = ((results[6]?.results ?? []) as { id: string }[]).map((row) => row.id);
 	if (missing.length > 0) return { outcome: "notFound", missing };
-	const row = results[5]?.results[0] as JobRow | undefined;
+	const row = results[7]?.results[0] as JobRow | undefined;
 	if (!row) return { outcome: "forbidden" };
 	return { outcome: "accepted", job: toJob(row) };
 }
 
-/** The HMACs of a bulk erasure's learners, in the order it erased them (jobs_by_parent). */
-export async function bulkLearnerHashes(db: Db, jobId: string): Promise<string[]> {
-	const { results } = await retryTransient(() =>
-		db.prepare("SELECT learner_hash FROM jobs WHERE parent_id = ?1 ORDER BY parent_id, id").bind(jobId).all<{ learner_hash: string }>(),
-	);
-	return results.map((row) => row.learner_hash);
+/** One learner of a bulk erasure as it erased it: the learner's HMAC and the erasure job that erased it. */
+export interface BulkMember {
+	learnerHash: string;
+	jobId: string;
+}
+
+/** A bulk erasure's learners, in the order it erases them, each with the erasure job it relies on (job_members). */
+export async function bulkMembers(db: Db, jobId: string): Promise<BulkMember[]> {
+	const row = await retryTransient(() => db.prepare("SELECT members FROM job_members WHERE job_id = ?1").bind(jobId).first<{ members: string }>());
+	const members = JSON.parse(row?.members ?? "[]") as [string, string][];
+	return members.map(([learnerHash, memberJobId]) => ({ learnerHash, jobId: memberJobId }));
 }
 
 /** One application's share of a realm-wide erasure: its erasure job on its shard, and the learner's HMAC there. */
@@ -541,31 +595,59 @@ export interface RealmErasureChild {
 	learnerHash: string;
 }
 
+/** A realm-wide erasure's plan: whether it suppresses, and its children once it has asked every application. */
+export interface RealmErasurePlan {
+	suppress: boolean;
+	/** The applications that held the learner when the erasure was accepted: what it promised to erase. */
+	holders: string[];
+	/** Absent until the realm job has asked every application holding the learner (src/jobs/realm-erasure.ts). */
+	children?: RealmErasureChild[];
+}
+
 /**
- * Records a realm-wide erasure (SPEC §9), a realm job in the control database (`app_id` ""), once its children —
- * one erasure per application that holds the learner — are recorded on their shards. Its payload names them (ids
- * and HMACs only); `learner_hash` is the learner's realm-wide HMAC.
+ * Records a realm-wide erasure (SPEC §9), a realm job in the control database (`app_id` ""), before any of its work:
+ * its first step asks every application holding the learner for an erasure (src/jobs/realm-erasure.ts), so an
+ * Idempotency-Key recorded in the same transaction covers all of it. The learner's id is kept on the job until that
+ * step has named the children (then dropped: they carry their own); `learner_hash` is the learner's realm-wide HMAC.
  */
 export async function recordRealmErasure(
 	control: Db,
-	job: { id: string; learnerHash: string; requestedBy: string; children: RealmErasureChild[]; createdAt: string },
+	job: { id: string; learnerId: string; learnerHash: string; requestedBy: string; suppress: boolean; holders: string[]; createdAt: string },
 	keyed?: KeyedBatch,
 ): Promise<void> {
+	const plan: RealmErasurePlan = { suppress: job.suppress, holders: job.holders };
 	await batchWith(
 		control,
 		[
 			control.prepare(TICK_JOB_CLOCK),
 			control
 				.prepare(
-					`INSERT INTO jobs (id, seq, app_id, type, status, learner_hash, payload, requested_by, created_at, touched_at)
-					 VALUES (?1, ${JOB_CLOCK}, '', 'deleteRealmLearnerData', 'queued', ?2, ?3, ?4, ?5, ?5)`,
+					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, payload, requested_by, created_at, touched_at)
+					 VALUES (?1, ${JOB_CLOCK}, '', 'deleteRealmLearnerData', 'queued', ?2, ?3, ?4, ?5, ?6, ?6)`,
 				)
-				.bind(job.id, job.learnerHash, JSON.stringify({ children: job.children }), job.requestedBy, job.createdAt),
+				.bind(job.id, job.learnerId, job.learnerHash, JSON.stringify(plan), job.requestedBy, job.createdAt),
 		],
 		keyed,
 	);
 }
 
-/** A realm-wide erasure's children, from its payload. */
-export const realmErasureChildren = (job: Job): RealmErasureChild[] =>
-	(JSON.parse(job.payload ?? "{}") as { children?: RealmErasureChild[] }).children ?? [];
+/**
+ * Records the children a realm-wide erasure's first step asked for (under its claim), dropping the learner's id: from
+ * here on only the children, on their shards, name the learner.
+ */
+export async function saveRealmChildren(control: Db, job: Job, lease: string, plan: RealmErasurePlan, now: string): Promise<void> {
+	await control
+		.prepare("UPDATE jobs SET payload = ?3, learner_id = NULL, touched_at = ?4 WHERE id = ?1 AND lease = ?2 AND cursor = ?5")
+		.bind(job.id, lease, JSON.stringify(plan), now, job.cursor + 1)
+		.run();
+}
+
+/** A realm-wide erasure's plan, from its payload. */
+export const realmErasurePlan = (job: Job): RealmErasurePlan => ({
+	suppress: false,
+	holders: [],
+	...(JSON.parse(job.payload ?? "{}") as Partial<RealmErasurePlan>),
+});
+
+/** A realm-wide erasure's children, from its payload (none yet before it has asked the applications). */
+export const realmErasureChildren = (job: Job): RealmErasureChild[] => realmErasurePlan(job).children ?? [];

@@ -30,6 +30,14 @@ interface MovedTable {
 	/** The journal's kind and the column holding its key. */
 	kind: "registration" | "learner" | "job" | "idempotency" | "suppression";
 	key: string;
+	/**
+	 * Replayed in place rather than deleted and inserted again: the destination keeps the row (and its rowid, which
+	 * orders it among the application's rows) while `identity` is unchanged; a row whose identity changed (deleted
+	 * and created again under the same key) is a new one, and goes after the rest as it did on the source.
+	 */
+	upsert?: { conflict: string; identity: string };
+	/** Rows copied per step, when fewer than the move's (large rows). */
+	rowsPerStep?: number;
 }
 
 export const MOVED_TABLES: readonly MovedTable[] = [
@@ -42,6 +50,9 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		order: ["pk"],
 		kind: "registration",
 		key: "id",
+		// A registration's pk orders it (listings, the directory's newest details, a job's position): replayed in
+		// place, the copy keeps the source's order, so an unfinished job resumes where it was.
+		upsert: { conflict: "app_id, id", identity: "xapi_registration_id" },
 	},
 	{
 		table: "registration_tags",
@@ -75,6 +86,15 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		order: ["id"],
 		kind: "job",
 		key: "id",
+	},
+	{
+		table: "job_members",
+		columns: ["job_id", "app_id", "members"],
+		order: ["job_id"],
+		kind: "job",
+		key: "job_id",
+		// A bulk erasure's list of up to 1000 learners is about 110 kB.
+		rowsPerStep: 20,
 	},
 	{
 		table: "idempotency_keys",
@@ -140,15 +160,25 @@ const takeStep = (dest: Db, appId: string, step: number) =>
 	dest.prepare("UPDATE app_storage SET move_step = ?2 WHERE app_id = ?1 AND move_step <= ?2").bind(appId, step);
 const FENCED = "EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND move_step = ?2)";
 
-/** Inserts rows read from the source (those already there stay: every moved table has a unique key). */
-const insertRows = (dest: Db, appId: string, step: number, table: MovedTable, rows: MovedRows) =>
-	dest
+/**
+ * Inserts rows read from the source: those already there stay (every moved table has a unique key), or, for a
+ * table replayed in place, take the source's values.
+ */
+const insertRows = (dest: Db, appId: string, step: number, table: MovedTable, rows: MovedRows) => {
+	const update = table.upsert
+		? ` ON CONFLICT (${table.upsert.conflict}) DO UPDATE SET ${table.columns
+				.filter((column) => !table.upsert?.conflict.split(", ").includes(column))
+				.map((column) => `${column} = excluded.${column}`)
+				.join(", ")}`
+		: "";
+	return dest
 		.prepare(
-			`INSERT OR IGNORE INTO ${table.table} (${table.columns.join(", ")})
+			`INSERT ${table.upsert ? "" : "OR IGNORE "}INTO ${table.table} (${table.columns.join(", ")})
 			 SELECT ${table.columns.map((column) => `value ->> '$.${column}'`).join(", ")} FROM json_each(?3)
-			 WHERE ${FENCED} ORDER BY key`,
+			 WHERE ${FENCED} ORDER BY key${update}`,
 		)
 		.bind(appId, step, JSON.stringify(rows));
+};
 
 /** Writes a chunk of copied rows under the fencing token; false when a later step has written already. */
 export async function writeRows(dest: Db, appId: string, step: number, table: MovedTable, rows: MovedRows): Promise<boolean> {
@@ -172,7 +202,9 @@ export async function readJournal(
 	appId: string,
 	limit: number,
 ): Promise<{ entries: JournalEntry[]; rows: MovedRows[] }> {
-	const entries = "SELECT kind, key, version FROM move_journal WHERE app_id = ?1 ORDER BY kind, key LIMIT ?2";
+	// Registrations in their source order (pk; deleted ones first): new ones land on the destination in that order.
+	const entries = `SELECT kind, key, version FROM move_journal j WHERE app_id = ?1
+	  ORDER BY kind, (SELECT r.pk FROM registrations r WHERE j.kind = 'registration' AND r.app_id = j.app_id AND r.id = j.key), key LIMIT ?2`;
 	const results = await source.batch([
 		source.prepare(entries).bind(appId, limit),
 		...MOVED_TABLES.map((table) =>
@@ -203,17 +235,19 @@ export async function applyJournal(
 	rows: MovedRows[],
 ): Promise<boolean> {
 	const keys = JSON.stringify(entries.map((entry) => [entry.kind, entry.key]));
+	const journaled = (table: MovedTable) =>
+		`${table.key} IN (SELECT value ->> '$[1]' FROM json_each(?3) WHERE value ->> '$[0]' = '${table.kind}')`;
 	const [fence] = await dest.batch([
 		takeStep(dest, appId, step),
-		...MOVED_TABLES.map((table) =>
-			dest
-				.prepare(
-					`DELETE FROM ${table.table} WHERE app_id = ?1
-					   AND ${table.key} IN (SELECT value ->> '$[1]' FROM json_each(?3) WHERE value ->> '$[0]' = '${table.kind}')
-					   AND ${FENCED}`,
-				)
-				.bind(appId, step, keys),
-		),
+		...MOVED_TABLES.map((table, i) => {
+			// A row replayed in place stays unless its source row is gone or is another one now (its identity changed).
+			const kept = table.upsert
+				? ` AND NOT EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value ->> '$.${table.key}' = ${table.table}.${table.key}
+				     AND s.value ->> '$.${table.upsert.identity}' = ${table.table}.${table.upsert.identity})`
+				: "";
+			const statement = dest.prepare(`DELETE FROM ${table.table} WHERE app_id = ?1 AND ${journaled(table)}${kept} AND ${FENCED}`);
+			return table.upsert ? statement.bind(appId, step, keys, JSON.stringify(rows[i] ?? [])) : statement.bind(appId, step, keys);
+		}),
 		...MOVED_TABLES.map((table, i) => insertRows(dest, appId, step, table, rows[i] ?? [])),
 	]);
 	return (fence?.meta.changes ?? 0) > 0;
@@ -315,15 +349,16 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 }
 
 /**
- * Where each unfinished job of the application stands on the source, as the id of the last registration it
- * visited (registration pks differ between shards; ids do not).
+ * Where each unfinished job that walks registrations (an update, an erasure) stands on the source, as the id of the
+ * last registration it visited (registration pks differ between shards; ids do not). A bulk erasure's position
+ * counts its learners, which are the same everywhere.
  */
 export async function unfinishedJobPositions(source: Db, appId: string): Promise<{ id: string; registration: string | null }[]> {
 	const { results } = await source
 		.prepare(
 			`SELECT j.id, (SELECT r.id FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = j.learner_id AND r.pk <= j.position
 			   ORDER BY r.pk DESC LIMIT 1) AS registration
-			 FROM jobs j WHERE j.app_id = ?1 AND j.status IN ('queued', 'running')`,
+			 FROM jobs j WHERE j.app_id = ?1 AND j.status IN ('queued', 'running') AND j.type IN ('updateLearnerInfo', 'deleteAllLearnerData')`,
 		)
 		.bind(appId)
 		.all<{ id: string; registration: string | null }>();

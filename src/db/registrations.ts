@@ -173,22 +173,28 @@ export interface RegistrationFilter {
 	tags?: string[];
 }
 
-/** Where the previous page ended: the last row's pk and the dates it is ordered by. */
+/** Where the previous page ended: the last row's pk, id and the dates it is ordered by. */
 export interface ListPosition {
 	pk: number;
+	/** Absent in tokens issued before a listing could outlive a move. */
+	id?: string;
 	createdAt: string;
 	updatedAt: string;
 }
 
+// The last row's pk where the listing runs now: pks are a shard's own, so after the application moved, the row's
+// id (unchanged, with its dates) finds it on the new shard; the pk the token carries serves when it is gone.
+const LAST_PK = "coalesce((SELECT p.pk FROM registrations p WHERE p.app_id = ?1 AND p.id = ?8 AND p.created_at = ?11 AND p.updated_at = ?10), ?9)";
+
 // Each order's sort and "after the previous page" condition (?9 last pk, ?10 its updated_at, ?11 its
-// created_at). Every index on registrations ends in pk, so (app_id, created_at), (app_id, learner_id,
+// created_at, ?8 its id). Every index on registrations ends in pk, so (app_id, created_at), (app_id, learner_id,
 // created_at), (app_id, course_id, created_at) and (app_id, updated_at) give pages in order, and a since/until
 // bound on the same date is a range of the same index: a page reads about as many rows as it returns.
 const ORDERS: Record<RegistrationOrder, { sort: string; after: string }> = {
-	created_asc: { sort: "r.created_at, r.pk", after: "(r.created_at, r.pk) > (?11, ?9)" },
-	created_desc: { sort: "r.created_at DESC, r.pk DESC", after: "(r.created_at, r.pk) < (?11, ?9)" },
-	updated_asc: { sort: "r.updated_at, r.pk", after: "(r.updated_at, r.pk) > (?10, ?9)" },
-	updated_desc: { sort: "r.updated_at DESC, r.pk DESC", after: "(r.updated_at, r.pk) < (?10, ?9)" },
+	created_asc: { sort: "r.created_at, r.pk", after: `(r.created_at, r.pk) > (?11, ${LAST_PK})` },
+	created_desc: { sort: "r.created_at DESC, r.pk DESC", after: `(r.created_at, r.pk) < (?11, ${LAST_PK})` },
+	updated_asc: { sort: "r.updated_at, r.pk", after: `(r.updated_at, r.pk) > (?10, ${LAST_PK})` },
+	updated_desc: { sort: "r.updated_at DESC, r.pk DESC", after: `(r.updated_at, r.pk) < (?10, ${LAST_PK})` },
 };
 
 /**
@@ -227,7 +233,7 @@ export async function listRegistrations(
 		filter.until ?? null,
 		filter.tags ? JSON.stringify(filter.tags) : null,
 		query.limit,
-		null,
+		position?.id ?? null,
 		position?.pk ?? null,
 		position?.updatedAt ?? null,
 		position?.createdAt ?? null,

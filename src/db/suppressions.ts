@@ -32,6 +32,21 @@ export async function liftSuppression(db: Db, appId: string, learnerHash: string
 	return (deleted?.meta.changes ?? 0) > 0;
 }
 
+/**
+ * Suppresses a learner that has nothing left to erase in the application (a realm-wide erasure asked for suppression
+ * where another erasure had already erased it), in one guarded transaction; `jobId` is the erasure that asked.
+ */
+export async function suppressLearner(db: Db, appId: string, learnerHash: string, jobId: string, now: string, limits: WriteLimits): Promise<void> {
+	await retryTransient(() =>
+		db.batch([
+			writeGuard(db, appId, 1, limits),
+			db
+				.prepare("INSERT OR IGNORE INTO suppressions (app_id, learner_hash, job_id, created_at) VALUES (?1, ?2, ?3, ?4)")
+				.bind(appId, learnerHash, jobId, now),
+		]),
+	);
+}
+
 /** An application's suppressions, oldest first (HMACs and dates: no learner id is kept). */
 export async function listSuppressions(db: Db, appId: string): Promise<Suppression[]> {
 	const { results } = await retryTransient(() =>

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { hmacHex, sha256Hex } from "../auth/crypto";
 import type { AppEnv } from "../context";
-import { type IdempotencyClaim, type KeyedBatch, type RecordedResponse, findKey, isKeyTaken, keyStatements } from "../db/idempotency";
+import { type IdempotencyClaim, type KeyedBatch, type RecordedKey, type RecordedResponse, findKey, isKeyTaken, keyStatements } from "../db/idempotency";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { ApiError } from "../errors";
@@ -41,6 +41,8 @@ export type KeyedWork = (keyed: ((response: RecordedResponse, evidence: string, 
  * Runs a POST's work under the request's Idempotency-Key, if it has one. `db` holds the keys (the application's
  * shard, or the control database for the management API, `scope` ""); `body` is the request's parsed body;
  * `learnerId` names the learner the request is about, if any (an erasure of that learner deletes the key).
+ * `consultFirst`: the recorded key is read before the work runs at all (one more D1 read), for work whose checks
+ * could answer a retry otherwise than the first request was answered, or that starts more than its own batch.
  */
 export async function idempotent(
 	c: Context<AppEnv>,
@@ -49,6 +51,7 @@ export async function idempotent(
 	body: unknown,
 	learnerId: string | null,
 	work: KeyedWork,
+	options: { consultFirst?: boolean } = {},
 ): Promise<Response> {
 	const key = c.req.header("Idempotency-Key");
 	if (key === undefined) return work(undefined);
@@ -61,6 +64,10 @@ export async function idempotent(
 		learnerHash: learnerId === null ? null : await learnerHash(c.env, scope, learnerId),
 		now: nowIso(),
 	};
+	if (options.consultFirst) {
+		const recorded = await retryTransient(() => findKey(db, scope, claim.keyHash, claim.now));
+		if (recorded) return replay(c, key, claim, recorded);
+	}
 	let refusal: unknown;
 	try {
 		return await work((response, evidence, params) => keyStatements(db, claim, response, evidence, params));
@@ -77,6 +84,11 @@ export async function idempotent(
 		// Expired between the two reads: nothing to replay, and nothing done.
 		throw new ApiError(409, `Idempotency-Key [${key}] was in use a moment ago; send the request again`);
 	}
+	return replay(c, key, claim, recorded);
+}
+
+/** The recorded answer to the same request again, or 422 for another request under the same key. */
+function replay(c: Context<AppEnv>, key: string, claim: IdempotencyClaim, recorded: RecordedKey): Response {
 	if (recorded.requestHash !== claim.requestHash) {
 		throw new ApiError(
 			422,

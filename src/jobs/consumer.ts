@@ -84,8 +84,11 @@ async function handleDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 			if (type === "deleteApplication" || type === "moveApplication") {
 				await deferJob(db, jobId, "Retries spent; the sweeper sends it again", nowIso());
 				log(env, "error", { msg: "job deferred to the sweeper", jobId, type });
+			} else if (!(await markJobFailed(db, jobId, "Gave up after repeated failures", nowIso()))) {
+				// Its application is moving between shards: the failure is recorded once it has landed.
+				message.retry({ delaySeconds: FROZEN_WAIT_SECONDS });
+				continue;
 			} else {
-				await markJobFailed(db, jobId, "Gave up after repeated failures", nowIso());
 				log(env, "error", { msg: "job failed", jobId, type });
 			}
 			await announceEnds(env, db, jobId);

@@ -109,10 +109,11 @@ async function runStep(env: Env, control: Db, job: Job, plan: MovePlan, step: nu
 		case "copy": {
 			const table = MOVED_TABLES[plan.table];
 			if (!table) return next({ phase: "catchUp", rounds: 0 });
-			const { rows, last } = await readRows(source, appId, table, plan.after, MOVE_BOUNDS.rowsPerStep);
+			const limit = Math.min(MOVE_BOUNDS.rowsPerStep, table.rowsPerStep ?? MOVE_BOUNDS.rowsPerStep);
+			const { rows, last } = await readRows(source, appId, table, plan.after, limit);
 			if (rows.length > 0 && !(await writeRows(dest, appId, step, table, rows))) return { plan };
 			const copied = table.table === "registrations" ? rows.length : 0;
-			if (rows.length < MOVE_BOUNDS.rowsPerStep) return { ...next({ table: plan.table + 1, after: null }), copied };
+			if (rows.length < limit) return { ...next({ table: plan.table + 1, after: null }), copied };
 			return { ...next({ after: last }), copied };
 		}
 		case "catchUp":

@@ -2,7 +2,7 @@ import { config } from "../config";
 import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
 import { deleteExpiredSignOuts } from "../db/console-sign-outs";
 import { deleteExpiredKeys } from "../db/idempotency";
-import { markResent, repairStaleJobs } from "../db/job-sweeps";
+import { markResent, pruneFinishedJobs, repairStaleJobs } from "../db/job-sweeps";
 import { retryTransient } from "../db/retry";
 import { recordApplicationDeletion } from "../db/jobs";
 import type { Db } from "../db/types";
@@ -42,6 +42,8 @@ export interface SweepReport {
 	deliveriesResent: number;
 	/** Console sign-outs past their session's expiry, deleted by this sweep. */
 	signOutsExpired: number;
+	/** Finished jobs past their retention (JOB_RETENTION_DAYS; RECEIPT_RETENTION_DAYS for erasures), deleted by this sweep. */
+	jobsPruned: number;
 	/**
 	 * Databases, by binding name (`DB` is the control database), at least one step of whose sweep failed: each
 	 * failure is logged, what it left undone waits for the next sweep, and the other databases were swept.
@@ -51,6 +53,9 @@ export interface SweepReport {
 
 /** How long a job's event may wait to be looked at (the consumer does so when the job's message is done). */
 export const EVENT_LOOK_MS = 60_000;
+
+/** Finished jobs of each kind (erasures, others) deleted per database per sweep once past their retention. */
+export const PRUNED_PER_SWEEP = 1000;
 
 /** Expired idempotency keys deleted per database per sweep (the rest wait for the next). */
 export const EXPIRED_KEYS_PER_SWEEP = 5000;
@@ -107,6 +112,13 @@ async function sweepDatabase(env: Env, { db, realm }: SweptDatabase, nowMs: numb
 	// After the repairs, which may have ended jobs.
 	report.eventsDispatched += await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });
 	report.deliveriesResent += await redeliverOverdue(env, db, new Date(nowMs - STALE_MS).toISOString(), now);
+	const { jobRetentionMs, receiptRetentionMs } = config(env);
+	report.jobsPruned += await pruneFinishedJobs(
+		db,
+		{ job: new Date(nowMs - jobRetentionMs).toISOString(), receipt: new Date(nowMs - receiptRetentionMs).toISOString() },
+		PRUNED_PER_SWEEP,
+		{ realm },
+	);
 }
 
 /**
@@ -151,6 +163,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		eventsDispatched: 0,
 		deliveriesResent: 0,
 		signOutsExpired: 0,
+		jobsPruned: 0,
 		failedDatabases: [],
 	};
 	const databases: SweptDatabase[] = [

@@ -26,6 +26,9 @@ export const WebhookMessageSchema = z.object({
 });
 export type WebhookMessage = z.infer<typeof WebhookMessageSchema>;
 
+/** How long a delivery of an application moving between shards waits before it is tried again. */
+export const MOVING_WAIT_SECONDS = 5;
+
 /** An attempt that got no 2xx within this long failed. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
 /** Failed deliveries are retried until this long after the event, then given up. */
@@ -159,10 +162,12 @@ export async function redeliverOverdue(env: Env, db: Db, cutoff: string, now: st
  * One delivery attempt of the event named by the message, recorded on its job. A webhook removed (or whose
  * secret no longer opens, or whose URL the destination rule refuses) since the event gives the delivery up at once.
  */
-export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs = Date.now()): Promise<void> {
+export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs = Date.now()): Promise<"done" | "later"> {
 	const db = await jobDatabase(env, message.jobId);
 	const job = db ? await pendingDelivery(db, message.jobId, message.eventId) : null;
-	if (!db || !job?.event) return;
+	// Its application is moving between shards: the attempt is made once it has landed, and recorded there.
+	if (job === "moving") return "later";
+	if (!db || !job?.event) return "done";
 	const event = job.event;
 	const webhook = await getWebhook(env.DB, job.appId);
 	const secret = webhook ? await openSecret(env.LEARNER_HASH_KEY, job.appId, webhook.sealedSecret) : null;
@@ -174,12 +179,12 @@ export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs =
 			: unsendable(env, webhook.url);
 	if (!webhook || !secret || refusal) {
 		await recordAttempt(db, job, { status: "failed", httpStatus: null, error: refusal, dueAt: null });
-		return;
+		return "done";
 	}
 	const outcome = await postEvent(webhook.url, secret, eventPayload({ ...job, event }), nowMs);
 	if (isDelivered(outcome)) {
 		await recordAttempt(db, job, { status: "delivered", httpStatus: outcome.status, error: null, dueAt: null });
-		return;
+		return "done";
 	}
 	const giveUp = nowMs - Date.parse(event.at) >= GIVE_UP_AFTER_MS;
 	const delay = webhookRetryDelaySeconds(event.attempts + 1);
@@ -191,6 +196,7 @@ export async function attemptDelivery(env: Env, message: WebhookMessage, nowMs =
 	});
 	log(env, "info", { msg: "webhook attempt failed", jobId: job.id, eventId: event.id, status: outcome.status, givenUp: giveUp });
 	if (recorded && !giveUp) await sendDeliveries(env, [{ jobId: job.id, appId: job.appId, eventId: event.id }], delay);
+	return "done";
 }
 
 /** The delivery queue's consumer: attempts each message's delivery, all of a batch at once (receivers differ). */
@@ -204,8 +210,8 @@ export async function handleWebhookDeliveries(batch: MessageBatch, env: Env): Pr
 				return;
 			}
 			try {
-				await attemptDelivery(env, parsed.data);
-				message.ack();
+				if ((await attemptDelivery(env, parsed.data)) === "later") message.retry({ delaySeconds: MOVING_WAIT_SECONDS });
+				else message.ack();
 			} catch (error) {
 				// A database fault: the attempt was not recorded, so it is made again.
 				log(env, "error", { msg: "webhook delivery failed", jobId: parsed.data.jobId, error: error instanceof Error ? error.name : typeof error });

@@ -18,15 +18,16 @@ import {
 	listCredentials,
 	updateCredential,
 } from "../db/credentials";
-import { acceptLearnerErasure, acceptMove, newJobId, recordApplicationDeletion, recordRealmErasure } from "../db/jobs";
-import { applicationsHolding } from "../db/learners";
+import { acceptMove, claimStep, getJobById, recordApplicationDeletion, recordRealmErasure } from "../db/jobs";
 import { listSuppressions } from "../db/suppressions";
 import { learnerHash } from "../jobs/contract";
 import { deleteRealmUser, getRealmUserRole, listRealmUsers, upsertRealmUser } from "../db/realm-users";
 import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
+import { describeFault, log } from "../log";
 import { ApiError, appNotFound, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation } from "../jobs/contract";
+import { fanOut, realmHolders } from "../jobs/realm-erasure";
 import { type MovePlan, newMovePlan } from "../jobs/move";
 import { choosePlacement, shardDatabase } from "../shards";
 import {
@@ -113,59 +114,42 @@ appManagementRoutes.openapi(
 		const { learnerId } = c.req.valid("param");
 		const { userEmail, suppress } = c.req.valid("query");
 		const control = c.var.db;
-		const [role, applications] = await Promise.all([
-			retryTransient(() => getRealmUserRole(control, userEmail)),
-			retryTransient(() => listApplications(control)),
-		]);
-		// Each shard is asked once, at the same time, which of its applications hold the learner.
-		const byShard = Map.groupBy(applications, (app) => app.shard);
-		const holders = (
-			await Promise.all(
-				[...byShard].map(([shard, apps]) =>
-					retryTransient(() => applicationsHolding(shardDatabase(c.env, shard), apps.map((app) => app.id), learnerId)).then(
-						(appIds) => appIds.map((appId) => ({ appId, shard })),
-					),
-				),
-			)
-		).flat();
-		if (holders.length === 0) throw learnerNotFound(learnerId);
-		if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);
+		// The key first: a retry replays the first answer even once the learner is gone, and the same key for
+		// another learner is refused before anything is looked at, let alone erased.
 		return idempotent(c, control, "", null, null, async (keyed) => {
-			const children = (
-				await Promise.all(
-					holders.map(async ({ appId, shard }) => {
-						const db = shardDatabase(c.env, shard);
-						const hash = await learnerHash(c.env, appId, learnerId);
-						const acceptance = await acceptLearnerErasure(
-							db,
-							{
-								id: newJobId(appId),
-								appId,
-								learnerId,
-								learnerHash: hash,
-								requestedBy: userEmail,
-								createdAt: nowIso(),
-								suppress: suppress === "true",
-							},
-							c.var.config,
-							true,
-						);
-						// Erased meanwhile (its last registration deleted, say): nothing left to erase there.
-						if (acceptance.outcome !== "accepted") return [];
-						await dispatch(c.env, db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
-						return [{ appId, jobId: acceptance.job.id, learnerHash: hash }];
-					}),
-				)
-			).flat();
+			const [role, holders] = await Promise.all([
+				retryTransient(() => getRealmUserRole(control, userEmail)),
+				realmHolders(c.env, control, learnerId),
+			]);
+			if (holders.length === 0) throw learnerNotFound(learnerId);
+			if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);
+			// The realm job is recorded, with the key, before any application is asked: none is asked outside it.
 			const jobId = crypto.randomUUID();
 			await recordRealmErasure(
 				control,
-				{ id: jobId, learnerHash: await learnerHash(c.env, "", learnerId), requestedBy: userEmail, children, createdAt: nowIso() },
+				{
+					id: jobId,
+					learnerId,
+					learnerHash: await learnerHash(c.env, "", learnerId),
+					requestedBy: userEmail,
+					suppress: suppress === "true",
+					holders: holders.map((holder) => holder.appId),
+					createdAt: nowIso(),
+				},
 				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
 			);
+			// Then each application is asked now, so an erasure already pending there takes this one's suppression at
+			// once; whatever this request does not get to, the job's first step does (its message is sent either way).
+			try {
+				const job = await retryTransient(() => getJobById(control, jobId));
+				const lease = crypto.randomUUID();
+				if (job && (await retryTransient(() => claimStep(control, job, lease, nowIso())))) await fanOut(c.env, control, job, lease);
+			} catch (error) {
+				log(c.env, "warn", { msg: "realm erasure's applications left to its job", requestId: c.var.requestId, jobId, ...describeFault(error) });
+			}
 			await dispatch(c.env, control, { type: "deleteRealmLearnerData", jobId });
 			return c.body(null, 204, { Location: jobLocation(jobId) });
-		});
+		}, { consultFirst: true });
 	},
 );
 

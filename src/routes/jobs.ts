@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
-import { type Job, bulkLearnerHashes, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
+import { type Job, bulkMembers, erasureSuppressed, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
 import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
@@ -89,15 +89,18 @@ jobRoutes.openapi(
 		if (job.status !== "completed" || job.completedAt === null) {
 			throw new ApiError(409, `Erasure [${jobId}] is ${job.status}: a receipt is issued once it has completed`);
 		}
-		// A bulk erasure's receipt names each of its learners' HMACs.
-		// A realm-wide erasure's names each application's HMAC of the learner (its own learnerHash is the realm's).
-		const learnerHashes =
+		// A bulk erasure's receipt names each of its learners' HMACs, a realm-wide erasure's each application's HMAC
+		// of the learner (its own learnerHash is the realm's); both name the erasure job that erased each.
+		const members =
 			job.type === "deleteLearnersData"
-				? await bulkLearnerHashes(db, job.id)
+				? await bulkMembers(db, job.id)
 				: job.type === "deleteRealmLearnerData"
-					? realmErasureChildren(job).map((child) => child.learnerHash)
-					: undefined;
-		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt }, learnerHashes);
+					? realmErasureChildren(job).map((child) => ({ learnerHash: child.learnerHash, jobId: child.jobId }))
+					: null;
+		const parts = members
+			? { learnerHashes: members.map((member) => member.learnerHash), erasureJobIds: members.map((member) => member.jobId) }
+			: { suppressed: erasureSuppressed(job) };
+		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt }, parts);
 		return c.json({ receipt: signed.receipt, signature: signed.signature, algorithm: "Ed25519" as const, keyId: signed.keyId }, 200);
 	},
 );

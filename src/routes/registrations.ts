@@ -73,8 +73,9 @@ const ListQuery = z.object({
 	includeTotalCount: booleanFlag("includeTotalCount"),
 	more: z
 		.string()
-		// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides dates and position.
-		.max(longestToken(LIMITS.tagsPerRequest + 2, LIMITS.tagLength, 400))
+		// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides the last registration's id,
+		// dates and pk.
+		.max(longestToken(LIMITS.tagsPerRequest + 3, LIMITS.tagLength, 400))
 		.optional()
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
 });
@@ -249,7 +250,7 @@ registrationRoutes.openapi(
 		const last = page.at(-1);
 		const more =
 			registrations.length > pageSize && last
-				? await encodeCursor(secret, REGISTRATION_PAGES, { ...cursor, app: appId, after: { pk: last.pk, createdAt: last.createdAt, updatedAt: last.updatedAt } })
+				? await encodeCursor(secret, REGISTRATION_PAGES, { ...cursor, app: appId, after: { pk: last.pk, id: last.id, createdAt: last.createdAt, updatedAt: last.updatedAt } })
 				: undefined;
 		if (total !== undefined) c.header("X-Total-Count", String(total));
 		return c.json({ registrations: page.map(present), ...(more && { more }) }, 200);

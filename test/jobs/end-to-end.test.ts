@@ -326,11 +326,13 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		await enrol(app, { id: learnerId, email: "a@example.com" }, { learnerTags: ["l1", "l2"], registrationTags: ["r1"] });
 		await enrol(app, { id: learnerId }, { registrationTags: ["r2"] });
 		await enrol(app, { id: uniqueValue("learner") }, { learnerTags: ["l3"] });
-		// A learner erased with suppression, so the application holds a suppression too.
+		// A learner erased with suppression by a bulk erasure, so the application holds a suppression and a bulk
+		// erasure's list of learners too.
 		const suppressed = uniqueValue("suppressed-learner");
 		await enrol(app, suppressed);
-		const erasure = await call("POST", `/learner/${suppressed}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}&suppress=true`, {
+		const erasure = await call("POST", `/learners/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}&suppress=true`, {
 			auth: app.auth,
+			body: { ids: [suppressed] },
 		});
 		expect((await waitForJob(app.auth, await accepted(erasure, app.appId))).status).toBe("completed");
 		const body = { id: learnerId, firstName: "Ada" };

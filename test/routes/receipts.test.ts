@@ -77,6 +77,8 @@ describe("GET /jobs/{jobId}/receipt", () => {
 				completedDate: job.completedDate,
 				registrationsDeleted: 2,
 				tagsRemoved: 4,
+				// Not asked to suppress: the learner may be registered again.
+				suppressed: false,
 				keyId: key.kid,
 			},
 			signature: expect.stringMatching(/^[A-Za-z0-9_-]{86}$/),

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import type { JobMessage } from "../../src/jobs/contract";
+import { call } from "../support/client";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { MANAGEMENT, appOnShard, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
+import { drain, sentDuring } from "../support/queue";
+import { SHARDS } from "../support/seed";
+
+/**
+ * Realm-wide erasure with an Idempotency-Key (SPEC §8, §9): the key is consulted before anything else, so a retry
+ * replays the first answer whenever it comes, and the key reused for another learner is refused before that
+ * learner's erasures start.
+ */
+
+const realmPath = (learnerId: string, email: string) =>
+	`/appManagement/learners/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(email)}`;
+
+describe("POST /appManagement/learners/{learnerId}/delete-information with an Idempotency-Key", () => {
+	it("replays its first answer when retried after the erasure completed", async () => {
+		const admin = await realmUser("admin");
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const learnerId = uniqueValue("realm-keyed");
+		await enrol(app, learnerId);
+		const key = uniqueValue("key");
+		const { result: first, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT, headers: { "Idempotency-Key": key } }));
+		expect(first.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect((await getJob(MANAGEMENT, jobIdOf(first))).status).toBe("completed");
+
+		const { result: retry, sent: again } = await sentDuring(() =>
+			call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT, headers: { "Idempotency-Key": key } }),
+		);
+		expect({ status: retry.status, location: retry.headers.get("Location"), replayed: retry.headers.get("Idempotent-Replayed") }).toEqual({
+			status: 204,
+			location: first.headers.get("Location"),
+			replayed: "true",
+		});
+		expect(again).toEqual([]);
+	});
+
+	it("refuses the same key for another learner with 422 before erasing anything of that learner", async () => {
+		const admin = await realmUser("admin");
+		const app = await appOnShard(SHARDS[1]?.name ?? "");
+		const [first, other] = [uniqueValue("realm-first"), uniqueValue("realm-other")];
+		await enrol(app, first);
+		await enrol(app, other, { learnerTags: ["kept"] });
+		const key = uniqueValue("key");
+		const { result: accepted, sent } = await sentDuring(() => call("POST", realmPath(first, admin), { auth: MANAGEMENT, headers: { "Idempotency-Key": key } }));
+		expect(accepted.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+
+		const { result: reused, sent: started } = await sentDuring(() =>
+			call("POST", realmPath(other, admin), { auth: MANAGEMENT, headers: { "Idempotency-Key": key } }),
+		);
+		expect(await expectMessage(reused, 422)).toContain(`Idempotency-Key [${key}]`);
+		// Nothing of the other learner's erasure started: whatever was sent is run, and the learner is as it was.
+		for (const message of started) await drain(message.body as JobMessage);
+		expect(await tagsOf(app, "learner", other)).toEqual(["kept"]);
+		expect(started).toEqual([]);
+	});
+});
