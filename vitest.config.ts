@@ -8,7 +8,7 @@ export default defineConfig(async () => {
 	return {
 		test: {
 			// The conformance reporter prints "conformance: N responses checked, V violations" at the end.
-			reporters: ["default", "./test/conformance-reporter.ts"],
+			reporters: ["default", "./test/conformance-reporter.ts", "./test/sim/reporter.ts"],
 			projects: [
 				{
 					plugins: [
@@ -30,6 +30,12 @@ export default defineConfig(async () => {
 									// A moved application's old rows go at once (production keeps them 40 s for isolates whose
 									// cached placement is older than the flip): the suites wait for moves to finish.
 									MOVE_LINGER_SECONDS: "0",
+									// The whole-service simulation's settings (`npm run sim -- --seed S --runs N`, scripts/sim.mjs):
+									// workerd sees no process environment, so they come in as bindings.
+									SIM_SEED: process.env.SIM_SEED ?? "",
+									SIM_RUNS: process.env.SIM_RUNS ?? "",
+									SIM_STEPS: process.env.SIM_STEPS ?? "",
+									SIM_PATH: process.env.SIM_PATH ?? "",
 								},
 								ratelimits: {
 									// A second, tight limiter so a test can reach 429 without slowing every other test.

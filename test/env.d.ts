@@ -7,6 +7,11 @@ declare global {
 			TEST_SHARD_MIGRATIONS: D1Migration[];
 			TIGHT_RATE_LIMITER: RateLimit;
 			TIGHT_AUTH_FAILURES: RateLimit;
+			/** The simulation's seed, runs, commands per run and replay path (test/sim); empty: its defaults. */
+			SIM_SEED: string;
+			SIM_RUNS: string;
+			SIM_STEPS: string;
+			SIM_PATH: string;
 		}
 		interface GlobalProps {
 			mainModule: typeof import("../src/index");

@@ -1,0 +1,887 @@
+import fc from "fast-check";
+import { MANAGEMENT } from "../support/fixtures";
+import {
+	type AppModel,
+	type JobModel,
+	type KeyRecord,
+	LEARNER_FIELDS,
+	type LearnerFieldName,
+	type Model,
+	type Region,
+	newRegistration,
+	union,
+} from "./model";
+import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, messageOf } from "./world";
+
+/**
+ * The simulation's commands (fast-check model-based commands): each is a plain description drawn by fast-check —
+ * indexes into the run's pools of applications, learners, registrations and tags, and a fault it may carry — that
+ * checks its precondition on the model, runs against the Worker, compares the answer with what the model allows,
+ * and updates the model. Its toString() is one line of a shrunk failing sequence.
+ */
+
+/** What the commands share: the model, the real service, the realm users, and this run's pools. */
+export interface Sim {
+	model: Model;
+	world: World;
+	admin: string;
+	member: string;
+	learners: string[];
+	registrationIds: string[];
+	tags: string[];
+	/** Registrations made by registerMany get ids from this counter. */
+	serial: number;
+	/** Applications a run may hold (its three first ones included). */
+	maxApps: number;
+	/** Shards by region, for moves. */
+	shards: { name: string; region: Region }[];
+}
+
+/** Learner ids of run `run`: ids that differ only by spaces, case, NFC/NFD, and characters a path must carry. */
+export const learnerPool = (run: number) => [
+	`ann.${run}`,
+	`ann.${run} `,
+	` ann.${run}`,
+	`Ann.${run}`,
+	`b\u00e9.${run}`,
+	`be\u0301.${run}`,
+	`cy/${run}%`,
+	`dee ${run}?#`,
+];
+
+export const registrationPool = (run: number) =>
+	Array.from({ length: 10 }, (_, k) => (k % 3 === 2 ? `reg${k - 1}.${run} ` : `reg${k}.${run}`));
+
+export const TAG_POOL = ["t1", " t1", "t1 ", "T1", "t\u00e9", "te\u0301", "a b", "z"];
+
+type Outcome = (answer: Answer) => boolean;
+
+class SimError extends Error {}
+
+/** Fails the run with what happened and what the model allowed. */
+function violation(command: string, answer: Answer, expected: string): never {
+	throw new SimError(
+		`${command}: answered ${answer.status}${answer.retried ? " (retried after a fault)" : ""} ${JSON.stringify(answer.body)}, expected ${expected}`,
+	);
+}
+
+function check(command: string, answer: Answer, allowed: Record<string, Outcome>): string {
+	for (const [name, outcome] of Object.entries(allowed)) if (outcome(answer)) return name;
+	return violation(command, answer, Object.keys(allowed).join(" or "));
+}
+
+const status = (code: number): Outcome => (answer) => answer.status === code;
+/** A write refused while its application's move flips (503, nothing written): allowed while a move is under way. */
+const frozen = (app: AppModel): Outcome => (answer) =>
+	app.moving !== null && answer.status === 503 && /moving between shards/.test(messageOf(answer));
+
+const enc = encodeURIComponent;
+const jobIdOf = (answer: Answer) => (answer.location ?? "").slice("/api/v2/jobs/".length);
+
+/** The canonical identity of a request, for Idempotency-Key's "same request". */
+const requestIdentity = (method: string, path: string, body: unknown) => `${method} ${path} ${JSON.stringify(body ?? null)}`;
+
+/**
+ * An Idempotency-Key's expected effect: the recorded answer replayed for the same request, 422 for another; null
+ * when the key is new (the request runs).
+ */
+function keyedOutcome(record: KeyRecord | undefined, identity: string): Record<string, Outcome> | null {
+	if (!record) return null;
+	if (record.request === identity) {
+		return { replayed: (answer) => answer.status === record.status && answer.location === record.location };
+	}
+	return { "422 (key used for another request)": status(422) };
+}
+
+/** Base of every command: precondition, run, one-line description. */
+abstract class Step implements fc.AsyncCommand<Sim, World, false> {
+	abstract check(sim: Readonly<Sim>): boolean;
+	abstract exec(sim: Sim): Promise<void>;
+	abstract describe(): string;
+	async run(sim: Sim): Promise<void> {
+		sim.world.tally.steps++;
+		await this.exec(sim);
+		const duplicate = await checkOneErasurePerLearner(sim.model.apps.map((app) => app.appId));
+		if (duplicate) throw new SimError(`after ${this.describe()}: ${duplicate}`);
+	}
+	toString(): string {
+		return this.describe();
+	}
+}
+
+const appOf = (sim: Readonly<Sim>, index: number) => sim.model.live(index % Math.max(1, sim.model.apps.length));
+const learnerOf = (sim: Readonly<Sim>, index: number) => sim.learners[index % sim.learners.length] as string;
+const tagsOf = (sim: Readonly<Sim>, indexes: number[]) => [...new Set(indexes.map((i) => sim.tags[i % sim.tags.length] as string))];
+/** Details of one learner: each value names its learner, so a scan for an erased learner's details finds only its own. */
+const fieldsOf = (sim: Readonly<Sim>, learner: number, values: Partial<Record<LearnerFieldName, number>>) => {
+	const fields: Partial<Record<LearnerFieldName, string>> = {};
+	const owner = `${learner % sim.learners.length}.${sim.world.run}`;
+	for (const name of LEARNER_FIELDS) {
+		const value = values[name];
+		if (value !== undefined) fields[name] = name === "email" ? `e${value}.${owner}@example.com` : `${name}-${value}-${owner}`;
+	}
+	return fields;
+};
+
+/** A learner the simulation may still write registrations for: no erasure of it pending anywhere. */
+const registrable = (sim: Readonly<Sim>, learner: string) => !sim.model.erasing(learner);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Registrations
+
+class Register extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly registration: number,
+		readonly course: number,
+		readonly details: Partial<Record<LearnerFieldName, number>>,
+		readonly learnerTags: number[],
+		readonly registrationTags: number[],
+		readonly key: string | null,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && registrable(sim, learnerOf(sim, this.learner));
+	describe = () =>
+		`register(app ${this.app}, learner ${this.learner}, registration ${this.registration}, details ${JSON.stringify(this.details)}, tags ${this.learnerTags}/${this.registrationTags}${this.key ? `, key ${this.key}` : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const id = sim.registrationIds[this.registration % sim.registrationIds.length] as string;
+		const fields = fieldsOf(sim, this.learner, this.details);
+		const learnerTags = tagsOf(sim, this.learnerTags);
+		const registrationTags = tagsOf(sim, this.registrationTags);
+		const body = {
+			courseId: `course-${this.course}`,
+			registrationId: id,
+			learner: { id: learner, ...fields },
+			...(learnerTags.length > 0 && { learnerTags }),
+			...(registrationTags.length > 0 && { registrationTags }),
+		};
+		const existing = app.registrations.get(id);
+		// A registration whose learner is being erased may be gone already: its fate is the erasure's.
+		if (existing && sim.model.pendingErasure(app.index, existing.learner)) return;
+		if (existing && app.uncertainRegistrations.has(id)) return;
+		const identity = requestIdentity("POST", "/registrations", body);
+		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		const command = this.describe();
+		if (keyed) {
+			check(command, answer, { ...keyed, frozen: frozen(app) });
+			return;
+		}
+		const pendingUpdate = [...sim.model.jobs.values()].some(
+			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
+		);
+		const identical =
+			existing !== undefined &&
+			existing.learner === learner &&
+			existing.course === body.courseId &&
+			LEARNER_FIELDS.every((name) => existing[name].value === (fields[name] ?? null)) &&
+			existing.tags.length === registrationTags.length &&
+			registrationTags.every((tag) => existing.tags.includes(tag)) &&
+			learnerTags.every((tag) => (app.learnerTags.get(learner) ?? []).includes(tag)) &&
+			!app.uncertainDetails.has(learner);
+		let allowed: Record<string, Outcome>;
+		if (app.suppressed.has(learner)) allowed = { "409 (suppressed)": status(409) };
+		else if (!existing) allowed = { "204 (created)": status(204) };
+		else if (identical && !pendingUpdate) allowed = { "204 (the same registration again)": status(204) };
+		else if (identical || pendingUpdate || app.uncertainDetails.has(learner)) allowed = { "204 or 400": (a) => a.status === 204 || a.status === 400 };
+		else allowed = { "400 (already exists)": status(400) };
+		const outcome = check(command, answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || answer.status !== 204 || existing) {
+			if (answer.status === 204 && this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: null, learner });
+			return;
+		}
+		sim.model.registered(app, newRegistration(sim.model, id, learner, body.courseId, fields, registrationTags), learnerTags);
+		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: null, learner });
+	}
+}
+
+/** Many registrations of one learner at once, so that its jobs take several chunks and messages. */
+class RegisterMany extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly count: number,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && registrable(sim, learnerOf(sim, this.learner));
+	describe = () => `registerMany(app ${this.app}, learner ${this.learner}, ${this.count})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		for (let i = 0; i < this.count; i++) {
+			const id = `many${++sim.serial}.${sim.world.run}`;
+			const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body: { courseId: "many", registrationId: id, learner: { id: learner } } });
+			const outcome = check(this.describe(), answer, {
+				...(app.suppressed.has(learner) ? { "409 (suppressed)": status(409) } : { "204 (created)": status(204) }),
+				frozen: frozen(app),
+			});
+			if (outcome !== "204 (created)") return;
+			sim.model.registered(app, newRegistration(sim.model, id, learner, "many", {}, []), []);
+		}
+	}
+}
+
+class DeleteRegistration extends Step {
+	constructor(
+		readonly app: number,
+		readonly registration: number,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `deleteRegistration(app ${this.app}, registration ${this.registration}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const id = sim.registrationIds[this.registration % sim.registrationIds.length] as string;
+		const existing = app.registrations.get(id);
+		const answer = await sim.world.request("DELETE", `/registrations/${enc(id)}`, { auth: app.auth, fault: this.fault });
+		const erasing = existing && sim.model.pendingErasure(app.index, existing.learner);
+		const uncertain = app.uncertainRegistrations.has(id);
+		const allowed: Record<string, Outcome> = !existing
+			? { "404": status(404) }
+			: erasing || uncertain || answer.retried
+				? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
+				: { "204": status(204) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || !existing) return;
+		app.uncertainRegistrations.delete(id);
+		if (answer.status === 404 && erasing && !answer.retried) sim.model.registrationErased(app, id);
+		else sim.model.registrationDeleted(app, id);
+	}
+}
+
+class RegistrationTags extends Step {
+	constructor(
+		readonly app: number,
+		readonly registration: number,
+		readonly tags: number[],
+		readonly remove: boolean,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && this.tags.length > 0;
+	describe = () => `${this.remove ? "deleteRegistrationTags" : "putRegistrationTags"}(app ${this.app}, registration ${this.registration}, tags ${this.tags})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const id = sim.registrationIds[this.registration % sim.registrationIds.length] as string;
+		const tags = tagsOf(sim, this.tags);
+		const existing = app.registrations.get(id);
+		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/registrations/${enc(id)}/tags`, { auth: app.auth, body: { tags } });
+		const erasing = existing && sim.model.pendingErasure(app.index, existing.learner);
+		const allowed: Record<string, Outcome> = !existing
+			? { "404": status(404) }
+			: erasing || app.uncertainRegistrations.has(id)
+				? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
+				: { "204": status(204) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || !existing) return;
+		if (answer.status === 404) {
+			if (erasing) sim.model.registrationErased(app, id);
+			else app.registrations.delete(id);
+			app.uncertainRegistrations.delete(id);
+			return;
+		}
+		app.uncertainRegistrations.delete(id);
+		existing.tags = this.remove ? existing.tags.filter((tag) => !tags.includes(tag)) : union(existing.tags, tags);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Learner tags
+
+/**
+ * What an answer says of a learner with a pending erasure: 404 where the model still holds registrations of it
+ * means the erasure has completed (the model catches up); any other answer means it has not.
+ */
+function revealErasure(sim: Sim, app: AppModel, learner: string, answer: Answer): boolean {
+	if (answer.status !== 404 || !sim.model.pendingErasure(app.index, learner) || !sim.model.exists(app, learner)) return false;
+	sim.model.finishErasure(app, learner, "completed");
+	return true;
+}
+
+class LearnerTags extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly tags: number[],
+		readonly remove: boolean,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && this.tags.length > 0;
+	describe = () =>
+		`${this.remove ? "deleteLearnerTags" : "putLearnerTags"}(app ${this.app}, learner ${this.learner}, tags ${this.tags}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const tags = tagsOf(sim, this.tags);
+		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/learner/${enc(learner)}/tags`, { auth: app.auth, body: { tags }, fault: this.fault });
+		const exists = sim.model.exists(app, learner);
+		const erasing = sim.model.pendingErasure(app.index, learner);
+		const allowed: Record<string, Outcome> = !exists
+			? { "404": status(404) }
+			: erasing
+				? { "204 or 404 (erased meanwhile)": (a) => a.status === 204 || a.status === 404 }
+				: { "204": status(204) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		const current = app.learnerTags.get(learner) ?? [];
+		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
+	}
+}
+
+class BatchTags extends Step {
+	constructor(
+		readonly app: number,
+		readonly learners: number[],
+		readonly tags: number[],
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && this.learners.length > 0 && this.tags.length > 0;
+	describe = () => `putLearnerTagsBatch(app ${this.app}, learners ${this.learners}, tags ${this.tags})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const ids = [...new Set(this.learners.map((i) => learnerOf(sim, i)))];
+		const tags = tagsOf(sim, this.tags);
+		const answer = await sim.world.request("PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
+		const unknown = ids.filter((id) => !sim.model.exists(app, id));
+		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
+		const allowed: Record<string, Outcome> =
+			unknown.length > 0
+				? { "404 listing the unknown ids": status(404) }
+				: maybeGone.length > 0
+					? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
+					: { "204": status(204) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen") return;
+		if (answer.status === 404) {
+			// The message lists the unknown ids: the model's, and pending erasures that completed meanwhile.
+			const listed = [...messageOf(answer).matchAll(/\[([^\]]*)\]/g)].map((match) => match[1]);
+			for (const id of unknown) if (!listed.includes(id)) violation(this.describe(), answer, `a 404 listing [${id}]`);
+			for (const id of listed) {
+				if (id !== undefined && maybeGone.includes(id)) sim.model.finishErasure(app, id, "completed");
+				else if (id !== undefined && !unknown.includes(id)) violation(this.describe(), answer, `no 404 for [${id}], which exists`);
+			}
+			return;
+		}
+		for (const id of ids) app.learnerTags.set(id, union(app.learnerTags.get(id) ?? [], tags));
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Learner details
+
+class UpdateInfo extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly details: Partial<Record<LearnerFieldName, number>>,
+		readonly key: string | null,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && Object.keys(this.details).length > 0;
+	describe = () =>
+		`updateInfo(app ${this.app}, learner ${this.learner}, ${JSON.stringify(this.details)}${this.key ? `, key ${this.key}` : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const fields = fieldsOf(sim, this.learner, this.details);
+		const body = { id: learner, ...fields };
+		const path = `/learner/${enc(learner)}/updateInfo`;
+		const identity = requestIdentity("POST", path, body);
+		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		if (keyed) {
+			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
+			return;
+		}
+		const exists = sim.model.exists(app, learner);
+		const erasing = sim.model.pendingErasure(app.index, learner);
+		const allowed: Record<string, Outcome> = erasing
+			? { "409 (being erased) or 404": (a) => a.status === 409 || a.status === 404 }
+			: exists
+				? { "204 + Location": (a) => a.status === 204 && a.location !== null }
+				: { "404": status(404) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		const id = jobIdOf(answer);
+		sim.model.jobs.set(id, {
+			id,
+			kind: "update",
+			app: app.index,
+			status: "pending",
+			pairs: [{ app: app.index, learner }],
+			update: { learner, fields, seq: ++sim.model.clock },
+			counted: { registrations: 0, tags: 0, learners: new Set() },
+		});
+		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: answer.location, learner });
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Erasures
+
+const erasureQuery = (email: string, suppress: boolean) => `?userEmail=${enc(email)}${suppress ? "&suppress=true" : ""}`;
+
+/** Records an accepted erasure request in the model: the job it was answered with covers these pairs. */
+function acceptedErasure(sim: Sim, answer: Answer, kind: "erasure" | "bulk" | "realm", app: number | null, pairs: { app: number; learner: string }[], suppress: boolean) {
+	const id = jobIdOf(answer);
+	for (const pair of pairs) sim.model.beginErasure(pair.app, pair.learner, suppress);
+	const known = sim.model.jobs.get(id);
+	if (known) {
+		for (const pair of pairs) if (!known.pairs.some((p) => p.app === pair.app && p.learner === pair.learner)) known.pairs.push(pair);
+		return;
+	}
+	const job: JobModel = { id, kind, app, status: "pending", pairs, counted: { registrations: 0, tags: 0, learners: new Set() } };
+	sim.model.jobs.set(id, job);
+}
+
+class Erase extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly suppress: boolean,
+		readonly privileged: boolean,
+		readonly key: string | null,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () =>
+		`erase(app ${this.app}, learner ${this.learner}${this.suppress ? ", suppress" : ""}${this.privileged ? "" : ", as a member"}${this.key ? `, key ${this.key}` : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const path = `/learner/${enc(learner)}/delete-information${erasureQuery(this.privileged ? sim.admin : sim.member, this.suppress)}`;
+		const identity = requestIdentity("POST", path, null);
+		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		const answer = await sim.world.request("POST", path, { auth: app.auth, key: this.key ?? undefined, fault: this.fault });
+		if (keyed) {
+			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
+			return;
+		}
+		const exists = sim.model.exists(app, learner);
+		const erasing = sim.model.pendingErasure(app.index, learner);
+		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
+		const allowed: Record<string, Outcome> = erasing
+			? { ...found, "404 (erased meanwhile)": (a) => exists && a.status === 404 }
+			: exists
+				? found
+				: { "404": status(404) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress);
+		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: answer.location, learner: null });
+	}
+}
+
+class BulkErase extends Step {
+	constructor(
+		readonly app: number,
+		readonly learners: number[],
+		readonly suppress: boolean,
+		readonly key: string | null,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && this.learners.length > 0;
+	describe = () =>
+		`bulkErase(app ${this.app}, learners ${this.learners}${this.suppress ? ", suppress" : ""}${this.key ? `, key ${this.key}` : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const ids = [...new Set(this.learners.map((i) => learnerOf(sim, i)))];
+		const path = `/learners/delete-information${erasureQuery(sim.admin, this.suppress)}`;
+		const body = { ids };
+		const identity = requestIdentity("POST", path, body);
+		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		if (keyed) {
+			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
+			return;
+		}
+		const unknown = ids.filter((id) => !sim.model.exists(app, id));
+		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
+		const allowed: Record<string, Outcome> =
+			unknown.length > 0
+				? { "404 listing the unknown ids": status(404) }
+				: maybeGone.length > 0
+					? { "204 or 404": (a) => (a.status === 204 && a.location !== null) || a.status === 404 }
+					: { "204 + Location": (a) => a.status === 204 && a.location !== null };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen") return;
+		if (answer.status === 404) {
+			const listed = [...messageOf(answer).matchAll(/\[([^\]]*)\]/g)].map((match) => match[1]);
+			for (const id of listed) if (id !== undefined && maybeGone.includes(id)) sim.model.finishErasure(app, id, "completed");
+			return;
+		}
+		acceptedErasure(sim, answer, "bulk", app.index, ids.map((learner) => ({ app: app.index, learner })), this.suppress);
+		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: answer.location, learner: null });
+	}
+}
+
+class RealmErase extends Step {
+	constructor(
+		readonly learner: number,
+		readonly suppress: boolean,
+		readonly privileged: boolean,
+		readonly key: string | null,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = () => true;
+	describe = () =>
+		`realmErase(learner ${this.learner}${this.suppress ? ", suppress" : ""}${this.privileged ? "" : ", as a member"}${this.key ? `, key ${this.key}` : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const learner = learnerOf(sim, this.learner);
+		const path = `/appManagement/learners/${enc(learner)}/delete-information${erasureQuery(this.privileged ? sim.admin : sim.member, this.suppress)}`;
+		const identity = requestIdentity("POST", path, null);
+		// Keys of the management API are the realm's: shared by every run, so each run's keys carry its number.
+		const key = this.key === null ? undefined : `${this.key}.${sim.world.run}`;
+		const keyed = key === undefined ? null : keyedOutcome(sim.model.realmKeys.get(key), identity);
+		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, key, fault: this.fault });
+		if (keyed) {
+			check(this.describe(), answer, keyed);
+			return;
+		}
+		const apps = sim.model.liveApps();
+		const holders = apps.filter((app) => sim.model.exists(app, learner));
+		const certain = holders.filter((app) => !sim.model.pendingErasure(app.index, learner));
+		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
+		const allowed: Record<string, Outcome> =
+			holders.length === 0 ? { "404": status(404) } : certain.length === 0 ? { ...found, "404 (erased meanwhile)": status(404) } : found;
+		const outcome = check(this.describe(), answer, allowed);
+		if (answer.status === 404) {
+			for (const app of holders) sim.model.finishErasure(app, learner, "completed");
+			return;
+		}
+		if (outcome === "403" || answer.status !== 204) return;
+		acceptedErasure(sim, answer, "realm", null, holders.map((app) => ({ app: app.index, learner })), this.suppress);
+		if (key !== undefined) sim.model.realmKeys.set(key, { request: identity, status: 204, location: answer.location, learner: null });
+	}
+}
+
+class LiftSuppression extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `liftSuppression(app ${this.app}, learner ${this.learner})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const answer = await sim.world.request("DELETE", `/learner/${enc(learner)}/suppression`, { auth: app.auth });
+		const pending = sim.model.pendingErasure(app.index, learner);
+		const allowed: Record<string, Outcome> = app.suppressed.has(learner)
+			? { "204": status(204) }
+			: pending?.suppress
+				? { "204 or 404 (the erasure completed meanwhile)": (a) => a.status === 204 || a.status === 404 }
+				: { "404 (not suppressed)": status(404) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen") return;
+		if (answer.status === 204 && pending) {
+			// The erasure completed (it suppressed the learner), and the suppression is now lifted.
+			sim.model.finishErasure(app, learner, "completed");
+		}
+		if (answer.status === 204) app.suppressed.delete(learner);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Applications
+
+class CreateApp extends Step {
+	constructor(readonly region: Region) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => sim.model.apps.length < sim.maxApps;
+	describe = () => `createApp(${this.region})`;
+	async exec(sim: Sim) {
+		const created = await createApplication(this.region, `sim-${sim.world.run}-${sim.model.apps.length}`);
+		sim.model.apps.push(newApp(sim.model.apps.length, created, this.region));
+	}
+}
+
+export function newApp(index: number, created: { appId: string; auth: string; shard: string }, region: Region): AppModel {
+	return {
+		index,
+		appId: created.appId,
+		auth: created.auth,
+		region,
+		shard: created.shard,
+		deleted: false,
+		moving: null,
+		registrations: new Map(),
+		learnerTags: new Map(),
+		suppressed: new Set(),
+		keys: new Map(),
+		uncertainDetails: new Set(),
+		uncertainRegistrations: new Set(),
+	};
+}
+
+class DeleteApp extends Step {
+	constructor(readonly app: number) {
+		super();
+	}
+	// One application at least stays, or the run has nothing left to do.
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && sim.model.liveApps().length > 1;
+	describe = () => `deleteApp(app ${this.app})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const answer = await sim.world.request("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		const outcome = check(this.describe(), answer, {
+			"204": status(204),
+			...(app.moving !== null && { "409 (a move is unfinished)": status(409) }),
+		});
+		if (outcome !== "204") return;
+		sim.model.deleteApp(app);
+		sim.model.jobs.set(jobIdOf(answer), {
+			id: jobIdOf(answer),
+			kind: "deleteApp",
+			app: null,
+			status: "pending",
+			pairs: [],
+			counted: { registrations: 0, tags: 0, learners: new Set() },
+		});
+	}
+}
+
+class Move extends Step {
+	constructor(
+		readonly app: number,
+		readonly shard: number,
+		readonly key: string | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `move(app ${this.app}, shard ${this.shard}${this.key ? `, key ${this.key}` : ""})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const target = sim.shards[this.shard % sim.shards.length] as { name: string; region: Region };
+		const body = { shard: target.name, allowRegionChange: true };
+		const path = `/appManagement/applications/${app.appId}/move`;
+		const identity = requestIdentity("POST", path, body);
+		const key = this.key === null ? undefined : `${this.key}.${sim.world.run}`;
+		const keyed = key === undefined ? null : keyedOutcome(sim.model.realmKeys.get(key), identity);
+		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, body, key });
+		if (keyed) {
+			check(this.describe(), answer, keyed);
+			return;
+		}
+		let allowed: Record<string, Outcome>;
+		if (app.moving !== null) allowed = app.moving === target.name ? { "204 (the move under way)": status(204) } : { "409 (moving elsewhere)": status(409) };
+		else if (app.shard === target.name) allowed = { "409 (already there)": status(409) };
+		else allowed = { "204 + Location": (a) => a.status === 204 && a.location !== null };
+		check(this.describe(), answer, allowed);
+		if (answer.status !== 204) return;
+		const id = jobIdOf(answer);
+		if (!sim.model.jobs.has(id)) {
+			sim.model.jobs.set(id, {
+				id,
+				kind: "move",
+				app: app.index,
+				status: "pending",
+				pairs: [],
+				target: target.name,
+				counted: { registrations: 0, tags: 0, learners: new Set() },
+			});
+		}
+		app.moving = target.name;
+		if (key !== undefined) sim.model.realmKeys.set(key, { request: identity, status: 204, location: answer.location, learner: null });
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reads
+
+class ReadLearner extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `readLearnerTags(app ${this.app}, learner ${this.learner})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const answer = await sim.world.request("GET", `/learner/${enc(learner)}/tags`, { auth: app.auth });
+		const exists = sim.model.exists(app, learner);
+		const expected = { tags: app.learnerTags.get(learner) ?? [] };
+		const same = (a: Answer) => a.status === 200 && JSON.stringify(a.body) === JSON.stringify(expected);
+		const allowed: Record<string, Outcome> = !exists
+			? { "404": status(404) }
+			: sim.model.pendingErasure(app.index, learner)
+				? { [`200 ${JSON.stringify(expected)} or 404`]: (a) => same(a) || a.status === 404 }
+				: { [`200 ${JSON.stringify(expected)}`]: same };
+		check(this.describe(), answer, allowed);
+		revealErasure(sim, app, learner, answer);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The queue, the sweeper, and time
+
+class Deliver extends Step {
+	constructor(
+		readonly index: number,
+		readonly duplicate: boolean,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => sim.world.queue.length > 0;
+	describe = () => `deliver(message ${this.index}${this.duplicate ? ", twice" : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const index = this.index % sim.world.queue.length;
+		await sim.world.deliver(index, { fault: this.fault, duplicate: false });
+		if (this.duplicate && sim.world.queue.length > 0) await sim.world.deliver(index % sim.world.queue.length, { fault: null, duplicate: true });
+		await observe(sim);
+	}
+}
+
+class Drop extends Step {
+	constructor(readonly index: number) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => sim.world.queue.length > 0;
+	describe = () => `loseMessage(${this.index})`;
+	async exec(sim: Sim) {
+		sim.world.drop(this.index % sim.world.queue.length);
+	}
+}
+
+class LoseSend extends Step {
+	check = () => true;
+	describe = () => "loseNextSend()";
+	async exec(sim: Sim) {
+		sim.world.loseNextSend = true;
+	}
+}
+
+class Sweep extends Step {
+	constructor(
+		readonly minutes: number,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = () => true;
+	describe = () => `sweep(+${this.minutes} min) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		await sim.world.sweep(this.minutes, this.fault);
+		await observe(sim);
+	}
+}
+
+/**
+ * Reads the status of every job the model waits on and applies the ends: an update applies, an erasure's learners
+ * are gone (suppressed if promised), a move lands its application on its target.
+ */
+export async function observe(sim: Sim): Promise<void> {
+	const pending = [...sim.model.jobs.values()].filter((job) => job.status === "pending");
+	const statuses = await sim.world.jobStatuses(pending.map((job) => job.id));
+	for (const job of pending) {
+		const found = statuses.get(job.id);
+		// A job deleted with its application: its application's data went whole.
+		if (found === undefined) {
+			if (job.kind !== "deleteApp" && job.pairs.every((pair) => sim.model.apps[pair.app]?.deleted) && (job.app === null || sim.model.apps[job.app]?.deleted)) {
+				job.status = "completed";
+			}
+			continue;
+		}
+		if (found !== "completed" && found !== "failed") continue;
+		job.status = found;
+		switch (job.kind) {
+			case "update": {
+				const app = job.app === null ? undefined : sim.model.live(job.app);
+				if (found === "completed") sim.model.applyUpdate(job);
+				else if (app && job.update) app.uncertainDetails.add(job.update.learner);
+				break;
+			}
+			case "erasure":
+			case "bulk":
+			case "realm":
+				for (const pair of job.pairs) {
+					const app = sim.model.live(pair.app);
+					if (app) sim.model.finishErasure(app, pair.learner, found);
+				}
+				break;
+			case "move": {
+				const app = job.app === null ? undefined : sim.model.apps[job.app];
+				if (app && found === "completed" && job.target) app.shard = job.target;
+				if (app) app.moving = null;
+				break;
+			}
+			case "deleteApp":
+				break;
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Arbitraries
+
+/** One command in ten meets a D1 fault. */
+const faultArb: fc.Arbitrary<Fault | null> = fc.oneof(
+	{ weight: 9, arbitrary: fc.constant(null) },
+	{ weight: 1, arbitrary: fc.record({ nth: fc.nat(4), message: fc.nat(3), after: fc.boolean() }) },
+);
+/** Most erasures are asked by a realm admin; now and then by a member, who must be refused. */
+const privilegedArb = fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
+const keyArb = fc.option(fc.constantFrom("k1", "k2", "k3"), { freq: 2 });
+const app = fc.nat(5);
+const learner = fc.nat(7);
+const tagList = fc.array(fc.nat(7), { minLength: 1, maxLength: 3 });
+const detailsArb = fc.record(
+	{ email: fc.nat(3), firstName: fc.nat(3), lastName: fc.nat(3) },
+	{ requiredKeys: [] },
+) as fc.Arbitrary<Partial<Record<LearnerFieldName, number>>>;
+
+/** Every command, weighted: writes and deliveries most, application lifecycles least. */
+export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
+	fc.tuple(app, learner, fc.nat(9), fc.nat(1), detailsArb, fc.array(fc.nat(7), { maxLength: 2 }), fc.array(fc.nat(7), { maxLength: 2 }), keyArb, faultArb)
+		.map(([a, l, r, c, d, lt, rt, k, f]) => new Register(a, l, r, c, d, lt, rt, k, f)),
+	fc.tuple(app, learner, fc.integer({ min: 2, max: 14 })).map(([a, l, n]) => new RegisterMany(a, l, n)),
+	fc.tuple(app, fc.nat(9), faultArb).map(([a, r, f]) => new DeleteRegistration(a, r, f)),
+	fc.tuple(app, fc.nat(9), tagList, fc.boolean()).map(([a, r, t, remove]) => new RegistrationTags(a, r, t, remove)),
+	fc.tuple(app, learner, tagList, fc.boolean(), faultArb).map(([a, l, t, remove, f]) => new LearnerTags(a, l, t, remove, f)),
+	fc.tuple(app, fc.array(learner, { minLength: 1, maxLength: 3 }), tagList).map(([a, ls, t]) => new BatchTags(a, ls, t)),
+	fc.tuple(app, learner, detailsArb, keyArb, faultArb).map(([a, l, d, k, f]) => new UpdateInfo(a, l, d, k, f)),
+	fc.tuple(app, learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(
+		([a, l, s, p, k, f]) => new Erase(a, l, s, p, k, f),
+	),
+	fc.tuple(app, fc.array(learner, { minLength: 1, maxLength: 4 }), fc.boolean(), keyArb, faultArb).map(([a, ls, s, k, f]) => new BulkErase(a, ls, s, k, f)),
+	fc.tuple(learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(([l, s, p, k, f]) => new RealmErase(l, s, p, k, f)),
+	fc.tuple(app, learner).map(([a, l]) => new LiftSuppression(a, l)),
+	fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k)),
+	fc.constantFrom<Region>("default", "eu").map((region) => new CreateApp(region)),
+	app.map((a) => new DeleteApp(a)),
+	fc.tuple(app, learner).map(([a, l]) => new ReadLearner(a, l)),
+	fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f)),
+	fc.tuple(fc.nat(20), fc.boolean(), fc.constant(null)).map(([i, d, f]) => new Deliver(i, d, f)),
+	fc.tuple(fc.nat(20), fc.constant(false), fc.constant(null)).map(([i, d, f]) => new Deliver(i, d, f)),
+	fc.nat(20).map((i) => new Drop(i)),
+	fc.constant(null).map(() => new LoseSend()),
+	fc.tuple(fc.constantFrom(11, 30), faultArb).map(([m, f]) => new Sweep(m, f)),
+];
+
