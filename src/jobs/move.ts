@@ -32,6 +32,9 @@ import { type DataRegion, shardDatabase } from "../shards";
  * src/db/move.ts; the design: src/db/storage-schema.md, "Moving an application".
  */
 
+/** Steps per message before a continuation (each is a handful of D1 calls: inside the 1000 per invocation). */
+export const MOVE_STEPS_PER_MESSAGE = 25;
+
 /** How much one step may do, and when the source is frozen. */
 export const MOVE_BOUNDS = {
 	/** Rows read from the source and written to the destination per copy step (one table at a time). */
@@ -40,10 +43,10 @@ export const MOVE_BOUNDS = {
 	keysPerStep: 100,
 	/** Catch-up rounds before the source is frozen even if writes keep the journal full. */
 	maxCatchUpRounds: 20,
+	/** Steps per message before a continuation (MOVE_STEPS_PER_MESSAGE; the simulation takes fewer). */
+	stepsPerMessage: MOVE_STEPS_PER_MESSAGE,
 };
 
-/** Steps per message before a continuation (each is a handful of D1 calls: inside the 1000 per invocation). */
-export const MOVE_STEPS_PER_MESSAGE = 25;
 
 type Phase = "prepare" | "clear" | "copy" | "catchUp" | "drain" | "verify" | "flip" | "linger" | "cleanup" | "abort";
 
@@ -173,7 +176,7 @@ const failure = (plan: MovePlan) =>
  * Runs up to `steps` steps of the move named by the message. "done" when it finished, is unknown, or another
  * delivery claimed a step first (that one carries on).
  */
-export async function runMove(env: Env, control: Db, jobId: string, steps = MOVE_STEPS_PER_MESSAGE): Promise<StepOutcome> {
+export async function runMove(env: Env, control: Db, jobId: string, steps = MOVE_BOUNDS.stepsPerMessage): Promise<StepOutcome> {
 	for (let i = 0; i < steps; i++) {
 		const job = await retryTransient(() => getJobById(control, jobId));
 		if (!job || job.type !== "moveApplication" || job.status === "completed" || job.status === "failed") return "done";

@@ -23,6 +23,12 @@ import type { JobMessage } from "./contract";
 export const CHUNK_BOUNDS: ChunkBounds = { registrations: 500, rows: 5000 };
 export const CHUNKS_PER_MESSAGE = 10;
 
+/**
+ * The pace the consumer runs jobs at: chunks per message. An object read at each run, so the whole-service
+ * simulation (test/sim) can run jobs one chunk per message and interleave them with everything else.
+ */
+export const JOB_PACE = { chunksPerMessage: CHUNKS_PER_MESSAGE };
+
 type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) => Promise<ChunkResult>;
 
 /** Realm jobs (moves, realm-wide erasures) run elsewhere: src/jobs/move.ts, src/jobs/realm-erasure.ts. */
@@ -50,7 +56,7 @@ export type RunOutcome = "done" | "continue" | "wait";
 export async function runJob(
 	db: Db,
 	message: JobMessage,
-	options: { bounds: ChunkBounds; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: CHUNKS_PER_MESSAGE },
+	options: { bounds: ChunkBounds; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
 ): Promise<RunOutcome> {
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {

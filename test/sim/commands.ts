@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { type ConsoleSession, session, submit } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
 	type AppModel,
@@ -35,6 +36,8 @@ export interface Sim {
 	maxApps: number;
 	/** Shards by region, for moves. */
 	shards: { name: string; region: Region }[];
+	/** The operator console's session, once a console command has signed in. */
+	console?: ConsoleSession;
 }
 
 /** Learner ids of run `run`: ids that differ only by spaces, case, NFC/NFD, and characters a path must carry. */
@@ -739,6 +742,92 @@ class ReadLearner extends Step {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The operator console, through its own forms: ids and tags go to the API exactly as typed
+
+/** The run's console session, signed in on first use. */
+async function consoleSession(sim: Sim): Promise<ConsoleSession> {
+	sim.console ??= await session();
+	return sim.console;
+}
+
+class ConsoleErase extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly suppress: boolean,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `console.erase(app ${this.app}, learner ${this.learner}${this.suppress ? ", suppress" : ""})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const response = await submit(await consoleSession(sim), "/erasures/learner", {
+			appId: app.appId,
+			learnerId: learner,
+			userEmail: sim.admin,
+			...(this.suppress && { suppress: "true" }),
+		});
+		sim.world.tally.requests++;
+		const location = response.headers.get("Location") ?? "";
+		const answer: Answer = {
+			status: response.status,
+			body: null,
+			location: location.startsWith("/console/jobs/") ? `/api/v2/jobs/${decodeURIComponent(location.slice("/console/jobs/".length))}` : null,
+			replayed: false,
+			retried: false,
+		};
+		await response.body?.cancel();
+		const exists = sim.model.exists(app, learner);
+		const started = (a: Answer) => a.status === 303 && a.location !== null;
+		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)
+			? { "303 to the job": started, "404 (erased meanwhile)": (a) => exists && a.status === 404 }
+			: exists
+				? { "303 to the job": started }
+				: { "404": status(404) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 303) return;
+		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress);
+	}
+}
+
+class ConsoleTags extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly tags: number[],
+		readonly remove: boolean,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app)) && this.tags.length > 0;
+	describe = () => `console.${this.remove ? "removeTags" : "addTags"}(app ${this.app}, learner ${this.learner}, tags ${this.tags})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerOf(sim, this.learner);
+		const tags = tagsOf(sim, this.tags);
+		const path = `/applications/${app.appId}/learners/${enc(learner)}/${this.remove ? "tags/delete" : "tags"}`;
+		const response = await submit(await consoleSession(sim), path, { tags: tags.join(",") });
+		sim.world.tally.requests++;
+		await response.body?.cancel();
+		const answer: Answer = { status: response.status, body: null, location: null, replayed: false, retried: false };
+		// A page answered after the change (200, or a redirect to one), or the API's refusal as its status.
+		const done = (a: Answer) => a.status === 200 || a.status === 303;
+		const exists = sim.model.exists(app, learner);
+		const allowed: Record<string, Outcome> = !exists
+			? { "404": status(404) }
+			: sim.model.pendingErasure(app.index, learner)
+				? { "done or 404": (a) => done(a) || a.status === 404 }
+				: { done };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || !done(answer)) return;
+		const current = app.learnerTags.get(learner) ?? [];
+		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The queue, the sweeper, and time
 
 class Deliver extends Step {
@@ -857,31 +946,41 @@ const detailsArb = fc.record(
 	{ requiredKeys: [] },
 ) as fc.Arbitrary<Partial<Record<LearnerFieldName, number>>>;
 
-/** Every command, weighted: writes and deliveries most, application lifecycles least. */
+/** An arbitrary drawn `weight` times as often as one of weight 1 (fast-check picks among the list evenly). */
+const weighted = <T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T>[] => Array.from({ length: weight }, () => arbitrary);
+
+/**
+ * Every command, weighted: writes, erasures and deliveries most, so that work overlaps (an erasure joining another,
+ * an update or erasure spanning a move); application lifecycles least.
+ */
 export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
-	fc.tuple(app, learner, fc.nat(9), fc.nat(1), detailsArb, fc.array(fc.nat(7), { maxLength: 2 }), fc.array(fc.nat(7), { maxLength: 2 }), keyArb, faultArb)
-		.map(([a, l, r, c, d, lt, rt, k, f]) => new Register(a, l, r, c, d, lt, rt, k, f)),
-	fc.tuple(app, learner, fc.integer({ min: 2, max: 14 })).map(([a, l, n]) => new RegisterMany(a, l, n)),
+	...weighted(
+		3,
+		fc
+			.tuple(app, learner, fc.nat(9), fc.nat(1), detailsArb, fc.array(fc.nat(7), { maxLength: 2 }), fc.array(fc.nat(7), { maxLength: 2 }), keyArb, faultArb)
+			.map(([a, l, r, c, d, lt, rt, k, f]) => new Register(a, l, r, c, d, lt, rt, k, f)),
+	),
+	...weighted(2, fc.tuple(app, learner, fc.integer({ min: 2, max: 14 })).map(([a, l, n]) => new RegisterMany(a, l, n))),
 	fc.tuple(app, fc.nat(9), faultArb).map(([a, r, f]) => new DeleteRegistration(a, r, f)),
 	fc.tuple(app, fc.nat(9), tagList, fc.boolean()).map(([a, r, t, remove]) => new RegistrationTags(a, r, t, remove)),
-	fc.tuple(app, learner, tagList, fc.boolean(), faultArb).map(([a, l, t, remove, f]) => new LearnerTags(a, l, t, remove, f)),
+	...weighted(2, fc.tuple(app, learner, tagList, fc.boolean(), faultArb).map(([a, l, t, remove, f]) => new LearnerTags(a, l, t, remove, f))),
 	fc.tuple(app, fc.array(learner, { minLength: 1, maxLength: 3 }), tagList).map(([a, ls, t]) => new BatchTags(a, ls, t)),
-	fc.tuple(app, learner, detailsArb, keyArb, faultArb).map(([a, l, d, k, f]) => new UpdateInfo(a, l, d, k, f)),
-	fc.tuple(app, learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(
-		([a, l, s, p, k, f]) => new Erase(a, l, s, p, k, f),
+	...weighted(3, fc.tuple(app, learner, detailsArb, keyArb, faultArb).map(([a, l, d, k, f]) => new UpdateInfo(a, l, d, k, f))),
+	...weighted(3, fc.tuple(app, learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(([a, l, s, p, k, f]) => new Erase(a, l, s, p, k, f))),
+	...weighted(
+		3,
+		fc.tuple(app, fc.array(learner, { minLength: 1, maxLength: 4 }), fc.boolean(), keyArb, faultArb).map(([a, ls, s, k, f]) => new BulkErase(a, ls, s, k, f)),
 	),
-	fc.tuple(app, fc.array(learner, { minLength: 1, maxLength: 4 }), fc.boolean(), keyArb, faultArb).map(([a, ls, s, k, f]) => new BulkErase(a, ls, s, k, f)),
-	fc.tuple(learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(([l, s, p, k, f]) => new RealmErase(l, s, p, k, f)),
+	...weighted(2, fc.tuple(learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(([l, s, p, k, f]) => new RealmErase(l, s, p, k, f))),
 	fc.tuple(app, learner).map(([a, l]) => new LiftSuppression(a, l)),
-	fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k)),
+	...weighted(2, fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k))),
 	fc.constantFrom<Region>("default", "eu").map((region) => new CreateApp(region)),
 	app.map((a) => new DeleteApp(a)),
 	fc.tuple(app, learner).map(([a, l]) => new ReadLearner(a, l)),
-	fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f)),
-	fc.tuple(fc.nat(20), fc.boolean(), fc.constant(null)).map(([i, d, f]) => new Deliver(i, d, f)),
-	fc.tuple(fc.nat(20), fc.constant(false), fc.constant(null)).map(([i, d, f]) => new Deliver(i, d, f)),
+	fc.tuple(app, learner, fc.boolean()).map(([a, l, s]) => new ConsoleErase(a, l, s)),
+	fc.tuple(app, learner, tagList, fc.boolean()).map(([a, l, t, remove]) => new ConsoleTags(a, l, t, remove)),
+	...weighted(4, fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f))),
 	fc.nat(20).map((i) => new Drop(i)),
 	fc.constant(null).map(() => new LoseSend()),
 	fc.tuple(fc.constantFrom(11, 30), faultArb).map(([m, f]) => new Sweep(m, f)),
 ];
-

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import "./meta";
-import { CHUNK_BOUNDS } from "../../src/jobs/run";
+import { CHUNK_BOUNDS, JOB_PACE } from "../../src/jobs/run";
 import { MOVE_BOUNDS } from "../../src/jobs/move";
 import { liftRateLimit } from "../support/client";
 import { realmUser } from "../support/fixtures";
@@ -22,8 +22,8 @@ import { type Tally, World, createApplication } from "./world";
  * (./model.ts), checking every answer; each run then settles and is checked whole (./invariants.ts). A failure
  * prints its seed and the shrunk sequence of commands; `npm run sim -- --seed S --path P` replays it.
  *
- * Chunks and move steps are made small (the test's only knobs: the modules' own bounds), so that jobs span
- * several chunks and messages and moves several steps, and so interleave with everything else.
+ * Chunks and move steps are made small (the test's only knobs: the modules' own bounds and pace), so that jobs
+ * span several chunks and messages and moves several steps, and so interleave with everything else.
  */
 
 // Bounded for CI (a few minutes); `npm run sim -- --runs N` runs longer.
@@ -34,11 +34,14 @@ const PATH = env.SIM_PATH || undefined;
 
 const tally: Tally = { steps: 0, faults: 0, requests: 0, deliveries: 0 };
 let current: World | undefined;
-const saved = { chunk: { ...CHUNK_BOUNDS }, move: { ...MOVE_BOUNDS } };
+const saved = { chunk: { ...CHUNK_BOUNDS }, pace: { ...JOB_PACE }, move: { ...MOVE_BOUNDS } };
 
 beforeAll(() => {
+	// Small chunks, one per message, and moves of few rows per step, few steps per message: jobs and moves span many
+	// messages, so they interleave with each other and with everything else.
 	Object.assign(CHUNK_BOUNDS, { registrations: 2, rows: 6 });
-	Object.assign(MOVE_BOUNDS, { rowsPerStep: 2, keysPerStep: 2, maxCatchUpRounds: 3 });
+	Object.assign(JOB_PACE, { chunksPerMessage: 1 });
+	Object.assign(MOVE_BOUNDS, { rowsPerStep: 2, keysPerStep: 2, maxCatchUpRounds: 3, stepsPerMessage: 2 });
 	stubSends(async (message) => {
 		if (!current) throw new Error("a message was sent outside any simulated run");
 		await current.sent(message);
@@ -48,6 +51,7 @@ beforeAll(() => {
 
 afterAll(() => {
 	Object.assign(CHUNK_BOUNDS, saved.chunk);
+	Object.assign(JOB_PACE, saved.pace);
 	Object.assign(MOVE_BOUNDS, saved.move);
 	vi.restoreAllMocks();
 });
