@@ -1,12 +1,12 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { findPlacement } from "../../src/db/applications";
 import type { JobMessage } from "../../src/jobs/contract";
 import { MOVE_BOUNDS, runMove } from "../../src/jobs/move";
 import { shardDatabase } from "../../src/shards";
-import { call } from "../support/client";
+import { call, envWith } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, type TestApp, createApp, enrol, learnerOn, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
@@ -99,5 +99,43 @@ describe("a job's bookkeeping while its application moves", () => {
 		const again = await deliver([update as JobMessage], { queue: env.JOBS_DEAD_LETTER_QUEUE });
 		expect(again.result.explicitAcks).toHaveLength(1);
 		expect(await getJob(app.auth, update.jobId)).toMatchObject({ status: "failed" });
+	});
+});
+
+describe("a move's linger, at its production value", () => {
+	afterEach(() => {
+		vi.useRealTimers();
+	});
+
+	it("keeps the rows on the shard left for MOVE_LINGER_SECONDS (40) after the flip, then deletes them", async () => {
+		// The suites run with MOVE_LINGER_SECONDS = 0 (vitest.config.ts); here the setting is absent: its default.
+		const production = envWith({ MOVE_LINGER_SECONDS: undefined } as unknown as Partial<Env>);
+		const app = await createApp();
+		const learnerId = uniqueValue("lingering");
+		await enrol(app, learnerId, { learnerTags: ["t"] });
+		const move = await startMove(app);
+		vi.useFakeTimers({ toFake: ["Date"] });
+		const flippedAt = Date.now();
+		// The clock stands still: the steps up to the flip, then the first look at the linger.
+		let waited: Awaited<ReturnType<typeof runMove>> = "continue";
+		for (let steps = 0; waited === "continue"; steps++) {
+			expect(steps).toBeLessThan(100);
+			waited = await runMove(production, env.DB, move.jobId, 1);
+		}
+		expect(await placementOf(app.appId)).toBe(move.to);
+		// Flipped: an isolate that cached the old placement less than 30 s ago may still read the rows left behind.
+		expect(waited).toEqual({ waitSeconds: 40 });
+		const leftBehind = () =>
+			shardDatabase(env, move.from).prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
+		vi.setSystemTime(flippedAt + 39_000);
+		expect(await runMove(production, env.DB, move.jobId, 1)).toEqual({ waitSeconds: expect.any(Number) });
+		expect(await leftBehind()).toEqual({ n: 1 });
+		vi.setSystemTime(flippedAt + 41_000);
+		for (let steps = 0; (await getJob(MANAGEMENT, move.jobId)).status === "running"; steps++) {
+			expect(steps).toBeLessThan(20);
+			await runMove(production, env.DB, move.jobId, 1);
+		}
+		expect(await getJob(MANAGEMENT, move.jobId)).toMatchObject({ status: "completed" });
+		expect(await leftBehind()).toEqual({ n: 0 });
 	});
 });

@@ -1,5 +1,7 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { JobMessage } from "../../src/jobs/contract";
+import { runMove } from "../../src/jobs/move";
 import { call } from "../support/client";
 import { expectMessage, getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, appOnShard, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
@@ -57,5 +59,37 @@ describe("POST /appManagement/learners/{learnerId}/delete-information with an Id
 		for (const message of started) await drain(message.body as JobMessage);
 		expect(await tagsOf(app, "learner", other)).toEqual(["kept"]);
 		expect(started).toEqual([]);
+	});
+});
+
+describe("POST /appManagement/learners/{learnerId}/delete-information while an application holding the learner moves", () => {
+	it("accepts the erasure as one realm job, which asks the moving application once it has landed", async () => {
+		const admin = await realmUser("admin");
+		const [still, moving] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[1]?.name ?? "")];
+		const learnerId = uniqueValue("realm-while-moving");
+		for (const app of [still, moving]) await enrol(app, learnerId, { learnerTags: ["t"] });
+		// The second application is frozen: its move has copied everything and is about to flip.
+		const { result: accepted } = await sentDuring(() =>
+			call("POST", `/appManagement/applications/${moving.appId}/move`, { auth: MANAGEMENT, body: { shard: SHARDS[0]?.name } }),
+		);
+		const moveId = jobIdOf(accepted);
+		const phase = async () =>
+			(JSON.parse((await env.DB.prepare("SELECT payload FROM jobs WHERE id = ?1").bind(moveId).first<{ payload: string }>())?.payload ?? "{}") as { phase?: string })
+				.phase;
+		for (let steps = 0; (await phase()) !== "verify"; steps++) {
+			expect(steps).toBeLessThan(100);
+			await runMove(env, env.DB, moveId, 1);
+		}
+
+		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
+		expect(result.status).toBe(204);
+		const realmId = jobIdOf(result);
+		for (let steps = 0; (await getJob(MANAGEMENT, moveId)).status === "running"; steps++) {
+			expect(steps).toBeLessThan(100);
+			await runMove(env, env.DB, moveId, 1);
+		}
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect(await getJob(MANAGEMENT, realmId)).toMatchObject({ status: "completed", registrationsAffected: 2, tagsRemoved: 2 });
+		for (const app of [still, moving]) expect((await call("GET", `/learner/${encodeURIComponent(learnerId)}/tags`, { auth: app.auth })).status).toBe(404);
 	});
 });
