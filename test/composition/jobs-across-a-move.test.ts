@@ -84,6 +84,31 @@ describe("a job under way while its application moves", () => {
 	});
 });
 
+describe("writes while a move copies", () => {
+	it("acknowledges a write to a key the move has journaled already (a second registration bringing its learner's tag)", async () => {
+		const app = await createApp();
+		await enrol(app, uniqueValue("someone"));
+		const move = await startMove(app);
+		await moveUntil(move.jobId, async () => (await phaseOf(move.jobId)) === "copy");
+		const learnerId = uniqueValue("journaled-twice");
+		// The first registration journals the learner (its tag and tag count); the second touches the same keys.
+		const first = await call("POST", "/registrations", {
+			auth: app.auth,
+			body: { courseId: "c", registrationId: uniqueValue("first"), learner: { id: learnerId }, learnerTags: ["t"] },
+		});
+		const second = await call("POST", "/registrations", {
+			auth: app.auth,
+			body: { courseId: "c", registrationId: uniqueValue("second"), learner: { id: learnerId }, learnerTags: ["t"] },
+		});
+		expect([first.status, second.status]).toEqual([204, 204]);
+		await putTags(app, "learner", learnerId, ["u"]);
+		await moveUntil(move.jobId, finished(move.jobId));
+		expect(await placementOf(app.appId)).toBe(move.to);
+		const listed = (await (await call("GET", `/learners?tags=t`, { auth: app.auth })).json()) as { learners: unknown[] };
+		expect(listed.learners).toEqual([{ id: learnerId, tags: ["t", "u"], registrationCount: 2 }]);
+	});
+});
+
 describe("what orders rows, across a move", () => {
 	it("keeps the learner directory's newest details the same when a registration changed while the move ran", async () => {
 		const app = await createApp();
