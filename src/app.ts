@@ -1,4 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
@@ -12,14 +13,6 @@ import { bodyChecks } from "./http/body";
 import { describeFault, log } from "./log";
 import { registerSecuritySchemes } from "./openapi/security";
 import { checkBookmark, requestContext } from "./request-context";
-import { appManagementRoutes } from "./routes/app-management";
-import { docsRoutes } from "./routes/docs";
-import { jobRoutes } from "./routes/jobs";
-import { learnerRoutes } from "./routes/learners";
-import { metaRoutes } from "./routes/meta";
-import { oauthRoutes } from "./routes/oauth";
-import { registrationRoutes } from "./routes/registrations";
-import { webhookRoutes } from "./routes/webhooks";
 
 export const API_BASE = "/api/v2";
 
@@ -29,66 +22,167 @@ const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 });
 
-export const app = createRouter();
-registerSecuritySchemes(app.openAPIRegistry);
-const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
+type App = OpenAPIHono<AppEnv>;
+type Fetch = (request: Request, env: Env, ctx?: Context["executionCtx"]) => Response | Promise<Response>;
 
-app.use("*", requestContext);
-app.use("*", requireConfig);
-app.use("*", checkBookmark);
+/**
+ * The route groups, each loaded and built by the first request an isolate serves for it (SPEC §6: cold start): a
+ * request pays for its own group's routes, schemas and router, never for the others'. Every group is one app with
+ * the same middleware, error path and 404/405 answers (buildApp); a path belongs to exactly one group, so a
+ * group's 405 knows every method its paths have.
+ */
+const GROUPS = {
+	learnerTags: async () => [(await import("./routes/learner-tags")).learnerTagRoutes],
+	learners: async () => [(await import("./routes/learners")).learnerRoutes],
+	registrations: async () => [(await import("./routes/registrations")).registrationRoutes],
+	jobs: async () => [(await import("./routes/jobs")).jobRoutes],
+	management: async () => {
+		const [{ appManagementRoutes }, { webhookRoutes }] = await Promise.all([import("./routes/app-management"), import("./routes/webhooks")]);
+		return [appManagementRoutes, webhookRoutes];
+	},
+	oauth: async () => [(await import("./routes/oauth")).oauthRoutes],
+	meta: async () => [(await import("./routes/meta")).metaRoutes],
+	// The paths of no group: the middleware, then 404.
+	none: async () => [],
+} satisfies Record<string, () => Promise<App[]>>;
+export type Group = keyof typeof GROUPS | "docs" | "console";
 
-// The operator console (SPEC §10), beside the API: its module is imported by the first console request, so API
-// requests never evaluate it (SPEC §6). Mounted before the API's body checks: its forms are url-encoded, and it
-// checks its own bodies. Its actions call this app in-process (src/console/api.ts). Plain (ALL) routes: the
-// console is not part of the OpenAPI document.
-let consoleApp: Promise<{ fetch: (request: Request, env: Env, ctx?: Context["executionCtx"]) => Response | Promise<Response> }> | undefined;
-const serveConsole: MiddlewareHandler<AppEnv> = async (c) => {
-	consoleApp ??= import("./console/routes").then(({ consoleRoutes }) => consoleRoutes((request, env, ctx) => app.fetch(request, env, ctx)));
-	let ctx: Context["executionCtx"] | undefined;
-	try {
-		ctx = c.executionCtx;
-	} catch {
-		ctx = undefined; // app.request() in tests has none
+/**
+ * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
+ * learner tag operations, the hot path, are a group of their own.
+ */
+export function groupOf(path: string): Group {
+	if (path === "/console" || path.startsWith("/console/")) return "console";
+	if (!path.startsWith(`${API_BASE}/`)) return "none";
+	const rest = path.slice(API_BASE.length);
+	switch (rest.split("/")[1]) {
+		case "learner":
+			return /^\/learner\/(?:[^/]+\/)?tags$/.test(rest) ? "learnerTags" : "learners";
+		case "learners":
+			return "learners";
+		case "registrations":
+			return "registrations";
+		case "jobs":
+		case ".well-known":
+			return "jobs";
+		case "appManagement":
+			// The management token endpoint is the token routes' (src/routes/oauth.ts).
+			return rest === "/appManagement/token" ? "oauth" : "management";
+		case "oauth":
+			return "oauth";
+		case "ping":
+		case "about":
+			return "meta";
+		case "openapi.json":
+		case "docs":
+			return "docs";
+		default:
+			return "none";
 	}
-	return (await consoleApp).fetch(c.req.raw, c.env, ctx);
-};
-app.all("/console", serveConsole);
-app.all("/console/*", serveConsole);
+}
 
-app.use("*", limitBodySize);
-app.use("*", requireMediaType);
-app.use(
-	"*",
-	methodNotAllowed({
-		app,
-		onMethodNotAllowed: (c, methods) =>
-			c.json({ message: `Method ${c.req.method} is not allowed here; use ${methods.join(", ")}` }, 405, {
-				Allow: methods.join(", "),
-			}),
-	}),
-);
+/** One group's app: the shared middleware, its routes under the base path, one error path, 404 and 405. */
+function buildApp(routers: App[]): App {
+	const app = createRouter();
+	registerSecuritySchemes(app.openAPIRegistry);
+	const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
+	app.use("*", requestContext);
+	app.use("*", requireConfig);
+	app.use("*", checkBookmark);
+	app.use("*", limitBodySize);
+	app.use("*", requireMediaType);
+	app.use(
+		"*",
+		methodNotAllowed({
+			app,
+			onMethodNotAllowed: (c, methods) =>
+				c.json({ message: `Method ${c.req.method} is not allowed here; use ${methods.join(", ")}` }, 405, {
+					Allow: methods.join(", "),
+				}),
+		}),
+	);
+	for (const router of routers) app.route(API_BASE, router);
+	app.notFound(notFoundAnswer);
+	app.onError(errorAnswer);
+	return app;
+}
 
-app.route(API_BASE, metaRoutes);
-app.route(API_BASE, oauthRoutes);
-app.route(API_BASE, appManagementRoutes);
-app.route(API_BASE, webhookRoutes);
-app.route(API_BASE, learnerRoutes);
-app.route(API_BASE, registrationRoutes);
-app.route(API_BASE, jobRoutes);
-// Public: the OpenAPI document of every route above (generated from this app on first request) and its page.
-app.route(API_BASE, docsRoutes(app, API_BASE));
+/** Every route of the API in one app, with the OpenAPI document and its page (public) listing them all. */
+async function buildFullApp(): Promise<App> {
+	const routers = (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+	const app = buildApp(routers);
+	const { docsRoutes } = await import("./routes/docs");
+	app.route(API_BASE, docsRoutes(app, API_BASE));
+	return app;
+}
+
+/**
+ * The operator console (SPEC §10), beside the API, behind the API's request context and configuration check (it
+ * checks its own bodies: its forms are url-encoded). Its actions call the API in-process through `handle`
+ * (src/console/api.ts). Not part of the OpenAPI document.
+ */
+async function buildConsole(): Promise<Fetch> {
+	const { consoleRoutes } = await import("./console/routes");
+	const consoleApp = consoleRoutes(handle);
+	const app = createRouter();
+	app.use("*", requestContext);
+	app.use("*", requireConfig);
+	app.use("*", checkBookmark);
+	app.all("*", (c) => {
+		let ctx: Context["executionCtx"] | undefined;
+		try {
+			ctx = c.executionCtx;
+		} catch {
+			ctx = undefined; // app.request() in tests has none
+		}
+		return consoleApp.fetch(c.req.raw, c.env, ctx);
+	});
+	app.onError(errorAnswer);
+	return (request, env, ctx) => app.fetch(request, env, ctx);
+}
+
+// Each group's app, built once per isolate (routes and middleware: no request state).
+const built = new Map<Group, Promise<Fetch>>();
+
+/** The routers of a group (tests: each route's path must be served by its group). */
+export const groupRouters = (group: keyof typeof GROUPS): Promise<App[]> => GROUPS[group]();
+let full: Promise<App> | undefined;
+
+/** The whole API in one app: the OpenAPI document's source (the docs group), tests and the bench probe. */
+export function fullApp(): Promise<App> {
+	full ??= buildFullApp();
+	full.catch(() => (full = undefined));
+	return full;
+}
+
+function appFor(group: Group): Promise<Fetch> {
+	let fetch = built.get(group);
+	if (!fetch) {
+		const app: Promise<App | Fetch> = group === "console" ? buildConsole() : group === "docs" ? fullApp() : GROUPS[group]().then(buildApp);
+		fetch = app.then((made): Fetch => (typeof made === "function" ? made : (request, env, ctx) => made.fetch(request, env, ctx)));
+		built.set(group, fetch);
+		// A failed build (an import that failed) is not kept: the next request tries again.
+		fetch.catch(() => built.delete(group));
+	}
+	return fetch;
+}
+
+/** Answers a request with the app of its path's group, built by the first request the isolate serves for it. */
+export async function handle(request: Request, env: Env, ctx?: Context["executionCtx"]): Promise<Response> {
+	return (await appFor(groupOf(new URL(request.url).pathname)))(request, env, ctx);
+}
 
 // The path is not echoed: it may hold a learner id.
-app.notFound((c) =>
-	c.json(
+function notFoundAnswer(c: Context<AppEnv>): Response {
+	return c.json(
 		{
 			message: c.req.path.startsWith(`${API_BASE}/`)
 				? `No route matches ${c.req.method} at this path`
 				: `No route matches this path; the API is served under ${API_BASE}`,
 		},
 		404,
-	),
-);
+	);
+}
 
 /** Seconds a write refused during a move is told to wait: the final catch-up and flip take about that long. */
 const MOVE_RETRY_AFTER = "2";
@@ -138,7 +232,8 @@ function databaseUnavailable(c: Context<AppEnv>, trouble: NonNullable<ReturnType
 	);
 }
 
-app.onError((caught, c) => {
+/** The one error path: every error any group's routes or middleware throw, rendered as MessageSchema. */
+function errorAnswer(caught: Error, c: Context<AppEnv>): Response {
 	// D1 errors the service knows how to answer become ApiErrors, rendered like the rest.
 	const refusal = refusalOf(caught);
 	const trouble = refusal ? null : d1Trouble(caught);
@@ -159,4 +254,4 @@ app.onError((caught, c) => {
 	}
 	log(c.env, "error", { msg: "unhandled error", requestId: c.var.requestId, ...describeFault(error) });
 	return c.json({ message: `Internal error; quote request id ${c.var.requestId} when reporting it` }, 500);
-});
+}

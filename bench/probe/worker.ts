@@ -3,7 +3,7 @@
 // answers with D1's meta for each operation — rows read and written, D1 calls, time. The service itself gains
 // no route for this. bench/run.mjs calls POST /scale once per database size, and POST /hotpath once;
 // bench/capacity.mjs calls POST /operations (rows and D1 time of single requests' writes and reads).
-import { app } from "../../src/app";
+import { handle } from "../../src/app";
 import { forgetApplication } from "../../src/auth/credentials";
 import { signToken } from "../../src/auth/token";
 import { refusalOf } from "../../src/db/app-storage";
@@ -13,12 +13,13 @@ import {
 	acceptLearnerErasure,
 	acceptLearnerUpdate,
 	acceptMove,
+	claimStep,
 	getJobById,
 	newJobId,
 	recordRealmErasure,
 } from "../../src/db/jobs";
 import { applicationsHolding } from "../../src/db/learners";
-import { runRealmErasure } from "../../src/jobs/realm-erasure";
+import { fanOut, runRealmErasure } from "../../src/jobs/realm-erasure";
 import { getRealmUserRole, upsertRealmUser } from "../../src/db/realm-users";
 import { findKey, isKeyTaken, keyStatements } from "../../src/db/idempotency";
 import { createRegistration } from "../../src/db/registrations";
@@ -534,7 +535,7 @@ async function hotPath(request: HotPathRequest) {
 		bearer: `Bearer ${token}`,
 	};
 	const service = (authorization: string) => async (i: number) => {
-		const response = await app.fetch(
+		const response = await handle(
 			new Request(`http://bench/api/v2/learner/learner-${i % 20_000}/tags`, { headers: { Authorization: authorization } }),
 			env,
 			ctx,
@@ -615,7 +616,7 @@ async function requestCalls(env: ProbeEnv, request: ScaleRequest) {
 	const PUT_TAG = "probe-request-tag";
 	const call = async (method: "GET" | "PUT") => {
 		const before = snapshot();
-		const response = await app.fetch(
+		const response = await handle(
 			new Request(`http://bench/api/v2/learner/${learner}/tags`, {
 				method,
 				headers: { Authorization: authorization, ...(method === "PUT" && { "Content-Type": "application/json" }) },
@@ -942,26 +943,23 @@ async function erasures(env: ProbeEnv, request: ErasuresRequest) {
 		)
 	).flat();
 	if (found.length !== holders.length) throw new Error(`realm: ${found.length} holders found`);
-	const children = [];
-	for (const { appId, shard } of found) {
-		const hash = await learnerHash(env, appId, realmLearner);
-		const acceptance = await acceptLearnerErasure(
-			meters[shard as "SHARD_1"],
-			{ id: newJobId(appId), appId, learnerId: realmLearner, learnerHash: hash, requestedBy: request.requestedBy, createdAt: new Date().toISOString() },
-			LIMITS,
-			mayErase,
-		);
-		if (acceptance.outcome !== "accepted") throw new Error(`realm: ${acceptance.outcome}`);
-		children.push({ appId, jobId: acceptance.job.id, learnerHash: hash, shard });
-	}
+	// As the route does: the realm job first, then each holder asked for its erasure (src/jobs/realm-erasure.ts).
 	const realmJobId = crypto.randomUUID();
 	await recordRealmErasure(meters.DB, {
 		id: realmJobId,
+		learnerId: realmLearner,
 		learnerHash: await learnerHash(env, "", realmLearner),
 		requestedBy: request.requestedBy,
-		children: children.map(({ appId, jobId, learnerHash: hash }) => ({ appId, jobId, learnerHash: hash })),
+		suppress: false,
+		holders: found.map(({ appId }) => appId),
 		createdAt: new Date().toISOString(),
 	});
+	const recorded = await getJobById(meters.DB, realmJobId);
+	const lease = crypto.randomUUID();
+	if (!recorded || !(await claimStep(meters.DB, recorded, lease, new Date().toISOString()))) throw new Error("realm: not recorded");
+	const asked = await fanOut(serviceEnv, meters.DB, recorded, lease);
+	if (asked === "wait") throw new Error("realm: an application could not take its erasure");
+	const children = asked.map((child) => ({ ...child, shard: found.find((holder) => holder.appId === child.appId)?.shard ?? "" }));
 	const accept = since(before);
 	const childRuns: Awaited<ReturnType<typeof runChunkByChunk>>[] = [];
 	for (const child of children) childRuns.push(await runChunkByChunk(shardDatabase(env, child.shard), { type: "deleteAllLearnerData", jobId: child.jobId }));

@@ -5,7 +5,7 @@ import { requireManagement, requireScope, requireScopeOrManagement } from "../au
 import type { Scope } from "../auth/scopes";
 import type { AppEnv } from "../context";
 import type { SecurityRequirement } from "../openapi/security";
-import { MessageSchema } from "../schemas";
+import { MessageSchema } from "../schemas/text";
 
 /**
  * Who may call a route:

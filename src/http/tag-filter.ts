@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { badRequest } from "../errors";
 import { LIMITS } from "../limits";
-import { TagSchema } from "../schemas";
+import { TagSchema } from "../schemas/text";
 
 const TagsCsv = z
 	.array(TagSchema)

@@ -30,23 +30,9 @@ import { dispatch, jobLocation } from "../jobs/contract";
 import { fanOut, realmHolders } from "../jobs/realm-erasure";
 import { type MovePlan, newMovePlan } from "../jobs/move";
 import { choosePlacement, shardDatabase } from "../shards";
-import {
-	ApplicationListSchema,
-	ApplicationMoveSchema,
-	ApplicationRequestSchema,
-	ApplicationSchema,
-	ChildAppParams,
-	CredentialCreatedSchema,
-	CredentialListSchema,
-	CredentialRequestSchema,
-	CredentialUpdateSchema,
-	EmailSchema,
-	ErasureQuerySchema,
-	IdSchema,
-	RealmUserListSchema,
-	RealmUserRequestSchema,
-	SuppressionListSchema,
-} from "../schemas";
+import { ErasureQuerySchema } from "../schemas/learners";
+import { ApplicationListSchema, ApplicationMoveSchema, ApplicationRequestSchema, ApplicationSchema, ChildAppParams, CredentialCreatedSchema, CredentialListSchema, CredentialRequestSchema, CredentialUpdateSchema, RealmUserListSchema, RealmUserRequestSchema, SuppressionListSchema } from "../schemas/management";
+import { EmailSchema, IdSchema } from "../schemas/text";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 

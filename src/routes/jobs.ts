@@ -8,7 +8,7 @@ import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
 import { jobResource } from "../jobs/resource";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
-import { JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas";
+import { JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas/jobs";
 import { declareRoute, json } from "../http/route";
 
 const JobParams = z.object({

@@ -5,129 +5,35 @@ import { getRealmUserRole } from "../db/realm-users";
 import { liftSuppression } from "../db/suppressions";
 import { retryTransient } from "../db/retry";
 import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
-import { LEARNER_TAGS, getTags, removeTags } from "../db/tags";
 import { nowIso } from "../db/types";
 import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
-import {
-	BatchTagsSchema,
-	BulkErasureSchema,
-	ErasureQuerySchema,
-	IdSchema,
-	LearnerListSchema,
-	LearnerSchema,
-	type LearnerSummarySchema,
-	TagListResponseSchema,
-	TagListSchema,
-} from "../schemas";
+import { BulkErasureSchema, ErasureQuerySchema, LearnerListSchema, type LearnerSummarySchema } from "../schemas/learners";
+import { LearnerParams, LearnerSchema } from "../schemas/text";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 import { parseTagFilter } from "../http/tag-filter";
-import { addTagsOr4xx, unique } from "../http/tag-writes";
+import { unique } from "../http/tag-writes";
 
 const tags = ["LearnerService"];
 
-const LearnerParams = z.object({
-	learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
-});
+/**
+ * A learner's jobs (updateInfo, erasure, suppression lifts, bulk erasure) and the learner directory (SPEC §3, §8,
+ * §9); the tag operations are ./learner-tags.ts.
+ */
 
 const jobAccepted = {
 	description: "Job durably queued; Location names it (GET it for status)",
 	headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
 };
 
-
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (SCORM Cloud's wording). */
 const ERASURE_PRIVILEGE =
 	"The initiating email address does not have sufficient privilege in this application to perform this delete operation (a realm owner or admin is required)";
 
 export const learnerRoutes = createRouter();
-
-learnerRoutes.openapi(
-	declareRoute({
-		method: "put",
-		path: "/learner/tags",
-		tags,
-		operationId: "putLearnerTagsBatch",
-		summary: "Add every tag to every learner, all or nothing",
-		description: "If any id is unknown, answers 404 listing the unknown ids and changes nothing.",
-		access: { scope: "write:learner" },
-		request: { body: jsonBody(BatchTagsSchema) },
-		errors: [404],
-		responses: { 204: { description: "Tags added to every learner" } },
-	}),
-	async (c) => {
-		const { ids, tags: batchTags } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, ids, batchTags, c.var.config);
-		return c.body(null, 204);
-	},
-);
-
-learnerRoutes.openapi(
-	declareRoute({
-		method: "get",
-		path: "/learner/{learnerId}/tags",
-		tags,
-		operationId: "getLearnerTags",
-		summary: "Get the tags for this learner, in the order first applied",
-		access: { scope: "read:learner" },
-		request: { params: LearnerParams },
-		errors: [404],
-		responses: { 200: json(TagListResponseSchema, "List of tags for this learner") },
-	}),
-	async (c) => {
-		const { learnerId } = c.req.valid("param");
-		const found = await getTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId);
-		if (!found) throw learnerNotFound(learnerId);
-		return c.json({ tags: found }, 200);
-	},
-);
-
-learnerRoutes.openapi(
-	declareRoute({
-		method: "put",
-		path: "/learner/{learnerId}/tags",
-		tags,
-		operationId: "putLearnerTags",
-		summary: "Add tags to this learner (set union: existing tags stay, duplicates are ignored)",
-		access: { scope: "write:learner" },
-		request: { params: LearnerParams, body: jsonBody(TagListSchema) },
-		errors: [404],
-		responses: { 204: { description: "Tags added" } },
-	}),
-	async (c) => {
-		const { learnerId } = c.req.valid("param");
-		const { tags: added } = c.req.valid("json");
-		await addTagsOr4xx(c.var.db, LEARNER_TAGS, c.var.auth.appId, [learnerId], added, c.var.config, () =>
-			learnerNotFound(learnerId),
-		);
-		return c.body(null, 204);
-	},
-);
-
-learnerRoutes.openapi(
-	declareRoute({
-		method: "delete",
-		path: "/learner/{learnerId}/tags",
-		tags,
-		operationId: "deleteLearnerTags",
-		summary: "Remove tags from this learner (tags it does not have are ignored)",
-		access: { scope: "write:learner" },
-		request: { params: LearnerParams, body: jsonBody(TagListSchema) },
-		errors: [404],
-		responses: { 204: { description: "Tags removed" } },
-	}),
-	async (c) => {
-		const { learnerId } = c.req.valid("param");
-		const { tags: removed } = c.req.valid("json");
-		if (!(await removeTags(c.var.db, LEARNER_TAGS, c.var.auth.appId, learnerId, unique(removed), c.var.config))) {
-			throw learnerNotFound(learnerId);
-		}
-		return c.body(null, 204);
-	},
-);
 
 learnerRoutes.openapi(
 	declareRoute({

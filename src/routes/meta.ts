@@ -1,5 +1,5 @@
 import { createRouter } from "../context";
-import { AboutSchema, PingSchema } from "../schemas";
+import { AboutSchema, PingSchema } from "../schemas/meta";
 import { declareRoute, json } from "../http/route";
 
 export const metaRoutes = createRouter();

@@ -2,7 +2,7 @@ import { signToken } from "../auth/token";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { badRequest } from "../errors";
-import { StringResultSchema, TokenPermissionsRequestSchema, TokenRequestSchema, TokenSchema } from "../schemas";
+import { StringResultSchema, TokenPermissionsRequestSchema, TokenRequestSchema, TokenSchema } from "../schemas/oauth";
 import { LIMITS } from "../limits";
 import { SCOPES, type Scope } from "../auth/scopes";
 import { declareRoute, json, jsonBody } from "../http/route";

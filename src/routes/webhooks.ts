@@ -9,7 +9,8 @@ import { appNotFound, badRequest, notFound } from "../errors";
 import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
 import { webhookUrlProblem } from "../jobs/webhook-destination";
 import { isDelivered, postEvent, unsendable } from "../jobs/webhooks";
-import { ChildAppParams, JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas";
+import { ChildAppParams } from "../schemas/management";
+import { JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas/webhooks";
 import { declareRoute, json, jsonBody } from "../http/route";
 
 /**

@@ -1,0 +1,40 @@
+import { z } from "@hono/zod-openapi";
+import { IdSchema, LearnerSchema, tagArray } from "./text";
+
+/** Registrations' schemas (SPEC §4). */
+
+export const CreateRegistrationSchema = z
+	.object({
+		courseId: IdSchema("courseId"),
+		registrationId: IdSchema("registrationId"),
+		learner: LearnerSchema,
+		learnerTags: tagArray.optional(),
+		registrationTags: tagArray.optional(),
+		courseTags: tagArray.optional(),
+	})
+	.openapi("CreateRegistrationSchema");
+
+export const RegistrationSchema = z
+	.object({
+		id: z.string(),
+		instance: z.number().int(),
+		xapiRegistrationId: z.string(),
+		createdDate: z.string(),
+		updated: z.string(),
+		registrationCompletion: z.literal("UNKNOWN"),
+		registrationSuccess: z.literal("UNKNOWN"),
+		totalSecondsTracked: z.number(),
+		course: z.object({ id: z.string() }),
+		learner: z.object({
+			id: z.string(),
+			email: z.string().optional(),
+			firstName: z.string().optional(),
+			lastName: z.string().optional(),
+		}),
+		tags: z.array(z.string()),
+	})
+	.openapi("RegistrationSchema");
+
+export const RegistrationListSchema = z
+	.object({ registrations: z.array(RegistrationSchema), more: z.string().optional() })
+	.openapi("RegistrationListSchema");

@@ -1,0 +1,53 @@
+import { z } from "@hono/zod-openapi";
+import { WEBHOOK_URL_RULE } from "../jobs/webhook-destination";
+import { JobSchema } from "./jobs";
+
+/** Webhooks' schemas and the event a webhook receives (SPEC §8). */
+
+/**
+ * The URL's rule depends on a setting (WEBHOOK_ALLOW_LOCALHOST), so the route applies it with the configuration
+ * (src/jobs/webhook-destination.ts); here, its type and length.
+ */
+export const WebhookRequestSchema = z
+	.object({
+		url: z
+			.string({ error: "url must be a string" })
+			.max(2048, "url must be at most 2048 characters")
+			.openapi({ description: `Where job events are POSTed. ${WEBHOOK_URL_RULE}`, example: "https://lms.example.com/hooks/learner-service" }),
+	})
+	.openapi("WebhookRequestSchema");
+
+export const WebhookCreatedSchema = z
+	.object({
+		url: z.string(),
+		signingSecret: z.string().openapi({
+			description:
+				"The secret that signs every delivery (Learner-Service-Signature). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+		}),
+	})
+	.openapi("WebhookCreatedSchema");
+
+export const WebhookSchema = z
+	.object({ url: z.string(), createdDate: z.string(), updatedDate: z.string() })
+	.openapi("WebhookSchema");
+
+export const JobEventSchema = z
+	.object({
+		id: z.string().openapi({ description: "The event's id (evt_ and 32 hex digits): the same on every delivery of it; dedupe by it" }),
+		type: z.enum(["job.completed", "job.failed", "webhook.test"]),
+		createdDate: z.string().openapi({ description: "When the job ended (when the test was sent, for webhook.test)" }),
+		job: JobSchema.optional().openapi({ description: "The job resource as GET /jobs/{jobId} answers it, without notification; absent in webhook.test" }),
+	})
+	.openapi("JobEventSchema");
+
+export const WebhookTestResultSchema = z
+	.object({
+		eventId: z.string().openapi({ description: "The test event's id (type webhook.test)" }),
+		delivered: z.boolean().openapi({ description: "Whether the webhook answered 2xx within 10 seconds" }),
+		status: z.number().int().optional().openapi({ description: "The HTTP status the webhook answered" }),
+		error: z
+			.string()
+			.optional()
+			.openapi({ description: "Why there was no HTTP answer (timeout, connection failure), or why the event was not sent (a stored URL the destination rule now refuses)" }),
+	})
+	.openapi("WebhookTestResultSchema");

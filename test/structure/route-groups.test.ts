@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { type Group, fullApp, groupOf, groupRouters } from "../../src/app";
+
+/**
+ * The API is served by route groups, each built by the first request for it (src/app.ts, SPEC §6: cold start).
+ * Every route must be reachable: its path, with any value in its parameters, belongs to the group that holds it.
+ */
+
+/** A route's path with each parameter filled in with a value, as a request would carry it. */
+const concrete = (path: string, value: string) => path.replace(/:[A-Za-z]+/g, encodeURIComponent(value));
+
+describe("route groups", () => {
+	it("serve every route of the API from the group its path belongs to", async () => {
+		const routes = (await fullApp()).routes.filter((route) => route.method !== "ALL" && route.path.startsWith("/api/v2/"));
+		expect(routes.length).toBeGreaterThan(40);
+		const misplaced: string[] = [];
+		for (const route of routes) {
+			for (const value of ["x", "tags", "token", "learner 1", "a/b"]) {
+				const group = groupOf(concrete(route.path, value));
+				if (group === "docs" || group === "console") {
+					if (!/^\/api\/v2\/(openapi\.json|docs)/.test(route.path)) misplaced.push(`${route.method} ${route.path} (${value}): ${group}`);
+					continue;
+				}
+				const served = (await groupRouters(group as Exclude<Group, "docs" | "console">)).some((router) =>
+					router.routes.some((own) => own.method === route.method && `/api/v2${own.path}` === route.path),
+				);
+				if (!served) misplaced.push(`${route.method} ${route.path} (${value}): group ${group}`);
+			}
+		}
+		expect(misplaced).toEqual([]);
+	});
+
+	it("send the console and unknown paths to no API group", () => {
+		expect([groupOf("/console"), groupOf("/console/jobs/x"), groupOf("/"), groupOf("/api/v2/nothing"), groupOf("/api/v3/ping")]).toEqual([
+			"console",
+			"console",
+			"none",
+			"none",
+			"none",
+		]);
+	});
+});
