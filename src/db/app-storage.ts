@@ -57,9 +57,37 @@ export function writeGuard(db: Db, appId: string, cost: number, limits: WriteLim
 export const countRows = (delta: string, condition = "1") =>
 	`UPDATE app_storage SET stored_rows = stored_rows + (${delta}) WHERE app_id = ?1 AND ${condition}`;
 
-/** A statement creating the application's row (in the batch that creates the application). */
+/** A statement creating the application's row (in the batch that creates the application): it has no webhook yet. */
 export const insertAppStorage = (db: Db, appId: string) =>
-	db.prepare("INSERT INTO app_storage (app_id) VALUES (?1)").bind(appId);
+	db.prepare("INSERT INTO app_storage (app_id, webhook_hint) VALUES (?1, 0)").bind(appId);
+
+/**
+ * Whether the application may have a webhook (migrations/shard 0008): its jobs' ends create events to deliver only
+ * where it may, so that without a webhook a job's end costs no D1 call for them. Set, with the epoch raised, before a
+ * webhook is written in the control database (a job ending once the webhook is acknowledged is never missed).
+ */
+export async function markWebhookPossible(db: Db, appId: string): Promise<"marked" | "moving"> {
+	// Not while the application is frozen for a move: the copy has been settled, and the mark would stay behind.
+	const result = await db
+		.prepare(
+			`UPDATE app_storage SET webhook_hint = 1, webhook_epoch = webhook_epoch + 1
+			 WHERE app_id = ?1 AND NOT (frozen_at IS NOT NULL AND deleted_at IS NULL)`,
+		)
+		.bind(appId)
+		.run();
+	return result.meta.changes > 0 ? "marked" : "moving";
+}
+
+/**
+ * Clears the hint once a look found no webhook, unless a webhook was set since that look began (`epoch`, read
+ * before the look: setting one raises it).
+ */
+export async function clearWebhookHint(db: Db, appId: string, epoch: number): Promise<void> {
+	await db
+		.prepare("UPDATE app_storage SET webhook_hint = 0 WHERE app_id = ?1 AND webhook_epoch = ?2")
+		.bind(appId, epoch)
+		.run();
+}
 
 /**
  * A statement fencing the application off: no write that starts with writeGuard() lands after the batch holding it

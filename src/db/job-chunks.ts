@@ -24,20 +24,29 @@ export interface ChunkResult {
 	completed: boolean;
 	/** Not claimed because the application is moving between shards: try again shortly (on its new shard). */
 	frozen: boolean;
+	/** The application may have a webhook (app_storage.webhook_hint): jobs that ended have events to look at. */
+	announce: boolean;
 }
 
 async function readChunkResult(results: D1Result[], lease: string): Promise<ChunkResult> {
-	const row = results.at(-1)?.results[0] as { status: string; lease: string | null; frozen: number | null } | undefined;
+	const row = results.at(-1)?.results[0] as
+		| { status: string; lease: string | null; frozen: number | null; webhook_hint: number | null }
+		| undefined;
 	const frozen = Boolean(row?.frozen);
-	if (!row || row.lease !== lease) return { claimed: false, completed: row?.status === "completed", frozen };
-	return { claimed: true, completed: row.status === "completed", frozen: false };
+	const announce = row?.webhook_hint !== 0;
+	if (!row || row.lease !== lease) return { claimed: false, completed: row?.status === "completed", frozen, announce };
+	return { claimed: true, completed: row.status === "completed", frozen: false, announce };
 }
 
-/** The last statement of every chunk: the job's state after it, and whether its application is frozen for a move. */
+/**
+ * The last statement of every chunk: the job's state after it, whether its application is frozen for a move, and
+ * whether it may have a webhook.
+ */
 const chunkOutcome = (db: Db, job: Job) =>
 	db
 		.prepare(
-			`SELECT status, lease, (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen
+			`SELECT status, lease, (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen,
+			   (SELECT webhook_hint FROM app_storage WHERE app_id = ?2) AS webhook_hint
 			 FROM jobs WHERE id = ?1`,
 		)
 		.bind(job.id, job.appId);
@@ -290,9 +299,14 @@ export async function runBulkErasureChunk(db: Db, job: Job, lease: string, bound
 		const step = await runErasureChunk(db, toJob(found), lease, bounds, now, progress);
 		// Another runner holding that erasure's chunk (its own message, another bulk) does not end this one: the
 		// bulk looks again at its next chunk, and finds itself finished there if it is.
-		return { claimed: true, completed: false, frozen: step.frozen };
+		return { claimed: true, completed: false, frozen: step.frozen, announce: step.announce };
 	}
 	const results = await db.batch([...progress, chunkOutcome(db, job)]);
-	const row = results.at(-1)?.results[0] as { status: string; frozen: number | null } | undefined;
-	return { claimed: true, completed: row?.status === "completed" || row?.status === "failed", frozen: Boolean(row?.frozen) };
+	const row = results.at(-1)?.results[0] as { status: string; frozen: number | null; webhook_hint: number | null } | undefined;
+	return {
+		claimed: true,
+		completed: row?.status === "completed" || row?.status === "failed",
+		frozen: Boolean(row?.frozen),
+		announce: row?.webhook_hint !== 0,
+	};
 }

@@ -19,22 +19,38 @@ export interface NewEvent {
 
 /**
  * Events not yet looked at: an application's (after one of its jobs ended), or any in the database whose event is
- * due by `dueBefore` (the sweeper's catch-up). At most `limit`, oldest first.
+ * due by `dueBefore` (the sweeper's catch-up). At most `limit`, oldest first. For an application's, also the epoch
+ * of its webhook hint as it stood before the look (./app-storage.ts clearWebhookHint).
  */
-export async function newEvents(db: Db, where: { appId: string } | { dueBefore: string }, limit: number): Promise<NewEvent[]> {
-	const statement =
-		"appId" in where
-			? db
+export async function newEvents(
+	db: Db,
+	where: { appId: string } | { dueBefore: string },
+	limit: number,
+): Promise<{ events: NewEvent[]; epoch: number | null }> {
+	const toEvents = (rows: { id: string; app_id: string; event_id: string }[]) =>
+		rows.map((row) => ({ jobId: row.id, appId: row.app_id, eventId: row.event_id }));
+	if ("appId" in where) {
+		const [found, hint] = await retryTransient(() =>
+			db.batch([
+				db
 					.prepare(`SELECT id, app_id, event_id FROM jobs WHERE app_id = ?1 AND notify_status = 'new' AND ${NOT_MOVING("jobs.app_id")} LIMIT ?2`)
-					.bind(where.appId, limit)
-			: db
-					.prepare(
-						`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'new' AND notify_due_at <= ?1 AND ${NOT_MOVING("jobs.app_id")}
-						 ORDER BY notify_due_at LIMIT ?2`,
-					)
-					.bind(where.dueBefore, limit);
-	const { results } = await retryTransient(() => statement.all<{ id: string; app_id: string; event_id: string }>());
-	return results.map((row) => ({ jobId: row.id, appId: row.app_id, eventId: row.event_id }));
+					.bind(where.appId, limit),
+				db.prepare("SELECT webhook_epoch AS epoch FROM app_storage WHERE app_id = ?1").bind(where.appId),
+			]),
+		);
+		const epoch = (hint?.results[0] as { epoch: number } | undefined)?.epoch ?? null;
+		return { events: toEvents((found?.results ?? []) as { id: string; app_id: string; event_id: string }[]), epoch };
+	}
+	const { results } = await retryTransient(() =>
+		db
+			.prepare(
+				`SELECT id, app_id, event_id FROM jobs WHERE notify_status = 'new' AND notify_due_at <= ?1 AND ${NOT_MOVING("jobs.app_id")}
+				 ORDER BY notify_due_at LIMIT ?2`,
+			)
+			.bind(where.dueBefore, limit)
+			.all<{ id: string; app_id: string; event_id: string }>(),
+	);
+	return { events: toEvents(results), epoch: null };
 }
 
 /**

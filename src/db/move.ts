@@ -326,6 +326,9 @@ export interface ShardCounts {
 	storedRows: number;
 	rowQuota: number;
 	clock: number;
+	/** Whether the application may have a webhook, and the hint's epoch (./app-storage.ts). */
+	webhookHint: number;
+	webhookEpoch: number;
 }
 
 export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
@@ -334,17 +337,23 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 		db
 			.prepare(
 				`SELECT (SELECT stored_rows FROM app_storage WHERE app_id = ?1) AS stored_rows,
-				   (SELECT row_quota FROM app_storage WHERE app_id = ?1) AS row_quota, (SELECT seq FROM job_clock WHERE id = 1) AS clock`,
+				   (SELECT row_quota FROM app_storage WHERE app_id = ?1) AS row_quota, (SELECT seq FROM job_clock WHERE id = 1) AS clock,
+				   (SELECT webhook_hint FROM app_storage WHERE app_id = ?1) AS webhook_hint,
+				   (SELECT webhook_epoch FROM app_storage WHERE app_id = ?1) AS webhook_epoch`,
 			)
 			.bind(appId),
 	]);
 	const value = (result: D1Result | undefined) => (result?.results[0] as { n: number } | undefined)?.n ?? 0;
-	const state = results[MOVED_TABLES.length]?.results[0] as { stored_rows: number | null; row_quota: number | null; clock: number | null } | undefined;
+	const state = results[MOVED_TABLES.length]?.results[0] as
+		| { stored_rows: number | null; row_quota: number | null; clock: number | null; webhook_hint: number | null; webhook_epoch: number | null }
+		| undefined;
 	return {
 		tables: MOVED_TABLES.map((_, i) => value(results[i])),
 		storedRows: state?.stored_rows ?? 0,
 		rowQuota: state?.row_quota ?? 0,
 		clock: state?.clock ?? 0,
+		webhookHint: state?.webhook_hint ?? 1,
+		webhookEpoch: state?.webhook_epoch ?? 0,
 	};
 }
 
@@ -381,8 +390,11 @@ export async function settleDestination(
 		takeStep(dest, appId, step),
 		// The quota the source's writes were checked against comes along: the count is the source's, already allowed.
 		dest
-			.prepare(`UPDATE app_storage SET row_quota = max(row_quota, ?4), stored_rows = ?3 WHERE app_id = ?1 AND ${FENCED}`)
-			.bind(appId, step, source.storedRows, Math.max(source.rowQuota, source.storedRows)),
+			.prepare(
+				`UPDATE app_storage SET row_quota = max(row_quota, ?4), stored_rows = ?3, webhook_hint = ?5, webhook_epoch = max(webhook_epoch, ?6)
+				 WHERE app_id = ?1 AND ${FENCED}`,
+			)
+			.bind(appId, step, source.storedRows, Math.max(source.rowQuota, source.storedRows), source.webhookHint, source.webhookEpoch),
 		dest.prepare(`UPDATE job_clock SET seq = max(seq, ?3) WHERE id = 1 AND ${FENCED}`).bind(appId, step, source.clock),
 		dest
 			.prepare(

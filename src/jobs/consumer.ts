@@ -49,7 +49,8 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 			const outcome = await runMessage(env, db, job);
 			if (outcome === "continue") await enqueue(env, job);
 			if (outcome === "wait") await enqueue(env, job, FROZEN_WAIT_SECONDS);
-			if (outcome === "done") await announceEnds(env, db, job.jobId);
+			// A job that ended where its application may have a webhook; realm jobs' ends are looked at every time.
+			if (outcome === "ended" || (outcome === "done" && jobHome(job.jobId) === "control")) await announceEnds(env, db, job.jobId);
 			log(env, "info", { msg: "job step", jobId: job.jobId, type: job.type, outcome, attempts: message.attempts });
 			message.ack();
 		} catch (error) {

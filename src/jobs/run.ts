@@ -42,10 +42,12 @@ const STEPS: Record<Exclude<Job["type"], RealmJobType>, Step> = {
 };
 
 /**
- * What became of a message: nothing more to do, a continuation is needed, or the application is frozen for a
- * move between shards and the job goes on shortly (a continuation after a pause, found on the new shard).
+ * What became of a message: nothing more to do; nothing more, and the job ended where its application may have a
+ * webhook (its events, and those of jobs its chunk ended, are to be looked at: "ended"); a continuation is needed;
+ * or the application is frozen for a move between shards and the job goes on shortly (a continuation after a
+ * pause, found on the new shard).
  */
-export type RunOutcome = "done" | "continue" | "wait";
+export type RunOutcome = "done" | "ended" | "continue" | "wait";
 
 /**
  * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. A job that is finished, unknown (its
@@ -58,6 +60,9 @@ export async function runJob(
 	message: JobMessage,
 	options: { bounds: ChunkBounds; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
 ): Promise<RunOutcome> {
+	// Whether a chunk this message ran may have ended jobs where the application may have a webhook (a bulk erasure
+	// ends in its last learner's chunk, and finds itself finished at the next).
+	let announce = false;
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
 			const job = await getJobById(db, message.jobId);
@@ -66,8 +71,11 @@ export async function runJob(
 			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
 		});
 		if (result?.frozen) return "wait";
-		// Finished, or another delivery of this message claimed the chunk: it carries the job on.
-		if (!result || !result.claimed || result.completed) return "done";
+		if (result?.completed) return result.claimed && result.announce ? "ended" : "done";
+		// Finished (by this message's last chunk, or before), or another delivery of this message claimed the chunk:
+		// it carries the job on.
+		if (!result || !result.claimed) return announce ? "ended" : "done";
+		announce = result.announce;
 	}
 	return "continue";
 }

@@ -1,5 +1,6 @@
 import { toHex } from "../auth/crypto";
 import { config } from "../config";
+import { clearWebhookHint } from "../db/app-storage";
 import { type NewEvent, markRedelivered, newEvents, overdueDeliveries, pendingDelivery, recordAttempt, settleNewEvents } from "../db/job-events";
 import { type Job, jobHome } from "../db/jobs";
 import { type Db, nowIso } from "../db/types";
@@ -141,11 +142,13 @@ async function sendDeliveries(env: Env, events: NewEvent[], delaySeconds?: numbe
  * rest are dropped. Answers how many deliveries it started.
  */
 export async function dispatchEvents(env: Env, db: Db, where: { appId: string } | { dueBefore: string }): Promise<number> {
-	const events = await newEvents(db, where, EVENTS_PER_LOOK);
+	const { events, epoch } = await newEvents(db, where, EVENTS_PER_LOOK);
 	if (events.length === 0) return 0;
 	const appIds = [...new Set(events.map((event) => event.appId).filter((appId) => appId !== ""))];
 	const hooked = await applicationsWithWebhooks(env.DB, appIds);
 	const started = await settleNewEvents(db, events, (event) => hooked.has(event.appId), nowIso());
+	// None there: its jobs' ends stop creating events to look at, unless a webhook was set since the look began.
+	if ("appId" in where && epoch !== null && !hooked.has(where.appId)) await clearWebhookHint(db, where.appId, epoch);
 	await sendDeliveries(env, started);
 	return started.length;
 }

@@ -1,17 +1,19 @@
 import { z } from "@hono/zod-openapi";
 import { toHex } from "../auth/crypto";
 import { createRouter } from "../context";
+import { markWebhookPossible } from "../db/app-storage";
 import { findPlacement } from "../db/applications";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { deleteWebhook, getWebhook, putWebhook } from "../db/webhooks";
-import { appNotFound, badRequest, notFound } from "../errors";
+import { ApiError, appNotFound, badRequest, notFound } from "../errors";
 import { newSigningSecret, openSecret, sealSecret } from "../jobs/webhook-secret";
 import { webhookUrlProblem } from "../jobs/webhook-destination";
 import { isDelivered, postEvent, unsendable } from "../jobs/webhooks";
 import { ChildAppParams } from "../schemas/management";
 import { JobEventSchema, WebhookCreatedSchema, WebhookRequestSchema, WebhookSchema, WebhookTestResultSchema } from "../schemas/webhooks";
 import { declareRoute, json, jsonBody } from "../http/route";
+import { shardDatabase } from "../shards";
 
 /**
  * Webhooks (SPEC §8, not in SCORM Cloud): an application's endpoint for job.completed and job.failed events, set
@@ -73,6 +75,15 @@ webhookRoutes.openapi(
 		const { url } = c.req.valid("json");
 		const problem = webhookUrlProblem(url, { allowLocalhost: c.var.config.webhookAllowLocalhost });
 		if (problem) throw badRequest(problem);
+		// First, on its shard: the application's jobs' ends create events to deliver from here on, so none ending once
+		// this answer is given is missed (src/db/app-storage.ts, markWebhookPossible).
+		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
+		if (!placement || placement.deletedAt !== null) throw appNotFound(childAppId);
+		if ((await retryTransient(() => markWebhookPossible(shardDatabase(c.env, placement.shard), childAppId))) === "moving") {
+			throw new ApiError(503, `Application ${childAppId} is moving between shards; retry after 2 seconds (nothing was written)`, {
+				"Retry-After": "2",
+			});
+		}
 		const secret = newSigningSecret();
 		const sealed = await sealSecret(c.env.LEARNER_HASH_KEY, childAppId, secret);
 		if (!(await putWebhook(c.var.db, childAppId, url, sealed, nowIso()))) throw appNotFound(childAppId);

@@ -116,8 +116,8 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const winner = await runUpdateChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 		const loser = await runUpdateChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
-		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
-		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false, announce: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false, announce: false });
 		expect(await jobRow(update.jobId)).toMatchObject({ cursor: 1, registrationsAffected: 1, status: "running" });
 		await deliverInOrder(update);
 		expect(await jobRow(update.jobId)).toMatchObject({
@@ -139,8 +139,8 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const winner = await runErasureChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 		const loser = await runErasureChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, new Date().toISOString());
 
-		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
-		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false, announce: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false, announce: false });
 		expect(await registrationCount(app.appId, learnerId)).toBe(2);
 		expect(await jobRow(erasure.jobId)).toMatchObject({ cursor: 1, registrationsAffected: 1 });
 		await drain(erasure);
@@ -159,8 +159,8 @@ describe("updateLearnerInfo jobs: acceptance order and repeated delivery", () =>
 		const winner = await runApplicationDeletionChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
 		const loser = await runApplicationDeletionChunk(shard, snapshot, crypto.randomUUID(), ONE_REGISTRATION, now);
 
-		expect(winner).toEqual({ claimed: true, completed: false, frozen: false });
-		expect(loser).toEqual({ claimed: false, completed: false, frozen: false });
+		expect(winner).toEqual({ claimed: true, completed: false, frozen: false, announce: false });
+		expect(loser).toEqual({ claimed: false, completed: false, frozen: false, announce: false });
 		const left = await shard.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1").bind(app.appId).first<{ n: number }>();
 		expect(left?.n).toBe(2);
 		await drain(deletion);
