@@ -55,9 +55,8 @@ function wranglerModuleRules(rules) {
 }
 
 const viteConfig = { root, plugins: [wranglerModuleRules(config.rules)] };
-const { module: appModule } = await runnerImport(path.join(root, "src/app.ts"), viteConfig);
-const { module: docsModule } = await runnerImport(path.join(root, "src/openapi/document.ts"), viteConfig);
-const document = docsModule.openApiDocument(appModule.app, appModule.API_BASE, version);
+const { module: entry } = await runnerImport(path.join(root, "scripts/openapi-entry.ts"), viteConfig);
+const document = entry.documentFor(version);
 
 mkdirSync(path.dirname(output), { recursive: true });
 writeFileSync(output, `${JSON.stringify(document, null, "\t")}\n`);

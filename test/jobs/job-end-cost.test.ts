@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { clearWebhookHint } from "../../src/db/app-storage";
 import { call, envWith } from "../support/client";
 import { getJob } from "../support/expect";
@@ -19,16 +19,14 @@ async function runCounted(app: TestApp, learnerId: string): Promise<{ calls: num
 	const update = await acceptUpdate(app, { id: learnerId, firstName: uniqueValue("name") });
 	const recorder = new RecordingDb();
 	const deliveries: unknown[] = [];
-	const sends = env.WEBHOOK_DELIVERIES;
-	const original = sends.sendBatch.bind(sends);
-	sends.sendBatch = async (messages) => {
-		deliveries.push(...messages.map((message) => message.body));
-		return original([]).catch(() => undefined as never);
-	};
+	const sends = vi.spyOn(env.WEBHOOK_DELIVERIES, "sendBatch").mockImplementation(async (messages) => {
+		deliveries.push(...[...messages].map((message) => message.body));
+		return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
+	});
 	try {
 		await drain(update, { env: envWith(recordingDatabases(recorder)) });
 	} finally {
-		sends.sendBatch = original;
+		sends.mockRestore();
 	}
 	expect((await getJob(app.auth, update.jobId)).status).toBe("completed");
 	return { calls: recorder.calls, deliveries };
