@@ -4,6 +4,7 @@
 // rounds of the same run. The first requests are real: authenticated, one per route group, each on a fresh copy
 // of a seeded local D1. Also the requests after the first on the same isolate, and the size of what
 // `wrangler deploy` would upload for each Worker.
+import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
@@ -514,6 +515,19 @@ function firstRequestSummary(runs, startupCpuMs) {
 	};
 }
 
+/**
+ * The commit a checkout is at, and whether what the service is built and seeded from (src/, migrations/,
+ * wrangler.toml) has uncommitted changes; null outside git.
+ */
+function checkoutOf(dir) {
+	const git = (...args) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+	try {
+		return { commit: git("rev-parse", "--short=12", "HEAD"), changed: git("status", "--porcelain", "--", "src", "migrations", "wrangler.toml") !== "" };
+	} catch {
+		return null;
+	}
+}
+
 // Paths in the results file: from the repository when inside it.
 const shown = (file) => (file.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, file) : file);
 const compatibilityDate = (config) => /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(config, "utf8"))?.[1] ?? null;
@@ -529,8 +543,10 @@ const compatibilityDate = (config) => /^compatibility_date\s*=\s*"([^"]+)"/m.exe
  */
 export async function measureStartup({ serviceDir, runs, workDir, serviceBindings, management }) {
 	const serviceConfig = path.join(serviceDir, "wrangler.toml");
+	const checkout = checkoutOf(serviceDir);
+	const at = checkout ? ` at ${checkout.commit}${checkout.changed ? " with uncommitted changes" : ""}` : "";
 	const workers = {
-		service: { label: `service (${serviceDir === ROOT ? "this checkout" : serviceDir})`, config: serviceConfig },
+		service: { label: `service (${serviceDir === ROOT ? "this checkout" : serviceDir}${at})`, config: serviceConfig, checkout },
 		floor: { label: "floor: bare Hono, GET and PUT tags's SQL", config: FLOOR_CONFIG },
 	};
 	if (runs < 7) log(`startup: ${runs} rounds; SPEC §6's figures are medians of at least 7`);
@@ -550,11 +566,12 @@ export async function measureStartup({ serviceDir, runs, workDir, serviceBinding
 			}
 		}
 		const summary = (name) => {
-			const { label, config } = workers[name];
+			const { label, config, checkout } = workers[name];
 			const medianOf = (key) => Number(median(profiles[name].map((profile) => profile[key])).toFixed(2));
 			return {
 				label,
 				config: shown(config),
+				...(checkout !== undefined && { checkout }),
 				compatibilityDate: compatibilityDate(config),
 				cpuMs: medianOf("cpuMs"),
 				wranglerActiveMs: medianOf("wranglerActiveMs"),
