@@ -73,3 +73,21 @@ UPDATE app_storage SET stored_rows = stored_rows + ${(to - from) * (2 * REGISTRA
 WHERE app_id = '${APP_ID}';
 `;
 }
+
+/** The learner tags seedLearners gives learner number n, in the order they were applied. */
+export const learnerTags = (n) => Array.from({ length: TAGS_PER_LEARNER }, (_, k) => `tag-${(n + k * 10) % 50}`);
+
+/** A finished job of the bench application (a learner info update), for GET /jobs/{jobId} to find on its shard. */
+export const JOB_ID = `${APP_ID}.00000000-0000-4000-8000-000000000001`;
+
+/** SQL for JOB_ID on the application's shard (binding SHARD): completed, having updated a learner's registrations. */
+export function seedJob() {
+	const at = "2026-01-01T00:00:00.000Z";
+	return `
+UPDATE job_clock SET seq = seq + 1 WHERE id = 1;
+INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, cursor, position, registrations_affected,
+  created_at, started_at, completed_at, touched_at)
+  VALUES ('${JOB_ID}', (SELECT seq FROM job_clock WHERE id = 1), '${APP_ID}', 'updateLearnerInfo', 'completed',
+  NULL, NULL, 1, 0, ${REGISTRATIONS_PER_LEARNER}, '${at}', '${at}', '${at}', '${at}');
+`;
+}

@@ -210,22 +210,27 @@ export function wrangler(args, { cwd = ROOT } = {}) {
 	return result.stdout;
 }
 
-/** Runs a SQL file on one database (D1 binding) of the bench's local D1; returns how long it took, in ms. */
-export function executeSql(persistTo, name, sql, binding = "DB") {
+/**
+ * Runs a SQL file on one database (D1 binding) of the bench's local D1; returns how long it took, in ms. The
+ * binding is the service's wrangler.toml's, or `config`'s (another checkout's, a floor's): it names the database,
+ * and so its file under `persistTo`.
+ */
+export function executeSql(persistTo, name, sql, binding = "DB", { config = path.join(ROOT, "wrangler.toml") } = {}) {
 	const file = path.join(persistTo, `${name}.sql`);
 	writeFileSync(file, sql);
 	const started = performance.now();
-	wrangler(["d1", "execute", binding, "--local", "--persist-to", persistTo, "--file", file]);
+	wrangler(["d1", "execute", binding, "--local", "--persist-to", persistTo, "--config", config, "--file", file]);
 	return Math.round(performance.now() - started);
 }
 
 /**
  * Migrates every D1 binding of the service's wrangler.toml (the control database and each shard) on the bench's
- * local persistence, with scripts/migrate.mjs as `npm run db:migrate:local` does.
+ * local persistence, with scripts/migrate.mjs as `npm run db:migrate:local` does; or those of `config` (another
+ * checkout's, with its own migrations; a floor's).
  */
-export function migrateLocal(persistTo) {
-	migrateAll(["--local", "--persist-to", persistTo], {
-		config: path.join(ROOT, "wrangler.toml"),
+export function migrateLocal(persistTo, { config = path.join(ROOT, "wrangler.toml") } = {}) {
+	migrateAll(["--local", "--persist-to", persistTo, "--config", config], {
+		config,
 		stdio: "pipe",
 		// This repository's wrangler, with the Node running the bench, whether or not npm put node_modules/.bin on PATH.
 		env: { PATH: `${path.join(ROOT, "node_modules/.bin")}${path.delimiter}${process.env.PATH ?? ""}` },
