@@ -1,17 +1,15 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { forgetApplication } from "./auth/credentials";
 import { ConfigError, config } from "./config";
-import { createRouter, type AppEnv } from "./context";
+import type { AppEnv, AppRouter } from "./context";
 import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
 import { d1Trouble } from "./db/retry";
 import { ApiError, seconds, unauthorized } from "./errors";
 import { bodyChecks } from "./http/body";
 import { describeFault, log } from "./log";
-import { registerSecuritySchemes } from "./openapi/security";
 import { checkBookmark, requestContext } from "./request-context";
 
 export const API_BASE = "/api/v2";
@@ -22,7 +20,7 @@ const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 });
 
-type App = OpenAPIHono<AppEnv>;
+type App = Hono<AppEnv>;
 type Fetch = (request: Request, env: Env, ctx?: Context["executionCtx"]) => Response | Promise<Response>;
 
 /**
@@ -44,7 +42,7 @@ const GROUPS = {
 	meta: async () => [(await import("./routes/meta")).metaRoutes],
 	// The paths of no group: the middleware, then 404.
 	none: async () => [],
-} satisfies Record<string, () => Promise<App[]>>;
+} satisfies Record<string, () => Promise<AppRouter[]>>;
 export type Group = keyof typeof GROUPS | "docs" | "console";
 
 /**
@@ -82,10 +80,9 @@ export function groupOf(path: string): Group {
 }
 
 /** One group's app: the shared middleware, its routes under the base path, one error path, 404 and 405. */
-function buildApp(routers: App[]): App {
-	const app = createRouter();
-	registerSecuritySchemes(app.openAPIRegistry);
-	const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
+function buildApp(routers: AppRouter[]): App {
+	const app = new Hono<AppEnv>();
+	const { limitBodySize, requireMediaType } = bodyChecks(routers, API_BASE);
 	app.use("*", requestContext);
 	app.use("*", requireConfig);
 	app.use("*", checkBookmark);
@@ -101,19 +98,20 @@ function buildApp(routers: App[]): App {
 				}),
 		}),
 	);
-	for (const router of routers) app.route(API_BASE, router);
+	for (const router of routers) app.route(API_BASE, router.hono);
 	app.notFound(notFoundAnswer);
 	app.onError(errorAnswer);
 	return app;
 }
 
+/** Every route of the API: the OpenAPI document's source. */
+export const allRouters = async (): Promise<AppRouter[]> => (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+
 /** Every route of the API in one app, with the OpenAPI document and its page (public) listing them all. */
 async function buildFullApp(): Promise<App> {
-	const routers = (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
-	const app = buildApp(routers);
+	const routers = await allRouters();
 	const { docsRoutes } = await import("./routes/docs");
-	app.route(API_BASE, docsRoutes(app, API_BASE));
-	return app;
+	return buildApp([...routers, docsRoutes(routers, API_BASE)]);
 }
 
 /**
@@ -124,7 +122,7 @@ async function buildFullApp(): Promise<App> {
 async function buildConsole(): Promise<Fetch> {
 	const { consoleRoutes } = await import("./console/routes");
 	const consoleApp = consoleRoutes(handle);
-	const app = createRouter();
+	const app = new Hono<AppEnv>();
 	app.use("*", requestContext);
 	app.use("*", requireConfig);
 	app.use("*", checkBookmark);
@@ -145,7 +143,7 @@ async function buildConsole(): Promise<Fetch> {
 const built = new Map<Group, Promise<Fetch>>();
 
 /** The routers of a group (tests: each route's path must be served by its group). */
-export const groupRouters = (group: keyof typeof GROUPS): Promise<App[]> => GROUPS[group]();
+export const groupRouters = (group: keyof typeof GROUPS): Promise<AppRouter[]> => GROUPS[group]();
 let full: Promise<App> | undefined;
 
 /** The whole API in one app: the OpenAPI document's source (the docs group), tests and the bench probe. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
 import { TAG_MATCHES, type LearnerFilter } from "./db/learners";
 import {

@@ -10,7 +10,7 @@ import { type JobResource, jobResource } from "./resource";
 import { jobDatabase } from "./job-database";
 import { webhookUrlProblem } from "./webhook-destination";
 import { openSecret } from "./webhook-secret";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Webhook events (SPEC §8). A job's end creates its event on its row (migrations/shard 0005); `dispatchEvents`

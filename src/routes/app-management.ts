@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
 import { createRouter } from "../context";

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,

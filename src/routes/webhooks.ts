@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { toHex } from "../auth/crypto";
 import { createRouter } from "../context";
 import { markWebhookPossible } from "../db/app-storage";
