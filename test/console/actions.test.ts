@@ -23,6 +23,31 @@ describe("the console's applications view", () => {
 		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(401);
 	});
 
+	it("honours allowDelete: a guarded application offers no delete button, and is deleted only once allowed and confirmed", async () => {
+		const s = await session();
+		const app = await createApp();
+		// Guarded from the application's page, as the API's PUT.
+		const guarded = await submit(s, `/applications/${app.appId}/allow-delete`, { allowDelete: "false" });
+		expect(guarded.status).toBe(303);
+		const info = await call("GET", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(((await info.json()) as { allowDelete: boolean }).allowDelete).toBe(false);
+		const page = await (await fetchConsole(get(`/applications/${app.appId}/delete`, s.cookie))).text();
+		expect(page).toContain("allowDelete: false");
+		expect(page).not.toContain(`action="/console/applications/${app.appId}/delete"`);
+		// A delete posted anyway is the API's refusal, shown, and nothing happens.
+		const refused = await submit(s, `/applications/${app.appId}/delete`);
+		expect(refused.status).toBe(409);
+		expect(await refused.text()).toContain("allowDelete");
+		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(200);
+		// Allowed again, the confirmation page is back, and its confirm deletes.
+		expect((await submit(s, `/applications/${app.appId}/allow-delete`, { allowDelete: "true" })).status).toBe(303);
+		expect(await (await fetchConsole(get(`/applications/${app.appId}/delete`, s.cookie))).text()).toContain(
+			`action="/console/applications/${app.appId}/delete"`,
+		);
+		startedJob(await submit(s, `/applications/${app.appId}/delete`));
+		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(401);
+	});
+
 	it("moves an application to another shard as the API's job, and shows the API's refusal of a region change", async () => {
 		const s = await session();
 		const app = await createApp();

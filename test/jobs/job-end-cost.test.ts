@@ -22,7 +22,7 @@ async function runCounted(app: TestApp, learnerId: string): Promise<{ calls: num
 	const sends = env.WEBHOOK_DELIVERIES;
 	const original = sends.sendBatch.bind(sends);
 	sends.sendBatch = async (messages) => {
-		deliveries.push(...messages.map((message) => message.body));
+		deliveries.push(...Array.from(messages, (message) => message.body));
 		return original([]).catch(() => undefined as never);
 	};
 	try {
