@@ -97,7 +97,7 @@ describe("the console's credentials view", () => {
 		const set = await submit(s, `/applications/${app.appId}/webhook`, { url });
 		expect(set.status).toBe(200);
 		const page = await set.text();
-		const secret = /whsec_[A-Za-z0-9_-]{43}/.exec(page)?.[0];
+		const secret = /whsec_[A-Za-z0-9+/]{43}=/.exec(page)?.[0];
 		expect(secret).toBeDefined();
 		const read = await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT });
 		expect(((await read.json()) as { url: string }).url).toBe(url);
@@ -118,7 +118,7 @@ describe("the console's credentials view", () => {
 		hook.restore();
 		expect(await tested.text()).toMatch(/Test event evt_[0-9a-f]{32} delivered \(the endpoint answered 204\)/);
 		expect(hook.received).toHaveLength(1);
-		expect(await verifiedTimestamp(secret ?? "", hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, hook.received[0]?.body ?? "")).not.toBeNull();
+		expect(await verifiedTimestamp(secret ?? "", hook.received[0]?.headers, hook.received[0]?.body ?? "")).not.toBeNull();
 
 		expect((await submit(s, `/applications/${app.appId}/webhook/delete`)).status).toBe(200);
 		expect((await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT })).status).toBe(404);
