@@ -146,7 +146,8 @@ export async function listApplicationPage(
 ): Promise<{ applications: Application[]; total?: number }> {
 	const { filter, order, after } = query;
 	const dateColumn = filter.datetimeFilter === "created" ? "created_at" : "updated_at";
-	const [orderedBy, direction] = order.startsWith("created") ? ["created_at", order.endsWith("desc") ? "DESC" : ""] : ["updated_at", order.endsWith("desc") ? "DESC" : ""];
+	const orderedBy = order.startsWith("created") ? "created_at" : "updated_at";
+	const direction = order.endsWith("_desc") ? "DESC" : "";
 	const conditions = ["deleted_at IS NULL"];
 	if (filter.since !== undefined) conditions.push(`${dateColumn} >= ?1`);
 	if (filter.until !== undefined) conditions.push(`${dateColumn} <= ?2`);
