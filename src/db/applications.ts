@@ -1,7 +1,7 @@
 import { insertAppStorage } from "./app-storage";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { UNFINISHED_MOVE } from "./jobs";
-import type { Db } from "./types";
+import { type Db, prepareWith } from "./types";
 
 /**
  * The realm's applications and their placement, in the control database (migrations/control). An application's
@@ -162,10 +162,9 @@ export async function listApplicationPage(
 		after?.id ?? null,
 		query.limit,
 	];
-	const statements = [
-		control.prepare(`SELECT ${COLUMNS} FROM applications WHERE ${paged} ORDER BY ${orderedBy} ${direction}, id ${direction} LIMIT ?6`).bind(...params),
-	];
-	if (query.count) statements.push(control.prepare(`SELECT count(*) AS total FROM applications WHERE ${matching}`).bind(...params.slice(0, 3)));
+	// Each statement binds as many values as its highest ?N (prepareWith): a filter left out leaves its number unused.
+	const statements = [prepareWith(control, `SELECT ${COLUMNS} FROM applications WHERE ${paged} ORDER BY ${orderedBy} ${direction}, id ${direction} LIMIT ?6`, params)];
+	if (query.count) statements.push(prepareWith(control, `SELECT count(*) AS total FROM applications WHERE ${matching}`, params));
 	const [page, counted] = await control.batch(statements);
 	return {
 		applications: ((page?.results ?? []) as ApplicationRow[]).map(toApplication),

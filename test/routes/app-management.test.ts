@@ -494,6 +494,11 @@ describe("GET /appManagement/applicationList", () => {
 		expect(php.body.applications.map(({ id }) => id)).toEqual([app.appId]);
 		const dotnet = await list(`since=2000-01-01T00:00:00.0000000&until=2999-01-01T00:00:00.0000000Z&filter=${app.appId}&includeTotalCount=True`);
 		expect([dotnet.body.applications.map(({ id }) => id), dotnet.total]).toEqual([[app.appId], "1"]);
+		// Python's: a naive date, and a count with no filter text (each filter left out is a parameter unbound).
+		const python = await list("since=2000-01-01T00:00:00.123456&datetimeFilter=created&orderBy=created_desc&includeTotalCount=True&includeCourseCount=True");
+		expect(Number(python.total)).toBeGreaterThanOrEqual(1);
+		expect(python.body.applications[0]?.courseCount).toBe(0);
+		expect((await list("includeTotalCount=true")).total).toEqual(expect.stringMatching(/^\d+$/));
 	});
 
 	it("answers 400 naming an unknown orderBy, filterBy or datetimeFilter", async () => {
