@@ -55,7 +55,7 @@ function wranglerModuleRules(rules) {
 }
 
 const viteConfig = { root, plugins: [wranglerModuleRules(config.rules)] };
-const { module: appModule } = await runnerImport(path.join(root, "src/app.ts"), viteConfig);
+const { module: appModule } = await runnerImport(path.join(root, "scripts/openapi-app.ts"), viteConfig);
 const { module: docsModule } = await runnerImport(path.join(root, "src/openapi/document.ts"), viteConfig);
 const document = docsModule.openApiDocument(appModule.app, appModule.API_BASE, version);
 
