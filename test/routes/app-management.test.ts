@@ -456,13 +456,16 @@ describe("GET /appManagement/applicationList", () => {
 		expect(first.total).toBe("101");
 		expect(first.body.applications).toHaveLength(100);
 		expect(first.body.more).toEqual(expect.any(String));
+		// An application created meanwhile that the filter does not match: the next page keeps the first's filters.
+		await createApplication({ name: "Not in the listing" });
 		const second = await list(`more=${encodeURIComponent(first.body.more ?? "")}`);
 		expect(second.total).toBeNull();
 		expect(second.body.more).toBeUndefined();
 		expect([...first.body.applications, ...second.body.applications].map(({ id }) => id)).toEqual(ids);
 		const newest = await list(`filter=${prefix}&filterBy=app_name&orderBy=created_desc`);
 		expect(newest.body.applications[0]?.id).toBe(ids.at(-1));
-	});
+		// 102 applications made through the API, one after another.
+	}, 60_000);
 
 	it("finds an application by id text, with its counts when asked", async () => {
 		const app = await createApp();
