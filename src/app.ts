@@ -46,10 +46,21 @@ const GROUPS = {
 export type Group = keyof typeof GROUPS | "docs" | "console";
 
 /**
- * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
- * learner tag operations, the hot path, are a group of their own.
+ * The path with the runs of slashes before and after the base made one. Rustici's generated clients default to a
+ * host ending in a slash (".../api/v2/") and append paths that start with one, so every call they make reads
+ * "/api/v2//ping"; SCORM Cloud answers it. A redirect would not do: clients do not repeat a POST's body after one.
+ * Further on, an empty segment is an empty id ("/learner//tags"), never merged into another route's path; and
+ * encoded slashes (%2F, inside an id) are not slashes here and stay as they are.
  */
-export function groupOf(path: string): Group {
+export const collapseSlashes = (path: string): string => path.replace(BASE_JOIN, `${API_BASE}/`).replace(/^\/{2,}/, "/");
+const BASE_JOIN = new RegExp(`^/+${API_BASE.split("/").filter(Boolean).join("/+")}/{2,}`);
+
+/**
+ * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
+ * learner tag operations, the hot path, are a group of their own. Repeated slashes count as one.
+ */
+export function groupOf(rawPath: string): Group {
+	const path = collapseSlashes(rawPath);
 	if (path === "/console" || path.startsWith("/console/")) return "console";
 	if (!path.startsWith(`${API_BASE}/`)) return "none";
 	const rest = path.slice(API_BASE.length);
@@ -165,9 +176,18 @@ function appFor(group: Group): Promise<Fetch> {
 	return fetch;
 }
 
-/** Answers a request with the app of its path's group, built by the first request the isolate serves for it. */
+/**
+ * Answers a request with the app of its path's group, built by the first request the isolate serves for it. The
+ * group app routes the path with repeated slashes collapsed (collapseSlashes), as the group was chosen.
+ */
 export async function handle(request: Request, env: Env, ctx?: Context["executionCtx"]): Promise<Response> {
-	return (await appFor(groupOf(new URL(request.url).pathname)))(request, env, ctx);
+	const url = new URL(request.url);
+	const path = collapseSlashes(url.pathname);
+	if (path !== url.pathname) {
+		url.pathname = path;
+		request = new Request(url, request);
+	}
+	return (await appFor(groupOf(path)))(request, env, ctx);
 }
 
 // The path is not echoed: it may hold a learner id.

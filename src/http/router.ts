@@ -10,7 +10,7 @@ import { validationMessage } from "../validation";
  * middleware, then zod validation of its params, query, headers and body (@hono/zod-validator), then its handler —
  * and recorded as a declaration, from which only the OpenAPI document (src/openapi/document.ts) builds the
  * registry. So a request pays for its routes and their schemas, never for the OpenAPI machinery (SPEC §6: cold
- * start): @hono/zod-openapi and its zod extension are loaded by the document alone. The handlers' types are
+ * start): the OpenAPI generator (@asteasolutions/zod-to-openapi) is loaded by the document alone. The handlers' types are
  * OpenAPIHono's (`c.req.valid(...)` typed from the declaration).
  */
 

@@ -23,7 +23,8 @@ export const WebhookCreatedSchema = z
 		url: z.string(),
 		signingSecret: z.string().openapi({
 			description:
-				"The secret that signs every delivery (Learner-Service-Signature). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+				"The secret that signs every delivery (Standard Webhooks: whsec_ and the base64 of 32 random bytes, the HMAC key). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+			example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw5P0oQUEZ3rs=",
 		}),
 	})
 	.openapi("WebhookCreatedSchema");
