@@ -57,7 +57,8 @@ import {
 	SuppressionListSchema,
 	UpdateApplicationSchema,
 } from "../schemas/management";
-import { EmailSchema, IdSchema } from "../schemas/text";
+import { EmailSchema } from "../schemas/learner";
+import { IdSchema } from "../schemas/text";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 

@@ -1,7 +1,8 @@
 import * as z from "zod";
 import "./openapi-meta";
 import { LIMITS } from "../limits";
-import { EmailSchema, IdSchema } from "./text";
+import { EmailSchema } from "./learner";
+import { IdSchema } from "./text";
 
 /** Learner jobs' and the learner directory's schemas: bulk erasure, the directory, the erasure query. */
 

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import "./openapi-meta";
-import { IdSchema, LearnerSchema, tagArray } from "./text";
+import { LearnerSchema } from "./learner";
+import { IdSchema, tagArray } from "./text";
 
 /** Registrations' schemas (SPEC §4). */
 

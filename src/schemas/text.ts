@@ -3,16 +3,16 @@ import "./openapi-meta";
 import { LIMITS } from "../limits";
 
 /**
- * The schemas every route group shares: ids, tags, names and emails with their limits (SPEC §3), the error body,
- * tag lists and the learner. Each route group's own schemas are in the module beside this one named for it, so
- * that an isolate builds only those of the routes it serves (SPEC §6: cold start).
+ * The schemas every route group shares: ids and tags with their limits (SPEC §3), the error body and tag lists.
+ * Each route group's own schemas are in the module beside this one named for it, and the learner's details in
+ * src/schemas/learner.ts, so that an isolate builds only those of the routes it serves (SPEC §6: cold start).
  */
 
 // C0 controls, DEL and C1 controls.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** The same rule as a JSON Schema `pattern`, so the OpenAPI document states it too. */
-const withoutCharacters = (extra = "") => `^[^\\u0000-\\u001f\\u007f-\\u009f${extra}]*$`;
+export const withoutCharacters = (extra = "") => `^[^\\u0000-\\u001f\\u007f-\\u009f${extra}]*$`;
 
 export const codePoints = (value: string) => [...value].length;
 
@@ -20,26 +20,33 @@ export const codePoints = (value: string) => [...value].length;
  * JSON can escape half a surrogate pair (`"\ud800"`), which no UTF-8 column can hold: D1 would store U+FFFD
  * bytes instead, so the value could never be read back, matched or named in a URL.
  */
-const isWellFormed = (value: string) => value.isWellFormed();
+export const isWellFormed = (value: string) => value.isWellFormed();
 
-const notWellFormed = (label: string) => `${label} must be valid Unicode (not half a surrogate pair)`;
+export const notWellFormed = (label: string) => `${label} must be valid Unicode (not half a surrogate pair)`;
 
 /**
  * A string of 1..max characters (Unicode code points, as JSON Schema's maxLength counts them) with no control
- * characters. Used for ids, tags and names.
+ * characters. Used for ids, tags and names. Its rules are one check that reports each rule the value breaks, in
+ * this order: a chain of refinements would say the same, but every link is another schema to build, and the
+ * schemas a request validates with are built by its isolate's first request (SPEC §6: cold start).
  */
 export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }) {
-	let schema = z
-		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
-		.refine((value) => value.length > 0, { message: `${label} must not be empty` })
-		.refine((value) => codePoints(value) <= max, { message: `${label} must be at most ${max} characters` })
-		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
-		.refine(isWellFormed, { message: notWellFormed(label) });
+	const rules: [broken: (value: string) => boolean, message: string][] = [
+		[(value) => value.length === 0, `${label} must not be empty`],
+		[(value) => codePoints(value) > max, `${label} must be at most ${max} characters`],
+		[(value) => CONTROL_CHARACTERS.test(value), `${label} must not contain control characters`],
+		[(value) => !isWellFormed(value), notWellFormed(label)],
+	];
 	if (extra) {
 		const { pattern, message } = extra;
-		schema = schema.refine((value) => !pattern.test(value), { message });
+		rules.push([(value) => pattern.test(value), message]);
 	}
-	return schema.openapi({ minLength: 1, maxLength: max, pattern: withoutCharacters(extra?.documented) });
+	return z
+		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
+		.superRefine((value, context) => {
+			for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
+		})
+		.openapi({ minLength: 1, maxLength: max, pattern: withoutCharacters(extra?.documented) });
 }
 
 export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
@@ -80,40 +87,6 @@ export const BatchTagsSchema = z
 		tags: tagArray,
 	})
 	.openapi("BatchTagsSchema");
-
-const optionalEmail = z
-	.string({ error: "email must be a string" })
-	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
-	.refine((value) => value === "" || z.email().safeParse(value).success, {
-		message: "email must be a valid email address (or empty to clear it)",
-	})
-	.openapi({ maxLength: LIMITS.emailLength, description: "A valid address, or empty to clear it" });
-
-const optionalName = (label: string) =>
-	z
-		.string({ error: `${label} must be a string` })
-		.refine((value) => codePoints(value) <= LIMITS.nameLength, {
-			message: `${label} must be at most ${LIMITS.nameLength} characters`,
-		})
-		.refine((value) => !CONTROL_CHARACTERS.test(value), { message: `${label} must not contain control characters` })
-		.refine(isWellFormed, { message: notWellFormed(label) })
-		.openapi({ maxLength: LIMITS.nameLength, pattern: withoutCharacters() });
-
-/** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
-export const LearnerSchema = z
-	.object({
-		id: IdSchema("learner.id"),
-		email: optionalEmail.nullish(),
-		firstName: optionalName("firstName").nullish(),
-		lastName: optionalName("lastName").nullish(),
-	})
-	.openapi("LearnerSchema");
-
-export const EmailSchema = z
-	.string()
-	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
-	.pipe(z.email({ message: "email must be a valid email address" }))
-	.openapi({ maxLength: LIMITS.emailLength });
 
 /**
  * A boolean query parameter: `true` or `false` in any case, read as a boolean. Rustici's .NET client writes

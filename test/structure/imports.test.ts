@@ -33,6 +33,37 @@ function importsOf(file: string): string[] {
 
 const graph = new Map(Object.keys(modules).map((file) => [file, importsOf(file)]));
 
+// Imports that load a module when the importer runs: static ones that are not type-only (those are erased).
+const LOADING_IMPORT = /(?:^|\n)\s*(?:import|export)\s(?!type\s)(?:[^;"']*?\sfrom\s)?["']([^"']+)["']/g;
+
+/** The src/ modules that running `file` loads: its loading imports, theirs, and so on. */
+function loadedBy(file: string): string[] {
+	const loaded = new Set<string>();
+	const visit = (current: string) => {
+		const directory = current.split("/").slice(0, -1);
+		for (const match of (modules[current] ?? "").matchAll(LOADING_IMPORT)) {
+			const specifier = match[1] ?? "";
+			if (!specifier.startsWith(".")) continue;
+			const target = importsOf(current).find((candidate) => candidate.startsWith(resolved(directory, specifier)));
+			if (target && !loaded.has(target)) {
+				loaded.add(target);
+				visit(target);
+			}
+		}
+	};
+	visit(file);
+	return [...loaded].sort();
+}
+
+function resolved(directory: string[], specifier: string): string {
+	const parts = [...directory];
+	for (const part of specifier.split("/")) {
+		if (part === "..") parts.pop();
+		else if (part !== ".") parts.push(part);
+	}
+	return parts.join("/");
+}
+
 /** Every import cycle, each once, as the list of modules around it. */
 function cycles(): string[][] {
 	const found = new Map<string, string[]>();
@@ -72,6 +103,17 @@ describe("the module structure of src/", () => {
 			.filter(([file, imports]) => file !== "src/app.ts" && imports.some((target) => target.startsWith("src/routes/")))
 			.map(([file]) => file);
 		expect(importers).toEqual([]);
+	});
+
+	it("has the learner tag routes load only what they use (SPEC §6: cold start)", () => {
+		const loaded = loadedBy("src/routes/learner-tags.ts");
+		expect(loaded).toEqual(expect.arrayContaining(["src/schemas/text.ts", "src/db/tags.ts"]));
+		const foreign = loaded.filter(
+			(file) =>
+				/^src\/(routes|console|openapi|docs|jobs)\//.test(file) ||
+				["src/schemas/learner.ts", "src/schemas/management.ts", "src/receipts.ts"].includes(file),
+		);
+		expect(foreign).toEqual([]);
 	});
 
 	it("has no import cycle", () => {
