@@ -8,26 +8,32 @@
 //   npm run mutate -- --list               the mutants, with the promise each breaks
 //   npm run mutate -- --timeout 300        seconds one vitest run may take (default 300; over it counts as caught)
 //   npm run mutate -- --no-control         skip the control run
+//   npm run mutate -- --blind [ids...]     the blind list instead (scripts/mutations-blind.mjs, BLIND_MUTATIONS: mutants
+//                                          written from the contract without reading the tests); same checks, results
+//                                          in .wrangler/mutate/latest-blind.json, logs prefixed blind-
 //
 // Each mutant ends caught (its tests failed), survived (they passed: a promise no test holds), stale (the search
 // text is not in the file exactly once: the list has fallen behind the code) or broken (vitest failed without a
 // failing test, e.g. the mutated module did not load: the mutant proves nothing). Exit status 1 unless every
-// mutant is caught. Results: .wrangler/mutate/latest.json; vitest's output for each mutant beside it.
+// mutant is caught. Results: .wrangler/mutate/latest.json (latest-blind.json with --blind); vitest's output for each
+// mutant beside it.
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { MUTATIONS } from "./mutations.mjs";
+import { BLIND_MUTATIONS } from "./mutations-blind.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const resultsDir = path.join(root, ".wrangler", "mutate");
 
 function parseArgs(argv) {
-	const options = { list: false, control: true, timeoutSeconds: 300, ids: [] };
+	const options = { list: false, control: true, blind: false, timeoutSeconds: 300, ids: [] };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		if (arg === "--list") options.list = true;
 		else if (arg === "--no-control") options.control = false;
+		else if (arg === "--blind") options.blind = true;
 		else if (arg === "--timeout") options.timeoutSeconds = Number(argv[++i]);
 		else if (arg === "--help" || arg === "-h") options.help = true;
 		else if (arg.startsWith("-")) throw new Error(`Unknown option ${arg} (see --help)`);
@@ -156,31 +162,36 @@ const pad = (text, width) => String(text).padEnd(width);
 async function main() {
 	const options = parseArgs(process.argv.slice(2));
 	if (options.help) {
-		console.log(readFileSync(import.meta.filename, "utf8").split("\n").filter((line) => line.startsWith("//")).slice(0, 17).map((line) => line.slice(3)).join("\n"));
+		console.log(readFileSync(import.meta.filename, "utf8").split("\n").filter((line) => line.startsWith("//")).slice(0, 19).map((line) => line.slice(3)).join("\n"));
 		return 0;
 	}
-	const problems = checkList(MUTATIONS);
+	// The list to run: the main one, or the blind one (--blind), each with its own results file and log names.
+	const list = options.blind
+		? { mutations: BLIND_MUTATIONS, file: "scripts/mutations-blind.mjs", results: "latest-blind.json", logPrefix: "blind-" }
+		: { mutations: MUTATIONS, file: "scripts/mutations.mjs", results: "latest.json", logPrefix: "" };
+	const MUTANTS = list.mutations;
+	const problems = checkList(MUTANTS);
 	if (problems.length > 0) {
-		console.error(`scripts/mutations.mjs has problems:\n  ${problems.join("\n  ")}`);
+		console.error(`${list.file} has problems:\n  ${problems.join("\n  ")}`);
 		return 2;
 	}
 	if (options.list) {
 		let stale = 0;
-		for (const m of MUTATIONS) {
+		for (const m of MUTANTS) {
 			const found = occurrences(readFileSync(path.join(root, m.file), "utf8"), m.search);
 			if (found !== 1) stale++;
 			const mark = found === 1 ? "" : `  STALE: search text found ${found} times`;
 			console.log(`${pad(m.id, 40)} ${m.file}  (${m.spec})${mark}\n${" ".repeat(41)}${m.promise}`);
 		}
-		console.log(`\n${MUTATIONS.length} mutants, ${stale} stale`);
+		console.log(`\n${MUTANTS.length} mutants, ${stale} stale`);
 		return stale === 0 ? 0 : 1;
 	}
-	const unknown = options.ids.filter((id) => !MUTATIONS.some((m) => m.id === id));
+	const unknown = options.ids.filter((id) => !MUTANTS.some((m) => m.id === id));
 	if (unknown.length > 0) {
 		console.error(`No mutant ${unknown.join(", ")} (npm run mutate -- --list)`);
 		return 2;
 	}
-	const selected = options.ids.length > 0 ? MUTATIONS.filter((m) => options.ids.includes(m.id)) : MUTATIONS;
+	const selected = options.ids.length > 0 ? MUTANTS.filter((m) => options.ids.includes(m.id)) : MUTANTS;
 	const started = Date.now();
 	scratch = makeScratch();
 	console.log(`Scratch copy: ${scratch} (src/ in ${root} is never written)`);
@@ -190,10 +201,10 @@ async function main() {
 		for (const project of [...new Set(selected.map((m) => m.project ?? "workers"))]) {
 			const tests = [...new Set(selected.filter((m) => (m.project ?? "workers") === project).flatMap((m) => m.tests))].sort();
 			process.stdout.write(`control run (${project}, ${tests.length} test files, unmutated) ... `);
-			const control = await runTests(tests, project, options.timeoutSeconds * 3, `control-${project}`);
+			const control = await runTests(tests, project, options.timeoutSeconds * 3, `${list.logPrefix}control-${project}`);
 			console.log(`${control.outcome} in ${control.seconds.toFixed(0)} s (${control.totalTests} tests)`);
 			if (control.outcome !== "passed") {
-				console.error(`The tests fail without any mutant (.wrangler/mutate/control-${project}.log): fix them first.`);
+				console.error(`The tests fail without any mutant (.wrangler/mutate/${list.logPrefix}control-${project}.log): fix them first.`);
 				cleanUp();
 				return 2;
 			}
@@ -215,7 +226,7 @@ async function main() {
 		writeFileSync(target, original.replace(m.search, () => m.replace));
 		let run;
 		try {
-			run = await runTests(m.tests, m.project ?? "workers", options.timeoutSeconds, m.id);
+			run = await runTests(m.tests, m.project ?? "workers", options.timeoutSeconds, m.id.startsWith(list.logPrefix) ? m.id : `${list.logPrefix}${m.id}`);
 		} finally {
 			writeFileSync(target, original);
 		}
@@ -247,7 +258,7 @@ async function main() {
 	}
 	mkdirSync(resultsDir, { recursive: true });
 	writeFileSync(
-		path.join(resultsDir, "latest.json"),
+		path.join(resultsDir, list.results),
 		`${JSON.stringify({ date: new Date().toISOString(), seconds, score, results }, null, "\t")}\n`,
 	);
 	return caught === results.length ? 0 : 1;
