@@ -280,8 +280,8 @@ export const BLIND_MUTATIONS = [
 		promise: "after a move the application's stored-row count on the destination equals its rows (the quota keeps counting)",
 		spec: "§7 moves and quotas; §11 each application's stored-row count equals its rows",
 		file: "src/db/move.ts",
-		search: "SET row_quota = max(row_quota, ?4), stored_rows = ?3 WHERE",
-		replace: "SET row_quota = max(row_quota, ?4), stored_rows = stored_rows + 0 * ?3 WHERE",
+		search: "SET row_quota = max(row_quota, ?4), stored_rows = ?3, webhook_hint",
+		replace: "SET row_quota = max(row_quota, ?4), stored_rows = stored_rows + 0 * ?3, webhook_hint",
 		tests: [MOVE, MOVE_DATA, CLIENT_ROWS, TENANT_LIMITS, SIM],
 	},
 	{
@@ -480,10 +480,10 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-timestamp-in-ms",
 		promise: "the signature's timestamp is unix seconds, so a receiver checking it against its clock accepts a fresh event",
-		spec: "§8 webhooks: signed (README Signature: t=<unix seconds>)",
+		spec: "§8 webhooks: signed (Standard Webhooks: webhook-timestamp in unix seconds)",
 		file: "src/jobs/webhooks.ts",
-		search: "const signature = await signatureHeader(secret, Math.floor(nowMs / 1000), body);",
-		replace: "const signature = await signatureHeader(secret, nowMs, body);",
+		search: "const signed = await signatureHeaders(secret, payload.id, Math.floor(nowMs / 1000), body);",
+		replace: "const signed = await signatureHeaders(secret, payload.id, nowMs, body);",
 		tests: [WEBHOOK_EVENTS, WEBHOOK_ROUTES],
 	},
 	{
