@@ -5,4 +5,4 @@ import { openApiDocument } from "../src/openapi/document";
 import { docsRoutes } from "../src/routes/docs";
 
 const routers = await allRouters();
-export const documentFor = (version: string) => openApiDocument([...routers, docsRoutes(routers, API_BASE)], API_BASE, version);
+export const documentFor = (version: string) => openApiDocument([...routers, docsRoutes(API_BASE)], API_BASE, version);

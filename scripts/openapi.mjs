@@ -1,14 +1,20 @@
-// Writes the OpenAPI document to a file (default .wrangler/openapi.json) for `redocly lint` in `npm run check`:
-// the same document GET /api/v2/openapi.json serves, generated from the app's routes and zod schemas in Node
-// (Vite's module runner compiles the TypeScript), with the version from wrangler.toml's SERVICE_VERSION.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// Generates the OpenAPI document from the app's routes and zod schemas in Node (Vite's module runner compiles the
+// TypeScript), with the version from wrangler.toml's SERVICE_VERSION, and writes it to
+// src/openapi/openapi.json.txt, which GET /api/v2/openapi.json serves (src/openapi/served.ts), and to
+// .wrangler/openapi.json for `redocly lint`.
+//   npm run openapi                       writes both (run it after changing a route's declaration)
+//   node scripts/openapi.mjs --check      writes the lint copy; fails if the served file differs from the routes'
+//                                          (npm run lint:openapi, in npm run check:static)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { runnerImport } from "vite";
 import { unstable_readConfig } from "wrangler";
 
 const root = path.join(import.meta.dirname, "..");
-const output = path.resolve(root, process.argv[2] ?? ".wrangler/openapi.json");
+const check = process.argv.includes("--check");
+const served = path.join(root, "src/openapi/openapi.json.txt");
+const lintCopy = path.join(root, ".wrangler/openapi.json");
 
 const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
 const version = config.vars.SERVICE_VERSION;
@@ -58,6 +64,18 @@ const viteConfig = { root, plugins: [wranglerModuleRules(config.rules)] };
 const { module: entry } = await runnerImport(path.join(root, "scripts/openapi-entry.ts"), viteConfig);
 const document = entry.documentFor(version);
 
-mkdirSync(path.dirname(output), { recursive: true });
-writeFileSync(output, `${JSON.stringify(document, null, "\t")}\n`);
-console.log(`openapi: wrote ${Object.keys(document.paths).length} paths to ${path.relative(process.cwd(), output)}`);
+const text = `${JSON.stringify(document, null, "\t")}\n`;
+mkdirSync(path.dirname(lintCopy), { recursive: true });
+writeFileSync(lintCopy, text);
+const relative = (file) => path.relative(process.cwd(), file);
+if (check) {
+	const current = existsSync(served) ? readFileSync(served, "utf8") : "";
+	if (current !== text) {
+		console.error(`openapi: ${relative(served)} is not the document the routes declare: run npm run openapi and commit it`);
+		process.exit(1);
+	}
+	console.log(`openapi: ${relative(served)} matches the routes (${Object.keys(document.paths).length} paths)`);
+} else {
+	writeFileSync(served, text);
+	console.log(`openapi: wrote ${Object.keys(document.paths).length} paths to ${relative(served)} and ${relative(lintCopy)}`);
+}

@@ -122,7 +122,13 @@ export const allRouters = async (): Promise<AppRouter[]> => (await Promise.all(O
 async function buildFullApp(): Promise<App> {
 	const routers = await allRouters();
 	const { docsRoutes } = await import("./routes/docs");
-	return buildApp([...routers, docsRoutes(routers, API_BASE)]);
+	return buildApp([...routers, docsRoutes(API_BASE)]);
+}
+
+/** The docs group: the OpenAPI document (generated at build time: src/openapi/served.ts) and its page. */
+async function buildDocs(): Promise<App> {
+	const { docsRoutes } = await import("./routes/docs");
+	return buildApp([docsRoutes(API_BASE)]);
 }
 
 /**
@@ -157,7 +163,7 @@ const built = new Map<Group, Promise<Fetch>>();
 export const groupRouters = (group: keyof typeof GROUPS): Promise<AppRouter[]> => GROUPS[group]();
 let full: Promise<App> | undefined;
 
-/** The whole API in one app: the OpenAPI document's source (the docs group), tests and the bench probe. */
+/** The whole API in one app: the OpenAPI document's source (scripts/openapi-entry.ts), tests and the bench probe. */
 export function fullApp(): Promise<App> {
 	full ??= buildFullApp();
 	full.catch(() => (full = undefined));
@@ -167,7 +173,7 @@ export function fullApp(): Promise<App> {
 function appFor(group: Group): Promise<Fetch> {
 	let fetch = built.get(group);
 	if (!fetch) {
-		const app: Promise<App | Fetch> = group === "console" ? buildConsole() : group === "docs" ? fullApp() : GROUPS[group]().then(buildApp);
+		const app: Promise<App | Fetch> = group === "console" ? buildConsole() : group === "docs" ? buildDocs() : GROUPS[group]().then(buildApp);
 		fetch = app.then((made): Fetch => (typeof made === "function" ? made : (request, env, ctx) => made.fetch(request, env, ctx)));
 		built.set(group, fetch);
 		// A failed build (an import that failed) is not kept: the next request tries again.

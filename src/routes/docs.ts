@@ -1,10 +1,10 @@
 import * as z from "zod";
-import { createRouter, type AppRouter } from "../context";
+import { createRouter } from "../context";
 import { DOCS_FILE_NAMES, docsFile, matchesEtag } from "../docs/assets";
 import { DOCS_CSP, docsPage } from "../docs/page";
 import { notFound } from "../errors";
 import { declareRoute } from "../http/route";
-import { OpenApiDocumentSchema, openApiDocument } from "../openapi/document";
+import { OpenApiDocumentSchema, servedDocument } from "../openapi/served";
 
 const AssetParams = z.object({
 	file: z
@@ -19,13 +19,9 @@ const FileHeaders = z.object({
 	"Cache-Control": z.string().openapi({ description: "no-cache: revalidate on each load; unchanged files answer 304" }),
 });
 
-/**
- * GET {base}/openapi.json, {base}/docs and {base}/docs/assets/{file}, public; `routers` are the routes the document
- * lists (with these).
- */
-export function docsRoutes(routers: readonly AppRouter[], base: string) {
+/** GET {base}/openapi.json, {base}/docs and {base}/docs/assets/{file}, public. */
+export function docsRoutes(base: string) {
 	const router = createRouter();
-	const documented = [...routers, router];
 
 	router.openapi(
 		declareRoute({
@@ -42,7 +38,7 @@ export function docsRoutes(routers: readonly AppRouter[], base: string) {
 				},
 			},
 		}),
-		(c) => c.json(openApiDocument(documented, base, c.env.SERVICE_VERSION), 200),
+		async (c) => c.json(await servedDocument(c.env.SERVICE_VERSION), 200),
 	);
 
 	router.openapi(

@@ -1,5 +1,8 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { fullApp } from "../../src/app";
+import { API_BASE, allRouters, fullApp } from "../../src/app";
+import { openApiDocument } from "../../src/openapi/document";
+import { docsRoutes } from "../../src/routes/docs";
 import { LIMITS } from "../../src/limits";
 import { SCOPES } from "../../src/auth/scopes";
 import { call } from "../support/client";
@@ -28,6 +31,19 @@ describe("GET /openapi.json", () => {
 		expect(document.openapi).toBe("3.1.0");
 		expect(document.info).toMatchObject({ title: expect.any(String), version: "1.0.0" });
 		expect(document.servers).toEqual([{ url: "/api/v2", description: "This server" }]);
+	});
+
+	it("is the document the routes declare now (generated at build time: npm run openapi)", async () => {
+		const declared = openApiDocument([...(await allRouters()), docsRoutes(API_BASE)], API_BASE, env.SERVICE_VERSION);
+		expect(await getDocument(), "src/openapi/openapi.json.txt is out of date: run npm run openapi").toEqual(declared);
+	});
+
+	it("names this deployment's SERVICE_VERSION, whatever the document was generated with", async () => {
+		const response = await fullApp().then((app) =>
+			app.fetch(new Request("http://localhost/api/v2/openapi.json"), { ...env, SERVICE_VERSION: "9.9.9-test" }),
+		);
+		expect(response.status).toBe(200);
+		expect(((await response.json()) as { info: { version: string } }).info.version).toBe("9.9.9-test");
 	});
 
 	it("lists every route of the app, at the paths the official client calls", async () => {

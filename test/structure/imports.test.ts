@@ -18,7 +18,8 @@ function importsOf(file: string): string[] {
 	const found: string[] = [];
 	for (const match of (modules[file] ?? "").matchAll(IMPORT)) {
 		const specifier = match[1] ?? match[2] ?? "";
-		if (!specifier.startsWith(".")) continue;
+		// Text and Data modules (wrangler's rules: the generated OpenAPI document) are files, not modules of the graph.
+		if (!specifier.startsWith(".") || /\.(txt|html|bin)$/.test(specifier)) continue;
 		const parts = [...directory];
 		for (const part of specifier.split("/")) {
 			if (part === "..") parts.pop();
