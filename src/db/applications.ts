@@ -1,4 +1,5 @@
 import { insertAppStorage } from "./app-storage";
+import { type AuditRecord, auditStatement } from "./audit";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { UNFINISHED_MOVE } from "./jobs";
 import type { Db } from "./types";
@@ -44,7 +45,7 @@ export async function countApplicationsByShard(control: Db): Promise<Map<string,
  * against (src/db/app-storage.ts), then the application itself. A failure between the two leaves only an unused
  * storage row on the shard, never an application without one.
  */
-export async function insertApplication(control: Db, shard: Db, app: Application, keyed?: KeyedBatch): Promise<void> {
+export async function insertApplication(control: Db, shard: Db, app: Application, keyed?: KeyedBatch, audit?: AuditRecord): Promise<void> {
 	await insertAppStorage(shard, app.id).run();
 	await batchWith(
 		control,
@@ -52,6 +53,7 @@ export async function insertApplication(control: Db, shard: Db, app: Application
 			control
 				.prepare("INSERT INTO applications (id, name, data_region, shard, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
 				.bind(app.id, app.name, app.dataRegion, app.shard, app.createdAt),
+			...(audit ? [auditStatement(control, audit)] : []),
 		],
 		keyed,
 	);
@@ -86,23 +88,36 @@ const MOVING = `EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`;
 
 /**
  * The control database's half of an application's deletion, in one transaction: marks it deleted (its
- * credentials stop working at once, and go) unless a move of it is unfinished. Its shard then records the
+ * credentials stop working at once, and go, with its retention policy) unless a move of it is unfinished. Its shard then records the
  * deletion job (./jobs.ts, recordApplicationDeletion). Null for an unknown application; "moving" while a move
  * is unfinished (nothing changed).
  */
-export async function markApplicationDeleted(control: Db, appId: string, now: string): Promise<Placement | "moving" | null> {
-	const [, , found] = await control.batch([
+export async function markApplicationDeleted(
+	control: Db,
+	appId: string,
+	now: string,
+	audit?: AuditRecord,
+): Promise<Placement | "moving" | null> {
+	const results = await control.batch([
 		control
 			.prepare(`UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1 AND NOT ${MOVING}`)
 			.bind(appId, now),
+		// Recorded once: by the request that marked it deleted (a repeat finds it marked earlier).
+		...(audit
+			? [auditStatement(control, audit, { sql: "EXISTS (SELECT 1 FROM applications WHERE id = ?6 AND deleted_at = ?7)", params: [appId, now] })]
+			: []),
 		control
 			.prepare("DELETE FROM credentials WHERE app_id = ?1 AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NOT NULL)")
+			.bind(appId),
+		// Its retention policy goes with it: its learners go whole with the deletion.
+		control
+			.prepare("DELETE FROM retention_policies WHERE app_id = ?1 AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NOT NULL)")
 			.bind(appId),
 		control
 			.prepare(`SELECT id, shard, data_region, deleted_at, ${MOVING} AS moving FROM applications WHERE id = ?1`)
 			.bind(appId),
 	]);
-	const row = found?.results[0] as
+	const row = results.at(-1)?.results[0] as
 		| { id: string; shard: string; data_region: "default" | "eu"; deleted_at: string | null; moving: number }
 		| undefined;
 	if (!row) return null;
