@@ -77,6 +77,23 @@ export const LEARNER_PAGES: Listing<LearnerPageCursor> = {
 	}),
 };
 
+/** Where an audit trail listing stopped: the realm (app ""), its original filters, and the last entry's seq. */
+export interface AuditPageCursor {
+	app: string;
+	filter: { since?: string; action?: string };
+	after: number;
+}
+
+/** GET /appManagement/audit. */
+export const AUDIT_PAGES: Listing<AuditPageCursor> = {
+	domain: "audit-paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({ since: z.string().optional(), action: z.string().optional() }),
+		after: z.number().int(),
+	}),
+};
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 // The domain also separates these signatures from tokens signed with the same secret. A payload is base64url
