@@ -90,7 +90,7 @@ export function auditStatement(db: Db, record: AuditRecord, when?: { sql: string
 		db,
 		`INSERT INTO audit_log (seq, at, actor, action, target, request_id)
 		 SELECT coalesce((SELECT max(seq) FROM audit_log), 0) + 1,
-		   max(?1, coalesce((SELECT at FROM audit_log ORDER BY seq DESC LIMIT 1), '')), ?2, ?3, ?4, ?5
+		   max(?1, coalesce((SELECT at FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)), '')), ?2, ?3, ?4, ?5
 		 WHERE ${when?.sql ?? "1"}`,
 		[record.at, record.actor, record.action, record.target, record.requestId, ...(when?.params ?? [])],
 	);
@@ -112,7 +112,8 @@ export async function appendAudit(control: Db, records: AuditRecord[]): Promise<
 export async function unsealedAudit(control: Db, limit: number): Promise<{ prevHash: string | null; entries: AuditRow[] }> {
 	const [entries, before] = await retryTransient(() =>
 		control.batch([
-			control.prepare("SELECT * FROM audit_log WHERE hash IS NULL ORDER BY seq LIMIT ?1").bind(limit),
+			// A range of audit_log_unsealed, which holds only the entries still without a hash.
+			control.prepare("SELECT * FROM audit_log WHERE hash IS NULL AND seq > 0 ORDER BY seq LIMIT ?1").bind(limit),
 			control.prepare(
 				`SELECT hash FROM audit_log WHERE seq = (SELECT min(seq) FROM audit_log WHERE hash IS NULL) - 1`,
 			),
@@ -167,14 +168,20 @@ export async function listAudit(control: Db, query: AuditQuery): Promise<AuditRo
 	return results.map(toRow);
 }
 
-/** The newest sealed entry's seq and hash (null: the trail has no sealed entry). */
+/**
+ * The newest sealed entry's seq and hash (null: the trail has no sealed entry). Sealing goes in seq order, so it is
+ * the entry just before the first unsealed one, or the last entry when every one is sealed.
+ */
 export async function auditHead(control: Db): Promise<{ seq: number; hash: string } | null> {
 	const row = await retryTransient(() =>
 		control
-			.prepare("SELECT seq, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1")
-			.first<{ seq: number; hash: string }>(),
+			.prepare(
+				`SELECT seq, hash FROM audit_log
+				 WHERE seq = coalesce((SELECT min(seq) FROM audit_log WHERE hash IS NULL) - 1, (SELECT max(seq) FROM audit_log))`,
+			)
+			.first<{ seq: number; hash: string | null }>(),
 	);
-	return row ?? null;
+	return row?.hash ? { seq: row.seq, hash: row.hash } : null;
 }
 
 /**
@@ -185,8 +192,8 @@ export async function pruneAudit(control: Db, cutoff: string, limit: number): Pr
 	const result = await retryTransient(() =>
 		control
 			.prepare(
-				`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ?1 AND hash IS NOT NULL
-				   AND seq < (SELECT max(seq) FROM audit_log WHERE hash IS NOT NULL) ORDER BY seq LIMIT ?2)`,
+				`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log INDEXED BY audit_log_by_at WHERE at < ?1 ORDER BY at, seq LIMIT ?2)
+				   AND hash IS NOT NULL AND seq < (SELECT max(seq) FROM audit_log WHERE hash IS NOT NULL)`,
 			)
 			.bind(cutoff, limit)
 			.run(),

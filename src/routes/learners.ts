@@ -238,7 +238,7 @@ learnerRoutes.openapi(
 		const { userEmail } = c.req.valid("query");
 		const { appId, shard } = c.var.auth;
 		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
-		const privileged = role === "owner" || role === "admin";
+		const mayExport = role === "owner" || role === "admin";
 		const hash = await learnerHash(c.env, appId, learnerId);
 		// The export's objects live in the region of the shard holding the application now.
 		const region = c.var.config.shards.find((candidate) => candidate.name === shard)?.region ?? "default";
@@ -248,11 +248,11 @@ learnerRoutes.openapi(
 				c.var.db,
 				{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, region, createdAt: nowIso() },
 				c.var.config,
-				privileged,
+				mayExport,
 				keyed?.(
 					{ status: 204, location: { sql: `(SELECT '/api/v2/jobs/' || id ${pending} ORDER BY seq DESC LIMIT 1)` }, body: null },
 					`?5 = 1 AND EXISTS (SELECT 1 ${pending})`,
-					[appId, hash, privileged ? 1 : 0],
+					[appId, hash, mayExport ? 1 : 0],
 				),
 			);
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);

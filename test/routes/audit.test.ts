@@ -200,11 +200,34 @@ describe("the audit trail", () => {
 		expect(await expectMessage(await call("GET", "/appManagement/audit?action=nothing.happened", { auth: MANAGEMENT }), 400)).toMatch(/^Invalid request: action must be one of/);
 	});
 
-	it("is sealed by the sweeper, and signs an empty chain's head as the genesis", async () => {
+	it("is sealed by the sweeper", async () => {
 		await realmUser("member");
 		const unsealed = await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE hash IS NULL").first<{ n: number }>();
 		expect(unsealed?.n).toBeGreaterThan(0);
 		await worker.scheduled(createScheduledController({ scheduledTime: new Date(), cron: "*/5 * * * *" }), env);
 		expect((await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE hash IS NULL").first<{ n: number }>())?.n).toBe(0);
+	});
+
+	// Last in this file: the entries before a kept head are deleted here.
+	it("deletes entries past AUDIT_RETENTION_DAYS (1095, its real value), and the rest verifies from a head kept before", async () => {
+		await realmUser("member");
+		const kept = await auditHead();
+		await realmUser("member");
+		const sweepAt = async (days: number) =>
+			worker.scheduled(createScheduledController({ scheduledTime: new Date(Date.now() + days * 24 * 60 * 60_000), cron: "*/5 * * * *" }), env);
+		const before = await auditTrail();
+		await sweepAt(1094);
+		expect(await auditTrail()).toEqual(before);
+		// Every entry is older than the retention: all go but the newest, the link the next entry's seal starts from.
+		await sweepAt(1096);
+		const after = await auditTrail();
+		expect(after.map((entry) => entry.seq)).toEqual([before.at(-1)?.seq]);
+		await realmUser("member");
+		const rest = await auditTrail();
+		expect(rest).toHaveLength(2);
+		// The auditor's head kept before the deletion anchors what is left; without it, the chain cannot start there.
+		expect(kept.head.seq).toBe((rest[0]?.seq ?? 0) - 1);
+		expect(await chainProblem(rest, await auditHead(), kept)).toBeNull();
+		expect(await chainProblem(rest, await auditHead())).toBe(`entry ${rest[0]?.seq} is at place 1`);
 	});
 });

@@ -2,7 +2,9 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import { exportPlan } from "../../src/db/exports";
 import { getJobById } from "../../src/db/jobs";
+import { sweep } from "../../src/jobs/sweeper";
 import { learnerHash } from "../../src/jobs/contract";
 import { canonicalJson, type Json } from "../../src/receipts";
 import { call } from "../support/client";
@@ -180,6 +182,12 @@ describe("POST /learner/{learnerId}/export", () => {
 		await enrol(app, learnerId);
 		expect(await expectMessage(await call("POST", exportPath(learnerId, member), { auth: app.auth }), 403)).toMatch(/realm owner or admin/);
 		expect(await expectMessage(await call("POST", exportPath(learnerId, "nobody@example.com"), { auth: app.auth }), 403)).toMatch(/realm owner or admin/);
+		// Refused means nothing was recorded: no export runs for a requester who may not ask.
+		const recorded = await (await shardOf(app.appId))
+			.prepare("SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND type = 'exportLearnerData'")
+			.bind(app.appId)
+			.first<{ n: number }>();
+		expect(recorded?.n).toBe(0);
 	});
 
 	it("exports a learner with 1 200 registrations in bounded chunks, each registration once", async () => {
@@ -265,9 +273,13 @@ describe("GET /jobs/{jobId}/export", () => {
 		await drain(exported);
 		await sweepAt(6 * DAY);
 		expect((await fetchExport(app.auth, exported.jobId)).document.learnerId).toBe(learnerId);
-		await sweepAt(7 * DAY + 60_000);
+		const report = await sweep(env, Date.now() + 7 * DAY + 60_000);
+		expect(report.exportsExpired).toBeGreaterThanOrEqual(1);
 		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
 		expect((await call("GET", `/jobs/${exported.jobId}/export`, { auth: app.auth })).status).toBe(404);
+		// Found through the index of exports still holding objects, and marked: the next sweep reads it no more.
+		const job = await getJobById(await shardOf(app.appId), exported.jobId);
+		expect(job && exportPlan(job).purged).toBe(true);
 	});
 });
 

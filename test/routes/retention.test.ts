@@ -11,7 +11,7 @@ import { expectMessage, getJob } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, putTags, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
 import { RecordingDb, recordingDatabases } from "../support/recording";
-import { DEFAULT_LIMITS, shardOf } from "../support/seed";
+import { DEFAULT_LIMITS, SHARDS, shardOf } from "../support/seed";
 import type { JobMessage } from "../../src/jobs/contract";
 
 /**
@@ -111,6 +111,9 @@ describe("the retention sweep", () => {
 			suppressed: false,
 			registrationsDeleted: 1,
 		});
+		// Its last write went with it; the other learner's stays.
+		expect(await lastWrite(app, inactive)).toBeNull();
+		expect(await lastWrite(app, active)).not.toBeNull();
 		// The learner may be registered again: a policy's erasure does not suppress.
 		await enrol(app, inactive);
 		// Recorded in the audit trail, by the policy.
@@ -178,6 +181,21 @@ describe("each learner's last write (learner_activity)", () => {
 		const registrations = (await (await call("GET", `/registrations?learnerId=${learnerId}`, { auth: app.auth })).json()) as { registrations: { id: string }[] };
 		for (const { id } of registrations.registrations) expect((await call("DELETE", `/registrations/${id}`, { auth: app.auth })).status).toBe(204);
 		expect(await lastWrite(app, learnerId)).toBeNull();
+	});
+
+	it("moves with its application, so a move does not restart the policy's clock", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("moved");
+		await enrol(app, learnerId);
+		await age(app, learnerId, 40);
+		const aged = await lastWrite(app, learnerId);
+		const from = (await findPlacement(env.DB, app.appId))?.shard;
+		const to = SHARDS.find((shard) => shard.region === "default" && shard.name !== from)?.name ?? "";
+		const { result, sent } = await sentDuring(() => call("POST", `/appManagement/applications/${app.appId}/move`, { auth: MANAGEMENT, body: { shard: to } }));
+		expect(result.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect((await findPlacement(env.DB, app.appId))?.shard).toBe(to);
+		expect(await lastWrite(app, learnerId)).toBe(aged);
 	});
 
 	it("keeps PUT /learner/{id}/tags at one D1 call", async () => {

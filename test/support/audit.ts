@@ -56,15 +56,19 @@ export async function entryHash(entry: AuditEntry): Promise<string> {
 	return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
-/** The chain from the genesis up to the signed head: null when it verifies, else why not. */
-export async function chainProblem(entries: AuditEntry[], signed: SignedHead): Promise<string | null> {
+/**
+ * The chain from the genesis (or, once older entries were deleted, from a head kept earlier: `from`) up to the signed
+ * head: null when it verifies, else why not.
+ */
+export async function chainProblem(entries: AuditEntry[], signed: SignedHead, from?: SignedHead): Promise<string | null> {
 	const jwk = (await (await call("GET", "/.well-known/erasure-receipt-key")).json()) as { kty: string; crv: string; x: string; kid: string };
 	const key = await crypto.subtle.importKey("jwk", { kty: jwk.kty, crv: jwk.crv, x: jwk.x }, { name: "Ed25519" }, false, ["verify"]);
 	const headBytes = new TextEncoder().encode(canonicalJson(signed.head as unknown as Json));
 	if (signed.keyId !== jwk.kid || !(await crypto.subtle.verify("Ed25519", key, fromBase64Url(signed.signature), headBytes))) return "the head's signature does not verify";
-	let previous = "0".repeat(64);
+	let previous = from?.head.hash ?? "0".repeat(64);
+	const start = from?.head.seq ?? 0;
 	for (const [index, entry] of entries.entries()) {
-		if (entry.seq !== index + 1) return `entry ${entry.seq} is at place ${index + 1}`;
+		if (entry.seq !== start + index + 1) return `entry ${entry.seq} is at place ${start + index + 1}`;
 		if (entry.prevHash !== previous) return `entry ${entry.seq}: prevHash does not continue the chain`;
 		if ((await entryHash(entry)) !== entry.hash) return `entry ${entry.seq}: its hash does not match its contents`;
 		previous = entry.hash;
