@@ -59,6 +59,20 @@ const Form: FC<PropsWithChildren<{ action: string; csrf: string; class?: string;
 
 const Mono: FC<{ value: string }> = ({ value }) => <code class="mono">{value}</code>;
 
+/** A hash or another long id, shortened on the page; the whole value in its title. */
+const Short: FC<{ value: string }> = ({ value }) => (value.length > 24 ? <span title={value}>{`${value.slice(0, 16)}…`}</span> : <>{value}</>);
+
+/** An entry's target as one `name: value` line per id (the page must not scroll sideways for a hash). */
+const Target: FC<{ target: Record<string, unknown> }> = ({ target }) => (
+	<>
+		{Object.entries(target).map(([name, value]) => (
+			<div>
+				{name}: {Array.isArray(value) ? value.map((item) => <Short value={String(item)} />) : <Short value={String(value)} />}
+			</div>
+		))}
+	</>
+);
+
 const RetentionPage: FC<{ csrf: string; notice?: Notice | undefined; appId: string; policy: RetentionView | null; days?: string }> = (props) => (
 	<Layout title={`Retention policy of ${props.appId}`} csrf={props.csrf} notice={props.notice}>
 		<p>
@@ -162,9 +176,13 @@ const AuditPage: FC<{
 							<tr>
 								<td>{entry.seq}</td>
 								<td>{entry.at}</td>
-								<td class="mono">{entry.actor}</td>
+								<td class="mono">
+									<Short value={entry.actor} />
+								</td>
 								<td class="mono">{entry.action}</td>
-								<td class="mono">{JSON.stringify(entry.target)}</td>
+								<td class="mono">
+									<Target target={entry.target} />
+								</td>
 								<td class="mono" title={entry.hash}>
 									{entry.hash.slice(0, 16)}…
 								</td>
