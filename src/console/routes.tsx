@@ -3,7 +3,8 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z, type ZodType } from "zod";
+import * as z from "zod";
+import type { ZodType } from "zod";
 import { consoleAuditRecord } from "../audit";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
@@ -253,10 +254,12 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		return answer.body.applications;
 	}
 
+	/** One application with its properties (allowDelete among them). */
 	async function findApplication(c: ConsoleContext, appId: string): Promise<ApplicationView> {
-		const app = (await listApplications(c)).find((candidate) => candidate.id === appId);
-		if (!app) throw new ApiError(404, `Application [${appId}] was not found`);
-		return app;
+		const answer = await c.var.api<ApplicationView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(appId)}`);
+		if (answer.status === 404) throw new ApiError(404, `Application [${appId}] was not found`);
+		if (!answer.ok || !answer.body) throw apiFailure(answer);
+		return answer.body;
 	}
 
 	const renderApplications = async (c: ConsoleContext, notice?: Notice, status = 200) =>
@@ -295,6 +298,15 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	router.get("/applications/:appId/delete", async (c) =>
 		page(c, <DeleteApplicationPage {...signedIn(c)} app={await findApplication(c, c.req.param("appId"))} />),
 	);
+
+	// allowDelete: deletion is refused by the API while it is false; the delete page offers to allow it first.
+	router.post("/applications/:appId/allow-delete", form(z.object({ allowDelete: z.enum(["true", "false"]) })), async (c) => {
+		const appId = c.req.param("appId");
+		const allowDelete = c.req.valid("form").allowDelete === "true";
+		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(appId)}`, { allowDelete });
+		if (!answer.ok) return renderApplication(c, appId, { notice: errorNotice(answer), status: answer.status });
+		return c.redirect(`/console/applications/${segment(appId)}`, 303);
+	});
 
 	router.post("/applications/:appId/delete", async (c) => {
 		const appId = c.req.param("appId");

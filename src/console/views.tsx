@@ -21,13 +21,15 @@ export interface ApplicationView {
 	createDate: string;
 	dataRegion: "default" | "eu";
 	shard: string;
+	/** Known from GET /appManagement/applications/{id} (the list does not carry it). */
+	allowDelete?: boolean;
 }
 
 export interface CredentialView {
 	id: string;
 	name: string;
 	status: "Enabled" | "Disabled";
-	createDate: string;
+	created: string;
 }
 
 export interface LearnerView {
@@ -376,20 +378,42 @@ export const ApplicationsPage: FC<PageProps & { applications: ApplicationView[];
 	</Layout>
 );
 
-export const DeleteApplicationPage: FC<PageProps & { app: ApplicationView }> = ({ app, csrf, notice }) => (
-	<Layout title={`Delete application ${app.name}?`} csrf={csrf} notice={notice}>
-		<p>
-			Application <code>{app.id}</code> and every registration, learner tag and job it holds will be deleted. Its
-			credentials stop working at once. This cannot be undone.
-		</p>
-		<PostForm action={`/console/applications/${app.id}/delete`} csrf={csrf} class="card" label="Confirm deletion">
-			<button type="submit" class="danger">
-				Delete {app.name}
-			</button>{" "}
-			<a href="/console/applications">Cancel</a>
-		</PostForm>
-	</Layout>
+/** The form that sets an application's allowDelete (SCORM Cloud's guard against deleting it by mistake). */
+const AllowDeleteForm: FC<{ app: ApplicationView; csrf: string; allow: boolean }> = ({ app, csrf, allow }) => (
+	<PostForm action={`/console/applications/${app.id}/allow-delete`} csrf={csrf} class="row" label={allow ? "Allow deletion" : "Guard against deletion"}>
+		<input type="hidden" name="allowDelete" value={allow ? "true" : "false"} />
+		<button type="submit" class="secondary">
+			{allow ? "Allow deletion (allowDelete: true)" : "Guard against deletion (allowDelete: false)"}
+		</button>
+	</PostForm>
 );
+
+export const DeleteApplicationPage: FC<PageProps & { app: ApplicationView }> = ({ app, csrf, notice }) =>
+	app.allowDelete === false ? (
+		<Layout title={`Application ${app.name} is guarded against deletion`} csrf={csrf} notice={notice}>
+			<p>
+				Application <code>{app.id}</code> has <code>allowDelete: false</code>: the API refuses to delete it until it is
+				set back to true. Allowing deletion deletes nothing by itself; deleting it then needs its own confirmation.
+			</p>
+			<AllowDeleteForm app={app} csrf={csrf} allow={true} />
+			<p>
+				<a href={`/console/applications/${app.id}`}>Back to the application</a>
+			</p>
+		</Layout>
+	) : (
+		<Layout title={`Delete application ${app.name}?`} csrf={csrf} notice={notice}>
+			<p>
+				Application <code>{app.id}</code> and every registration, learner tag and job it holds will be deleted. Its
+				credentials stop working at once. This cannot be undone.
+			</p>
+			<PostForm action={`/console/applications/${app.id}/delete`} csrf={csrf} class="card" label="Confirm deletion">
+				<button type="submit" class="danger">
+					Delete {app.name}
+				</button>{" "}
+				<a href="/console/applications">Cancel</a>
+			</PostForm>
+		</Layout>
+	);
 
 const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: string; secret?: string | undefined }> = ({
 	app,
@@ -466,7 +490,10 @@ export const ApplicationPage: FC<
 			<dd>{props.app.dataRegion}</dd>
 			<dt>Shard</dt>
 			<dd class="mono">{props.app.shard}</dd>
+			<dt>Deletion</dt>
+			<dd>{props.app.allowDelete === false ? "guarded (allowDelete: false)" : "allowed (allowDelete: true)"}</dd>
 		</dl>
+		<AllowDeleteForm app={props.app} csrf={props.csrf} allow={props.app.allowDelete === false} />
 		<p>
 			<a href={`/console/applications/${props.app.id}/learners`}>Learners of this application</a> ·{" "}
 			<a href={`/console/applications/${props.app.id}/retention`}>Retention policy</a>
@@ -502,7 +529,7 @@ export const ApplicationPage: FC<
 					},
 					{ label: "Id", class: "mono", cell: (credential) => credential.id },
 					{ label: "Status", cell: (credential) => credential.status },
-					{ label: "Created", cell: (credential) => <When iso={credential.createDate} /> },
+					{ label: "Created", cell: (credential) => <When iso={credential.created} /> },
 					{
 						label: "Actions",
 						class: "actions",

@@ -1,47 +1,14 @@
+import { type AuditAction, type AuditRecord, auditStatement } from "./audit-append";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
 
+export { AUDIT_ACTIONS, type AuditAction, type AuditRecord, auditStatement } from "./audit-append";
+
 /**
- * The audit trail (SPEC §12; migrations/control 0008: audit_log), in the control database: one entry per management
+ * The audit trail (SPEC §12; migrations/control 0009: audit_log), in the control database: one entry per management
  * or privacy action, appended in the same transaction as the action wherever the action is written here. How the
  * chain is made and sealed: ./storage-schema.md, "audit_log"; the hashing is src/audit.ts (this layer has no crypto).
  */
-
-/** Every action the trail records (SPEC §12): management and privacy actions, and console sessions. */
-export const AUDIT_ACTIONS = [
-	"application.create",
-	"application.delete",
-	"application.move",
-	"application.retention.set",
-	"application.retention.delete",
-	"credential.create",
-	"credential.update",
-	"credential.delete",
-	"realmUser.put",
-	"realmUser.delete",
-	"webhook.set",
-	"webhook.delete",
-	"webhook.test",
-	"learner.erase",
-	"learners.erase",
-	"learner.eraseEverywhere",
-	"learner.suppression.lift",
-	"learner.export",
-	"learner.exportEverywhere",
-	"export.download",
-	"console.signIn",
-	"console.signOut",
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-/** What an action appends: who, what, on which ids, in which request. `target` is canonical JSON of ids and HMACs. */
-export interface AuditRecord {
-	at: string;
-	actor: string;
-	action: AuditAction;
-	target: string;
-	requestId: string;
-}
 
 /** An entry as stored: its hashes are null until it is sealed. */
 export interface AuditRow {
@@ -76,25 +43,6 @@ const toRow = (row: AuditDbRow): AuditRow => ({
 	prevHash: row.prev_hash,
 	hash: row.hash,
 });
-
-/**
- * The statement appending `record`, for the batch of the action it records. Its seq is the head's + 1 and its time
- * the later of its own and the head's, both read by the INSERT itself: D1 runs one transaction at a time, so entries
- * appended at once take consecutive places and the chain never forks, and times never decrease along the chain
- * (`since` finds its start in the index on `at`). `when`, SQL over parameters numbered from ?6, must hold for the
- * entry to be appended: put the statement before the action's own, conditioned as it is (it then records only an
- * action that happens).
- */
-export function auditStatement(db: Db, record: AuditRecord, when?: { sql: string; params: readonly unknown[] }): D1PreparedStatement {
-	return prepareWith(
-		db,
-		`INSERT INTO audit_log (seq, at, actor, action, target, request_id)
-		 SELECT coalesce((SELECT max(seq) FROM audit_log), 0) + 1,
-		   max(?1, coalesce((SELECT at FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)), '')), ?2, ?3, ?4, ?5
-		 WHERE ${when?.sql ?? "1"}`,
-		[record.at, record.actor, record.action, record.target, record.requestId, ...(when?.params ?? [])],
-	);
-}
 
 /**
  * Appends records on their own (an action written elsewhere: on a shard, or nowhere), in order, in one transaction.

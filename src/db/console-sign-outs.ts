@@ -1,4 +1,4 @@
-import { type AuditRecord, auditStatement } from "./audit";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 

@@ -1,4 +1,4 @@
-import { type AuditRecord, auditStatement } from "./audit";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import type { Db } from "./types";
 
 export interface Credential {
@@ -7,6 +7,8 @@ export interface Credential {
 	name: string;
 	enabled: boolean;
 	createdAt: string;
+	/** The last rename, enabling or disabling; the creation date until then. */
+	updatedAt: string;
 	/** Where the application's data lives (applications.shard): read with the credential, cached with it. */
 	shard: string;
 }
@@ -17,6 +19,7 @@ interface CredentialRow {
 	name: string;
 	enabled: number;
 	created_at: string;
+	updated_at: string;
 	shard: string;
 }
 
@@ -26,10 +29,11 @@ const toCredential = (row: CredentialRow): Credential => ({
 	name: row.name,
 	enabled: row.enabled === 1,
 	createdAt: row.created_at,
+	updatedAt: row.updated_at,
 	shard: row.shard,
 });
 
-const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at, a.shard";
+const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at, c.updated_at, a.shard";
 
 // A live application (one whose deletion has not been requested), for the credential routes: each checks it in
 // the same D1 call as its own statement, so "no such application" and the change are one round trip.
@@ -41,7 +45,7 @@ const LIVE_APPLICATION = "SELECT 1 FROM applications WHERE id = ?1 AND deleted_a
  */
 export async function insertCredential(
 	db: Db,
-	credential: Omit<Credential, "shard">,
+	credential: Omit<Credential, "shard" | "updatedAt">,
 	secretHash: string,
 	audit?: AuditRecord,
 ): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { type AuditRecord, auditStatement } from "./audit";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { NOT_MOVING, type WriteLimits, writeGuard } from "./app-storage";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { type Job, type JobRow, type JobStatus, JOB_CLOCK, TICK_JOB_CLOCK, toJob } from "./jobs";

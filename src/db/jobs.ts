@@ -1,5 +1,5 @@
 import { touchLearners } from "./activity";
-import { type AuditRecord, auditStatement } from "./audit";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { NOT_MOVING, type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";

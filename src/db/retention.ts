@@ -1,11 +1,11 @@
 import { type WriteLimits, writeGuard } from "./app-storage";
-import { type AuditRecord, auditStatement } from "./audit";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { JOB_CLOCK, TICK_JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
 
 /**
- * Applications' retention policies (SPEC §12; migrations/control 0008: retention_policies), in the control database:
+ * Applications' retention policies (SPEC §12; migrations/control 0009: retention_policies), in the control database:
  * learners with no write for `learnerInactiveDays` (./activity.ts) are erased by the sweeper (src/jobs/retention.ts),
  * which records their erasures on the application's shard (below). Every change of a policy is written with its audit
  * entry, in one transaction that checks the application is live.

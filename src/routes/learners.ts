@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { appendAfter, auditRecord, emailHash } from "../audit";
 import { acceptLearnerExport } from "../db/exports";
 import { createRouter } from "../context";

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { auditRecord, emailHash, sealAudit, signedAuditHead } from "../audit";
 import { createRouter } from "../context";
 import { AUDIT_ACTIONS, listAudit } from "../db/audit";

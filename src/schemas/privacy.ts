@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { AUDIT_ACTIONS } from "../db/audit";
 
 /** Retention policies and the audit trail (SPEC §12). */

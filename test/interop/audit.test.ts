@@ -148,6 +148,7 @@ describe("the audit trail against wrangler dev", () => {
 		await ok(api("DELETE", `/learner/${learners[0]}/suppression`, auth), 204);
 		await consoleSignInAndOut();
 		const doomed = (await (await ok(api("POST", "/appManagement/applications", management(), { name: unique("doomed") }), 200)).json()) as { id: string };
+		await ok(api("PUT", `/appManagement/applications/${doomed.id}`, management(), { allowDelete: true }), 204);
 		await ok(api("DELETE", `/appManagement/applications/${doomed.id}`, management()), 204);
 
 		const chain = await downloadChain();
@@ -156,6 +157,7 @@ describe("the audit trail against wrangler dev", () => {
 		expect(new Set(chain.entries.map((entry) => entry.action))).toEqual(
 			new Set([
 				"application.create",
+				"application.update",
 				"application.delete",
 				"application.move",
 				"application.retention.set",

@@ -40,6 +40,10 @@ describe("the audit trail", () => {
 			credentialId = ((await credential.json()) as { id: string }).id;
 			await call("PUT", `/appManagement/${appId}/credentials/${credentialId}`, { auth: MANAGEMENT, body: { active: false } });
 			await call("DELETE", `/appManagement/${appId}/credentials/${credentialId}`, { auth: MANAGEMENT });
+			await call("PUT", `/appManagement/applications/${appId}`, { auth: MANAGEMENT, body: { name: "renamed", allowDelete: false } });
+			// A deletion refused while allowDelete is false appends nothing.
+			expect((await call("DELETE", `/appManagement/applications/${appId}`, { auth: MANAGEMENT })).status).toBe(409);
+			await call("PUT", `/appManagement/applications/${appId}`, { auth: MANAGEMENT, body: { allowDelete: true } });
 			await call("PUT", `/appManagement/users/${encodeURIComponent(email)}`, { auth: MANAGEMENT, body: { role: "admin" } });
 			await call("DELETE", `/appManagement/users/${encodeURIComponent(email)}`, { auth: MANAGEMENT });
 			await call("PUT", `/appManagement/${appId}/webhook`, { auth: MANAGEMENT, body: { url: "https://hooks.invalid/audit" } });
@@ -52,9 +56,12 @@ describe("the audit trail", () => {
 			moveId = jobIdOf(move);
 			for (const message of sent) await drain(message.body as JobMessage);
 			await call("DELETE", `/appManagement/applications/${appId}`, { auth: MANAGEMENT });
-			// Refused actions append nothing: an unknown credential, an unknown realm user, a repeated deletion.
+			// Refused actions append nothing: an unknown credential, an unknown realm user, a repeated deletion, an update
+			// of an application being deleted.
 			await call("DELETE", `/appManagement/${appId}/credentials/${credentialId}`, { auth: MANAGEMENT });
+			await call("PUT", `/appManagement/applications/${appId}`, { auth: MANAGEMENT, body: { allowDelete: false } });
 			await call("DELETE", `/appManagement/users/${encodeURIComponent(email)}`, { auth: MANAGEMENT });
+			await call("DELETE", `/appManagement/applications/${appId}`, { auth: MANAGEMENT });
 		});
 		const user = await emailHash(env, email);
 		const placement = await findPlacement(env.DB, appId);
@@ -63,6 +70,8 @@ describe("the audit trail", () => {
 			["management", "credential.create", { applicationId: appId, credentialId, active: true }],
 			["management", "credential.update", { applicationId: appId, credentialId, changed: ["active"], active: false }],
 			["management", "credential.delete", { applicationId: appId, credentialId }],
+			["management", "application.update", { applicationId: appId, changed: ["name", "allowDelete"], allowDelete: false }],
+			["management", "application.update", { applicationId: appId, changed: ["allowDelete"], allowDelete: true }],
 			["management", "realmUser.put", { user, role: "admin" }],
 			["management", "realmUser.delete", { user }],
 			["management", "webhook.set", { applicationId: appId }],

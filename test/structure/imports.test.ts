@@ -13,10 +13,10 @@ const modules = Object.fromEntries(Object.entries(sources).map(([file, text]) =>
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:[^;"']*?\sfrom\s)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 /** The src/ modules `file` imports. */
-function importsOf(file: string): string[] {
+function importsOf(file: string, text = modules[file] ?? ""): string[] {
 	const directory = file.split("/").slice(0, -1);
 	const found: string[] = [];
-	for (const match of (modules[file] ?? "").matchAll(IMPORT)) {
+	for (const match of text.matchAll(IMPORT)) {
 		const specifier = match[1] ?? match[2] ?? "";
 		if (!specifier.startsWith(".")) continue;
 		const parts = [...directory];
@@ -29,6 +29,12 @@ function importsOf(file: string): string[] {
 		found.push(target);
 	}
 	return found;
+}
+
+/** The src/ modules `file` loads at run time: its imports less those of types only (`import type`, `export type`). */
+function valueImportsOf(file: string): string[] {
+	const text = (modules[file] ?? "").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*;/g, "\n");
+	return importsOf(file, text);
 }
 
 const graph = new Map(Object.keys(modules).map((file) => [file, importsOf(file)]));
@@ -72,6 +78,32 @@ describe("the module structure of src/", () => {
 			.filter(([file, imports]) => file !== "src/app.ts" && imports.some((target) => target.startsWith("src/routes/")))
 			.map(([file]) => file);
 		expect(importers).toEqual([]);
+	});
+
+	it("keeps the learner tags group light: it loads none of the export, retention or audit trail modules", () => {
+		// What GET/PUT /learner/{id}/tags loads (src/app.ts GROUPS.learnerTags), type-only imports aside.
+		const loaded = new Set<string>();
+		const visit = (file: string) => {
+			if (loaded.has(file)) return;
+			loaded.add(file);
+			for (const next of valueImportsOf(file)) visit(next);
+		};
+		visit("src/routes/learner-tags.ts");
+		const heavy = [
+			"src/audit.ts",
+			"src/db/audit.ts",
+			"src/db/exports.ts",
+			"src/db/retention.ts",
+			"src/jobs/export.ts",
+			"src/jobs/export-objects.ts",
+			"src/jobs/realm-export.ts",
+			"src/jobs/retention.ts",
+			"src/receipts.ts",
+			"src/routes/privacy.ts",
+			"src/schemas/privacy.ts",
+		];
+		expect(heavy.every((file) => file in modules)).toBe(true);
+		expect(heavy.filter((file) => loaded.has(file))).toEqual([]);
 	});
 
 	it("has no import cycle", () => {
