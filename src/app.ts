@@ -35,8 +35,12 @@ const GROUPS = {
 	registrations: async () => [(await import("./routes/registrations")).registrationRoutes],
 	jobs: async () => [(await import("./routes/jobs")).jobRoutes],
 	management: async () => {
-		const [{ appManagementRoutes }, { webhookRoutes }] = await Promise.all([import("./routes/app-management"), import("./routes/webhooks")]);
-		return [appManagementRoutes, webhookRoutes];
+		const [{ appManagementRoutes }, { webhookRoutes }, { privacyRoutes }] = await Promise.all([
+			import("./routes/app-management"),
+			import("./routes/webhooks"),
+			import("./routes/privacy"),
+		]);
+		return [appManagementRoutes, webhookRoutes, privacyRoutes];
 	},
 	oauth: async () => [(await import("./routes/oauth")).oauthRoutes],
 	meta: async () => [(await import("./routes/meta")).metaRoutes],

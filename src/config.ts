@@ -33,6 +33,16 @@ const NUMBERS = {
 	 * learner data), kept longer than other jobs so the receipt can be shown when an erasure is questioned.
 	 */
 	RECEIPT_RETENTION_DAYS: { fallback: 1095, min: 1 },
+	/**
+	 * Days a subject-access export's signed document can be fetched after its job completed; then the sweeper
+	 * deletes it from R2 (SPEC §12). It holds everything about a learner: kept no longer than it takes to collect.
+	 */
+	EXPORT_RETENTION_DAYS: { fallback: 7, min: 1 },
+	/**
+	 * Days an audit entry is kept (SPEC §12). Entries are ids and HMACs only; older ones are deleted oldest first, and
+	 * a chain verified from then on starts at a head the auditor kept (README, "Audit trail").
+	 */
+	AUDIT_RETENTION_DAYS: { fallback: 1095, min: 1 },
 } as const;
 
 /**
@@ -59,7 +69,10 @@ export interface Config {
 	/** JOB_RETENTION_DAYS and RECEIPT_RETENTION_DAYS, in ms (src/jobs/sweeper.ts). */
 	jobRetentionMs: number;
 	receiptRetentionMs: number;
-	/** RECEIPT_SIGNING_KEY: signs erasure receipts (src/receipts.ts). */
+	/** EXPORT_RETENTION_DAYS and AUDIT_RETENTION_DAYS, in ms (src/jobs/sweeper.ts, src/routes/jobs.ts). */
+	exportRetentionMs: number;
+	auditRetentionMs: number;
+	/** RECEIPT_SIGNING_KEY: signs erasure receipts, exports and audit heads (src/receipts.ts). */
 	receiptSigningKey: Ed25519PrivateJwk;
 	/** SHARDS: the shard databases, each checked to be a D1 binding (src/shards.ts). */
 	shards: Shard[];
@@ -135,6 +148,8 @@ function check(env: ConfigEnv): Config {
 		moveLingerMs: number("MOVE_LINGER_SECONDS") * 1000,
 		jobRetentionMs: number("JOB_RETENTION_DAYS") * DAY_MS,
 		receiptRetentionMs: number("RECEIPT_RETENTION_DAYS") * DAY_MS,
+		exportRetentionMs: number("EXPORT_RETENTION_DAYS") * DAY_MS,
+		auditRetentionMs: number("AUDIT_RETENTION_DAYS") * DAY_MS,
 		receiptSigningKey: receiptSigningKey(env.RECEIPT_SIGNING_KEY),
 		shards: shardsOf(env),
 		webhookAllowLocalhost: on("WEBHOOK_ALLOW_LOCALHOST"),

@@ -85,6 +85,23 @@ export const LEARNER_PAGES: Listing<LearnerPageCursor> = {
 	}),
 };
 
+/** Where an audit trail listing stopped: the realm (app ""), its original filters, and the last entry's seq. */
+export interface AuditPageCursor {
+	app: string;
+	filter: { since?: string; action?: string };
+	after: number;
+}
+
+/** GET /appManagement/audit. */
+export const AUDIT_PAGES: Listing<AuditPageCursor> = {
+	domain: "audit-paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({ since: z.string().optional(), action: z.string().optional() }),
+		after: z.number().int(),
+	}),
+};
+
 /** Where an applicationList listing stopped: the realm ("" as app), its original filters and order, the last application. */
 export interface ApplicationPageCursor {
 	app: string;

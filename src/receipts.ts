@@ -131,3 +131,13 @@ export async function signErasureReceipt(
 	const signature = await crypto.subtle.sign("Ed25519", privateKey, encoder.encode(canonicalJson({ ...receipt })));
 	return { receipt, signature: base64UrlEncode(new Uint8Array(signature)), keyId: publicJwk.kid };
 }
+
+/**
+ * Signs any signed document of the service with the receipt key (an export, an audit head): the base64url Ed25519
+ * signature over the UTF-8 bytes of `value`'s canonical JSON, verified as receipts are. `value` names the key's id
+ * itself (build it with receiptPublicKey's kid).
+ */
+export async function signCanonical(jwk: Ed25519PrivateJwk, value: Json): Promise<string> {
+	const { privateKey } = await signingKey(jwk);
+	return base64UrlEncode(new Uint8Array(await crypto.subtle.sign("Ed25519", privateKey, encoder.encode(canonicalJson(value)))));
+}

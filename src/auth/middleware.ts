@@ -59,6 +59,24 @@ export function actingAsApplication(env: Env, appId: string): Env {
 	return acting;
 }
 
+/**
+ * The console session an in-process request was made from (src/console/api.ts), for the audit trail's actor. Set
+ * through the same kind of channel as ACTING_AS: a symbol on a copy of the env, which no request can carry.
+ */
+const CONSOLE_SESSION = Symbol("console session");
+
+/** The env of an in-process request made from console session `sessionId`. */
+export function fromConsoleSession(env: Env, sessionId: string): Env {
+	const marked: Env & { [CONSOLE_SESSION]?: string } = { ...env, [CONSOLE_SESSION]: sessionId };
+	return marked;
+}
+
+/** The console session the request was made from, or null (the request came from outside the Worker). */
+export function consoleSessionOf(env: Env): string | null {
+	const sessionId = (env as Env & { [CONSOLE_SESSION]?: string })[CONSOLE_SESSION];
+	return typeof sessionId === "string" ? sessionId : null;
+}
+
 /** The application the console acts as on this request, read from the env (never from the request). */
 async function consoleAuth(env: Env, appId: string): Promise<AuthContext> {
 	const placement = await retryTransient(() => findPlacement(env.DB, appId));

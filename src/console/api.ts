@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { actingAsApplication } from "../auth/middleware";
+import { actingAsApplication, fromConsoleSession } from "../auth/middleware";
 
 /**
  * The console's only way to read or change anything: the API itself, called in-process (no network hop), so
@@ -39,13 +39,16 @@ export interface ApiClient {
 	<T = unknown>(caller: Caller, method: string, path: string, body?: unknown): Promise<ApiAnswer<T>>;
 }
 
-/** A client for one console request: calls `fetch` with the request's env and execution context. */
-export function apiClient(fetch: ApiFetch, env: Env, ctx: ExecutionCtx | undefined): ApiClient {
+/**
+ * A client for one console request: calls `fetch` with the request's env and execution context, marked with the
+ * console session it comes from (the audit trail's actor: src/audit.ts).
+ */
+export function apiClient(fetch: ApiFetch, env: Env, ctx: ExecutionCtx | undefined, sessionId?: string): ApiClient {
 	return async <T>(caller: Caller, method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> => {
 		const headers = new Headers();
-		let callEnv = env;
+		let callEnv = sessionId === undefined ? env : fromConsoleSession(env, sessionId);
 		if ("management" in caller) headers.set("Authorization", basicOf(env.MANAGEMENT_APP_ID, env.MANAGEMENT_SECRET_KEY));
-		else callEnv = actingAsApplication(env, caller.application);
+		else callEnv = actingAsApplication(callEnv, caller.application);
 		if (body !== undefined) headers.set("Content-Type", "application/json");
 		const request = new Request(`${INTERNAL}${path}`, {
 			method,

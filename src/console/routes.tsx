@@ -5,6 +5,7 @@ import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod";
 import type { ZodType } from "zod";
+import { consoleAuditRecord } from "../audit";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
 import { config } from "../config";
@@ -13,6 +14,8 @@ import { LIMITS } from "../limits";
 import { log } from "../log";
 import { type ApiAnswer, type ApiClient, type ApiFetch, apiClient, jobIdOf, segment } from "./api";
 import { consoleFile } from "./assets";
+import { privacyViews } from "./audit";
+import { appendAudit } from "../db/audit";
 import {
 	SESSION_COOKIE,
 	SESSION_SECONDS,
@@ -209,7 +212,8 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			if (!(error instanceof ApiError)) throw error;
 			return page(c, <SignInPage notice={{ kind: "error", text: error.message }} />, error.status);
 		}
-		const { value } = await issueSession(c.env.TOKEN_SIGNING_SECRET, now());
+		const { value, session } = await issueSession(c.env.TOKEN_SIGNING_SECRET, now());
+		await appendAudit(c.env.DB, [consoleAuditRecord(session.sid, "console.signIn", { sessionId: session.sid })]);
 		c.header("Set-Cookie", sessionCookie(value, SESSION_SECONDS));
 		return c.redirect("/console/applications", 303);
 	});
@@ -230,12 +234,12 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		}
 		c.set("session", session);
 		c.set("csrf", await csrfToken(c.env.TOKEN_SIGNING_SECRET, session));
-		c.set("api", apiClient(apiFetch, c.env, executionContextOf(c)));
+		c.set("api", apiClient(apiFetch, c.env, executionContextOf(c), session.sid));
 		await next();
 	});
 
 	router.post("/sign-out", async (c) => {
-		await endSession(c.env.DB, c.var.session);
+		await endSession(c.env.DB, c.var.session, consoleAuditRecord(c.var.session.sid, "console.signOut", { sessionId: c.var.session.sid }));
 		c.header("Set-Cookie", sessionCookie("", 0));
 		return c.redirect("/console/sign-in", 303);
 	});
@@ -615,6 +619,9 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			"Content-Disposition": `attachment; filename="erasure-receipt-${jobId.replace(/[^A-Za-z0-9.-]/g, "_")}.json"`,
 		});
 	});
+
+	// Retention policies and the audit trail (SPEC §12): ./audit.tsx.
+	router.route("/", privacyViews());
 
 	router.notFound((c) => page(c, <ErrorPage title="Not found" message="The console has no such page" />, 404));
 

@@ -1,5 +1,6 @@
 import { BoundedCache } from "../auth/cache";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "../auth/crypto";
+import type { AuditRecord } from "../db/audit";
 import { isSignedOut, recordSignOut } from "../db/console-sign-outs";
 import type { Db } from "../db/types";
 
@@ -73,8 +74,8 @@ export async function readSession(tokenSecret: string, control: Db, value: strin
 }
 
 /** Ends a session everywhere: recorded in the control database (the browser's cookie is expired by the response). */
-export async function endSession(control: Db, session: Session): Promise<void> {
-	await recordSignOut(control, session.sid, new Date(session.exp * 1000).toISOString());
+export async function endSession(control: Db, session: Session, audit?: AuditRecord): Promise<void> {
+	await recordSignOut(control, session.sid, new Date(session.exp * 1000).toISOString(), audit);
 	ended.set(session.sid, true, session.exp * 1000, session.sid.length * 2);
 }
 

@@ -254,6 +254,9 @@ export const Layout: FC<PropsWithChildren<PageProps & { title: string; heading?:
 					<li>
 						<a href="/console/jobs">Recent jobs</a>
 					</li>
+					<li>
+						<a href="/console/audit">Audit trail</a>
+					</li>
 				</ul>
 			</nav>
 			<PostForm action="/console/sign-out" csrf={csrf}>
@@ -492,7 +495,8 @@ export const ApplicationPage: FC<
 		</dl>
 		<AllowDeleteForm app={props.app} csrf={props.csrf} allow={props.app.allowDelete === false} />
 		<p>
-			<a href={`/console/applications/${props.app.id}/learners`}>Learners of this application</a>
+			<a href={`/console/applications/${props.app.id}/learners`}>Learners of this application</a> ·{" "}
+			<a href={`/console/applications/${props.app.id}/retention`}>Retention policy</a>
 		</p>
 		<h2>Credentials</h2>
 		{props.newCredential ? (

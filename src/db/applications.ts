@@ -1,4 +1,5 @@
 import { insertAppStorage } from "./app-storage";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { UNFINISHED_MOVE } from "./jobs";
 import { type Db, prepareWith } from "./types";
@@ -54,7 +55,7 @@ export async function countApplicationsByShard(control: Db): Promise<Map<string,
  * against (src/db/app-storage.ts), then the application itself. A failure between the two leaves only an unused
  * storage row on the shard, never an application without one.
  */
-export async function insertApplication(control: Db, shard: Db, app: Application, keyed?: KeyedBatch): Promise<void> {
+export async function insertApplication(control: Db, shard: Db, app: Application, keyed?: KeyedBatch, audit?: AuditRecord): Promise<void> {
 	await insertAppStorage(shard, app.id).run();
 	await batchWith(
 		control,
@@ -64,6 +65,7 @@ export async function insertApplication(control: Db, shard: Db, app: Application
 					"INSERT INTO applications (id, name, data_region, shard, created_at, updated_at, allow_delete) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 				)
 				.bind(app.id, app.name, app.dataRegion, app.shard, app.createdAt, app.updatedAt, app.allowDelete ? 1 : 0),
+			...(audit ? [auditStatement(control, audit)] : []),
 		],
 		keyed,
 	);
@@ -88,23 +90,28 @@ export async function findApplication(control: Db, appId: string): Promise<Appli
 
 /**
  * Renames a live application and/or sets its allowDelete (an absent change keeps the value), stamping its
- * updateDate. False when there is no such live application.
+ * updateDate, with its audit entry in the same transaction. False when there is no such live application (nothing
+ * is written, no entry either).
  */
 export async function updateApplication(
 	control: Db,
 	appId: string,
 	changes: { name?: string | undefined; allowDelete?: boolean | undefined },
 	now: string,
+	audit?: AuditRecord,
 ): Promise<boolean> {
 	const allowDelete = changes.allowDelete === undefined ? null : changes.allowDelete ? 1 : 0;
-	const { meta } = await control
-		.prepare(
-			`UPDATE applications SET name = coalesce(?2, name), allow_delete = coalesce(?3, allow_delete), updated_at = ?4
-			 WHERE id = ?1 AND deleted_at IS NULL`,
-		)
-		.bind(appId, changes.name ?? null, allowDelete, now)
-		.run();
-	return meta.changes > 0;
+	const results = await control.batch([
+		// The entry first, under the update's own condition: it records the change only if it happens.
+		...(audit ? [auditStatement(control, audit, { sql: "EXISTS (SELECT 1 FROM applications WHERE id = ?6 AND deleted_at IS NULL)", params: [appId] })] : []),
+		control
+			.prepare(
+				`UPDATE applications SET name = coalesce(?2, name), allow_delete = coalesce(?3, allow_delete), updated_at = ?4
+				 WHERE id = ?1 AND deleted_at IS NULL`,
+			)
+			.bind(appId, changes.name ?? null, allowDelete, now),
+	]);
+	return (results.at(-1)?.meta.changes ?? 0) > 0;
 }
 
 /** The dates applicationList's since and until may bound (SCORM Cloud's datetimeFilter). */
@@ -193,24 +200,38 @@ const MOVING = `EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`;
 
 /**
  * The control database's half of an application's deletion, in one transaction: marks it deleted (its
- * credentials stop working at once, and go) unless its allowDelete is off or a move of it is unfinished. Its shard
- * then records the deletion job (./jobs.ts, recordApplicationDeletion). Null for an unknown application;
- * "protected" while its allowDelete is off, "moving" while a move is unfinished (nothing changed either way). An
- * application whose deletion was accepted already answers its placement again (a retry), whatever its allowDelete.
+ * credentials stop working at once, and go, with its retention policy) unless its allowDelete is off or a move of it
+ * is unfinished. Its shard then records the deletion job (./jobs.ts, recordApplicationDeletion). Null for an
+ * unknown application; "protected" while its allowDelete is off, "moving" while a move is unfinished (nothing
+ * changed either way). An application whose deletion was accepted already answers its placement again (a retry),
+ * whatever its allowDelete.
  */
-export async function markApplicationDeleted(control: Db, appId: string, now: string): Promise<Placement | "protected" | "moving" | null> {
-	const [, , found] = await control.batch([
+export async function markApplicationDeleted(
+	control: Db,
+	appId: string,
+	now: string,
+	audit?: AuditRecord,
+): Promise<Placement | "protected" | "moving" | null> {
+	const results = await control.batch([
 		control
 			.prepare(`UPDATE applications SET deleted_at = coalesce(deleted_at, ?2) WHERE id = ?1 AND allow_delete = 1 AND NOT ${MOVING}`)
 			.bind(appId, now),
+		// Recorded once: by the request that marked it deleted (a repeat finds it marked earlier).
+		...(audit
+			? [auditStatement(control, audit, { sql: "EXISTS (SELECT 1 FROM applications WHERE id = ?6 AND deleted_at = ?7)", params: [appId, now] })]
+			: []),
 		control
 			.prepare("DELETE FROM credentials WHERE app_id = ?1 AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NOT NULL)")
+			.bind(appId),
+		// Its retention policy goes with it: its learners go whole with the deletion.
+		control
+			.prepare("DELETE FROM retention_policies WHERE app_id = ?1 AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NOT NULL)")
 			.bind(appId),
 		control
 			.prepare(`SELECT id, shard, data_region, deleted_at, allow_delete, ${MOVING} AS moving FROM applications WHERE id = ?1`)
 			.bind(appId),
 	]);
-	const row = found?.results[0] as
+	const row = results.at(-1)?.results[0] as
 		| { id: string; shard: string; data_region: "default" | "eu"; deleted_at: string | null; allow_delete: number; moving: number }
 		| undefined;
 	if (!row) return null;

@@ -1,3 +1,4 @@
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -15,12 +16,15 @@ export async function isSignedOut(control: Db, sessionId: string): Promise<boole
 }
 
 /** Records a sign-out, kept until `expiresAt` (when the session's cookie would have expired). Safe to repeat. */
-export async function recordSignOut(control: Db, sessionId: string, expiresAt: string): Promise<void> {
+export async function recordSignOut(control: Db, sessionId: string, expiresAt: string, audit?: AuditRecord): Promise<void> {
 	await retryTransient(() =>
-		control
-			.prepare("INSERT OR IGNORE INTO console_sign_outs (session_id, expires_at) VALUES (?1, ?2)")
-			.bind(sessionId, expiresAt)
-			.run(),
+		control.batch([
+			// Recorded once, by the sign-out that ended the session (a repeat finds it ended).
+			...(audit
+				? [auditStatement(control, audit, { sql: "NOT EXISTS (SELECT 1 FROM console_sign_outs WHERE session_id = ?6)", params: [sessionId] })]
+				: []),
+			control.prepare("INSERT OR IGNORE INTO console_sign_outs (session_id, expires_at) VALUES (?1, ?2)").bind(sessionId, expiresAt),
+		]),
 	);
 }
 

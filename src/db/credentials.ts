@@ -1,3 +1,4 @@
+import { type AuditRecord, auditStatement } from "./audit-append";
 import type { Db } from "./types";
 
 export interface Credential {
@@ -42,15 +43,22 @@ const LIVE_APPLICATION = "SELECT 1 FROM applications WHERE id = ?1 AND deleted_a
  * Stores a credential of a live application; only the hash of its secret is kept. False when there is no such
  * application (nothing is written).
  */
-export async function insertCredential(db: Db, credential: Omit<Credential, "shard" | "updatedAt">, secretHash: string): Promise<boolean> {
-	const result = await db
-		.prepare(
-			`INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
-			 SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?6 WHERE EXISTS (${LIVE_APPLICATION})`,
-		)
-		.bind(credential.appId, credential.id, credential.name, secretHash, credential.enabled ? 1 : 0, credential.createdAt)
-		.run();
-	return result.meta.changes > 0;
+export async function insertCredential(
+	db: Db,
+	credential: Omit<Credential, "shard" | "updatedAt">,
+	secretHash: string,
+	audit?: AuditRecord,
+): Promise<boolean> {
+	const [inserted] = await db.batch([
+		db
+			.prepare(
+				`INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
+				 SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?6 WHERE EXISTS (${LIVE_APPLICATION})`,
+			)
+			.bind(credential.appId, credential.id, credential.name, secretHash, credential.enabled ? 1 : 0, credential.createdAt),
+		...(audit ? [auditStatement(db, audit, { sql: "EXISTS (SELECT 1 FROM credentials WHERE id = ?6)", params: [credential.id] })] : []),
+	]);
+	return (inserted?.meta.changes ?? 0) > 0;
 }
 
 /** A live application's credentials, oldest first; null when there is no such application. */
@@ -68,8 +76,24 @@ export async function listCredentials(db: Db, appId: string): Promise<Credential
 /** What a change to one credential found: done, or which of the application and the credential is missing. */
 export type CredentialChange = "done" | "no-application" | "no-credential";
 
-async function changeCredential(db: Db, appId: string, change: D1PreparedStatement): Promise<CredentialChange> {
-	const [live, changed] = await db.batch([db.prepare(LIVE_APPLICATION).bind(appId), change]);
+async function changeCredential(
+	db: Db,
+	appId: string,
+	credentialId: string,
+	change: D1PreparedStatement,
+	audit?: AuditRecord,
+): Promise<CredentialChange> {
+	// The entry first, under the change's own condition: it records the change only if it happens.
+	const recorded = audit
+		? [
+				auditStatement(db, audit, {
+					sql: "EXISTS (SELECT 1 FROM credentials c JOIN applications a ON a.id = c.app_id WHERE c.app_id = ?6 AND c.id = ?7 AND a.deleted_at IS NULL)",
+					params: [appId, credentialId],
+				}),
+			]
+		: [];
+	const results = await db.batch([db.prepare(LIVE_APPLICATION).bind(appId), ...recorded, change]);
+	const [live, changed] = [results[0], results.at(-1)];
 	if (!live?.results.length) return "no-application";
 	return (changed?.meta.changes ?? 0) > 0 ? "done" : "no-credential";
 }
@@ -108,27 +132,32 @@ export async function updateCredential(
 	credentialId: string,
 	changes: { name?: string; enabled?: boolean },
 	updatedAt: string,
+	audit?: AuditRecord,
 ): Promise<CredentialChange> {
 	const enabled = changes.enabled === undefined ? null : changes.enabled ? 1 : 0;
 	return changeCredential(
 		db,
 		appId,
+		credentialId,
 		db
 			.prepare(
 				`UPDATE credentials SET name = coalesce(?3, name), enabled = coalesce(?4, enabled), updated_at = ?5
 				 WHERE app_id = ?1 AND id = ?2 AND EXISTS (${LIVE_APPLICATION})`,
 			)
 			.bind(appId, credentialId, changes.name ?? null, enabled, updatedAt),
+		audit,
 	);
 }
 
 /** Deletes a credential of a live application. */
-export async function deleteCredential(db: Db, appId: string, credentialId: string): Promise<CredentialChange> {
+export async function deleteCredential(db: Db, appId: string, credentialId: string, audit?: AuditRecord): Promise<CredentialChange> {
 	return changeCredential(
 		db,
 		appId,
+		credentialId,
 		db
 			.prepare(`DELETE FROM credentials WHERE app_id = ?1 AND id = ?2 AND EXISTS (${LIVE_APPLICATION})`)
 			.bind(appId, credentialId),
+		audit,
 	);
 }

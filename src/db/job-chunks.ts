@@ -1,4 +1,5 @@
 import { countRows } from "./app-storage";
+import { type ExportObjects, UNPURGED_EXPORTS_OF_LEARNER, exportsListed } from "./exports";
 import { type Job, type JobRow, toJob } from "./jobs";
 import { type Db, prepareWith } from "./types";
 
@@ -26,6 +27,11 @@ export interface ChunkResult {
 	frozen: boolean;
 	/** The application may have a webhook (app_storage.webhook_hint): jobs that ended have events to look at. */
 	announce: boolean;
+	/**
+	 * An erasure's: the learner's exports whose objects (in R2) may still exist. The erasure does not complete while
+	 * there is one: the runner deletes their objects (src/jobs/exports.ts purgeExports) before its next chunk.
+	 */
+	exportsToPurge?: ExportObjects[];
 }
 
 async function readChunkResult(results: D1Result[], lease: string): Promise<ChunkResult> {
@@ -153,6 +159,12 @@ export async function runErasureChunk(
 			   tags_removed = tags_removed + (SELECT coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})
 			 WHERE id = ?3 AND ${LEASED}`,
 		),
+		// The learner's unfinished exports are cancelled (their objects are deleted before the erasure completes: see
+		// the completion below); the learner's id goes from them.
+		statement(
+			`UPDATE jobs SET learner_id = NULL, completed_at = ?8, status = 'completed', error = 'Cancelled: the learner''s data was erased'
+			 WHERE app_id = ?1 AND learner_hash = ?7 AND type = 'exportLearnerData' AND status IN ('queued', 'running') AND ${LEASED}`,
+		),
 		// The learner's updates (never its other erasures: a learner has one erasure pending, which every request
 		// for it joins, and whatever one of them promised must hold).
 		statement(
@@ -180,7 +192,8 @@ export async function runErasureChunk(
 			`UPDATE jobs SET status = 'completed', completed_at = ?8, learner_id = NULL, error = NULL,
 			   tags_removed = tags_removed + (SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)
 			 WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1
-			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)`,
+			   AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2)
+			   AND NOT EXISTS (${UNPURGED_EXPORTS_OF_LEARNER})`,
 		),
 		statement(
 			countRows("-(SELECT count(*) FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2)", completedUnderLease),
@@ -189,10 +202,15 @@ export async function runErasureChunk(
 		statement(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		// Responses kept for Idempotency-Key retries of requests that named the learner (./idempotency.ts).
 		statement(`DELETE FROM idempotency_keys WHERE app_id = ?1 AND learner_hash = ?7 AND ${completedUnderLease}`),
+		// The learner's last write goes with it (migrations/shard 0010).
+		statement(`DELETE FROM learner_activity WHERE app_id = ?1 AND learner_id = ?2 AND ${completedUnderLease}`),
 		...alongside,
+		statement(UNPURGED_EXPORTS_OF_LEARNER),
 		chunkOutcome(db, job),
 	]);
-	return readChunkResult(results, lease);
+	const result = await readChunkResult(results, lease);
+	const exportsToPurge = result.claimed && !result.completed ? exportsListed(results.at(-2)) : [];
+	return exportsToPurge.length > 0 ? { ...result, exportsToPurge } : result;
 }
 
 /**
@@ -235,6 +253,9 @@ export async function runApplicationDeletionChunk(
 			`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash IN (${first("suppressions", "learner_hash")}) AND ${LEASED}`,
 		),
 		statement(`DELETE FROM job_members WHERE app_id = ?1 AND job_id IN (${first("job_members", "job_id")}) AND ${LEASED}`),
+		statement(
+			`DELETE FROM learner_activity WHERE app_id = ?1 AND learner_id IN (${first("learner_activity", "learner_id")}) AND ${LEASED}`,
+		),
 		statement(`DELETE FROM jobs WHERE id IN (${first("jobs", "id", otherJobs)}) AND ${LEASED}`),
 		statement(
 			`UPDATE jobs SET status = 'completed', completed_at = ?7, error = NULL
@@ -242,6 +263,7 @@ export async function runApplicationDeletionChunk(
 			   AND NOT ${remaining("registration_tags")} AND NOT ${remaining("learner_tags")}
 			   AND NOT ${remaining("learner_tag_counts")} AND NOT ${remaining("registrations")}
 			   AND NOT ${remaining("idempotency_keys")} AND NOT ${remaining("suppressions")} AND NOT ${remaining("job_members")}
+			   AND NOT ${remaining("learner_activity")}
 			   AND NOT ${remaining("jobs", otherJobs)}`,
 		),
 		statement(
@@ -299,7 +321,13 @@ export async function runBulkErasureChunk(db: Db, job: Job, lease: string, bound
 		const step = await runErasureChunk(db, toJob(found), lease, bounds, now, progress);
 		// Another runner holding that erasure's chunk (its own message, another bulk) does not end this one: the
 		// bulk looks again at its next chunk, and finds itself finished there if it is.
-		return { claimed: true, completed: false, frozen: step.frozen, announce: step.announce };
+		return {
+			claimed: true,
+			completed: false,
+			frozen: step.frozen,
+			announce: step.announce,
+			...(step.exportsToPurge && { exportsToPurge: step.exportsToPurge }),
+		};
 	}
 	const results = await db.batch([...progress, chunkOutcome(db, job)]);
 	const row = results.at(-1)?.results[0] as { status: string; frozen: number | null; webhook_hint: number | null } | undefined;

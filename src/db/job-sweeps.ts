@@ -1,5 +1,5 @@
 import { NOT_MOVING } from "./app-storage";
-import type { JobType } from "./jobs";
+import { KEEP_EXPORT_PAYLOAD, type JobType } from "./jobs";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -50,7 +50,7 @@ export async function repairStaleJobs(
 			...(options.realm ? [] : [orphans]),
 			db
 				.prepare(
-					`UPDATE jobs SET status = 'failed', completed_at = ?2, payload = NULL, learner_id = NULL,
+					`UPDATE jobs SET status = 'failed', completed_at = ?2, payload = ${KEEP_EXPORT_PAYLOAD}, learner_id = NULL,
 					   error = 'Lost: its message was sent again ' || resends || ' times without the job being run'
 					     || coalesce('. Last error: ' || error, '')
 					 WHERE ${stale} AND type NOT IN ('deleteApplication', 'moveApplication') AND resends >= ?3`,

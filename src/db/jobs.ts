@@ -1,3 +1,5 @@
+import { touchLearners } from "./activity";
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { NOT_MOVING, type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
@@ -18,7 +20,9 @@ export const JOB_CLOCK = "(SELECT seq FROM job_clock WHERE id = 1)";
 
 /**
  * The kinds of background job; each has its queue message (src/jobs/contract.ts) and its chunks (./job-chunks.ts,
- * ./move.ts). The first three live on the application's shard, a move in the control database.
+ * ./move.ts, src/jobs/export.ts). Updates, erasures and application deletions live on the application's shard; moves
+ * and realm-wide erasures in the control database; an export on its application's shard, and a realm-wide export in
+ * the control database (told apart by the job's id: jobHome).
  */
 export const JOB_TYPES = [
 	"updateLearnerInfo",
@@ -27,6 +31,7 @@ export const JOB_TYPES = [
 	"deleteApplication",
 	"moveApplication",
 	"deleteRealmLearnerData",
+	"exportLearnerData",
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
@@ -186,9 +191,10 @@ export async function jobProgress(shard: Db, job: Job): Promise<JobProgress | nu
 		);
 		return { done: job.position, total: row?.total ?? 0, unit: "learners" };
 	}
-	if ((job.type !== "updateLearnerInfo" && job.type !== "deleteAllLearnerData") || job.learnerId === null) return null;
+	const walks = job.type === "updateLearnerInfo" || job.type === "deleteAllLearnerData" || job.type === "exportLearnerData";
+	if (!walks || job.learnerId === null) return null;
 	// An erasure deletes what it has been through, so all that still names the learner is left (position 0).
-	const after = job.type === "updateLearnerInfo" ? job.position : 0;
+	const after = job.type === "deleteAllLearnerData" ? 0 : job.position;
 	const row = await retryTransient(() =>
 		shard
 			.prepare("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?3")
@@ -276,6 +282,9 @@ export async function acceptLearnerUpdate(
 		db
 			.prepare(`SELECT ${LEARNER_EXISTS} AS found, EXISTS (${PENDING_ERASURE}) AS erasing`)
 			.bind(job.appId, job.learnerId, job.learnerHash),
+		// An update asked for is a write to the learner (./activity.ts); one refused because the learner is being erased
+		// stamps a learner whose row goes with the erasure.
+		touchLearners(db, job.appId, [job.learnerId], job.createdAt),
 	], keyed);
 	if ((inserted?.meta.changes ?? 0) > 0) return { outcome: "accepted", jobId: job.id };
 	const row = state?.results[0] as { found: number; erasing: number } | undefined;
@@ -352,7 +361,7 @@ export async function markJobFailed(db: Db, jobId: string, reason: string, now: 
 		db
 			.prepare(
 				`UPDATE jobs SET status = 'failed', error = ?2 || coalesce('. Last error: ' || error, ''), completed_at = ?3,
-				   learner_id = NULL, payload = NULL
+				   learner_id = NULL, payload = ${KEEP_EXPORT_PAYLOAD}
 				 WHERE (id = ?1 OR parent_id = ?1) AND status IN ('queued', 'running') AND type NOT IN ('deleteApplication', 'moveApplication')
 				   AND ${NOT_MOVING("jobs.app_id")}`,
 			)
@@ -423,6 +432,12 @@ export async function recordJobAttemptError(db: Db, jobId: string, reason: strin
 		.run();
 }
 
+/**
+ * A learner job's payload once it ends: an update's goes (it holds learner details); an export's stays, since it
+ * names no one and says where the export's objects are (its region) and whether they were deleted (./exports.ts).
+ */
+export const KEEP_EXPORT_PAYLOAD = "CASE WHEN type = 'exportLearnerData' THEN payload END";
+
 /** The application's (?1) unfinished move, as a condition on the control database's jobs. */
 export const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
 
@@ -435,8 +450,9 @@ export async function acceptMove(
 	control: Db,
 	move: { id: string; appId: string; from: string; to: string; payload: string; createdAt: string },
 	keyed?: KeyedBatch,
+	audit?: AuditRecord,
 ): Promise<Job | null> {
-	const [, , found] = await retryTransient(() =>
+	const results = await retryTransient(() =>
 		batchWith(control, [
 			control.prepare(TICK_JOB_CLOCK),
 			control
@@ -447,10 +463,12 @@ export async function acceptMove(
 					   AND NOT EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`,
 				)
 				.bind(move.appId, move.id, move.from, move.payload, move.createdAt),
+			// Recorded when this request's move is the one recorded (not when it found one under way).
+			...(audit ? [auditStatement(control, audit, { sql: "EXISTS (SELECT 1 FROM jobs WHERE id = ?6)", params: [move.id] })] : []),
 			control.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED_MOVE} LIMIT 1`).bind(move.appId),
 		], keyed),
 	);
-	const row = found?.results[0] as JobRow | undefined;
+	const row = results.at(-1)?.results[0] as JobRow | undefined;
 	return row ? toJob(row) : null;
 }
 
@@ -614,6 +632,7 @@ export async function recordRealmErasure(
 	control: Db,
 	job: { id: string; learnerId: string; learnerHash: string; requestedBy: string; suppress: boolean; holders: string[]; createdAt: string },
 	keyed?: KeyedBatch,
+	audit?: AuditRecord,
 ): Promise<void> {
 	const plan: RealmErasurePlan = { suppress: job.suppress, holders: job.holders };
 	await batchWith(
@@ -626,6 +645,7 @@ export async function recordRealmErasure(
 					 VALUES (?1, ${JOB_CLOCK}, '', 'deleteRealmLearnerData', 'queued', ?2, ?3, ?4, ?5, ?6, ?6)`,
 				)
 				.bind(job.id, job.learnerId, job.learnerHash, JSON.stringify(plan), job.requestedBy, job.createdAt),
+			...(audit ? [auditStatement(control, audit)] : []),
 		],
 		keyed,
 	);

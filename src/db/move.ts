@@ -110,6 +110,14 @@ export const MOVED_TABLES: readonly MovedTable[] = [
 		kind: "suppression",
 		key: "learner_hash",
 	},
+	{
+		// Each learner's last write (migrations/shard 0010): the retention policy's clock must not restart with a move.
+		table: "learner_activity",
+		columns: ["app_id", "learner_id", "last_write_at"],
+		order: ["learner_id"],
+		kind: "learner",
+		key: "learner_id",
+	},
 ];
 
 /** The moved tables without a rowid (WITHOUT ROWID), and the key that stands in for it within an application. */
@@ -117,6 +125,7 @@ const WITHOUT_ROWID_KEYS: Record<string, string> = {
 	learner_tag_counts: "learner_id",
 	idempotency_keys: "key_hash",
 	suppressions: "learner_hash",
+	learner_activity: "learner_id",
 };
 
 /** A table's rows as read from the source: each row's copied columns, in order. */
@@ -358,7 +367,7 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 }
 
 /**
- * Where each unfinished job that walks registrations (an update, an erasure) stands on the source, as the id of the
+ * Where each unfinished job that walks registrations (an update, an erasure, an export) stands on the source, as the id of the
  * last registration it visited (registration pks differ between shards; ids do not). A bulk erasure's position
  * counts its learners, which are the same everywhere.
  */
@@ -367,7 +376,8 @@ export async function unfinishedJobPositions(source: Db, appId: string): Promise
 		.prepare(
 			`SELECT j.id, (SELECT r.id FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = j.learner_id AND r.pk <= j.position
 			   ORDER BY r.pk DESC LIMIT 1) AS registration
-			 FROM jobs j WHERE j.app_id = ?1 AND j.status IN ('queued', 'running') AND j.type IN ('updateLearnerInfo', 'deleteAllLearnerData')`,
+			 FROM jobs j WHERE j.app_id = ?1 AND j.status IN ('queued', 'running')
+			   AND j.type IN ('updateLearnerInfo', 'deleteAllLearnerData', 'exportLearnerData')`,
 		)
 		.bind(appId)
 		.all<{ id: string; registration: string | null }>();

@@ -1,3 +1,4 @@
+import { type AuditRecord, auditStatement } from "./audit-append";
 import type { Db } from "./types";
 
 export type RealmRole = "owner" | "admin" | "member";
@@ -8,14 +9,16 @@ export interface RealmUser {
 }
 
 /** Creates the user or changes its role. Emails compare case-insensitively. */
-export async function upsertRealmUser(db: Db, user: RealmUser, now: string): Promise<void> {
-	await db
-		.prepare(
-			`INSERT INTO realm_users (email_key, email, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-			 ON CONFLICT (email_key) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
-		)
-		.bind(user.email.toLowerCase(), user.email, user.role, now)
-		.run();
+export async function upsertRealmUser(db: Db, user: RealmUser, now: string, audit?: AuditRecord): Promise<void> {
+	await db.batch([
+		db
+			.prepare(
+				`INSERT INTO realm_users (email_key, email, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+				 ON CONFLICT (email_key) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
+			)
+			.bind(user.email.toLowerCase(), user.email, user.role, now),
+		...(audit ? [auditStatement(db, audit)] : []),
+	]);
 }
 
 /** Every realm user, by email. */
@@ -25,9 +28,12 @@ export async function listRealmUsers(db: Db): Promise<RealmUser[]> {
 }
 
 /** Removes a user; false when there was none with that email. */
-export async function deleteRealmUser(db: Db, email: string): Promise<boolean> {
-	const result = await db.prepare("DELETE FROM realm_users WHERE email_key = ?1").bind(email.toLowerCase()).run();
-	return result.meta.changes > 0;
+export async function deleteRealmUser(db: Db, email: string, audit?: AuditRecord): Promise<boolean> {
+	const results = await db.batch([
+		...(audit ? [auditStatement(db, audit, { sql: "EXISTS (SELECT 1 FROM realm_users WHERE email_key = ?6)", params: [email.toLowerCase()] })] : []),
+		db.prepare("DELETE FROM realm_users WHERE email_key = ?1").bind(email.toLowerCase()),
+	]);
+	return (results.at(-1)?.meta.changes ?? 0) > 0;
 }
 
 /** The role of the user with that email (case-insensitive), or null. */

@@ -1,10 +1,11 @@
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { SUPPRESSED } from "./suppressions";
+import { touchLearners } from "./activity";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, addTagsStatements } from "./tags";
-import { type Db, prepareWith } from "./types";
+import { type Db, nowIso, prepareWith } from "./types";
 
 export interface Registration {
 	pk: number;
@@ -133,6 +134,7 @@ export async function createRegistration(
 	if (registration.learnerTags.length > 0) {
 		statements.push(...addTagsStatements(db, LEARNER_TAGS, appId, [learner.id], registration.learnerTags));
 	}
+	statements.push(touchLearners(db, appId, [learner.id], registration.createdAt));
 	try {
 		await batchWith(db, statements, keyed);
 		return true;
@@ -266,6 +268,14 @@ export async function deleteRegistration(db: Db, appId: string, id: string, limi
 		db.prepare("DELETE FROM registration_tags WHERE app_id = ?1 AND registration_id = ?2").bind(appId, id),
 		db.prepare(`DELETE FROM learner_tags WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),
 		db.prepare(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),
+		// The learner's last write: gone with the learner, else now (./activity.ts).
+		db.prepare(`DELETE FROM learner_activity WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),
+		db
+			.prepare(
+				`UPDATE learner_activity SET last_write_at = max(last_write_at, ?3)
+				 WHERE app_id = ?1 AND learner_id = (SELECT learner_id FROM registrations WHERE app_id = ?1 AND id = ?2)`,
+			)
+			.bind(appId, id, nowIso()),
 		db.prepare("DELETE FROM registrations WHERE app_id = ?1 AND id = ?2").bind(appId, id),
 	]);
 	return (results.at(-1)?.meta.changes ?? 0) > 0;

@@ -1,7 +1,8 @@
 import { LIMITS } from "../limits";
+import { touchLearners, touchLearnersOfRegistrations } from "./activity";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
 import { retryTransient } from "./retry";
-import type { Db } from "./types";
+import { type Db, nowIso } from "./types";
 
 /**
  * Tags on learners and on registrations: one implementation, two owners.
@@ -139,7 +140,16 @@ export function addTagsStatements(db: Db, owner: TagOwner, appId: string, ids: s
 }
 
 /**
- * Adds every tag to every owner, all or nothing, in one D1 call of five statements whatever the sizes; costs
+ * The statement stamping the owners' learners with a write now (./activity.ts), when every owner exists (a write to
+ * owners that do not all exist writes nothing). After the write's statements, in its batch.
+ */
+export const touchOwners = (db: Db, owner: TagOwner, appId: string, ids: string[], now = nowIso()) =>
+	owner.ownerColumn === "learner_id"
+		? touchLearners(db, appId, ids, now, allExist(owner))
+		: touchLearnersOfRegistrations(db, appId, ids, now, allExist(owner));
+
+/**
+ * Adds every tag to every owner, all or nothing, in one D1 call of six statements whatever the sizes; costs
  * ids x tags of the write budget. Returns the ids that do not exist (if any, nothing was written). Throws
  * TagLimitError naming the owners that would pass the limit (nothing written); a refused write throws D1's
  * error (refusalOf()). `ids` and `tags` must be free of duplicates.
@@ -158,6 +168,7 @@ export async function addTags(
 			db.batch([
 				writeGuard(db, appId, ids.length * tags.length, limits),
 				...addTagsStatements(db, owner, appId, ids, tags),
+				touchOwners(db, owner, appId, ids),
 				db
 					.prepare(`SELECT i.value AS id FROM json_each(?2) i WHERE NOT ${exists(owner, "i.value")} ORDER BY i.key`)
 					.bind(appId, idsJson),
@@ -208,6 +219,7 @@ export async function removeTags(
 			)
 			.bind(appId, id, tagsJson),
 		db.prepare(`DELETE ${matching}`).bind(appId, id, tagsJson),
+		touchOwners(db, owner, appId, [id]),
 		db.prepare(`SELECT ${exists(owner, "?2")} AS found`).bind(appId, id),
 	];
 	const results = await retryTransient(() => db.batch(statements));

@@ -1,3 +1,4 @@
+import { type AuditRecord, auditStatement } from "./audit-append";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -31,22 +32,34 @@ const toWebhook = (row: WebhookRow): Webhook => ({
 	updatedAt: row.updated_at,
 });
 
+/** A live application (`app`, an SQL expression), as the webhook writes check it. */
+const LIVE_APPLICATION_OF = (app: string) => `EXISTS (SELECT 1 FROM applications WHERE id = ${app} AND deleted_at IS NULL)`;
+
 /**
  * Sets a live application's webhook (its URL and a new sealed secret), in one statement that checks the
  * application; false when it is unknown or deleted. Safe to repeat: the last one's secret stands.
  */
-export async function putWebhook(control: Db, appId: string, url: string, sealedSecret: string, now: string): Promise<boolean> {
-	const result = await retryTransient(() =>
-		control
-			.prepare(
-				`INSERT INTO webhooks (app_id, url, secret, created_at, updated_at)
-				 SELECT ?1, ?2, ?3, ?4, ?4 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NULL)
-				 ON CONFLICT (app_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at`,
-			)
-			.bind(appId, url, sealedSecret, now)
-			.run(),
+export async function putWebhook(
+	control: Db,
+	appId: string,
+	url: string,
+	sealedSecret: string,
+	now: string,
+	audit?: AuditRecord,
+): Promise<boolean> {
+	const results = await retryTransient(() =>
+		control.batch([
+			...(audit ? [auditStatement(control, audit, { sql: LIVE_APPLICATION_OF("?6"), params: [appId] })] : []),
+			control
+				.prepare(
+					`INSERT INTO webhooks (app_id, url, secret, created_at, updated_at)
+					 SELECT ?1, ?2, ?3, ?4, ?4 WHERE ${LIVE_APPLICATION_OF("?1")}
+					 ON CONFLICT (app_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at`,
+				)
+				.bind(appId, url, sealedSecret, now),
+		]),
 	);
-	return result.meta.changes > 0;
+	return (results.at(-1)?.meta.changes ?? 0) > 0;
 }
 
 /** An application's webhook, or null. The caller checks that the application is live where that matters. */
@@ -56,17 +69,16 @@ export async function getWebhook(control: Db, appId: string): Promise<Webhook | 
 }
 
 /** Removes a live application's webhook; false when there was none (or the application is deleted). */
-export async function deleteWebhook(control: Db, appId: string): Promise<boolean> {
-	const result = await retryTransient(() =>
-		control
-			.prepare(
-				`DELETE FROM webhooks WHERE app_id = ?1
-				   AND EXISTS (SELECT 1 FROM applications WHERE id = ?1 AND deleted_at IS NULL)`,
-			)
-			.bind(appId)
-			.run(),
+export async function deleteWebhook(control: Db, appId: string, audit?: AuditRecord): Promise<boolean> {
+	const results = await retryTransient(() =>
+		control.batch([
+			...(audit
+				? [auditStatement(control, audit, { sql: `EXISTS (SELECT 1 FROM webhooks WHERE app_id = ?6) AND ${LIVE_APPLICATION_OF("?6")}`, params: [appId] })]
+				: []),
+			control.prepare(`DELETE FROM webhooks WHERE app_id = ?1 AND ${LIVE_APPLICATION_OF("?1")}`).bind(appId),
+		]),
 	);
-	return result.meta.changes > 0;
+	return (results.at(-1)?.meta.changes ?? 0) > 0;
 }
 
 /** Which of these applications have a webhook (deleted ones included: a deletion's own event is delivered). */

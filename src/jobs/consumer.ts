@@ -5,7 +5,9 @@ import { type JobMessage, JobMessageSchema, enqueue } from "./contract";
 import { runMove } from "./move";
 import { jobDatabase } from "./job-database";
 import { runRealmErasure } from "./realm-erasure";
-import { type RunOutcome, runJob } from "./run";
+import { runExport } from "./export";
+import { runRealmExport } from "./realm-export";
+import { CHUNK_BOUNDS, JOB_PACE, type RunOutcome, runJob } from "./run";
 import { dispatchEvents, handleWebhookDeliveries } from "./webhooks";
 
 /** Retry delay for the nth failed attempt: 5 s doubling, capped at 5 minutes. */
@@ -20,7 +22,16 @@ export const FROZEN_WAIT_SECONDS = 5;
 
 /** Runs one message's share of its job; what remains to do. */
 async function runMessage(env: Env, db: Db, job: JobMessage): Promise<RunOutcome> {
-	if (job.type !== "moveApplication" && job.type !== "deleteRealmLearnerData") return runJob(db, job);
+	if (job.type === "exportLearnerData") {
+		if (jobHome(job.jobId) !== "control") return runExport(env, db, job.jobId);
+		const outcome = await runRealmExport(env, db, job.jobId);
+		if (typeof outcome === "string") return outcome;
+		await enqueue(env, job, outcome.waitSeconds);
+		return "done";
+	}
+	if (job.type !== "moveApplication" && job.type !== "deleteRealmLearnerData") {
+		return runJob(db, job, { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage, exports: env });
+	}
 	const outcome = job.type === "moveApplication" ? await runMove(env, db, job.jobId) : await runRealmErasure(env, db, job.jobId);
 	if (typeof outcome === "string") return outcome;
 	await enqueue(env, job, outcome.waitSeconds);

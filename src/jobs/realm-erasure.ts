@@ -50,11 +50,11 @@ export async function realmHolders(env: Env, control: Db, learnerId: string): Pr
 }
 
 /**
- * The id this realm job gives its erasure in an application, the same on every attempt: a repeated ask finds the
- * erasure an earlier attempt started (even once finished) instead of losing it.
+ * The id a realm job gives its job in an application (an erasure; an export, ./realm-export.ts), the same on every
+ * attempt: a repeated ask finds the job an earlier attempt started (even once finished) instead of losing it.
  */
-async function childJobId(realmJobId: string, appId: string): Promise<string> {
-	const hex = await sha256Hex(`realm-erasure\n${realmJobId}\n${appId}`);
+export async function childJobId(realmJobId: string, appId: string, kind: "realm-erasure" | "realm-export" = "realm-erasure"): Promise<string> {
+	const hex = await sha256Hex(`${kind}\n${realmJobId}\n${appId}`);
 	return `${appId}.${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 

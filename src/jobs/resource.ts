@@ -34,7 +34,7 @@ function notificationOf(job: Job): JobResource["notification"] {
  * event's payload leaves out the delivery of that same event (`notification`).
  */
 export function jobResource(job: Job, options: { notification: boolean; progress?: JobProgress | null } = { notification: true }): JobResource {
-	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication";
+	const counted = job.type !== "updateLearnerInfo" && job.type !== "moveApplication" && job.type !== "exportLearnerData";
 	const notification = options.notification ? notificationOf(job) : undefined;
 	return {
 		id: job.id,

@@ -10,6 +10,7 @@ import { type Job, getJobById } from "../db/jobs";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import type { JobMessage } from "./contract";
+import { purgeExports } from "./export-objects";
 
 /**
  * How much one chunk may do, and chunks per message. Each chunk is one transaction visiting at most 500
@@ -31,8 +32,19 @@ export const JOB_PACE = { chunksPerMessage: CHUNKS_PER_MESSAGE };
 
 type Step = (db: Db, job: Job, lease: string, bounds: ChunkBounds, now: string) => Promise<ChunkResult>;
 
-/** Realm jobs (moves, realm-wide erasures) run elsewhere: src/jobs/move.ts, src/jobs/realm-erasure.ts. */
-type RealmJobType = "moveApplication" | "deleteRealmLearnerData";
+/**
+ * Realm jobs (moves, realm-wide erasures) and exports, whose chunks write to R2, run elsewhere: src/jobs/move.ts,
+ * src/jobs/realm-erasure.ts, src/jobs/export.ts.
+ */
+type RealmJobType = "moveApplication" | "deleteRealmLearnerData" | "exportLearnerData";
+
+/** How a message is run: chunk bounds, chunks per message, and the export buckets an erasure deletes exports from. */
+export interface RunOptions {
+	bounds: ChunkBounds;
+	chunks: number;
+	/** Needed only by an erasure of a learner who has exports (src/jobs/export-objects.ts). */
+	exports?: Pick<Env, "EXPORTS" | "EXPORTS_EU">;
+}
 
 const STEPS: Record<Exclude<Job["type"], RealmJobType>, Step> = {
 	updateLearnerInfo: runUpdateChunk,
@@ -58,7 +70,7 @@ export type RunOutcome = "done" | "ended" | "continue" | "wait";
 export async function runJob(
 	db: Db,
 	message: JobMessage,
-	options: { bounds: ChunkBounds; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
+	options: RunOptions = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
 ): Promise<RunOutcome> {
 	// Whether a chunk this message ran may have ended jobs where the application may have a webhook (a bulk erasure
 	// ends in its last learner's chunk, and finds itself finished at the next).
@@ -66,7 +78,8 @@ export async function runJob(
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
 			const job = await getJobById(db, message.jobId);
-			if (!job || job.type !== message.type || job.type === "moveApplication" || job.type === "deleteRealmLearnerData") return null;
+			if (!job || job.type !== message.type) return null;
+			if (job.type === "moveApplication" || job.type === "deleteRealmLearnerData" || job.type === "exportLearnerData") return null;
 			if (job.status === "completed" || job.status === "failed") return null;
 			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
 		});
@@ -76,6 +89,12 @@ export async function runJob(
 		// it carries the job on.
 		if (!result || !result.claimed) return announce ? "ended" : "done";
 		announce = result.announce;
+		// An erasure completes only once its learner's exports are gone from R2: their objects go now, and the next
+		// chunk (this message's, or the next message's) can complete it.
+		if (result.exportsToPurge) {
+			if (!options.exports) throw new Error("An erasure of a learner with exports needs the export buckets to delete them");
+			await purgeExports(options.exports, db, result.exportsToPurge);
+		}
 	}
 	return "continue";
 }

@@ -1,14 +1,19 @@
+import { sealAudit } from "../audit";
 import { config } from "../config";
-import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
+import { findPlacement, noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
+import { pruneAudit } from "../db/audit";
+import { exportsToExpire } from "../db/exports";
 import { deleteExpiredSignOuts } from "../db/console-sign-outs";
 import { deleteExpiredKeys } from "../db/idempotency";
 import { markResent, pruneFinishedJobs, repairStaleJobs } from "../db/job-sweeps";
 import { retryTransient } from "../db/retry";
-import { recordApplicationDeletion } from "../db/jobs";
+import { type Job, jobHome, jobsNamed, recordApplicationDeletion } from "../db/jobs";
 import type { Db } from "../db/types";
 import { describeFault, log } from "../log";
 import { shardDatabase } from "../shards";
 import { enqueue } from "./contract";
+import { collectExportLeftovers, purgeExports } from "./export-objects";
+import { enforcePolicy, retentionPolicies } from "./retention";
 import { dispatchEvents, redeliverOverdue } from "./webhooks";
 
 /**
@@ -44,6 +49,15 @@ export interface SweepReport {
 	signOutsExpired: number;
 	/** Finished jobs past their retention (JOB_RETENTION_DAYS; RECEIPT_RETENTION_DAYS for erasures), deleted by this sweep. */
 	jobsPruned: number;
+	/** Exports whose objects this sweep deleted from R2: past EXPORT_RETENTION_DAYS, or failed. */
+	exportsExpired: number;
+	/** Export objects no export needs any more (left by an attempt cut off mid-way), deleted by this sweep. */
+	exportLeftoversDeleted: number;
+	/** Erasures this sweep started for applications' retention policies (SPEC §12). */
+	retentionErasures: number;
+	/** Audit entries this sweep sealed (hashed into the chain), and deleted past AUDIT_RETENTION_DAYS. */
+	auditSealed: number;
+	auditPruned: number;
 	/**
 	 * Databases, by binding name (`DB` is the control database), at least one step of whose sweep failed: each
 	 * failure is logged, what it left undone waits for the next sweep, and the other databases were swept.
@@ -59,6 +73,12 @@ export const PRUNED_PER_SWEEP = 1000;
 
 /** Expired idempotency keys deleted per database per sweep (the rest wait for the next). */
 export const EXPIRED_KEYS_PER_SWEEP = 5000;
+
+/** Exports whose objects are deleted per shard per sweep once past their retention (the rest wait for the next). */
+export const EXPORTS_EXPIRED_PER_SWEEP = 100;
+
+/** Audit entries older than AUDIT_RETENTION_DAYS deleted per sweep. */
+export const AUDIT_PRUNED_PER_SWEEP = 5000;
 
 /** The control database's binding, as the report and the log name it. */
 const CONTROL = "DB";
@@ -112,7 +132,13 @@ async function sweepDatabase(env: Env, { db, realm }: SweptDatabase, nowMs: numb
 	// After the repairs, which may have ended jobs.
 	report.eventsDispatched += await dispatchEvents(env, db, { dueBefore: new Date(nowMs - EVENT_LOOK_MS).toISOString() });
 	report.deliveriesResent += await redeliverOverdue(env, db, new Date(nowMs - STALE_MS).toISOString(), now);
-	const { jobRetentionMs, receiptRetentionMs } = config(env);
+	const { jobRetentionMs, receiptRetentionMs, exportRetentionMs } = config(env);
+	// Exports' objects first, while their jobs (which say where they are) are certainly still there.
+	if (!realm) {
+		const expired = await exportsToExpire(db, new Date(nowMs - exportRetentionMs).toISOString(), EXPORTS_EXPIRED_PER_SWEEP);
+		await purgeExports(env, db, expired);
+		report.exportsExpired += expired.length;
+	}
 	report.jobsPruned += await pruneFinishedJobs(
 		db,
 		{ job: new Date(nowMs - jobRetentionMs).toISOString(), receipt: new Date(nowMs - receiptRetentionMs).toISOString() },
@@ -145,6 +171,49 @@ async function finishDeletions(env: Env, nowMs: number, report: SweepReport): Pr
 	}
 }
 
+/** The exports' jobs among `jobIds`, each read where its application lives now (null: gone with its application). */
+async function exportJobsOf(env: Env, jobIds: string[]): Promise<Map<string, Job | null>> {
+	const byApp = new Map<string, string[]>();
+	for (const jobId of jobIds) {
+		const home = jobHome(jobId);
+		if (home === null || home === "control") continue;
+		byApp.set(home.appId, [...(byApp.get(home.appId) ?? []), jobId]);
+	}
+	const found = new Map<string, Job | null>(jobIds.map((jobId) => [jobId, null]));
+	for (const [appId, ids] of byApp) {
+		const placement = await retryTransient(() => findPlacement(env.DB, appId));
+		if (!placement) continue;
+		for (const job of await retryTransient(() => jobsNamed(shardDatabase(env, placement.shard), ids))) found.set(job.id, job);
+	}
+	return found;
+}
+
+/**
+ * SPEC §12's share of a sweep: each application's retention policy enforced (each on its own, so one shard down
+ * leaves the others' go ahead), export objects no export needs deleted, and the audit trail sealed and pruned.
+ */
+async function sweepPrivacy(env: Env, nowMs: number, report: SweepReport): Promise<void> {
+	const requestId = `sweep-${crypto.randomUUID()}`;
+	const policies = await attempt(env, report, { database: CONTROL, step: "retention" }, () => retentionPolicies(env, nowMs));
+	for (const policy of policies?.value ?? []) {
+		const enforced = await attempt(env, report, { database: policy.shard, step: "retention", appId: policy.appId }, () =>
+			enforcePolicy(env, policy, nowMs, requestId),
+		);
+		report.retentionErasures += enforced?.value.erasures.length ?? 0;
+	}
+	const { exportRetentionMs, auditRetentionMs } = config(env);
+	const leftovers = await attempt(env, report, { database: "EXPORTS", step: "export leftovers" }, () =>
+		collectExportLeftovers(env, nowMs, { retentionMs: exportRetentionMs, youngMs: STALE_MS, jobsOf: (ids) => exportJobsOf(env, ids) }),
+	);
+	report.exportLeftoversDeleted += leftovers?.value ?? 0;
+	const sealed = await attempt(env, report, { database: CONTROL, step: "audit" }, async () => ({
+		sealed: await sealAudit(env.DB),
+		pruned: await pruneAudit(env.DB, new Date(nowMs - auditRetentionMs).toISOString(), AUDIT_PRUNED_PER_SWEEP),
+	}));
+	report.auditSealed += sealed?.value.sealed ?? 0;
+	report.auditPruned += sealed?.value.pruned ?? 0;
+}
+
 /**
  * One sweep at `nowMs` over every database that holds jobs: the control database (moves) and each shard, then
  * half-requested application deletions and expired console sign-outs. Outside any session: the sweeper must see
@@ -164,6 +233,11 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		deliveriesResent: 0,
 		signOutsExpired: 0,
 		jobsPruned: 0,
+		exportsExpired: 0,
+		exportLeftoversDeleted: 0,
+		retentionErasures: 0,
+		auditSealed: 0,
+		auditPruned: 0,
 		failedDatabases: [],
 	};
 	const databases: SweptDatabase[] = [
@@ -179,6 +253,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		deleteExpiredSignOuts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP),
 	);
 	report.signOutsExpired = signOuts?.value ?? 0;
+	await sweepPrivacy(env, nowMs, report);
 	const level = report.failedDatabases.length > 0 ? "error" : report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info";
 	log(env, level, { msg: "sweep", ...report });
 	if (swept === 0) throw new Error(`Sweep failed on every database: ${databases.map((database) => database.name).join(", ")}`);

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import "../schemas/openapi-meta";
+import { auditRecord, emailHash } from "../audit";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
 import { createRouter } from "../context";
@@ -181,20 +182,29 @@ appManagementRoutes.openapi(
 			]);
 			if (holders.length === 0) throw learnerNotFound(learnerId);
 			if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);
-			// The realm job is recorded, with the key, before any application is asked: none is asked outside it.
+			// The realm job is recorded, with the key and its audit entry, before any application is asked: none is asked
+			// outside it.
 			const jobId = crypto.randomUUID();
+			const realmHash = await learnerHash(c.env, "", learnerId);
 			await recordRealmErasure(
 				control,
 				{
 					id: jobId,
 					learnerId,
-					learnerHash: await learnerHash(c.env, "", learnerId),
+					learnerHash: realmHash,
 					requestedBy: userEmail,
 					suppress: suppress === "true",
 					holders: holders.map((holder) => holder.appId),
 					createdAt: nowIso(),
 				},
 				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
+				auditRecord(c, "learner.eraseEverywhere", {
+					jobId,
+					learnerHash: realmHash,
+					requester: await emailHash(c.env, userEmail),
+					suppress: suppress === "true",
+					applications: holders.map((holder) => holder.appId),
+				}),
 			);
 			// Then each application is asked now, so an erasure already pending there takes this one's suppression at
 			// once; whatever this request does not get to, the job's first step does (its message is sent either way).
@@ -255,7 +265,7 @@ appManagementRoutes.openapi(
 	async (c) => {
 		const { email } = c.req.valid("param");
 		const { role } = c.req.valid("json");
-		await upsertRealmUser(c.var.db, { email, role }, nowIso());
+		await upsertRealmUser(c.var.db, { email, role }, nowIso(), auditRecord(c, "realmUser.put", { user: await emailHash(c.env, email), role }));
 		return c.body(null, 204);
 	},
 );
@@ -287,7 +297,8 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const { email } = c.req.valid("param");
-		if (!(await deleteRealmUser(c.var.db, email))) throw notFound(`Realm user [${email}] was not found`);
+		const audit = auditRecord(c, "realmUser.delete", { user: await emailHash(c.env, email) });
+		if (!(await deleteRealmUser(c.var.db, email, audit))) throw notFound(`Realm user [${email}] was not found`);
 		return c.body(null, 204);
 	},
 );
@@ -325,6 +336,7 @@ appManagementRoutes.openapi(
 					"EXISTS (SELECT 1 FROM applications WHERE id = ?3)",
 					[app.id],
 				),
+				auditRecord(c, "application.create", { applicationId: app.id, dataRegion, shard: shard.name }),
 			);
 			return c.json(presented, 200);
 		});
@@ -449,7 +461,13 @@ appManagementRoutes.openapi(
 	async (c) => {
 		const { childAppId } = c.req.valid("param");
 		const { name, allowDelete } = c.req.valid("json");
-		if (!(await updateApplication(c.var.db, childAppId, { name, allowDelete }, nowIso()))) throw appNotFound(childAppId);
+		// The entry names what changed and the new allowDelete; a name is the operator's text, kept out of the trail.
+		const audit = auditRecord(c, "application.update", {
+			applicationId: childAppId,
+			changed: [...(name !== undefined ? ["name"] : []), ...(allowDelete !== undefined ? ["allowDelete"] : [])],
+			...(allowDelete !== undefined && { allowDelete }),
+		});
+		if (!(await updateApplication(c.var.db, childAppId, { name, allowDelete }, nowIso(), audit))) throw appNotFound(childAppId);
 		return c.body(null, 204);
 	},
 );
@@ -476,7 +494,8 @@ appManagementRoutes.openapi(
 		const { childAppId } = c.req.valid("param");
 		// The control database first (the credentials stop working), then the shard records the job; a failure in
 		// between is finished by the sweeper (src/jobs/sweeper.ts).
-		const placement = await retryTransient(() => markApplicationDeleted(c.var.db, childAppId, nowIso()));
+		const audit = auditRecord(c, "application.delete", { applicationId: childAppId });
+		const placement = await retryTransient(() => markApplicationDeleted(c.var.db, childAppId, nowIso(), audit));
 		if (placement === "protected") {
 			throw new ApiError(
 				409,
@@ -540,10 +559,11 @@ appManagementRoutes.openapi(
 			}
 			const underWaySql = `FROM jobs WHERE app_id = ?3 AND type = 'moveApplication' AND status IN ('queued', 'running')
 			  AND json_extract(payload, '$.to') = ?4`;
+			const moveId = crypto.randomUUID();
 			const job = await acceptMove(
 				c.var.db,
 				{
-					id: crypto.randomUUID(),
+					id: moveId,
 					appId: childAppId,
 					from: placement.shard,
 					to: to.name,
@@ -555,6 +575,7 @@ appManagementRoutes.openapi(
 					`EXISTS (SELECT 1 ${underWaySql})`,
 					[childAppId, to.name],
 				),
+				auditRecord(c, "application.move", { applicationId: childAppId, jobId: moveId, from: placement.shard, to: to.name }),
 			);
 			if (!job) throw appNotFound(childAppId);
 			const underWay = JSON.parse(job.payload ?? "{}") as Partial<MovePlan>;
@@ -586,7 +607,8 @@ appManagementRoutes.openapi(
 		const { name, active = true } = c.req.valid("json");
 		const secret = randomSecret();
 		const credential = { id: crypto.randomUUID(), appId: childAppId, name, enabled: active, createdAt: nowIso() };
-		if (!(await insertCredential(c.var.db, credential, await sha256Hex(secret)))) throw appNotFound(childAppId);
+		const audit = auditRecord(c, "credential.create", { applicationId: childAppId, credentialId: credential.id, active });
+		if (!(await insertCredential(c.var.db, credential, await sha256Hex(secret), audit))) throw appNotFound(childAppId);
 		const { createdAt } = credential;
 		return c.json({ id: credential.id, name, credential: secret, status: statusOf(active), created: createdAt, updated: createdAt }, 200);
 	},
@@ -639,7 +661,13 @@ appManagementRoutes.openapi(
 		const { childAppId, credentialId } = c.req.valid("param");
 		const { name, active } = c.req.valid("json");
 		const changes = { name, enabled: active };
-		changedOr404(await updateCredential(c.var.db, childAppId, credentialId, changes, nowIso()), childAppId, credentialId);
+		const audit = auditRecord(c, "credential.update", {
+			applicationId: childAppId,
+			credentialId,
+			changed: [...(name !== undefined ? ["name"] : []), ...(active !== undefined ? ["active"] : [])],
+			...(active !== undefined && { active }),
+		});
+		changedOr404(await updateCredential(c.var.db, childAppId, credentialId, changes, nowIso(), audit), childAppId, credentialId);
 		forgetCredential(credentialId);
 		return c.body(null, 204);
 	},
@@ -659,7 +687,8 @@ appManagementRoutes.openapi(
 	}),
 	async (c) => {
 		const { childAppId, credentialId } = c.req.valid("param");
-		changedOr404(await deleteCredential(c.var.db, childAppId, credentialId), childAppId, credentialId);
+		const audit = auditRecord(c, "credential.delete", { applicationId: childAppId, credentialId });
+		changedOr404(await deleteCredential(c.var.db, childAppId, credentialId, audit), childAppId, credentialId);
 		forgetCredential(credentialId);
 		return c.body(null, 204);
 	},

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import "../schemas/openapi-meta";
+import { appendAfter, auditRecord } from "../audit";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
@@ -8,8 +9,9 @@ import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
 import { ApiError, notFound } from "../errors";
 import { jobResource } from "../jobs/resource";
+import { ExportGone, realmExportDocument, storedExport } from "../jobs/realm-export";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
-import { JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas/jobs";
+import { ExportResponseSchema, JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas/jobs";
 import { declareRoute, json } from "../http/route";
 
 const JobParams = z.object({
@@ -103,6 +105,55 @@ jobRoutes.openapi(
 			: { suppressed: erasureSuppressed(job) };
 		const signed = await signErasureReceipt(c.var.config.receiptSigningKey, { ...job, completedAt: job.completedAt }, parts);
 		return c.json({ receipt: signed.receipt, signature: signed.signature, algorithm: "Ed25519" as const, keyId: signed.keyId }, 200);
+	},
+);
+
+// Subject-access exports' documents (SPEC §12): src/jobs/export.ts makes them, src/jobs/realm-export.ts a realm's.
+jobRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/jobs/{jobId}/export",
+		tags: ["Jobs"],
+		operationId: "getJobExport",
+		summary: "The signed document of a completed export (exportLearnerData)",
+		description:
+			"Not in SCORM Cloud (SPEC §12). An application's export: `{ document, signature, algorithm, keyId }`, the " +
+			"document holding everything the service kept naming the learner in that application, signed with Ed25519 over " +
+			"its canonical JSON as erasure receipts are (the key at /.well-known/erasure-receipt-key). A realm-wide export " +
+			"(management credentials): the realm's document, holding each application's. 409 until the export has completed " +
+			"(queued, running, failed); 404 for an unknown job, another application's, a job of another type, and an export " +
+			"that is gone: EXPORT_RETENTION_DAYS (default 7) after it completed, or once the learner was erased. Each " +
+			"download is recorded in the audit trail.",
+		access: { scope: "admin", orManagement: true },
+		request: { params: JobParams },
+		errors: [404, 409],
+		responses: { 200: json(ExportResponseSchema, "The signed export document") },
+	}),
+	async (c) => {
+		const { jobId } = c.req.valid("param");
+		const { job, db } = await findJob(c, jobId);
+		if (job.type !== "exportLearnerData") throw notFound(`Job [${jobId}] is not an export (exportLearnerData)`);
+		if (job.status !== "completed") {
+			throw new ApiError(409, `Export [${jobId}] is ${job.status}: its document can be fetched once it has completed`);
+		}
+		const gone = (why: string) => notFound(`The document of export [${jobId}] is gone: ${why}`);
+		const retention = c.var.config.exportRetentionMs;
+		let body: z.infer<typeof ExportResponseSchema>;
+		if (jobHome(job.id) === "control") {
+			try {
+				body = await realmExportDocument(c.env, db, job, retention, Date.now());
+			} catch (error) {
+				if (error instanceof ExportGone) throw gone(error.message);
+				throw error;
+			}
+		} else {
+			const stored = await storedExport(c.env, job, retention, Date.now());
+			if (!stored) throw gone("its learner was erased, or its retention passed");
+			body = stored;
+		}
+		await appendAfter(c, [auditRecord(c, "export.download", { jobId, ...(jobHome(job.id) !== "control" && { applicationId: job.appId }) })]);
+		c.header("Cache-Control", "no-store");
+		return c.json(body, 200);
 	},
 );
 

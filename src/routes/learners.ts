@@ -1,5 +1,7 @@
 import * as z from "zod";
 import "../schemas/openapi-meta";
+import { appendAfter, auditRecord, emailHash } from "../audit";
+import { acceptLearnerExport } from "../db/exports";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptBulkErasure, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";
@@ -11,7 +13,7 @@ import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../e
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
-import { BulkErasureSchema, ErasureQuerySchema, LearnerListSchema, type LearnerSummarySchema } from "../schemas/learners";
+import { BulkErasureSchema, ErasureQuerySchema, ExportQuerySchema, LearnerListSchema, type LearnerSummarySchema } from "../schemas/learners";
 import { LearnerSchema } from "../schemas/learner";
 import { LearnerParams } from "../schemas/text";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
@@ -128,6 +130,16 @@ learnerRoutes.openapi(
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 			// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 			await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
+			// The shard has recorded the erasure; the realm's audit trail records the request (README, "Audit trail").
+			await appendAfter(c, [
+				auditRecord(c, "learner.erase", {
+					applicationId: appId,
+					learnerHash: hash,
+					jobId: acceptance.job.id,
+					requester: await emailHash(c.env, userEmail),
+					suppress: suppress === "true",
+				}),
+			]);
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},
@@ -185,6 +197,80 @@ learnerRoutes.openapi(
 			}
 			if (acceptance.outcome === "forbidden") throw forbidden(ERASURE_PRIVILEGE);
 			await dispatch(c.env, c.var.db, { type: "deleteLearnersData", jobId: acceptance.job.id });
+			// Its learners' HMACs are listed in job_members (and its receipt): the entry counts them.
+			await appendAfter(c, [
+				auditRecord(c, "learners.erase", {
+					applicationId: appId,
+					jobId: acceptance.job.id,
+					learners: learners.length,
+					requester: await emailHash(c.env, userEmail),
+					suppress: suppress === "true",
+				}),
+			]);
+			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
+		});
+	},
+);
+
+/** The 403 an export requested by a realm user who is not an owner or admin gets (the erasure privilege rule). */
+const EXPORT_PRIVILEGE =
+	"The initiating email address does not have sufficient privilege in this application to export a learner's data (a realm owner or admin is required)";
+
+learnerRoutes.openapi(
+	declareRoute({
+		method: "post",
+		path: "/learner/{learnerId}/export",
+		tags,
+		operationId: "exportLearnerData",
+		summary: "Export everything held about this learner in this application (GDPR Art. 15/20), asynchronously",
+		description:
+			"Not in SCORM Cloud (SPEC §12). userEmail must be a realm user with role owner or admin (as for erasure). The job " +
+			"gathers, chunk by chunk, every registration naming the learner with its learner fields and registration tags, " +
+			"the learner's tags and current details, its suppression state and the jobs that named it (by HMAC), into one " +
+			"JSON document signed with the receipt key, fetched with GET /jobs/{jobId}/export for EXPORT_RETENTION_DAYS " +
+			"(default 7). A request while one is pending returns the same job; 409 while an erasure of the learner is " +
+			"pending. 404 when the learner does not exist, whoever asks.",
+		access: { scope: "admin" },
+		request: { params: LearnerParams, query: ExportQuerySchema, headers: IdempotencyHeaders },
+		errors: [404, 409, 422],
+		responses: { 204: jobAccepted },
+	}),
+	async (c) => {
+		const { learnerId } = c.req.valid("param");
+		const { userEmail } = c.req.valid("query");
+		const { appId, shard } = c.var.auth;
+		const role = await retryTransient(() => getRealmUserRole(c.env.DB, userEmail));
+		const mayExport = role === "owner" || role === "admin";
+		const hash = await learnerHash(c.env, appId, learnerId);
+		// The export's objects live in the region of the shard holding the application now.
+		const region = c.var.config.shards.find((candidate) => candidate.name === shard)?.region ?? "default";
+		return idempotent(c, c.var.db, appId, null, learnerId, async (keyed) => {
+			const pending = `FROM jobs WHERE app_id = ?3 AND learner_hash = ?4 AND type = 'exportLearnerData' AND status IN ('queued', 'running')`;
+			const acceptance = await acceptLearnerExport(
+				c.var.db,
+				{ id: newJobId(appId), appId, learnerId, learnerHash: hash, requestedBy: userEmail, region, createdAt: nowIso() },
+				c.var.config,
+				mayExport,
+				keyed?.(
+					{ status: 204, location: { sql: `(SELECT '/api/v2/jobs/' || id ${pending} ORDER BY seq DESC LIMIT 1)` }, body: null },
+					`?5 = 1 AND EXISTS (SELECT 1 ${pending})`,
+					[appId, hash, mayExport ? 1 : 0],
+				),
+			);
+			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
+			if (acceptance.outcome === "forbidden") throw forbidden(EXPORT_PRIVILEGE);
+			if (acceptance.outcome === "erasing") {
+				throw new ApiError(409, `Learner [${learnerId}] is being erased; there will be nothing to export`);
+			}
+			await dispatch(c.env, c.var.db, { type: "exportLearnerData", jobId: acceptance.job.id });
+			await appendAfter(c, [
+				auditRecord(c, "learner.export", {
+					applicationId: appId,
+					learnerHash: hash,
+					jobId: acceptance.job.id,
+					requester: await emailHash(c.env, userEmail),
+				}),
+			]);
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},
@@ -208,9 +294,11 @@ learnerRoutes.openapi(
 	async (c) => {
 		const { learnerId } = c.req.valid("param");
 		const { appId } = c.var.auth;
-		if (!(await liftSuppression(c.var.db, appId, await learnerHash(c.env, appId, learnerId), c.var.config))) {
+		const hash = await learnerHash(c.env, appId, learnerId);
+		if (!(await liftSuppression(c.var.db, appId, hash, c.var.config))) {
 			throw notFound(`Learner [${learnerId}] is not suppressed`);
 		}
+		await appendAfter(c, [auditRecord(c, "learner.suppression.lift", { applicationId: appId, learnerHash: hash })]);
 		return c.body(null, 204);
 	},
 );

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import "../schemas/openapi-meta";
+import { appendAfter, auditRecord } from "../audit";
 import { toHex } from "../auth/crypto";
 import { createRouter } from "../context";
 import { markWebhookPossible } from "../db/app-storage";
@@ -95,7 +96,8 @@ webhookRoutes.openapi(
 		}
 		const secret = newSigningSecret();
 		const sealed = await sealSecret(c.env.LEARNER_HASH_KEY, childAppId, secret);
-		if (!(await putWebhook(c.var.db, childAppId, url, sealed, nowIso()))) throw appNotFound(childAppId);
+		const audit = auditRecord(c, "webhook.set", { applicationId: childAppId });
+		if (!(await putWebhook(c.var.db, childAppId, url, sealed, nowIso(), audit))) throw appNotFound(childAppId);
 		return c.json({ url, signingSecret: secret }, 200);
 	},
 );
@@ -140,7 +142,7 @@ webhookRoutes.openapi(
 	}),
 	async (c) => {
 		const { childAppId } = c.req.valid("param");
-		if (await deleteWebhook(c.var.db, childAppId)) return c.body(null, 204);
+		if (await deleteWebhook(c.var.db, childAppId, auditRecord(c, "webhook.delete", { applicationId: childAppId }))) return c.body(null, 204);
 		const placement = await retryTransient(() => findPlacement(c.var.db, childAppId));
 		throw !placement || placement.deletedAt !== null ? appNotFound(childAppId) : noWebhook(childAppId);
 	},
@@ -166,6 +168,8 @@ webhookRoutes.openapi(
 		const secret = await openSecret(c.env.LEARNER_HASH_KEY, childAppId, webhook.sealedSecret);
 		if (!secret) throw notFound(`Application [${childAppId}]'s webhook secret does not open: set the webhook again (PUT)`);
 		const eventId = `evt_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+		// Recorded before the request leaves: a test POSTs to a URL of the operator's choosing.
+		await appendAfter(c, [auditRecord(c, "webhook.test", { applicationId: childAppId, eventId })]);
 		// Never a request to a URL the rule refuses: this route answers the status it got, which would probe there.
 		const refusal = unsendable(c.env, webhook.url);
 		if (refusal) return c.json({ eventId, delivered: false, error: refusal }, 200);

@@ -108,3 +108,94 @@ export const ReceiptKeySchema = z
 		use: z.literal("sig"),
 	})
 	.openapi("ReceiptKeySchema");
+
+// --- Subject-access exports (SPEC §12) --------------------------------------------------------------------------
+
+const ExportedJobSchema = z.object({
+	id: z.string(),
+	type: z.string(),
+	status: z.enum(JOB_STATUSES),
+	createdDate: z.string(),
+	completedDate: z.string().optional(),
+});
+
+export const LearnerExportSchema = z
+	.object({
+		kind: z.literal("learner-export"),
+		version: z.literal(1),
+		jobId: z.string(),
+		applicationId: z.string(),
+		dataRegion: z.enum(["default", "eu"]),
+		learnerId: z.string(),
+		learnerHash: z.string().openapi({ description: "The HMAC-SHA-256 of `<appId>\\n<learnerId>` the service's job records name the learner by" }),
+		requestedBy: z.string().nullable().openapi({ description: "The userEmail the export was requested with" }),
+		requestedDate: z.string(),
+		exportedDate: z.string().openapi({ description: "When the document was assembled, at the end of the job" }),
+		learner: z
+			.object({
+				id: z.string(),
+				email: z.string().optional(),
+				firstName: z.string().optional(),
+				lastName: z.string().optional(),
+				tags: z.array(z.string()).openapi({ description: "The learner's tags, in the order first applied" }),
+				registrationCount: z.number().int(),
+				suppressed: z.boolean().openapi({ description: "Whether an erasure's suppression refuses the learner id's registration" }),
+			})
+			.openapi({ description: "The learner's current details (as GET /learners shows them), its tags and suppression state" }),
+		registrations: z
+			.array(
+				z.object({
+					id: z.string(),
+					courseId: z.string(),
+					instance: z.number().int(),
+					xapiRegistrationId: z.string(),
+					createdDate: z.string(),
+					updatedDate: z.string(),
+					learner: z.object({ id: z.string(), email: z.string().optional(), firstName: z.string().optional(), lastName: z.string().optional() }),
+					tags: z.array(z.string()).openapi({ description: "The registration's tags, in the order first applied" }),
+				}),
+			)
+			.openapi({ description: "Every registration naming the learner, in creation order, with its learner fields and tags" }),
+		jobs: z.array(ExportedJobSchema).openapi({ description: "The application's jobs that named the learner (by its HMAC), in id order" }),
+		keyId: z.string().openapi({ description: "The signing key's RFC 7638 thumbprint (the published key's kid)" }),
+	})
+	.openapi("LearnerExportSchema");
+
+const SIGNATURE_DESCRIPTION =
+	"base64url (unpadded) Ed25519 signature over the UTF-8 bytes of the document's canonical JSON (as erasure receipts are signed), verifiable with /.well-known/erasure-receipt-key";
+
+export const SignedLearnerExportSchema = z
+	.object({
+		document: LearnerExportSchema,
+		signature: z.string().openapi({ description: SIGNATURE_DESCRIPTION }),
+		algorithm: z.literal("Ed25519"),
+		keyId: z.string(),
+	})
+	.openapi("SignedLearnerExportSchema");
+
+export const RealmLearnerExportSchema = z
+	.object({
+		kind: z.literal("learner-export-realm"),
+		version: z.literal(1),
+		jobId: z.string(),
+		learnerId: z.string(),
+		learnerHash: z.string().openapi({ description: "The realm-wide HMAC (of `\\n<learnerId>`) realm jobs name the learner by" }),
+		requestedBy: z.string().nullable(),
+		requestedDate: z.string(),
+		exportedDate: z.string().openapi({ description: "When this document was assembled (at the request)" }),
+		applications: z.array(LearnerExportSchema).openapi({ description: "Each application's export document, as it stored it" }),
+		jobs: z.array(ExportedJobSchema).openapi({ description: "The realm jobs (realm-wide erasures and exports) that named the learner" }),
+		keyId: z.string(),
+	})
+	.openapi("RealmLearnerExportSchema");
+
+export const SignedRealmLearnerExportSchema = z
+	.object({
+		document: RealmLearnerExportSchema,
+		signature: z.string().openapi({ description: SIGNATURE_DESCRIPTION }),
+		algorithm: z.literal("Ed25519"),
+		keyId: z.string(),
+	})
+	.openapi("SignedRealmLearnerExportSchema");
+
+export const ExportResponseSchema = z.union([SignedLearnerExportSchema, SignedRealmLearnerExportSchema]).openapi("ExportResponseSchema");

@@ -31,6 +31,14 @@ export const LearnerListSchema = z
 	.object({ learners: z.array(LearnerSummarySchema).max(LIMITS.learnersPerPage), more: z.string().optional() })
 	.openapi("LearnerListSchema");
 
+/** The query of an export request (one application, realm-wide): who asks (SPEC §12, the erasure privilege rule). */
+export const ExportQuerySchema = z.object({
+	userEmail: z
+		.string({ error: "userEmail is required: the email of a realm owner or admin requesting the export" })
+		.pipe(EmailSchema)
+		.openapi({ param: { name: "userEmail", in: "query", required: true } }),
+});
+
 /** The query of every erasure request (one learner, bulk, realm-wide): who asks, and whether to suppress. */
 export const ErasureQuerySchema = z.object({
 	userEmail: z

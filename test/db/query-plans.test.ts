@@ -22,6 +22,9 @@ const TABLES = [
 	"applications",
 	"jobs",
 	"app_storage",
+	"learner_activity",
+	"audit_log",
+	"retention_policies",
 ] as const;
 const TABLE_REFERENCE = new RegExp(`\\b(${TABLES.join("|")})\\b(?:\\s+(?:AS\\s+)?([a-z_][a-z0-9_]*))?`, "g");
 
@@ -220,9 +223,9 @@ describe("learner routes use indexes only", () => {
 			.bind(app.appId)
 			.run();
 		const overLimit = await expectRequestIndexed(app, "PUT", "/learner/ada/tags", 400, { tags: ["new"] });
-		// The failed batch (guard, row count, tag count, insert, unknown ids), then the read naming the learners over
-		// the limit.
-		expect(overLimit.statements.length).toBe(6);
+		// The failed batch (guard, row count, tag count, insert, the learner's last write, unknown ids), then the read
+		// naming the learners over the limit.
+		expect(overLimit.statements.length).toBe(7);
 	});
 
 	it("DELETE /learner/:learnerId/tags, for a learner and for an unknown one", async () => {
@@ -693,5 +696,32 @@ describe("rows read", () => {
 		const after = await put("noise-learner-2");
 		expect(after).toEqual(before);
 		expect(after.calls).toBe(1);
+	});
+});
+
+describe("privacy beyond erasure uses indexes only (SPEC §12)", () => {
+	it("the export's reads, the export expiry, the retention sweep's candidates and the audit trail's pages", async () => {
+		const { exportJobs, exportRegistrations, exportsToExpire } = await import("../../src/db/exports");
+		const { inactiveLearners } = await import("../../src/db/activity");
+		const { listAudit, unsealedAudit, appendAudit } = await import("../../src/db/audit");
+		const app = await populatedApp();
+		const shardName = await shardNameOf(app.appId);
+		const shard = new RecordingDb(shardDatabase(env, shardName));
+		await exportRegistrations(shard, { appId: app.appId, learnerId: "ada" }, 0, { registrations: 500, rows: 5000 });
+		await exportJobs(shard, app.appId, "hash", "", 500);
+		await exportsToExpire(shard, new Date().toISOString(), 100);
+		await inactiveLearners(shard, app.appId, new Date().toISOString(), 100);
+		const control = new RecordingDb(env.DB);
+		await appendAudit(control, [{ at: new Date().toISOString(), actor: "management", action: "realmUser.put", target: "{}", requestId: "plan" }]);
+		await unsealedAudit(control, 500);
+		await listAudit(control, { after: 0, limit: 101 });
+		await listAudit(control, { after: 0, action: "realmUser.put", limit: 101 });
+		await listAudit(control, { after: 0, since: new Date(0).toISOString(), limit: 101 });
+		const statements = [
+			...shard.statements.map((statement) => ({ ...statement, database: shardName })),
+			...control.statements.map((statement) => ({ ...statement, database: "DB" })),
+		];
+		expect(statements).toHaveLength(10);
+		for (const statement of statements) expect(await tableScans(statement), statement.sql).toEqual([]);
 	});
 });

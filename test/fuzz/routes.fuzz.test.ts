@@ -334,8 +334,9 @@ async function storedStrings(appId: string): Promise<Set<string>> {
 		"SELECT learner_id, tag FROM learner_tags WHERE app_id = ?1",
 		"SELECT learner_id FROM learner_tag_counts WHERE app_id = ?1",
 		"SELECT registration_id, tag FROM registration_tags WHERE app_id = ?1",
-		"SELECT learner_id, requested_by, payload FROM jobs WHERE app_id = ?1",
-		"SELECT j.value FROM jobs, json_each(jobs.payload) j WHERE jobs.app_id = ?1 AND json_valid(jobs.payload)",
+		// An export's payload is its own bookkeeping (region, phase, parts), no value a client sent.
+		"SELECT learner_id, requested_by, CASE WHEN type <> 'exportLearnerData' THEN payload END FROM jobs WHERE app_id = ?1",
+		"SELECT j.value FROM jobs, json_each(jobs.payload) j WHERE jobs.app_id = ?1 AND json_valid(jobs.payload) AND jobs.type <> 'exportLearnerData'",
 	];
 	const onControl = [
 		"SELECT name FROM applications WHERE ?1 IS NOT NULL",
@@ -374,7 +375,7 @@ async function invalidRows(appId: string): Promise<string[]> {
 			`SELECT t.registration_id, t.tag, EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = t.app_id AND r.id = t.registration_id) AS owned
 			 FROM registration_tags t WHERE t.app_id = ?1`,
 		).bind(appId),
-		db.prepare("SELECT id, status, learner_id, payload FROM jobs WHERE app_id = ?1").bind(appId),
+		db.prepare("SELECT id, type, status, learner_id, payload FROM jobs WHERE app_id = ?1").bind(appId),
 	]);
 	const [applications, credentials, users] = await control.batch([
 		control.prepare("SELECT name FROM applications"),
@@ -408,8 +409,10 @@ async function invalidRows(appId: string): Promise<string[]> {
 	}
 	for (const row of (jobs?.results ?? []) as Rows) {
 		const finished = row.status === "completed" || row.status === "failed";
-		// An erasure keeps whether it suppressed its learner (its receipt states it): no learner data.
-		const payload = row.payload === null || row.payload === '{"suppress":true}' ? null : row.payload;
+		// An erasure keeps whether it suppressed its learner (its receipt states it), an export where its objects are:
+		// no learner data.
+		const bookkeeping = row.type === "exportLearnerData" || row.payload === '{"suppress":true}';
+		const payload = row.payload === null || bookkeeping ? null : row.payload;
 		check(finished && row.learner_id === null && payload === null, `job ${String(row.id)} ${String(row.status)} still holds learner data`);
 	}
 	for (const row of (applications?.results ?? []) as Rows) check(ApplicationRequestSchema.safeParse(row).success, `application name ${JSON.stringify(row.name)}`);

@@ -251,6 +251,17 @@ describe("the console in headless Chromium", () => {
 		await check("jobs", "Recent jobs");
 	});
 
+	it("shows the audit trail with its signed head, and an application's retention policy", async () => {
+		await page.goto(`${origin()}/console/audit`);
+		const actions = await page.$$eval("tbody tr td:nth-child(4)", (cells) => cells.map((cell) => cell.textContent ?? ""));
+		expect(actions).toContain("console.signIn");
+		expect(actions).toContain("application.create");
+		expect(await page.$eval("section[aria-label='Signed head']", (section) => section.textContent ?? "")).toMatch(/Entry \d+, hash [0-9a-f]{64}/);
+		await check("audit", "Audit trail");
+		await page.goto(`${origin()}/console/applications/${appId}/retention`);
+		await check("retention", `Retention policy of ${appId}`);
+	});
+
 	it("fits a 375 px wide screen without scrolling sideways", async () => {
 		await page.setViewport({ width: 375, height: 800 });
 		for (const [route, name, heading] of [

@@ -5,10 +5,11 @@ import { describe, expect, inject, it } from "vitest";
 import { basePath, basicAuthorization, provisionApp, putRealmUser, unique, type ProvisionedApp } from "./helpers";
 
 /**
- * SPEC §9 completeness, against `wrangler dev` with its local D1, Queues and platform stores: after a bulk and a
+ * SPEC §9 completeness, against `wrangler dev` with its local D1, Queues, R2 and platform stores: after a bulk and a
  * realm-wide erasure, no table of any database (the control database and every shard, read straight from the local
- * files) holds a value naming an erased learner, and no other file wrangler keeps — queue storage, any local log
- * or trace store — holds the learner's id or email in any byte. The other learners are untouched.
+ * files) holds a value naming an erased learner, and no other file wrangler keeps — queue storage, R2's objects (the
+ * learners' exports, SPEC §12), any local log or trace store — holds the learner's id or email in any byte. The other
+ * learners are untouched.
  */
 
 const management = () => basicAuthorization(inject("managementAppId"), inject("managementSecretKey"));
@@ -81,6 +82,12 @@ describe("erasure completeness against wrangler dev", () => {
 		await enrol(one, bulkErased, emails.bulk);
 		for (const app of [one, two]) await enrol(app, realmErased, emails.realm);
 		await enrol(one, kept, emails.kept);
+		// An export of each learner about to be erased (SPEC §12): its document in R2 must go with the erasure.
+		for (const [app, learnerId] of [[one, bulkErased], [two, realmErased]] as const) {
+			const exported = await api("POST", `/learner/${learnerId}/export?userEmail=${encodeURIComponent(admin)}`, basicAuthorization(app.appId, app.secret));
+			expect(exported.status).toBe(204);
+			expect(await finished(exported.headers.get("Location") ?? "")).toMatchObject({ status: "completed" });
+		}
 
 		const bulk = await api("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}`, basicAuthorization(one.appId, one.secret), {
 			ids: [bulkErased],

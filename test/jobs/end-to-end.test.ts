@@ -345,6 +345,9 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 		// And a webhook (whose deliveries fail: nothing answers there).
 		const webhook = await call("PUT", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT, body: { url: "https://hooks.invalid/learner-service" } });
 		expect(webhook.status).toBe(200);
+		// And a retention policy, long enough to erase nothing meanwhile.
+		const retention = await call("PUT", `/appManagement/applications/${app.appId}/retention`, { auth: MANAGEMENT, body: { learnerInactiveDays: 3650 } });
+		expect(retention.status).toBe(200);
 		return { app, learnerId };
 	}
 

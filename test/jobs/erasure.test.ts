@@ -37,7 +37,7 @@ async function erase(app: TestApp, learnerId: string, userEmail: string): Promis
 	return waitForJob(app.auth, jobIdOf(response, app.appId));
 }
 
-const LEARNER_TABLES = ["registrations", "registration_tags", "learner_tags", "learner_tag_counts", "jobs"];
+const LEARNER_TABLES = ["registrations", "registration_tags", "learner_tags", "learner_tag_counts", "learner_activity", "jobs"];
 
 /** The learner tables of the application's shard, as findAnywhere names them (`<binding>.<table>`). */
 async function learnerTablesOf(appId: string): Promise<string[]> {

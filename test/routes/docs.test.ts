@@ -102,6 +102,9 @@ describe("GET /openapi.json", () => {
 			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],
 			// An erasure's signed receipt: as its job status.
 			getJobReceipt: [...either("read:learner"), { APP_MANAGEMENT: [] }],
+			// A subject-access export (SPEC §12) and its document: admin, as an erasure; the document also with management.
+			exportLearnerData: either("admin"),
+			getJobExport: [...either("admin"), { APP_MANAGEMENT: [] }],
 			createRegistration: either("write:registration"),
 			getRegistrations: either("read:registration"),
 			getRegistrationProgress: either("read:registration"),

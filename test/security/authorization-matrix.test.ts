@@ -90,6 +90,15 @@ const EXPECTED: Record<string, Row> = {
 	// Job status is also open to the management credentials, which outlive a deleted application.
 	getJob:                    [200,       200,       403,      404,         404,         200,        401,  401],
 	getJobReceipt:             [200,       200,       403,      404,         404,         200,        401,  401],
+	// An export's document: the application that asked, with admin (it holds everything about a person), or management.
+	getJobExport:              [200,       200,       403,      404,         404,         200,        401,  401],
+	exportLearnerData:         [204,       204,       403,      404,         404,         401,        401,  401],
+	exportLearnerDataEverywhere: [401,     401,       401,      401,         401,         204,        401,  401],
+	setRetentionPolicy:        [401,       401,       401,      401,         401,         200,        401,  401],
+	getRetentionPolicy:        [401,       401,       401,      401,         401,         200,        401,  401],
+	deleteRetentionPolicy:     [401,       401,       401,      401,         401,         204,        401,  401],
+	getAuditTrail:             [401,       401,       401,      401,         401,         200,        401,  401],
+	getAuditHead:              [401,       401,       401,      401,         401,         200,        401,  401],
 	getErasureReceiptKey:      [200,       200,       200,      200,         200,         200,        200,  200],
 	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
@@ -121,6 +130,8 @@ const NOT_FOUND: Record<string, (spec: RequestSpec, world: World) => string> = {
 	deleteRegistrationTags: ({ params }) => notFound("Registration", params?.registrationId),
 	getJob: ({ params }) => notFound("Job", params?.jobId),
 	getJobReceipt: ({ params }) => notFound("Job", params?.jobId),
+	getJobExport: ({ params }) => notFound("Job", params?.jobId),
+	exportLearnerData: ({ params }) => notFound("Learner", params?.learnerId),
 };
 
 /** SPEC §2's scopes (exact match; admin grants every scope). */
@@ -192,6 +203,15 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	getJob: { access: "app+management", scope: "read:learner" },
 	// An erasure's receipt: as its job status. The key that verifies receipts is public.
 	getJobReceipt: { access: "app+management", scope: "read:learner" },
+	// An export's document holds everything about a learner: admin, as the export itself.
+	getJobExport: { access: "app+management", scope: "admin" },
+	exportLearnerData: app("admin"),
+	exportLearnerDataEverywhere: management,
+	setRetentionPolicy: management,
+	getRetentionPolicy: management,
+	deleteRetentionPolicy: management,
+	getAuditTrail: management,
+	getAuditHead: management,
 	getErasureReceiptKey: { access: "public" },
 	getOpenApiDocument: { access: "public" },
 	getDocsPage: { access: "public" },
@@ -212,6 +232,8 @@ interface World {
 	jobId: string;
 	/** A completed erasure of a learner of this application's own (GET /jobs/{jobId}/receipt). */
 	erasureJobId: string;
+	/** A completed export of a learner of this application's own (GET /jobs/{jobId}/export). */
+	exportJobId: string;
 	adminEmail: string;
 	secrets: { email: string; tag: string; courseId: string };
 }
@@ -250,6 +272,13 @@ async function withWebhook(app: TestApp, url = "https://hooks.invalid/matrix"): 
 async function withUnsendableWebhook(app: TestApp): Promise<string> {
 	await withWebhook(app);
 	await env.DB.prepare("UPDATE webhooks SET url = ?2 WHERE app_id = ?1").bind(app.appId, "http://127.0.0.1:9/matrix").run();
+	return app.appId;
+}
+
+/** Gives the application a retention policy (again) for the cell; answers its id. */
+async function withRetention(app: TestApp): Promise<string> {
+	const response = await call("PUT", `/appManagement/applications/${app.appId}/retention`, { auth: MANAGEMENT, body: { learnerInactiveDays: 3650 } });
+	expect(response.status).toBe(200);
 	return app.appId;
 }
 
@@ -364,6 +393,22 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 	}),
 	getJob: async ({ world }) => ({ params: { jobId: world.jobId } }),
 	getJobReceipt: async ({ world }) => ({ params: { jobId: world.erasureJobId } }),
+	getJobExport: async ({ world }) => ({ params: { jobId: world.exportJobId } }),
+	// A learner of this application made for the cell: each cell's export is of its own learner.
+	exportLearnerData: async ({ world }) => ({
+		params: { learnerId: (await freshRegistration(world)).learnerId },
+		query: { userEmail: world.adminEmail },
+	}),
+	exportLearnerDataEverywhere: async ({ world }) => ({
+		params: { learnerId: (await freshRegistration(world)).learnerId },
+		query: { userEmail: world.adminEmail },
+	}),
+	// The spare application's policy: ten years, so no sweep meanwhile erases anything.
+	setRetentionPolicy: async ({ world }) => ({ params: { childAppId: world.spare.appId }, body: { learnerInactiveDays: 3650 } }),
+	getRetentionPolicy: async ({ world }) => ({ params: { childAppId: await withRetention(world.spare) } }),
+	deleteRetentionPolicy: async ({ world }) => ({ params: { childAppId: await withRetention(world.spare) } }),
+	getAuditTrail: async () => ({}),
+	getAuditHead: async () => ({}),
 	getErasureReceiptKey: async () => ({}),
 	getOpenApiDocument: async () => ({}),
 	getDocsPage: async () => ({}),
@@ -466,7 +511,11 @@ function world(): Promise<World> {
 		expect(erasure.status).toBe(204);
 		const erasureJobId = jobIdOf(erasure);
 		await waitForJob(own.auth, erasureJobId);
-		return { own, other, otherLearnerId, otherRegistrationId, spare, learnerId, registrationId, jobId, erasureJobId, adminEmail, secrets };
+		const exported = await call("POST", `/learner/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(adminEmail)}`, { auth: own.auth });
+		expect(exported.status).toBe(204);
+		const exportJobId = jobIdOf(exported);
+		await waitForJob(own.auth, exportJobId);
+		return { own, other, otherLearnerId, otherRegistrationId, spare, learnerId, registrationId, jobId, erasureJobId, exportJobId, adminEmail, secrets };
 	})();
 	return worldPromise;
 }
@@ -562,7 +611,7 @@ describe("authorization matrix", () => {
 				}
 			}
 			expect(answered).toEqual(Object.fromEntries(COLUMNS.map((column, position) => [column, expected[position]])));
-		});
+		}, 30_000); // every kind of caller, each on its own fixtures: seconds of requests on a busy machine
 	});
 
 	it.each([

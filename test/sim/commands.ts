@@ -1,4 +1,7 @@
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
+import { learnerHash } from "../../src/jobs/contract";
+import { shardDatabase } from "../../src/shards";
 import { type ConsoleSession, session, submit } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
@@ -124,6 +127,15 @@ const fieldsOf = (sim: Readonly<Sim>, learner: number, values: Partial<Record<Le
 		if (value !== undefined) fields[name] = name === "email" ? `e${value}.${owner}@example.com` : `${name}-${value}-${owner}`;
 	}
 	return fields;
+};
+
+/**
+ * The learner a command names: with `known`, one the application holds (if it holds any), so that the command meets
+ * data more often than a random draw from the pool would; else any of the pool.
+ */
+const learnerIn = (sim: Readonly<Sim>, app: AppModel, index: number, known: boolean) => {
+	const held = [...new Set([...app.registrations.values()].map((registration) => registration.learner))];
+	return known && held.length > 0 ? (held[index % held.length] as string) : learnerOf(sim, index);
 };
 
 /** A learner the simulation may still write registrations for: no erasure of it pending anywhere. */
@@ -607,6 +619,194 @@ class LiftSuppression extends Step {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Privacy beyond erasure (SPEC §12): exports and retention
+
+/** Delivers the messages of one job, and only those, until none is left (the rest of the queue waits). */
+async function runAlone(sim: Sim, jobId: string): Promise<void> {
+	for (let round = 0; round < 500; round++) {
+		const index = sim.world.queue.findIndex((message) => (message.body as { jobId?: string }).jobId === jobId);
+		if (index < 0) return;
+		await sim.world.deliver(index, { fault: null, duplicate: false });
+	}
+}
+
+interface ExportedDocument {
+	learnerId: string;
+	learner: Record<string, unknown>;
+	registrations: { id: string; courseId: string; learner: Record<string, unknown>; tags: string[] }[];
+	jobs: { id: string }[];
+}
+
+/** The learner as the model holds it, in an export document's terms. */
+function expectedExport(sim: Sim, app: AppModel, learner: string) {
+	const registrations = sim.model.registrationsOf(app, learner);
+	const current: Record<string, string> = {};
+	const versions: Record<string, number> = {};
+	for (const registration of registrations) {
+		for (const name of LEARNER_FIELDS) {
+			const field = registration[name];
+			if (field.value === null || field.version < (versions[name] ?? -1)) continue;
+			versions[name] = field.version;
+			current[name] = field.value;
+		}
+	}
+	return {
+		learner: { id: learner, ...current, tags: app.learnerTags.get(learner) ?? [], registrationCount: registrations.length, suppressed: app.suppressed.has(learner) },
+		registrations: registrations.map((registration) => {
+			const details: Record<string, string> = { id: registration.learner };
+			for (const name of LEARNER_FIELDS) if (registration[name].value !== null) details[name] = registration[name].value as string;
+			return { id: registration.id, courseId: registration.course, learner: details, tags: registration.tags };
+		}),
+	};
+}
+
+/**
+ * A subject-access export. Run alone to its end (`alone`), when nothing pending can change the learner meanwhile, its
+ * document must hold exactly what the model holds; left in the queue, it interleaves with everything else, and only
+ * its fate is checked (gone once the learner is erased: ./invariants.ts).
+ */
+class Export extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+		readonly known: boolean,
+		readonly privileged: boolean,
+		readonly alone: boolean,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () =>
+		`export(app ${this.app}, ${this.known ? "held learner" : "learner"} ${this.learner}${this.privileged ? "" : ", as a member"}${this.alone ? ", run alone" : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerIn(sim, app, this.learner, this.known);
+		const path = `/learner/${enc(learner)}/export?userEmail=${enc(this.privileged ? sim.admin : sim.member)}`;
+		const answer = await sim.world.request("POST", path, { auth: app.auth, fault: this.fault });
+		const exists = sim.model.exists(app, learner);
+		const erasing = sim.model.pendingErasure(app.index, learner);
+		const accepted: Outcome = (a) => a.status === 204 && a.location !== null;
+		const allowed: Record<string, Outcome> = !exists
+			? { "404": status(404) }
+			: erasing
+				? { [this.privileged ? "409 (being erased) or 404" : "403 or 404"]: (a) => a.status === (this.privileged ? 409 : 403) || a.status === 404 }
+				: this.privileged
+					? { "204 + Location": accepted }
+					: { "403": status(403) };
+		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		const id = jobIdOf(answer);
+		// A request while one is pending is answered with that one, which may have gathered the learner earlier.
+		const joined = sim.model.jobs.get(id)?.status === "pending";
+		if (!sim.model.jobs.has(id)) {
+			sim.model.jobs.set(id, {
+				id,
+				kind: "export",
+				app: app.index,
+				status: "pending",
+				pairs: [{ app: app.index, learner }],
+				counted: { registrations: 0, tags: 0, learners: new Set() },
+				exported: { gone: false, uncertain: false },
+			});
+		}
+		const updating = [...sim.model.jobs.values()].some(
+			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
+		);
+		const uncertain = app.uncertainDetails.has(learner) || sim.model.registrationsOf(app, learner).some((registration) => app.uncertainRegistrations.has(registration.id));
+		if (!this.alone || joined || updating || uncertain || app.moving !== null) return;
+		// Its message may have been lost (loseNextSend): the sweeper sends it again once it is stale.
+		for (let attempt = 0; attempt < 3 && sim.model.jobs.get(id)?.status !== "completed"; attempt++) {
+			if (attempt > 0) await sim.world.sweep(sim.world.clockLead / 60_000 + 11);
+			await runAlone(sim, id);
+			await observe(sim);
+		}
+		if (sim.model.jobs.get(id)?.status !== "completed") violation(this.describe(), answer, `export ${id} to complete when run alone`);
+		const fetched = await sim.world.request("GET", `/jobs/${id}/export`, { auth: app.auth });
+		const document = (fetched.body as { document?: ExportedDocument } | null)?.document;
+		if (fetched.status !== 200 || !document) violation(this.describe(), fetched, "200 and the export's document");
+		const expected = expectedExport(sim, app, learner);
+		const actual = {
+			learner: document?.learner,
+			registrations: document?.registrations.map(({ id: registration, courseId, learner: details, tags }) => ({ id: registration, courseId, learner: details, tags })),
+		};
+		if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+			throw new SimError(`${this.describe()}: the export holds ${JSON.stringify(actual)}, the model says ${JSON.stringify(expected)}`);
+		}
+		const named = new Set(document?.jobs.map((job) => job.id));
+		for (const job of sim.model.jobs.values()) {
+			const namesLearner = (job.kind === "update" || job.kind === "erasure" || job.kind === "export") && job.pairs.some((pair) => pair.app === app.index && pair.learner === learner);
+			if (namesLearner && job.app === app.index && !named.has(job.id)) {
+				throw new SimError(`${this.describe()}: the export does not list job ${job.id} (${job.kind}), which named the learner`);
+			}
+		}
+	}
+}
+
+/**
+ * A retention policy at work: the application's policy is set to one day, the learner's last write made two days old
+ * (as if nothing had been written to it since), and a sweep runs. The learner, if it exists and is not being erased,
+ * must get an erasure of its own, requested by the policy; any other learner none (their writes are recent). Its last
+ * write is then put back to now, so that no later sweep finds it inactive.
+ */
+class Retain extends Step {
+	constructor(
+		readonly app: number,
+		readonly learner: number,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `retain(app ${this.app}, held learner ${this.learner}: inactive for 2 days, policy 1 day)`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const learner = learnerIn(sim, app, this.learner, true);
+		const policy = await sim.world.request("PUT", `/appManagement/applications/${app.appId}/retention`, { auth: MANAGEMENT, body: { learnerInactiveDays: 1 } });
+		check(this.describe(), policy, { "200": status(200) });
+		const placement = await sim.world.placement(app.appId);
+		const shard = shardDatabase(env, placement?.shard ?? app.shard);
+		const stamp = (ms: number) =>
+			shard
+				.prepare("UPDATE learner_activity SET last_write_at = ?3 WHERE app_id = ?1 AND learner_id = ?2")
+				.bind(app.appId, learner, new Date(ms).toISOString())
+				.run();
+		await stamp(Date.now() - 2 * 24 * 60 * 60_000);
+		const known = new Set(sim.model.jobs.keys());
+		await sim.world.sweep(0);
+		const found = await retentionErasures(sim, app, known);
+		await stamp(Date.now());
+		const certain = sim.model.exists(app, learner) && !sim.model.pendingErasure(app.index, learner) && app.moving === null
+			&& !sim.model.registrationsOf(app, learner).some((registration) => app.uncertainRegistrations.has(registration.id));
+		const others = found.filter((entry) => entry.learner !== learner);
+		if (others.length > 0) throw new SimError(`${this.describe()}: the policy erased learners written to within a day: ${JSON.stringify(others)}`);
+		if (certain && found.length !== 1) throw new SimError(`${this.describe()}: the policy started ${found.length} erasures of the inactive learner, not 1`);
+		for (const entry of found) {
+			sim.model.beginErasure(app.index, learner, false);
+			sim.model.jobs.set(entry.id, {
+				id: entry.id,
+				kind: "erasure",
+				app: app.index,
+				status: "pending",
+				pairs: [{ app: app.index, learner }],
+				counted: { registrations: 0, tags: 0, learners: new Set() },
+			});
+		}
+		await observe(sim);
+	}
+}
+
+/** The erasures the retention policy started in the application that the model does not know yet, with their learner. */
+async function retentionErasures(sim: Sim, app: AppModel, known: Set<string>): Promise<{ id: string; learner: string }[]> {
+	const placement = await sim.world.placement(app.appId);
+	const { results } = await shardDatabase(env, placement?.shard ?? app.shard)
+		.prepare("SELECT id, learner_hash FROM jobs WHERE app_id = ?1 AND requested_by = 'retention-policy'")
+		.bind(app.appId)
+		.all<{ id: string; learner_hash: string }>();
+	const hashes = new Map(await Promise.all(sim.learners.map(async (learner) => [await learnerHash(env, app.appId, learner), learner] as const)));
+	return results.filter((row) => !known.has(row.id)).map((row) => ({ id: row.id, learner: hashes.get(row.learner_hash) ?? `(unknown hash ${row.learner_hash})` }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Applications
 
 class CreateApp extends Step {
@@ -944,6 +1144,7 @@ export async function observe(sim: Sim): Promise<void> {
 				break;
 			}
 			case "deleteApp":
+			case "export":
 				break;
 		}
 	}
@@ -995,6 +1196,13 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	),
 	...weighted(2, fc.tuple(learner, fc.boolean(), privilegedArb, keyArb, faultArb).map(([l, s, p, k, f]) => new RealmErase(l, s, p, k, f))),
 	fc.tuple(app, learner).map(([a, l]) => new LiftSuppression(a, l)),
+	...weighted(
+		3,
+		fc
+			.tuple(app, learner, fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), privilegedArb, fc.boolean(), faultArb)
+			.map(([a, l, known, p, alone, f]) => new Export(a, l, known, p, alone, f)),
+	),
+	...weighted(2, fc.tuple(app, learner).map(([a, l]) => new Retain(a, l))),
 	...weighted(2, fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k))),
 	fc.constantFrom<Region>("default", "eu").map((region) => new CreateApp(region)),
 	app.map((a) => new DeleteApp(a)),

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { shardDatabase } from "../../src/shards";
+import { auditHead, auditTrail, chainProblem } from "../support/audit";
 import { call } from "../support/client";
 import { MANAGEMENT } from "../support/fixtures";
 import { type Sim, observe } from "./commands";
@@ -281,6 +282,43 @@ async function checkReceipts(sim: Sim): Promise<number> {
 	return verified;
 }
 
+/**
+ * Every export's fate (SPEC §12): gone (404) once its learner's erasure completed or its application was deleted, else
+ * still there; and no object in R2 under an application's exports names a learner erased there. A last sweep runs
+ * first, as it would within minutes: it deletes what an attempt cut off mid-way left.
+ */
+async function checkExports(sim: Sim): Promise<void> {
+	await sim.world.sweep(sim.world.clockLead / 60_000 + 15);
+	for (const job of sim.model.jobs.values()) {
+		if (job.kind !== "export" || job.status !== "completed" || !job.exported || job.exported.uncertain) continue;
+		const app = job.app === null ? undefined : sim.model.apps[job.app];
+		if (!app || app.deleted) continue;
+		const response = await call("GET", `/jobs/${job.id}/export`, { auth: app.auth });
+		await response.body?.cancel();
+		const expected = job.exported.gone ? 404 : 200;
+		if (response.status !== expected) fail(`export ${job.id} answered ${response.status}, expected ${expected} (${job.exported.gone ? "its learner was erased" : "kept"})`);
+	}
+	for (const app of sim.model.apps) {
+		const erased = sim.model.erased.get(app.index);
+		if (!erased || erased.size === 0) continue;
+		const needles = [...erased.values()].flatMap((values) => [...values]);
+		for (const bucket of [env.EXPORTS, env.EXPORTS_EU]) {
+			const { objects } = await bucket.list({ prefix: `exports/${app.appId}.` });
+			for (const object of objects) {
+				const text = (await (await bucket.get(object.key))?.text()) ?? "";
+				const named = needles.find((needle) => text.includes(JSON.stringify(needle)));
+				if (named !== undefined) fail(`app ${app.index}: export object ${object.key} still names erased ${JSON.stringify(named)}`);
+			}
+		}
+	}
+}
+
+/** The audit trail verifies from its first entry to its signed head (SPEC §12). */
+async function checkAudit(): Promise<void> {
+	const problem = await chainProblem(await auditTrail(), await auditHead());
+	if (problem) fail(`the audit trail does not verify: ${problem}`);
+}
+
 /** Everything that must hold once the run has settled. */
 export async function checkSettled(sim: Sim): Promise<void> {
 	const duplicate = await checkOneErasurePerLearner(sim.model.apps.map((app) => app.appId));
@@ -293,6 +331,8 @@ export async function checkSettled(sim: Sim): Promise<void> {
 	}
 	await checkErasedEverywhere(sim);
 	await checkReceipts(sim);
+	await checkExports(sim);
+	await checkAudit();
 	for (const app of sim.model.apps.filter((app) => app.deleted)) {
 		const response = await call("GET", "/ping", { auth: app.auth });
 		if (response.status !== 401) fail(`app ${app.index} was deleted, yet its credential answered ${response.status}`);

@@ -80,7 +80,7 @@ export interface PendingErasure {
 	values: Set<string>;
 }
 
-export type JobKind = "update" | "erasure" | "bulk" | "realm" | "move" | "deleteApp";
+export type JobKind = "update" | "erasure" | "bulk" | "realm" | "move" | "deleteApp" | "export";
 
 /** A job the model knows by the Location it was answered with. */
 export interface JobModel {
@@ -99,6 +99,11 @@ export interface JobModel {
 	counted: { registrations: number; tags: number; learners: Set<string> };
 	/** Erasures: the jobs (other than itself) already pending for a learner when it was accepted, by learner. */
 	satisfiedBy?: Map<string, string>;
+	/**
+	 * An export's: its document must be gone once an erasure of its learner completed (or its application was deleted);
+	 * `uncertain` once an erasure of the learner failed (what it deleted is unknown).
+	 */
+	exported?: { gone: boolean; uncertain: boolean };
 }
 
 export class Model {
@@ -174,10 +179,16 @@ export class Model {
 		const pending = this.erasures.get(key);
 		if (!pending) return;
 		this.erasures.delete(key);
+		const exports = [...this.jobs.values()].filter(
+			(job) => job.kind === "export" && job.pairs.some((pair) => pair.app === app.index && pair.learner === learner),
+		);
 		if (outcome === "failed") {
 			for (const registration of this.registrationsOf(app, learner)) app.uncertainRegistrations.add(registration.id);
+			for (const job of exports) if (job.exported) job.exported.uncertain = true;
 			return;
 		}
+		// Erasing a learner deletes its exports (SPEC §12).
+		for (const job of exports) if (job.exported) job.exported.gone = true;
 		let registrations = pending.erasedRegistrations;
 		let tags = pending.erasedTags + (app.learnerTags.get(learner)?.length ?? 0);
 		let erased = this.erased.get(app.index);
@@ -238,6 +249,7 @@ export class Model {
 	/** The application's deletion was accepted: nothing of it may remain, and nothing of it is pending any more. */
 	deleteApp(app: AppModel): void {
 		app.deleted = true;
+		for (const job of this.jobs.values()) if (job.kind === "export" && job.app === app.index && job.exported) job.exported.gone = true;
 		for (const [key, erasure] of this.erasures) if (erasure.app === app.index) this.erasures.delete(key);
 	}
 }

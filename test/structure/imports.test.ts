@@ -13,10 +13,10 @@ const modules = Object.fromEntries(Object.entries(sources).map(([file, text]) =>
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:[^;"']*?\sfrom\s)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 /** The src/ modules `file` imports. */
-function importsOf(file: string): string[] {
+function importsOf(file: string, text = modules[file] ?? ""): string[] {
 	const directory = file.split("/").slice(0, -1);
 	const found: string[] = [];
-	for (const match of (modules[file] ?? "").matchAll(IMPORT)) {
+	for (const match of text.matchAll(IMPORT)) {
 		const specifier = match[1] ?? match[2] ?? "";
 		// Text and Data modules (wrangler's rules: the generated OpenAPI document) are files, not modules of the graph.
 		if (!specifier.startsWith(".") || /\.(txt|html|bin)$/.test(specifier)) continue;
@@ -32,37 +32,26 @@ function importsOf(file: string): string[] {
 	return found;
 }
 
+/** The src/ modules `file` loads at run time: its imports less those of types only (`import type`, `export type`). */
+function valueImportsOf(file: string): string[] {
+	const text = (modules[file] ?? "").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*;/g, "\n");
+	return importsOf(file, text);
+}
+
 const graph = new Map(Object.keys(modules).map((file) => [file, importsOf(file)]));
 
-// Imports that load a module when the importer runs: static ones that are not type-only (those are erased).
-const LOADING_IMPORT = /(?:^|\n)\s*(?:import|export)\s(?!type\s)(?:[^;"']*?\sfrom\s)?["']([^"']+)["']/g;
-
-/** The src/ modules that running `file` loads: its loading imports, theirs, and so on. */
-function loadedBy(file: string): string[] {
+/** The src/ modules that running `file` loads: its value imports, theirs, and so on. */
+function loadedBy(file: string): Set<string> {
 	const loaded = new Set<string>();
 	const visit = (current: string) => {
-		const directory = current.split("/").slice(0, -1);
-		for (const match of (modules[current] ?? "").matchAll(LOADING_IMPORT)) {
-			const specifier = match[1] ?? "";
-			if (!specifier.startsWith(".")) continue;
-			const target = importsOf(current).find((candidate) => candidate.startsWith(resolved(directory, specifier)));
-			if (target && !loaded.has(target)) {
-				loaded.add(target);
-				visit(target);
-			}
+		for (const next of valueImportsOf(current)) {
+			if (loaded.has(next)) continue;
+			loaded.add(next);
+			visit(next);
 		}
 	};
 	visit(file);
-	return [...loaded].sort();
-}
-
-function resolved(directory: string[], specifier: string): string {
-	const parts = [...directory];
-	for (const part of specifier.split("/")) {
-		if (part === "..") parts.pop();
-		else if (part !== ".") parts.push(part);
-	}
-	return parts.join("/");
+	return loaded;
 }
 
 /** Every import cycle, each once, as the list of modules around it. */
@@ -107,7 +96,7 @@ describe("the module structure of src/", () => {
 	});
 
 	it("has the learner tag routes load only what they use (SPEC §6: cold start)", () => {
-		const loaded = loadedBy("src/routes/learner-tags.ts");
+		const loaded = [...loadedBy("src/routes/learner-tags.ts")];
 		expect(loaded).toEqual(expect.arrayContaining(["src/schemas/text.ts", "src/db/tags.ts"]));
 		const foreign = loaded.filter(
 			(file) =>
@@ -115,6 +104,26 @@ describe("the module structure of src/", () => {
 				["src/schemas/learner.ts", "src/schemas/management.ts", "src/receipts.ts"].includes(file),
 		);
 		expect(foreign).toEqual([]);
+	});
+
+	it("keeps the learner tags group light: it loads none of the export, retention or audit trail modules", () => {
+		// What GET/PUT /learner/{id}/tags loads (src/app.ts GROUPS.learnerTags), type-only imports aside.
+		const loaded = loadedBy("src/routes/learner-tags.ts");
+		const heavy = [
+			"src/audit.ts",
+			"src/db/audit.ts",
+			"src/db/exports.ts",
+			"src/db/retention.ts",
+			"src/jobs/export.ts",
+			"src/jobs/export-objects.ts",
+			"src/jobs/realm-export.ts",
+			"src/jobs/retention.ts",
+			"src/receipts.ts",
+			"src/routes/privacy.ts",
+			"src/schemas/privacy.ts",
+		];
+		expect(heavy.every((file) => file in modules)).toBe(true);
+		expect(heavy.filter((file) => loaded.has(file))).toEqual([]);
 	});
 
 	it("has no import cycle", () => {

@@ -30,6 +30,21 @@ describe("route groups", () => {
 		expect(misplaced).toEqual([]);
 	});
 
+	it("serve the privacy routes from their paths' groups: an application's export with the learners, documents with the jobs, the rest with management", () => {
+		expect(
+			[
+				"/api/v2/learner/L1/export",
+				"/api/v2/learner/tags/export",
+				"/api/v2/jobs/J1/export",
+				"/api/v2/appManagement/learners/L1/export",
+				"/api/v2/appManagement/applications/A1/retention",
+				"/api/v2/appManagement/audit",
+				"/api/v2/appManagement/audit/head",
+				"/api/v2//learner/L1/export",
+			].map(groupOf),
+		).toEqual(["learners", "learners", "jobs", "management", "management", "management", "management", "learners"]);
+	});
+
 	it("send the console and unknown paths to no API group", () => {
 		expect([groupOf("/console"), groupOf("/console/jobs/x"), groupOf("/"), groupOf("/api/v2/nothing"), groupOf("/api/v3/ping")]).toEqual([
 			"console",

@@ -109,6 +109,12 @@ export const acceptErasure = (app: TestApp, learnerId: string, userEmail: string
 		{ auth: app.auth },
 	);
 
+/** Accepts an export through its route without delivering it; returns its queue message. */
+export const acceptExport = (app: TestApp, learnerId: string, userEmail: string): Promise<JobMessage> =>
+	acceptJob("exportLearnerData", "POST", `/learner/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(userEmail)}`, {
+		auth: app.auth,
+	});
+
 /** Accepts an application's deletion (DELETE /appManagement/applications/{id}) without delivering it. */
 export const acceptApplicationDeletion = (appId: string): Promise<JobMessage> =>
 	acceptJob("deleteApplication", "DELETE", `/appManagement/applications/${appId}`, { auth: MANAGEMENT });

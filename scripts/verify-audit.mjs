@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Verifies a downloaded audit trail (SPEC §12) against signed heads, offline, with Node's crypto only:
+//
+//   node scripts/verify-audit.mjs chain.json head.json key.json [older-head.json ...]
+//
+//   chain.json  every page of GET /api/v2/appManagement/audit, as { "entries": [...] } (or the array itself)
+//   head.json   GET /api/v2/appManagement/audit/head, fetched after the chain
+//   key.json    GET /api/v2/.well-known/erasure-receipt-key (the receipt key's public half, a JWK)
+//   older-head  heads kept from earlier: each must still be in the chain, at its seq with its hash
+//
+// Checks that every head is signed by the key (Ed25519 over the head's canonical JSON); that the entries are
+// consecutive (seq n + 1 after n); that each entry's prevHash is the hash of the entry before it (64 zeros before
+// entry 1; a chain that starts later, its older entries deleted past AUDIT_RETENTION_DAYS, must start right after a
+// kept head); that each hash is SHA-256 of prevHash followed by the entry's canonical JSON; and that the chain reaches
+// the head. Prints "valid: …" and exits 0, or "INVALID: …" and exits 1.
+import { createHash, createPublicKey, verify } from "node:crypto";
+import { readFileSync } from "node:fs";
+
+const GENESIS = "0".repeat(64);
+
+/** The canonical form: no whitespace, every object's keys sorted at every depth (as the service signs). */
+export const canonical = (v) =>
+	Array.isArray(v)
+		? `[${v.map(canonical).join(",")}]`
+		: v !== null && typeof v === "object"
+			? `{${Object.keys(v)
+					.sort()
+					.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+					.join(",")}}`
+			: JSON.stringify(v);
+
+/** An entry's hash: SHA-256 (hex) of its prevHash followed by its canonical JSON (its fields but the two hashes). */
+export function entryHash(entry) {
+	const { seq, at, actor, action, target, requestId } = entry;
+	return createHash("sha256")
+		.update(entry.prevHash + canonical({ seq, at, actor, action, target, requestId }))
+		.digest("hex");
+}
+
+/** Whether `signed` ({ head, signature, keyId }) is signed by the public JWK. */
+function signedBy(signed, jwk) {
+	const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x }, format: "jwk" });
+	return signed.keyId === jwk.kid && signed.head.keyId === jwk.kid && verify(null, Buffer.from(canonical(signed.head)), key, Buffer.from(signed.signature, "base64url"));
+}
+
+/**
+ * Verifies entries against the latest head and any older heads; answers { valid, reason?, entries, head }.
+ */
+export function verifyChain(entries, latest, jwk, older = []) {
+	const heads = [latest, ...older];
+	for (const signed of heads) if (!signedBy(signed, jwk)) return { valid: false, reason: `head ${signed.head?.seq} is not signed by key ${jwk.kid}` };
+	const bySeq = new Map(entries.map((entry) => [entry.seq, entry]));
+	const first = entries[0];
+	if (first) {
+		// Where the chain starts: the genesis, or a kept head just before its first entry.
+		const anchor = first.seq === 1 ? GENESIS : heads.find((signed) => signed.head.seq === first.seq - 1)?.head.hash;
+		if (anchor === undefined) return { valid: false, reason: `the chain starts at entry ${first.seq}, after no head you kept` };
+		if (first.prevHash !== anchor) return { valid: false, reason: `entry ${first.seq}: prevHash does not continue from entry ${first.seq - 1}` };
+	}
+	let previous = null;
+	for (const entry of entries) {
+		if (previous && entry.seq !== previous.seq + 1) return { valid: false, reason: `entry ${entry.seq} follows entry ${previous.seq}: entries are missing` };
+		if (previous && entry.prevHash !== previous.hash) return { valid: false, reason: `entry ${entry.seq}: prevHash is not the hash of entry ${previous.seq}` };
+		if (entryHash(entry) !== entry.hash) return { valid: false, reason: `entry ${entry.seq}: its hash does not match its contents (it was changed)` };
+		previous = entry;
+	}
+	for (const signed of heads) {
+		const { seq, hash } = signed.head;
+		if (seq === 0) {
+			if (hash !== GENESIS) return { valid: false, reason: "an empty trail's head must name the genesis hash" };
+			continue;
+		}
+		const entry = bySeq.get(seq);
+		if (!entry) return { valid: false, reason: `head ${seq} is not in the chain` };
+		if (entry.hash !== hash) return { valid: false, reason: `head ${seq} names another hash than the chain's entry ${seq}: the chain was rewritten` };
+	}
+	if (latest.head.seq !== (previous?.seq ?? 0)) return { valid: false, reason: `the chain ends at entry ${previous?.seq ?? 0}, the head names entry ${latest.head.seq}` };
+	return { valid: true, entries: entries.length, head: latest.head.seq };
+}
+
+// Run as a script (not when imported).
+if (import.meta.url === `file://${process.argv[1]}`) {
+	const [chainFile, headFile, keyFile, ...olderFiles] = process.argv.slice(2);
+	if (!chainFile || !headFile || !keyFile) {
+		console.error("usage: node scripts/verify-audit.mjs chain.json head.json key.json [older-head.json ...]");
+		process.exit(2);
+	}
+	const read = (file) => JSON.parse(readFileSync(file, "utf8"));
+	const chain = read(chainFile);
+	const entries = Array.isArray(chain) ? chain : chain.entries;
+	const result = verifyChain(entries, read(headFile), read(keyFile), olderFiles.map(read));
+	if (result.valid) {
+		console.log(`valid: ${result.entries} entries, head at entry ${result.head}`);
+	} else {
+		console.log(`INVALID: ${result.reason}`);
+		process.exit(1);
+	}
+}
