@@ -37,8 +37,12 @@ const GROUPS = {
 	registrations: async () => [(await import("./routes/registrations")).registrationRoutes],
 	jobs: async () => [(await import("./routes/jobs")).jobRoutes],
 	management: async () => {
-		const [{ appManagementRoutes }, { webhookRoutes }] = await Promise.all([import("./routes/app-management"), import("./routes/webhooks")]);
-		return [appManagementRoutes, webhookRoutes];
+		const [{ appManagementRoutes }, { webhookRoutes }, { realmRoutes }] = await Promise.all([
+			import("./routes/app-management"),
+			import("./routes/webhooks"),
+			import("./routes/realm"),
+		]);
+		return [appManagementRoutes, webhookRoutes, realmRoutes];
 	},
 	oauth: async () => [(await import("./routes/oauth")).oauthRoutes],
 	meta: async () => [(await import("./routes/meta")).metaRoutes],
@@ -66,8 +70,10 @@ export function groupOf(path: string): Group {
 		case ".well-known":
 			return "jobs";
 		case "appManagement":
-			// The management token endpoint is the token routes' (src/routes/oauth.ts).
-			return rest === "/appManagement/token" ? "oauth" : "management";
+			// The management token endpoint is the token routes' (src/routes/oauth.ts); the realm's job list is the job
+			// routes' (src/routes/jobs.ts), beside GET /jobs.
+			if (rest === "/appManagement/token") return "oauth";
+			return rest === "/appManagement/jobs" ? "jobs" : "management";
 		case "oauth":
 			return "oauth";
 		case "ping":

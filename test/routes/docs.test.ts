@@ -86,6 +86,8 @@ describe("GET /openapi.json", () => {
 			getJob: [...either("read:learner"), { APP_MANAGEMENT: [] }],
 			// An erasure's signed receipt: as its job status.
 			getJobReceipt: [...either("read:learner"), { APP_MANAGEMENT: [] }],
+			// The application's job list (the realm's is the management API's).
+			getJobs: either("read:learner"),
 			createRegistration: either("write:registration"),
 			getRegistrations: either("read:registration"),
 			getRegistrationProgress: either("read:registration"),
