@@ -1,5 +1,6 @@
 import { config } from "../config";
 import { noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
+import { deleteExpiredDrafts } from "../db/console-drafts";
 import { deleteExpiredSignOuts } from "../db/console-sign-outs";
 import { deleteExpiredKeys } from "../db/idempotency";
 import { markResent, pruneFinishedJobs, repairStaleJobs } from "../db/job-sweeps";
@@ -42,6 +43,8 @@ export interface SweepReport {
 	deliveriesResent: number;
 	/** Console sign-outs past their session's expiry, deleted by this sweep. */
 	signOutsExpired: number;
+	/** Console drafts and one-time results past their expiry (minutes), deleted by this sweep. */
+	consoleDraftsExpired: number;
 	/** Finished jobs past their retention (JOB_RETENTION_DAYS; RECEIPT_RETENTION_DAYS for erasures), deleted by this sweep. */
 	jobsPruned: number;
 	/**
@@ -163,6 +166,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		eventsDispatched: 0,
 		deliveriesResent: 0,
 		signOutsExpired: 0,
+		consoleDraftsExpired: 0,
 		jobsPruned: 0,
 		failedDatabases: [],
 	};
@@ -179,6 +183,10 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		deleteExpiredSignOuts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP),
 	);
 	report.signOutsExpired = signOuts?.value ?? 0;
+	const drafts = await attempt(env, report, { database: CONTROL, step: "console drafts" }, () =>
+		deleteExpiredDrafts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP),
+	);
+	report.consoleDraftsExpired = drafts?.value ?? 0;
 	const level = report.failedDatabases.length > 0 ? "error" : report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info";
 	log(env, level, { msg: "sweep", ...report });
 	if (swept === 0) throw new Error(`Sweep failed on every database: ${databases.map((database) => database.name).join(", ")}`);
