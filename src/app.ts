@@ -49,13 +49,14 @@ const GROUPS = {
 	// The paths of no group: the middleware, then 404.
 	none: async () => [],
 } satisfies Record<string, () => Promise<App[]>>;
-export type Group = keyof typeof GROUPS | "docs" | "console";
+export type Group = keyof typeof GROUPS | "docs" | "console" | "front";
 
 /**
  * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
  * learner tag operations, the hot path, are a group of their own.
  */
 export function groupOf(path: string): Group {
+	if (path === "/") return "front";
 	if (path === "/console" || path.startsWith("/console/")) return "console";
 	if (!path.startsWith(`${API_BASE}/`)) return "none";
 	const rest = path.slice(API_BASE.length);
@@ -164,7 +165,14 @@ export function fullApp(): Promise<App> {
 function appFor(group: Group): Promise<Fetch> {
 	let fetch = built.get(group);
 	if (!fetch) {
-		const app: Promise<App | Fetch> = group === "console" ? buildConsole() : group === "docs" ? fullApp() : GROUPS[group]().then(buildApp);
+		const app: Promise<App | Fetch> =
+			group === "console"
+				? buildConsole()
+				: group === "docs"
+					? fullApp()
+					: group === "front"
+						? import("./front-door").then(({ frontDoor }): Fetch => (request) => frontDoor(request, API_BASE))
+						: GROUPS[group]().then(buildApp);
 		fetch = app.then((made): Fetch => (typeof made === "function" ? made : (request, env, ctx) => made.fetch(request, env, ctx)));
 		built.set(group, fetch);
 		// A failed build (an import that failed) is not kept: the next request tries again.
