@@ -52,9 +52,9 @@ interface StorageRow {
 }
 
 /**
- * Usage on one database, in one D1 call: the jobs of `jobsOf` finished at or after `since` (one entry of
- * jobs_finished_by_app each) and unfinished now (index ranges of jobs_listed_by_app_status), and the storage rows of
- * `storageOf` (a shard's; the control database has none). `jobsOf` null: every realm job of the control database,
+ * Usage on one database, in one D1 call: the jobs of `jobsOf` finished at or after `since`, up to the end of the current
+ * hour (one entry of jobs_finished_by_app each), and unfinished now (index ranges of jobs_listed_by_app_status), and
+ * the storage rows of `storageOf` (a shard's; the control database has none). `jobsOf` null: every realm job of the control database,
  * whatever its application (few: moves and realm-wide erasures).
  */
 export async function usageOf(
@@ -64,16 +64,18 @@ export async function usageOf(
 	nowMs = Date.now(),
 ): Promise<DatabaseUsage> {
 	const jobsOf = JSON.stringify(of.jobsOf ?? []);
+	// Up to the end of the current hour: a completion time ahead of the clock (another machine's) is not "the last 24 hours".
+	const until = new Date((Math.floor(nowMs / 3_600_000) + 1) * 3_600_000).toISOString();
 	const statements =
 		of.jobsOf === null
 			? [
 					db
 						.prepare(
 							`SELECT substr(completed_at, 1, 13) AS hour, status, notify_status AS notify, count(*) AS count
-							 FROM jobs INDEXED BY jobs_finished_by_completion WHERE status IN ('completed', 'failed') AND completed_at >= ?1
+							 FROM jobs INDEXED BY jobs_finished_by_completion WHERE status IN ('completed', 'failed') AND completed_at >= ?1 AND completed_at < ?2
 							 GROUP BY 1, 2, 3`,
 						)
-						.bind(since),
+						.bind(since, until),
 					db.prepare(
 						`SELECT status, count(*) AS count FROM jobs INDEXED BY jobs_listed_by_status
 						 WHERE parent_id IS NULL AND status IN ('queued', 'running') GROUP BY status`,
@@ -85,10 +87,10 @@ export async function usageOf(
 							`SELECT substr(completed_at, 1, 13) AS hour, status, notify_status AS notify, count(*) AS count
 							 FROM jobs INDEXED BY jobs_finished_by_app
 							 WHERE app_id IN (SELECT value FROM json_each(?1)) AND parent_id IS NULL AND status IN ('completed', 'failed')
-							   AND completed_at >= ?2
+							   AND completed_at >= ?2 AND completed_at < ?3
 							 GROUP BY 1, 2, 3`,
 						)
-						.bind(jobsOf, since),
+						.bind(jobsOf, since, until),
 					db
 						.prepare(
 							`SELECT status, count(*) AS count FROM jobs INDEXED BY jobs_listed_by_app_status
