@@ -249,10 +249,10 @@ const Secret: FC<{ id: string; label: string; value: string }> = ({ id, label, v
 
 // --- Fields that keep what was typed and say, beside themselves, what was wrong --------------------------------
 
-/** Why a field was refused, beside it (its id is the field's aria-describedby). */
-const FieldError: FC<{ id: string; text?: string | undefined }> = ({ id, text }) =>
+/** Why a field was refused, beside it (its id is the field's aria-describedby), with the API's status when it refused. */
+const FieldError: FC<{ id: string; text?: string | undefined; status?: number | undefined }> = ({ id, text, status }) =>
 	text ? (
-		<p class="field-error" id={id}>
+		<p class="field-error" id={id} data-api-status={status === undefined ? undefined : String(status)}>
 			{text}
 		</p>
 	) : null;
@@ -307,7 +307,7 @@ export const Field: FC<FieldProps> = (props) => {
 				aria-describedby={describedBy(props, error)}
 				data-error={error ? props.name : undefined}
 			/>
-			<FieldError id={`${props.id}-error`} text={error} />
+			<FieldError id={`${props.id}-error`} text={error} status={props.form?.status} />
 		</div>
 	);
 };
@@ -332,7 +332,7 @@ export const TextArea: FC<FieldProps> = (props) => {
 			>
 				{props.form?.values[props.name] ?? props.value ?? ""}
 			</textarea>
-			<FieldError id={`${props.id}-error`} text={error} />
+			<FieldError id={`${props.id}-error`} text={error} status={props.form?.status} />
 		</div>
 	);
 };
@@ -357,7 +357,7 @@ export const Select: FC<FieldProps & { options: { value: string; label: string }
 					</option>
 				))}
 			</select>
-			<FieldError id={`${props.id}-error`} text={error} />
+			<FieldError id={`${props.id}-error`} text={error} status={props.form?.status} />
 		</div>
 	);
 };
@@ -380,7 +380,7 @@ export const Checkbox: FC<{ id: string; name: string; label: Child; form?: FormS
 				/>{" "}
 				{props.label}
 			</label>
-			<FieldError id={`${props.id}-error`} text={error} />
+			<FieldError id={`${props.id}-error`} text={error} status={props.form?.status} />
 		</div>
 	);
 };

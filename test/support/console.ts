@@ -147,10 +147,26 @@ export function fieldErrors(html: string): Record<string, string> {
 		if (id && name) names.set(id, name);
 	}
 	const errors: Record<string, string> = {};
-	for (const [, id, text] of html.matchAll(/<p class="field-error" id="([^"]+)-error">([\s\S]*?)<\/p>/g)) {
+	for (const [, id, text] of html.matchAll(/<p class="field-error" id="([^"]+)-error"[^>]*>([\s\S]*?)<\/p>/g)) {
 		errors[names.get(id ?? "") ?? id ?? ""] = unescape(text ?? "");
 	}
 	const general = /<p class="notice error" role="alert"[^>]*>([\s\S]*?)<\/p>/.exec(html)?.[1];
 	if (general !== undefined) errors.form = unescape(general.replace(/<[^>]+>/g, ""));
 	return errors;
+}
+
+/**
+ * What a console POST came to, as the API's status would say it: 303 with the job's API Location when it started a
+ * job; otherwise the status of the refusal its page shows (data-api-status), or the page's own status.
+ */
+export async function outcomeOf(s: ConsoleSession, response: Response): Promise<{ status: number; location: string | null }> {
+	const location = new URL(response.headers.get("Location") ?? "", ORIGIN).pathname;
+	if (response.status === 303 && location.startsWith("/console/jobs/")) {
+		return { status: 303, location: `/api/v2/jobs/${decodeURIComponent(location.slice("/console/jobs/".length))}` };
+	}
+	if (response.status !== 303) return { status: response.status, location: null };
+	const page = await follow(s, response);
+	const html = await page.text();
+	const refusal = /data-api-status="(\d+)"/.exec(html)?.[1];
+	return { status: refusal ? Number(refusal) : page.status, location: null };
 }
