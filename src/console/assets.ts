@@ -88,17 +88,19 @@ a.button.danger { background: var(--danger); border-color: var(--danger); color:
 form.search .row { display: flex; gap: 0.5rem; flex-wrap: wrap; }
 form.search input[type="search"] { flex: 1 1 12rem; min-width: 0; }
 form.filters .field select { width: 100%; }
-td.small { font-size: 0.8rem; }
-dl.summary { grid-template-columns: repeat(auto-fit, minmax(9rem, max-content)); }
+ul.stats { list-style: none; padding: 0; margin: 0 0 1.5rem; display: flex; flex-wrap: wrap; gap: 0.75rem; }
+ul.stats li { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem 0.9rem; }
+ul.stats strong { font-size: 1.3rem; margin-right: 0.25rem; }
+td.job small.id { display: block; color: var(--muted); font-size: 0.75rem; overflow-wrap: anywhere; }
 /* The overview's charts (charts.tsx): SVG scaled to the page's width, coloured here (no inline style). */
 .charts { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 26rem), 1fr)); }
 figure.chart { margin: 0; padding: 1rem; border: 1px solid var(--line); border-radius: 6px; background: #fff; min-width: 0; }
 figure.chart h2 { margin: 0 0 0.5rem; font-size: 1.1rem; }
 figure.chart figcaption { color: var(--muted); font-size: 0.9rem; margin: 0.5rem 0; }
 svg.chart-svg { width: 100%; height: auto; display: block; }
-.chart-label, .chart-value, .chart-note { font-size: 13px; fill: var(--ink); }
+.chart-label, .chart-value, .chart-note { font-size: 14px; fill: var(--ink); }
 .chart-value { font-weight: 600; }
-.chart-tick { font-size: 11px; fill: var(--muted); }
+.chart-tick { font-size: 12px; fill: var(--muted); }
 .chart-track { fill: #e6e6ec; }
 .chart-bar { fill: var(--accent); }
 .chart-bar.ok { fill: var(--ok); }

@@ -79,7 +79,7 @@ interface Bar {
 /** Horizontal bars, each against its own whole (a quota, a budget, a capacity): a label line and a bar per row. */
 const Bars: FC<{ id: string; title: string; description: string; bars: Bar[]; empty: string }> = ({ id, title, description, bars, empty }) => {
 	const shown = bars.slice(0, MOST_ROWS);
-	const rowHeight = 40;
+	const rowHeight = 42;
 	const height = Math.max(1, shown.length) * rowHeight + 4;
 	return (
 		<svg class="chart-svg" viewBox={`0 0 ${WIDTH} ${height}`} width={WIDTH} height={height} role="img" aria-labelledby={`${id}-title ${id}-desc`}>
@@ -95,17 +95,17 @@ const Bars: FC<{ id: string; title: string; description: string; bars: Bar[]; em
 					const share = bar.of > 0 ? Math.min(1, bar.value / bar.of) : 0;
 					// A sliver of a quota still shows: at least 2 units for anything above zero.
 					const filled = bar.value > 0 ? Math.max(2, Math.round(share * WIDTH)) : 0;
-					const label = bar.label.length > 30 ? `${bar.label.slice(0, 29)}…` : bar.label;
+					const label = bar.label.length > 28 ? `${bar.label.slice(0, 27)}…` : bar.label;
 					return (
 						<g>
-							<text x={0} y={y + 14} class="chart-label">
+							<text x={0} y={y + 15} class="chart-label">
 								{label}
 							</text>
-							<text x={WIDTH} y={y + 14} text-anchor="end" class="chart-value">
+							<text x={WIDTH} y={y + 15} text-anchor="end" class="chart-value">
 								{percent(bar.value, bar.of)}
 							</text>
-							<rect x={0} y={y + 20} width={WIDTH} height={12} rx={3} class="chart-track" />
-							<rect x={0} y={y + 20} width={filled} height={12} rx={3} class={`chart-bar ${bar.tone ?? ""}`} />
+							<rect x={0} y={y + 22} width={WIDTH} height={12} rx={3} class="chart-track" />
+							<rect x={0} y={y + 22} width={filled} height={12} rx={3} class={`chart-bar ${bar.tone ?? ""}`} />
 						</g>
 					);
 				})
@@ -243,12 +243,15 @@ export const JobTimelineChart: FC<{ usage: UsageView }> = ({ usage }) => {
 					);
 				})}
 				{hours.map((hour, i) =>
-					i % 6 === 0 || i === hours.length - 1 ? (
-						<text x={left + i * step + step / 2} y={top + plot.height + 16} text-anchor="middle" class="chart-tick">
+					i % 6 === 0 ? (
+						<text x={left + i * step} y={top + plot.height + 16} text-anchor="start" class="chart-tick">
 							{hourOf(hour.hour)}
 						</text>
 					) : null,
 				)}
+				<text x={WIDTH} y={top + plot.height + 16} text-anchor="end" class="chart-tick">
+					now
+				</text>
 				<text x={left} y={height - 6} class="chart-tick">
 					{`Now: ${number(queued)} queued, ${number(running)} running`}
 				</text>

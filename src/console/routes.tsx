@@ -103,6 +103,9 @@ const asApp = (appId: string) => ({ application: appId });
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** "1 registration", "2 registrations". */
+const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`;
+
 /** Lists the console pages itself (the API answers them whole): rows a page. */
 const ROWS_PER_PAGE = 25;
 
@@ -397,10 +400,13 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			{
 				term: "Deleted with it",
 				detail: counts
-					? `${counts.registrations} registrations of ${counts.learners} learners, ${counts.storedRows - counts.registrations} tag rows, and every job it holds`
+					? `${counted(counts.registrations, "registration")} of ${counted(counts.learners, "learner")}, ${counted(counts.storedRows - counts.registrations, "tag row")}, and every job it holds`
 					: `every registration, tag and job it holds (${generalWords(usage)})`,
 			},
-			{ term: "Credentials", detail: `${credentials.body?.credentials.length ?? "all its"} credentials stop working at once, and its tokens with them` },
+			{
+				term: "Credentials",
+				detail: `${credentials.body ? counted(credentials.body.credentials.length, "credential") : "all its credentials"} stop working at once, and the tokens they minted with them`,
+			},
 		];
 		return page(
 			c,
@@ -1028,7 +1034,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
 						{ term: "Learner id", detail: <Verbatim value={confirm.learnerId} /> },
 						{ term: "Registrations", detail: `${confirm.registrations} will be erased (as counted now; any registered before the job ends go too)` },
-						{ term: "Learner tags", detail: `${confirm.tags}` },
+						{ term: "Learner tags", detail: `${confirm.tags} will be removed` },
 						{ term: "Requested by", detail: confirm.userEmail },
 						{ term: "Suppress", detail: suppression(confirm.suppress) },
 					],

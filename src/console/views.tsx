@@ -496,18 +496,21 @@ export const OverviewPage: FC<PageProps & { usage: UsageView | null; unavailable
 	<Layout title="Overview" csrf={props.csrf} notice={props.notice}>
 		{props.usage ? (
 			<>
-				<dl class="facts summary">
-					<dt>Applications</dt>
-					<dd>{number(props.usage.applications.length)}</dd>
-					<dt>Registrations</dt>
-					<dd>{number(props.usage.applications.reduce((sum, app) => sum + app.registrations, 0))}</dd>
-					<dt>Learners</dt>
-					<dd>{number(props.usage.applications.reduce((sum, app) => sum + app.learners, 0))}</dd>
-					<dt>Jobs now</dt>
-					<dd>
-						{number(props.usage.jobs.queued)} queued, {number(props.usage.jobs.running)} running (<a href="/console/jobs?status=running">see them</a>)
-					</dd>
-				</dl>
+				<ul class="stats" aria-label="The realm in figures">
+					<li>
+						<strong>{number(props.usage.applications.length)}</strong> applications
+					</li>
+					<li>
+						<strong>{number(props.usage.applications.reduce((sum, app) => sum + app.registrations, 0))}</strong> registrations
+					</li>
+					<li>
+						<strong>{number(props.usage.applications.reduce((sum, app) => sum + app.learners, 0))}</strong> learners
+					</li>
+					<li>
+						<strong>{number(props.usage.jobs.queued + props.usage.jobs.running)}</strong> jobs unfinished now (
+						<a href="/console/jobs?status=running">running</a>, <a href="/console/jobs?status=queued">queued</a>)
+					</li>
+				</ul>
 				<div class="charts">
 					<StoredRowsChart usage={props.usage} />
 					<WriteBudgetChart usage={props.usage} />
@@ -1372,10 +1375,12 @@ export const JobsPage: FC<
 					columns={[
 						{
 							label: "Job",
+							class: "job",
 							cell: (job) => (
-								<a href={`/console/jobs/${encodeURIComponent(job.id)}`}>
-									{jobTypeWords(job.type)}
-								</a>
+								<>
+									<a href={`/console/jobs/${encodeURIComponent(job.id)}`}>{jobTypeWords(job.type)}</a>
+									<small class="mono id">{job.id}</small>
+								</>
 							),
 						},
 						{ label: "Status", class: "status", cell: (job) => <span class={`status-${job.status}`}>{job.status}</span> },
@@ -1385,7 +1390,6 @@ export const JobsPage: FC<
 						},
 						{ label: "Accepted", cell: (job) => <When iso={job.createdDate} /> },
 						{ label: "Completed", cell: (job) => (job.completedDate ? <When iso={job.completedDate} /> : "—") },
-						{ label: "Id", class: "mono small", cell: (job) => job.id },
 					]}
 				/>
 			)}

@@ -23,7 +23,7 @@ describe("the console's applications view", () => {
 		expect(confirm.status).toBe(200);
 		const html = await confirm.text();
 		expect(html).toContain(`action="/console/applications/${app.appId}/delete"`);
-		expect(html).toContain("1 registrations of 1 learners");
+		expect(html).toContain("1 registration of 1 learner, 0 tag rows");
 		// The confirmation page changed nothing, and a POST without its confirm=true only leads back to it.
 		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(200);
 		const unconfirmed = await submit(s, `/applications/${app.appId}/delete`);

@@ -170,7 +170,7 @@ describe("the jobs view", () => {
 			})),
 		);
 		await insertJobs(await shardOf(other.appId), [{ id: seedJobId(other.appId), appId: other.appId, type: "updateLearnerInfo", status: "queued", createdAt: future(200) }]);
-		const rows = (html: string) => (html.match(/<tr><td data-label="Job">/g) ?? []).length;
+		const rows = (html: string) => (html.match(/<tr><td data-label="Job"/g) ?? []).length;
 		const first = await (await fetchConsole(get(`/jobs?appId=${app.appId}`, s.cookie))).text();
 		expect(rows(first)).toBe(100);
 		expect(first).toContain("Erasure of one learner");
