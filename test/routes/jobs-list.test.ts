@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { shardDatabase } from "../../src/shards";
 import { call } from "../support/client";
 import { expectMessage, getJob, jobIdOf, waitForJob } from "../support/expect";
-import { MANAGEMENT, createApp, enrol, mintToken, realmUser, uniqueValue } from "../support/fixtures";
+import { MANAGEMENT, appOnShard, createApp, enrol, mintToken, realmUser, uniqueValue } from "../support/fixtures";
 import { type SeedJob, insertJobs, seedJobId } from "../support/jobs-seed";
 import { SHARDS, shardOf } from "../support/seed";
 
@@ -242,9 +242,10 @@ describe("GET /appManagement/jobs", () => {
 	});
 
 	it("lists a job found on two shards (a move copying it) once: the copy where its application is placed", async () => {
-		const app = await createApp();
-		const placed = await shardOf(app.appId);
-		const other = shardDatabase(env, SHARDS.find((shard) => shardDatabase(env, shard.name) !== placed && shard.region === "default")?.name ?? "");
+		// Placed on the second shard, its copy on the first: the first database's copy is met first in the merge.
+		const app = await appOnShard("SHARD_2");
+		const placed = shardDatabase(env, "SHARD_2");
+		const other = shardDatabase(env, "SHARD_1");
 		const id = seedJobId(app.appId);
 		const createdAt = FUTURE(2097, 1);
 		await insertJobs(placed, [{ id, appId: app.appId, type: "updateLearnerInfo", status: "completed", createdAt }]);
