@@ -155,6 +155,16 @@ describe("the console, safe by construction, in headless Chromium", () => {
 		await shoot("webhook-refused");
 	});
 
+	it("shows a test event's outcome, its long event id wrapped within a 375 px screen", async () => {
+		await page.goto(`${origin()}/console/applications/${appId}`);
+		// A public https host that will not answer here (no network in the test): the outcome says so.
+		await page.type("#webhook-url", "https://hooks.example.invalid-tld.com/learner-service");
+		await submit(`/console/applications/${appId}/webhook`);
+		await submit(`/console/applications/${appId}/webhook/test`);
+		expect(await page.$eval("[role=alert], [role=status]", (element) => element.textContent ?? "")).toMatch(/^Test event evt_[0-9a-f]{32} /);
+		await shoot("webhook-test-event");
+	}, 30_000);
+
 	it("erases a learner everywhere only after a page naming each application and its registrations; a reload repeats nothing", async () => {
 		await page.goto(`${origin()}/console/erasures`);
 		await shoot("erasures");
