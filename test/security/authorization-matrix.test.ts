@@ -87,6 +87,12 @@ const EXPECTED: Record<string, Row> = {
 	// Job status is also open to the management credentials, which outlive a deleted application.
 	getJob:                    [200,       200,       403,      404,         404,         200,        401,  401],
 	getJobReceipt:             [200,       200,       403,      404,         404,         200,        401,  401],
+	// The other application lists its own jobs: none of this one's.
+	getJobs:                   [200,       200,       403,      200,         200,         401,        401,  401],
+	getRealmJobs:              [401,       401,       401,      401,         401,         200,        401,  401],
+	getRealmUsage:             [401,       401,       401,      401,         401,         200,        401,  401],
+	getApplicationUsage:       [401,       401,       401,      401,         401,         200,        401,  401],
+	getLearnerApplications:    [401,       401,       401,      401,         401,         200,        401,  401],
 	getErasureReceiptKey:      [200,       200,       200,      200,         200,         200,        200,  200],
 	getOpenApiDocument:        [200,       200,       200,      200,         200,         200,        200,  200],
 	getDocsPage:               [200,       200,       200,      200,         200,         200,        200,  200],
@@ -186,6 +192,12 @@ const ACCESS: Record<string, { access: Access; scope?: Scope }> = {
 	getJob: { access: "app+management", scope: "read:learner" },
 	// An erasure's receipt: as its job status. The key that verifies receipts is public.
 	getJobReceipt: { access: "app+management", scope: "read:learner" },
+	// The application's job list; the realm's, usage and where a learner is held are the management API's.
+	getJobs: app("read:learner"),
+	getRealmJobs: management,
+	getRealmUsage: management,
+	getApplicationUsage: management,
+	getLearnerApplications: management,
 	getErasureReceiptKey: { access: "public" },
 	getOpenApiDocument: { access: "public" },
 	getDocsPage: { access: "public" },
@@ -354,6 +366,11 @@ const REQUESTS: Record<string, (cell: Cell) => Promise<RequestSpec>> = {
 		body: { tags: [world.secrets.tag] },
 	}),
 	getJob: async ({ world }) => ({ params: { jobId: world.jobId } }),
+	getJobs: async () => ({}),
+	getRealmJobs: async ({ world }) => ({ query: { appId: world.own.appId } }),
+	getRealmUsage: async () => ({}),
+	getApplicationUsage: async ({ world }) => ({ params: { childAppId: world.own.appId } }),
+	getLearnerApplications: async ({ world }) => ({ params: { learnerId: world.learnerId } }),
 	getJobReceipt: async ({ world }) => ({ params: { jobId: world.erasureJobId } }),
 	getErasureReceiptKey: async () => ({}),
 	getOpenApiDocument: async () => ({}),
