@@ -1,4 +1,5 @@
-import type { Context } from "hono";
+import type { Context, Hono } from "hono";
+import type { BlankSchema } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ApiAnswer, ApiClient } from "./api";
 import { saveDraft } from "./drafts";
@@ -24,6 +25,9 @@ export interface ConsoleEnv {
 	};
 }
 export type ConsoleContext = Context<ConsoleEnv>;
+export type ConsoleRouter = Hono<ConsoleEnv, BlankSchema, "/console">;
+/** Registers a GET for a POST-only path, leading to the page that holds its form (./routes.tsx). */
+export type FormPage = (path: string, to: (c: ConsoleContext) => string) => void;
 
 /** What a redirect hands its page. */
 export interface PageDraft {

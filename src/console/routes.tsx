@@ -1,9 +1,8 @@
-import { zValidator } from "@hono/zod-validator";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z, type ZodType } from "zod";
+import { z } from "zod";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
 import { config } from "../config";
@@ -11,12 +10,13 @@ import { ApiError, unauthorized } from "../errors";
 import { learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { log } from "../log";
-import { type ApiAnswer, type ApiFetch, apiClient, jobIdOf, segment } from "./api";
+import { type ApiFetch, apiClient, jobIdOf, segment } from "./api";
 import { consoleFile } from "./assets";
 import type { UsageView } from "./charts";
+import { confirmation, confirmationRoutes } from "./confirmations";
 import { openDraft } from "./drafts";
+import { erasureRoutes } from "./erasures";
 import {
-	type Confirmation,
 	type ConsoleContext,
 	type ConsoleEnv,
 	type PageDraft,
@@ -30,6 +30,20 @@ import {
 	refusalOf,
 	refused,
 } from "./flow";
+import {
+	MANAGEMENT,
+	apiFailure,
+	asApp,
+	counted,
+	field,
+	findApplication,
+	form,
+	listApplications,
+	signedIn,
+	startedJob,
+	tagList,
+	tidy,
+} from "./shared";
 import {
 	SESSION_COOKIE,
 	SESSION_SECONDS,
@@ -48,7 +62,6 @@ import {
 	ConfirmPage,
 	type CredentialView,
 	ERASURE_TYPES,
-	ErasuresPage,
 	ErrorPage,
 	type Fact,
 	type JobView,
@@ -62,10 +75,7 @@ import {
 	type RegistrationView,
 	SignInPage,
 	UsersPage,
-	Verbatim,
-	VerbatimList,
 	type WebhookView,
-	When,
 	progressOf,
 } from "./views";
 import { waitingWords } from "./words";
@@ -98,43 +108,10 @@ export const CONSOLE_CSP = [
 	"connect-src 'self'",
 ].join("; ");
 
-const MANAGEMENT = { management: true } as const;
-const asApp = (appId: string) => ({ application: appId });
-
 const now = () => Math.floor(Date.now() / 1000);
-
-/** "1 registration", "2 registrations". */
-const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`;
 
 /** Lists the console pages itself (the API answers them whole): rows a page. */
 const ROWS_PER_PAGE = 25;
-
-/** A bulk erasure's learners whose registrations the confirmation page counts (one API call each). */
-export const COUNTED_IDS = 100;
-
-/** A form body, checked by `schema`; a failure answers 400 with the field's message (onError renders it). */
-const form = <T extends ZodType>(schema: T) =>
-	zValidator("form", schema, (result) => {
-		if (!result.success) {
-			const issue = result.error.issues[0];
-			throw new ApiError(400, `${issue?.path.join(".") || "form"}: ${issue?.message ?? "invalid"}`);
-		}
-	});
-
-/** Free text (a name, an email, a URL, a shard): the spaces around it are dropped, as whoever typed it meant. */
-const tidy = (value: string | undefined) => (value ?? "").trim();
-
-/**
- * Ids and tags exactly as typed (SPEC §10): never trimmed or normalised, since learner "bob " is not learner "bob".
- * Length and characters are the API's to judge.
- */
-const field = z.string().max(LIMITS.bodyBytes).default("");
-
-/** The tags of a comma-separated field: split on commas only (no tag holds one), empty pieces dropped, none trimmed. */
-const tagList = (tags: string) => tags.split(",").filter((tag) => tag !== "");
-
-/** The ids of a one-per-line field: split on line breaks only (CRLF, as browsers send a textarea, or LF), empty lines dropped. */
-const lineList = (ids: string) => ids.split(/\r?\n/).filter((id) => id !== "");
 
 /**
  * Whether a POST comes from a page of this origin. A foreign Origin is refused outright. Browsers send
@@ -154,22 +131,6 @@ function fromThisOrigin(c: ConsoleContext): boolean {
 const isStatusPoll = (path: string) => /^\/console\/jobs\/[^/]+\/status$/.test(path);
 
 const SIGNED_OUT_MESSAGE = "Your console session has ended or was never started: sign in again";
-
-/** A failed API call as the console's own error (onError renders it, in general words, with the API's status). */
-const apiFailure = (answer: ApiAnswer<unknown>) => new ApiError(answer.status as ContentfulStatusCode, generalWords(answer));
-
-/** Requester refusals every erasure shares: the API's and the console's review (who is an owner or admin). */
-const REQUESTER_RULES: RefusalRule[] = [
-	{ status: 403, field: "userEmail", text: "This email is not a realm owner or admin: only they may request an erasure (see Realm users)." },
-	{ status: 400, match: /userEmail/, field: "userEmail", text: "Enter the requester's email address." },
-];
-
-const LEARNER_ID_RULE: RefusalRule = {
-	status: 400,
-	match: /learnerId/,
-	field: "learnerId",
-	text: "A learner id is 1 to 255 characters, without control characters.",
-};
 
 export function consoleRoutes(apiFetch: ApiFetch) {
 	const router = new Hono<ConsoleEnv>().basePath("/console");
@@ -274,8 +235,6 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		await next();
 	});
 
-	const signedIn = (c: ConsoleContext) => ({ csrf: c.var.csrf, notice: noticeOf(c) });
-
 	/**
 	 * A POST-only path opened with GET (a bookmark, a reload after the session ended, a typed URL): the page holding
 	 * its form, never "Not found".
@@ -303,18 +262,6 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 
 	// Applications.
-
-	async function listApplications(c: ConsoleContext): Promise<ApplicationView[]> {
-		const answer = await c.var.api<{ applications: ApplicationView[] }>(MANAGEMENT, "GET", "/appManagement/applications");
-		if (!answer.ok || !answer.body) throw apiFailure(answer);
-		return answer.body.applications;
-	}
-
-	async function findApplication(c: ConsoleContext, appId: string): Promise<ApplicationView> {
-		const app = (await listApplications(c)).find((candidate) => candidate.id === appId);
-		if (!app) throw new ApiError(404, `There is no application ${appId} (or it was deleted)`);
-		return app;
-	}
 
 	/** The page of a list the console pages itself: rows matching `q` (case-insensitive), 25 a page. */
 	function pageOfList<T>(rows: T[], text: (row: T) => string, q: string, pageNumber: number) {
@@ -872,378 +819,12 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 	formPage("/applications/:appId/learners/:learnerId/info", learnerPath);
 
-	// Erasures: each is reviewed (what the API says it would erase), then confirmed, then started as a job.
-
-	router.get("/erasures", async (c) =>
-		page(
-			c,
-			<ErasuresPage
-				{...signedIn(c)}
-				applications={await listApplications(c)}
-				forms={{ eraseLearner: formOf(c, "eraseLearner"), eraseBulk: formOf(c, "eraseBulk"), eraseRealm: formOf(c, "eraseRealm") }}
-			/>,
-		),
-	);
-
-	/** Whether the email is a realm owner or admin (the API judges again when the erasure is asked). */
-	async function privileged(c: ConsoleContext, email: string): Promise<boolean> {
-		const answer = await c.var.api<{ users: { email: string; role: string }[] }>(MANAGEMENT, "GET", "/appManagement/users");
-		const user = answer.body?.users.find((candidate) => candidate.email.toLowerCase() === email.toLowerCase());
-		return user?.role === "owner" || user?.role === "admin";
-	}
-
-	/** A learner's registrations in an application (GET /registrations?learnerId= with its total): null when it has none. */
-	async function registrationsOf(c: ConsoleContext, appId: string, learnerId: string): Promise<number | ApiAnswer<unknown> | null> {
-		const answer = await c.var.api(asApp(appId), "GET", `/registrations?learnerId=${encodeURIComponent(learnerId)}&includeTotalCount=true`);
-		if (!answer.ok) return answer;
-		const total = Number(answer.headers.get("X-Total-Count") ?? 0);
-		return total > 0 ? total : null;
-	}
-
-	const erasureForm = z.object({ appId: field, learnerId: field, ids: field, userEmail: field, suppress: field });
-	const notPrivileged = "This email is not a realm owner or admin: only they may request an erasure (see Realm users).";
-
-	router.post("/erasures/learner", form(erasureForm), async (c) => {
-		const { appId, learnerId, userEmail, suppress } = c.req.valid("form");
-		const values = { appId, learnerId, userEmail, suppress };
-		const back = (errors: Record<string, string>, status?: number) => refused(c, "/console/erasures", "eraseLearner", { values, errors, status });
-		if (!learnerId) return back({ learnerId: "Type the id of the learner to erase." });
-		if (!tidy(userEmail)) return back({ userEmail: "Type the requester's email: a realm owner or admin." });
-		const app = (await listApplications(c)).find((candidate) => candidate.id === appId);
-		if (!app) return back({ appId: "Choose the application the learner is in." });
-		const [registrations, tags, allowed] = await Promise.all([
-			registrationsOf(c, appId, learnerId),
-			c.var.api<{ tags: string[] }>(asApp(appId), "GET", `/learner/${segment(learnerId)}/tags`),
-			privileged(c, tidy(userEmail)),
-		]);
-		if (registrations === null) {
-			return back({ learnerId: `${app.name} has no learner with exactly this id (ids are compared exactly: case and spaces count).` }, 404);
-		}
-		if (typeof registrations !== "number") return refused(c, "/console/erasures", "eraseLearner", refusalOf(registrations, values, [LEARNER_ID_RULE]));
-		if (!allowed) return back({ userEmail: notPrivileged }, 403);
-		return confirmation(c, {
-			kind: "eraseLearner",
-			appId,
-			appName: app.name,
-			learnerId,
-			userEmail: tidy(userEmail),
-			suppress: suppress === "true",
-			registrations,
-			tags: tags.body?.tags.length ?? 0,
-		});
-	});
-
-	router.post("/erasures/bulk", form(erasureForm), async (c) => {
-		const { appId, ids: typed, userEmail, suppress } = c.req.valid("form");
-		const values = { appId, ids: typed, userEmail, suppress };
-		const back = (errors: Record<string, string>, status?: number) => refused(c, "/console/erasures", "eraseBulk", { values, errors, status });
-		const ids = [...new Set(lineList(typed))];
-		if (ids.length === 0) return back({ ids: "Type the learner ids to erase, one per line." });
-		if (ids.length > LIMITS.idsPerBatch) return back({ ids: `At most ${LIMITS.idsPerBatch} learners in one erasure: these are ${ids.length}.` });
-		if (!tidy(userEmail)) return back({ userEmail: "Type the requester's email: a realm owner or admin." });
-		const app = (await listApplications(c)).find((candidate) => candidate.id === appId);
-		if (!app) return back({ appId: "Choose the application the learners are in." });
-		if (!(await privileged(c, tidy(userEmail)))) return back({ userEmail: notPrivileged }, 403);
-		// The first COUNTED_IDS learners are counted (one call each, a few at a time); the API checks them all again.
-		const counted: { id: string; registrations: number }[] = [];
-		const unknown: string[] = [];
-		const first = ids.slice(0, COUNTED_IDS);
-		for (let start = 0; start < first.length; start += 8) {
-			const found = await Promise.all(first.slice(start, start + 8).map(async (id) => ({ id, registrations: await registrationsOf(c, appId, id) })));
-			for (const entry of found) {
-				if (entry.registrations === null || typeof entry.registrations !== "number") unknown.push(entry.id);
-				else counted.push({ id: entry.id, registrations: entry.registrations });
-			}
-		}
-		if (unknown.length > 0) {
-			return back({ ids: `Not learners of ${app.name} (ids are compared exactly: case and spaces count): ${unknown.map((id) => JSON.stringify(id)).join(", ")}` }, 404);
-		}
-		return confirmation(c, { kind: "eraseBulk", appId, appName: app.name, ids, userEmail: tidy(userEmail), suppress: suppress === "true", counted });
-	});
-
-	router.post("/erasures/realm", form(erasureForm), async (c) => {
-		const { learnerId, userEmail, suppress } = c.req.valid("form");
-		const values = { learnerId, userEmail, suppress };
-		const back = (errors: Record<string, string>, status?: number) => refused(c, "/console/erasures", "eraseRealm", { values, errors, status });
-		if (!learnerId) return back({ learnerId: "Type the id of the learner to erase." });
-		if (!tidy(userEmail)) return back({ userEmail: "Type the requester's email: a realm owner or admin." });
-		const [holders, allowed] = await Promise.all([
-			c.var.api<{ applications: { id: string; name: string; shard: string; registrations: number }[] }>(
-				MANAGEMENT,
-				"GET",
-				`/appManagement/learners/${segment(learnerId)}/applications`,
-			),
-			privileged(c, tidy(userEmail)),
-		]);
-		if (!holders.ok || !holders.body) {
-			return refused(
-				c,
-				"/console/erasures",
-				"eraseRealm",
-				refusalOf(holders, values, [
-					{ status: 404, field: "learnerId", text: "No application holds a learner with exactly this id (ids are compared exactly: case and spaces count)." },
-					LEARNER_ID_RULE,
-				]),
-			);
-		}
-		if (!allowed) return back({ userEmail: notPrivileged }, 403);
-		return confirmation(c, { kind: "eraseRealm", learnerId, userEmail: tidy(userEmail), suppress: suppress === "true", holders: holders.body.applications });
-	});
-	for (const kind of ["learner", "bulk", "realm"]) formPage(`/erasures/${kind}`, () => "/console/erasures");
-
-	// Confirmations: the reviewed action, sealed in a draft (./drafts.ts), shown by GET /confirm and carried out, once,
-	// by POST /confirm. What is carried out is what the page showed: the draft's, not the form's.
-
-	async function confirmation(c: ConsoleContext, confirm: Confirmation): Promise<Response> {
-		return redirect(c, "/console/confirm", { confirm }, { once: false });
-	}
-
-	router.get("/confirm", async (c) => {
-		const confirm = c.var.draft?.confirm;
-		if (!confirm) return done(c, "/console/overview", { kind: "error", text: "This confirmation has expired or was carried out already: nothing was done again." });
-		const token = c.req.query("r") ?? "";
-		return page(c, <ConfirmPage {...signedIn(c)} {...confirmationPage(confirm)} action="/console/confirm" fields={{ r: token }} />);
-	});
-
-	router.post("/confirm", form(z.object({ r: field, confirm: field })), async (c) => {
-		const { r, confirm } = c.req.valid("form");
-		if (confirm !== "true") return c.redirect(`/console/confirm?r=${encodeURIComponent(r)}`, 303);
-		// Taken as it is read: a second press of the button (or a resent form) finds nothing to do.
-		const draft = await openDraft<PageDraft>(c.env.DB, c.var.session, r, { take: true });
-		if (!draft?.confirm) return done(c, "/console/jobs", { kind: "error", text: "This confirmation has expired or was carried out already: nothing was done again." });
-		return carryOut(c, draft.confirm);
-	});
-	formPage("/confirm", (c) => (c.req.query("r") ? `/console/confirm?r=${encodeURIComponent(c.req.query("r") ?? "")}` : "/console/overview"));
-
-	/** What a confirmation page says. */
-	function confirmationPage(confirm: Confirmation) {
-		const suppression = (suppress: boolean) =>
-			suppress ? "Yes: registrations naming this learner id are refused afterwards, until the suppression is lifted" : "No";
-		const irreversible = "This cannot be undone. Once it completes, a signed receipt states what was erased.";
-		switch (confirm.kind) {
-			case "eraseLearner":
-				return {
-					title: "Erase this learner?",
-					heading: (
-						<>
-							Erase learner <Verbatim value={confirm.learnerId} />?
-						</>
-					),
-					intro: `Every registration of this learner in ${confirm.appName}, with its tags and the learner's tags, is deleted by a job.`,
-					facts: [
-						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
-						{ term: "Learner id", detail: <Verbatim value={confirm.learnerId} /> },
-						{ term: "Registrations", detail: `${confirm.registrations} will be erased (as counted now; any registered before the job ends go too)` },
-						{ term: "Learner tags", detail: `${confirm.tags} will be removed` },
-						{ term: "Requested by", detail: confirm.userEmail },
-						{ term: "Suppress", detail: suppression(confirm.suppress) },
-					],
-					warning: irreversible,
-					button: "Erase the learner",
-					cancel: "/console/erasures",
-				};
-			case "eraseBulk": {
-				const counted = confirm.counted.reduce((sum, entry) => sum + entry.registrations, 0);
-				const uncounted = confirm.ids.length - confirm.counted.length;
-				return {
-					title: `Erase ${confirm.ids.length} learners?`,
-					intro: `One job erases each of these learners in ${confirm.appName}, all or nothing: if one is not a learner there when the job is asked, none is erased.`,
-					facts: [
-						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
-						{ term: "Learners", detail: <VerbatimList values={confirm.ids} /> },
-						{
-							term: "Registrations",
-							detail:
-								uncounted === 0
-									? `${counted} will be erased (as counted now)`
-									: `${counted} of the first ${confirm.counted.length} learners (as counted now); the other ${uncounted} are counted by the job as it goes`,
-						},
-						{ term: "Requested by", detail: confirm.userEmail },
-						{ term: "Suppress", detail: suppression(confirm.suppress) },
-					],
-					warning: irreversible,
-					button: `Erase ${confirm.ids.length} learners`,
-					cancel: "/console/erasures",
-				};
-			}
-			case "eraseRealm":
-				return {
-					title: "Erase this learner everywhere?",
-					heading: (
-						<>
-							Erase learner <Verbatim value={confirm.learnerId} /> in every application?
-						</>
-					),
-					intro: `The learner is erased in each application holding it now (${confirm.holders.length}), on whichever shard it lives; a realm job follows them.`,
-					facts: [
-						{ term: "Learner id", detail: <Verbatim value={confirm.learnerId} /> },
-						...confirm.holders.map((holder) => ({
-							term: holder.name,
-							detail: `${holder.registrations} registration${holder.registrations === 1 ? "" : "s"} (application ${holder.id}, shard ${holder.shard})`,
-						})),
-						{ term: "Requested by", detail: confirm.userEmail },
-						{ term: "Suppress", detail: suppression(confirm.suppress) },
-					],
-					warning: irreversible,
-					button: `Erase in ${confirm.holders.length} application${confirm.holders.length === 1 ? "" : "s"}`,
-					cancel: "/console/erasures",
-				};
-			case "move":
-				return {
-					title: `Move ${confirm.appName}?`,
-					intro:
-						"A job copies the application's rows to the target shard while it keeps working, then refuses its writes for a few seconds (503, Retry-After) while it copies the last ones, compares the counts and flips its placement; the old shard's rows are deleted after that.",
-					facts: [
-						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
-						{ term: "From", detail: `shard ${confirm.from}, region ${confirm.fromRegion}` },
-						{ term: "To", detail: `shard ${confirm.to}, region ${confirm.toRegion}` },
-						{
-							term: "Region",
-							detail:
-								confirm.fromRegion === confirm.toRegion
-									? "unchanged"
-									: `changes from ${confirm.fromRegion} to ${confirm.toRegion}${confirm.allowRegionChange ? " (allowed)" : ": not allowed on the previous page, so the service will refuse it"}`,
-						},
-					],
-					button: `Move to ${confirm.to}`,
-					cancel: `/console/applications/${segment(confirm.appId)}/move`,
-				};
-			case "liftSuppression":
-				return {
-					title: "Lift this suppression?",
-					heading: (
-						<>
-							Lift the suppression of <Verbatim value={confirm.learnerId} />?
-						</>
-					),
-					intro: `Registrations naming this learner id in ${confirm.appName} are accepted again, as a new learner.`,
-					facts: [
-						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
-						{ term: "Learner id", detail: <Verbatim value={confirm.learnerId} /> },
-						{
-							term: "Suppressed",
-							detail: (
-								<>
-									since <When iso={confirm.since} />, by erasure <a href={`/console/jobs/${segment(confirm.jobId)}`}>{confirm.jobId}</a>
-								</>
-							),
-						},
-					],
-					button: "Lift the suppression",
-					cancel: `/console/applications/${segment(confirm.appId)}`,
-				};
-		}
-	}
-
-	/** Carries out a confirmed action through the API; a refusal goes back to its form, with what was typed. */
-	async function carryOut(c: ConsoleContext, confirm: Confirmation): Promise<Response> {
-		const erasureQuery = (userEmail: string, suppress: boolean) => `?userEmail=${encodeURIComponent(userEmail)}${suppress ? "&suppress=true" : ""}`;
-		switch (confirm.kind) {
-			case "eraseLearner": {
-				const answer = await c.var.api(asApp(confirm.appId), "POST", `/learner/${segment(confirm.learnerId)}/delete-information${erasureQuery(confirm.userEmail, confirm.suppress)}`);
-				const values = { appId: confirm.appId, learnerId: confirm.learnerId, userEmail: confirm.userEmail, suppress: String(confirm.suppress) };
-				if (!answer.ok) {
-					return refused(
-						c,
-						"/console/erasures",
-						"eraseLearner",
-						refusalOf(answer, values, [
-							{ status: 404, match: /Learner/, field: "learnerId", text: `${confirm.appName} has no learner with exactly this id any more (erased or deleted meanwhile?).` },
-							...REQUESTER_RULES,
-							LEARNER_ID_RULE,
-						]),
-					);
-				}
-				return startedJob(c, answer.location, { learnerId: confirm.learnerId, requestedBy: confirm.userEmail });
-			}
-			case "eraseBulk": {
-				const answer = await c.var.api(asApp(confirm.appId), "POST", `/learners/delete-information${erasureQuery(confirm.userEmail, confirm.suppress)}`, { ids: confirm.ids });
-				const values = { appId: confirm.appId, ids: confirm.ids.join("\n"), userEmail: confirm.userEmail, suppress: String(confirm.suppress) };
-				if (!answer.ok) {
-					const unknown = answer.status === 404 ? [...answer.message.matchAll(/\[([^\]]*)\]/g)].map((match) => match[1] ?? "") : [];
-					return refused(
-						c,
-						"/console/erasures",
-						"eraseBulk",
-						unknown.length > 0
-							? { values, errors: { ids: `Not learners of ${confirm.appName} (any more): ${unknown.map((id) => JSON.stringify(id)).join(", ")}. Nothing was erased.` }, status: 404 }
-							: refusalOf(answer, values, [...REQUESTER_RULES, { status: 400, match: /ids/, field: "ids", text: "Give 1 to 1000 learner ids, one per line, each 1 to 255 characters." }]),
-					);
-				}
-				return startedJob(c, answer.location, { requestedBy: confirm.userEmail });
-			}
-			case "eraseRealm": {
-				const answer = await c.var.api(
-					MANAGEMENT,
-					"POST",
-					`/appManagement/learners/${segment(confirm.learnerId)}/delete-information${erasureQuery(confirm.userEmail, confirm.suppress)}`,
-				);
-				const values = { learnerId: confirm.learnerId, userEmail: confirm.userEmail, suppress: String(confirm.suppress) };
-				if (!answer.ok) {
-					return refused(
-						c,
-						"/console/erasures",
-						"eraseRealm",
-						refusalOf(answer, values, [
-							{ status: 404, field: "learnerId", text: "No application holds a learner with exactly this id any more (erased or deleted meanwhile?)." },
-							...REQUESTER_RULES,
-							LEARNER_ID_RULE,
-						]),
-					);
-				}
-				return startedJob(c, answer.location, { learnerId: confirm.learnerId, requestedBy: confirm.userEmail });
-			}
-			case "move": {
-				const answer = await c.var.api(MANAGEMENT, "POST", `/appManagement/applications/${segment(confirm.appId)}/move`, {
-					shard: confirm.to,
-					allowRegionChange: confirm.allowRegionChange,
-				});
-				const values = { shard: confirm.to, allowRegionChange: String(confirm.allowRegionChange) };
-				if (!answer.ok) {
-					return refused(
-						c,
-						`/console/applications/${segment(confirm.appId)}/move`,
-						"move",
-						refusalOf(answer, values, [
-							{
-								status: 400,
-								match: /allowRegionChange/,
-								field: "allowRegionChange",
-								text: `${confirm.to} is in data region ${confirm.toRegion} and this application's data is in ${confirm.fromRegion}: tick this box to let its data change region, or choose a shard of region ${confirm.fromRegion}.`,
-							},
-							{ status: 409, match: /already/, field: "shard", text: "The application is on this shard already, or a move of it to another shard is under way (see its jobs)." },
-							{ status: 409, match: /closed/, field: "shard", text: "This shard is closed to new applications: choose an open one." },
-							{ status: 404, field: "form", text: "This application no longer exists." },
-						]),
-					);
-				}
-				return startedJob(c, answer.location, {});
-			}
-			case "liftSuppression": {
-				const answer = await c.var.api(asApp(confirm.appId), "DELETE", `/learner/${segment(confirm.learnerId)}/suppression`);
-				const back = `/console/applications/${segment(confirm.appId)}`;
-				if (!answer.ok) {
-					return refused(
-						c,
-						back,
-						"suppression",
-						refusalOf(answer, { learnerId: confirm.learnerId }, [
-							{ status: 404, field: "learnerId", text: "This learner id is not suppressed any more (lifted meanwhile?)." },
-						]),
-					);
-				}
-				return done(c, back, { kind: "ok", text: "Suppression lifted: registrations naming this learner id are accepted again:", values: [confirm.learnerId] });
-			}
-		}
-	}
+	// Erasures (reviewed, then confirmed) and the confirmation page of every reviewed action.
+	erasureRoutes(router, formPage);
+	confirmationRoutes(router, formPage);
 
 	// Jobs: the realm's list (GET /appManagement/jobs), and one job's page. Jobs and receipts are read with the
 	// management credentials, which read any application's job.
-
-	/** Goes to the page of the job a Location names, handing it what the operator typed (the job keeps neither). */
-	function startedJob(c: ConsoleContext, location: string | null, typed: { learnerId?: string; requestedBy?: string }) {
-		return redirect(c, `/console/jobs/${segment(jobIdOf(location))}`, typed.learnerId || typed.requestedBy ? typed : undefined, { once: false });
-	}
 
 	const readJob = (c: ConsoleContext, jobId: string) => c.var.api<JobView>(MANAGEMENT, "GET", `/jobs/${segment(jobId)}`);
 
