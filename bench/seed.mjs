@@ -28,7 +28,7 @@ export function seedApplication() {
 	const now = "2026-01-01T00:00:00.000Z";
 	const secretHash = createHash("sha256").update(SECRET).digest("hex");
 	return `
-INSERT INTO applications (id, name, data_region, shard, created_at) VALUES ('${APP_ID}', 'Bench LMS', 'default', '${SHARD}', '${now}');
+INSERT INTO applications (id, name, data_region, shard, created_at, updated_at) VALUES ('${APP_ID}', 'Bench LMS', 'default', '${SHARD}', '${now}', '${now}');
 INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)
   VALUES ('${CREDENTIAL_ID}', '${APP_ID}', 'bench', '${secretHash}', 1, '${now}', '${now}');
 INSERT INTO realm_users (email_key, email, role, created_at, updated_at)

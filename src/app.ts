@@ -1,17 +1,15 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { forgetApplication } from "./auth/credentials";
 import { ConfigError, config } from "./config";
-import { createRouter, type AppEnv } from "./context";
+import type { AppEnv, AppRouter } from "./context";
 import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
 import { d1Trouble } from "./db/retry";
 import { ApiError, seconds, unauthorized } from "./errors";
 import { bodyChecks } from "./http/body";
 import { describeFault, log } from "./log";
-import { registerSecuritySchemes } from "./openapi/security";
 import { checkBookmark, requestContext } from "./request-context";
 
 export const API_BASE = "/api/v2";
@@ -22,7 +20,7 @@ const requireConfig = createMiddleware<AppEnv>(async (c, next) => {
 	await next();
 });
 
-type App = OpenAPIHono<AppEnv>;
+type App = Hono<AppEnv>;
 type Fetch = (request: Request, env: Env, ctx?: Context["executionCtx"]) => Response | Promise<Response>;
 
 /**
@@ -48,14 +46,25 @@ const GROUPS = {
 	meta: async () => [(await import("./routes/meta")).metaRoutes],
 	// The paths of no group: the middleware, then 404.
 	none: async () => [],
-} satisfies Record<string, () => Promise<App[]>>;
+} satisfies Record<string, () => Promise<AppRouter[]>>;
 export type Group = keyof typeof GROUPS | "docs" | "console" | "front";
 
 /**
- * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
- * learner tag operations, the hot path, are a group of their own.
+ * The path with the runs of slashes before and after the base made one. Rustici's generated clients default to a
+ * host ending in a slash (".../api/v2/") and append paths that start with one, so every call they make reads
+ * "/api/v2//ping"; SCORM Cloud answers it. A redirect would not do: clients do not repeat a POST's body after one.
+ * Further on, an empty segment is an empty id ("/learner//tags"), never merged into another route's path; and
+ * encoded slashes (%2F, inside an id) are not slashes here and stay as they are.
  */
-export function groupOf(path: string): Group {
+export const collapseSlashes = (path: string): string => path.replace(BASE_JOIN, `${API_BASE}/`).replace(/^\/{2,}/, "/");
+const BASE_JOIN = new RegExp(`^/+${API_BASE.split("/").filter(Boolean).join("/+")}/{2,}`);
+
+/**
+ * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
+ * learner tag operations, the hot path, are a group of their own. Repeated slashes count as one.
+ */
+export function groupOf(rawPath: string): Group {
+	const path = collapseSlashes(rawPath);
 	if (path === "/") return "front";
 	if (path === "/console" || path.startsWith("/console/")) return "console";
 	if (!path.startsWith(`${API_BASE}/`)) return "none";
@@ -89,10 +98,9 @@ export function groupOf(path: string): Group {
 }
 
 /** One group's app: the shared middleware, its routes under the base path, one error path, 404 and 405. */
-function buildApp(routers: App[]): App {
-	const app = createRouter();
-	registerSecuritySchemes(app.openAPIRegistry);
-	const { limitBodySize, requireMediaType } = bodyChecks(app.openAPIRegistry);
+function buildApp(routers: AppRouter[]): App {
+	const app = new Hono<AppEnv>();
+	const { limitBodySize, requireMediaType } = bodyChecks(routers, API_BASE);
 	app.use("*", requestContext);
 	app.use("*", requireConfig);
 	app.use("*", checkBookmark);
@@ -108,19 +116,20 @@ function buildApp(routers: App[]): App {
 				}),
 		}),
 	);
-	for (const router of routers) app.route(API_BASE, router);
+	for (const router of routers) app.route(API_BASE, router.hono);
 	app.notFound(notFoundAnswer);
 	app.onError(errorAnswer);
 	return app;
 }
 
+/** Every route of the API: the OpenAPI document's source. */
+export const allRouters = async (): Promise<AppRouter[]> => (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+
 /** Every route of the API in one app, with the OpenAPI document and its page (public) listing them all. */
 async function buildFullApp(): Promise<App> {
-	const routers = (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
-	const app = buildApp(routers);
+	const routers = await allRouters();
 	const { docsRoutes } = await import("./routes/docs");
-	app.route(API_BASE, docsRoutes(app, API_BASE));
-	return app;
+	return buildApp([...routers, docsRoutes(routers, API_BASE)]);
 }
 
 /**
@@ -131,7 +140,7 @@ async function buildFullApp(): Promise<App> {
 async function buildConsole(): Promise<Fetch> {
 	const { consoleRoutes } = await import("./console/routes");
 	const consoleApp = consoleRoutes(handle);
-	const app = createRouter();
+	const app = new Hono<AppEnv>();
 	app.use("*", requestContext);
 	app.use("*", requireConfig);
 	app.use("*", checkBookmark);
@@ -152,7 +161,7 @@ async function buildConsole(): Promise<Fetch> {
 const built = new Map<Group, Promise<Fetch>>();
 
 /** The routers of a group (tests: each route's path must be served by its group). */
-export const groupRouters = (group: keyof typeof GROUPS): Promise<App[]> => GROUPS[group]();
+export const groupRouters = (group: keyof typeof GROUPS): Promise<AppRouter[]> => GROUPS[group]();
 let full: Promise<App> | undefined;
 
 /** The whole API in one app: the OpenAPI document's source (the docs group), tests and the bench probe. */
@@ -181,9 +190,18 @@ function appFor(group: Group): Promise<Fetch> {
 	return fetch;
 }
 
-/** Answers a request with the app of its path's group, built by the first request the isolate serves for it. */
+/**
+ * Answers a request with the app of its path's group, built by the first request the isolate serves for it. The
+ * group app routes the path with repeated slashes collapsed (collapseSlashes), as the group was chosen.
+ */
 export async function handle(request: Request, env: Env, ctx?: Context["executionCtx"]): Promise<Response> {
-	return (await appFor(groupOf(new URL(request.url).pathname)))(request, env, ctx);
+	const url = new URL(request.url);
+	const path = collapseSlashes(url.pathname);
+	if (path !== url.pathname) {
+		url.pathname = path;
+		request = new Request(url, request);
+	}
+	return (await appFor(groupOf(path)))(request, env, ctx);
 }
 
 // The path is not echoed: it may hold a learner id.

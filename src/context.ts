@@ -1,8 +1,7 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AuthContext } from "./auth/scopes";
 import type { Config } from "./config";
 import type { Db } from "./db/types";
-import { validationMessage } from "./validation";
+import { Router } from "./http/router";
 
 /** Hono environment shared by every route: bindings plus per-request variables. */
 export interface AppEnv {
@@ -24,11 +23,6 @@ export interface AppEnv {
 	};
 }
 
-/** A router whose validation failures answer 400 MessageSchema naming the field. */
-export function createRouter() {
-	return new OpenAPIHono<AppEnv>({
-		defaultHook: (result, c) => {
-			if (!result.success) return c.json({ message: validationMessage(result.error) }, 400);
-		},
-	});
-}
+/** A group of routes, each declared once, whose validation failures answer 400 MessageSchema naming the field. */
+export type AppRouter = Router<AppEnv>;
+export const createRouter = (): AppRouter => new Router<AppEnv>();

@@ -11,6 +11,7 @@ export const LIMITS = {
 	/** Not in SCORM Cloud's documentation; bounded here for the same reason as learners' tags. */
 	tagsPerRegistration: 1000,
 	registrationsPerPage: 100,
+	applicationsPerPage: 100,
 	learnersPerPage: 100,
 	emailLength: 320,
 	nameLength: 255,

@@ -1,5 +1,13 @@
-import { z } from "zod";
+import * as z from "zod";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
+import {
+	APPLICATION_DATETIME_FILTERS,
+	APPLICATION_FILTER_FIELDS,
+	APPLICATION_ORDERS,
+	type ApplicationFilter,
+	type ApplicationOrder,
+	type ApplicationPosition,
+} from "./db/applications";
 import { TAG_MATCHES, type LearnerFilter } from "./db/learners";
 import {
 	DATETIME_FILTERS,
@@ -74,6 +82,31 @@ export const LEARNER_PAGES: Listing<LearnerPageCursor> = {
 		app: z.string(),
 		filter: z.object({ tags: z.array(z.string()).optional(), tagMatch: z.enum(TAG_MATCHES) }),
 		after: z.string(),
+	}),
+};
+
+/** Where an applicationList listing stopped: the realm ("" as app), its original filters and order, the last application. */
+export interface ApplicationPageCursor {
+	app: string;
+	filter: ApplicationFilter;
+	order: ApplicationOrder;
+	after: ApplicationPosition;
+}
+
+/** GET /appManagement/applicationList. */
+export const APPLICATION_PAGES: Listing<ApplicationPageCursor> = {
+	domain: "application-paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({
+			datetimeFilter: z.enum(APPLICATION_DATETIME_FILTERS),
+			since: z.string().optional(),
+			until: z.string().optional(),
+			filter: z.string().optional(),
+			filterBy: z.enum(APPLICATION_FILTER_FIELDS),
+		}),
+		order: z.enum(APPLICATION_ORDERS),
+		after: z.object({ id: z.string(), createdAt: z.string(), updatedAt: z.string() }),
 	}),
 };
 

@@ -210,6 +210,17 @@ function moveSection(move) {
 	].join("\n");
 }
 
+/** Rows read by the bulk erasure's run at two sizes: linear growth reads ×10 for ×10 the learners, quadratic ×100. */
+function bulkScalingLine([small, large]) {
+	const count = (n) => n.toLocaleString("en");
+	const perLearner = (entry) => (entry.rowsRead / entry.learners).toFixed(1);
+	return (
+		`  bulk run at two sizes: ${count(small.learners)} learners ${count(small.rowsRead)} rows read (${perLearner(small)} a learner), ` +
+		`${count(large.learners)} learners ${count(large.rowsRead)} rows read (${perLearner(large)} a learner): ` +
+		`×${(large.rowsRead / small.rowsRead).toFixed(1)} rows for ×${large.learners / small.learners} learners`
+	);
+}
+
 /** The erasures phase's lines: a bulk erasure and a realm-wide erasure (bench/probe erasures). */
 function erasuresSection(erasures) {
 	const { bulk, realm } = erasures;
@@ -222,6 +233,7 @@ function erasuresSection(erasures) {
 			`${count(bulk.totalMs)} ms; per chunk at most ${count(bulk.run.perChunkMax.rowsRead)} rows read, ` +
 			`${count(bulk.run.perChunkMax.rowsWritten)} written, ${bulk.run.perChunkMax.ms} ms (bounds: ${bulk.run.chunkBounds.registrations} registrations, ${bulk.run.chunkBounds.rows} rows)`,
 		`  bulk job: registrationsAffected ${count(bulk.job.registrationsAffected)}, tagsRemoved ${count(bulk.job.tagsRemoved)}`,
+		...(erasures.bulkScaling ? [bulkScalingLine(erasures.bulkScaling)] : []),
 		`  realm-wide: a learner in ${realm.applications} applications (${realm.shards.join(", ")}), ${realm.registrationsPerApplication} registrations each, ` +
 			`and one application without it: acceptance ${realm.acceptance.calls} D1 calls (${Object.entries(realm.acceptance.byDatabase)
 				.filter(([, entry]) => entry.calls > 0)

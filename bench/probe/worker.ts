@@ -673,7 +673,7 @@ async function moveSetup(env: ProbeEnv, request: MoveRequest) {
 	const source = shardDatabase(env, from);
 	const learnerId = "'move-learner-' || printf('%06d', i)";
 	const createdAt = new Date().toISOString();
-	await insertApplication(control, source, { id: appId, name: "Bench move", dataRegion: "default", shard: from, createdAt });
+	await insertApplication(control, source, { id: appId, name: "Bench move", dataRegion: "default", shard: from, createdAt, updatedAt: createdAt, allowDelete: true });
 	const registrations = learners * request.registrationsPerLearner;
 	const learnerTags = learners * request.learnerTagsEach;
 	const seedStarted = Date.now();
@@ -856,7 +856,8 @@ interface ErasuresRequest {
 /** Seeds an application on `shard` whose `learners` learners (`prefix`-n) have `perLearner` registrations each. */
 async function seedErasureApp(env: ProbeEnv, appId: string, shard: string, prefix: string, learners: number, perLearner: number) {
 	const db = shardDatabase(env, shard);
-	await insertApplication(env.DB, db, { id: appId, name: "Bench erasure", dataRegion: shard === "SHARD_EU_1" ? "eu" : "default", shard, createdAt: new Date().toISOString() });
+	const now = new Date().toISOString();
+	await insertApplication(env.DB, db, { id: appId, name: "Bench erasure", dataRegion: shard === "SHARD_EU_1" ? "eu" : "default", shard, createdAt: now, updatedAt: now, allowDelete: true });
 	const learnersCte = "learners(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM learners WHERE i < ?2 - 1)";
 	const eachCte = "each(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM each WHERE k < ?3 - 1)";
 	const learner = "?4 || printf('%06d', i)";

@@ -16,6 +16,7 @@ BEGIN
     event_at = coalesce(NEW.completed_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     notify_status = CASE WHEN coalesce((SELECT webhook_hint FROM app_storage WHERE app_id = NEW.app_id), 1) = 1 THEN 'new' END,
     notify_attempts = 0, notify_last_status = NULL, notify_last_error = NULL,
-    notify_due_at = coalesce(NEW.completed_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    notify_due_at = CASE WHEN coalesce((SELECT webhook_hint FROM app_storage WHERE app_id = NEW.app_id), 1) = 1
+      THEN coalesce(NEW.completed_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) END
   WHERE id = NEW.id;
 END;

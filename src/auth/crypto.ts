@@ -11,6 +11,13 @@ export function base64UrlEncode(bytes: Uint8Array): string {
 	return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** Standard base64 (RFC 4648 §4, with padding). */
+export function base64Encode(bytes: Uint8Array | ArrayBuffer): string {
+	let binary = "";
+	for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+	return btoa(binary);
+}
+
 /** Decodes base64url; null when the text is not base64url. */
 export function base64UrlDecode(text: string): Uint8Array | null {
 	if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;

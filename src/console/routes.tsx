@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
 import { config } from "../config";
@@ -64,6 +64,7 @@ import {
 	ERASURE_TYPES,
 	ErrorPage,
 	type Fact,
+	GuardedApplicationPage,
 	type JobView,
 	JobPage,
 	JobsPage,
@@ -305,6 +306,9 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		});
 	});
 
+	/** The page of the application a path names. */
+	const applicationPath = (c: ConsoleContext) => `/console/applications/${segment(c.req.param("appId") ?? "")}`;
+
 	// Moving an application: the form, its review, then the confirmation page.
 
 	const shardChoices = (c: ConsoleContext) => config(c.env).shards.map((shard) => ({ name: shard.name, region: shard.region, open: shard.open }));
@@ -336,6 +340,8 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 
 	router.get("/applications/:appId/delete", async (c) => {
 		const app = await findApplication(c, c.req.param("appId"));
+		// Guarded (allowDelete: false): the API would refuse, so there is nothing to confirm until deletion is allowed.
+		if (app.allowDelete === false) return page(c, <GuardedApplicationPage {...signedIn(c)} app={app} />);
 		const [usage, credentials] = await Promise.all([
 			c.var.api<ApplicationUsageView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(app.id)}/usage`),
 			c.var.api<{ credentials: CredentialView[] }>(MANAGEMENT, "GET", `/appManagement/${segment(app.id)}/credentials`),
@@ -370,6 +376,25 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		);
 	});
 
+	// allowDelete: while it is false the API refuses to delete the application; setting it deletes nothing.
+	router.post("/applications/:appId/allow-delete", form(z.object({ allowDelete: z.enum(["true", "false"]) })), async (c) => {
+		const allowDelete = c.req.valid("form").allowDelete === "true";
+		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(c.req.param("appId"))}`, { allowDelete });
+		return done(
+			c,
+			applicationPath(c),
+			answer.ok
+				? {
+						kind: "ok",
+						text: allowDelete
+							? "Deletion allowed: the application can be deleted now, after its own confirmation."
+							: "Deletion switched off: the application cannot be deleted until it is allowed again.",
+					}
+				: { kind: "error", status: answer.status, text: answer.status === 404 ? "There is no such application any more (deleted already?)." : generalWords(answer) },
+		);
+	});
+	formPage("/applications/:appId/allow-delete", applicationPath);
+
 	router.post("/applications/:appId/delete", form(z.object({ confirm: field })), async (c) => {
 		const appId = c.req.param("appId");
 		const confirmPage = `/console/applications/${segment(appId)}/delete`;
@@ -377,11 +402,13 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/applications/${segment(appId)}`);
 		if (!answer.ok) {
 			const text =
-				answer.status === 409
-					? "The application is being moved between shards: delete it once the move's job has finished."
-					: answer.status === 404
-						? "There is no such application any more (deleted already?)."
-						: generalWords(answer);
+				answer.status === 409 && /allowDelete/.test(answer.message)
+					? "Deletion is switched off for this application (it is guarded against deletion): allow deletion on its page first. Nothing was deleted."
+					: answer.status === 409
+						? "The application is being moved between shards: delete it once the move's job has finished."
+						: answer.status === 404
+							? "There is no such application any more (deleted already?)."
+							: generalWords(answer);
 			return redirect(c, answer.status === 404 ? "/console/applications" : confirmPage, { notice: { kind: "error", text, status: answer.status } });
 		}
 		return startedJob(c, answer.location, {});
@@ -420,8 +447,6 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			/>,
 		);
 	});
-
-	const applicationPath = (c: ConsoleContext) => `/console/applications/${segment(c.req.param("appId") ?? "")}`;
 
 	router.post("/applications/:appId/credentials", form(z.object({ name: field })), async (c) => {
 		const appId = c.req.param("appId");

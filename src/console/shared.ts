@@ -1,6 +1,7 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z, type ZodType } from "zod";
+import * as z from "zod";
+import type { ZodType } from "zod";
 import { ApiError } from "../errors";
 import { LIMITS } from "../limits";
 import { type ApiAnswer, jobIdOf, segment } from "./api";
@@ -64,11 +65,15 @@ export async function listApplications(c: ConsoleContext): Promise<ApplicationVi
 	return answer.body.applications;
 }
 
-/** One live application, or a 404 the console's error page shows. */
+/**
+ * One live application with its properties, allowDelete among them (GET /appManagement/applications/{id}), or a
+ * 404 the console's error page shows.
+ */
 export async function findApplication(c: ConsoleContext, appId: string): Promise<ApplicationView> {
-	const app = (await listApplications(c)).find((candidate) => candidate.id === appId);
-	if (!app) throw new ApiError(404, `There is no application ${appId} (or it was deleted)`);
-	return app;
+	const answer = await c.var.api<ApplicationView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(appId)}`);
+	if (answer.status === 404) throw new ApiError(404, `There is no application ${appId} (or it was deleted)`);
+	if (!answer.ok || !answer.body) throw apiFailure(answer);
+	return answer.body;
 }
 
 /** Goes to the page of the job a Location names, handing it what the operator typed (the job keeps neither). */

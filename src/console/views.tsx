@@ -28,13 +28,15 @@ export interface ApplicationView {
 	createDate: string;
 	dataRegion: "default" | "eu";
 	shard: string;
+	/** Known from GET /appManagement/applications/{id} (the list does not carry it). */
+	allowDelete?: boolean;
 }
 
 export interface CredentialView {
 	id: string;
 	name: string;
 	status: "Enabled" | "Disabled";
-	createDate: string;
+	created: string;
 }
 
 export interface LearnerView {
@@ -549,6 +551,33 @@ export const MovePage: FC<PageProps & { app: ApplicationView; shards: ShardChoic
 	);
 };
 
+/** The form that sets an application's allowDelete: SCORM Cloud's guard against deleting it by mistake. */
+const AllowDeleteForm: FC<{ app: ApplicationView; csrf: string; allow: boolean }> = ({ app, csrf, allow }) => (
+	<PostForm action={`/console/applications/${app.id}/allow-delete`} csrf={csrf} class="row" label={allow ? "Allow deletion" : "Guard against deletion"}>
+		<input type="hidden" name="allowDelete" value={allow ? "true" : "false"} />
+		<button type="submit" class="secondary">
+			{allow ? "Allow deletion" : "Guard against deletion"}
+		</button>
+	</PostForm>
+);
+
+/**
+ * What the delete page shows instead of a confirmation while the application is guarded (allowDelete: false): the
+ * API refuses to delete it, so there is nothing to confirm until deletion is allowed again.
+ */
+export const GuardedApplicationPage: FC<PageProps & { app: ApplicationView }> = ({ app, csrf, notice }) => (
+	<Layout title={`Application ${app.name} is guarded against deletion`} csrf={csrf} notice={notice}>
+		<p>
+			Deletion is switched off for application <code>{app.id}</code> (its <code>allowDelete</code> is false), so it cannot be deleted, from
+			here or through the API. Allowing deletion deletes nothing by itself: deleting it then still needs its own confirmation.
+		</p>
+		<AllowDeleteForm app={app} csrf={csrf} allow={true} />
+		<p>
+			<a href={`/console/applications/${app.id}`}>Back to the application</a>
+		</p>
+	</Layout>
+);
+
 const WebhookSection: FC<{ app: ApplicationView; webhook: WebhookView; csrf: string; secret?: string | undefined; form?: FormState | undefined }> = ({
 	app,
 	webhook,
@@ -658,7 +687,10 @@ export const ApplicationPage: FC<
 					<dd>could not be read: {props.usage.unavailable}</dd>
 				</>
 			)}
+			<dt>Deletion</dt>
+			<dd>{props.app.allowDelete === false ? "switched off: the application is guarded against deletion (allowDelete: false)" : "allowed"}</dd>
 		</dl>
+		<AllowDeleteForm app={props.app} csrf={props.csrf} allow={props.app.allowDelete === false} />
 		<p class="links">
 			<a href={`/console/applications/${props.app.id}/learners`}>Learners of this application</a>
 			<a href={`/console/jobs?appId=${props.app.id}`}>Its jobs</a>
@@ -696,7 +728,7 @@ export const ApplicationPage: FC<
 					},
 					{ label: "Id", class: "mono", cell: (credential) => credential.id },
 					{ label: "Status", cell: (credential) => credential.status },
-					{ label: "Created", cell: (credential) => <When iso={credential.createDate} /> },
+					{ label: "Created", cell: (credential) => <When iso={credential.created} /> },
 					{
 						label: "Actions",
 						class: "actions",

@@ -2,7 +2,7 @@ import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
 /**
- * The console's drafts and one-time results (migrations/control 0007: console_drafts), in the control database: each
+ * The console's drafts and one-time results (migrations/control 0008: console_drafts), in the control database: each
  * row sealed by src/console/drafts.ts under a key only the browser holds, keyed by the SHA-256 of that key's token.
  */
 

@@ -6,6 +6,8 @@ export interface Credential {
 	name: string;
 	enabled: boolean;
 	createdAt: string;
+	/** The last rename, enabling or disabling; the creation date until then. */
+	updatedAt: string;
 	/** Where the application's data lives (applications.shard): read with the credential, cached with it. */
 	shard: string;
 }
@@ -16,6 +18,7 @@ interface CredentialRow {
 	name: string;
 	enabled: number;
 	created_at: string;
+	updated_at: string;
 	shard: string;
 }
 
@@ -25,10 +28,11 @@ const toCredential = (row: CredentialRow): Credential => ({
 	name: row.name,
 	enabled: row.enabled === 1,
 	createdAt: row.created_at,
+	updatedAt: row.updated_at,
 	shard: row.shard,
 });
 
-const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at, a.shard";
+const COLUMNS = "c.id, c.app_id, c.name, c.enabled, c.created_at, c.updated_at, a.shard";
 
 // A live application (one whose deletion has not been requested), for the credential routes: each checks it in
 // the same D1 call as its own statement, so "no such application" and the change are one round trip.
@@ -38,7 +42,7 @@ const LIVE_APPLICATION = "SELECT 1 FROM applications WHERE id = ?1 AND deleted_a
  * Stores a credential of a live application; only the hash of its secret is kept. False when there is no such
  * application (nothing is written).
  */
-export async function insertCredential(db: Db, credential: Omit<Credential, "shard">, secretHash: string): Promise<boolean> {
+export async function insertCredential(db: Db, credential: Omit<Credential, "shard" | "updatedAt">, secretHash: string): Promise<boolean> {
 	const result = await db
 		.prepare(
 			`INSERT INTO credentials (id, app_id, name, secret_hash, enabled, created_at, updated_at)

@@ -4,7 +4,7 @@ import type { Db } from "./types";
 
 /**
  * Listing jobs newest first (GET /jobs, GET /appManagement/jobs), one database at a time: a shard's or the control
- * database's. Every jobs table has the same listing indexes (migrations/shard 0009, migrations/control 0007), so one
+ * database's. Every jobs table has the same listing indexes (migrations/shard 0009, migrations/control 0008), so one
  * statement serves both. A bulk erasure's children are never listed: the bulk job stands for them.
  */
 

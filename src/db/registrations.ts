@@ -285,3 +285,18 @@ export async function deleteRegistration(db: Db, appId: string, id: string, limi
 	]);
 	return (results.at(-1)?.meta.changes ?? 0) > 0;
 }
+
+/**
+ * How many registrations each of these applications holds on this shard, for the management API's
+ * registrationCount: one statement, each count read from registrations_by_app (the index, not the rows).
+ */
+export async function countRegistrationsOf(db: Db, appIds: string[]): Promise<Map<string, number>> {
+	if (appIds.length === 0) return new Map();
+	const { results } = await retryTransient(() =>
+		db
+			.prepare("SELECT j.value AS app_id, (SELECT count(*) FROM registrations r WHERE r.app_id = j.value) AS registrations FROM json_each(?1) j")
+			.bind(JSON.stringify(appIds))
+			.all<{ app_id: string; registrations: number }>(),
+	);
+	return new Map(results.map((row) => [row.app_id, row.registrations]));
+}

@@ -5,32 +5,27 @@ import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../context";
 import { ApiError, badRequest } from "../errors";
 import { LIMITS } from "../limits";
+import type { AppRouter } from "../context";
 
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
-type Registry = { definitions: readonly unknown[] };
-interface RouteDefinition {
-	type: "route";
-	route: { method: string; path: string; request?: { body?: { content?: Record<string, unknown> } } };
-}
-
 /**
- * What each declared operation takes as a body, read from the app's OpenAPI registry once every route is
- * mounted: by "METHOD /path" (Hono's pattern), and by path for requests no operation matched (405s), which are
- * held to the media type of the path's operations.
+ * What each declared operation takes as a body, read from the routes' declarations (src/http/router.ts) once every
+ * route is mounted: by "METHOD /path" (Hono's pattern, under `base`), and by path for requests no operation
+ * matched (405s), which are held to the media type of the path's operations.
  */
 interface BodyDeclarations {
 	byOperation: Map<string, string[]>;
 	byPath: { pattern: RegExp; mediaTypes: string[] }[];
 }
 
-function readDeclarations(registry: Registry): BodyDeclarations {
+function readDeclarations(routers: readonly AppRouter[], base: string): BodyDeclarations {
 	const byOperation = new Map<string, string[]>();
 	const byPath: BodyDeclarations["byPath"] = [];
-	for (const definition of registry.definitions as RouteDefinition[]) {
+	for (const definition of routers.flatMap((router) => router.definitions)) {
 		const content = definition.type === "route" ? definition.route.request?.body?.content : undefined;
-		if (!content) continue;
-		const path = definition.route.path.replace(/\{([^}]+)\}/g, ":$1");
+		if (!content || definition.type !== "route") continue;
+		const path = `${base}${definition.route.path}`.replace(/\{([^}]+)\}/g, ":$1");
 		const mediaTypes = Object.keys(content);
 		byOperation.set(`${definition.route.method.toUpperCase()} ${path}`, mediaTypes);
 		const pattern = new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+")}$`);
@@ -46,17 +41,17 @@ function hasBody(request: Request): boolean {
 }
 
 /**
- * The body checks of every operation of `registry`'s app: 413 for a body over 1 MiB, 415 for a body of another
- * media type than the operation declares (JSON unless it declares otherwise; SPEC §1), 400 for JSON whose bytes
- * are not UTF-8. An operation that takes no body ignores a stray one, unread: it gets neither 413 nor 415. A
- * request no operation matched keeps the checks, with the media type of its path's operations.
+ * The body checks of every operation of `routers` (mounted under `base`): 413 for a body over 1 MiB, 415 for a
+ * body of another media type than the operation declares (JSON unless it declares otherwise; SPEC §1), 400 for
+ * JSON whose bytes are not UTF-8. An operation that takes no body ignores a stray one, unread: it gets neither 413
+ * nor 415. A request no operation matched keeps the checks, with the media type of its path's operations.
  */
-export function bodyChecks(registry: Registry) {
+export function bodyChecks(routers: readonly AppRouter[], base: string) {
 	let declarations: BodyDeclarations | undefined;
 
 	/** The media types the request's operation takes; [] when it takes no body, null when none matched. */
 	function declaredMediaTypes(c: Context<AppEnv>): string[] | null {
-		declarations ??= readDeclarations(registry);
+		declarations ??= readDeclarations(routers, base);
 		const routes = matchedRoutes(c).filter((route) => route.method !== "ALL");
 		if (routes.length === 0) {
 			return declarations.byPath.find(({ pattern }) => pattern.test(c.req.path))?.mediaTypes ?? null;

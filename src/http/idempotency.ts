@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import type { Context } from "hono";
 import { hmacHex, sha256Hex } from "../auth/crypto";
 import type { AppEnv } from "../context";

@@ -1,4 +1,4 @@
-import { type RouteConfig, createRoute } from "@hono/zod-openapi";
+import type { RouteConfig, createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { ZodType } from "zod";
 import { requireManagement, requireScope, requireScopeOrManagement } from "../auth/middleware";
@@ -120,10 +120,13 @@ type Declaration = Omit<RouteConfig, "security" | "middleware"> & {
 export function declareRoute<const D extends Declaration>(declaration: D) {
 	const { access, errors: own = [], ...route } = declaration;
 	const statuses = [...new Set([...sharedErrors(access, route.request?.body !== undefined), ...own])];
-	return createRoute({
+	// As @hono/zod-openapi's createRoute types it (the handler's types come from it), built here: that package
+	// loads the OpenAPI generator, which only the document needs (src/http/router.ts).
+	const config = {
 		...(route as Omit<D, "access" | "errors">),
 		security: securityOf(access),
 		middleware: middlewareOf(access),
 		responses: { ...route.responses, ...errors(...statuses) } as D["responses"] & Partial<Record<ErrorStatus, MessageResponse>>,
-	});
+	};
+	return config as ReturnType<typeof createRoute<D["path"], typeof config>>;
 }

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { badRequest } from "../errors";
 import { LIMITS } from "../limits";
 import { TagSchema } from "../schemas/text";

@@ -3,7 +3,7 @@ import { markUnsent } from "../db/job-sweeps";
 import { JOB_TYPES, jobHome } from "../db/jobs";
 import type { Db } from "../db/types";
 import { log } from "../log";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The one queue message contract. Messages carry ids only, never personal data: everything a job needs (the

@@ -1,4 +1,4 @@
-import { base64UrlDecode, base64UrlEncode, randomSecret } from "../auth/crypto";
+import { base64Encode, base64UrlDecode, base64UrlEncode } from "../auth/crypto";
 
 /**
  * Webhook signing secrets (SPEC §8). Each delivery is signed with its application's secret, so the secret must be
@@ -13,8 +13,33 @@ const decoder = new TextDecoder();
 const SEALED_PREFIX = "v1.";
 const IV_BYTES = 12;
 
-/** A new signing secret, shown once to the caller of PUT .../webhook: `whsec_` and 32 random bytes, base64url. */
-export const newSigningSecret = () => `whsec_${randomSecret()}`;
+const PREFIX = "whsec_";
+
+/**
+ * A new signing secret, shown once to the caller of PUT .../webhook, as the Standard Webhooks specification writes
+ * one: `whsec_` and the base64 (standard alphabet, padded: 44 characters) of 32 random bytes, which are the HMAC key.
+ */
+export const newSigningSecret = () => PREFIX + base64Encode(crypto.getRandomValues(new Uint8Array(32)));
+
+/**
+ * Whether a secret was issued before deliveries were signed as Standard Webhooks: `whsec_` and 43 base64url
+ * characters, whose HMAC key was the whole text. Deliveries under one keep their old header too
+ * (Learner-Service-Signature), so a receiver that checks it goes on working until the webhook is set again.
+ */
+export const isLegacySecret = (secret: string) => /^whsec_[A-Za-z0-9_-]{43}$/.test(secret);
+
+/**
+ * The HMAC key of a secret (Standard Webhooks: the bytes the text after `whsec_` encodes). A legacy secret's
+ * base64url encodes 32 bytes the same way: its key is those bytes, which a Standard Webhooks library takes as the
+ * secret `whsec_` + their standard base64 (the README shows the conversion).
+ */
+export function signingKey(secret: string): Uint8Array {
+	const encoded = secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret;
+	const bytes = base64UrlDecode(encoded.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""));
+	// A stored secret is one this service made; this guards against a sealed text that is not one.
+	if (!bytes || bytes.length === 0) throw new Error("webhook signing secret is not whsec_ and base64");
+	return bytes;
+}
 
 // The derived key, per LEARNER_HASH_KEY value (one per deployment): derivation costs more than a seal.
 const sealingKeys = new Map<string, Promise<CryptoKey>>();

@@ -1,4 +1,4 @@
-import { toHex } from "../auth/crypto";
+import { base64Encode, toHex } from "../auth/crypto";
 import { config } from "../config";
 import { clearWebhookHint } from "../db/app-storage";
 import { type NewEvent, markRedelivered, newEvents, overdueDeliveries, pendingDelivery, recordAttempt, settleNewEvents } from "../db/job-events";
@@ -9,8 +9,8 @@ import { log } from "../log";
 import { type JobResource, jobResource } from "./resource";
 import { jobDatabase } from "./job-database";
 import { webhookUrlProblem } from "./webhook-destination";
-import { openSecret } from "./webhook-secret";
-import { z } from "zod";
+import { isLegacySecret, openSecret, signingKey } from "./webhook-secret";
+import * as z from "zod";
 
 /**
  * Webhook events (SPEC §8). A job's end creates its event on its row (migrations/shard 0005); `dispatchEvents`
@@ -62,15 +62,29 @@ export const eventPayload = (job: Job & { event: NonNullable<Job["event"]> }): E
 
 const encoder = new TextEncoder();
 
+const hmacSha256 = async (key: Uint8Array, text: string) =>
+	crypto.subtle.sign("HMAC", await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]), encoder.encode(text));
+
 /**
- * The `Learner-Service-Signature` header of a body sent at `timestamp` (unix seconds): `t=<timestamp>,v1=<hex
- * HMAC-SHA-256 of "<timestamp>.<body>" under the signing secret>`, as Stripe signs. The key is not cached: there is
- * one per application, and a delivery signs once.
+ * The headers that sign an event body sent at `timestamp` (unix seconds), as the Standard Webhooks specification
+ * says (SPEC §8), so any of its libraries verifies them: `webhook-id` (the event id, which receivers dedupe by),
+ * `webhook-timestamp`, and `webhook-signature: v1,<base64 HMAC-SHA-256 of "<id>.<timestamp>.<body>">` under the
+ * secret's key. The id and the time are signed with the body: neither can be replayed with another. Under a secret
+ * issued before this scheme (isLegacySecret) the old headers come too: `Learner-Service-Signature: t=<timestamp>,v1=
+ * <hex HMAC-SHA-256 of "<timestamp>.<body>" under the secret's text>` and `Learner-Service-Event-Id`. The key is not
+ * cached: there is one per application, and a delivery signs once.
  */
-export async function signatureHeader(secret: string, timestamp: number, body: string): Promise<string> {
-	const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-	const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${timestamp}.${body}`));
-	return `t=${timestamp},v1=${toHex(mac)}`;
+export async function signatureHeaders(secret: string, eventId: string, timestamp: number, body: string): Promise<Record<string, string>> {
+	const headers: Record<string, string> = {
+		"webhook-id": eventId,
+		"webhook-timestamp": String(timestamp),
+		"webhook-signature": `v1,${base64Encode(await hmacSha256(signingKey(secret), `${eventId}.${timestamp}.${body}`))}`,
+	};
+	if (isLegacySecret(secret)) {
+		headers["Learner-Service-Signature"] = `t=${timestamp},v1=${toHex(await hmacSha256(encoder.encode(secret), `${timestamp}.${body}`))}`;
+		headers["Learner-Service-Event-Id"] = eventId;
+	}
+	return headers;
 }
 
 /** One attempt's outcome: the HTTP status answered, or why there was none. */
@@ -87,16 +101,11 @@ export const isDelivered = (outcome: AttemptOutcome) => outcome.status !== null 
  */
 export async function postEvent(url: string, secret: string, payload: EventPayload, nowMs: number): Promise<AttemptOutcome> {
 	const body = JSON.stringify(payload);
-	const signature = await signatureHeader(secret, Math.floor(nowMs / 1000), body);
+	const signed = await signatureHeaders(secret, payload.id, Math.floor(nowMs / 1000), body);
 	try {
 		const response = await fetch(url, {
 			method: "POST",
-			headers: {
-				"Content-Type": "application/json",
-				"User-Agent": "learner-service-webhooks/1",
-				"Learner-Service-Signature": signature,
-				"Learner-Service-Event-Id": payload.id,
-			},
+			headers: { "Content-Type": "application/json", "User-Agent": "learner-service-webhooks/1", ...signed },
 			body,
 			redirect: "manual",
 			signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),

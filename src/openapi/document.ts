@@ -1,7 +1,9 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context";
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
+import * as z from "zod";
+import type { AppRouter } from "../context";
+import "../schemas/openapi-meta";
 import { BOOKMARK_FORMAT } from "../request-context";
+import { registerSecuritySchemes } from "./security";
 import { DESCRIPTION, TAG_DESCRIPTIONS } from "./description";
 
 // The document is plain JSON once generated: post-processing walks it as data.
@@ -66,16 +68,25 @@ function addSharedBehaviour(operation: JsonObject) {
 	operation.parameters = [...((operation.parameters as unknown[]) ?? []), { $ref: "#/components/parameters/D1Bookmark" }];
 }
 
-const cache = new WeakMap<OpenAPIHono<AppEnv>, { version: string; document: OpenApiDocument }>();
+const cache = new WeakMap<readonly AppRouter[], { version: string; document: OpenApiDocument }>();
 
 /**
- * The OpenAPI 3.1 document of every route mounted on `root` under `base`, generated from the same zod schemas
- * that validate requests. Paths are relative to the server url `base`, as SCORM Cloud's clients call them.
+ * The OpenAPI 3.1 document of every route of `routers` served under `base`, generated from the same zod schemas
+ * that validate requests (their declarations, src/http/router.ts), with the security schemes. Paths are relative
+ * to the server url `base`, as SCORM Cloud's clients call them. Built on first request for it: no other request
+ * loads the generator (SPEC §6).
  */
-export function openApiDocument(root: OpenAPIHono<AppEnv>, base: string, version: string): OpenApiDocument {
-	const cached = cache.get(root);
+export function openApiDocument(routers: readonly AppRouter[], base: string, version: string): OpenApiDocument {
+	const cached = cache.get(routers);
 	if (cached?.version === version) return cached.document;
-	const generated = root.getOpenAPI31Document({
+	const registry = new OpenAPIRegistry();
+	registerSecuritySchemes(registry);
+	for (const definition of routers.flatMap((router) => router.definitions)) {
+		if (definition.type === "route") registry.registerPath({ ...definition.route, path: `${base}${definition.route.path}` });
+		else if (definition.type === "webhook") registry.registerWebhook({ ...definition.webhook, path: `${base}/${definition.webhook.path}` });
+		else registry.registerComponent(definition.componentType, definition.name, definition.component as never);
+	}
+	const generated = new OpenApiGeneratorV31(registry.definitions).generateDocument({
 		openapi: "3.1.0",
 		info: {
 			title: "Learner Service (SCORM Cloud API v2)",
@@ -115,7 +126,7 @@ export function openApiDocument(root: OpenAPIHono<AppEnv>, base: string, version
 			headers: { ...generated.components?.headers, ...COMPONENTS.headers },
 		},
 	};
-	cache.set(root, { version, document });
+	cache.set(routers, { version, document });
 	return document;
 }
 

@@ -1,4 +1,4 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import type { Scope } from "../auth/scopes";
 
 /** Where applications mint bearer tokens (src/routes/oauth.ts), relative to the API base. */
@@ -46,7 +46,7 @@ export type SecuritySchemeName = keyof typeof SECURITY_SCHEMES;
 export type SecurityRequirement = Partial<Record<SecuritySchemeName, string[]>>[];
 
 /** Registers the security schemes as components of the document `registry` belongs to. */
-export function registerSecuritySchemes(registry: OpenAPIHono["openAPIRegistry"]): void {
+export function registerSecuritySchemes(registry: OpenAPIRegistry): void {
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		registry.registerComponent("securitySchemes", name, scheme);
 	}

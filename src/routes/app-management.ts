@@ -1,16 +1,23 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
 import { createRouter } from "../context";
 import {
 	type Application,
 	countApplicationsByShard,
+	findApplication,
 	findPlacement,
 	insertApplication,
+	listApplicationPage,
 	listApplications,
 	markApplicationDeleted,
 	noteDeletionRecorded,
+	updateApplication,
 } from "../db/applications";
+import { countRegistrationsOf } from "../db/registrations";
+import { LIMITS } from "../limits";
+import { APPLICATION_PAGES, type ApplicationPageCursor, decodeCursor, encodeCursor } from "../paging";
 import {
 	type CredentialChange,
 	deleteCredential,
@@ -31,7 +38,25 @@ import { fanOut, realmHolders } from "../jobs/realm-erasure";
 import { type MovePlan, newMovePlan } from "../jobs/move";
 import { choosePlacement, shardDatabase } from "../shards";
 import { ErasureQuerySchema } from "../schemas/learners";
-import { ApplicationListSchema, ApplicationMoveSchema, ApplicationRequestSchema, ApplicationSchema, ChildAppParams, CredentialCreatedSchema, CredentialListSchema, CredentialRequestSchema, CredentialUpdateSchema, RealmUserListSchema, RealmUserRequestSchema, SuppressionListSchema } from "../schemas/management";
+import {
+	ApplicationInfoListSchema,
+	ApplicationInfoQuery,
+	ApplicationInfoSchema,
+	ApplicationListQuery,
+	ApplicationListSchema,
+	ApplicationMoveSchema,
+	ApplicationRequestSchema,
+	ApplicationSchema,
+	ChildAppParams,
+	CredentialCreatedSchema,
+	CredentialListSchema,
+	CredentialRequestSchema,
+	CredentialUpdateSchema,
+	RealmUserListSchema,
+	RealmUserRequestSchema,
+	SuppressionListSchema,
+	UpdateApplicationSchema,
+} from "../schemas/management";
 import { EmailSchema, IdSchema } from "../schemas/text";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
@@ -67,6 +92,52 @@ const presentApplication = (app: Application) => ({
 	dataRegion: app.dataRegion,
 	shard: app.shard,
 });
+
+/** What applicationList and GET .../applications/{childAppId} may add to an application. */
+interface Counts {
+	courseCount?: number;
+	registrationCount?: number;
+}
+
+/** An application as SCORM Cloud's ApplicationInfoSchema shows it, with its placement and any counts asked for. */
+const presentApplicationInfo = (app: Application, counts: Counts) => ({
+	id: app.id,
+	name: app.name,
+	createDate: app.createdAt,
+	updateDate: app.updatedAt,
+	allowDelete: app.allowDelete,
+	...counts,
+	dataRegion: app.dataRegion,
+	shard: app.shard,
+});
+
+/**
+ * The counts asked for, per application: courseCount is 0 (no course content is hosted here); registrationCount
+ * is read from each application's shard, one statement per shard, the shards in parallel.
+ */
+async function countsOf(
+	env: Env,
+	apps: Application[],
+	asked: { includeCourseCount?: boolean | undefined; includeRegistrationCount?: boolean | undefined },
+): Promise<Map<string, Counts>> {
+	const registrations = new Map<string, number>();
+	if (asked.includeRegistrationCount) {
+		const byShard = Map.groupBy(apps, (app) => app.shard);
+		const counted = await Promise.all(
+			[...byShard].map(([shard, held]) => countRegistrationsOf(shardDatabase(env, shard), held.map((app) => app.id))),
+		);
+		for (const counts of counted) for (const [appId, count] of counts) registrations.set(appId, count);
+	}
+	return new Map(
+		apps.map((app) => [
+			app.id,
+			{
+				...(asked.includeCourseCount && { courseCount: 0 }),
+				...(asked.includeRegistrationCount && { registrationCount: registrations.get(app.id) ?? 0 }),
+			},
+		]),
+	);
+}
 
 const statusOf = (enabled: boolean) => (enabled ? ("Enabled" as const) : ("Disabled" as const));
 
@@ -241,7 +312,8 @@ appManagementRoutes.openapi(
 			if (!shard) {
 				throw new ApiError(503, `No shard of data region [${dataRegion}] is open to new applications; the operator must open or add one (SHARDS)`);
 			}
-			const app: Application = { id: randomId(APP_ID_LENGTH), name, dataRegion, shard: shard.name, createdAt: nowIso() };
+			const now = nowIso();
+			const app: Application = { id: randomId(APP_ID_LENGTH), name, dataRegion, shard: shard.name, createdAt: now, updatedAt: now, allowDelete: true };
 			const presented = presentApplication(app);
 			await insertApplication(
 				c.var.db,
@@ -276,11 +348,119 @@ appManagementRoutes.openapi(
 
 appManagementRoutes.openapi(
 	declareRoute({
+		method: "get",
+		path: "/appManagement/applicationList",
+		tags,
+		operationId: "getApplications",
+		summary: `List the realm's applications with their properties, ${LIMITS.applicationsPerPage} per page`,
+		description:
+			"SCORM Cloud's current list call (the older GET /appManagement/applications stays). since and until bound the " +
+			"date datetimeFilter names (inclusive); filter is text the field filterBy names must contain, case-insensitive; " +
+			"`more` carries the original filters and order. includeTotalCount=true adds X-Total-Count on the first page. " +
+			"Counts are exact, never cached.",
+		access: "management",
+		request: { query: ApplicationListQuery },
+		responses: {
+			200: {
+				...json(ApplicationInfoListSchema, "A page of applications; `more` fetches the next"),
+				headers: z.object({
+					"X-Total-Count": z
+						.string()
+						.optional()
+						.openapi({ description: "How many applications match, with includeTotalCount=true (first page only)" }),
+				}),
+			},
+		},
+	}),
+	async (c) => {
+		const query = c.req.valid("query");
+		const secret = c.env.TOKEN_SIGNING_SECRET;
+		// The realm's listing: its tokens are bound to no application ("").
+		const cursor: Omit<ApplicationPageCursor, "app" | "after"> & { after?: ApplicationPageCursor["after"] } =
+			query.more !== undefined
+				? await decodeCursor(secret, APPLICATION_PAGES, query.more, "")
+				: {
+						filter: {
+							datetimeFilter: query.datetimeFilter,
+							since: query.since,
+							until: query.until,
+							filter: query.filter,
+							filterBy: query.filterBy,
+						},
+						order: query.orderBy,
+					};
+		const pageSize = LIMITS.applicationsPerPage;
+		// One row past the page tells whether another page exists, without a count.
+		const { applications, total } = await retryTransient(() =>
+			listApplicationPage(c.var.db, {
+				filter: cursor.filter,
+				order: cursor.order,
+				after: cursor.after,
+				limit: pageSize + 1,
+				count: query.includeTotalCount === true && query.more === undefined,
+			}),
+		);
+		const page = applications.slice(0, pageSize);
+		const last = page.at(-1);
+		const more =
+			applications.length > pageSize && last
+				? await encodeCursor(secret, APPLICATION_PAGES, { ...cursor, app: "", after: { id: last.id, createdAt: last.createdAt, updatedAt: last.updatedAt } })
+				: undefined;
+		const counts = await countsOf(c.env, page, query);
+		if (total !== undefined) c.header("X-Total-Count", String(total));
+		return c.json({ applications: page.map((app) => presentApplicationInfo(app, counts.get(app.id) ?? {})), ...(more && { more }) }, 200);
+	},
+);
+
+appManagementRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/appManagement/applications/{childAppId}",
+		tags,
+		operationId: "getApplicationInfo",
+		summary: "An application's properties (SCORM Cloud's ApplicationInfoSchema), with counts when asked",
+		access: "management",
+		request: { params: ChildAppParams, query: ApplicationInfoQuery },
+		errors: [404],
+		responses: { 200: json(ApplicationInfoSchema, "The application") },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const app = await retryTransient(() => findApplication(c.var.db, childAppId));
+		if (!app) throw appNotFound(childAppId);
+		const counts = await countsOf(c.env, [app], c.req.valid("query"));
+		return c.json(presentApplicationInfo(app, counts.get(app.id) ?? {}), 200);
+	},
+);
+
+appManagementRoutes.openapi(
+	declareRoute({
+		method: "put",
+		path: "/appManagement/applications/{childAppId}",
+		tags,
+		operationId: "updateApplication",
+		summary: "Rename an application, or guard it against deletion (allowDelete: false)",
+		access: "management",
+		request: { params: ChildAppParams, body: jsonBody(UpdateApplicationSchema) },
+		errors: [404],
+		responses: { 204: { description: "Updated" } },
+	}),
+	async (c) => {
+		const { childAppId } = c.req.valid("param");
+		const { name, allowDelete } = c.req.valid("json");
+		if (!(await updateApplication(c.var.db, childAppId, { name, allowDelete }, nowIso()))) throw appNotFound(childAppId);
+		return c.body(null, 204);
+	},
+);
+
+appManagementRoutes.openapi(
+	declareRoute({
 		method: "delete",
 		path: "/appManagement/applications/{childAppId}",
 		tags,
 		operationId: "deleteApplication",
 		summary: "Delete an application: its credentials stop working at once, a job deletes its data",
+		description: "Refused (409, naming allowDelete) while the application's allowDelete is false, or while it is being moved.",
 		access: "management",
 		request: { params: ChildAppParams },
 		errors: [404, 409],
@@ -296,6 +476,12 @@ appManagementRoutes.openapi(
 		// The control database first (the credentials stop working), then the shard records the job; a failure in
 		// between is finished by the sweeper (src/jobs/sweeper.ts).
 		const placement = await retryTransient(() => markApplicationDeleted(c.var.db, childAppId, nowIso()));
+		if (placement === "protected") {
+			throw new ApiError(
+				409,
+				`Application [${childAppId}] has allowDelete: false, which guards it against deletion; set allowDelete to true (PUT /appManagement/applications/${childAppId}) to delete it`,
+			);
+		}
 		if (placement === "moving") {
 			throw new ApiError(409, `Application [${childAppId}] is being moved between shards; delete it once the move job has finished`);
 		}
@@ -400,7 +586,8 @@ appManagementRoutes.openapi(
 		const secret = randomSecret();
 		const credential = { id: crypto.randomUUID(), appId: childAppId, name, enabled: active, createdAt: nowIso() };
 		if (!(await insertCredential(c.var.db, credential, await sha256Hex(secret)))) throw appNotFound(childAppId);
-		return c.json({ id: credential.id, name, credential: secret, status: statusOf(active) }, 200);
+		const { createdAt } = credential;
+		return c.json({ id: credential.id, name, credential: secret, status: statusOf(active), created: createdAt, updated: createdAt }, 200);
 	},
 );
 
@@ -422,11 +609,12 @@ appManagementRoutes.openapi(
 		if (!credentials) throw appNotFound(childAppId);
 		return c.json(
 			{
-				credentials: credentials.map(({ id, name, enabled, createdAt }) => ({
+				credentials: credentials.map(({ id, name, enabled, createdAt, updatedAt }) => ({
 					id,
 					name,
 					status: statusOf(enabled),
-					createDate: createdAt,
+					created: createdAt,
+					updated: updatedAt,
 				})),
 			},
 			200,

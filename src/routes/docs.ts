@@ -1,5 +1,5 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, createRouter } from "../context";
+import * as z from "zod";
+import { createRouter, type AppRouter } from "../context";
 import { DOCS_FILE_NAMES, docsFile, matchesEtag } from "../docs/assets";
 import { DOCS_CSP, docsPage } from "../docs/page";
 import { notFound } from "../errors";
@@ -20,11 +20,12 @@ const FileHeaders = z.object({
 });
 
 /**
- * GET {base}/openapi.json, {base}/docs and {base}/docs/assets/{file}, public; `root` is the app whose routes the
- * document lists.
+ * GET {base}/openapi.json, {base}/docs and {base}/docs/assets/{file}, public; `routers` are the routes the document
+ * lists (with these).
  */
-export function docsRoutes(root: OpenAPIHono<AppEnv>, base: string) {
+export function docsRoutes(routers: readonly AppRouter[], base: string) {
 	const router = createRouter();
+	const documented = [...routers, router];
 
 	router.openapi(
 		declareRoute({
@@ -41,7 +42,7 @@ export function docsRoutes(root: OpenAPIHono<AppEnv>, base: string) {
 				},
 			},
 		}),
-		(c) => c.json(openApiDocument(root, base, c.env.SERVICE_VERSION), 200),
+		(c) => c.json(openApiDocument(documented, base, c.env.SERVICE_VERSION), 200),
 	);
 
 	router.openapi(

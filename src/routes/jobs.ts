@@ -1,6 +1,6 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import type { Context } from "hono";
-import { z as zod } from "zod";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
 import { JOBS_PER_PAGE, type JobListFilter, type JobListPosition, listJobs, placementsOf } from "../db/job-lists";
@@ -67,11 +67,11 @@ jobRoutes.openapi(
 // Job lists (SPEC §10; SCORM Cloud lists no jobs): newest first, signed `more` tokens carrying the filters, as
 // registration paging. A bulk erasure's children are left out: the bulk job stands for them.
 
-const position = zod.object({ createdAt: zod.string(), id: zod.string() });
+const position = z.object({ createdAt: z.string(), id: z.string() });
 const filterShape = {
-	status: zod.enum(JOB_STATUSES).optional(),
-	type: zod.enum(JOB_TYPES).optional(),
-	since: zod.string().optional(),
+	status: z.enum(JOB_STATUSES).optional(),
+	type: z.enum(JOB_TYPES).optional(),
+	since: z.string().optional(),
 };
 
 /** Where an application's job list stopped: its filters and the last job served. */
@@ -84,7 +84,7 @@ interface JobPageCursor {
 /** GET /jobs: bound to the application that asked. */
 const JOB_PAGES: Listing<JobPageCursor> = {
 	domain: "job-paging",
-	shape: zod.object({ app: zod.string(), filter: zod.object(filterShape), after: position }),
+	shape: z.object({ app: z.string(), filter: z.object(filterShape), after: position }),
 };
 
 /**
@@ -101,10 +101,10 @@ interface RealmJobPageCursor {
 /** GET /appManagement/jobs: signed under a domain of its own (a token of one listing answers 400 on the other). */
 const REALM_JOB_PAGES: Listing<RealmJobPageCursor> = {
 	domain: "realm-job-paging",
-	shape: zod.object({
-		app: zod.string(),
-		filter: zod.object({ appId: zod.string().optional(), ...filterShape }),
-		positions: zod.record(zod.string(), position.nullable()),
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({ appId: z.string().optional(), ...filterShape }),
+		positions: z.record(z.string(), position.nullable()),
 	}),
 };
 

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import { type LearnerInfoPayload, acceptBulkErasure, acceptLearnerErasure, acceptLearnerUpdate, newJobId } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,
@@ -16,7 +17,7 @@ import { ApiError, badRequest, registrationNotFound } from "../errors";
 import { learnerHash } from "../jobs/contract";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import { CreateRegistrationSchema, RegistrationListSchema, RegistrationSchema } from "../schemas/registrations";
-import { BatchTagsSchema, IdSchema, TagListResponseSchema, TagListSchema } from "../schemas/text";
+import { BatchTagsSchema, IdSchema, TagListResponseSchema, TagListSchema, queryDate, queryFlag } from "../schemas/text";
 import { LIMITS } from "../limits";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
@@ -29,25 +30,11 @@ const RegistrationParams = z.object({
 	registrationId: IdSchema("registrationId").openapi({ param: { name: "registrationId", in: "path" } }),
 });
 
-const isoDate = (label: string) =>
-	z
-		.string()
-		.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${label} must be an ISO-8601 date-time` })
-		.transform((value) => new Date(value).toISOString())
-		.optional()
-		.openapi({ param: { name: label, in: "query" }, type: "string", format: "date-time" });
-
-const booleanFlag = (name: string) =>
-	z
-		.enum(["true", "false"], { error: `${name} must be true or false` })
-		.optional()
-		.openapi({ param: { name, in: "query" }, type: "boolean" });
-
 const ListQuery = z.object({
 	courseId: IdSchema("courseId").optional().openapi({ param: { name: "courseId", in: "query" } }),
 	learnerId: IdSchema("learnerId").optional().openapi({ param: { name: "learnerId", in: "query" } }),
-	since: isoDate("since"),
-	until: isoDate("until"),
+	since: queryDate("since"),
+	until: queryDate("until"),
 	datetimeFilter: z
 		.enum(DATETIME_FILTERS, { error: `datetimeFilter must be ${DATETIME_FILTERS.map((name) => `"${name}"`).join(" or ")}` })
 		.default("created")
@@ -66,12 +53,15 @@ const ListQuery = z.object({
 	filter: z
 		.string()
 		.optional()
-		.openapi({ param: { name: "filter", in: "query" }, description: "Not supported: answers 400 (see filterBy)" }),
+		.openapi({ param: { name: "filter", in: "query" }, description: "Not supported (a text search would read every registration): answers 400" }),
 	filterBy: z
 		.string()
 		.optional()
-		.openapi({ param: { name: "filterBy", in: "query" }, description: "Not supported: answers 400" }),
-	includeTotalCount: booleanFlag("includeTotalCount"),
+		.openapi({
+			param: { name: "filterBy", in: "query" },
+			description: "The field filter searches; ignored without filter (Rustici's PHP client always sends registration_id)",
+		}),
+	includeTotalCount: queryFlag("includeTotalCount"),
 	more: z
 		.string()
 		// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides the last registration's id,
@@ -217,9 +207,10 @@ registrationRoutes.openapi(
 		const query = c.req.valid("query");
 		const { appId } = c.var.auth;
 		const secret = c.env.TOKEN_SIGNING_SECRET;
-		if (query.filter !== undefined || query.filterBy !== undefined) {
-			// Ignoring them would silently answer with every registration.
-			throw badRequest("filter and filterBy (text search) are not supported; filter with courseId, learnerId, tags, since and until");
+		if (query.filter !== undefined) {
+			// Ignoring it would silently answer with every registration. filterBy alone names the field of no search:
+			// the PHP client sends its default with every call.
+			throw badRequest("filter (text search) is not supported; filter with courseId, learnerId, tags, since and until");
 		}
 		let cursor: Omit<RegistrationPageCursor, "app" | "after"> & { after?: RegistrationPageCursor["after"] };
 		if (query.more !== undefined) {
@@ -245,7 +236,7 @@ registrationRoutes.openapi(
 			position: cursor.after,
 			limit: pageSize + 1,
 			// As SCORM Cloud: the total is given on the first page only.
-			count: query.includeTotalCount === "true" && query.more === undefined,
+			count: query.includeTotalCount === true && query.more === undefined,
 		});
 		const page = registrations.slice(0, pageSize);
 		const last = page.at(-1);

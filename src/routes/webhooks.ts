@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "../schemas/openapi-meta";
 import { toHex } from "../auth/crypto";
 import { createRouter } from "../context";
 import { markWebhookPossible } from "../db/app-storage";
@@ -37,14 +38,22 @@ webhookRoutes.openAPIRegistry.registerWebhook({
 	tags,
 	summary: "A job of the application ended: POSTed to its webhook",
 	description:
-		"Sent for every job of the application that completes or fails, and by POST .../webhook/test. Check the signature " +
-		"before trusting the body: Learner-Service-Signature is t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" " +
-		"under the signing secret>; reject a t far from now. A 2xx within 10 s delivers the event; anything else is " +
-		"retried (30 s doubling, up to every 4 hours) for 24 hours. At least once: dedupe by id.",
+		"Sent for every job of the application that completes or fails, and by POST .../webhook/test. Signed as the " +
+		"Standard Webhooks specification says (https://www.standardwebhooks.com), so any of its libraries verifies it " +
+		"with the signing secret (`new Webhook(secret).verify(body, headers)`): webhook-signature is " +
+		"v1,<base64 HMAC-SHA-256 of \"<webhook-id>.<webhook-timestamp>.<body>\"> under the key the secret's base64 " +
+		"(after whsec_) encodes. Check it before trusting the body, and reject a timestamp far from now (the libraries " +
+		"allow 5 minutes). A 2xx within 10 s delivers the event; anything else is retried (30 s doubling, up to every " +
+		"4 hours) for 24 hours. At least once: dedupe by webhook-id (the event id). A secret issued before this scheme " +
+		"(whsec_ and 43 base64url characters) also gets the former Learner-Service-Signature and Learner-Service-Event-Id headers.",
 	request: {
 		headers: z.object({
-			"Learner-Service-Signature": z.string().openapi({ example: "t=1764583200,v1=5f0c…" }),
-			"Learner-Service-Event-Id": z.string().openapi({ description: "The event's id, as in the body" }),
+			"webhook-id": z.string().openapi({ description: "The event's id, as in the body: dedupe by it", example: "evt_0f9d4c2a6b8e4f1a9c3d5e7f1a2b3c4d" }),
+			"webhook-timestamp": z.string().openapi({ description: "When this attempt was signed, unix seconds", example: "1764583200" }),
+			"webhook-signature": z.string().openapi({
+				description: 'v1, then the base64 HMAC-SHA-256 of "<webhook-id>.<webhook-timestamp>.<body>" under the secret\'s key',
+				example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+			}),
 		}),
 		body: jsonBody(JobEventSchema),
 	},
@@ -61,8 +70,8 @@ webhookRoutes.openapi(
 		description:
 			"Not in SCORM Cloud (SPEC §8). Every job of the application that ends (each type) is POSTed to the URL as " +
 			'{ "id": eventId, "type": "job.completed" | "job.failed", "createdDate", "job": <the job resource> }, signed ' +
-			"in the Learner-Service-Signature header: t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" under the " +
-			"signing secret>. A 2xx within 10 s delivers it; otherwise it is retried with exponential backoff for 24 hours. " +
+			"as Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature; see the jobEvent webhook): any Standard " +
+			"Webhooks library verifies it with the signing secret. A 2xx within 10 s delivers it; otherwise it is retried with exponential backoff for 24 hours. " +
 			"Deliveries are at least once: dedupe by event id. PUT again to change the URL; each PUT issues a new secret. " +
 			"The URL must be https: to a public destination (see the url field); a URL refused by that rule is answered 400 naming url.",
 		access: "management",

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { JOB_STATUSES, JOB_TYPES } from "../db/jobs";
 import { JOBS_PER_PAGE } from "../db/job-lists";
 

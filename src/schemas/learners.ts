@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { LIMITS } from "../limits";
 import { EmailSchema, IdSchema } from "./text";
 

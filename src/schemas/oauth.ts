@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { SCOPES } from "../auth/scopes";
 import { LIMITS } from "../limits";
 

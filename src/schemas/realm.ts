@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { DATA_REGIONS } from "../shards";
 
 /** Realm-wide reads for operators (not in SCORM Cloud): usage against the limits and the capacity plan, and where a learner is held. */

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { IdSchema, LearnerSchema, tagArray } from "./text";
 
 /** Registrations' schemas (SPEC §4). */

@@ -1,4 +1,5 @@
-import { z } from "@hono/zod-openapi";
+import * as z from "zod";
+import "./openapi-meta";
 import { WEBHOOK_URL_RULE } from "../jobs/webhook-destination";
 import { JobSchema } from "./jobs";
 
@@ -22,7 +23,8 @@ export const WebhookCreatedSchema = z
 		url: z.string(),
 		signingSecret: z.string().openapi({
 			description:
-				"The secret that signs every delivery (Learner-Service-Signature). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+				"The secret that signs every delivery (Standard Webhooks: whsec_ and the base64 of 32 random bytes, the HMAC key). Shown only in this answer; each PUT issues a new one, and the old one stops signing at once.",
+			example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw5P0oQUEZ3rs=",
 		}),
 	})
 	.openapi("WebhookCreatedSchema");
@@ -36,7 +38,9 @@ export const JobEventSchema = z
 		id: z.string().openapi({ description: "The event's id (evt_ and 32 hex digits): the same on every delivery of it; dedupe by it" }),
 		type: z.enum(["job.completed", "job.failed", "webhook.test"]),
 		createdDate: z.string().openapi({ description: "When the job ended (when the test was sent, for webhook.test)" }),
-		job: JobSchema.optional().openapi({ description: "The job resource as GET /jobs/{jobId} answers it, without notification; absent in webhook.test" }),
+		// The job resource as GET /jobs/{jobId} answers it, without notification; absent in webhook.test. (A reference
+		// to JobSchema in the document: a description here would inline it.)
+		job: JobSchema.optional(),
 	})
 	.openapi("JobEventSchema");
 

@@ -34,6 +34,38 @@ describe("the console's applications view", () => {
 		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(401);
 	});
 
+	it("honours allowDelete: a guarded application offers no delete button, and is deleted only once allowed and confirmed", async () => {
+		const s = await session();
+		const app = await createApp();
+		// Guarded from the application's page, as the API's PUT; the page it leads to says so.
+		const guarded = await submit(s, `/applications/${app.appId}/allow-delete`, { allowDelete: "false" });
+		expect(guarded.headers.get("Location") ?? "").toMatch(new RegExp(`^/console/applications/${app.appId}\\?r=`));
+		expect(await (await follow(s, guarded)).text()).toContain("Deletion switched off");
+		const info = await call("GET", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(((await info.json()) as { allowDelete: boolean }).allowDelete).toBe(false);
+		const page = await (await fetchConsole(get(`/applications/${app.appId}/delete`, s.cookie))).text();
+		expect(page).toContain("guarded against deletion");
+		expect(page).not.toContain(`action="/console/applications/${app.appId}/delete"`);
+		expect(page).toContain(`action="/console/applications/${app.appId}/allow-delete"`);
+		// A confirmed delete posted anyway is the API's refusal, in the console's words, and nothing happens.
+		const refused = await submit(s, `/applications/${app.appId}/delete`, { confirm: "true" });
+		expect(refused.status).toBe(303);
+		const refusal = await (await follow(s, refused)).text();
+		expect(refusal).toContain('data-api-status="409"');
+		expect(refusal).toContain("Deletion is switched off for this application");
+		expect(refusal).not.toContain("PUT /appManagement");
+		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(200);
+		// Opened with GET, the allow-delete address leads to the application's page.
+		expect((await fetchConsole(get(`/applications/${app.appId}/allow-delete`, s.cookie))).headers.get("Location")).toBe(`/console/applications/${app.appId}`);
+		// Allowed again, the confirmation page is back, and its confirm deletes.
+		expect((await submit(s, `/applications/${app.appId}/allow-delete`, { allowDelete: "true" })).status).toBe(303);
+		expect(await (await fetchConsole(get(`/applications/${app.appId}/delete`, s.cookie))).text()).toContain(
+			`action="/console/applications/${app.appId}/delete"`,
+		);
+		startedJob(await submit(s, `/applications/${app.appId}/delete`, { confirm: "true" }));
+		expect((await call("GET", "/ping", { auth: app.auth })).status).toBe(401);
+	});
+
 	it("moves an application after confirming its shards, and puts the API's region refusal beside the checkbox", async () => {
 		const s = await session();
 		const app = await createApp();
@@ -116,7 +148,7 @@ describe("the console's credentials view", () => {
 		const url = "https://hooks.example.com/console";
 		const set = await follow(s, await submit(s, `/applications/${app.appId}/webhook`, { url }));
 		const page = await set.text();
-		const secret = /whsec_[A-Za-z0-9_-]{43}/.exec(page)?.[0];
+		const secret = /whsec_[A-Za-z0-9+/]{43}=/.exec(page)?.[0];
 		expect(secret).toBeDefined();
 		const read = await call("GET", `/appManagement/${app.appId}/webhook`, { auth: MANAGEMENT });
 		expect(((await read.json()) as { url: string }).url).toBe(url);
@@ -140,7 +172,7 @@ describe("the console's credentials view", () => {
 		hook.restore();
 		expect(await (await follow(s, tested)).text()).toMatch(/Test event evt_[0-9a-f]{32} delivered \(the endpoint answered 204\)/);
 		expect(hook.received).toHaveLength(1);
-		expect(await verifiedTimestamp(secret ?? "", hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, hook.received[0]?.body ?? "")).not.toBeNull();
+		expect(await verifiedTimestamp(secret ?? "", hook.received[0]?.headers, hook.received[0]?.body ?? "")).not.toBeNull();
 
 		expect(await (await fetchConsole(get(`/applications/${app.appId}/webhook/delete`, s.cookie))).text()).toContain(url);
 		expect((await submit(s, `/applications/${app.appId}/webhook/delete`, { confirm: "true" })).status).toBe(303);

@@ -23,6 +23,9 @@ describe("Post/Redirect/Get", () => {
 			["/applications", { name: "" }],
 			[`/applications/${app.appId}/move`, { shard: "SHARD_2" }],
 			[`/applications/${app.appId}/move`, { shard: "NOWHERE" }],
+			[`/applications/${app.appId}/allow-delete`, { allowDelete: "false" }],
+			[`/applications/${app.appId}/delete`, { confirm: "true" }],
+			[`/applications/${app.appId}/allow-delete`, { allowDelete: "true" }],
 			[`/applications/${app.appId}/credentials`, { name: "" }],
 			[`/applications/${app.appId}/webhook`, { url: "ftp://x" }],
 			[`/applications/${app.appId}/webhook/test`, {}],
@@ -54,6 +57,7 @@ describe("Post/Redirect/Get", () => {
 		const learnerBase = `/applications/${app.appId}/learners/${encodeURIComponent(learner)}`;
 		for (const [path, page] of [
 			["/sign-out", "/console/overview"],
+			[`/applications/${app.appId}/allow-delete`, `/console/applications/${app.appId}`],
 			[`/applications/${app.appId}/credentials`, `/console/applications/${app.appId}`],
 			[`/applications/${app.appId}/credentials/x`, `/console/applications/${app.appId}`],
 			[`/applications/${app.appId}/webhook`, `/console/applications/${app.appId}`],

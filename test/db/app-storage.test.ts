@@ -123,7 +123,8 @@ describe("refusalOf", () => {
 		const appId = await seedApplication();
 		const placement = await findPlacement(env.DB, appId);
 		if (!placement) throw new Error(`no application ${appId}`);
-		const again = { id: appId, name: "again", dataRegion: placement.dataRegion, shard: placement.shard, createdAt: new Date().toISOString() };
+		const now = new Date().toISOString();
+		const again = { id: appId, name: "again", dataRegion: placement.dataRegion, shard: placement.shard, createdAt: now, updatedAt: now, allowDelete: true };
 		const duplicate = await insertApplication(env.DB, await shardOf(appId), again).then(
 			() => expect.fail("a second application with the same id was stored"),
 			(error: unknown) => error,

@@ -26,8 +26,10 @@ import { SHARDS, countOf, seedApplication } from "../support/seed";
  */
 async function credential(appId: string, fields: Partial<Credential> = {}): Promise<{ credential: Credential; hash: string }> {
 	const shard = (await findPlacement(env.DB, appId))?.shard ?? "none";
+	const createdAt = fields.createdAt ?? new Date().toISOString();
 	return {
-		credential: { id: crypto.randomUUID(), appId, name: "main", enabled: true, createdAt: new Date().toISOString(), shard, ...fields },
+		// Stored, a credential's updatedAt is its createdAt until it changes.
+		credential: { id: crypto.randomUUID(), appId, name: "main", enabled: true, createdAt, updatedAt: createdAt, shard, ...fields },
 		hash: uniqueValue("sha-256-of-a-secret"),
 	};
 }
@@ -137,11 +139,11 @@ describe("updateCredential", () => {
 		const later = new Date().toISOString();
 
 		expect(await updateCredential(env.DB, appId, id, { name: "renamed" }, later)).toBe("done");
-		expect(await findActiveCredentialById(env.DB, id)).toEqual({ ...made.credential, name: "renamed" });
+		expect(await findActiveCredentialById(env.DB, id)).toEqual({ ...made.credential, name: "renamed", updatedAt: later });
 		expect(await updateCredential(env.DB, appId, id, { enabled: false }, later)).toBe("done");
 		expect(await findActiveCredentialBySecret(env.DB, appId, made.hash)).toBeNull();
 		expect(await updateCredential(env.DB, appId, id, { enabled: true }, later)).toBe("done");
-		expect(await findActiveCredentialBySecret(env.DB, appId, made.hash)).toEqual({ ...made.credential, name: "renamed" });
+		expect(await findActiveCredentialBySecret(env.DB, appId, made.hash)).toEqual({ ...made.credential, name: "renamed", updatedAt: later });
 	});
 
 	it("answers no-credential for an unknown credential and for another application's, which keeps working", async () => {

@@ -89,7 +89,7 @@ describe("repairStaleJobs", () => {
 		if (!job) throw new Error("job not found");
 		// At minute 61 a chunk of one registration runs; the worker dies before the second chunk.
 		const result = await runUpdateChunk(db, job, crypto.randomUUID(), { registrations: 1, rows: 100 }, at(61 * MINUTE));
-		expect(result).toEqual({ claimed: true, completed: false, frozen: false });
+		expect(result).toEqual({ claimed: true, completed: false, frozen: false, announce: false });
 		expect(await resendsOf(jobId)).toBe(0);
 
 		const repairs = await repairStaleJobs(db, at(80 * MINUTE), at(90 * MINUTE), { maxResends: 6, limit: 100 });

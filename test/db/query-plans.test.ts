@@ -401,6 +401,33 @@ describe("credential management routes use indexes only, one D1 call each", () =
 	});
 });
 
+describe("application management routes", () => {
+	const management = (app: TestApp): TestApp => ({ ...app, auth: MANAGEMENT });
+
+	it("GET and PUT /appManagement/applications/:childAppId use indexes only, one D1 call each (two with the registration count)", async () => {
+		const app = management(await populatedApp());
+		for (const [method, path, status, body, calls] of [
+			["GET", `/appManagement/applications/${app.appId}`, 200, undefined, 1],
+			["GET", `/appManagement/applications/${app.appId}?includeRegistrationCount=true`, 200, undefined, 2],
+			["PUT", `/appManagement/applications/${app.appId}`, 204, { name: "renamed" }, 1],
+			["GET", "/appManagement/applications/NOSUCHAPP", 404, undefined, 1],
+		] as const) {
+			const recorded = await expectRequestIndexed(app, method, path, status, body);
+			expect(recorded.calls, `${method} ${path}`).toBe(calls);
+		}
+	});
+
+	it("GET /appManagement/applicationList bounded by since finds its range in the order's index, in one D1 call", async () => {
+		const app = management(await createApp());
+		const since = encode(new Date(Date.now() - 60_000).toISOString());
+		for (const order of ["updated_asc", "created_desc"]) {
+			const datetimeFilter = order.startsWith("created") ? "created" : "updated";
+			const recorded = await expectRequestIndexed(app, "GET", `/appManagement/applicationList?since=${since}&datetimeFilter=${datetimeFilter}&orderBy=${order}`, 200);
+			expect(recorded.calls).toBe(1);
+		}
+	});
+});
+
 describe("rows read", () => {
 	/**
 	 * Makes the app's shard much bigger around it: 2000 registrations here and 2000 in another application on the

@@ -12,7 +12,7 @@ import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain,
 import { findAnywhere } from "../support/scan";
 import { findPlacement } from "../../src/db/applications";
 import { SHARDS, shardOf } from "../support/seed";
-import { type SentDelivery, deliverEvents, deliveriesDuring, receiver, setWebhook, verifiedTimestamp } from "../support/webhooks";
+import { type SentDelivery, deliverEvents, deliveriesDuring, legacyVerifiedTimestamp, receiver, setWebhook, verifiedTimestamp } from "../support/webhooks";
 
 /**
  * Job events (SPEC §8): every job that ends is POSTed as { id, type, createdDate, job } to its application's
@@ -71,7 +71,11 @@ describe("a job's end", () => {
 		expect(request?.method).toBe("POST");
 		expect(request?.url).toBe("https://hooks.example.com/learner-service");
 		expect(request?.headers.get("Content-Type")).toBe("application/json");
-		const sentAt = await verifiedTimestamp(secret, request?.headers.get("Learner-Service-Signature") ?? null, request?.body ?? "");
+		// Standard Webhooks: the event id, the time and the signature over both and the body; no legacy header.
+		expect(request?.headers.get("webhook-id")).toBe(deliveries[0]?.body.eventId);
+		expect(request?.headers.get("webhook-signature")).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+		expect(request?.headers.get("Learner-Service-Signature")).toBeNull();
+		const sentAt = await verifiedTimestamp(secret, request?.headers, request?.body ?? "");
 		expect(sentAt).not.toBeNull();
 		expect(Math.abs((sentAt ?? 0) - Date.now() / 1000)).toBeLessThan(60);
 		const job = await getJob(app.auth, update.jobId);
@@ -86,6 +90,47 @@ describe("a job's end", () => {
 		for (const value of [learner.id, learner.email, learner.firstName, learner.lastName, "Renamed"]) {
 			expect(request?.body).not.toContain(value);
 		}
+	});
+
+	it("is signed over the event id and the time: another id or timestamp with the same body does not verify", async () => {
+		const { app, secret, learner } = await hookedApp();
+		const deliveries = await runToEnd(await acceptUpdate(app, { id: learner.id, firstName: "Renamed" }));
+		const hook = receiver(() => 204);
+		await deliverEvents(deliveries);
+		hook.restore();
+		const [request] = hook.received;
+		if (!request) throw new Error("no delivery");
+		expect(await verifiedTimestamp(secret, request.headers, request.body)).not.toBeNull();
+		const replayed = (name: string, value: string) => {
+			const headers = new Headers(request.headers);
+			headers.set(name, value);
+			return headers;
+		};
+		expect(await verifiedTimestamp(secret, replayed("webhook-id", "evt_00000000000000000000000000000000"), request.body)).toBeNull();
+		const timestamp = Number(request.headers.get("webhook-timestamp"));
+		expect(await verifiedTimestamp(secret, replayed("webhook-timestamp", String(timestamp + 60)), request.body)).toBeNull();
+		expect(await verifiedTimestamp(secret, request.headers, request.body.replace("completed", "failed"))).toBeNull();
+	});
+
+	it("under a secret issued before Standard Webhooks (whsec_ and base64url) is signed both ways, so existing receivers keep working", async () => {
+		const { app, learner } = await hookedApp();
+		// A secret as PUT .../webhook issued them before: 32 random bytes, base64url.
+		const bytes = crypto.getRandomValues(new Uint8Array(32));
+		const legacy = `whsec_${btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+		await env.DB.prepare("UPDATE webhooks SET secret = ?2 WHERE app_id = ?1")
+			.bind(app.appId, await sealSecret(env.LEARNER_HASH_KEY, app.appId, legacy))
+			.run();
+		const deliveries = await runToEnd(await acceptUpdate(app, { id: learner.id, lastName: "Legacy" }));
+		const hook = receiver(() => 204);
+		await deliverEvents(deliveries);
+		hook.restore();
+		const [request] = hook.received;
+		if (!request) throw new Error("no delivery");
+		expect(await legacyVerifiedTimestamp(legacy, request.headers.get("Learner-Service-Signature"), request.body)).not.toBeNull();
+		expect(request.headers.get("Learner-Service-Event-Id")).toBe(request.headers.get("webhook-id"));
+		// The same 32 bytes are the Standard Webhooks key: as the README says, whsec_ + their standard base64.
+		const converted = `whsec_${btoa(String.fromCharCode(...bytes))}`;
+		expect(await verifiedTimestamp(converted, request.headers, request.body)).not.toBeNull();
 	});
 
 	it("that fails is retried with growing delays, the same event each time, until the webhook answers 2xx", async () => {
@@ -115,7 +160,7 @@ describe("a job's end", () => {
 		const bodies = hook.received.map((request) => JSON.parse(request.body) as { id: string });
 		expect(new Set(bodies.map((body) => body.id))).toEqual(new Set([eventId]));
 		for (const request of hook.received) {
-			expect(await verifiedTimestamp(secret, request.headers.get("Learner-Service-Signature"), request.body)).not.toBeNull();
+			expect(await verifiedTimestamp(secret, request.headers, request.body)).not.toBeNull();
 		}
 	});
 
@@ -178,7 +223,7 @@ describe("a job's end", () => {
 		await deliverEvents(deliveries);
 		hook.restore();
 		const body = hook.received[0]?.body ?? "";
-		expect(await verifiedTimestamp(secret, hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, body)).not.toBeNull();
+		expect(await verifiedTimestamp(secret, hook.received[0]?.headers, body)).not.toBeNull();
 		expect(JSON.parse(body)).toMatchObject({ type: "job.failed", job: { id: update.jobId, status: "failed" } });
 	});
 
@@ -274,7 +319,7 @@ describe("a realm job's end", () => {
 		await deliverEvents(deliveries);
 		hook.restore();
 		const body = hook.received[0]?.body ?? "";
-		expect(await verifiedTimestamp(secret, hook.received[0]?.headers.get("Learner-Service-Signature") ?? null, body)).not.toBeNull();
+		expect(await verifiedTimestamp(secret, hook.received[0]?.headers, body)).not.toBeNull();
 		expect(JSON.parse(body)).toMatchObject({ type: "job.completed", job: { id: move.jobId, type: "moveApplication", status: "completed" } });
 		expect((await getJob(MANAGEMENT, move.jobId)).notification).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
 	});

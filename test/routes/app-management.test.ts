@@ -4,7 +4,7 @@ import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { countApplicationsByShard, findPlacement } from "../../src/db/applications";
 import { shardDatabase } from "../../src/shards";
 import { expectMessage, expectNoContent, jobIdOf } from "../support/expect";
-import { basicHeader, createApp, MANAGEMENT, mintToken } from "../support/fixtures";
+import { basicHeader, createApp, enrol, MANAGEMENT, mintToken } from "../support/fixtures";
 import { findAnywhere } from "../support/scan";
 import { SHARDS } from "../support/seed";
 
@@ -45,7 +45,8 @@ interface CredentialBody {
 	id: string;
 	name: string;
 	status: "Enabled" | "Disabled";
-	createDate: string;
+	created: string;
+	updated: string;
 }
 
 async function listApplications(): Promise<ApplicationBody[]> {
@@ -326,6 +327,200 @@ describe("DELETE /appManagement/applications/:childAppId", () => {
 	});
 });
 
+describe("DELETE /appManagement/applications/:childAppId with allowDelete", () => {
+	it("refuses with 409 naming allowDelete while it is false, and the application keeps working", async () => {
+		const app = await createApp();
+		await expectNoContent(await call("PUT", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT, body: { allowDelete: false } }));
+		const refused = await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		expect(await expectMessage(refused, 409)).toBe(
+			`Application [${app.appId}] has allowDelete: false, which guards it against deletion; set allowDelete to true (PUT /appManagement/applications/${app.appId}) to delete it`,
+		);
+		expect((await ping(app.auth)).status).toBe(200);
+		expect((await listCredentials(app.appId)).map(({ id }) => id)).toEqual([app.credentialId]);
+	});
+
+	it("deletes once allowDelete is true again", async () => {
+		const app = await createApp();
+		const path = `/appManagement/applications/${app.appId}`;
+		await call("PUT", path, { auth: MANAGEMENT, body: { allowDelete: false } });
+		await call("PUT", path, { auth: MANAGEMENT, body: { allowDelete: true } });
+		const response = await call("DELETE", path, { auth: MANAGEMENT });
+		expect(response.status).toBe(204);
+		jobIdOf(response, app.appId);
+	});
+});
+
+interface ApplicationInfoBody {
+	id: string;
+	name: string;
+	createDate: string;
+	updateDate: string;
+	allowDelete: boolean;
+	courseCount?: number;
+	registrationCount?: number;
+	dataRegion: "default" | "eu";
+	shard: string;
+}
+
+async function applicationInfo(appId: string, query = ""): Promise<ApplicationInfoBody> {
+	const response = await call("GET", `/appManagement/applications/${appId}${query}`, { auth: MANAGEMENT });
+	expect(response.status).toBe(200);
+	return (await response.json()) as ApplicationInfoBody;
+}
+
+describe("GET /appManagement/applications/:childAppId", () => {
+	it("answers SCORM Cloud's ApplicationInfoSchema with the application's placement, without counts unless asked", async () => {
+		const created = await createApplication({ name: "Info app" });
+		expect(await applicationInfo(created.id)).toEqual({
+			id: created.id,
+			name: "Info app",
+			createDate: created.createDate,
+			updateDate: created.createDate,
+			allowDelete: true,
+			dataRegion: "default",
+			shard: created.shard,
+		});
+	});
+
+	it("counts the application's registrations, and no courses, when asked (True and true alike)", async () => {
+		const app = await createApp();
+		await enrol(app, "counted-1");
+		await enrol(app, "counted-2");
+		expect(await applicationInfo(app.appId, "?includeRegistrationCount=True&includeCourseCount=true")).toMatchObject({
+			registrationCount: 2,
+			courseCount: 0,
+		});
+		const without = await applicationInfo(app.appId, "?includeRegistrationCount=false&includeCourseCount=False");
+		expect(without).not.toHaveProperty("registrationCount");
+		expect(without).not.toHaveProperty("courseCount");
+	});
+
+	it("answers 400 naming a flag that is not a boolean", async () => {
+		const app = await createApp();
+		const response = await call("GET", `/appManagement/applications/${app.appId}?includeRegistrationCount=yes`, { auth: MANAGEMENT });
+		expect(await expectMessage(response, 400)).toContain("includeRegistrationCount must be true or false");
+	});
+
+	it("answers 404 for an unknown application and for one being deleted", async () => {
+		const app = await createApp();
+		await call("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
+		for (const appId of ["NOSUCHAPP2", app.appId]) {
+			const response = await call("GET", `/appManagement/applications/${appId}`, { auth: MANAGEMENT });
+			expect(response.status).toBe(404);
+			expect(await response.json()).toEqual({ message: `Application [${appId}] was not found` });
+		}
+	});
+});
+
+describe("PUT /appManagement/applications/:childAppId", () => {
+	it("renames the application and sets allowDelete, moving its updateDate", async () => {
+		const created = await createApplication({ name: "Before" });
+		const response = await call("PUT", `/appManagement/applications/${created.id}`, { auth: MANAGEMENT, body: { name: "After", allowDelete: false } });
+		await expectNoContent(response);
+		const info = await applicationInfo(created.id);
+		expect(info).toMatchObject({ name: "After", allowDelete: false, createDate: created.createDate });
+		expect(info.updateDate > info.createDate).toBe(true);
+		// The other field stays as it is.
+		await call("PUT", `/appManagement/applications/${created.id}`, { auth: MANAGEMENT, body: { name: "Again" } });
+		expect(await applicationInfo(created.id)).toMatchObject({ name: "Again", allowDelete: false });
+	});
+
+	it("answers 400 for a body that changes nothing or holds a wrong type", async () => {
+		const app = await createApp();
+		const path = `/appManagement/applications/${app.appId}`;
+		expect(await expectMessage(await call("PUT", path, { auth: MANAGEMENT, body: {} }), 400)).toContain("Provide name, allowDelete, or both");
+		expect(await expectMessage(await call("PUT", path, { auth: MANAGEMENT, body: { allowDelete: "no" } }), 400)).toContain(
+			"allowDelete must be a boolean",
+		);
+	});
+
+	it("answers 404 naming an unknown application", async () => {
+		const response = await call("PUT", "/appManagement/applications/NOSUCHAPP2", { auth: MANAGEMENT, body: { name: "x" } });
+		expect(response.status).toBe(404);
+		expect(await response.json()).toEqual({ message: "Application [NOSUCHAPP2] was not found" });
+	});
+});
+
+describe("GET /appManagement/applicationList", () => {
+	const list = async (query: string) => {
+		const response = await call("GET", `/appManagement/applicationList?${query}`, { auth: MANAGEMENT });
+		expect(response.status).toBe(200);
+		return { body: (await response.json()) as { applications: ApplicationInfoBody[]; more?: string }, total: response.headers.get("X-Total-Count") };
+	};
+
+	it("pages the applications whose name holds the filter text, 100 a page, more carrying the filters", async () => {
+		const prefix = `Paged-${crypto.randomUUID().slice(0, 8)}`;
+		const ids: string[] = [];
+		for (let i = 0; i < 101; i++) ids.push((await createApplication({ name: `${prefix} ${i}` })).id);
+		const first = await list(`filter=${prefix.toLowerCase()}&filterBy=app_name&orderBy=created_asc&includeTotalCount=true`);
+		expect(first.total).toBe("101");
+		expect(first.body.applications).toHaveLength(100);
+		expect(first.body.more).toEqual(expect.any(String));
+		// An application created meanwhile that the filter does not match: the next page keeps the first's filters.
+		await createApplication({ name: "Not in the listing" });
+		const second = await list(`more=${encodeURIComponent(first.body.more ?? "")}`);
+		expect(second.total).toBeNull();
+		expect(second.body.more).toBeUndefined();
+		expect([...first.body.applications, ...second.body.applications].map(({ id }) => id)).toEqual(ids);
+		const newest = await list(`filter=${prefix}&filterBy=app_name&orderBy=created_desc`);
+		expect(newest.body.applications[0]?.id).toBe(ids.at(-1));
+		// 102 applications made through the API, one after another.
+	}, 60_000);
+
+	it("finds an application by id text, with its counts when asked", async () => {
+		const app = await createApp();
+		await enrol(app, "listed-learner");
+		const { body } = await list(`filter=${app.appId}&includeRegistrationCount=true&includeCourseCount=true`);
+		expect(body.applications).toEqual([expect.objectContaining({ id: app.appId, allowDelete: true, registrationCount: 1, courseCount: 0 })]);
+	});
+
+	it("bounds the update date with since and until by default, and the creation date with datetimeFilter=created", async () => {
+		const prefix = `Dated-${crypto.randomUUID().slice(0, 8)}`;
+		const older = await createApplication({ name: `${prefix} older` });
+		const newer = await createApplication({ name: `${prefix} newer` });
+		const between = new Date(Date.parse(newer.createDate) + 1).toISOString();
+		await new Promise((resolve) => setTimeout(resolve, 5));
+		await call("PUT", `/appManagement/applications/${older.id}`, { auth: MANAGEMENT, body: { name: `${prefix} older, renamed` } });
+		const since = encodeURIComponent(between);
+		expect((await list(`filter=${prefix}&filterBy=app_name&since=${since}`)).body.applications.map(({ id }) => id)).toEqual([older.id]);
+		expect((await list(`filter=${prefix}&filterBy=app_name&datetimeFilter=created&until=${since}&orderBy=created_desc`)).body.applications.map(({ id }) => id)).toEqual([
+			newer.id,
+			older.id,
+		]);
+	});
+
+	it("takes the defaults the PHP client always sends, and .NET's dates and booleans", async () => {
+		const app = await createApp();
+		const php = await list(
+			`datetimeFilter=updated&filter=${app.appId}&filterBy=app_id&orderBy=updated_asc&includeCourseCount=false&includeRegistrationCount=false&includeTotalCount=false`,
+		);
+		expect(php.body.applications.map(({ id }) => id)).toEqual([app.appId]);
+		const dotnet = await list(`since=2000-01-01T00:00:00.0000000&until=2999-01-01T00:00:00.0000000Z&filter=${app.appId}&includeTotalCount=True`);
+		expect([dotnet.body.applications.map(({ id }) => id), dotnet.total]).toEqual([[app.appId], "1"]);
+		// Python's: a naive date, and a count with no filter text (each filter left out is a parameter unbound).
+		const python = await list("since=2000-01-01T00:00:00.123456&datetimeFilter=created&orderBy=created_desc&includeTotalCount=True&includeCourseCount=True");
+		expect(Number(python.total)).toBeGreaterThanOrEqual(1);
+		expect(python.body.applications[0]?.courseCount).toBe(0);
+		expect((await list("includeTotalCount=true")).total).toEqual(expect.stringMatching(/^\d+$/));
+	});
+
+	it("answers 400 naming an unknown orderBy, filterBy or datetimeFilter", async () => {
+		for (const [query, named] of [
+			["orderBy=name_asc", "orderBy must be one of updated_asc, updated_desc, created_asc, created_desc"],
+			["filterBy=course_id", "filterBy must be one of app_id, app_name"],
+			["datetimeFilter=deleted", "datetimeFilter must be one of updated, created"],
+		]) {
+			const response = await call("GET", `/appManagement/applicationList?${query}`, { auth: MANAGEMENT });
+			expect(await expectMessage(response, 400)).toContain(named);
+		}
+	});
+
+	it("refuses a more token of another listing", async () => {
+		const response = await call("GET", "/appManagement/applicationList?more=abc.def", { auth: MANAGEMENT });
+		expect(await expectMessage(response, 400)).toContain("more is not a paging token");
+	});
+});
+
 describe("POST /appManagement/:childAppId/credentials", () => {
 	it("creates an enabled credential and shows its secret", async () => {
 		const app = await createApp();
@@ -340,6 +535,8 @@ describe("POST /appManagement/:childAppId/credentials", () => {
 			name: "reporting",
 			credential: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
 			status: "Enabled",
+			created: expect.stringMatching(ISO_DATE),
+			updated: expect.stringMatching(ISO_DATE),
 		});
 		expect((await ping(basicHeader(app.appId, body.credential))).status).toBe(200);
 	});
@@ -357,6 +554,8 @@ describe("POST /appManagement/:childAppId/credentials", () => {
 			name: "spare",
 			credential: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
 			status: "Disabled",
+			created: expect.stringMatching(ISO_DATE),
+			updated: expect.stringMatching(ISO_DATE),
 		});
 		expect((await ping(basicHeader(app.appId, body.credential))).status).toBe(401);
 	});
@@ -405,7 +604,7 @@ describe("GET /appManagement/:childAppId/credentials", () => {
 		const text = await response.text();
 		expect(JSON.parse(text)).toEqual({
 			credentials: [
-				{ id: app.credentialId, name: "main", status: "Enabled", createDate: expect.stringMatching(ISO_DATE) },
+				{ id: app.credentialId, name: "main", status: "Enabled", created: expect.stringMatching(ISO_DATE), updated: expect.stringMatching(ISO_DATE) },
 			],
 		});
 		expect(text).not.toContain(app.secret);
@@ -435,9 +634,16 @@ describe("PUT /appManagement/:childAppId/credentials/:credentialId", () => {
 			body: { name: "renamed" },
 		});
 		await expectNoContent(response);
-		expect(await listCredentials(app.appId)).toEqual([
-			{ id: app.credentialId, name: "renamed", status: "Enabled", createDate: expect.stringMatching(ISO_DATE) },
-		]);
+		const [renamed] = await listCredentials(app.appId);
+		expect(renamed).toEqual({
+			id: app.credentialId,
+			name: "renamed",
+			status: "Enabled",
+			created: expect.stringMatching(ISO_DATE),
+			updated: expect.stringMatching(ISO_DATE),
+		});
+		// updated is the rename's time; created stays.
+		expect(renamed && renamed.updated > renamed.created).toBe(true);
 		expect((await ping(app.auth)).status).toBe(200);
 	});
 

@@ -52,6 +52,65 @@ describe("unknown routes", () => {
 	});
 });
 
+describe("repeated slashes", () => {
+	// Rustici's generated clients default to a host ending in "/" and paths starting with one: "/api/v2//ping".
+	it("answer as one slash: the route, not 404, for every method", async () => {
+		const app = await createApp();
+		const ping = await rawFetch("http://learner.test/api/v2//ping", { headers: { Authorization: app.auth } });
+		expect(ping.status).toBe(200);
+		expect(await ping.json()).toMatchObject({ apiMessage: "pong" });
+		const learnerId = "slashes-learner";
+		// A POST with its body: no redirect, which a client would not follow with the body.
+		const created = await rawFetch("http://learner.test/api/v2//registrations", {
+			method: "POST",
+			headers: { Authorization: app.auth, "Content-Type": "application/json" },
+			body: JSON.stringify({ courseId: "c", registrationId: "slashes-reg", learner: { id: learnerId } }),
+		});
+		expect(created.status).toBe(204);
+		const put = await rawFetch(`http://learner.test//api//v2///learner/${learnerId}/tags`, {
+			method: "PUT",
+			headers: { Authorization: app.auth, "Content-Type": "application/json" },
+			body: JSON.stringify({ tags: ["x"] }),
+		});
+		expect(put.status).toBe(204);
+		const tags = await call("GET", `/learner/${learnerId}/tags`, { auth: app.auth });
+		expect(await tags.json()).toEqual({ tags: ["x"] });
+	});
+
+	it("keep an encoded slash inside an id as part of the id", async () => {
+		const app = await createApp();
+		const learnerId = "a/b";
+		await enrol(app, learnerId);
+		const response = await rawFetch(`http://learner.test/api/v2//learner/${encodeURIComponent(learnerId)}/tags`, {
+			headers: { Authorization: app.auth },
+		});
+		expect(response.status).toBe(200);
+		expect(await response.json()).toEqual({ tags: [] });
+		// Not the learner "a" with a "b" after it.
+		const split = await rawFetch("http://learner.test/api/v2//learner/a//b/tags", { headers: { Authorization: app.auth } });
+		expect(split.status).toBe(404);
+	});
+
+	it("do not merge an empty id into another route's path", async () => {
+		const app = await createApp();
+		// "/learner//tags" is the tags of the learner "" (no such route: 404), not PUT /learner/tags's path (405).
+		const empty = await rawFetch("http://learner.test/api/v2//learner//tags", { method: "DELETE", headers: { Authorization: app.auth } });
+		expect(empty.status).toBe(404);
+		const registration = await rawFetch("http://learner.test/api/v2/registrations//tags", { headers: { Authorization: app.auth } });
+		expect(registration.status).toBe(404);
+	});
+
+	it("choose the route group of the collapsed path", async () => {
+		const { groupOf } = await import("../../src/app");
+		expect([groupOf("/api/v2//ping"), groupOf("/api/v2//learner/x/tags"), groupOf("//api//v2//appManagement//applications"), groupOf("/api/v2//appManagement/token")]).toEqual([
+			"meta",
+			"learnerTags",
+			"management",
+			"oauth",
+		]);
+	});
+});
+
 describe("wrong method on a known path", () => {
 	it("answers 405 with an Allow header listing the path's methods", async () => {
 		const response = await call("DELETE", "/ping");

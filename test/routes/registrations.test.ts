@@ -343,6 +343,25 @@ describe("GET /registrations", () => {
 		expect(await response.json()).toEqual({ registrations: [] });
 	});
 
+	it("takes what the official clients always send: PHP's defaults (filterBy without filter), .NET's True and dates", async () => {
+		const app = await createApp();
+		await register(app, "r-php", { courseId: "math" });
+		const php =
+			"?courseId=math&datetimeFilter=created&filterBy=registration_id&orderBy=created_desc&includeChildResults=false" +
+			"&includeInteractionsAndObjectives=false&includeRuntime=false&includeTotalCount=false";
+		const answered = await call("GET", `/registrations${php}`, { auth: app.auth });
+		expect([answered.status, await answered.text()]).toEqual([200, expect.stringContaining("r-php")]);
+		const response = await call("GET", "/registrations?courseId=math&includeTotalCount=True&since=2000-01-01T00:00:00.0000000", { auth: app.auth });
+		expect(response.status).toBe(200);
+		expect(response.headers.get("X-Total-Count")).toBe("1");
+	});
+
+	it("answers 400 to a filter text, which it cannot search without reading every registration", async () => {
+		const app = await createApp();
+		const response = await call("GET", "/registrations?filter=r&filterBy=registration_id", { auth: app.auth });
+		expect(await expectMessage(response, 400)).toContain("filter (text search) is not supported");
+	});
+
 	it("filters by courseId", async () => {
 		const app = await createApp();
 		await register(app, "r1", { courseId: "math" });

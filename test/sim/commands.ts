@@ -629,6 +629,7 @@ export function newApp(index: number, created: { appId: string; auth: string; sh
 		region,
 		shard: created.shard,
 		deleted: false,
+		allowDelete: true,
 		moving: null,
 		registrations: new Map(),
 		learnerTags: new Map(),
@@ -649,10 +650,13 @@ class DeleteApp extends Step {
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
 		const answer = await sim.world.request("DELETE", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT });
-		const outcome = check(this.describe(), answer, {
-			"204": status(204),
-			...(app.moving !== null && { "409 (a move is unfinished)": status(409) }),
-		});
+		const outcome = check(
+			this.describe(),
+			answer,
+			app.allowDelete
+				? { "204": status(204), ...(app.moving !== null && { "409 (a move is unfinished)": status(409) }) }
+				: { "409 (allowDelete is false)": status(409) },
+		);
 		if (outcome !== "204") return;
 		sim.model.deleteApp(app);
 		sim.model.jobs.set(jobIdOf(answer), {
@@ -663,6 +667,24 @@ class DeleteApp extends Step {
 			pairs: [],
 			counted: { registrations: 0, tags: 0, learners: new Set() },
 		});
+	}
+}
+
+/** PUT /appManagement/applications/{id} { allowDelete }: guards the application against deletion, or lifts the guard. */
+class GuardApp extends Step {
+	constructor(
+		readonly app: number,
+		readonly allowDelete: boolean,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `guardApp(app ${this.app}, allowDelete ${this.allowDelete})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const answer = await sim.world.request("PUT", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT, body: { allowDelete: this.allowDelete } });
+		check(this.describe(), answer, { "204": status(204) });
+		app.allowDelete = this.allowDelete;
 	}
 }
 
@@ -1043,6 +1065,7 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	...weighted(2, fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k))),
 	fc.constantFrom<Region>("default", "eu").map((region) => new CreateApp(region)),
 	app.map((a) => new DeleteApp(a)),
+	fc.tuple(app, fc.boolean()).map(([a, allow]) => new GuardApp(a, allow)),
 	fc.tuple(app, learner).map(([a, l]) => new ReadLearner(a, l)),
 	fc.tuple(app, learner, fc.boolean()).map(([a, l, s]) => new ConsoleErase(a, l, s)),
 	fc.tuple(app, learner, tagList, fc.boolean()).map(([a, l, t, remove]) => new ConsoleTags(a, l, t, remove)),

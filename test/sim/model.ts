@@ -48,6 +48,8 @@ export interface AppModel {
 	region: Region;
 	shard: string;
 	deleted: boolean;
+	/** SCORM Cloud's allowDelete: while false, deleting the application is refused (409) and nothing changes. */
+	allowDelete: boolean;
 	/** A move was accepted and is not seen finished: its freeze may refuse writes (503, nothing written). */
 	moving: string | null;
 	registrations: Map<string, RegistrationModel>;

@@ -41,7 +41,17 @@ describe("route groups", () => {
 		]);
 	});
 
-	it("route the realm's job list to the job routes, beside GET /jobs", () => {
+	it("route the realm's job list to the job routes, beside GET /jobs, and usage to the management routes", () => {
 		expect([groupOf("/api/v2/appManagement/jobs"), groupOf("/api/v2/jobs"), groupOf("/api/v2/appManagement/usage")]).toEqual(["jobs", "jobs", "management"]);
+		expect(groupOf("/api/v2/appManagement/applications/x/usage")).toBe("management");
+	});
+
+	it("count repeated slashes as one for the new paths too: the front door, the job lists, usage", () => {
+		expect([groupOf("//"), groupOf("/api/v2//jobs"), groupOf("//api/v2//appManagement/jobs"), groupOf("/api/v2//appManagement/usage")]).toEqual([
+			"front",
+			"jobs",
+			"jobs",
+			"management",
+		]);
 	});
 });

@@ -41,6 +41,8 @@ export async function seedApplication(options: { region?: DataRegion; shard?: st
 		dataRegion: region,
 		shard,
 		createdAt: new Date().toISOString(),
+		updatedAt: new Date().toISOString(),
+		allowDelete: true,
 	});
 	return appId;
 }
