@@ -11,8 +11,12 @@ export function d1Bindings(configPath = "wrangler.toml") {
 	return config.d1_databases.map((database) => database.binding).sort((a, b) => (a === "DB" ? -1 : b === "DB" ? 1 : 0));
 }
 
-/** Applies migrations to every D1 binding; extra args (e.g. --local --persist-to DIR) go to each wrangler call. */
+/**
+ * Applies migrations to every D1 binding; extra args (e.g. --local --persist-to DIR) go to each wrangler call. With
+ * `stdio: "pipe"`, answers each binding's output (`npm run dev` summarises it).
+ */
 export function migrateAll(args, options = {}) {
+	const outputs = [];
 	for (const binding of d1Bindings(options.config)) {
 		const result = spawnSync("wrangler", ["d1", "migrations", "apply", binding, ...args], {
 			stdio: options.stdio ?? "inherit",
@@ -25,7 +29,9 @@ export function migrateAll(args, options = {}) {
 			const detail = options.stdio === "pipe" ? `\n${result.stdout}\n${result.stderr}` : "";
 			throw new Error(`wrangler d1 migrations apply ${binding} failed (${result.status})${detail}`);
 		}
+		outputs.push({ binding, stdout: result.stdout ?? "", stderr: result.stderr ?? "" });
 	}
+	return outputs;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -35,19 +35,20 @@ const GROUPS = {
 	registrations: async () => [(await import("./routes/registrations")).registrationRoutes],
 	jobs: async () => [(await import("./routes/jobs")).jobRoutes],
 	management: async () => {
-		const [{ appManagementRoutes }, { webhookRoutes }, { privacyRoutes }] = await Promise.all([
+		const [{ appManagementRoutes }, { webhookRoutes }, { privacyRoutes }, { realmRoutes }] = await Promise.all([
 			import("./routes/app-management"),
 			import("./routes/webhooks"),
 			import("./routes/privacy"),
+			import("./routes/realm"),
 		]);
-		return [appManagementRoutes, webhookRoutes, privacyRoutes];
+		return [appManagementRoutes, webhookRoutes, privacyRoutes, realmRoutes];
 	},
 	oauth: async () => [(await import("./routes/oauth")).oauthRoutes],
 	meta: async () => [(await import("./routes/meta")).metaRoutes],
 	// The paths of no group: the middleware, then 404.
 	none: async () => [],
 } satisfies Record<string, () => Promise<AppRouter[]>>;
-export type Group = keyof typeof GROUPS | "docs" | "console";
+export type Group = keyof typeof GROUPS | "docs" | "console" | "front";
 
 /**
  * The path with the runs of slashes before and after the base made one. Rustici's generated clients default to a
@@ -65,6 +66,7 @@ const BASE_JOIN = new RegExp(`^/+${API_BASE.split("/").filter(Boolean).join("/+"
  */
 export function groupOf(rawPath: string): Group {
 	const path = collapseSlashes(rawPath);
+	if (path === "/") return "front";
 	if (path === "/console" || path.startsWith("/console/")) return "console";
 	if (!path.startsWith(`${API_BASE}/`)) return "none";
 	const rest = path.slice(API_BASE.length);
@@ -79,8 +81,10 @@ export function groupOf(rawPath: string): Group {
 		case ".well-known":
 			return "jobs";
 		case "appManagement":
-			// The management token endpoint is the token routes' (src/routes/oauth.ts).
-			return rest === "/appManagement/token" ? "oauth" : "management";
+			// The management token endpoint is the token routes' (src/routes/oauth.ts); the realm's job list is the job
+			// routes' (src/routes/jobs.ts), beside GET /jobs.
+			if (rest === "/appManagement/token") return "oauth";
+			return rest === "/appManagement/jobs" ? "jobs" : "management";
 		case "oauth":
 			return "oauth";
 		case "ping":
@@ -177,7 +181,14 @@ export function fullApp(): Promise<App> {
 function appFor(group: Group): Promise<Fetch> {
 	let fetch = built.get(group);
 	if (!fetch) {
-		const app: Promise<App | Fetch> = group === "console" ? buildConsole() : group === "docs" ? buildDocs() : GROUPS[group]().then(buildApp);
+		const app: Promise<App | Fetch> =
+			group === "console"
+				? buildConsole()
+				: group === "docs"
+					? buildDocs()
+					: group === "front"
+						? import("./front-door").then(({ frontDoor }): Fetch => (request) => frontDoor(request, API_BASE))
+						: GROUPS[group]().then(buildApp);
 		fetch = app.then((made): Fetch => (typeof made === "function" ? made : (request, env, ctx) => made.fetch(request, env, ctx)));
 		built.set(group, fetch);
 		// A failed build (an import that failed) is not kept: the next request tries again.

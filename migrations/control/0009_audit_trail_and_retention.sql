@@ -49,6 +49,16 @@ CREATE INDEX jobs_events_new_by_app ON jobs (app_id) WHERE notify_status = 'new'
 CREATE INDEX jobs_finished_by_completion ON jobs (completed_at) WHERE status IN ('completed', 'failed');
 -- A realm-wide export lists the realm jobs that named its learner (by the realm-wide HMAC).
 CREATE INDEX jobs_by_learner ON jobs (learner_hash, id) WHERE learner_hash IS NOT NULL;
+-- The job lists' and usage's indexes (shard 0009, control 0008), made again on the rebuilt table: dropping the old
+-- one dropped them.
+CREATE INDEX jobs_listed_by_app ON jobs (app_id, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_app_status ON jobs (app_id, status, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_app_type ON jobs (app_id, type, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed ON jobs (created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_status ON jobs (status, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_type ON jobs (type, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_finished_by_app ON jobs (app_id, completed_at, status, notify_status, parent_id)
+  WHERE parent_id IS NULL AND status IN ('completed', 'failed');
 
 CREATE TRIGGER jobs_event AFTER UPDATE OF status ON jobs
 WHEN NEW.status IN ('completed', 'failed') AND OLD.status IN ('queued', 'running') AND NEW.parent_id IS NULL

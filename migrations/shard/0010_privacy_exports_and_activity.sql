@@ -58,6 +58,16 @@ CREATE INDEX jobs_by_learner_id ON jobs (app_id, learner_hash, id) WHERE learner
 -- reading only them (src/db/exports.ts exportsToExpire).
 CREATE INDEX jobs_exports_unpurged ON jobs (completed_at)
   WHERE type = 'exportLearnerData' AND status IN ('completed', 'failed') AND json_extract(payload, '$.purged') IS NULL;
+-- The job lists' and usage's indexes (shard 0009, control 0008), made again on the rebuilt table: dropping the old
+-- one dropped them.
+CREATE INDEX jobs_listed_by_app ON jobs (app_id, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_app_status ON jobs (app_id, status, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_app_type ON jobs (app_id, type, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed ON jobs (created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_status ON jobs (status, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_listed_by_type ON jobs (type, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX jobs_finished_by_app ON jobs (app_id, completed_at, status, notify_status, parent_id)
+  WHERE parent_id IS NULL AND status IN ('completed', 'failed');
 
 CREATE TRIGGER jobs_journal_insert AFTER INSERT ON jobs
 WHEN EXISTS (SELECT 1 FROM moving_apps WHERE app_id = NEW.app_id)

@@ -25,6 +25,8 @@ export interface ApiAnswer<T> {
 	/** The API's `message` on an error, for the page. */
 	message: string;
 	location: string | null;
+	/** The answer's headers (X-Total-Count, Retry-After). */
+	headers: Headers;
 }
 
 /** Who the call is made as: the realm's management credentials, or one application (every scope). */
@@ -65,7 +67,14 @@ export function apiClient(fetch: ApiFetch, env: Env, ctx: ExecutionCtx | undefin
 				: response.ok
 					? ""
 					: `The API answered ${response.status}`;
-		return { status: response.status, ok: response.ok, body: parsed as T | null, message, location: response.headers.get("Location") };
+		return {
+			status: response.status,
+			ok: response.ok,
+			body: parsed as T | null,
+			message,
+			location: response.headers.get("Location"),
+			headers: response.headers,
+		};
 	};
 }
 

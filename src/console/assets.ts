@@ -49,7 +49,7 @@ code.verbatim { white-space: break-spaces; background: #fff; box-shadow: 0 0 0 1
 code.verbatim .blank { background: #ffd9a0; box-shadow: inset 0 -2px 0 #8a4b00; }
 .blanks { color: var(--muted); font-size: 0.8rem; font-weight: 400; white-space: nowrap; }
 /* An API message may quote an id: its spaces are kept as they are. */
-.notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; white-space: pre-wrap; }
+.notice { border-left: 4px solid var(--ok); background: #e7f4ea; padding: 0.75rem 1rem; margin: 0 0 1rem; white-space: pre-wrap; overflow-wrap: anywhere; }
 .notice.error { border-color: var(--danger); background: #fbe9e7; }
 .secret { margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; background: #fff8e1; border: 1px solid #e0b400; padding: 0.75rem; border-radius: 4px; }
 .secret output { font-family: ui-monospace, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
@@ -74,6 +74,40 @@ progress { width: 100%; height: 1.5rem; accent-color: var(--accent); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0 0 1rem; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+/* Forms keep what was typed; a refused field says why beside itself. */
+.field { margin: 0 0 0.25rem; }
+.field.invalid input, .field.invalid select, .field.invalid textarea { border: 2px solid var(--danger); }
+.field-error { color: var(--danger); font-weight: 600; margin: 0.25rem 0 0.5rem; overflow-wrap: anywhere; }
+.field-error::before { content: "⚠ "; }
+.hint { color: var(--muted); font-size: 0.9rem; margin: 0 0 0.25rem; }
+.warning { border-left: 4px solid var(--danger); padding: 0.5rem 1rem; background: #fff4f2; }
+a.button { display: inline-block; font: inherit; padding: 0.4rem 0.9rem; border-radius: 4px; border: 1px solid var(--accent); text-decoration: none; }
+a.button.danger { background: var(--danger); border-color: var(--danger); color: #fff; }
+.links { display: flex; flex-wrap: wrap; gap: 0.5rem 1.25rem; }
+.pager { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; margin: 1rem 0; }
+form.search .row { display: flex; gap: 0.5rem; flex-wrap: wrap; }
+form.search input[type="search"] { flex: 1 1 12rem; min-width: 0; }
+form.filters .field select { width: 100%; }
+ul.stats { list-style: none; padding: 0; margin: 0 0 1.5rem; display: flex; flex-wrap: wrap; gap: 0.75rem; }
+ul.stats li { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem 0.9rem; }
+ul.stats strong { font-size: 1.3rem; margin-right: 0.25rem; }
+td.job small.id { display: block; color: var(--muted); font-size: 0.75rem; overflow-wrap: anywhere; }
+/* The overview's charts (charts.tsx): SVG scaled to the page's width, coloured here (no inline style). */
+.charts { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 26rem), 1fr)); }
+figure.chart { margin: 0; padding: 1rem; border: 1px solid var(--line); border-radius: 6px; background: #fff; min-width: 0; }
+figure.chart h2 { margin: 0 0 0.5rem; font-size: 1.1rem; }
+figure.chart figcaption { color: var(--muted); font-size: 0.9rem; margin: 0.5rem 0; }
+svg.chart-svg { width: 100%; height: auto; display: block; }
+.chart-label, .chart-value, .chart-note { font-size: 14px; fill: var(--ink); }
+.chart-value { font-weight: 600; }
+.chart-tick { font-size: 12px; fill: var(--muted); }
+.chart-track { fill: #e6e6ec; }
+.chart-bar { fill: var(--accent); }
+.chart-bar.ok { fill: var(--ok); }
+.chart-bar.danger { fill: var(--danger); }
+.chart-bar.warn { fill: #b06f00; }
+.chart-bar.muted-bar { fill: #8a8a96; }
+.chart-axis { stroke: var(--line); stroke-width: 1; }
 `;
 
 const SCRIPT = `// Copy buttons, and a job's live progress (every page works without this script).
@@ -102,6 +136,8 @@ if (job) {
     status.textContent = state.status;
     status.className = "status-" + state.status;
     counts.textContent = state.counts;
+    const waiting = job.querySelector("[data-field=waiting]");
+    if (waiting) waiting.textContent = state.waiting || "Finished.";
     if (state.status === "completed" && receipt) receipt.hidden = false;
     if (state.status === "completed" || state.status === "failed") {
       for (const element of document.querySelectorAll("[data-while-running]")) element.hidden = true;

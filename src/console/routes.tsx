@@ -1,25 +1,55 @@
-import { zValidator } from "@hono/zod-validator";
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod";
-import type { ZodType } from "zod";
 import { consoleAuditRecord } from "../audit";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
 import { config } from "../config";
 import { ApiError, unauthorized } from "../errors";
+import { learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { log } from "../log";
-import { type ApiAnswer, type ApiClient, type ApiFetch, apiClient, jobIdOf, segment } from "./api";
+import { type ApiFetch, apiClient, jobIdOf, segment } from "./api";
 import { consoleFile } from "./assets";
 import { privacyViews } from "./audit";
 import { appendAudit } from "../db/audit";
+import type { UsageView } from "./charts";
+import { confirmation, confirmationRoutes } from "./confirmations";
+import { openDraft } from "./drafts";
+import { erasureRoutes } from "./erasures";
+import {
+	type ConsoleContext,
+	type ConsoleEnv,
+	type PageDraft,
+	type RefusalRule,
+	done,
+	formOf,
+	generalWords,
+	noticeOf,
+	page,
+	redirect,
+	refusalOf,
+	refused,
+} from "./flow";
+import {
+	MANAGEMENT,
+	apiFailure,
+	asApp,
+	counted,
+	field,
+	findApplication,
+	form,
+	listApplications,
+	signedIn,
+	startedJob,
+	tagList,
+	tidy,
+} from "./shared";
 import {
 	SESSION_COOKIE,
 	SESSION_SECONDS,
-	type Session,
 	csrfToken,
 	endSession,
 	issueSession,
@@ -28,44 +58,47 @@ import {
 	validCsrfToken,
 } from "./session";
 import {
+	type ApplicationUsageView,
 	type ApplicationView,
 	ApplicationPage,
 	ApplicationsPage,
+	ConfirmPage,
 	type CredentialView,
-	DeleteApplicationPage,
 	ERASURE_TYPES,
-	ErasuresPage,
 	ErrorPage,
+	type Fact,
+	GuardedApplicationPage,
 	type JobView,
 	JobPage,
 	JobsPage,
 	LearnerPage,
 	type LearnerView,
 	LearnersPage,
-	type Notice,
+	MovePage,
+	OverviewPage,
 	type RegistrationView,
 	SignInPage,
 	UsersPage,
 	type WebhookView,
 	progressOf,
 } from "./views";
+import { waitingWords } from "./words";
 
 /**
  * The operator console (SPEC §10) at /console: server-rendered pages whose every action is an in-process call
- * of the API (./api.ts), so the API's rules and messages are the console's. Loaded by src/app.ts on the first
- * console request only: API requests never evaluate this module.
+ * of the API (./api.ts), so the API's rules are the console's. Loaded by src/app.ts on the first console request
+ * only: API requests never evaluate this module.
+ *
+ * Safe by construction: every POST answers 303 to a GET page (./flow.ts), so reloading never repeats an action; a
+ * result is shown once; a refused form comes back with what was typed and the reason beside the field, in the
+ * console's words; and every irreversible or costly action (erasures, moves, deletions, lifting a suppression) first
+ * shows a page saying exactly what will happen, and happens only when that page's button is pressed.
  *
  * Security: sign-in with the realm's management credentials (compared as the API compares them, failures
  * throttled as the API's) gives a 30-minute signed session cookie (./session.ts; HttpOnly, Secure,
  * SameSite=Strict, Path=/console). Every POST must come from this origin (Origin / Sec-Fetch-Site) and carry the
  * session's CSRF token. Every response carries a strict Content-Security-Policy.
  */
-
-interface ConsoleEnv {
-	Bindings: Env;
-	Variables: { session: Session; csrf: string; api: ApiClient };
-}
-type ConsoleContext = Context<ConsoleEnv>;
 
 /** The policy of every console response: this origin only, no inline script or style, no framing. */
 export const CONSOLE_CSP = [
@@ -79,72 +112,16 @@ export const CONSOLE_CSP = [
 	"connect-src 'self'",
 ].join("; ");
 
-const MANAGEMENT = { management: true } as const;
-const asApp = (appId: string) => ({ application: appId });
-
-/** The jobs started from the console, newest first, kept in a cookie of their own (the API lists no jobs). */
-const JOBS_COOKIE = "console_jobs";
-const RECENT_JOBS = 10;
-const JOB_ID = /^[A-Za-z0-9.-]{1,64}$/;
-
 const now = () => Math.floor(Date.now() / 1000);
 
-const recentJobs = (c: ConsoleContext) =>
-	(getCookie(c, JOBS_COOKIE) ?? "").split(",").filter((id) => JOB_ID.test(id));
-
-function rememberJob(c: ConsoleContext, jobId: string): void {
-	const jobs = [jobId, ...recentJobs(c).filter((id) => id !== jobId)].slice(0, RECENT_JOBS);
-	c.header("Set-Cookie", `${JOBS_COOKIE}=${jobs.join(",")}; Max-Age=86400; Path=/console; HttpOnly; Secure; SameSite=Strict`, {
-		append: true,
-	});
-}
-
-/** Renders a page (a JSX element) as an HTML document. */
-const page = (c: ConsoleContext, element: unknown, status: number = 200) =>
-	c.html(`<!doctype html>${String(element)}`, status as ContentfulStatusCode);
-
-const signedIn = (c: ConsoleContext) => ({ csrf: c.var.csrf });
-
-/** A failed API call as the console's own error (onError renders its message with the API's status). */
-const apiFailure = (answer: ApiAnswer<unknown>) => new ApiError(answer.status as ContentfulStatusCode, answer.message);
-
-const errorNotice = (answer: ApiAnswer<unknown>): Notice => ({ kind: "error", text: answer.message });
-
-/** The status a page reporting a failed API call answers with: the API's own. */
-const statusOf = (answer: ApiAnswer<unknown>) => (answer.ok ? 200 : answer.status);
-
-/** A form body, checked by `schema`; a failure answers 400 with the field's message (onError renders it). */
-const form = <T extends ZodType>(schema: T) =>
-	zValidator("form", schema, (result) => {
-		if (!result.success) {
-			const issue = result.error.issues[0];
-			throw new ApiError(400, `${issue?.path.join(".") || "form"}: ${issue?.message ?? "invalid"}`);
-		}
-	});
-
-/** Free text (a name, an email, a URL, a shard): the spaces around it are dropped, as whoever typed it meant. */
-const text = (name: string, max = 255) =>
-	z.string({ error: `${name} is required` }).trim().min(1, `${name} is required`).max(max, `${name} is at most ${max} characters`);
-
-/**
- * Ids and tags exactly as typed (SPEC §10): never trimmed or normalised, since learner "bob " is not learner "bob".
- * Only an empty field is refused here; length and characters are the API's to judge, and its message is shown.
- */
-const exact = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
-
-/** The tags of a comma-separated field: split on commas only (no tag holds one), empty pieces dropped, none trimmed. */
-const tagList = (tags: string) => tags.split(",").filter((tag) => tag !== "");
-
-/** The ids of a one-per-line field: split on line breaks only (CRLF, as browsers send a textarea, or LF), empty lines dropped. */
-const lineList = (ids: string) => ids.split(/\r?\n/).filter((id) => id !== "");
-
-const checkbox = z.literal("true").optional();
+/** Lists the console pages itself (the API answers them whole): rows a page. */
+const ROWS_PER_PAGE = 25;
 
 /**
  * Whether a POST comes from a page of this origin. A foreign Origin is refused outright. Browsers send
  * Sec-Fetch-Site (a header no page script can set): only "same-origin" passes. Under this console's
  * Referrer-Policy (no-referrer) Chromium sends its own form posts with `Origin: null`, so a null origin counts
- * only when Sec-Fetch-Site vouches for the request.
+ * only when Sec-Fetch-Site vouches for it.
  */
 function fromThisOrigin(c: ConsoleContext): boolean {
 	const origin = c.req.header("Origin");
@@ -194,9 +171,22 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		return c.body(file.body, 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
 	});
 
+	// Signing in and out. A refused sign-in comes back with the id typed (never the secret) and why, in the URL:
+	// nothing of it is secret, and there is no session yet to seal a draft under.
+
 	router.get("/sign-in", async (c) => {
-		if (await readSession(c.env.TOKEN_SIGNING_SECRET, c.env.DB, getCookie(c, SESSION_COOKIE), now())) return c.redirect("/console/applications", 303);
-		return page(c, <SignInPage />);
+		if (await readSession(c.env.TOKEN_SIGNING_SECRET, c.env.DB, getCookie(c, SESSION_COOKIE), now())) return c.redirect("/console/overview", 303);
+		const refusedAs = c.req.query("refused");
+		const wait = c.req.query("retry");
+		const notice =
+			refusedAs === "throttled"
+				? { kind: "error" as const, text: `Too many failed sign-ins from here: try again in ${wait ?? "a few"} seconds.`, status: 429 }
+				: refusedAs !== undefined
+					? { kind: "error" as const, text: "That management id and secret key do not match: check both and try again.", status: 401 }
+					: c.req.query("signed-out") !== undefined
+						? { kind: "ok" as const, text: "You are signed out. The session has ended everywhere: its cookie opens nothing any more." }
+						: undefined;
+		return page(c, <SignInPage notice={notice} appId={c.req.query("appId")} />);
 	});
 
 	router.post("/sign-in", form(z.object({ appId: z.string().max(1024).default(""), secretKey: z.string().max(1024).default("") })), async (c) => {
@@ -210,12 +200,15 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 			}
 		} catch (error) {
 			if (!(error instanceof ApiError)) throw error;
-			return page(c, <SignInPage notice={{ kind: "error", text: error.message }} />, error.status);
+			const query = new URLSearchParams({ refused: error.status === 429 ? "throttled" : "credentials", appId });
+			const retry = error.headers?.["Retry-After"];
+			if (retry) query.set("retry", retry);
+			return c.redirect(`/console/sign-in?${query.toString()}`, 303);
 		}
 		const { value, session } = await issueSession(c.env.TOKEN_SIGNING_SECRET, now());
 		await appendAudit(c.env.DB, [consoleAuditRecord(session.sid, "console.signIn", { sessionId: session.sid })]);
 		c.header("Set-Cookie", sessionCookie(value, SESSION_SECONDS));
-		return c.redirect("/console/applications", 303);
+		return c.redirect("/console/overview", 303);
 	});
 
 	// Everything below needs a session: pages redirect to sign-in, the rest answer 401; POSTs need the CSRF token.
@@ -235,218 +228,488 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		c.set("session", session);
 		c.set("csrf", await csrfToken(c.env.TOKEN_SIGNING_SECRET, session));
 		c.set("api", apiClient(apiFetch, c.env, executionContextOf(c), session.sid));
+		c.set("draft", null);
+		c.set("draftGone", false);
+		// A page handed a draft by the POST that led to it (./flow.ts): opened here, once.
+		const token = c.req.method === "GET" ? c.req.query("r") : undefined;
+		if (token !== undefined) {
+			const draft = await openDraft<PageDraft>(c.env.DB, session, token, { take: false });
+			c.set("draft", draft);
+			c.set("draftGone", draft === null);
+		}
 		await next();
 	});
+
+	/**
+	 * A POST-only path opened with GET (a bookmark, a reload after the session ended, a typed URL): the page holding
+	 * its form, never "Not found".
+	 */
+	const formPage = (path: string, to: (c: ConsoleContext) => string) => router.get(path, (c) => c.redirect(to(c), 303));
 
 	router.post("/sign-out", async (c) => {
 		await endSession(c.env.DB, c.var.session, consoleAuditRecord(c.var.session.sid, "console.signOut", { sessionId: c.var.session.sid }));
 		c.header("Set-Cookie", sessionCookie("", 0));
-		return c.redirect("/console/sign-in", 303);
+		return c.redirect("/console/sign-in?signed-out", 303);
 	});
+	formPage("/sign-out", () => "/console/overview");
 
-	router.get("/", (c) => c.redirect("/console/applications", 303));
+	router.get("/", (c) => c.redirect("/console/overview", 303));
+
+	// The overview (SPEC §10): the realm's usage, drawn.
+
+	router.get("/overview", async (c) => {
+		const answer = await c.var.api<UsageView>(MANAGEMENT, "GET", "/appManagement/usage");
+		return page(
+			c,
+			<OverviewPage {...signedIn(c)} usage={answer.ok ? answer.body : null} unavailable={answer.ok ? undefined : generalWords(answer)} />,
+			answer.ok ? 200 : answer.status,
+		);
+	});
 
 	// Applications.
 
-	async function listApplications(c: ConsoleContext): Promise<ApplicationView[]> {
-		const answer = await c.var.api<{ applications: ApplicationView[] }>(MANAGEMENT, "GET", "/appManagement/applications");
-		if (!answer.ok || !answer.body) throw apiFailure(answer);
-		return answer.body.applications;
+	/** The page of a list the console pages itself: rows matching `q` (case-insensitive), 25 a page. */
+	function pageOfList<T>(rows: T[], text: (row: T) => string, q: string, pageNumber: number) {
+		const needle = q.toLowerCase();
+		const matching = needle ? rows.filter((row) => text(row).toLowerCase().includes(needle)) : rows;
+		const pages = Math.max(1, Math.ceil(matching.length / ROWS_PER_PAGE));
+		const current = Math.min(Math.max(1, pageNumber), pages);
+		return { rows: matching.slice((current - 1) * ROWS_PER_PAGE, current * ROWS_PER_PAGE), total: matching.length, page: current, pages };
 	}
 
-	/** One application with its properties (allowDelete among them). */
-	async function findApplication(c: ConsoleContext, appId: string): Promise<ApplicationView> {
-		const answer = await c.var.api<ApplicationView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(appId)}`);
-		if (answer.status === 404) throw new ApiError(404, `Application [${appId}] was not found`);
-		if (!answer.ok || !answer.body) throw apiFailure(answer);
-		return answer.body;
-	}
-
-	const renderApplications = async (c: ConsoleContext, notice?: Notice, status = 200) =>
-		page(
+	router.get("/applications", async (c) => {
+		const q = c.req.query("q") ?? "";
+		const listed = pageOfList(await listApplications(c), (app) => `${app.name} ${app.id}`, q, Number(c.req.query("page") ?? 1) || 1);
+		return page(
 			c,
-			<ApplicationsPage
-				{...signedIn(c)}
-				notice={notice}
-				applications={await listApplications(c)}
-				shards={config(c.env).shards.map((shard) => shard.name)}
-			/>,
-			status,
+			<ApplicationsPage {...signedIn(c)} applications={listed.rows} total={listed.total} q={q} page={listed.page} pages={listed.pages} form={formOf(c, "createApplication")} />,
 		);
-
-	router.get("/applications", (c) => renderApplications(c));
-
-	router.post("/applications", form(z.object({ name: text("name"), dataRegion: z.enum(["default", "eu"]).default("default") })), async (c) => {
-		const answer = await c.var.api<ApplicationView>(MANAGEMENT, "POST", "/appManagement/applications", c.req.valid("form"));
-		const notice: Notice = answer.ok && answer.body
-			? { kind: "ok", text: `Application ${answer.body.name} created: id ${answer.body.id}, shard ${answer.body.shard}` }
-			: errorNotice(answer);
-		return renderApplications(c, notice, statusOf(answer));
 	});
 
-	router.post("/applications/:appId/move", form(z.object({ shard: text("shard"), allowRegionChange: checkbox })), async (c) => {
-		const appId = c.req.param("appId");
-		const { shard, allowRegionChange } = c.req.valid("form");
-		const answer = await c.var.api(MANAGEMENT, "POST", `/appManagement/applications/${segment(appId)}/move`, {
-			shard,
-			allowRegionChange: allowRegionChange === "true",
+	router.post("/applications", form(z.object({ name: field, dataRegion: field })), async (c) => {
+		const values = c.req.valid("form");
+		const answer = await c.var.api<ApplicationView>(MANAGEMENT, "POST", "/appManagement/applications", {
+			name: tidy(values.name),
+			dataRegion: values.dataRegion || "default",
 		});
-		if (!answer.ok) return renderApplications(c, errorNotice(answer), answer.status);
-		return startedJob(c, answer.location);
+		if (!answer.ok || !answer.body) {
+			return refused(
+				c,
+				"/console/applications",
+				"createApplication",
+				refusalOf(answer, values, [
+					{ status: 400, match: /name/, field: "name", text: "Give the application a name of 1 to 255 characters, without control characters." },
+					{ status: 400, match: /dataRegion/, field: "dataRegion", text: "Choose a data region: default or eu." },
+					{ status: 503, match: /shard/, field: "dataRegion", text: "No shard of this region takes new applications: the operator must open or add one (SHARDS)." },
+				]),
+			);
+		}
+		return done(c, "/console/applications", {
+			kind: "ok",
+			text: `Application ${answer.body.name} created: id ${answer.body.id}, shard ${answer.body.shard}`,
+		});
 	});
 
-	router.get("/applications/:appId/delete", async (c) =>
-		page(c, <DeleteApplicationPage {...signedIn(c)} app={await findApplication(c, c.req.param("appId"))} />),
-	);
+	/** The page of the application a path names. */
+	const applicationPath = (c: ConsoleContext) => `/console/applications/${segment(c.req.param("appId") ?? "")}`;
 
-	// allowDelete: deletion is refused by the API while it is false; the delete page offers to allow it first.
+	// Moving an application: the form, its review, then the confirmation page.
+
+	const shardChoices = (c: ConsoleContext) => config(c.env).shards.map((shard) => ({ name: shard.name, region: shard.region, open: shard.open }));
+
+	router.get("/applications/:appId/move", async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		return page(c, <MovePage {...signedIn(c)} app={app} shards={shardChoices(c)} form={formOf(c, "move")} />);
+	});
+
+	router.post("/applications/:appId/move", form(z.object({ shard: field, allowRegionChange: field })), async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		const values = c.req.valid("form");
+		const target = shardChoices(c).find((shard) => shard.name === tidy(values.shard));
+		const back = `/console/applications/${segment(app.id)}/move`;
+		if (!target) return refused(c, back, "move", { values, errors: { shard: "Choose the shard to move the application to." } });
+		return confirmation(c, {
+			kind: "move",
+			appId: app.id,
+			appName: app.name,
+			from: app.shard,
+			fromRegion: app.dataRegion,
+			to: target.name,
+			toRegion: target.region,
+			allowRegionChange: values.allowRegionChange === "true",
+		});
+	});
+
+	// Deleting an application: its confirmation page says what it holds.
+
+	router.get("/applications/:appId/delete", async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		// Guarded (allowDelete: false): the API would refuse, so there is nothing to confirm until deletion is allowed.
+		if (app.allowDelete === false) return page(c, <GuardedApplicationPage {...signedIn(c)} app={app} />);
+		const [usage, credentials] = await Promise.all([
+			c.var.api<ApplicationUsageView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(app.id)}/usage`),
+			c.var.api<{ credentials: CredentialView[] }>(MANAGEMENT, "GET", `/appManagement/${segment(app.id)}/credentials`),
+		]);
+		const counts = usage.body?.application;
+		const facts: Fact[] = [
+			{ term: "Application", detail: `${app.name} (${app.id})` },
+			{ term: "Shard", detail: `${app.shard}, region ${app.dataRegion}` },
+			{
+				term: "Deleted with it",
+				detail: counts
+					? `${counted(counts.registrations, "registration")} of ${counted(counts.learners, "learner")}, ${counted(counts.storedRows - counts.registrations, "tag row")}, and every job it holds`
+					: `every registration, tag and job it holds (${generalWords(usage)})`,
+			},
+			{
+				term: "Credentials",
+				detail: `${credentials.body ? counted(credentials.body.credentials.length, "credential") : "all its credentials"} stop working at once, and the tokens they minted with them`,
+			},
+		];
+		return page(
+			c,
+			<ConfirmPage
+				{...signedIn(c)}
+				title={`Delete application ${app.name}?`}
+				intro="A job deletes the application's data chunk by chunk. This cannot be undone."
+				facts={facts}
+				action={`/console/applications/${segment(app.id)}/delete`}
+				fields={{}}
+				button={`Delete ${app.name}`}
+				cancel={`/console/applications/${segment(app.id)}`}
+			/>,
+		);
+	});
+
+	// allowDelete: while it is false the API refuses to delete the application; setting it deletes nothing.
 	router.post("/applications/:appId/allow-delete", form(z.object({ allowDelete: z.enum(["true", "false"]) })), async (c) => {
-		const appId = c.req.param("appId");
 		const allowDelete = c.req.valid("form").allowDelete === "true";
-		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(appId)}`, { allowDelete });
-		if (!answer.ok) return renderApplication(c, appId, { notice: errorNotice(answer), status: answer.status });
-		return c.redirect(`/console/applications/${segment(appId)}`, 303);
+		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(c.req.param("appId"))}`, { allowDelete });
+		return done(
+			c,
+			applicationPath(c),
+			answer.ok
+				? {
+						kind: "ok",
+						text: allowDelete
+							? "Deletion allowed: the application can be deleted now, after its own confirmation."
+							: "Deletion switched off: the application cannot be deleted until it is allowed again.",
+					}
+				: { kind: "error", status: answer.status, text: answer.status === 404 ? "There is no such application any more (deleted already?)." : generalWords(answer) },
+		);
 	});
+	formPage("/applications/:appId/allow-delete", applicationPath);
 
-	router.post("/applications/:appId/delete", async (c) => {
+	router.post("/applications/:appId/delete", form(z.object({ confirm: field })), async (c) => {
 		const appId = c.req.param("appId");
+		const confirmPage = `/console/applications/${segment(appId)}/delete`;
+		if (c.req.valid("form").confirm !== "true") return c.redirect(confirmPage, 303);
 		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/applications/${segment(appId)}`);
-		if (!answer.ok) return renderApplications(c, errorNotice(answer), answer.status);
-		return startedJob(c, answer.location);
+		if (!answer.ok) {
+			const text =
+				answer.status === 409 && /allowDelete/.test(answer.message)
+					? "Deletion is switched off for this application (it is guarded against deletion): allow deletion on its page first. Nothing was deleted."
+					: answer.status === 409
+						? "The application is being moved between shards: delete it once the move's job has finished."
+						: answer.status === 404
+							? "There is no such application any more (deleted already?)."
+							: generalWords(answer);
+			return redirect(c, answer.status === 404 ? "/console/applications" : confirmPage, { notice: { kind: "error", text, status: answer.status } });
+		}
+		return startedJob(c, answer.location, {});
 	});
 
-	// One application: credentials and webhook.
+	// One application: its usage, credentials, webhook and suppressions.
 
 	async function webhookOf(c: ConsoleContext, appId: string): Promise<WebhookView> {
-		const answer = await c.var.api<{ url: string; createdDate: string; updatedDate: string }>(
-			MANAGEMENT,
-			"GET",
-			`/appManagement/${segment(appId)}/webhook`,
-		);
+		const answer = await c.var.api<{ url: string; createdDate: string; updatedDate: string }>(MANAGEMENT, "GET", `/appManagement/${segment(appId)}/webhook`);
 		if (answer.ok && answer.body) return answer.body;
-		// 404: the application has no webhook; anything else (the database unavailable, say) is shown as the API said it.
+		// 404: the application has no webhook; anything else (the database unavailable, say) is shown in words.
 		if (answer.status === 404) return { none: true };
-		return { unavailable: answer.message };
+		return { unavailable: generalWords(answer) };
 	}
 
-	async function renderApplication(
-		c: ConsoleContext,
-		appId: string,
-		extras: { notice?: Notice; status?: number; newCredential?: { name: string; secret: string }; webhookSecret?: string } = {},
-	) {
-		const app = await findApplication(c, appId);
-		const [credentials, webhook] = await Promise.all([
-			c.var.api<{ credentials: CredentialView[] }>(MANAGEMENT, "GET", `/appManagement/${segment(appId)}/credentials`),
-			webhookOf(c, appId),
+	router.get("/applications/:appId", async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		const [credentials, webhook, usage] = await Promise.all([
+			c.var.api<{ credentials: CredentialView[] }>(MANAGEMENT, "GET", `/appManagement/${segment(app.id)}/credentials`),
+			webhookOf(c, app.id),
+			c.var.api<ApplicationUsageView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(app.id)}/usage`),
 		]);
 		if (!credentials.ok || !credentials.body) throw apiFailure(credentials);
+		const secret = c.var.draft?.secret;
 		return page(
 			c,
 			<ApplicationPage
 				{...signedIn(c)}
-				notice={extras.notice}
 				app={app}
+				usage={usage.ok && usage.body ? usage.body : { unavailable: generalWords(usage) }}
 				credentials={credentials.body.credentials}
 				webhook={webhook}
-				newCredential={extras.newCredential}
-				webhookSecret={extras.webhookSecret}
+				newCredential={secret?.kind === "credential" ? { name: secret.name, secret: secret.value } : undefined}
+				webhookSecret={secret?.kind === "webhook" ? secret.value : undefined}
+				forms={{ credential: formOf(c, "credential"), webhook: formOf(c, "webhook"), suppression: formOf(c, "suppression") }}
 			/>,
-			extras.status ?? 200,
 		);
-	}
-
-	router.get("/applications/:appId", (c) => renderApplication(c, c.req.param("appId")));
-
-	router.post("/applications/:appId/credentials", form(z.object({ name: text("name") })), async (c) => {
-		const appId = c.req.param("appId");
-		const { name } = c.req.valid("form");
-		const answer = await c.var.api<{ id: string; name: string; credential: string }>(
-			MANAGEMENT,
-			"POST",
-			`/appManagement/${segment(appId)}/credentials`,
-			{ name },
-		);
-		if (!answer.ok || !answer.body) return renderApplication(c, appId, { notice: errorNotice(answer), status: answer.status });
-		return renderApplication(c, appId, {
-			notice: { kind: "ok", text: `Credential ${answer.body.name} created (id ${answer.body.id})` },
-			newCredential: { name: answer.body.name, secret: answer.body.credential },
-		});
 	});
 
-	router.post(
-		"/applications/:appId/credentials/:credentialId",
-		form(z.object({ name: text("name").optional(), active: z.enum(["true", "false"]).optional() })),
-		async (c) => {
-			const { appId, credentialId } = c.req.param();
-			const { name, active } = c.req.valid("form");
-			const change = { ...(name !== undefined && { name }), ...(active !== undefined && { active: active === "true" }) };
-			const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/${segment(appId)}/credentials/${segment(credentialId)}`, change);
-			const notice: Notice = answer.ok ? { kind: "ok", text: `Credential ${credentialId} updated` } : errorNotice(answer);
-			return renderApplication(c, appId, { notice, status: statusOf(answer) });
-		},
-	);
+	router.post("/applications/:appId/credentials", form(z.object({ name: field })), async (c) => {
+		const appId = c.req.param("appId");
+		const values = c.req.valid("form");
+		const answer = await c.var.api<{ id: string; name: string; credential: string }>(MANAGEMENT, "POST", `/appManagement/${segment(appId)}/credentials`, {
+			name: tidy(values.name),
+		});
+		if (!answer.ok || !answer.body) {
+			return refused(
+				c,
+				applicationPath(c),
+				"credential",
+				refusalOf(answer, values, [
+					{ status: 400, match: /name/, field: "name", text: "Give the credential a name of 1 to 255 characters, without control characters." },
+					{ status: 404, field: "form", text: "This application no longer exists." },
+				]),
+			);
+		}
+		// The secret is shown once: the draft holding it is deleted as the page reads it.
+		return done(
+			c,
+			applicationPath(c),
+			{ kind: "ok", text: `Credential ${answer.body.name} created (id ${answer.body.id})` },
+			{ secret: { kind: "credential", name: answer.body.name, value: answer.body.credential } },
+		);
+	});
+	formPage("/applications/:appId/credentials", applicationPath);
 
-	router.post("/applications/:appId/credentials/:credentialId/delete", async (c) => {
+	router.post("/applications/:appId/credentials/:credentialId", form(z.object({ name: z.string().max(1024).optional(), active: z.enum(["true", "false"]).optional() })), async (c) => {
+		const { credentialId } = c.req.param();
+		const { name, active } = c.req.valid("form");
+		const change = { ...(name !== undefined && { name: tidy(name) }), ...(active !== undefined && { active: active === "true" }) };
+		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/${segment(c.req.param("appId"))}/credentials/${segment(credentialId)}`, change);
+		const what = active === undefined ? "renamed" : active === "true" ? "enabled" : "disabled: it stops working within 60 seconds everywhere";
+		return done(
+			c,
+			applicationPath(c),
+			answer.ok
+				? { kind: "ok", text: `Credential ${credentialId} ${what}` }
+				: {
+						kind: "error",
+						status: answer.status,
+						text: answer.status === 400 ? "A credential's name is 1 to 255 characters, without control characters: it was not renamed." : generalWords(answer),
+					},
+		);
+	});
+	formPage("/applications/:appId/credentials/:credentialId", applicationPath);
+
+	router.get("/applications/:appId/credentials/:credentialId/delete", async (c) => {
 		const { appId, credentialId } = c.req.param();
+		const app = await findApplication(c, appId);
+		const answer = await c.var.api<{ credentials: CredentialView[] }>(MANAGEMENT, "GET", `/appManagement/${segment(appId)}/credentials`);
+		const credential = answer.body?.credentials.find((candidate) => candidate.id === credentialId);
+		if (!credential) throw new ApiError(404, `Application ${app.name} has no credential ${credentialId} (deleted already?)`);
+		return page(
+			c,
+			<ConfirmPage
+				{...signedIn(c)}
+				title={`Delete credential ${credential.name}?`}
+				intro="Whoever uses this credential is refused from now on. This cannot be undone: a new credential has a new secret."
+				facts={[
+					{ term: "Credential", detail: `${credential.name} (${credential.id}), ${credential.status.toLowerCase()}` },
+					{ term: "Application", detail: `${app.name} (${app.id})` },
+					{ term: "Effect", detail: "Requests with its secret fail at once; tokens it minted stop within 60 seconds everywhere" },
+				]}
+				action={`/console/applications/${segment(appId)}/credentials/${segment(credentialId)}/delete`}
+				fields={{}}
+				button={`Delete credential ${credential.name}`}
+				cancel={applicationPath(c)}
+			/>,
+		);
+	});
+
+	router.post("/applications/:appId/credentials/:credentialId/delete", form(z.object({ confirm: field })), async (c) => {
+		const { appId, credentialId } = c.req.param();
+		if (c.req.valid("form").confirm !== "true") return c.redirect(`${applicationPath(c)}/credentials/${segment(credentialId)}/delete`, 303);
 		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/${segment(appId)}/credentials/${segment(credentialId)}`);
-		const notice: Notice = answer.ok ? { kind: "ok", text: `Credential ${credentialId} deleted` } : errorNotice(answer);
-		return renderApplication(c, appId, { notice, status: statusOf(answer) });
+		return done(
+			c,
+			applicationPath(c),
+			answer.ok
+				? { kind: "ok", text: `Credential ${credentialId} deleted` }
+				: { kind: "error", status: answer.status, text: answer.status === 404 ? `There is no credential ${credentialId} any more (deleted already?).` : generalWords(answer) },
+		);
 	});
 
-	router.post("/applications/:appId/webhook", form(z.object({ url: text("url", 2048) })), async (c) => {
-		const appId = c.req.param("appId");
-		const answer = await c.var.api<{ url: string; signingSecret: string }>(MANAGEMENT, "PUT", `/appManagement/${segment(appId)}/webhook`, {
-			url: c.req.valid("form").url,
+	router.post("/applications/:appId/webhook", form(z.object({ url: field })), async (c) => {
+		const values = c.req.valid("form");
+		const answer = await c.var.api<{ url: string; signingSecret: string }>(MANAGEMENT, "PUT", `/appManagement/${segment(c.req.param("appId"))}/webhook`, {
+			url: tidy(values.url),
 		});
-		if (!answer.ok || !answer.body) return renderApplication(c, appId, { notice: errorNotice(answer), status: answer.status });
-		return renderApplication(c, appId, {
-			notice: { kind: "ok", text: `Webhook set to ${answer.body.url}` },
-			webhookSecret: answer.body.signingSecret,
-		});
+		if (!answer.ok || !answer.body) {
+			return refused(
+				c,
+				applicationPath(c),
+				"webhook",
+				refusalOf(answer, values, [
+					{ status: 400, match: /https/, field: "url", text: "The webhook's URL must start with https: (a plain http URL is allowed only to this machine in development)." },
+					{
+						status: 400,
+						match: /public|private|loopback|localhost|local|internal|reserved|literal|address/i,
+						field: "url",
+						text: "The webhook's URL must reach a public host: not this machine, a private network, or a reserved name or address.",
+					},
+					{ status: 400, match: /url/, field: "url", text: "Give the webhook's full URL, starting with https:." },
+				]),
+			);
+		}
+		return done(c, applicationPath(c), { kind: "ok", text: `Webhook set to ${answer.body.url}` }, { secret: { kind: "webhook", name: "", value: answer.body.signingSecret } });
 	});
-
-	router.post("/applications/:appId/webhook/delete", async (c) => {
-		const appId = c.req.param("appId");
-		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/${segment(appId)}/webhook`);
-		const notice: Notice = answer.ok ? { kind: "ok", text: "Webhook deleted" } : errorNotice(answer);
-		return renderApplication(c, appId, { notice, status: statusOf(answer) });
-	});
+	formPage("/applications/:appId/webhook", applicationPath);
 
 	router.post("/applications/:appId/webhook/test", async (c) => {
-		const appId = c.req.param("appId");
 		const answer = await c.var.api<{ eventId: string; delivered: boolean; status?: number; error?: string }>(
 			MANAGEMENT,
 			"POST",
-			`/appManagement/${segment(appId)}/webhook/test`,
+			`/appManagement/${segment(c.req.param("appId"))}/webhook/test`,
 		);
-		if (!answer.ok || !answer.body) return renderApplication(c, appId, { notice: errorNotice(answer), status: answer.status });
+		if (!answer.ok || !answer.body) return done(c, applicationPath(c), { kind: "error", status: answer.status, text: generalWords(answer) });
 		const { eventId, delivered, status, error } = answer.body;
 		const outcome = delivered
 			? `delivered (the endpoint answered ${status ?? "2xx"})`
 			: `not delivered: ${error ?? (status !== undefined ? `the endpoint answered ${status}` : "no answer")}`;
-		return renderApplication(c, appId, { notice: { kind: delivered ? "ok" : "error", text: `Test event ${eventId} ${outcome}` } });
+		return done(c, applicationPath(c), { kind: delivered ? "ok" : "error", text: `Test event ${eventId} ${outcome}` });
+	});
+	formPage("/applications/:appId/webhook/test", applicationPath);
+
+	router.get("/applications/:appId/webhook/delete", async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		const webhook = await webhookOf(c, app.id);
+		if (!("url" in webhook)) return done(c, applicationPath(c), { kind: "error", text: "This application has no webhook to delete." });
+		return page(
+			c,
+			<ConfirmPage
+				{...signedIn(c)}
+				title={`Delete the webhook of ${app.name}?`}
+				intro="The application is no longer told when its jobs finish. Setting a webhook again issues a new signing secret."
+				facts={[
+					{ term: "Webhook", detail: <span class="mono">{webhook.url}</span> },
+					{ term: "Application", detail: `${app.name} (${app.id})` },
+					{ term: "Events", detail: "Jobs that end from now on send none; deliveries still being retried are given up" },
+				]}
+				action={`/console/applications/${segment(app.id)}/webhook/delete`}
+				fields={{}}
+				button="Delete the webhook"
+				cancel={applicationPath(c)}
+			/>,
+		);
 	});
 
-	// Realm users.
+	router.post("/applications/:appId/webhook/delete", form(z.object({ confirm: field })), async (c) => {
+		if (c.req.valid("form").confirm !== "true") return c.redirect(`${applicationPath(c)}/webhook/delete`, 303);
+		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/${segment(c.req.param("appId"))}/webhook`);
+		return done(
+			c,
+			applicationPath(c),
+			answer.ok ? { kind: "ok", text: "Webhook deleted" } : { kind: "error", status: answer.status, text: answer.status === 404 ? "There is no webhook any more (deleted already?)." : generalWords(answer) },
+		);
+	});
 
-	async function renderUsers(c: ConsoleContext, notice?: Notice, status = 200) {
+	// Lifting a suppression: reviewed, then confirmed. The review finds the learner's suppression among the
+	// application's (which the API lists by HMAC): the console computes the HMAC as the API does.
+
+	router.post("/applications/:appId/suppression", form(z.object({ learnerId: field })), async (c) => {
+		const app = await findApplication(c, c.req.param("appId"));
+		const values = c.req.valid("form");
+		if (values.learnerId === "") return refused(c, applicationPath(c), "suppression", { values, errors: { learnerId: "Type the learner id whose suppression to lift." } });
+		const answer = await c.var.api<{ suppressions: { learnerHash: string; jobId: string; createdDate: string }[] }>(
+			MANAGEMENT,
+			"GET",
+			`/appManagement/${segment(app.id)}/suppressions`,
+		);
+		if (!answer.ok || !answer.body) return refused(c, applicationPath(c), "suppression", refusalOf(answer, values, []));
+		const hash = await learnerHash(c.env, app.id, values.learnerId);
+		const found = answer.body.suppressions.find((suppression) => suppression.learnerHash === hash);
+		if (!found) {
+			return refused(c, applicationPath(c), "suppression", {
+				values,
+				errors: { learnerId: `No learner with exactly this id is suppressed in ${app.name} (ids are compared exactly: case and spaces count).` },
+				status: 404,
+			});
+		}
+		return confirmation(c, { kind: "liftSuppression", appId: app.id, appName: app.name, learnerId: values.learnerId, since: found.createdDate, jobId: found.jobId });
+	});
+	formPage("/applications/:appId/suppression", applicationPath);
+
+	// Realm users: searched and paged here (the API lists them whole).
+
+	router.get("/users", async (c) => {
 		const answer = await c.var.api<{ users: { email: string; role: string }[] }>(MANAGEMENT, "GET", "/appManagement/users");
 		if (!answer.ok || !answer.body) throw apiFailure(answer);
-		return page(c, <UsersPage {...signedIn(c)} notice={notice} users={answer.body.users} />, status);
-	}
-
-	router.get("/users", (c) => renderUsers(c));
-
-	router.post("/users", form(z.object({ email: text("email"), role: text("role") })), async (c) => {
-		const { email, role } = c.req.valid("form");
-		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/users/${segment(email)}`, { role });
-		return renderUsers(c, answer.ok ? { kind: "ok", text: `${email} is now ${role}` } : errorNotice(answer), statusOf(answer));
+		const q = c.req.query("q") ?? "";
+		const listed = pageOfList(answer.body.users, (user) => user.email, q, Number(c.req.query("page") ?? 1) || 1);
+		return page(
+			c,
+			<UsersPage {...signedIn(c)} users={listed.rows} total={listed.total} q={q} page={listed.page} pages={listed.pages} form={formOf(c, "user")} />,
+		);
 	});
 
-	router.post("/users/delete", form(z.object({ email: text("email") })), async (c) => {
-		const { email } = c.req.valid("form");
+	router.post("/users", form(z.object({ email: field, role: field })), async (c) => {
+		const values = c.req.valid("form");
+		const email = tidy(values.email);
+		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/users/${segment(email)}`, { role: values.role });
+		if (!answer.ok) {
+			return refused(
+				c,
+				"/console/users",
+				"user",
+				refusalOf(answer, values, [
+					{ status: 400, match: /role/, field: "role", text: "Choose a role: owner, admin or member." },
+					{ status: 400, field: "email", text: "Enter a valid email address." },
+				]),
+			);
+		}
+		return done(c, "/console/users", { kind: "ok", text: `${email} is now ${values.role}` });
+	});
+
+	router.get("/users/delete", async (c) => {
+		const email = c.req.query("email") ?? "";
+		const answer = await c.var.api<{ users: { email: string; role: string }[] }>(MANAGEMENT, "GET", "/appManagement/users");
+		const user = answer.body?.users.find((candidate) => candidate.email.toLowerCase() === email.toLowerCase());
+		if (!user) return done(c, "/console/users", { kind: "error", text: `There is no realm user ${email} (removed already?).`, status: 404 });
+		const owners = answer.body?.users.filter((candidate) => candidate.role === "owner").length ?? 0;
+		return page(
+			c,
+			<ConfirmPage
+				{...signedIn(c)}
+				title={`Remove ${user.email}?`}
+				intro="The realm user is removed. Adding the email again later makes it a user again, with the role then given."
+				facts={[
+					{ term: "User", detail: <span class="mono">{user.email}</span> },
+					{ term: "Role", detail: user.role },
+					{
+						term: "Effect",
+						detail:
+							user.role === "member"
+								? "Nothing it could do before changes: members may not request erasures"
+								: `It may no longer request erasures${user.role === "owner" && owners === 1 ? "; it is the realm's only owner" : ""}`,
+					},
+				]}
+				action="/console/users/delete"
+				fields={{ email: user.email }}
+				button={`Remove ${user.email}`}
+				cancel="/console/users"
+			/>,
+		);
+	});
+
+	router.post("/users/delete", form(z.object({ email: field, confirm: field })), async (c) => {
+		const { email, confirm } = c.req.valid("form");
+		if (confirm !== "true") return c.redirect(`/console/users/delete?${new URLSearchParams({ email }).toString()}`, 303);
 		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/users/${segment(email)}`);
-		return renderUsers(c, answer.ok ? { kind: "ok", text: `${email} removed` } : errorNotice(answer), statusOf(answer));
+		return done(
+			c,
+			"/console/users",
+			answer.ok
+				? { kind: "ok", text: `${email} removed` }
+				: { kind: "error", status: answer.status, text: answer.status === 404 ? `There is no realm user ${email} any more (removed already?).` : generalWords(answer) },
+		);
 	});
 
 	// Learners of an application, acting as it.
@@ -457,24 +720,30 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		// As typed (an empty box searches nothing): the API finds "bob " and " padded", not "bob" and "padded".
 		const learnerId = c.req.query("learnerId") ?? "";
 		const tags = c.req.query("tags") ?? "";
+		const tagMatch = c.req.query("tagMatch") === "all" ? "all" : "any";
 		const more = c.req.query("more");
 		let learners: LearnerView[] = [];
 		let next: string | undefined;
-		let notice: Notice | undefined;
+		let notice = noticeOf(c);
 		let status = 200;
 		if (learnerId) {
-			const answer = await c.var.api<{ learners: LearnerView[] }>(asApp(appId), "GET", `/learner/${segment(learnerId)}/tags`);
+			const answer = await c.var.api(asApp(appId), "GET", `/learner/${segment(learnerId)}/tags`);
 			if (answer.ok) return c.redirect(`/console/applications/${segment(appId)}/learners/${segment(learnerId)}`, 303);
-			notice = errorNotice(answer);
+			notice = {
+				kind: "error",
+				status: answer.status,
+				text: answer.status === 404 ? `${app.name} has no learner with exactly this id (ids are compared exactly: case and spaces count): ` : generalWords(answer),
+				...(answer.status === 404 && { values: [learnerId] }),
+			};
 			status = answer.status;
 		} else {
-			const query = more ? `?more=${encodeURIComponent(more)}` : tags ? `?tags=${encodeURIComponent(tags)}` : "";
+			const query = more ? `?more=${encodeURIComponent(more)}` : tags ? `?tags=${encodeURIComponent(tags)}&tagMatch=${tagMatch}` : "";
 			const answer = await c.var.api<{ learners: LearnerView[]; more?: string }>(asApp(appId), "GET", `/learners${query}`);
 			if (answer.ok && answer.body) {
 				learners = answer.body.learners;
 				next = answer.body.more;
 			} else {
-				notice = errorNotice(answer);
+				notice = { kind: "error", status: answer.status, text: generalWords(answer) };
 				status = answer.status;
 			}
 		}
@@ -486,6 +755,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 				app={app}
 				learnerId={learnerId}
 				tags={tags}
+				tagMatch={tagMatch}
 				learners={learners}
 				more={next}
 				searched={Boolean(learnerId || tags || more)}
@@ -494,120 +764,159 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		);
 	});
 
-	async function renderLearner(c: ConsoleContext, appId: string, learnerId: string, notice?: Notice, status = 200) {
+	const learnerPath = (c: ConsoleContext) => `/console/applications/${segment(c.req.param("appId") ?? "")}/learners/${segment(c.req.param("learnerId") ?? "")}`;
+
+	router.get("/applications/:appId/learners/:learnerId", async (c) => {
+		const { appId, learnerId } = c.req.param();
 		const app = await findApplication(c, appId);
 		const [tags, registrations] = await Promise.all([
 			c.var.api<{ tags: string[] }>(asApp(appId), "GET", `/learner/${segment(learnerId)}/tags`),
 			c.var.api<{ registrations: RegistrationView[] }>(asApp(appId), "GET", `/registrations?learnerId=${encodeURIComponent(learnerId)}`),
 		]);
-		if (!tags.ok || !tags.body) throw apiFailure(tags);
+		if (!tags.ok || !tags.body) {
+			if (tags.status === 404) throw new ApiError(404, `${app.name} has no learner with exactly this id (erased, or its registrations deleted)`);
+			throw apiFailure(tags);
+		}
 		return page(
 			c,
 			<LearnerPage
 				{...signedIn(c)}
-				notice={notice ?? (registrations.ok ? undefined : errorNotice(registrations))}
+				notice={noticeOf(c) ?? (registrations.ok ? undefined : { kind: "error", text: generalWords(registrations) })}
 				app={app}
 				learnerId={learnerId}
 				tags={tags.body.tags}
 				registrations={registrations.body?.registrations ?? []}
+				forms={{ tags: formOf(c, "tags"), info: formOf(c, "info"), eraseLearner: formOf(c, "eraseLearner") }}
 			/>,
-			status,
 		);
-	}
+	});
 
-	router.get("/applications/:appId/learners/:learnerId", (c) => renderLearner(c, c.req.param("appId"), c.req.param("learnerId")));
+	const TAG_RULES: RefusalRule[] = [
+		{ status: 400, match: /at most 255 characters/, field: "tags", text: "A tag is at most 255 characters." },
+		{ status: 400, match: /comma/, field: "tags", text: "A tag cannot hold a comma: commas separate the tags typed here." },
+		{ status: 400, match: /control characters/, field: "tags", text: "A tag cannot hold control characters." },
+		{ status: 400, match: /at most 100 tags/, field: "tags", text: "At most 100 tags at once." },
+		{ status: 400, match: /1000 tags|tag limit/i, field: "tags", text: "A learner holds at most 1000 tags: remove some first." },
+		{ status: 400, match: /tag/, field: "tags", text: "Type one tag or more, separated by commas." },
+		{ status: 404, field: "form", text: "This learner no longer exists in this application (erased, or its registrations deleted)." },
+	];
 
 	for (const [suffix, method, verb] of [
 		["tags", "PUT", "added"],
 		["tags/delete", "DELETE", "removed"],
 	] as const) {
-		router.post(`/applications/:appId/learners/:learnerId/${suffix}`, form(z.object({ tags: exact("tags") })), async (c) => {
+		router.post(`/applications/:appId/learners/:learnerId/${suffix}`, form(z.object({ tags: field })), async (c) => {
 			const { appId, learnerId } = c.req.param();
-			const tags = tagList(c.req.valid("form").tags);
+			const values = c.req.valid("form");
+			const tags = tagList(values.tags);
+			if (tags.length === 0) return refused(c, learnerPath(c), "tags", { values, errors: { tags: "Type one tag or more, separated by commas." } });
 			const answer = await c.var.api(asApp(appId), method, `/learner/${segment(learnerId)}/tags`, { tags });
-			const notice: Notice = answer.ok ? { kind: "ok", text: `Tags ${verb}:`, values: tags } : errorNotice(answer);
-			return renderLearner(c, appId, learnerId, notice, statusOf(answer));
+			if (!answer.ok) return refused(c, learnerPath(c), "tags", refusalOf(answer, values, TAG_RULES));
+			return done(c, learnerPath(c), { kind: "ok", text: `Tags ${verb}:`, values: tags });
 		});
+		formPage(`/applications/:appId/learners/:learnerId/${suffix}`, learnerPath);
 	}
 
-	// Erasures: each starts a job, whose page follows it.
-
-	async function renderErasures(c: ConsoleContext, notice?: Notice, status = 200) {
-		return page(c, <ErasuresPage {...signedIn(c)} notice={notice} applications={await listApplications(c)} />, status);
-	}
-
-	router.get("/erasures", (c) => renderErasures(c));
-
-	const erasureQuery = (userEmail: string, suppress: string | undefined) =>
-		`?userEmail=${encodeURIComponent(userEmail)}${suppress === "true" ? "&suppress=true" : ""}`;
-
-	router.post(
-		"/erasures/learner",
-		form(z.object({ appId: exact("appId"), learnerId: exact("learnerId"), userEmail: text("userEmail"), suppress: checkbox })),
-		async (c) => {
-			const { appId, learnerId, userEmail, suppress } = c.req.valid("form");
-			const answer = await c.var.api(asApp(appId), "POST", `/learner/${segment(learnerId)}/delete-information${erasureQuery(userEmail, suppress)}`);
-			if (!answer.ok) return renderErasures(c, errorNotice(answer), answer.status);
-			return startedJob(c, answer.location);
-		},
-	);
-
-	router.post(
-		"/erasures/bulk",
-		form(z.object({ appId: exact("appId"), ids: exact("ids"), userEmail: text("userEmail"), suppress: checkbox })),
-		async (c) => {
-			const { appId, ids, userEmail, suppress } = c.req.valid("form");
-			const answer = await c.var.api(asApp(appId), "POST", `/learners/delete-information${erasureQuery(userEmail, suppress)}`, {
-				ids: lineList(ids),
-			});
-			if (!answer.ok) return renderErasures(c, errorNotice(answer), answer.status);
-			return startedJob(c, answer.location);
-		},
-	);
-
-	router.post("/erasures/realm", form(z.object({ learnerId: exact("learnerId"), userEmail: text("userEmail"), suppress: checkbox })), async (c) => {
-		const { learnerId, userEmail, suppress } = c.req.valid("form");
-		const answer = await c.var.api(
-			MANAGEMENT,
-			"POST",
-			`/appManagement/learners/${segment(learnerId)}/delete-information${erasureQuery(userEmail, suppress)}`,
-		);
-		if (!answer.ok) return renderErasures(c, errorNotice(answer), answer.status);
-		return startedJob(c, answer.location);
+	router.post("/applications/:appId/learners/:learnerId/info", form(z.object({ email: field, firstName: field, lastName: field })), async (c) => {
+		const { appId, learnerId } = c.req.param();
+		const values = c.req.valid("form");
+		// Fields left empty stay as they are (the API leaves out what is absent).
+		const change = {
+			id: learnerId,
+			...(tidy(values.email) && { email: tidy(values.email) }),
+			...(values.firstName.trim() && { firstName: values.firstName.trim() }),
+			...(values.lastName.trim() && { lastName: values.lastName.trim() }),
+		};
+		if (Object.keys(change).length === 1) return refused(c, learnerPath(c), "info", { values, errors: { form: "Type the details to change: fields left empty stay as they are." } });
+		const answer = await c.var.api(asApp(appId), "POST", `/learner/${segment(learnerId)}/updateInfo`, change);
+		if (!answer.ok) {
+			return refused(
+				c,
+				learnerPath(c),
+				"info",
+				refusalOf(answer, values, [
+					{ status: 400, match: /email/, field: "email", text: "Enter a valid email address, or leave the field empty." },
+					{ status: 400, match: /firstName/, field: "firstName", text: "A first name is at most 255 characters." },
+					{ status: 400, match: /lastName/, field: "lastName", text: "A last name is at most 255 characters." },
+					{ status: 409, field: "form", text: "This learner is being erased: its details can no longer change." },
+					{ status: 404, field: "form", text: "This learner no longer exists in this application." },
+				]),
+			);
+		}
+		const jobId = jobIdOf(answer.location);
+		return done(c, learnerPath(c), { kind: "ok", text: `Update queued as job ${jobId}: every registration of this learner gets the new details shortly.` });
 	});
+	formPage("/applications/:appId/learners/:learnerId/info", learnerPath);
 
-	// Jobs, read with the management credentials (which read any application's job).
+	// Erasures (reviewed, then confirmed) and the confirmation page of every reviewed action.
+	erasureRoutes(router, formPage);
+	confirmationRoutes(router, formPage);
 
-	function startedJob(c: ConsoleContext, location: string | null) {
-		const jobId = jobIdOf(location);
-		rememberJob(c, jobId);
-		return c.redirect(`/console/jobs/${segment(jobId)}`, 303);
-	}
+	// Jobs: the realm's list (GET /appManagement/jobs), and one job's page. Jobs and receipts are read with the
+	// management credentials, which read any application's job.
 
 	const readJob = (c: ConsoleContext, jobId: string) => c.var.api<JobView>(MANAGEMENT, "GET", `/jobs/${segment(jobId)}`);
 
 	router.get("/jobs", async (c) => {
-		const jobs = await Promise.all(
-			recentJobs(c).map(async (jobId) => {
-				const answer = await readJob(c, jobId);
-				return answer.ok && answer.body ? answer.body : { id: jobId, message: answer.message };
-			}),
+		const filters = { appId: c.req.query("appId") ?? "", status: c.req.query("status") ?? "", type: c.req.query("type") ?? "" };
+		const more = c.req.query("more");
+		const query = new URLSearchParams(
+			more ? { more } : Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== "")),
+		).toString();
+		const [jobs, applications] = await Promise.all([
+			c.var.api<{ jobs: JobView[]; more?: string }>(MANAGEMENT, "GET", `/appManagement/jobs${query ? `?${query}` : ""}`),
+			listApplications(c),
+		]);
+		const notice = noticeOf(c) ?? (jobs.ok ? undefined : { kind: "error" as const, status: jobs.status, text: generalWords(jobs) });
+		return page(
+			c,
+			<JobsPage
+				{...signedIn(c)}
+				notice={notice}
+				jobs={jobs.body?.jobs ?? []}
+				filters={filters}
+				applications={applications}
+				more={jobs.body?.more}
+				paged={more !== undefined}
+			/>,
+			jobs.ok ? 200 : jobs.status,
 		);
-		return page(c, <JobsPage {...signedIn(c)} jobs={jobs} />);
 	});
 
 	router.get("/jobs/:jobId", async (c) => {
 		const answer = await readJob(c, c.req.param("jobId"));
 		if (!answer.ok || !answer.body) throw apiFailure(answer);
-		return page(c, <JobPage {...signedIn(c)} job={answer.body} />);
+		const job = answer.body;
+		const [applications, receipt] = await Promise.all([
+			job.applicationId ? listApplications(c) : Promise.resolve([]),
+			// The requester is on the receipt (the job resource holds no email).
+			ERASURE_TYPES.includes(job.type) && job.status === "completed" && !c.var.draft?.requestedBy
+				? c.var.api<{ receipt: { requestedBy: string | null } }>(MANAGEMENT, "GET", `/jobs/${segment(job.id)}/receipt`)
+				: Promise.resolve(null),
+		]);
+		return page(
+			c,
+			<JobPage
+				{...signedIn(c)}
+				job={job}
+				application={applications.find((app) => app.id === job.applicationId)}
+				learnerId={c.var.draft?.learnerId}
+				requestedBy={c.var.draft?.requestedBy ?? receipt?.body?.receipt.requestedBy ?? undefined}
+			/>,
+		);
 	});
 
 	// What the progress bar's script polls.
 	router.get("/jobs/:jobId/status", async (c) => {
 		const answer = await readJob(c, c.req.param("jobId"));
-		if (!answer.ok || !answer.body) return c.json({ message: answer.message }, answer.status as ContentfulStatusCode);
+		if (!answer.ok || !answer.body) return c.json({ message: generalWords(answer) }, answer.status as ContentfulStatusCode);
 		const job = answer.body;
-		return c.json({ status: job.status, ...progressOf(job), receipt: ERASURE_TYPES.includes(job.type) && job.status === "completed" });
+		return c.json({
+			status: job.status,
+			...progressOf(job),
+			waiting: waitingWords(job),
+			receipt: ERASURE_TYPES.includes(job.type) && job.status === "completed",
+		});
 	});
 
 	router.get("/jobs/:jobId/receipt", async (c) => {
@@ -634,7 +943,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		if (isStatusPoll(c.req.path)) return c.json({ message }, status as ContentfulStatusCode);
 		const title = status === 401 ? "Signed out" : status === 403 ? "Refused" : status === 404 ? "Not found" : "Something went wrong";
 		const signedInProps = session ? { csrf: c.var.csrf } : undefined;
-		return page(c, <ErrorPage title={title} message={message} signedIn={signedInProps} />, status);
+		return page(c, <ErrorPage title={title} message={message} signedIn={signedInProps} status={status} />, status);
 	});
 
 	return router;

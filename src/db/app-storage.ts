@@ -52,10 +52,14 @@ export function writeGuard(db: Db, appId: string, cost: number, limits: WriteLim
 /**
  * SQL moving the application's stored-row count by `delta`, an SQL expression over the batch statement's own
  * parameters (?1 is always the application). Growth past the quota aborts the batch (row_quota_exceeded).
- * `condition`, when given, must hold too (a job step's lease).
+ * `condition`, when given, must hold too (a job step's lease). A statement that adds or removes registrations moves
+ * the registration and learner counters too (`people`: their deltas, SQL expressions like `delta`), in the same
+ * update: usage reads them instead of counting (migrations/shard 0009).
  */
-export const countRows = (delta: string, condition = "1") =>
-	`UPDATE app_storage SET stored_rows = stored_rows + (${delta}) WHERE app_id = ?1 AND ${condition}`;
+export const countRows = (delta: string, condition = "1", people?: { registrations: string; learners: string }) =>
+	`UPDATE app_storage SET stored_rows = stored_rows + (${delta})${
+		people ? `, registrations = registrations + (${people.registrations}), learners = learners + (${people.learners})` : ""
+	} WHERE app_id = ?1 AND ${condition}`;
 
 /** A statement creating the application's row (in the batch that creates the application): it has no webhook yet. */
 export const insertAppStorage = (db: Db, appId: string) =>

@@ -174,7 +174,14 @@ export async function runErasureChunk(
 			 WHERE app_id = ?1 AND learner_hash = ?7 AND type = 'updateLearnerInfo' AND (payload IS NOT NULL OR learner_id IS NOT NULL)
 			   AND ${LEASED}`,
 		),
-		statement(countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})`)),
+		// Before the deletion: the chunk's registrations, and the learner when none of its registrations is left after them.
+		statement(
+			countRows(`-(SELECT count(*) + coalesce(sum(tag_count), 0) FROM registrations WHERE ${inChunk})`, "1", {
+				registrations: `-(SELECT count(*) FROM registrations WHERE ${inChunk})`,
+				learners: `-(EXISTS (SELECT 1 FROM registrations WHERE ${inChunk})
+				  AND NOT EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND NOT (${inChunk})))`,
+			}),
+		),
 		statement(
 			`DELETE FROM registration_tags WHERE app_id = ?1
 			   AND registration_id IN (SELECT id FROM registrations WHERE ${inChunk})`,
@@ -266,8 +273,9 @@ export async function runApplicationDeletionChunk(
 			   AND NOT ${remaining("learner_activity")}
 			   AND NOT ${remaining("jobs", otherJobs)}`,
 		),
+		// A deleted application stores nothing: its counters end at zero.
 		statement(
-			`UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1
+			`UPDATE app_storage SET stored_rows = 0, registrations = 0, learners = 0 WHERE app_id = ?1
 			   AND EXISTS (SELECT 1 FROM jobs WHERE id = ?3 AND lease = ?5 AND cursor = ?4 + 1 AND status = 'completed')`,
 		),
 		chunkOutcome(db, job),

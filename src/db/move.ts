@@ -333,6 +333,9 @@ export async function freeze(source: Db, appId: string, now: string): Promise<vo
 export interface ShardCounts {
 	tables: number[];
 	storedRows: number;
+	/** Its registration and learner counters (migrations/shard 0009), which the destination takes as it takes storedRows. */
+	registrations: number;
+	learners: number;
 	rowQuota: number;
 	clock: number;
 	/** Whether the application may have a webhook, and the hint's epoch (./app-storage.ts). */
@@ -346,6 +349,8 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 		db
 			.prepare(
 				`SELECT (SELECT stored_rows FROM app_storage WHERE app_id = ?1) AS stored_rows,
+				   (SELECT registrations FROM app_storage WHERE app_id = ?1) AS registrations,
+				   (SELECT learners FROM app_storage WHERE app_id = ?1) AS learners,
 				   (SELECT row_quota FROM app_storage WHERE app_id = ?1) AS row_quota, (SELECT seq FROM job_clock WHERE id = 1) AS clock,
 				   (SELECT webhook_hint FROM app_storage WHERE app_id = ?1) AS webhook_hint,
 				   (SELECT webhook_epoch FROM app_storage WHERE app_id = ?1) AS webhook_epoch`,
@@ -354,11 +359,21 @@ export async function countRowsOf(db: Db, appId: string): Promise<ShardCounts> {
 	]);
 	const value = (result: D1Result | undefined) => (result?.results[0] as { n: number } | undefined)?.n ?? 0;
 	const state = results[MOVED_TABLES.length]?.results[0] as
-		| { stored_rows: number | null; row_quota: number | null; clock: number | null; webhook_hint: number | null; webhook_epoch: number | null }
+		| {
+				stored_rows: number | null;
+				registrations: number | null;
+				learners: number | null;
+				row_quota: number | null;
+				clock: number | null;
+				webhook_hint: number | null;
+				webhook_epoch: number | null;
+		  }
 		| undefined;
 	return {
 		tables: MOVED_TABLES.map((_, i) => value(results[i])),
 		storedRows: state?.stored_rows ?? 0,
+		registrations: state?.registrations ?? 0,
+		learners: state?.learners ?? 0,
 		rowQuota: state?.row_quota ?? 0,
 		clock: state?.clock ?? 0,
 		webhookHint: state?.webhook_hint ?? 1,
@@ -401,10 +416,20 @@ export async function settleDestination(
 		// The quota the source's writes were checked against comes along: the count is the source's, already allowed.
 		dest
 			.prepare(
-				`UPDATE app_storage SET row_quota = max(row_quota, ?4), stored_rows = ?3, webhook_hint = ?5, webhook_epoch = max(webhook_epoch, ?6)
+				`UPDATE app_storage SET row_quota = max(row_quota, ?4), stored_rows = ?3, webhook_hint = ?5, webhook_epoch = max(webhook_epoch, ?6),
+				   registrations = ?7, learners = ?8
 				 WHERE app_id = ?1 AND ${FENCED}`,
 			)
-			.bind(appId, step, source.storedRows, Math.max(source.rowQuota, source.storedRows), source.webhookHint, source.webhookEpoch),
+			.bind(
+				appId,
+				step,
+				source.storedRows,
+				Math.max(source.rowQuota, source.storedRows),
+				source.webhookHint,
+				source.webhookEpoch,
+				source.registrations,
+				source.learners,
+			),
 		dest.prepare(`UPDATE job_clock SET seq = max(seq, ?3) WHERE id = 1 AND ${FENCED}`).bind(appId, step, source.clock),
 		dest
 			.prepare(
@@ -436,5 +461,5 @@ export async function stopJournal(source: Db, appId: string, unfreeze: boolean):
 
 /** The shard the application left keeps only its storage row, frozen, with nothing stored. */
 export async function emptySource(source: Db, appId: string): Promise<void> {
-	await source.prepare("UPDATE app_storage SET stored_rows = 0 WHERE app_id = ?1").bind(appId).run();
+	await source.prepare("UPDATE app_storage SET stored_rows = 0, registrations = 0, learners = 0 WHERE app_id = ?1").bind(appId).run();
 }

@@ -126,7 +126,15 @@ export async function createRegistration(
 				registration.createdAt,
 				registration.learnerHash ?? null,
 			),
-		db.prepare(countRows("1")).bind(appId),
+		// After the insert: the learner is new when this is its only registration.
+		db
+			.prepare(
+				countRows("1", "1", {
+					registrations: "1",
+					learners: "(SELECT count(*) FROM (SELECT 1 FROM registrations WHERE app_id = ?1 AND learner_id = ?2 LIMIT 2)) = 1",
+				}),
+			)
+			.bind(appId, learner.id),
 	];
 	if (registration.registrationTags.length > 0) {
 		statements.push(...addTagsStatements(db, REGISTRATION_TAGS, appId, [registration.id], registration.registrationTags));
@@ -264,7 +272,14 @@ export async function deleteRegistration(db: Db, appId: string, id: string, limi
 	  + coalesce((SELECT tag_count FROM learner_tag_counts WHERE app_id = ?1 AND ${learnerOnlyHere}), 0)`;
 	const results = await db.batch([
 		writeGuard(db, appId, 1, limits),
-		db.prepare(countRows(`-(${removedRows})`)).bind(appId, id),
+		db
+			.prepare(
+				countRows(`-(${removedRows})`, "1", {
+					registrations: "-(EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND id = ?2))",
+					learners: `-(EXISTS (SELECT 1 FROM registrations WHERE app_id = ?1 AND ${learnerOnlyHere}))`,
+				}),
+			)
+			.bind(appId, id),
 		db.prepare("DELETE FROM registration_tags WHERE app_id = ?1 AND registration_id = ?2").bind(appId, id),
 		db.prepare(`DELETE FROM learner_tags WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),
 		db.prepare(`DELETE FROM learner_tag_counts WHERE app_id = ?1 AND ${learnerOnlyHere}`).bind(appId, id),

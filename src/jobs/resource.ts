@@ -1,4 +1,6 @@
 import type { Job, JobProgress, JobStatus, JobType, NotifyStatus } from "../db/jobs";
+import type { MOVE_PHASES } from "../schemas/jobs";
+import type { MovePlan } from "./move";
 
 /**
  * The job resource: what GET /jobs/{jobId} answers (src/schemas.ts JobSchema) and what a webhook event carries
@@ -15,6 +17,39 @@ export interface JobResource {
 	message?: string;
 	notification?: { status: Exclude<NotifyStatus, "new">; attempts: number; lastStatus?: number; lastError?: string };
 	progress?: JobProgress;
+	applicationId?: string;
+	learnerHash?: string;
+	move?: { from: string; to: string; phase: MovePhase };
+}
+
+type MovePhase = (typeof MOVE_PHASES)[number];
+
+/** A move's own steps (src/jobs/move.ts) as the resource names them: what an operator waits on in each. */
+const MOVE_PHASE: Record<MovePlan["phase"], MovePhase> = {
+	prepare: "copying",
+	clear: "copying",
+	copy: "copying",
+	catchUp: "catchingUp",
+	drain: "frozen",
+	verify: "frozen",
+	flip: "frozen",
+	linger: "lingering",
+	cleanup: "cleaningUp",
+	abort: "abandoning",
+};
+
+/**
+ * Where the job belongs and what it is about, beyond SCORM Cloud's fields: its application, the learner's HMAC (as
+ * its receipt names it: never the id), a move's shards and phase. Not the requester: an email is personal data, which
+ * the resource (a webhook event's payload) never holds; an erasure's receipt states it.
+ */
+function detailsOf(job: Job): Partial<JobResource> {
+	const plan = job.type === "moveApplication" ? (JSON.parse(job.payload ?? "null") as MovePlan | null) : null;
+	return {
+		...(job.appId !== "" && { applicationId: job.appId }),
+		...(job.learnerHash !== null && { learnerHash: job.learnerHash }),
+		...(plan && { move: { from: plan.from, to: plan.to, phase: MOVE_PHASE[plan.phase] } }),
+	};
 }
 
 /** The delivery of the job's event to its application's webhook, once it is decided there is one. */
@@ -47,5 +82,6 @@ export function jobResource(job: Job, options: { notification: boolean; progress
 		...(job.error !== null && (job.status === "failed" || job.status === "completed") && { message: job.error }),
 		...(notification && { notification }),
 		...(options.progress && { progress: options.progress }),
+		...detailsOf(job),
 	};
 }

@@ -2,6 +2,7 @@ import { sealAudit } from "../audit";
 import { config } from "../config";
 import { findPlacement, noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
 import { pruneAudit } from "../db/audit";
+import { deleteExpiredDrafts } from "../db/console-drafts";
 import { exportsToExpire } from "../db/exports";
 import { deleteExpiredSignOuts } from "../db/console-sign-outs";
 import { deleteExpiredKeys } from "../db/idempotency";
@@ -47,6 +48,8 @@ export interface SweepReport {
 	deliveriesResent: number;
 	/** Console sign-outs past their session's expiry, deleted by this sweep. */
 	signOutsExpired: number;
+	/** Console drafts and one-time results past their expiry (minutes), deleted by this sweep. */
+	consoleDraftsExpired: number;
 	/** Finished jobs past their retention (JOB_RETENTION_DAYS; RECEIPT_RETENTION_DAYS for erasures), deleted by this sweep. */
 	jobsPruned: number;
 	/** Exports whose objects this sweep deleted from R2: past EXPORT_RETENTION_DAYS, or failed. */
@@ -232,6 +235,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		eventsDispatched: 0,
 		deliveriesResent: 0,
 		signOutsExpired: 0,
+		consoleDraftsExpired: 0,
 		jobsPruned: 0,
 		exportsExpired: 0,
 		exportLeftoversDeleted: 0,
@@ -254,6 +258,10 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 	);
 	report.signOutsExpired = signOuts?.value ?? 0;
 	await sweepPrivacy(env, nowMs, report);
+	const drafts = await attempt(env, report, { database: CONTROL, step: "console drafts" }, () =>
+		deleteExpiredDrafts(env.DB, new Date(nowMs).toISOString(), EXPIRED_KEYS_PER_SWEEP),
+	);
+	report.consoleDraftsExpired = drafts?.value ?? 0;
 	const level = report.failedDatabases.length > 0 ? "error" : report.sendFailures > 0 || report.givenUp > 0 ? "warn" : "info";
 	log(env, level, { msg: "sweep", ...report });
 	if (swept === 0) throw new Error(`Sweep failed on every database: ${databases.map((database) => database.name).join(", ")}`);

@@ -4,14 +4,24 @@ import { appendAfter, auditRecord } from "../audit";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
-import { type Job, bulkMembers, erasureSuppressed, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
+import { JOBS_PER_PAGE, type JobListFilter, type JobListPosition, listJobs, placementsOf } from "../db/job-lists";
+import { JOB_STATUSES, JOB_TYPES, type Job, bulkMembers, erasureSuppressed, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
 import type { Db } from "../db/types";
 import { shardDatabase } from "../shards";
-import { ApiError, notFound } from "../errors";
+import { ApiError, appNotFound, notFound } from "../errors";
 import { jobResource } from "../jobs/resource";
 import { ExportGone, realmExportDocument, storedExport } from "../jobs/realm-export";
+import { type Listing, decodeCursor, encodeCursor } from "../paging";
 import { receiptPublicKey, signErasureReceipt } from "../receipts";
-import { ExportResponseSchema, JobSchema, ReceiptKeySchema, SignedErasureReceiptSchema } from "../schemas/jobs";
+import {
+	ExportResponseSchema,
+	JobListQuery,
+	JobListSchema,
+	JobSchema,
+	RealmJobListQuery,
+	ReceiptKeySchema,
+	SignedErasureReceiptSchema,
+} from "../schemas/jobs";
 import { declareRoute, json } from "../http/route";
 
 const JobParams = z.object({
@@ -63,6 +73,175 @@ jobRoutes.openapi(
 		return c.json(jobResource(job, { notification: true, progress }), 200);
 	},
 );
+
+// Job lists (SPEC §10; SCORM Cloud lists no jobs): newest first, signed `more` tokens carrying the filters, as
+// registration paging. A bulk erasure's children are left out: the bulk job stands for them.
+
+const position = z.object({ createdAt: z.string(), id: z.string() });
+const filterShape = {
+	status: z.enum(JOB_STATUSES).optional(),
+	type: z.enum(JOB_TYPES).optional(),
+	since: z.string().optional(),
+};
+
+/** Where an application's job list stopped: its filters and the last job served. */
+interface JobPageCursor {
+	app: string;
+	filter: Omit<JobListFilter, "appId">;
+	after: JobListPosition;
+}
+
+/** GET /jobs: bound to the application that asked. */
+const JOB_PAGES: Listing<JobPageCursor> = {
+	domain: "job-paging",
+	shape: z.object({ app: z.string(), filter: z.object(filterShape), after: position }),
+};
+
+/**
+ * Where the realm's job list stopped: its filters and each database's position (binding name: the last job served
+ * of the merged list, from which that database's next page starts; null once it has nothing more to give).
+ */
+interface RealmJobPageCursor {
+	/** Always "": the realm's (management) listing. */
+	app: string;
+	filter: JobListFilter;
+	positions: Record<string, JobListPosition | null>;
+}
+
+/** GET /appManagement/jobs: signed under a domain of its own (a token of one listing answers 400 on the other). */
+const REALM_JOB_PAGES: Listing<RealmJobPageCursor> = {
+	domain: "realm-job-paging",
+	shape: z.object({
+		app: z.string(),
+		filter: z.object({ appId: z.string().optional(), ...filterShape }),
+		positions: z.record(z.string(), position.nullable()),
+	}),
+};
+
+const listed = (job: Job) => jobResource(job, { notification: true });
+
+jobRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/jobs",
+		tags: ["Jobs"],
+		operationId: "getJobs",
+		summary: "The application's jobs, newest first",
+		description:
+			`Not in SCORM Cloud, which lists no jobs. The calling application's jobs (updates, erasures, bulk erasures), newest ` +
+			`first (by acceptance time, then id), ${JOBS_PER_PAGE} a page, optionally of one status or type or accepted since a ` +
+			"time. A bulk erasure's children (one erasure per learner, run by it) are left out: the bulk job stands for them. " +
+			"`more` is signed, bound to the application and carries the first page's filters. One D1 call; a page reads about " +
+			"as many rows as it returns (an index range per filter), except with both status and type, where the range of one " +
+			"is read until the page holds enough jobs of the other.",
+		access: { scope: "read:learner" },
+		request: { query: JobListQuery },
+		responses: { 200: json(JobListSchema, "A page of jobs; `more` fetches the next") },
+	}),
+	async (c) => {
+		const query = c.req.valid("query");
+		const { appId } = c.var.auth;
+		const secret = c.env.TOKEN_SIGNING_SECRET;
+		const cursor: Omit<JobPageCursor, "after"> & { after: JobListPosition | null } = query.more
+			? await decodeCursor(secret, JOB_PAGES, query.more, appId)
+			: { app: appId, filter: { status: query.status, type: query.type, since: query.since }, after: null };
+		const jobs = await listJobs(c.var.db, { ...cursor.filter, appId }, cursor.after, JOBS_PER_PAGE + 1);
+		const page = jobs.slice(0, JOBS_PER_PAGE);
+		const last = page.at(-1);
+		const more =
+			jobs.length > JOBS_PER_PAGE && last
+				? await encodeCursor(secret, JOB_PAGES, { app: appId, filter: cursor.filter, after: { createdAt: last.createdAt, id: last.id } })
+				: undefined;
+		return c.json({ jobs: page.map(listed), ...(more && { more }) }, 200);
+	},
+);
+
+/** Newest first: by acceptance time, then id (the order of every database's listing indexes). */
+const newestFirst = (a: Job, b: Job) =>
+	a.createdAt === b.createdAt ? (a.id < b.id ? 1 : a.id > b.id ? -1 : 0) : a.createdAt < b.createdAt ? 1 : -1;
+
+jobRoutes.openapi(
+	declareRoute({
+		method: "get",
+		path: "/appManagement/jobs",
+		tags: ["Jobs"],
+		operationId: "getRealmJobs",
+		summary: "The realm's jobs, newest first: every application's, moves and realm-wide erasures included",
+		description:
+			`Not in SCORM Cloud. Every job of the realm, newest first, ${JOBS_PER_PAGE} a page: each shard's jobs of its ` +
+			"applications and the control database's realm jobs (moves, realm-wide erasures), merged. `appId` keeps one " +
+			"application's (on its shard, with its moves); status, type and since as GET /jobs. A bulk erasure's children are " +
+			"left out. `more` is signed and holds each database's position, so the next page reads each database from where " +
+			"the merged page stopped, and no more a database that has nothing left. D1 calls: one per database (the control " +
+			"database and every shard, at once); with appId, the application's placement (cached in the isolate) then two at " +
+			"once. Each database's page reads about as many rows as it returns, as GET /jobs; a page reads at most " +
+			`${JOBS_PER_PAGE + 1} jobs of each database. 404 for an unknown appId.`,
+		access: "management",
+		request: { query: RealmJobListQuery },
+		errors: [404],
+		responses: { 200: json(JobListSchema, "A page of jobs; `more` fetches the next") },
+	}),
+	async (c) => {
+		const query = c.req.valid("query");
+		const secret = c.env.TOKEN_SIGNING_SECRET;
+		const cursor: RealmJobPageCursor | null = query.more ? await decodeCursor(secret, REALM_JOB_PAGES, query.more, "") : null;
+		const filter: JobListFilter = cursor?.filter ?? { appId: query.appId, status: query.status, type: query.type, since: query.since };
+		// The databases to read: the control database (realm jobs), and every shard or the application's.
+		let shards = c.var.config.shards.map((shard) => shard.name);
+		if (filter.appId !== undefined) {
+			const shard = await placementOf(c.env.DB, filter.appId);
+			if (!shard) throw appNotFound(filter.appId);
+			shards = [shard];
+		}
+		const databases = ["DB", ...shards];
+		const pages = await Promise.all(
+			databases.map(async (name) => {
+				const at = cursor ? cursor.positions[name] : undefined;
+				// Nothing more there (null), or a database the cursor did not know (added since): nothing older to show.
+				if (cursor && !at) return { name, jobs: [] as Job[] };
+				const db = name === "DB" ? c.var.db : shardDatabase(c.env, name).withSession("first-unconstrained");
+				return { name, jobs: await listJobs(db, filter, at ?? null, JOBS_PER_PAGE + 1) };
+			}),
+		);
+		const candidates = pages.flatMap((page) => page.jobs.map((job) => ({ job, database: page.name }))).sort((a, b) => newestFirst(a.job, b.job));
+		const served = await withoutCopies(c, candidates);
+		const page = served.slice(0, JOBS_PER_PAGE);
+		const last = page.at(-1)?.job;
+		let more: string | undefined;
+		if (served.length > JOBS_PER_PAGE && last) {
+			// Every job newer than the last one served was served (each database gave its newest JOBS_PER_PAGE + 1):
+			// each database goes on from there, unless all it gave was served and it had no more.
+			const stop: JobListPosition = { createdAt: last.createdAt, id: last.id };
+			const positions = Object.fromEntries(
+				pages.map(({ name, jobs }) => {
+					const finishedBefore = cursor !== null && !cursor.positions[name];
+					const allServed = jobs.length <= JOBS_PER_PAGE && jobs.every((job) => newestFirst(job, last) <= 0);
+					return [name, finishedBefore || allServed ? null : stop];
+				}),
+			);
+			more = await encodeCursor(secret, REALM_JOB_PAGES, { app: "", filter, positions });
+		}
+		return c.json({ jobs: page.map((entry) => listed(entry.job)), ...(more && { more }) }, 200);
+	},
+);
+
+/**
+ * The candidates without the second copy of a job: while an application moves, its jobs are on both shards for a
+ * while (copied, then deleted from the old one). The copy on the shard its placement names now is the one kept.
+ */
+async function withoutCopies(c: Context<AppEnv>, candidates: { job: Job; database: string }[]): Promise<{ job: Job; database: string }[]> {
+	const seen = new Map<string, { job: Job; database: string }[]>();
+	for (const candidate of candidates) seen.set(candidate.job.id, [...(seen.get(candidate.job.id) ?? []), candidate]);
+	const copied = [...seen.values()].filter((copies) => copies.length > 1);
+	if (copied.length === 0) return candidates;
+	const placements = await placementsOf(c.var.db, [...new Set(copied.map((copies) => copies[0]?.job.appId ?? ""))]);
+	return candidates.filter((candidate) => {
+		const copies = seen.get(candidate.job.id) ?? [];
+		if (copies.length < 2) return true;
+		const current = copies.find((copy) => copy.database === placements.get(copy.job.appId)) ?? copies[0];
+		return candidate === current;
+	});
+}
 
 // Signed erasure receipts (SPEC §9) and the public key that verifies them (src/receipts.ts).
 jobRoutes.openapi(

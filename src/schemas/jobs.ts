@@ -1,8 +1,12 @@
 import * as z from "zod";
 import "./openapi-meta";
 import { JOB_STATUSES, JOB_TYPES } from "../db/jobs";
+import { JOBS_PER_PAGE } from "../db/job-lists";
 
 /** The job resource and erasure receipts (SPEC §3, §9). */
+
+/** A move's phases as the job resource names them (src/jobs/resource.ts maps the move's own steps onto them). */
+export const MOVE_PHASES = ["copying", "catchingUp", "frozen", "lingering", "cleaningUp", "abandoning"] as const;
 
 export const JobSchema = z
 	.object({
@@ -11,6 +15,31 @@ export const JobSchema = z
 		status: z.enum(JOB_STATUSES),
 		createdDate: z.string(),
 		completedDate: z.string().optional(),
+		applicationId: z
+			.string()
+			.optional()
+			.openapi({ description: "Not in SCORM Cloud: the application the job belongs to; absent for a realm-wide erasure (deleteRealmLearnerData), which spans applications" }),
+		learnerHash: z
+			.string()
+			.optional()
+			.openapi({
+				description:
+					"Not in SCORM Cloud: the HMAC-SHA-256 (hex) of the learner id an update or erasure names, as its receipt states it (a realm-wide erasure's is the realm's); never the id",
+			}),
+		move: z
+			.object({
+				from: z.string().openapi({ description: "The shard the application's data leaves" }),
+				to: z.string().openapi({ description: "The shard it moves to" }),
+				phase: z.enum(MOVE_PHASES).openapi({
+					description:
+						"copying: rows are copied while the application keeps working; catchingUp: writes made meanwhile are copied again; " +
+						"frozen: the application's writes wait (503, Retry-After) while the last are copied, the counts compared and its " +
+						"placement flipped; lingering: the old shard's rows are kept a while for isolates that still read there; " +
+						"cleaningUp: they are deleted; abandoning: the copy is deleted after a failure",
+				}),
+			})
+			.optional()
+			.openapi({ description: "Not in SCORM Cloud: a move's shards and where it stands (moveApplication only)" }),
 		registrationsAffected: z.number().int(),
 		tagsRemoved: z.number().int().optional(),
 		message: z.string().optional(),
@@ -45,6 +74,13 @@ export const JobSchema = z
 			}),
 	})
 	.openapi("JobSchema");
+
+export const JobListSchema = z
+	.object({
+		jobs: z.array(JobSchema),
+		more: z.string().optional().openapi({ description: "Paging token for the next page (absent on the last page); it carries the filters" }),
+	})
+	.openapi("JobListSchema");
 
 export const ErasureReceiptSchema = z
 	.object({
@@ -199,3 +235,58 @@ export const SignedRealmLearnerExportSchema = z
 	.openapi("SignedRealmLearnerExportSchema");
 
 export const ExportResponseSchema = z.union([SignedLearnerExportSchema, SignedRealmLearnerExportSchema]).openapi("ExportResponseSchema");
+
+// --- Job lists (not in SCORM Cloud, which lists no jobs; paged as Stripe's lists are) -----------------------
+
+const isoDate = (name: string) =>
+	z
+		.string()
+		.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })
+		.transform((value) => new Date(value).toISOString())
+		.optional()
+		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time", description: "Jobs accepted at or after this time" });
+
+/** The longest `more` a realm listing issues: its filters and one position per database (about 100 bytes each). */
+const REALM_MORE_LENGTH = 16_000;
+
+const listFilters = {
+	status: z
+		.enum(JOB_STATUSES, { error: `status must be one of ${JOB_STATUSES.join(", ")}` })
+		.optional()
+		.openapi({ param: { name: "status", in: "query" } }),
+	type: z
+		.enum(JOB_TYPES, { error: `type must be one of ${JOB_TYPES.join(", ")}` })
+		.optional()
+		.openapi({ param: { name: "type", in: "query" } }),
+	since: isoDate("since"),
+};
+
+export const JobListQuery = z.object({
+	...listFilters,
+	more: z
+		.string()
+		.max(1024)
+		.optional()
+		.openapi({
+			param: { name: "more", in: "query" },
+			description: `Paging token from the previous page (${JOBS_PER_PAGE} jobs a page); it carries the filters, which win over any sent with it`,
+		}),
+});
+
+export const RealmJobListQuery = z.object({
+	appId: z
+		.string()
+		.min(1)
+		.max(255)
+		.optional()
+		.openapi({ param: { name: "appId", in: "query" }, description: "One application's jobs (its moves included); without it, every job of the realm" }),
+	...listFilters,
+	more: z
+		.string()
+		.max(REALM_MORE_LENGTH)
+		.optional()
+		.openapi({
+			param: { name: "more", in: "query" },
+			description: `Paging token from the previous page (${JOBS_PER_PAGE} jobs a page); it carries the filters, which win over any sent with it`,
+		}),
+});

@@ -7,7 +7,7 @@ import { actingAsApplication } from "../../src/auth/middleware";
 import { CONSOLE_CSP } from "../../src/console/routes";
 import { SESSION_SECONDS, issueSession } from "../../src/console/session";
 import { BASE, call } from "../support/client";
-import { ORIGIN, csrfOf, fetchConsole, freshAddress, get, post, signIn } from "../support/console";
+import { ORIGIN, csrfOf, fetchConsole, fieldErrors, follow, freshAddress, get, post, signIn } from "../support/console";
 import { expectMessage } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, mintToken, uniqueValue } from "../support/fixtures";
 
@@ -59,10 +59,10 @@ describe("GET /console", () => {
 		}
 	});
 
-	it("opens the applications for a signed-in operator, and answers the job poll 401 JSON without a session", async () => {
+	it("opens the overview for a signed-in operator, and answers the job poll 401 JSON without a session", async () => {
 		const root = await fetchConsole(get("", await signIn()));
 		expect(root.status).toBe(303);
-		expect(root.headers.get("Location")).toBe("/console/applications");
+		expect(root.headers.get("Location")).toBe("/console/overview");
 		const poll = await fetchConsole(get("/jobs/some-job/status"));
 		expect(poll.status).toBe(401);
 		expect(await poll.json()).toEqual({ message: "Your console session has ended or was never started: sign in again" });
@@ -78,7 +78,7 @@ describe("POST /console/sign-in", () => {
 	it("gives a signed, HttpOnly, Secure, SameSite=Strict cookie for the console's path that opens the pages", async () => {
 		const response = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: env.MANAGEMENT_SECRET_KEY }));
 		expect(response.status).toBe(303);
-		expect(response.headers.get("Location")).toBe("/console/applications");
+		expect(response.headers.get("Location")).toBe("/console/overview");
 		const setCookie = response.headers.get("Set-Cookie") ?? "";
 		expect(setCookie).toMatch(/^console_session=[\w-]+\.[0-9a-f]{64}; /);
 		expect(setCookie).toContain(`Max-Age=${SESSION_SECONDS}`);
@@ -91,15 +91,18 @@ describe("POST /console/sign-in", () => {
 		expect(await page.text()).toContain("<h1>Applications</h1>");
 	});
 
-	it("answers a wrong id and a wrong secret with the same generic message", async () => {
+	it("answers a wrong id and a wrong secret with the same message, back on the sign-in page with the id typed", async () => {
 		const wrongId = await fetchConsole(post("/sign-in", { appId: "someone", secretKey: env.MANAGEMENT_SECRET_KEY }));
-		const wrongSecret = await fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey: "wrong" }));
-		expect(wrongId.status).toBe(401);
-		expect(wrongSecret.status).toBe(401);
-		expect(wrongId.headers.get("Set-Cookie")).toBeNull();
-		const [idPage, secretPage] = [await wrongId.text(), await wrongSecret.text()];
-		expect(idPage).toContain("Invalid management id or secret key");
-		expect(secretPage).toBe(idPage);
+		const wrongSecret = await fetchConsole(post("/sign-in", { appId: "someone", secretKey: "wrong" }));
+		for (const response of [wrongId, wrongSecret]) {
+			expect(response.status).toBe(303);
+			expect(response.headers.get("Set-Cookie")).toBeNull();
+			expect(response.headers.get("Location")).toBe("/console/sign-in?refused=credentials&appId=someone");
+		}
+		const page = await (await fetchConsole(get("/sign-in?refused=credentials&appId=someone"))).text();
+		expect(page).toContain("That management id and secret key do not match: check both and try again.");
+		expect(page).toContain('value="someone"');
+		expect(page).not.toContain(env.MANAGEMENT_SECRET_KEY);
 	});
 
 	it("throttles failed sign-ins per address as the API throttles failed authentication", async () => {
@@ -108,12 +111,17 @@ describe("POST /console/sign-in", () => {
 			fetchConsole(post("/sign-in", { appId: env.MANAGEMENT_APP_ID, secretKey }, { headers: { "CF-Connecting-IP": address } }), {
 				AUTH_FAILURES_BY_CLIENT: env.TIGHT_AUTH_FAILURES,
 			});
-		for (let failure = 1; failure <= 3; failure++) expect((await attempt(`wrong-${failure}`)).status).toBe(401);
+		const refusal = async (secretKey: string) => new URL((await attempt(secretKey)).headers.get("Location") ?? "", ORIGIN).searchParams.get("refused");
+		for (let failure = 1; failure <= 3; failure++) expect(await refusal(`wrong-${failure}`)).toBe("credentials");
 		const fourth = await attempt("wrong-4");
-		expect(fourth.status).toBe(429);
-		expect(await fourth.text()).toContain("Too many failed authentication attempts; retry after 60 seconds");
+		expect(fourth.headers.get("Location")).toMatch(/^\/console\/sign-in\?refused=throttled&appId=[^&]+&retry=60$/);
+		expect(await (await fetchConsole(get((fourth.headers.get("Location") ?? "").slice("/console".length)))).text()).toContain(
+			"Too many failed sign-ins from here: try again in 60 seconds.",
+		);
 		// Throttled: even the right secret is refused from that address for the rest of the window.
-		expect((await attempt(env.MANAGEMENT_SECRET_KEY)).status).toBe(429);
+		const right = await attempt(env.MANAGEMENT_SECRET_KEY);
+		expect(right.headers.get("Set-Cookie")).toBeNull();
+		expect(new URL(right.headers.get("Location") ?? "", ORIGIN).searchParams.get("refused")).toBe("throttled");
 	});
 
 	it("refuses a sign-in posted from another origin", async () => {
@@ -162,7 +170,8 @@ describe("the console's session cookie", () => {
 		const csrf = await csrfOf(cookie);
 		const out = await fetchConsole(post("/sign-out", { csrf }, { cookie }));
 		expect(out.status).toBe(303);
-		expect(out.headers.get("Location")).toBe("/console/sign-in");
+		expect(out.headers.get("Location")).toBe("/console/sign-in?signed-out");
+		expect(await (await fetchConsole(get("/sign-in?signed-out"))).text()).toContain("You are signed out.");
 		expect(out.headers.get("Set-Cookie")).toMatch(/^console_session=; Max-Age=0; Path=\/console; HttpOnly; Secure; SameSite=Strict/);
 		const again = await fetchConsole(get("/applications", cookie));
 		expect(again.status).toBe(303);
@@ -242,18 +251,21 @@ describe("the console's forms (CSRF)", () => {
 		const csrf = await csrfOf(cookie);
 		const name = uniqueValue("console-made");
 		const response = await fetchConsole(post("/applications", { name, csrf, dataRegion: "eu" }, { cookie }));
-		expect(response.status).toBe(200);
-		expect(await response.text()).toContain(`Application ${name} created`);
+		expect(response.status).toBe(303);
+		expect(await (await follow({ cookie, csrf }, response)).text()).toContain(`Application ${name} created`);
 		expect(await applicationNames()).toContain(name);
 	});
 
-	it("show the API's own message when the API refuses", async () => {
+	it("show the API's refusal beside the field, in the console's words, keeping what was typed", async () => {
 		const cookie = await signIn();
 		const csrf = await csrfOf(cookie, "/users");
 		const response = await fetchConsole(post("/users", { email: "not-an-email", role: "admin", csrf }, { cookie }));
-		expect(response.status).toBe(400);
-		const api = await call("PUT", "/appManagement/users/not-an-email", { auth: MANAGEMENT, body: { role: "admin" } });
-		expect(await response.text()).toContain(await expectMessage(api, 400));
+		expect(response.status).toBe(303);
+		// The API refuses the email (400); the console says so beside the field.
+		expect((await call("PUT", "/appManagement/users/not-an-email", { auth: MANAGEMENT, body: { role: "admin" } })).status).toBe(400);
+		const page = await (await follow({ cookie, csrf }, response)).text();
+		expect(fieldErrors(page)).toEqual({ email: "Enter a valid email address." });
+		expect(page).toContain('id="user-email" name="email" type="email" value="not-an-email"');
 	});
 });
 

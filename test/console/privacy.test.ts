@@ -53,7 +53,7 @@ describe("the console's audit trail view", () => {
 	it("shows the entries and the signed head, the session's sign-in, actions and sign-out recorded with it as actor", async () => {
 		const s = await session();
 		const created = await submit(s, "/applications", { name: "from the console" });
-		expect(created.status).toBe(200);
+		expect(created.status).toBe(303);
 		const page = await fetchConsole(get("/audit", s.cookie));
 		expect(page.status).toBe(200);
 		const html = await page.text();

@@ -108,13 +108,14 @@ describe("the console in headless Chromium", () => {
 		await page.type("#appId", inject("managementAppId"));
 		await page.type("#secretKey", inject("managementSecretKey"));
 		await submit("/console/sign-in");
-		expect(new URL(page.url()).pathname).toBe("/console/applications");
+		expect(new URL(page.url()).pathname).toBe("/console/overview");
 		const cookie = (await page.browserContext().cookies()).find((candidate) => candidate.name === "console_session");
 		expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict", path: "/console" });
-		await check("applications-empty", "Applications");
+		await check("overview-empty", "Overview");
 	});
 
 	it("creates an application", async () => {
+		await page.goto(`${origin()}/console/applications`);
 		await page.type("#new-app-name", appName);
 		await page.select("#new-app-region", "default");
 		await submit("/console/applications");
@@ -192,6 +193,10 @@ describe("the console in headless Chromium", () => {
 
 		await page.type("#erase-email", adminEmail);
 		await submit("/console/erasures/learner");
+		// The confirmation page names the learner verbatim, trailing space marked, and the registration it erases.
+		expect(await page.$eval("h1", (h1) => h1.textContent)).toBe(`Erase learner ${padded} (ends with 1 space)?`);
+		expect(await page.$eval("dl.confirm-facts", (dl) => dl.textContent ?? "")).toContain("1 will be erased");
+		await submit("/console/confirm");
 		await page.waitForFunction(() => (document.querySelector("[data-field=status]") as HTMLElement).textContent === "completed", { timeout: 45_000 });
 		expect((await api("GET", `/learner/${encodeURIComponent(padded)}/tags`, auth)).status).toBe(404);
 		expect((await api("GET", `/learner/${encodeURIComponent(learnerId)}/tags`, auth)).status).toBe(200);
@@ -204,16 +209,18 @@ describe("the console in headless Chromium", () => {
 		await page.type("#single-learner", learnerId);
 		await page.type("#single-email", adminEmail);
 		await submit("/console/erasures/learner");
+		await check("erasure-confirm", `Erase learner ${learnerId}?`);
+		await submit("/console/confirm");
 		jobId = decodeURIComponent(new URL(page.url()).pathname.split("/").pop() ?? "");
 		expect(jobId).toMatch(new RegExp(`^${appId}\\.`));
-		expect(await page.$eval("h1", (h1) => h1.textContent)).toBe("Job deleteAllLearnerData");
+		expect(await page.$eval("h1", (h1) => h1.textContent)).toBe("Erasure of one learner");
 		// The script polls the job: the bar reaches 100 % and the receipt link appears, without a reload.
 		await page.waitForFunction(
 			() => (document.querySelector("progress") as HTMLProgressElement).value === 100 && !(document.querySelector("[data-receipt]") as HTMLElement).hidden,
 			{ timeout: 45_000 },
 		);
 		expect(await page.$eval("[data-field=status]", (element) => element.textContent)).toBe("completed");
-		await check("erasure-job", "Job deleteAllLearnerData");
+		await check("erasure-job", "Erasure of one learner");
 	});
 
 	it("downloads the erasure's receipt, whose Ed25519 signature the published key verifies", async () => {
@@ -243,12 +250,13 @@ describe("the console in headless Chromium", () => {
 		expect(verify(null, Buffer.from(canonical(altered)), key, Buffer.from(signature, "base64url"))).toBe(false);
 	});
 
-	it("lists the job among the recent jobs", async () => {
-		await page.goto(`${origin()}/console/jobs`);
+	it("lists the job among the application's jobs, from the API's job list", async () => {
+		await page.goto(`${origin()}/console/jobs?appId=${appId}`);
 		const rows = await page.$$eval("tbody tr", (trs) => trs.map((tr) => tr.textContent ?? ""));
 		expect(rows[0]).toContain(jobId);
 		expect(rows[0]).toContain("completed");
-		await check("jobs", "Recent jobs");
+		expect(rows[0]).toContain("Erasure of one learner");
+		await check("jobs", "Jobs");
 	});
 
 	it("shows the audit trail with its signed head, and an application's retention policy", async () => {
@@ -317,6 +325,7 @@ describe("the console in headless Chromium", () => {
 		signedOutCookie = await sessionCookie();
 		await submit("/console/sign-out");
 		expect(new URL(page.url()).pathname).toBe("/console/sign-in");
+		expect(await page.$eval("[role=status]", (element) => element.textContent ?? "")).toContain("You are signed out.");
 		await check("signed-out", "Sign in to the console");
 		expect(await sessionCookie()).toBe("");
 		const replayed = await fetch(`${origin()}/console/applications`, { headers: { Cookie: signedOutCookie }, redirect: "manual" });

@@ -5,7 +5,7 @@ import { retryDelaySeconds } from "../../src/jobs/consumer";
 import type { JobMessage } from "../../src/jobs/contract";
 import { envWith } from "../support/client";
 import { d1Binding, everyD1Binding } from "../support/d1-bindings";
-import { completedJob, getJob, logsOf } from "../support/expect";
+import { completedJob, getJob, jobDetails, logsOf } from "../support/expect";
 import { createApp, enrol, learnerOn, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, deliver, type Delivery } from "../support/queue";
 import { registrationCount, shardOf } from "../support/seed";
@@ -240,6 +240,7 @@ describe("dead-letter consumer (learner-jobs-dlq)", () => {
 			status: "failed",
 			createdDate: expect.any(String),
 			completedDate: expect.any(String),
+			...jobDetails({ jobId: doomed.message.jobId, type: "updateLearnerInfo" }),
 			registrationsAffected: 0,
 			message: `Gave up after repeated failures. Last error: Attempt 6 failed: Error: ${OUTAGE}`,
 		});

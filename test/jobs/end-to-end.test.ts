@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call } from "../support/client";
-import { completedJob, expectMessage, expectNoContent, type JobBody, jobIdOf, waitForJob } from "../support/expect";
+import { completedJob, expectMessage, expectNoContent, type JobBody, jobDetails, jobIdOf, waitForJob } from "../support/expect";
 import { createApp, enrol, learnerOn, MANAGEMENT, mintToken, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptErasure, drain } from "../support/queue";
 import { registrationCount, rowsOf, shardOf } from "../support/seed";
@@ -306,6 +306,7 @@ describe("GET /jobs/:jobId", () => {
 			status,
 			createdDate: expect.any(String),
 			...(status === "completed" && { completedDate: expect.any(String) }),
+			...jobDetails({ jobId, type: "deleteApplication" }),
 			registrationsAffected: 0,
 			tagsRemoved: 0,
 		});

@@ -105,6 +105,8 @@ describe("GET /openapi.json", () => {
 			// A subject-access export (SPEC §12) and its document: admin, as an erasure; the document also with management.
 			exportLearnerData: either("admin"),
 			getJobExport: [...either("admin"), { APP_MANAGEMENT: [] }],
+			// The application's job list (the realm's is the management API's).
+			getJobs: either("read:learner"),
 			createRegistration: either("write:registration"),
 			getRegistrations: either("read:registration"),
 			getRegistrationProgress: either("read:registration"),

@@ -83,6 +83,9 @@ describe("POST /learner/{learnerId}/export", () => {
 			id: exported.jobId,
 			type: "exportLearnerData",
 			status: "completed",
+			applicationId: app.appId,
+			// The learner by its HMAC, as every learner job's resource names it (never the id).
+			learnerHash: expect.stringMatching(/^[0-9a-f]{64}$/),
 			createdDate: expect.any(String),
 			completedDate: expect.any(String),
 			registrationsAffected: 2,

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { learnerHash } from "../../src/jobs/contract";
 import { shardDatabase } from "../../src/shards";
-import { type ConsoleSession, session, submit } from "../support/console";
+import { type ConsoleSession, draftOf, outcomeOf, session, submit } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
 	type AppModel,
@@ -972,6 +972,21 @@ async function consoleSession(sim: Sim): Promise<ConsoleSession> {
 	return sim.console;
 }
 
+/**
+ * A console POST as the model judges it: what the API would have answered (the status of the refusal the console
+ * shows, or 303 with the job it started), reading the page the console redirected to.
+ */
+async function consoleAnswer(sim: Sim, response: Response): Promise<Answer> {
+	const outcome = await outcomeOf(await consoleSession(sim), response);
+	return { status: outcome.status, body: null, location: outcome.location, replayed: false, retried: false };
+}
+
+/**
+ * The console's erasure of one learner (SPEC §10: safe by construction): its form is reviewed (the console reads the
+ * learner's registrations through the API and shows what will be erased), then confirmed, and only then asked of the
+ * API. A learner the review does not find is refused there (404); anything the API refuses at the confirmation
+ * (erased meanwhile, a move's freeze) comes back to the form with the API's status.
+ */
 class ConsoleErase extends Step {
 	constructor(
 		readonly app: number,
@@ -985,22 +1000,17 @@ class ConsoleErase extends Step {
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
 		const learner = learnerOf(sim, this.learner);
-		const response = await submit(await consoleSession(sim), "/erasures/learner", {
+		const s = await consoleSession(sim);
+		const reviewed = await submit(s, "/erasures/learner", {
 			appId: app.appId,
 			learnerId: learner,
 			userEmail: sim.admin,
 			...(this.suppress && { suppress: "true" }),
 		});
 		sim.world.tally.requests++;
-		const location = response.headers.get("Location") ?? "";
-		const answer: Answer = {
-			status: response.status,
-			body: null,
-			location: location.startsWith("/console/jobs/") ? `/api/v2/jobs/${decodeURIComponent(location.slice("/console/jobs/".length))}` : null,
-			replayed: false,
-			retried: false,
-		};
-		await response.body?.cancel();
+		const confirming = (reviewed.headers.get("Location") ?? "").startsWith("/console/confirm?");
+		const response = confirming ? await submit(s, "/confirm", { r: draftOf(reviewed), confirm: "true" }) : reviewed;
+		const answer = await consoleAnswer(sim, response);
 		const exists = sim.model.exists(app, learner);
 		const started = (a: Answer) => a.status === 303 && a.location !== null;
 		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)
@@ -1032,10 +1042,9 @@ class ConsoleTags extends Step {
 		const path = `/applications/${app.appId}/learners/${enc(learner)}/${this.remove ? "tags/delete" : "tags"}`;
 		const response = await submit(await consoleSession(sim), path, { tags: tags.join(",") });
 		sim.world.tally.requests++;
-		await response.body?.cancel();
-		const answer: Answer = { status: response.status, body: null, location: null, replayed: false, retried: false };
-		// A page answered after the change (200, or a redirect to one), or the API's refusal as its status.
-		const done = (a: Answer) => a.status === 200 || a.status === 303;
+		// 303 to the learner's page: done (200, its notice says so), or refused (the API's status beside the field).
+		const answer = await consoleAnswer(sim, response);
+		const done = (a: Answer) => a.status === 200;
 		const exists = sim.model.exists(app, learner);
 		const allowed: Record<string, Outcome> = !exists
 			? { "404": status(404) }
@@ -1046,6 +1055,64 @@ class ConsoleTags extends Step {
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || !done(answer)) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
+	}
+}
+
+/**
+ * The job lists (SPEC §10): every page of an application's GET /jobs, and of its GET /appManagement/jobs?appId=
+ * (its moves too). Each finished job the model knows of the application appears once, with the status the model
+ * saw; the list is newest first and names no other application. A single erasure that joined one of a bulk erasure's
+ * own (the learner's erasure already pending) is that bulk's child, which lists leave out.
+ */
+class ListJobs extends Step {
+	constructor(readonly app: number) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
+	describe = () => `listJobs(app ${this.app})`;
+	async exec(sim: Sim) {
+		const app = appOf(sim, this.app) as AppModel;
+		const everyPage = async (path: string, auth: string) => {
+			const listed: { id: string; status: string; createdDate: string; applicationId?: string }[] = [];
+			for (let next: string | null = path; next !== null; ) {
+				const answer = await sim.world.request("GET", next, { auth });
+				if (answer.status !== 200) violation(this.describe(), answer, `200 for GET ${next}`);
+				const page = answer.body as { jobs: typeof listed; more?: string };
+				listed.push(...page.jobs);
+				next = page.more ? `${path.split("?")[0]}?more=${enc(page.more)}` : null;
+			}
+			return listed;
+		};
+		const own = await everyPage("/jobs", app.auth);
+		const realm = await everyPage(`/appManagement/jobs?appId=${enc(app.appId)}`, MANAGEMENT);
+		for (const [name, listed] of [
+			["GET /jobs", own],
+			["GET /appManagement/jobs", realm],
+		] as const) {
+			const ids = listed.map((job) => job.id);
+			if (new Set(ids).size !== ids.length) throw new SimError(`${this.describe()}: ${name} lists a job twice`);
+			if (listed.some((job) => job.applicationId !== app.appId)) throw new SimError(`${this.describe()}: ${name} lists another application's job`);
+			for (let i = 1; i < listed.length; i++) {
+				if ((listed[i - 1]?.createdDate ?? "") < (listed[i]?.createdDate ?? "")) throw new SimError(`${this.describe()}: ${name} is not newest first`);
+			}
+		}
+		const bulkLearners = new Set(
+			[...sim.model.jobs.values()].filter((job) => job.kind === "bulk" && job.app === app.index).flatMap((job) => job.pairs.map((pair) => pair.learner)),
+		);
+		for (const job of sim.model.jobs.values()) {
+			if (job.status === "pending" || job.app !== app.index) continue;
+			const lists: [string, typeof own][] =
+				job.kind === "move" ? [["GET /appManagement/jobs", realm]] : job.kind === "deleteApp" || job.kind === "realm" ? [] : [["GET /jobs", own], ["GET /appManagement/jobs", realm]];
+			for (const [name, listed] of lists) {
+				const found = listed.find((entry) => entry.id === job.id);
+				if (!found) {
+					const bulkChild = job.kind === "erasure" && job.pairs.some((pair) => bulkLearners.has(pair.learner));
+					if (!bulkChild) throw new SimError(`${this.describe()}: ${name} does not list ${job.kind} job ${job.id}, ${job.status}`);
+					continue;
+				}
+				if (found.status !== job.status) throw new SimError(`${this.describe()}: ${name} lists job ${job.id} as ${found.status}; it ${job.status}`);
+			}
+		}
 	}
 }
 
@@ -1210,6 +1277,7 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	fc.tuple(app, learner).map(([a, l]) => new ReadLearner(a, l)),
 	fc.tuple(app, learner, fc.boolean()).map(([a, l, s]) => new ConsoleErase(a, l, s)),
 	fc.tuple(app, learner, tagList, fc.boolean()).map(([a, l, t, remove]) => new ConsoleTags(a, l, t, remove)),
+	app.map((a) => new ListJobs(a)),
 	...weighted(4, fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f))),
 	fc.nat(20).map((i) => new Drop(i)),
 	fc.constant(null).map(() => new LoseSend()),

@@ -190,18 +190,27 @@ async function checkData(sim: Sim, app: AppModel): Promise<void> {
 	}
 }
 
-/** The application's stored-row count (its quota's) equals the rows it holds. */
+/**
+ * The application's stored-row count (its quota's) equals the rows it holds, and its registration and learner
+ * counters (what usage reports) its registrations and the learners they name.
+ */
 async function checkStoredRows(app: AppModel): Promise<void> {
 	const db = shardDatabase(env, app.shard);
 	const row = await db
 		.prepare(
 			`SELECT s.stored_rows AS counted, (SELECT count(*) FROM registrations WHERE app_id = ?1)
-			   + (SELECT count(*) FROM learner_tags WHERE app_id = ?1) + (SELECT count(*) FROM registration_tags WHERE app_id = ?1) AS actual
+			   + (SELECT count(*) FROM learner_tags WHERE app_id = ?1) + (SELECT count(*) FROM registration_tags WHERE app_id = ?1) AS actual,
+			   s.registrations AS registrations, (SELECT count(*) FROM registrations WHERE app_id = ?1) AS actualRegistrations,
+			   s.learners AS learners, (SELECT count(DISTINCT learner_id) FROM registrations WHERE app_id = ?1) AS actualLearners
 			 FROM app_storage s WHERE s.app_id = ?1`,
 		)
 		.bind(app.appId)
-		.first<{ counted: number; actual: number }>();
+		.first<{ counted: number; actual: number; registrations: number; actualRegistrations: number; learners: number; actualLearners: number }>();
 	if (row?.counted !== row?.actual) fail(`app ${app.index}: stored rows counted ${row?.counted}, holds ${row?.actual}`);
+	if (row?.registrations !== row?.actualRegistrations) {
+		fail(`app ${app.index}: registrations counted ${row?.registrations}, holds ${row?.actualRegistrations}`);
+	}
+	if (row?.learners !== row?.actualLearners) fail(`app ${app.index}: learners counted ${row?.learners}, holds ${row?.actualLearners}`);
 }
 
 /**

@@ -17,11 +17,11 @@ describe("route groups", () => {
 		for (const route of routes) {
 			for (const value of ["x", "tags", "token", "learner 1", "a/b"]) {
 				const group = groupOf(concrete(route.path, value));
-				if (group === "docs" || group === "console") {
+				if (group === "docs" || group === "console" || group === "front") {
 					if (!/^\/api\/v2\/(openapi\.json|docs)/.test(route.path)) misplaced.push(`${route.method} ${route.path} (${value}): ${group}`);
 					continue;
 				}
-				const served = (await groupRouters(group as Exclude<Group, "docs" | "console">)).some((router) =>
+				const served = (await groupRouters(group as Exclude<Group, "docs" | "console" | "front">)).some((router) =>
 					router.routes.some((own) => own.method === route.method && `/api/v2${own.path}` === route.path),
 				);
 				if (!served) misplaced.push(`${route.method} ${route.path} (${value}): group ${group}`);
@@ -45,13 +45,28 @@ describe("route groups", () => {
 		).toEqual(["learners", "learners", "jobs", "management", "management", "management", "management", "learners"]);
 	});
 
-	it("send the console and unknown paths to no API group", () => {
-		expect([groupOf("/console"), groupOf("/console/jobs/x"), groupOf("/"), groupOf("/api/v2/nothing"), groupOf("/api/v3/ping")]).toEqual([
+	it("send the console, the front door and unknown paths to no API group", () => {
+		expect([groupOf("/console"), groupOf("/console/jobs/x"), groupOf("/"), groupOf("/api/v2/nothing"), groupOf("/api/v3/ping"), groupOf("/index.html")]).toEqual([
 			"console",
 			"console",
+			"front",
 			"none",
 			"none",
 			"none",
+		]);
+	});
+
+	it("route the realm's job list to the job routes, beside GET /jobs, and usage to the management routes", () => {
+		expect([groupOf("/api/v2/appManagement/jobs"), groupOf("/api/v2/jobs"), groupOf("/api/v2/appManagement/usage")]).toEqual(["jobs", "jobs", "management"]);
+		expect(groupOf("/api/v2/appManagement/applications/x/usage")).toBe("management");
+	});
+
+	it("count repeated slashes as one for the new paths too: the front door, the job lists, usage", () => {
+		expect([groupOf("//"), groupOf("/api/v2//jobs"), groupOf("//api/v2//appManagement/jobs"), groupOf("/api/v2//appManagement/usage")]).toEqual([
+			"front",
+			"jobs",
+			"jobs",
+			"management",
 		]);
 	});
 });

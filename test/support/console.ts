@@ -76,10 +76,10 @@ export async function session(): Promise<ConsoleSession> {
 export const submit = (s: ConsoleSession, path: string, fields: Record<string, string> = {}) =>
 	fetchConsole(post(path, { ...fields, csrf: s.csrf }, { cookie: s.cookie }));
 
-/** The job a console form started: its page's path names it. */
+/** The job a console form started: its page's path names it (a draft, `?r=`, may follow). */
 export function startedJob(response: Response): string {
 	expect(response.status).toBe(303);
-	const location = response.headers.get("Location") ?? "";
+	const location = new URL(response.headers.get("Location") ?? "", ORIGIN).pathname;
 	expect(location).toMatch(/^\/console\/jobs\//);
 	return decodeURIComponent(location.slice("/console/jobs/".length));
 }
@@ -108,3 +108,65 @@ function attributesOf(text: string): Record<string, string> {
 	return Object.fromEntries([...text.matchAll(/([\w-]+)="([^"]*)"/g)].map(([, name, value]) => [name ?? "", unescape(value ?? "")]));
 }
 
+
+/** Follows a console POST's 303 to the page it leads to (with the session's cookie): that page's response. */
+export async function follow(s: ConsoleSession, response: Response): Promise<Response> {
+	expect(response.status, await response.clone().text()).toBe(303);
+	const location = response.headers.get("Location") ?? "";
+	expect(location).toMatch(/^\/console\//);
+	return fetchConsole(get(location.slice("/console".length), s.cookie));
+}
+
+/** The draft token (`r`) a redirect hands its page. */
+export const draftOf = (response: Response) => new URL(response.headers.get("Location") ?? "", ORIGIN).searchParams.get("r") ?? "";
+
+/**
+ * Posts a form that asks for a confirmation (an erasure, a move, lifting a suppression): asserts it leads to the
+ * confirmation page, and answers that page and the token its button posts.
+ */
+export async function review(s: ConsoleSession, path: string, fields: Record<string, string>): Promise<{ html: string; token: string; response: Response }> {
+	const response = await submit(s, path, fields);
+	expect(response.status, await response.clone().text()).toBe(303);
+	expect(response.headers.get("Location") ?? "").toMatch(/^\/console\/confirm\?r=/);
+	const confirmation = await follow(s, response);
+	expect(confirmation.status).toBe(200);
+	return { html: await confirmation.text(), token: draftOf(response), response };
+}
+
+/** Reviews a form's action and presses its confirmation page's button: answers what that POST answered. */
+export async function confirmed(s: ConsoleSession, path: string, fields: Record<string, string>): Promise<Response> {
+	const { token } = await review(s, path, fields);
+	return submit(s, "/confirm", { r: token, confirm: "true" });
+}
+
+/** The errors a page's refused form shows beside its fields: field name → sentence (`form`: the form's own). */
+export function fieldErrors(html: string): Record<string, string> {
+	const names = new Map<string, string>();
+	for (const [, attributes] of html.matchAll(/<(?:input|select|textarea)\b([^>]*)>/g)) {
+		const { id, "data-error": name } = attributesOf(attributes ?? "");
+		if (id && name) names.set(id, name);
+	}
+	const errors: Record<string, string> = {};
+	for (const [, id, text] of html.matchAll(/<p class="field-error" id="([^"]+)-error"[^>]*>([\s\S]*?)<\/p>/g)) {
+		errors[names.get(id ?? "") ?? id ?? ""] = unescape(text ?? "");
+	}
+	const general = /<p class="notice error" role="alert"[^>]*>([\s\S]*?)<\/p>/.exec(html)?.[1];
+	if (general !== undefined) errors.form = unescape(general.replace(/<[^>]+>/g, ""));
+	return errors;
+}
+
+/**
+ * What a console POST came to, as the API's status would say it: 303 with the job's API Location when it started a
+ * job; otherwise the status of the refusal its page shows (data-api-status), or the page's own status.
+ */
+export async function outcomeOf(s: ConsoleSession, response: Response): Promise<{ status: number; location: string | null }> {
+	const location = new URL(response.headers.get("Location") ?? "", ORIGIN).pathname;
+	if (response.status === 303 && location.startsWith("/console/jobs/")) {
+		return { status: 303, location: `/api/v2/jobs/${decodeURIComponent(location.slice("/console/jobs/".length))}` };
+	}
+	if (response.status !== 303) return { status: response.status, location: null };
+	const page = await follow(s, response);
+	const html = await page.text();
+	const refusal = /data-api-status="(\d+)"/.exec(html)?.[1];
+	return { status: refusal ? Number(refusal) : page.status, location: null };
+}

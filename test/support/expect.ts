@@ -90,9 +90,22 @@ export async function completedJob(auth: string, job: { jobId: string; type: Job
 		status: "completed",
 		createdDate: expect.any(String),
 		completedDate: expect.any(String),
+		...jobDetails(job),
 		...completion,
 	});
 	return body;
+}
+
+/**
+ * What every job answer carries besides its state (README, Background jobs): an application's job names it (its id
+ * does too: `<appId>.<uuid>`), an update or erasure of one learner the learner's HMAC.
+ */
+export function jobDetails(job: { jobId: string; type: JobType }): Record<string, unknown> {
+	const dot = job.jobId.lastIndexOf(".");
+	return {
+		...(dot > 0 && { applicationId: job.jobId.slice(0, dot) }),
+		...((job.type === "updateLearnerInfo" || job.type === "deleteAllLearnerData") && { learnerHash: expect.stringMatching(/^[0-9a-f]{64}$/) }),
+	};
 }
 
 /** The JSON log lines written to console.log while `run` ran (restore the spy with vi.restoreAllMocks()). */
