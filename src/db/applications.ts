@@ -1,7 +1,6 @@
 import { insertAppStorage } from "./app-storage";
 import { type AuditRecord, auditStatement } from "./audit-append";
 import { type KeyedBatch, batchWith } from "./idempotency";
-import { UNFINISHED_MOVE } from "./jobs";
 import { type Db, prepareWith } from "./types";
 
 /**
@@ -195,6 +194,13 @@ export async function findPlacement(control: Db, appId: string): Promise<Placeme
 		.first<{ id: string; shard: string; data_region: "default" | "eu"; deleted_at: string | null }>();
 	return row ? { appId: row.id, shard: row.shard, dataRegion: row.data_region, deletedAt: row.deleted_at } : null;
 }
+
+/**
+ * The application's (?1) unfinished move, as a condition on the control database's jobs (src/db/jobs.ts records
+ * moves). Here rather than there: authentication reads placements through this module on every isolate's first
+ * request, which then need not load the job statements (SPEC §6: cold start).
+ */
+export const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
 
 const MOVING = `EXISTS (SELECT 1 FROM jobs WHERE ${UNFINISHED_MOVE})`;
 

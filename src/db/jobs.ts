@@ -2,6 +2,7 @@ import { touchLearners } from "./activity";
 import { type AuditRecord, auditStatement } from "./audit-append";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { NOT_MOVING, type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
+import { UNFINISHED_MOVE } from "./applications";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
 
@@ -438,8 +439,6 @@ export async function recordJobAttemptError(db: Db, jobId: string, reason: strin
  */
 export const KEEP_EXPORT_PAYLOAD = "CASE WHEN type = 'exportLearnerData' THEN payload END";
 
-/** The application's (?1) unfinished move, as a condition on the control database's jobs. */
-export const UNFINISHED_MOVE = "app_id = ?1 AND type = 'moveApplication' AND status IN ('queued', 'running')";
 
 /**
  * Records a move of a live application from shard `from` to `to` (a realm job, in the control database), unless
