@@ -34,14 +34,15 @@ const GROUPS = {
 	learners: async () => [(await import("./routes/learners")).learnerRoutes],
 	registrations: async () => [(await import("./routes/registrations")).registrationRoutes],
 	jobs: async () => [(await import("./routes/jobs")).jobRoutes],
-	management: async () => {
-		const [{ appManagementRoutes }, { webhookRoutes }, { privacyRoutes }, { realmRoutes }] = await Promise.all([
-			import("./routes/app-management"),
+	management: async () => [(await import("./routes/app-management")).appManagementRoutes],
+	// The management API's views and per-application policies: usage, the audit trail, exports, retention, webhooks.
+	realm: async () => {
+		const [{ webhookRoutes }, { privacyRoutes }, { realmRoutes }] = await Promise.all([
 			import("./routes/webhooks"),
 			import("./routes/privacy"),
 			import("./routes/realm"),
 		]);
-		return [appManagementRoutes, webhookRoutes, privacyRoutes, realmRoutes];
+		return [webhookRoutes, privacyRoutes, realmRoutes];
 	},
 	oauth: async () => [(await import("./routes/oauth")).oauthRoutes],
 	meta: async () => [(await import("./routes/meta")).metaRoutes],
@@ -59,6 +60,10 @@ export type Group = keyof typeof GROUPS | "docs" | "console" | "front";
  */
 export const collapseSlashes = (path: string): string => path.replace(BASE_JOIN, `${API_BASE}/`).replace(/^\/{2,}/, "/");
 const BASE_JOIN = new RegExp(`^/+${API_BASE.split("/").filter(Boolean).join("/+")}/{2,}`);
+
+/** The management paths of the realm group (GROUPS.realm), apart so that managing applications loads none of them. */
+const REALM_PATHS =
+	/^\/appManagement\/(?:audit(?:\/head)?|usage|learners\/[^/]+\/(?:export|applications)|applications\/[^/]+\/(?:retention|usage)|[^/]+\/webhook(?:\/test)?)$/;
 
 /**
  * The group a path belongs to (test/structure/route-groups.test.ts checks every route's path against it). The
@@ -84,7 +89,8 @@ export function groupOf(rawPath: string): Group {
 			// The management token endpoint is the token routes' (src/routes/oauth.ts); the realm's job list is the job
 			// routes' (src/routes/jobs.ts), beside GET /jobs.
 			if (rest === "/appManagement/token") return "oauth";
-			return rest === "/appManagement/jobs" ? "jobs" : "management";
+			if (rest === "/appManagement/jobs") return "jobs";
+			return REALM_PATHS.test(rest) ? "realm" : "management";
 		case "oauth":
 			return "oauth";
 		case "ping":

@@ -30,7 +30,7 @@ describe("route groups", () => {
 		expect(misplaced).toEqual([]);
 	});
 
-	it("serve the privacy routes from their paths' groups: an application's export with the learners, documents with the jobs, the rest with management", () => {
+	it("serve the privacy routes from their paths' groups: an application's export with the learners, documents with the jobs, the rest with the realm's views", () => {
 		expect(
 			[
 				"/api/v2/learner/L1/export",
@@ -42,7 +42,7 @@ describe("route groups", () => {
 				"/api/v2/appManagement/audit/head",
 				"/api/v2//learner/L1/export",
 			].map(groupOf),
-		).toEqual(["learners", "learners", "jobs", "management", "management", "management", "management", "learners"]);
+		).toEqual(["learners", "learners", "jobs", "realm", "realm", "realm", "realm", "learners"]);
 	});
 
 	it("send the console, the front door and unknown paths to no API group", () => {
@@ -56,9 +56,23 @@ describe("route groups", () => {
 		]);
 	});
 
-	it("route the realm's job list to the job routes, beside GET /jobs, and usage to the management routes", () => {
-		expect([groupOf("/api/v2/appManagement/jobs"), groupOf("/api/v2/jobs"), groupOf("/api/v2/appManagement/usage")]).toEqual(["jobs", "jobs", "management"]);
-		expect(groupOf("/api/v2/appManagement/applications/x/usage")).toBe("management");
+	it("serve managing applications apart from the realm's views, webhooks among them", () => {
+		expect(
+			[
+				"/api/v2/appManagement/applications",
+				"/api/v2/appManagement/applications/A1",
+				"/api/v2/appManagement/A1/credentials",
+				"/api/v2/appManagement/learners/L1/delete-information",
+				"/api/v2/appManagement/A1/webhook",
+				"/api/v2/appManagement/A1/webhook/test",
+				"/api/v2/appManagement/learners/L1/applications",
+			].map(groupOf),
+		).toEqual(["management", "management", "management", "management", "realm", "realm", "realm"]);
+	});
+
+	it("route the realm's job list to the job routes, beside GET /jobs, and usage to the realm's views", () => {
+		expect([groupOf("/api/v2/appManagement/jobs"), groupOf("/api/v2/jobs"), groupOf("/api/v2/appManagement/usage")]).toEqual(["jobs", "jobs", "realm"]);
+		expect(groupOf("/api/v2/appManagement/applications/x/usage")).toBe("realm");
 	});
 
 	it("count repeated slashes as one for the new paths too: the front door, the job lists, usage", () => {
@@ -66,7 +80,7 @@ describe("route groups", () => {
 			"front",
 			"jobs",
 			"jobs",
-			"management",
+			"realm",
 		]);
 	});
 });
