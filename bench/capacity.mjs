@@ -1,6 +1,6 @@
 // `npm run capacity`: bytes on disk per registration, per learner tag, per registration tag and per finished job,
 // indexes included, measured on a real SQLite database built from this project's migrations. The inputs of the
-// README's capacity plan (registrations per 10 GB shard); see also `npm run bench` for rows read and written.
+// capacity plan in docs/shards.md (registrations per 10 GB shard); see also `npm run bench` for rows read and written.
 //
 // D1 is SQLite (a D1 database is a SQLite file inside a Durable Object), so the same schema holds the same bytes
 // in the same B-trees here as there. This uses Node 22's built-in SQLite (`node:sqlite`, DatabaseSync, bundled

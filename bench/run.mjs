@@ -1,7 +1,7 @@
 // `npm run bench`: load benchmarks of the service against floors on the same runtime (bench/floors/), plus
 // scaling figures from D1's own meta and the JavaScript cost of the hot path (bench/probe/). Everything runs
 // locally (workerd through wrangler's unstable_startWorker, local D1 in a fresh temporary directory) and all
-// traffic goes to 127.0.0.1. See README "Benchmarks".
+// traffic goes to 127.0.0.1. See docs/benchmarks.md.
 //
 // Phases: startup (startup CPU plus the first authenticated request of each route group, and bundle size, against
 // a bare Hono Worker) → migrate → seed 10 000 registrations → probe (scaling, hot path) → seed up to 100 000

@@ -1,5 +1,5 @@
 // Blind mutants: `npm run mutate -- --blind` (scripts/mutate.mjs) applies these instead of scripts/mutations.mjs's.
-// Each breaks one promise of SPEC.md §7–§13 or of the README the way a plausible bug would (an off-by-one, a
+// Each breaks one promise of SPEC.md §7–§13 or of docs/ the way a plausible bug would (an off-by-one, a
 // dropped condition in SQL, a flag overwritten instead of OR-ed, a check skipped on one path, a value not carried),
 // by replacing `search` (which must occur exactly once in `file`) with `replace`. The promises, and the test files
 // named for each, were chosen from the contract and the test files' names alone, without reading the tests: a
@@ -92,7 +92,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-bulk-completes-over-failed-learner",
 		promise: "a bulk erasure one of whose learners' erasures failed ends failed, not completed (and so has no receipt)",
-		spec: "README Background jobs (deleteLearnersData: failed if a learner's erasure failed); §11 a receipt states only what happened",
+		spec: "docs/jobs-and-webhooks.md Background jobs (deleteLearnersData: failed if a learner's erasure failed); §11 a receipt states only what happened",
 		file: "src/db/job-chunks.ts",
 		search: "error = CASE WHEN ${member(\"status\")} = 'failed' THEN '${failedLearners}' ELSE error END",
 		replace: "error = error",
@@ -110,7 +110,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-realm-403-before-404",
 		promise: "a realm-wide erasure of a learner no application holds answers 404 whoever the requester is (never 403, which would tell whether an email is an admin)",
-		spec: "§11 no answer reveals something the caller may not know; README realm-wide erasure (404 when none holds it)",
+		spec: "§11 no answer reveals something the caller may not know; docs/api.md realm-wide erasure (404 when none holds it)",
 		file: "src/routes/app-management.ts",
 		search: "\t\t\tif (holders.length === 0) throw learnerNotFound(learnerId);\n\t\t\tif (role !== \"owner\" && role !== \"admin\") throw forbidden(ERASURE_PRIVILEGE);\n",
 		replace: "\t\t\tif (role !== \"owner\" && role !== \"admin\") throw forbidden(ERASURE_PRIVILEGE);\n\t\t\tif (holders.length === 0) throw learnerNotFound(learnerId);\n",
@@ -139,7 +139,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-receipt-for-failed-erasure",
 		promise: "a failed erasure has no receipt (409): a receipt is issued only once the erasure completed",
-		spec: "§9 erasure receipts: for a completed erasure; README: queued, running or failed answers 409",
+		spec: "§9 erasure receipts: for a completed erasure; docs/privacy.md: queued, running or failed answers 409",
 		file: "src/routes/jobs.ts",
 		search: "if (job.status !== \"completed\" || job.completedAt === null) {",
 		replace: "if (job.completedAt === null) {",
@@ -148,7 +148,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-receipt-keys-unsorted",
 		promise: "the receipt's signature is over its canonical JSON (keys sorted at every depth), so an offline verifier canonicalising it accepts it",
-		spec: "§9 erasure receipts (README: canonical JSON, keys sorted by UTF-16 code units)",
+		spec: "§9 erasure receipts (docs/privacy.md: canonical JSON, keys sorted by UTF-16 code units)",
 		file: "src/receipts.ts",
 		search: "const keys = Object.keys(value).sort();",
 		replace: "const keys = Object.keys(value);",
@@ -166,7 +166,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-receipt-bulk-names-itself",
 		promise: "a bulk erasure's receipt names, for each learner, the erasure job that erased it (another request's, when it joined one)",
-		spec: "§9 erasure receipts; README (learnerHashes, erasure job ids)",
+		spec: "§9 erasure receipts; docs/privacy.md (learnerHashes, erasure job ids)",
 		file: "src/routes/jobs.ts",
 		search: "erasureJobIds: members.map((member) => member.jobId)",
 		replace: "erasureJobIds: members.map(() => job.id)",
@@ -175,7 +175,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-receipt-realm-refused",
 		promise: "a completed realm-wide erasure has a receipt (with the management credentials)",
-		spec: "§9 realm-wide erasure and receipts; README Erasure receipts (deleteRealmLearnerData)",
+		spec: "§9 realm-wide erasure and receipts; docs/privacy.md Erasure receipts (deleteRealmLearnerData)",
 		file: "src/routes/jobs.ts",
 		search: "job.type !== \"deleteLearnersData\" && job.type !== \"deleteRealmLearnerData\") {",
 		replace: "job.type !== \"deleteLearnersData\") {",
@@ -195,7 +195,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-idempotency-query-ignored",
 		promise: "the same key with another query string (another userEmail, suppress) is another request: 422",
-		spec: "§8 Idempotency-Key (README: path, query included, and body)",
+		spec: "§8 Idempotency-Key (docs/api.md: path, query included, and body)",
 		file: "src/http/idempotency.ts",
 		search: "${c.req.method} ${url.pathname}${url.search}\\n",
 		replace: "${c.req.method} ${url.pathname}\\n",
@@ -204,7 +204,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-idempotency-refused-keeps-key",
 		promise: "a keyed request that did nothing (4xx) keeps no key, so the same key can be used once the request would succeed",
-		spec: "§8 Idempotency-Key; README (a request that did nothing keeps no key)",
+		spec: "§8 Idempotency-Key; docs/api.md (a request that did nothing keeps no key)",
 		file: "src/db/idempotency.ts",
 		search: "key_hash = ?2 AND NOT (${evidence})",
 		replace: "key_hash = ?2 AND 0 AND NOT (${evidence})",
@@ -213,7 +213,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-idempotency-update-key-outlives-erasure",
 		promise: "an erasure deletes the stored responses of keyed requests that named its learner (an updateInfo), so a retry after it does not replay",
-		spec: "§8 Idempotency-Key; README (an erasure deletes the stored responses of requests that named its learner)",
+		spec: "§8 Idempotency-Key; docs/api.md (an erasure deletes the stored responses of requests that named its learner)",
 		file: "src/routes/learners.ts",
 		search: "idempotent(c, c.var.db, appId, body, learnerId, async (keyed) => {",
 		replace: "idempotent(c, c.var.db, appId, body, null, async (keyed) => {",
@@ -269,7 +269,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-move-fence-at-least",
 		promise: "a late delivery of an earlier move step writes nothing on the destination (the fencing token must equal the step)",
-		spec: "§7 moves; README (each write to the destination carries a fencing token)",
+		spec: "§7 moves; docs/shards.md (each write to the destination carries a fencing token)",
 		file: "src/db/move.ts",
 		search: "const FENCED = \"EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND move_step = ?2)\";",
 		replace: "const FENCED = \"EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND move_step >= ?2)\";",
@@ -287,7 +287,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-move-job-clock-not-carried",
 		promise: "an update accepted after a move takes effect on the moved registrations (the destination's job clock is brought up to the source's)",
-		spec: "§7 moves (README verify: the destination takes the source's job clock); §3 updates take effect in order",
+		spec: "§7 moves (docs/shards.md verify: the destination takes the source's job clock); §3 updates take effect in order",
 		file: "src/db/move.ts",
 		search: "UPDATE job_clock SET seq = max(seq, ?3) WHERE id = 1 AND ${FENCED}",
 		replace: "UPDATE job_clock SET seq = max(seq, 0 * ?3) WHERE id = 1 AND ${FENCED}",
@@ -323,7 +323,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-move-onto-closed-shard",
 		promise: "a closed shard takes no moves (409)",
-		spec: "§7 a shard can be closed to new applications; README (a closed shard takes no moves)",
+		spec: "§7 a shard can be closed to new applications; docs/shards.md (a closed shard takes no moves)",
 		file: "src/routes/app-management.ts",
 		search: "if (!to.open) throw new ApiError(409,",
 		replace: "if (false && !to.open) throw new ApiError(409,",
@@ -341,18 +341,18 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-move-no-linger",
 		promise: "the source's rows are deleted only MOVE_LINGER_SECONDS after the flip (40 s), so an isolate with a stale placement still reads a complete copy",
-		spec: "§7 moves (reads keep working throughout); README step 6",
+		spec: "§7 moves (reads keep working throughout); docs/shards.md step 6",
 		file: "src/jobs/move.ts",
 		search: "const until = Date.parse(plan.flippedAt ?? now) + config(env).moveLingerMs;",
 		replace: "const until = Date.parse(plan.flippedAt ?? now) + 0 * config(env).moveLingerMs;",
 		tests: [MOVE, MOVE_BOOKKEEPING],
 	},
 
-	// --- Retention of finished jobs and the sweeper (SPEC §11; README Background jobs) --------------------------
+	// --- Retention of finished jobs and the sweeper (SPEC §11; docs/jobs-and-webhooks.md Background jobs) ---------
 	{
 		id: "blind-retention-erasures-at-job-cutoff",
 		promise: "a finished erasure is kept RECEIPT_RETENTION_DAYS (its receipt), not JOB_RETENTION_DAYS",
-		spec: "storage-schema jobs lifetime; README Configuration (retention); §9 receipts",
+		spec: "storage-schema jobs lifetime; docs/configuration.md Configuration (retention); §9 receipts",
 		file: "src/db/job-sweeps.ts",
 		search: "const receipts = finished(`IN (${ERASURE_TYPES})`, \"?2\");",
 		replace: "const receipts = finished(`IN (${ERASURE_TYPES})`, \"?1\");",
@@ -388,7 +388,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-retention-receipt-default-year",
 		promise: "RECEIPT_RETENTION_DAYS defaults to 1095 days",
-		spec: "storage-schema jobs (RECEIPT_RETENTION_DAYS (1095)); README Configuration",
+		spec: "storage-schema jobs (RECEIPT_RETENTION_DAYS (1095)); docs/configuration.md Configuration",
 		file: "src/config.ts",
 		search: "RECEIPT_RETENTION_DAYS: { fallback: 1095, min: 1 },",
 		replace: "RECEIPT_RETENTION_DAYS: { fallback: 365, min: 1 },",
@@ -406,7 +406,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-sweeper-seventh-resend",
 		promise: "a learner job whose message the sweeper has sent six times without running fails at the next sweep",
-		spec: "README The sweeper (fails a learner job whose message it has sent six times); §11",
+		spec: "docs/jobs-and-webhooks.md The sweeper (fails a learner job whose message it has sent six times); §11",
 		file: "src/db/job-sweeps.ts",
 		search: "AND resends >= ?3`",
 		replace: "AND resends > ?3`",
@@ -415,7 +415,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-sweeper-sends-bulk-children",
 		promise: "a bulk erasure's child erasures are never sent or swept on their own: the bulk job runs them",
-		spec: "README Background jobs (deleteLearnersData: a child, never sent, never swept on its own)",
+		spec: "docs/jobs-and-webhooks.md Background jobs (deleteLearnersData: a child, never sent, never swept on its own)",
 		file: "src/db/job-sweeps.ts",
 		search: "options.realm ? \"\" : \" AND parent_id IS NULL\"",
 		replace: "options.realm ? \"\" : \"\"",
@@ -424,7 +424,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-sweeper-one-database-stops-all",
 		promise: "one failing database never stops the sweep of the others",
-		spec: "§11 one failing database never stops work on the others; README The sweeper",
+		spec: "§11 one failing database never stops work on the others; docs/jobs-and-webhooks.md The sweeper",
 		file: "src/jobs/sweeper.ts",
 		search: "log(env, \"error\", { msg: \"sweep: database failed\", ...where, ...describeFault(error) });\n\t\treturn undefined;",
 		replace: "log(env, \"error\", { msg: \"sweep: database failed\", ...where, ...describeFault(error) });\n\t\tthrow error;",
@@ -444,7 +444,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-first-retry-late",
 		promise: "a failed delivery is retried after 30 s, then doubling (exponential backoff)",
-		spec: "§8 webhooks; README Delivery (retried after 30 s, doubling up to every 4 hours)",
+		spec: "§8 webhooks; docs/jobs-and-webhooks.md Delivery (retried after 30 s, doubling up to every 4 hours)",
 		file: "src/jobs/webhooks.ts",
 		search: "30 * 2 ** Math.max(0, attempts - 1)",
 		replace: "30 * 2 ** attempts",
@@ -453,7 +453,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-redirect-delivers",
 		promise: "a 3xx answer is a failed attempt (redirects are not followed), not a delivery",
-		spec: "§8 webhooks: success is a 2xx; README (a redirect is retried)",
+		spec: "§8 webhooks: success is a 2xx; docs/jobs-and-webhooks.md (a redirect is retried)",
 		file: "src/jobs/webhooks.ts",
 		search: "outcome.status >= 200 && outcome.status < 300",
 		replace: "outcome.status >= 200 && outcome.status < 400",
@@ -471,7 +471,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-delivery-skips-url-check",
 		promise: "every delivery checks the stored URL against the destination rule again; one the rule refuses is never fetched",
-		spec: "§8 webhooks (public destinations only); README URL",
+		spec: "§8 webhooks (public destinations only); docs/jobs-and-webhooks.md URL",
 		file: "src/jobs/webhooks.ts",
 		search: "\t\t\t: unsendable(env, webhook.url);",
 		replace: "\t\t\t: null;",
@@ -489,7 +489,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-put-keeps-old-secret",
 		promise: "each PUT of the webhook issues a new signing secret, which signs every delivery from then on",
-		spec: "§8 webhooks (secret shown once); README Signature (each PUT issues a new one)",
+		spec: "§8 webhooks (secret shown once); docs/jobs-and-webhooks.md Signature (each PUT issues a new one)",
 		file: "src/db/webhooks.ts",
 		search: "ON CONFLICT (app_id) DO UPDATE SET url = excluded.url, secret = excluded.secret,",
 		replace: "ON CONFLICT (app_id) DO UPDATE SET url = excluded.url,",
@@ -498,7 +498,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-event-per-bulk-learner",
 		promise: "a bulk erasure is one event: its learners' erasures are not told one by one",
-		spec: "README Webhooks (Types: a bulk erasure is one event)",
+		spec: "docs/jobs-and-webhooks.md Webhooks (Types: a bulk erasure is one event)",
 		file: "migrations/shard/0005_job_events.sql",
 		search: " AND NEW.parent_id IS NULL",
 		replace: "",
@@ -543,7 +543,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-webhook-event-settled-twice",
 		promise: "an event looked at by two runners at once (consumer and sweeper) gets one delivery message",
-		spec: "§8 webhooks; README How it holds (the consumer and the sweeper start deliveries)",
+		spec: "§8 webhooks; docs/jobs-and-webhooks.md How it holds (the consumer and the sweeper start deliveries)",
 		file: "src/db/job-events.ts",
 		search: "WHERE id = ?1 AND event_id = ?2 AND notify_status = 'new' AND",
 		replace: "WHERE id = ?1 AND event_id = ?2 AND",
@@ -554,7 +554,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-quota-refuses-removal",
 		promise: "removing rows is always allowed, even over a quota lowered since",
-		spec: "§7 tenant isolation; README Tenant limits",
+		spec: "§7 tenant isolation; docs/api.md Tenant limits",
 		file: "migrations/shard/0001_create_shard_schema.sql",
 		search: "WHEN NEW.stored_rows > OLD.stored_rows AND NEW.stored_rows > NEW.row_quota",
 		replace: "WHEN NEW.stored_rows > NEW.row_quota",
@@ -563,7 +563,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-budget-exact-refused",
 		promise: "a write that spends exactly the rest of the minute's budget is allowed; only passing it answers 429",
-		spec: "§7 tenant isolation; README (past APP_WRITE_BUDGET, 429)",
+		spec: "§7 tenant isolation; docs/api.md (past APP_WRITE_BUDGET, 429)",
 		file: "migrations/shard/0001_create_shard_schema.sql",
 		search: "WHEN NEW.budget_spent > NEW.write_budget",
 		replace: "WHEN NEW.budget_spent >= NEW.write_budget",
@@ -572,7 +572,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-budget-never-resets",
 		promise: "the write budget is per minute: once the minute ends, writes are accepted again",
-		spec: "§7 tenant isolation; README (429 with Retry-After = the seconds left in the minute)",
+		spec: "§7 tenant isolation; docs/api.md (429 with Retry-After = the seconds left in the minute)",
 		file: "src/db/app-storage.ts",
 		search: "budget_spent = CASE WHEN budget_minute = ?2 THEN budget_spent + ?3 ELSE ?3 END,",
 		replace: "budget_spent = CASE WHEN budget_minute = ?2 THEN budget_spent + ?3 ELSE budget_spent + ?3 END,",
@@ -581,7 +581,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-placement-counts-deleted-apps",
 		promise: "a new application goes to the open shard of its region holding the fewest live applications",
-		spec: "§7 placement: the open shard of that region holding the fewest applications (README: live)",
+		spec: "§7 placement: the open shard of that region holding the fewest applications (docs/shards.md: live)",
 		file: "src/db/applications.ts",
 		search: "\"SELECT shard, count(*) AS applications FROM applications WHERE deleted_at IS NULL GROUP BY shard\"",
 		replace: "\"SELECT shard, count(*) AS applications FROM applications GROUP BY shard\"",
@@ -619,7 +619,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-paging-token-any-application",
 		promise: "a `more` token is bound to the application that received it: another application's token answers 400",
-		spec: "§8 learner directory: more opaque and signed like registration paging (README: bound to the application)",
+		spec: "§8 learner directory: more opaque and signed like registration paging (docs/api.md: bound to the application)",
 		file: "src/paging.ts",
 		search: "if (parsed.data.app !== appId) throw invalid();",
 		replace: "",
@@ -639,7 +639,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-console-bulk-ids-split-on-spaces",
 		promise: "the bulk erasure form splits ids on line breaks only: an id holding a space stays one id",
-		spec: "§10 ids go to the API exactly as typed; README Console (bulk ids on line breaks only)",
+		spec: "§10 ids go to the API exactly as typed; docs/console.md Console (bulk ids on line breaks only)",
 		file: "src/console/routes.tsx",
 		search: "const lineList = (ids: string) => ids.split(/\\r?\\n/).filter((id) => id !== \"\");",
 		replace: "const lineList = (ids: string) => ids.split(/\\s+/).filter((id) => id !== \"\");",
@@ -657,7 +657,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-console-same-site-accepted",
 		promise: "a console POST must come from this origin: Sec-Fetch-Site same-site (a sibling subdomain) is refused",
-		spec: "§10 CSRF-safe forms; README Security model (Sec-Fetch-Site must be same-origin when present)",
+		spec: "§10 CSRF-safe forms; docs/console.md Security model (Sec-Fetch-Site must be same-origin when present)",
 		file: "src/console/routes.tsx",
 		search: "if (site !== undefined) return site === \"same-origin\";",
 		replace: "if (site !== undefined) return site !== \"cross-site\";",
@@ -675,7 +675,7 @@ export const BLIND_MUTATIONS = [
 	{
 		id: "blind-console-progress-full-while-running",
 		promise: "the console's progress bar reaches 100 % only once the job has finished",
-		spec: "§10 a progress bar from the job's counts; README Console (at 100 % once the job has finished)",
+		spec: "§10 a progress bar from the job's counts; docs/console.md Console (at 100 % once the job has finished)",
 		file: "src/console/views.tsx",
 		search: "Math.floor((99 * job.progress.done) / job.progress.total)",
 		replace: "Math.floor((100 * job.progress.done) / job.progress.total)",

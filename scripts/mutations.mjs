@@ -4,7 +4,7 @@
 // fail. `project` is the vitest project (default "workers").
 //
 // Expectations come from SPEC.md and SCORM Cloud, never from the code: a mutant that survives is a promise no
-// test holds. Those accepted as survivors are listed, with the reason, in the README's "Mutation testing".
+// test holds. Those accepted as survivors are listed, with the reason, in docs/testing.md, "Mutation testing".
 
 const LEARNERS = "test/routes/learners.test.ts";
 const REGISTRATIONS = "test/routes/registrations.test.ts";
@@ -459,7 +459,7 @@ export const MUTATIONS = [
 	{
 		id: "paging-signature",
 		promise: "an altered more token answers 400",
-		spec: "§4 more is opaque; README: more tokens are signed",
+		spec: "§4 more is opaque; docs/api.md: more tokens are signed",
 		file: "src/paging.ts",
 		search: "if (!(await timingSafeEqualText(signature, await sign(secret, listing.domain, payload)))) throw invalid();",
 		replace: "if (!(await timingSafeEqualText(signature, signature))) throw invalid();",
@@ -468,7 +468,7 @@ export const MUTATIONS = [
 	{
 		id: "paging-bound-to-app",
 		promise: "a more token issued to another application answers 400",
-		spec: "§1 tenancy; README: more tokens are tied to the application",
+		spec: "§1 tenancy; docs/api.md: more tokens are tied to the application",
 		file: "src/paging.ts",
 		search: "if (parsed.data.app !== appId) throw invalid();",
 		replace: 'if (parsed.data.app === "") throw invalid();',
@@ -571,7 +571,7 @@ export const MUTATIONS = [
 	{
 		id: "credential-forgotten-at-once",
 		promise: "a disabled credential stops working at once on the isolate that disabled it",
-		spec: "§2 revocation; README: at once on the isolate that saw the change",
+		spec: "§2 revocation; docs/api.md: at once on the isolate that saw the change",
 		file: "src/auth/credentials.ts",
 		search: "forget((credential) => credential.id === credentialId);",
 		replace: "forget(() => false);",
@@ -654,7 +654,7 @@ export const MUTATIONS = [
 	{
 		id: "app-deletion-forgets-cached-credentials",
 		promise: "a deleted application's credentials stop at once, even where they were cached",
-		spec: "§4 DELETE application; README: credentials stop at once",
+		spec: "§4 DELETE application; docs/api.md: credentials stop at once",
 		file: "src/routes/app-management.ts",
 		search: "forgetApplication(childAppId);",
 		replace: "void childAppId;",
@@ -991,7 +991,7 @@ export const MUTATIONS = [
 	{
 		id: "docs-etag-304",
 		promise: "a docs file fetched again with its ETag answers 304",
-		spec: "§4 docs page served by the Worker (README: files with ETag)",
+		spec: "§4 docs page served by the Worker (docs/api.md: files with ETag)",
 		file: "src/routes/docs.ts",
 		search: 'if (matchesEtag(c.req.header("If-None-Match"), file.etag)) return c.body(null, 304, headers);',
 		replace: "",
@@ -1038,7 +1038,7 @@ export const MUTATIONS = [
 	{
 		id: "budget-per-minute",
 		promise: "the write budget is per minute: a new minute brings a fresh one",
-		spec: "§7 tenant isolation; README: 429 until the minute ends",
+		spec: "§7 tenant isolation; docs/api.md: 429 until the minute ends",
 		file: "src/db/app-storage.ts",
 		search: "budget_spent = CASE WHEN budget_minute = ?2 THEN budget_spent + ?3 ELSE ?3 END,",
 		replace: "budget_spent = budget_spent + ?3,",
@@ -1272,7 +1272,7 @@ export const MUTATIONS = [
 	// --- Erasure receipts (src/receipts.ts, src/routes/jobs.ts) ------------------------------------------------
 	{
 		id: "receipt-canonical-keys-sorted",
-		promise: "a receipt's signature covers its canonical JSON, object keys sorted, as the README tells verifiers",
+		promise: "a receipt's signature covers its canonical JSON, object keys sorted, as docs/privacy.md tells verifiers",
 		spec: "§9 signed receipts: Ed25519 over a canonical JSON form",
 		file: "src/receipts.ts",
 		search: "const keys = Object.keys(value).sort();",
@@ -1630,7 +1630,7 @@ export const MUTATIONS = [
 	{
 		id: "webhook-legacy-secret-keeps-header",
 		promise: "deliveries under a secret issued before Standard Webhooks still carry the former signature header",
-		spec: "§8 (README: existing stored secrets keep working)",
+		spec: "§8 (docs/jobs-and-webhooks.md: existing stored secrets keep working)",
 		file: "src/jobs/webhooks.ts",
 		search: "if (isLegacySecret(secret)) {",
 		replace: "if (isLegacySecret(secret) && false) {",
@@ -1929,7 +1929,7 @@ export const MUTATIONS = [
 	{
 		id: "erasures-kept-for-receipt-retention",
 		promise: "finished erasures are kept RECEIPT_RETENTION_DAYS, longer than other jobs",
-		spec: "§11 every kind of row has a published bound and lifetime (erasure receipts kept as the README says)",
+		spec: "§11 every kind of row has a published bound and lifetime (erasure receipts kept as docs/jobs-and-webhooks.md says)",
 		file: "src/db/job-sweeps.ts",
 		search: "	const receipts = finished(`IN (${ERASURE_TYPES})`, \"?2\");",
 		replace: "	const receipts = finished(`IN (${ERASURE_TYPES})`, \"?1\");",

@@ -56,7 +56,7 @@ export const consoleAuditRecord = (sessionId: string, action: AuditAction, targe
 	requestId: `console-${crypto.randomUUID()}`,
 });
 
-/** Appends entries for actions written elsewhere (a shard), after their own write: README, "Audit trail". */
+/** Appends entries for actions written elsewhere (a shard), after their own write: docs/privacy.md, "Audit trail". */
 export const appendAfter = (c: Context<AppEnv>, records: AuditRecord[]) => appendAudit(c.env.DB, records);
 
 /**

@@ -40,7 +40,7 @@ const NUMBERS = {
 	EXPORT_RETENTION_DAYS: { fallback: 7, min: 1 },
 	/**
 	 * Days an audit entry is kept (SPEC §12). Entries are ids and HMACs only; older ones are deleted oldest first, and
-	 * a chain verified from then on starts at a head the auditor kept (README, "Audit trail").
+	 * a chain verified from then on starts at a head the auditor kept (docs/privacy.md, "Audit trail").
 	 */
 	AUDIT_RETENTION_DAYS: { fallback: 1095, min: 1 },
 } as const;

@@ -1,6 +1,6 @@
 /**
- * Every limit the API enforces; the README and the OpenAPI document publish the same numbers. It imports nothing,
- * so every layer, src/db included, reads the limits from here.
+ * Every limit the API enforces; docs/api.md (Limits) and the OpenAPI document publish the same numbers. It imports
+ * nothing, so every layer, src/db included, reads the limits from here.
  */
 export const LIMITS = {
 	idLength: 255,

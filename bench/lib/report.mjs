@@ -9,7 +9,7 @@ const RESULTS = path.join(ROOT, "bench/results");
 const pad = (text, width) => String(text).padEnd(width);
 const padStart = (text, width) => String(text).padStart(width);
 
-/** A markdown table, columns padded to their widest cell, as the README's tables are written. */
+/** A markdown table, columns padded to their widest cell, as the tables in docs/ are written. */
 export function markdownTable(headers, rows) {
 	const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => String(row[i]).length)));
 	// First column left-aligned, figures right-aligned.

@@ -7,7 +7,7 @@ import type { Db } from "./types";
  * Usage figures (GET /appManagement/usage, GET /appManagement/applications/{childAppId}/usage), read from counters and
  * indexes only: an application's storage row (stored rows, this minute's writes, registrations and learners, the last
  * two kept by triggers: migrations/shard 0009), and jobs through their listing indexes. What each read costs is in
- * the README ("Usage").
+ * docs/api.md ("Usage").
  */
 
 /** An application's counters on the shard holding it. */

@@ -7,7 +7,8 @@
  * embedded IPv4 written in hex — so no other spelling of an address slips past it.
  *
  * What it cannot see: a DNS name that resolves to an internal address. A Worker cannot resolve a name before its
- * fetch does, so only names that by definition resolve inside a network are refused (README: Webhooks).
+ * fetch does, so only names that by definition resolve inside a network are refused (docs/jobs-and-webhooks.md:
+ * Webhooks).
  */
 
 /** The rule in a sentence, for the OpenAPI document. */

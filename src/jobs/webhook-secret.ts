@@ -31,7 +31,7 @@ export const isLegacySecret = (secret: string) => /^whsec_[A-Za-z0-9_-]{43}$/.te
 /**
  * The HMAC key of a secret (Standard Webhooks: the bytes the text after `whsec_` encodes). A legacy secret's
  * base64url encodes 32 bytes the same way: its key is those bytes, which a Standard Webhooks library takes as the
- * secret `whsec_` + their standard base64 (the README shows the conversion).
+ * secret `whsec_` + their standard base64 (docs/jobs-and-webhooks.md shows the conversion).
  */
 export function signingKey(secret: string): Uint8Array {
 	const encoded = secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret;

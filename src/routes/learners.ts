@@ -130,7 +130,7 @@ learnerRoutes.openapi(
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 			// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 			await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
-			// The shard has recorded the erasure; the realm's audit trail records the request (README, "Audit trail").
+			// The shard has recorded the erasure; the realm's audit trail records the request (docs/privacy.md, "Audit trail").
 			await appendAfter(c, [
 				auditRecord(c, "learner.erase", {
 					applicationId: appId,

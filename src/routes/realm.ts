@@ -25,15 +25,15 @@ import { shardDatabase } from "../shards";
 /**
  * Realm-wide reads for operators (not in SCORM Cloud; the console's overview and confirmation pages are drawn from
  * them): usage against the limits and the capacity plan, and which applications hold a learner. Every figure comes
- * from a counter or an index range: what each costs is in the route's description and the README ("Usage").
+ * from a counter or an index range: what each costs is in the route's description and docs/api.md ("Usage").
  */
 
 const tags = ["ApplicationManagement"];
 
 /**
- * The capacity plan's measured figures (README, "Capacity plan": `npm run capacity` on the shard schema): bytes on
- * disk per registration and per tag row (learner 216, registration 247: their mean), index entries included, and what
- * the plan fills a shard to (80 % of D1's 10 GB per database, counting GB as 10⁹ bytes).
+ * The capacity plan's measured figures (docs/shards.md, "Capacity plan": `npm run capacity` on the shard schema):
+ * bytes on disk per registration and per tag row (learner 216, registration 247: their mean), index entries included,
+ * and what the plan fills a shard to (80 % of D1's 10 GB per database, counting GB as 10⁹ bytes).
  */
 export const CAPACITY_PLAN = { bytesPerRegistration: 634, bytesPerTagRow: 232, shardCapacityBytes: 8_000_000_000 } as const;
 

@@ -60,7 +60,7 @@ export const ShardUsageSchema = z
 
 export const CapacityPlanSchema = z
 	.object({
-		bytesPerRegistration: z.number().int().openapi({ description: "Measured (README, Capacity plan): a registration with its index entries" }),
+		bytesPerRegistration: z.number().int().openapi({ description: "Measured (docs/shards.md, Capacity plan): a registration with its index entries" }),
 		bytesPerTagRow: z.number().int().openapi({ description: "Measured: a learner or registration tag with its index entries (their mean)" }),
 		shardCapacityBytes: z.number().int().openapi({ description: "What the plan fills a shard to: 80 % of D1's 10 GB per database" }),
 	})

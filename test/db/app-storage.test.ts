@@ -5,7 +5,7 @@ import { findPlacement, insertApplication } from "../../src/db/applications";
 import { seedApplication, shardOf } from "../support/seed";
 
 // src/db/app-storage.ts on its own, apart from the routes: the checks every write batch starts with (SPEC §11:
-// nothing is written into an application after its deletion was accepted; README, Limits: the storage quota and
+// nothing is written into an application after its deletion was accepted; docs/api.md, Limits: the storage quota and
 // the per-minute write budget), each refusing the whole batch. They run on the application's shard (app_storage).
 
 /** 20 s into some minute. */

@@ -8,9 +8,9 @@ import { basePath, basicAuthorization, putRealmUser, unique } from "./helpers";
 
 /**
  * SPEC §12's audit trail against `wrangler dev`: every management and privacy action, and the console's sign-in and
- * sign-out, appends an entry; the chain downloaded page by page verifies against the signed head with the README's
- * script (scripts/verify-audit.mjs, run here with Node as an auditor would); an entry edited in the database file
- * afterwards makes the same script fail.
+ * sign-out, appends an entry; the chain downloaded page by page verifies against the signed head with the script
+ * docs/privacy.md shows (scripts/verify-audit.mjs, run here with Node as an auditor would); an entry edited in the
+ * database file afterwards makes the same script fail.
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -76,7 +76,7 @@ async function downloadChain(): Promise<{ entries: { seq: number; action: string
 	return { entries };
 }
 
-/** Runs the README's script on files written from the API's answers. */
+/** Runs the script docs/privacy.md shows on files written from the API's answers. */
 function verifyScript(chain: unknown, head: unknown, key: unknown): { status: number | null; stdout: string } {
 	const files = ["chain.json", "head.json", "key.json"].map((name) => path.join(scratch, name));
 	[chain, head, key].forEach((value, i) => writeFileSync(files[i] ?? "", JSON.stringify(value)));
@@ -105,7 +105,7 @@ function controlDatabaseFile(): string {
 }
 
 describe("the audit trail against wrangler dev", () => {
-	it("records every management and privacy action, verifies with the README's script, and fails it once an entry is edited", async () => {
+	it("records every management and privacy action, verifies with the script docs/privacy.md shows, and fails it once an entry is edited", async () => {
 		const admin = `${unique("dpo")}@example.com`;
 		await putRealmUser(admin, "admin");
 		// Applications, credentials, realm users, webhooks, retention, a move.

@@ -108,7 +108,7 @@ describe("erasure completeness against wrangler dev", () => {
 		expect(databases.flatMap((file) => cellsNaming(file, [kept, emails.kept])).length).toBeGreaterThan(0);
 		// Everything else wrangler keeps locally: queue storage, caches, any log or trace store. (A database file's
 		// free pages may still hold deleted bytes until SQLite reuses them, as D1's Time Travel keeps history: the
-		// README's "What survives an erasure" says so; its live rows are what the check above reads.)
+		// docs/privacy.md's "What survives an erasure" says so; its live rows are what the check above reads.)
 		const others = files.filter((file) => !/\.sqlite(-wal|-shm)?$/.test(file) || !file.includes(`${path.sep}d1${path.sep}`));
 		const leaking = others.filter((file) => {
 			const bytes = readFileSync(file);

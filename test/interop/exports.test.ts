@@ -53,7 +53,7 @@ function filesUnder(dir: string): string[] {
 	});
 }
 
-/** The canonical form the service signs (README, "Erasure receipts"). */
+/** The canonical form the service signs (docs/privacy.md, "Erasure receipts"). */
 const canonical = (v: unknown): string =>
 	Array.isArray(v)
 		? `[${v.map(canonical).join(",")}]`

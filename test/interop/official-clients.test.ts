@@ -247,7 +247,8 @@ describe.each(PROFILES)("$client, by the requests it sends", (profile) => {
 		expect(token.body).toMatchObject({ token_type: "Bearer", expires_in: expect.any(Number) });
 		const bearer = `Bearer ${(token.body as { access_token: string }).access_token}`;
 
-		// An id with characters every client percent-encodes in a path (Ruby's leaves "/" alone: its README row says so).
+		// An id with characters every client percent-encodes in a path (Ruby's leaves "/" alone: its row in docs/api.md
+		// says so).
 		const learnerId = `${unique("learner")}+ada@example.com`;
 		const registrationId = unique("reg");
 		const learnerPath = `/learner/${encodeURIComponent(learnerId)}`;

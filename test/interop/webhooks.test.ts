@@ -1,7 +1,7 @@
 // Webhooks and Idempotency-Key against `wrangler dev` (SPEC §8): a receiver on 127.0.0.1 gets the signed
 // job.completed events of an update, an erasure and an application deletion through the local queues, verifies
-// each one with the Standard Webhooks library (`standardwebhooks`, one call, as the README's receiver does), and
-// sees an event delivered again after it answered 500 once.
+// each one with the Standard Webhooks library (`standardwebhooks`, one call, as the receiver in
+// docs/jobs-and-webhooks.md does), and sees an event delivered again after it answered 500 once.
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
@@ -76,8 +76,9 @@ async function setWebhook(appId: string, path: string): Promise<string> {
 }
 
 /**
- * The receiver's check, as the README shows it: one call of the Standard Webhooks library, which checks the
- * signature over webhook-id, webhook-timestamp and the body, and refuses a timestamp more than 5 minutes off.
+ * The receiver's check, as docs/jobs-and-webhooks.md shows it: one call of the Standard Webhooks library, which
+ * checks the signature over webhook-id, webhook-timestamp and the body, and refuses a timestamp more than 5 minutes
+ * off.
  * Answers what it refused, or null when it verifies.
  */
 function refusal(secret: string, delivery: Pick<Delivery, "headers" | "body">): string | null {

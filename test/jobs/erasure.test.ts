@@ -9,7 +9,7 @@ import { findAnywhere } from "../support/scan";
 import { registrationCount, shardOf } from "../support/seed";
 
 /**
- * What an erasure record keeps instead of the learner id (README, "What survives an erasure"): the lower-case
+ * What an erasure record keeps instead of the learner id (docs/privacy.md, "What survives an erasure"): the lower-case
  * hex HMAC-SHA-256 of "<appId>\n<learnerId>" keyed by the LEARNER_HASH_KEY secret. Computed here with Web
  * Crypto from the configured key, not with the service's own function, so a record keyed otherwise fails.
  */

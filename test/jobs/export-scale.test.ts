@@ -14,8 +14,8 @@ import { seedLearnerRegistrations, shardOf } from "../support/seed";
 /**
  * SPEC §12: an export is chunked and bounded in rows like an erasure. A learner with 10 000 registrations (a tag
  * each) exports in chunks of at most 500 registrations and 5 000 rows, one R2 part each, whatever else the
- * database holds, its parts deleted once the document is stored; what it reads is printed per registration (README,
- * "Exports").
+ * database holds, its parts deleted once the document is stored; what it reads is printed per registration
+ * (docs/privacy.md, "Subject-access exports").
  */
 
 const REGISTRATIONS = 10_000;

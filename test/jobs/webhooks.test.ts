@@ -128,7 +128,7 @@ describe("a job's end", () => {
 		if (!request) throw new Error("no delivery");
 		expect(await legacyVerifiedTimestamp(legacy, request.headers.get("Learner-Service-Signature"), request.body)).not.toBeNull();
 		expect(request.headers.get("Learner-Service-Event-Id")).toBe(request.headers.get("webhook-id"));
-		// The same 32 bytes are the Standard Webhooks key: as the README says, whsec_ + their standard base64.
+		// The same 32 bytes are the Standard Webhooks key: as docs/jobs-and-webhooks.md says, whsec_ + their standard base64.
 		const converted = `whsec_${btoa(String.fromCharCode(...bytes))}`;
 		expect(await verifiedTimestamp(converted, request.headers, request.body)).not.toBeNull();
 	});

@@ -60,7 +60,8 @@ describe("a failed application deletion", () => {
 		expect(dead.result.explicitAcks).toEqual(dead.ids);
 		const parked = await getJob(MANAGEMENT, message.jobId);
 		expect(parked.status).not.toBe("failed");
-		// The dead-letter consumer notes why and leaves it running for the sweeper (README, Background jobs).
+		// The dead-letter consumer notes why and leaves it running for the sweeper (docs/jobs-and-webhooks.md,
+		// Background jobs).
 		const row = await (await shardOf(app.appId)).prepare("SELECT status, error FROM jobs WHERE id = ?1").bind(message.jobId).first();
 		expect(row).toEqual({ status: "queued", error: expect.stringContaining("Retries spent; the sweeper sends it again") });
 

@@ -172,7 +172,7 @@ describe("tag writers racing an erasure", () => {
 		expect(await expectMessage(await call("GET", `/learner/${encodeURIComponent(erased)}/tags`, { auth: app.auth }), 404)).toBe(
 			`Learner [${erased}] was not found`,
 		);
-		// Tag writes send no job message (README, Endpoints).
+		// Tag writes send no job message (docs/api.md, Endpoints).
 		expect(sent).toEqual([]);
 		expect({ countsOff, registrationCountsOff }).toEqual({ countsOff: 0, registrationCountsOff: 0 });
 		expect((await getJob(app.auth, message.jobId)).registrationsAffected).toBe(ERASED_REGISTRATIONS);

@@ -156,8 +156,8 @@ type Check = (s: Scene, message: JobMessage, before: unknown) => Promise<string[
 
 /**
  * The job's answer on GET /jobs: completed, with exact counts, and no message. A job's message says why it failed
- * or was cancelled (README, Background jobs); these jobs did neither, so an error a failed attempt recorded on
- * the way must not outlive the attempt that completed them.
+ * or was cancelled (docs/jobs-and-webhooks.md, Background jobs); these jobs did neither, so an error a failed attempt
+ * recorded on the way must not outlive the attempt that completed them.
  */
 async function jobProblems(s: Scene, message: JobMessage, counts: Record<string, number>): Promise<string[]> {
 	const job = await getJob(s.app.auth, message.jobId);

@@ -253,7 +253,7 @@ async function checkErasedEverywhere(sim: Sim): Promise<void> {
 	}
 }
 
-/** canonical JSON as the README defines it for receipts: no whitespace, object keys sorted at every depth. */
+/** canonical JSON as docs/privacy.md defines it for receipts: no whitespace, object keys sorted at every depth. */
 function canonical(value: unknown): string {
 	if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
 	if (value !== null && typeof value === "object") {

@@ -49,7 +49,7 @@ export async function auditHead(): Promise<SignedHead> {
 const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 const fromBase64Url = (text: string) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (char) => char.charCodeAt(0));
 
-/** SHA-256(prevHash ‖ canonical entry), as the README defines it. */
+/** SHA-256(prevHash ‖ canonical entry), as docs/privacy.md defines it (Audit trail). */
 export async function entryHash(entry: AuditEntry): Promise<string> {
 	const { seq, at, actor, action, target, requestId } = entry;
 	const text = entry.prevHash + canonicalJson({ seq, at, actor, action, target, requestId } as unknown as Json);

@@ -31,7 +31,7 @@ export function jobIdOf(response: Response, appId?: string): string {
 	return jobId;
 }
 
-/** GET /jobs/{jobId}'s body (SPEC §3, README: Background jobs). */
+/** GET /jobs/{jobId}'s body (SPEC §3, docs/jobs-and-webhooks.md: Background jobs). */
 export interface JobBody {
 	id: string;
 	type: string;
@@ -97,8 +97,8 @@ export async function completedJob(auth: string, job: { jobId: string; type: Job
 }
 
 /**
- * What every job answer carries besides its state (README, Background jobs): an application's job names it (its id
- * does too: `<appId>.<uuid>`), an update or erasure of one learner the learner's HMAC.
+ * What every job answer carries besides its state (docs/jobs-and-webhooks.md, Background jobs): an application's job
+ * names it (its id does too: `<appId>.<uuid>`), an update or erasure of one learner the learner's HMAC.
  */
 export function jobDetails(job: { jobId: string; type: JobType }): Record<string, unknown> {
 	const dot = job.jobId.lastIndexOf(".");

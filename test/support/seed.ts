@@ -9,7 +9,7 @@ import { randomId } from "../../src/auth/crypto";
  * minutes), and rows counted or read back where the API does not show them.
  */
 
-/** The limits a write into a seeded application is given: the defaults the README publishes (Limits). */
+/** The limits a write into a seeded application is given: the defaults docs/api.md publishes (Limits). */
 export const DEFAULT_LIMITS: WriteLimits = { rowQuota: 5_000_000, writeBudget: 300_000 };
 
 /** The shards wrangler.toml lists (three in tests: SHARD_1 and SHARD_2 in the default region, SHARD_EU_1 in eu). */
