@@ -12,7 +12,7 @@ import {
 	newRegistration,
 	union,
 } from "./model";
-import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, messageOf } from "./world";
+import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, jobRowsOf, messageOf } from "./world";
 
 /**
  * The simulation's commands (fast-check model-based commands): each is a plain description drawn by fast-check —
@@ -106,11 +106,38 @@ abstract class Step implements fc.AsyncCommand<Sim, World, false> {
 		await this.exec(sim);
 		const duplicate = await checkOneErasurePerLearner(sim.model.apps.map((app) => app.appId));
 		if (duplicate) throw new SimError(`after ${this.describe()}: ${duplicate}`);
+		const excess = await checkJobRows(sim);
+		if (excess) throw new SimError(`after ${this.describe()}: ${excess}`);
 	}
 	toString(): string {
 		return this.describe();
 	}
 }
+
+/**
+ * Job rows are outside the row quota, so they have a bound of their own (README, "Retention of job rows"): a request
+ * adds at most one job row, and an erasure one more for each learner whose erasure it begins — repeated erasures of
+ * learners already being erased add one row each, never one per learner. Nothing within a run is old enough to be
+ * pruned, so every row counts. Checked after every step: the rows each live application holds against what its
+ * requests may have added.
+ */
+export async function checkJobRows(sim: Readonly<Sim>): Promise<string | null> {
+	const live = sim.model.liveApps();
+	const rows = await jobRowsOf(live.map((app) => app.appId));
+	for (const app of live) {
+		const held = rows.get(app.appId) ?? 0;
+		const bound = app.jobRequests + app.erasuresBegun;
+		if (held > bound) {
+			return `app ${app.index} holds ${held} job rows, past its bound of ${bound}: ${app.jobRequests} requests that may start a job (one row each) and ${app.erasuresBegun} learner erasures they began (one row each; a repeat joins the pending erasure)`;
+		}
+	}
+	return null;
+}
+
+/** A request that may start a job in `app` was sent (twice when the careful client sent it again after a fault). */
+const jobRequested = (app: AppModel, answer: Answer) => {
+	app.jobRequests += answer.retried ? 2 : 1;
+};
 
 const appOf = (sim: Readonly<Sim>, index: number) => sim.model.live(index % Math.max(1, sim.model.apps.length));
 const learnerOf = (sim: Readonly<Sim>, index: number) => sim.learners[index % sim.learners.length] as string;
@@ -405,6 +432,7 @@ class UpdateInfo extends Step {
 		const identity = requestIdentity("POST", path, body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
 			return;
@@ -471,6 +499,7 @@ class Erase extends Step {
 		const identity = requestIdentity("POST", path, null);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, key: this.key ?? undefined, fault: this.fault });
+		jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
 			return;
@@ -511,6 +540,7 @@ class BulkErase extends Step {
 		const identity = requestIdentity("POST", path, body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
 			return;
@@ -556,6 +586,7 @@ class RealmErase extends Step {
 		const key = this.key === null ? undefined : `${this.key}.${sim.world.run}`;
 		const keyed = key === undefined ? null : keyedOutcome(sim.model.realmKeys.get(key), identity);
 		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, key, fault: this.fault });
+		for (const app of sim.model.liveApps()) jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, keyed);
 			return;
@@ -631,6 +662,8 @@ export function newApp(index: number, created: { appId: string; auth: string; sh
 		deleted: false,
 		allowDelete: true,
 		moving: null,
+		jobRequests: 0,
+		erasuresBegun: 0,
 		registrations: new Map(),
 		learnerTags: new Map(),
 		suppressed: new Set(),
@@ -801,6 +834,7 @@ class ConsoleErase extends Step {
 			retried: false,
 		};
 		await response.body?.cancel();
+		jobRequested(app, answer);
 		const exists = sim.model.exists(app, learner);
 		const started = (a: Answer) => a.status === 303 && a.location !== null;
 		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)

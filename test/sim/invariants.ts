@@ -50,6 +50,7 @@ export async function retryFailedErasures(sim: Sim): Promise<void> {
 		for (const learner of uncertainLearners) {
 			const path = `/learner/${encodeURIComponent(learner)}/delete-information?userEmail=${encodeURIComponent(sim.admin)}`;
 			const answer = await sim.world.request("POST", path, { auth: app.auth });
+			app.jobRequests++;
 			if (answer.status === 404) {
 				for (const registration of sim.model.registrationsOf(app, learner)) app.registrations.delete(registration.id);
 				app.learnerTags.delete(learner);

@@ -65,6 +65,13 @@ export interface AppModel {
 	uncertainDetails: Set<string>;
 	/** Registrations that may or may not exist (a failed erasure may have deleted them). */
 	uncertainRegistrations: Set<string>;
+	/**
+	 * Requests sent to the application (each attempt, a careful client's retry too) that may start a job: updates and
+	 * single, bulk, realm-wide and console erasures. Each may add one job row.
+	 */
+	jobRequests: number;
+	/** Erasures of one learner begun where none was pending: each may add one job row besides its request's. */
+	erasuresBegun: number;
 }
 
 /** An erasure the service accepted for one learner in one application: what every request covering it promised. */
@@ -146,7 +153,10 @@ export class Model {
 	/** Registers a pending erasure of the pair (or joins the one pending), OR-ing the suppression asked. */
 	beginErasure(app: number, learner: string, suppress: boolean): PendingErasure {
 		const key = `${app}\n${learner}`;
-		const pending = this.erasures.get(key) ?? { app, learner, suppress: false, erasedRegistrations: 0, erasedTags: 0, values: new Set<string>() };
+		const known = this.erasures.get(key);
+		const application = this.apps[app];
+		if (!known && application) application.erasuresBegun++;
+		const pending = known ?? { app, learner, suppress: false, erasedRegistrations: 0, erasedTags: 0, values: new Set<string>() };
 		pending.suppress ||= suppress;
 		this.erasures.set(key, pending);
 		return pending;

@@ -201,6 +201,23 @@ export async function checkOneErasurePerLearner(appIds: string[]): Promise<strin
 	return null;
 }
 
+/**
+ * The rows of the `jobs` table each application holds on the shards (its moves are realm jobs, in the control
+ * database). During a move its jobs are on both shards (the destination's a copy of the source's): the larger count
+ * is the application's.
+ */
+export async function jobRowsOf(appIds: string[]): Promise<Map<string, number>> {
+	const rows = new Map<string, number>();
+	for (const db of databases().slice(1)) {
+		const { results } = await db
+			.prepare("SELECT app_id, count(*) AS n FROM jobs WHERE app_id IN (SELECT value FROM json_each(?1)) GROUP BY app_id")
+			.bind(JSON.stringify(appIds))
+			.all<{ app_id: string; n: number }>();
+		for (const row of results) rows.set(row.app_id, Math.max(rows.get(row.app_id) ?? 0, row.n));
+	}
+	return rows;
+}
+
 /** The error message of an answer that has one. */
 export const messageOf = (answer: { body: unknown }) =>
 	typeof answer.body === "object" && answer.body !== null && "message" in answer.body ? String((answer.body as { message: unknown }).message) : "";
