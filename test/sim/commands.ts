@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { type ConsoleSession, session, submit } from "../support/console";
+import { type ConsoleSession, fetchConsole, post, session } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
 	type AppModel,
@@ -38,6 +38,8 @@ export interface Sim {
 	shards: { name: string; region: Region }[];
 	/** The operator console's session, once a console command has signed in. */
 	console?: ConsoleSession;
+	/** APP_ROW_QUOTA as the test configuration sets it. */
+	configuredRowQuota: number;
 }
 
 /** Learner ids of run `run`: ids that differ only by spaces, case, NFC/NFD, and characters a path must carry. */
@@ -139,6 +141,23 @@ const jobRequested = (app: AppModel, answer: Answer) => {
 	app.jobRequests += answer.retried ? 2 : 1;
 };
 
+/**
+ * The row quota (README, "Tenant limits"): a write that would take the application's stored rows past APP_ROW_QUOTA
+ * is refused whole with 403; one that adds no row never is. `added`: the rows the write adds if it succeeds. The
+ * 403 is allowed when the rows the model may hold leave no room for them.
+ */
+function quotaRefusal(sim: Readonly<Sim>, app: AppModel, added: number): Record<string, Outcome> {
+	if (added <= 0 || sim.model.storedRows(app).most + added <= sim.model.rowQuota) return {};
+	return { "403 (row quota)": (answer) => answer.status === 403 && /quota/i.test(messageOf(answer)) };
+}
+
+/** A write that succeeded must have fitted: the rows the application surely holds, plus its own, within the quota. */
+function withinQuota(sim: Readonly<Sim>, app: AppModel, added: number, rowsBefore: number, command: string, answer: Answer): void {
+	if (added > 0 && rowsBefore + added > sim.model.rowQuota) {
+		violation(command, answer, `403: at least ${rowsBefore} rows stored, ${added} more are past the row quota of ${sim.model.rowQuota}`);
+	}
+}
+
 const appOf = (sim: Readonly<Sim>, index: number) => sim.model.live(index % Math.max(1, sim.model.apps.length));
 const learnerOf = (sim: Readonly<Sim>, index: number) => sim.learners[index % sim.learners.length] as string;
 const tagsOf = (sim: Readonly<Sim>, indexes: number[]) => [...new Set(indexes.map((i) => sim.tags[i % sim.tags.length] as string))];
@@ -196,6 +215,10 @@ class Register extends Step {
 		if (existing && app.uncertainRegistrations.has(id)) return;
 		const identity = requestIdentity("POST", "/registrations", body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		// A new registration adds itself, its tags and the learner tags it does not have yet; another adds nothing.
+		const added = existing ? 0 : 1 + registrationTags.length + learnerTags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		const command = this.describe();
 		if (keyed) {
@@ -220,7 +243,8 @@ class Register extends Step {
 		else if (identical && !pendingUpdate) allowed = { "204 (the same registration again)": status(204) };
 		else if (identical || pendingUpdate || app.uncertainDetails.has(learner)) allowed = { "204 or 400": (a) => a.status === 204 || a.status === 400 };
 		else allowed = { "400 (already exists)": status(400) };
-		const outcome = check(command, answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(command, answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, command, answer);
 		if (outcome === "frozen" || answer.status !== 204 || existing) {
 			if (answer.status === 204 && this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: null, learner });
 			return;
@@ -246,12 +270,16 @@ class RegisterMany extends Step {
 		const learner = learnerOf(sim, this.learner);
 		for (let i = 0; i < this.count; i++) {
 			const id = `many${++sim.serial}.${sim.world.run}`;
+			const overQuota = quotaRefusal(sim, app, 1);
+			const rowsBefore = sim.model.storedRows(app).least;
 			const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body: { courseId: "many", registrationId: id, learner: { id: learner } } });
 			const outcome = check(this.describe(), answer, {
 				...(app.suppressed.has(learner) ? { "409 (suppressed)": status(409) } : { "204 (created)": status(204) }),
+				...overQuota,
 				frozen: frozen(app),
 			});
 			if (outcome !== "204 (created)") return;
+			withinQuota(sim, app, 1, rowsBefore, this.describe(), answer);
 			sim.model.registered(app, newRegistration(sim.model, id, learner, "many", {}, []), []);
 		}
 	}
@@ -303,6 +331,9 @@ class RegistrationTags extends Step {
 		const id = sim.registrationIds[this.registration % sim.registrationIds.length] as string;
 		const tags = tagsOf(sim, this.tags);
 		const existing = app.registrations.get(id);
+		const added = this.remove || !existing ? 0 : tags.filter((tag) => !existing.tags.includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/registrations/${enc(id)}/tags`, { auth: app.auth, body: { tags } });
 		const erasing = existing && sim.model.pendingErasure(app.index, existing.learner);
 		const allowed: Record<string, Outcome> = !existing
@@ -310,7 +341,9 @@ class RegistrationTags extends Step {
 			: erasing || app.uncertainRegistrations.has(id)
 				? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
 				: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
+		if (outcome === "403 (row quota)") return;
 		if (outcome === "frozen" || !existing) return;
 		if (answer.status === 404) {
 			if (erasing) sim.model.registrationErased(app, id);
@@ -353,6 +386,9 @@ class LearnerTags extends Step {
 		const app = appOf(sim, this.app) as AppModel;
 		const learner = learnerOf(sim, this.learner);
 		const tags = tagsOf(sim, this.tags);
+		const added = this.remove || !sim.model.exists(app, learner) ? 0 : tags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/learner/${enc(learner)}/tags`, { auth: app.auth, body: { tags }, fault: this.fault });
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
@@ -361,7 +397,8 @@ class LearnerTags extends Step {
 			: erasing
 				? { "204 or 404 (erased meanwhile)": (a) => a.status === 204 || a.status === 404 }
 				: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
@@ -382,6 +419,9 @@ class BatchTags extends Step {
 		const app = appOf(sim, this.app) as AppModel;
 		const ids = [...new Set(this.learners.map((i) => learnerOf(sim, i)))];
 		const tags = tagsOf(sim, this.tags);
+		const added = ids.reduce((sum, id) => sum + tags.filter((tag) => !(app.learnerTags.get(id) ?? []).includes(tag)).length, 0);
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
 		const unknown = ids.filter((id) => !sim.model.exists(app, id));
 		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
@@ -391,8 +431,9 @@ class BatchTags extends Step {
 				: maybeGone.length > 0
 					? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
 					: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
-		if (outcome === "frozen") return;
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
+		if (outcome === "frozen" || outcome === "403 (row quota)") return;
 		if (answer.status === 404) {
 			// The message lists the unknown ids: the model's, and pending erasures that completed meanwhile.
 			const listed = [...messageOf(answer).matchAll(/\[([^\]]*)\]/g)].map((match) => match[1]);
@@ -805,6 +846,12 @@ async function consoleSession(sim: Sim): Promise<ConsoleSession> {
 	return sim.console;
 }
 
+/** Posts a console form in the run's session, under the run's settings (the console's API calls run with them). */
+async function submitForm(sim: Sim, path: string, fields: Record<string, string>): Promise<Response> {
+	const s = await consoleSession(sim);
+	return fetchConsole(post(path, { ...fields, csrf: s.csrf }, { cookie: s.cookie }), sim.world.bindings());
+}
+
 class ConsoleErase extends Step {
 	constructor(
 		readonly app: number,
@@ -818,7 +865,7 @@ class ConsoleErase extends Step {
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
 		const learner = learnerOf(sim, this.learner);
-		const response = await submit(await consoleSession(sim), "/erasures/learner", {
+		const response = await submitForm(sim, "/erasures/learner", {
 			appId: app.appId,
 			learnerId: learner,
 			userEmail: sim.admin,
@@ -864,7 +911,10 @@ class ConsoleTags extends Step {
 		const learner = learnerOf(sim, this.learner);
 		const tags = tagsOf(sim, this.tags);
 		const path = `/applications/${app.appId}/learners/${enc(learner)}/${this.remove ? "tags/delete" : "tags"}`;
-		const response = await submit(await consoleSession(sim), path, { tags: tags.join(",") });
+		const added = this.remove || !sim.model.exists(app, learner) ? 0 : tags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
+		const response = await submitForm(sim, path, { tags: tags.join(",") });
 		sim.world.tally.requests++;
 		await response.body?.cancel();
 		const answer: Answer = { status: response.status, body: null, location: null, replayed: false, retried: false };
@@ -876,7 +926,10 @@ class ConsoleTags extends Step {
 			: sim.model.pendingErasure(app.index, learner)
 				? { "done or 404": (a) => done(a) || a.status === 404 }
 				: { done };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
+		// The console answers the API's refusal as its page's status; its text is the page's, not checked here.
+		const refused: Record<string, Outcome> = Object.keys(overQuota).length > 0 ? { "403 (row quota)": status(403) } : {};
+		const outcome = check(this.describe(), answer, { ...allowed, ...refused, frozen: (a) => app.moving !== null && a.status === 503 });
+		if (done(answer)) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || !done(answer)) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
@@ -920,6 +973,33 @@ class LoseSend extends Step {
 	describe = () => "loseNextSend()";
 	async exec(sim: Sim) {
 		sim.world.loseNextSend = true;
+	}
+}
+
+/**
+ * The operator sets APP_ROW_QUOTA: to the rows application `app` holds now plus `headroom` (so that it is at or
+ * near its quota, and others may be past it: a quota lowered since), or back to the configured one (`headroom`
+ * null). Every later request, delivery and sweep runs with it.
+ */
+class SetRowQuota extends Step {
+	constructor(
+		readonly app: number,
+		readonly headroom: number | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => this.headroom === null || Boolean(appOf(sim, this.app));
+	describe = () => (this.headroom === null ? "setRowQuota(configured)" : `setRowQuota(app ${this.app} + ${this.headroom})`);
+	async exec(sim: Sim) {
+		if (this.headroom === null) {
+			delete sim.world.settings.APP_ROW_QUOTA;
+			sim.model.rowQuota = sim.configuredRowQuota;
+			return;
+		}
+		const app = appOf(sim, this.app) as AppModel;
+		const quota = Math.max(1, sim.model.storedRows(app).most + this.headroom);
+		sim.world.settings.APP_ROW_QUOTA = String(quota);
+		sim.model.rowQuota = quota;
 	}
 }
 
@@ -1040,4 +1120,5 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	fc.nat(20).map((i) => new Drop(i)),
 	fc.constant(null).map(() => new LoseSend()),
 	fc.tuple(fc.constantFrom(11, 30), faultArb).map(([m, f]) => new Sweep(m, f)),
+	fc.tuple(app, fc.option(fc.constantFrom(0, 1, 2, 4, 8), { freq: 3 })).map(([a, h]) => new SetRowQuota(a, h)),
 ];

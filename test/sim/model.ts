@@ -115,6 +115,8 @@ export class Model {
 	erasures = new Map<string, PendingErasure>();
 	/** The job clock: the seq of the newest accepted job (relative order is all that matters). */
 	clock = 0;
+	/** APP_ROW_QUOTA in force: the rows one application may store (README, "Tenant limits"). */
+	rowQuota = Number.POSITIVE_INFINITY;
 	/** Management Idempotency-Keys (the realm's). */
 	realmKeys = new Map<string, KeyRecord>();
 	/**
@@ -243,6 +245,25 @@ export class Model {
 				if (field.version < update.seq) registration[name] = { value, version: update.seq };
 			}
 		}
+	}
+
+	/**
+	 * The rows the application stores as its quota counts them (registrations, learner tags, registration tags):
+	 * `most` counting every row the model holds, `least` leaving out rows a pending or failed erasure may have
+	 * deleted already.
+	 */
+	storedRows(app: AppModel): { least: number; most: number } {
+		let least = 0;
+		let most = 0;
+		for (const registration of app.registrations.values()) {
+			most += 1 + registration.tags.length;
+			if (!app.uncertainRegistrations.has(registration.id) && !this.pendingErasure(app.index, registration.learner)) least += 1 + registration.tags.length;
+		}
+		for (const [learner, tags] of app.learnerTags) {
+			most += tags.length;
+			if (!this.pendingErasure(app.index, learner)) least += tags.length;
+		}
+		return { least, most };
 	}
 
 	/** The application's deletion was accepted: nothing of it may remain, and nothing of it is pending any more. */

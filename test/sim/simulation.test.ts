@@ -59,6 +59,7 @@ afterAll(() => {
 /** A run's starting point: three applications (two in the default region, one in the EU), fresh pools of ids. */
 async function newSim(world: World, admin: string, member: string): Promise<Sim> {
 	const model = new Model();
+	model.rowQuota = Number(env.APP_ROW_QUOTA);
 	const regions: Region[] = ["default", "default", "eu"];
 	for (const [index, region] of regions.entries()) {
 		model.apps.push(newApp(index, await createApplication(region, `sim-${world.run}-${index}`), region));
@@ -73,6 +74,7 @@ async function newSim(world: World, admin: string, member: string): Promise<Sim>
 		tags: TAG_POOL,
 		serial: 0,
 		maxApps: 5,
+		configuredRowQuota: model.rowQuota,
 		shards: SHARDS.map((shard) => ({ name: shard.name, region: shard.region })),
 	};
 }
