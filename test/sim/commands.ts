@@ -98,6 +98,23 @@ function keyedOutcome(record: KeyRecord | undefined, identity: string): Record<s
 	return { "422 (key used for another request)": status(422) };
 }
 
+/**
+ * Checks the answer to a request sent under a key the model knows. A key recorded for a request that named a
+ * learner whose erasure is pending may be gone already (the erasure's end deletes the keys of the requests that
+ * named its learner): an answer that is not the key's then shows that the erasure completed (the model catches up)
+ * and that the request ran as a new one. True when the answer was the key's.
+ */
+function keyAnswered(sim: Sim, app: AppModel, key: string, keyed: Record<string, Outcome>, answer: Answer, command: string): boolean {
+	const learner = app.keys.get(key)?.learner ?? null;
+	const allowed = { ...keyed, frozen: frozen(app) };
+	if (learner === null || !sim.model.pendingErasure(app.index, learner) || Object.values(allowed).some((outcome) => outcome(answer))) {
+		check(command, answer, allowed);
+		return true;
+	}
+	sim.model.finishErasure(app, learner, "completed");
+	return false;
+}
+
 /** Base of every command: precondition, run, one-line description. */
 abstract class Step implements fc.AsyncCommand<Sim, World, false> {
 	abstract check(sim: Readonly<Sim>): boolean;
@@ -221,10 +238,7 @@ class Register extends Step {
 		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		const command = this.describe();
-		if (keyed) {
-			check(command, answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, command)) return;
 		const pendingUpdate = [...sim.model.jobs.values()].some(
 			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
 		);
@@ -474,10 +488,7 @@ class UpdateInfo extends Step {
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		jobRequested(app, answer);
-		if (keyed) {
-			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const allowed: Record<string, Outcome> = erasing
@@ -786,8 +797,15 @@ class Move extends Step {
 			return;
 		}
 		let allowed: Record<string, Outcome>;
-		if (app.moving !== null) allowed = app.moving === target.name ? { "204 (the move under way)": status(204) } : { "409 (moving elsewhere)": status(409) };
-		else if (app.shard === target.name) allowed = { "409 (already there)": status(409) };
+		// Once the move under way has flipped the placement (its source's rows still to delete), the application is
+		// on the target already.
+		const there = (a: Answer) => a.status === 409 && /already/.test(messageOf(a)) && !/being moved/.test(messageOf(a));
+		if (app.moving !== null) {
+			allowed =
+				app.moving === target.name
+					? { "204 (the move under way)": status(204), "409 (flipped: there already)": there }
+					: { "409 (moving elsewhere)": status(409) };
+		} else if (app.shard === target.name) allowed = { "409 (already there)": status(409) };
 		else allowed = { "204 + Location": (a) => a.status === 204 && a.location !== null };
 		check(this.describe(), answer, allowed);
 		if (answer.status !== 204) return;
