@@ -975,6 +975,33 @@ class Deliver extends Step {
 	}
 }
 
+/** What a queued message's body names: its job's type. */
+const typeOf = (body: unknown) => (typeof body === "object" && body !== null && "type" in body ? String((body as { type: unknown }).type) : "");
+
+/**
+ * The queue runs one kind of message while the others wait: up to `count` deliveries, each of the oldest queued
+ * message of the job type (a move's steps running ahead of an update's chunks, say, or the other way round).
+ */
+class DeliverKind extends Step {
+	constructor(
+		readonly type: string,
+		readonly count: number,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => sim.world.queue.some((message) => typeOf(message.body) === this.type);
+	describe = () => `deliverKind(${this.type}, ${this.count}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		for (let i = 0; i < this.count; i++) {
+			const index = sim.world.queue.findIndex((message) => typeOf(message.body) === this.type);
+			if (index < 0) break;
+			await sim.world.deliver(index, { fault: i === 0 ? this.fault : null, duplicate: false });
+			await observe(sim);
+		}
+	}
+}
+
 class Drop extends Step {
 	constructor(readonly index: number) {
 		super();
@@ -1092,8 +1119,12 @@ const faultArb: fc.Arbitrary<Fault | null> = fc.oneof(
 /** Most erasures are asked by a realm admin; now and then by a member, who must be refused. */
 const privilegedArb = fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 const keyArb = fc.option(fc.constantFrom("k1", "k2", "k3"), { freq: 2 });
-const app = fc.nat(5);
-const learner = fc.nat(7);
+/**
+ * Applications and learners, the first ones drawn more often: work on one learner overlaps with other work on it
+ * (an update of many registrations meeting a move of its application, erasures joining each other) in most runs.
+ */
+const app = fc.oneof({ weight: 2, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.constant(0) });
+const learner = fc.oneof({ weight: 2, arbitrary: fc.nat(7) }, { weight: 1, arbitrary: fc.nat(1) });
 const tagList = fc.array(fc.nat(7), { minLength: 1, maxLength: 3 });
 const detailsArb = fc.record(
 	{ email: fc.nat(3), firstName: fc.nat(3), lastName: fc.nat(3) },
@@ -1135,6 +1166,16 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	fc.tuple(app, learner, fc.boolean()).map(([a, l, s]) => new ConsoleErase(a, l, s)),
 	fc.tuple(app, learner, tagList, fc.boolean()).map(([a, l, t, remove]) => new ConsoleTags(a, l, t, remove)),
 	...weighted(4, fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f))),
+	...weighted(
+		2,
+		fc
+			.tuple(
+				fc.constantFrom("moveApplication", "updateLearnerInfo", "deleteAllLearnerData", "deleteLearnersData", "deleteRealmLearnerData", "deleteApplication"),
+				fc.integer({ min: 1, max: 8 }),
+				faultArb,
+			)
+			.map(([t, n, f]) => new DeliverKind(t, n, f)),
+	),
 	fc.nat(20).map((i) => new Drop(i)),
 	fc.constant(null).map(() => new LoseSend()),
 	fc.tuple(fc.constantFrom(11, 30), faultArb).map(([m, f]) => new Sweep(m, f)),
