@@ -782,10 +782,14 @@ class Move extends Step {
 		super();
 	}
 	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
-	describe = () => `move(app ${this.app}, shard ${this.shard}${this.key ? `, key ${this.key}` : ""})`;
+	describe = () => `move(app ${this.app}, shard +${this.shard}${this.key ? `, key ${this.key}` : ""})`;
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
-		const target = sim.shards[this.shard % sim.shards.length] as { name: string; region: Region };
+		// The target counts on from the application's shard (+0 the next one, one past the last its own), not from the
+		// list: where an application is created depends on the applications before it, so a replayed run, which starts
+		// on fresher databases, moves it the same way.
+		const from = sim.shards.findIndex((shard) => shard.name === app.shard);
+		const target = sim.shards[(from + 1 + this.shard) % sim.shards.length] as { name: string; region: Region };
 		const body = { shard: target.name, allowRegionChange: true };
 		const path = `/appManagement/applications/${app.appId}/move`;
 		const identity = requestIdentity("POST", path, body);
