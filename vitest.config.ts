@@ -36,6 +36,7 @@ export default defineConfig(async () => {
 									SIM_RUNS: process.env.SIM_RUNS ?? "",
 									SIM_STEPS: process.env.SIM_STEPS ?? "",
 									SIM_PATH: process.env.SIM_PATH ?? "",
+									SIM_REPLAY: process.env.SIM_REPLAY ?? "",
 								},
 								ratelimits: {
 									// A second, tight limiter so a test can reach 429 without slowing every other test.

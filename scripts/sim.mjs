@@ -1,6 +1,7 @@
-// npm run sim -- [--seed S] [--runs N] [--steps N] [--path P]: the whole-service simulation (test/sim) alone.
-// A failing run prints its seed and path; passing both replays exactly that run, shrunk. --runs and --steps set how
-// many runs and how many commands each may draw (CI runs the defaults within `npm test`).
+// npm run sim -- [--seed S] [--runs N] [--steps N] [--path P --replay R]: the whole-service simulation (test/sim)
+// alone. A failing run prints its seed, its path and its commands' replay path (fast-check's replayPath); passing
+// all three replays exactly that run, shrunk. --runs and --steps set how many runs and how many commands each may
+// draw (CI runs the defaults within `npm test`).
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 
@@ -10,11 +11,12 @@ const { values } = parseArgs({
 		runs: { type: "string" },
 		steps: { type: "string" },
 		path: { type: "string" },
+		replay: { type: "string" },
 	},
 });
 
 for (const [name, value] of Object.entries(values)) {
-	if (name !== "path" && !/^\d+$/.test(value)) {
+	if (name !== "path" && name !== "replay" && !/^\d+$/.test(value)) {
 		console.error(`--${name} must be a whole number (got ${value})`);
 		process.exit(2);
 	}
@@ -28,6 +30,7 @@ const result = spawnSync("npx", ["vitest", "run", "--project", "workers", "test/
 		SIM_RUNS: values.runs ?? "",
 		SIM_STEPS: values.steps ?? "",
 		SIM_PATH: values.path ?? "",
+		SIM_REPLAY: values.replay ?? "",
 	},
 });
 process.exit(result.status ?? 1);

@@ -12,6 +12,7 @@ declare global {
 			SIM_RUNS: string;
 			SIM_STEPS: string;
 			SIM_PATH: string;
+			SIM_REPLAY: string;
 		}
 		interface GlobalProps {
 			mainModule: typeof import("../src/index");

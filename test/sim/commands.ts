@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { learnerHash } from "../../src/jobs/contract";
 import { shardDatabase } from "../../src/shards";
-import { type ConsoleSession, draftOf, outcomeOf, session, submit } from "../support/console";
+import { type ConsoleSession, draftOf, fetchConsole, outcomeOf, post, session } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
 	type AppModel,
@@ -15,7 +15,7 @@ import {
 	newRegistration,
 	union,
 } from "./model";
-import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, messageOf } from "./world";
+import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, jobRowsOf, messageOf } from "./world";
 
 /**
  * The simulation's commands (fast-check model-based commands): each is a plain description drawn by fast-check —
@@ -41,6 +41,8 @@ export interface Sim {
 	shards: { name: string; region: Region }[];
 	/** The operator console's session, once a console command has signed in. */
 	console?: ConsoleSession;
+	/** APP_ROW_QUOTA as the test configuration sets it. */
+	configuredRowQuota: number;
 }
 
 /** Learner ids of run `run`: ids that differ only by spaces, case, NFC/NFD, and characters a path must carry. */
@@ -99,6 +101,23 @@ function keyedOutcome(record: KeyRecord | undefined, identity: string): Record<s
 	return { "422 (key used for another request)": status(422) };
 }
 
+/**
+ * Checks the answer to a request sent under a key the model knows. A key recorded for a request that named a
+ * learner whose erasure is pending may be gone already (the erasure's end deletes the keys of the requests that
+ * named its learner): an answer that is not the key's then shows that the erasure completed (the model catches up)
+ * and that the request ran as a new one. True when the answer was the key's.
+ */
+function keyAnswered(sim: Sim, app: AppModel, key: string, keyed: Record<string, Outcome>, answer: Answer, command: string): boolean {
+	const learner = app.keys.get(key)?.learner ?? null;
+	const allowed = { ...keyed, frozen: frozen(app) };
+	if (learner === null || !sim.model.pendingErasure(app.index, learner) || Object.values(allowed).some((outcome) => outcome(answer))) {
+		check(command, answer, allowed);
+		return true;
+	}
+	sim.model.finishErasure(app, learner, "completed");
+	return false;
+}
+
 /** Base of every command: precondition, run, one-line description. */
 abstract class Step implements fc.AsyncCommand<Sim, World, false> {
 	abstract check(sim: Readonly<Sim>): boolean;
@@ -109,9 +128,53 @@ abstract class Step implements fc.AsyncCommand<Sim, World, false> {
 		await this.exec(sim);
 		const duplicate = await checkOneErasurePerLearner(sim.model.apps.map((app) => app.appId));
 		if (duplicate) throw new SimError(`after ${this.describe()}: ${duplicate}`);
+		const excess = await checkJobRows(sim);
+		if (excess) throw new SimError(`after ${this.describe()}: ${excess}`);
 	}
 	toString(): string {
 		return this.describe();
+	}
+}
+
+/**
+ * Job rows are outside the row quota, so they have a bound of their own (docs/jobs-and-webhooks.md, "Retention of job rows"): a request
+ * adds at most one job row, and an erasure one more for each learner whose erasure it begins — repeated erasures of
+ * learners already being erased add one row each, never one per learner. Nothing within a run is old enough to be
+ * pruned, so every row counts. Checked after every step: the rows each live application holds against what its
+ * requests may have added.
+ */
+export async function checkJobRows(sim: Readonly<Sim>): Promise<string | null> {
+	const live = sim.model.liveApps();
+	const rows = await jobRowsOf(live.map((app) => app.appId));
+	for (const app of live) {
+		const held = rows.get(app.appId) ?? 0;
+		const bound = app.jobRequests + app.erasuresBegun;
+		if (held > bound) {
+			return `app ${app.index} holds ${held} job rows, past its bound of ${bound}: ${app.jobRequests} requests that may start a job (one row each) and ${app.erasuresBegun} learner erasures they began (one row each; a repeat joins the pending erasure)`;
+		}
+	}
+	return null;
+}
+
+/** A request that may start a job in `app` was sent (twice when the careful client sent it again after a fault). */
+const jobRequested = (app: AppModel, answer: Answer) => {
+	app.jobRequests += answer.retried ? 2 : 1;
+};
+
+/**
+ * The row quota (docs/api.md, "Tenant limits"): a write that would take the application's stored rows past APP_ROW_QUOTA
+ * is refused whole with 403; one that adds no row never is. `added`: the rows the write adds if it succeeds. The
+ * 403 is allowed when the rows the model may hold leave no room for them.
+ */
+function quotaRefusal(sim: Readonly<Sim>, app: AppModel, added: number): Record<string, Outcome> {
+	if (added <= 0 || sim.model.storedRows(app).most + added <= sim.model.rowQuota) return {};
+	return { "403 (row quota)": (answer) => answer.status === 403 && /quota/i.test(messageOf(answer)) };
+}
+
+/** A write that succeeded must have fitted: the rows the application surely holds, plus its own, within the quota. */
+function withinQuota(sim: Readonly<Sim>, app: AppModel, added: number, rowsBefore: number, command: string, answer: Answer): void {
+	if (added > 0 && rowsBefore + added > sim.model.rowQuota) {
+		violation(command, answer, `403: at least ${rowsBefore} rows stored, ${added} more are past the row quota of ${sim.model.rowQuota}`);
 	}
 }
 
@@ -181,12 +244,13 @@ class Register extends Step {
 		if (existing && app.uncertainRegistrations.has(id)) return;
 		const identity = requestIdentity("POST", "/registrations", body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
+		// A new registration adds itself, its tags and the learner tags it does not have yet; another adds nothing.
+		const added = existing ? 0 : 1 + registrationTags.length + learnerTags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		const command = this.describe();
-		if (keyed) {
-			check(command, answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, command)) return;
 		const pendingUpdate = [...sim.model.jobs.values()].some(
 			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
 		);
@@ -205,7 +269,8 @@ class Register extends Step {
 		else if (identical && !pendingUpdate) allowed = { "204 (the same registration again)": status(204) };
 		else if (identical || pendingUpdate || app.uncertainDetails.has(learner)) allowed = { "204 or 400": (a) => a.status === 204 || a.status === 400 };
 		else allowed = { "400 (already exists)": status(400) };
-		const outcome = check(command, answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(command, answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, command, answer);
 		if (outcome === "frozen" || answer.status !== 204 || existing) {
 			if (answer.status === 204 && this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: null, learner });
 			return;
@@ -231,12 +296,16 @@ class RegisterMany extends Step {
 		const learner = learnerOf(sim, this.learner);
 		for (let i = 0; i < this.count; i++) {
 			const id = `many${++sim.serial}.${sim.world.run}`;
+			const overQuota = quotaRefusal(sim, app, 1);
+			const rowsBefore = sim.model.storedRows(app).least;
 			const answer = await sim.world.request("POST", "/registrations", { auth: app.auth, body: { courseId: "many", registrationId: id, learner: { id: learner } } });
 			const outcome = check(this.describe(), answer, {
 				...(app.suppressed.has(learner) ? { "409 (suppressed)": status(409) } : { "204 (created)": status(204) }),
+				...overQuota,
 				frozen: frozen(app),
 			});
 			if (outcome !== "204 (created)") return;
+			withinQuota(sim, app, 1, rowsBefore, this.describe(), answer);
 			sim.model.registered(app, newRegistration(sim.model, id, learner, "many", {}, []), []);
 		}
 	}
@@ -288,6 +357,9 @@ class RegistrationTags extends Step {
 		const id = sim.registrationIds[this.registration % sim.registrationIds.length] as string;
 		const tags = tagsOf(sim, this.tags);
 		const existing = app.registrations.get(id);
+		const added = this.remove || !existing ? 0 : tags.filter((tag) => !existing.tags.includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/registrations/${enc(id)}/tags`, { auth: app.auth, body: { tags } });
 		const erasing = existing && sim.model.pendingErasure(app.index, existing.learner);
 		const allowed: Record<string, Outcome> = !existing
@@ -295,7 +367,9 @@ class RegistrationTags extends Step {
 			: erasing || app.uncertainRegistrations.has(id)
 				? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
 				: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
+		if (outcome === "403 (row quota)") return;
 		if (outcome === "frozen" || !existing) return;
 		if (answer.status === 404) {
 			if (erasing) sim.model.registrationErased(app, id);
@@ -338,6 +412,9 @@ class LearnerTags extends Step {
 		const app = appOf(sim, this.app) as AppModel;
 		const learner = learnerOf(sim, this.learner);
 		const tags = tagsOf(sim, this.tags);
+		const added = this.remove || !sim.model.exists(app, learner) ? 0 : tags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request(this.remove ? "DELETE" : "PUT", `/learner/${enc(learner)}/tags`, { auth: app.auth, body: { tags }, fault: this.fault });
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
@@ -346,7 +423,8 @@ class LearnerTags extends Step {
 			: erasing
 				? { "204 or 404 (erased meanwhile)": (a) => a.status === 204 || a.status === 404 }
 				: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
@@ -367,6 +445,9 @@ class BatchTags extends Step {
 		const app = appOf(sim, this.app) as AppModel;
 		const ids = [...new Set(this.learners.map((i) => learnerOf(sim, i)))];
 		const tags = tagsOf(sim, this.tags);
+		const added = ids.reduce((sum, id) => sum + tags.filter((tag) => !(app.learnerTags.get(id) ?? []).includes(tag)).length, 0);
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
 		const unknown = ids.filter((id) => !sim.model.exists(app, id));
 		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
@@ -376,8 +457,9 @@ class BatchTags extends Step {
 				: maybeGone.length > 0
 					? { "204 or 404": (a) => a.status === 204 || a.status === 404 }
 					: { "204": status(204) };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
-		if (outcome === "frozen") return;
+		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
+		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
+		if (outcome === "frozen" || outcome === "403 (row quota)") return;
 		if (answer.status === 404) {
 			// The message lists the unknown ids: the model's, and pending erasures that completed meanwhile.
 			const listed = [...messageOf(answer).matchAll(/\[([^\]]*)\]/g)].map((match) => match[1]);
@@ -417,10 +499,8 @@ class UpdateInfo extends Step {
 		const identity = requestIdentity("POST", path, body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
-		if (keyed) {
-			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		jobRequested(app, answer);
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const allowed: Record<string, Outcome> = erasing
@@ -483,6 +563,7 @@ class Erase extends Step {
 		const identity = requestIdentity("POST", path, null);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, key: this.key ?? undefined, fault: this.fault });
+		jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
 			return;
@@ -523,6 +604,7 @@ class BulkErase extends Step {
 		const identity = requestIdentity("POST", path, body);
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
+		jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
 			return;
@@ -568,6 +650,7 @@ class RealmErase extends Step {
 		const key = this.key === null ? undefined : `${this.key}.${sim.world.run}`;
 		const keyed = key === undefined ? null : keyedOutcome(sim.model.realmKeys.get(key), identity);
 		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, key, fault: this.fault });
+		for (const app of sim.model.liveApps()) jobRequested(app, answer);
 		if (keyed) {
 			check(this.describe(), answer, keyed);
 			return;
@@ -684,6 +767,7 @@ class Export extends Step {
 		const learner = learnerIn(sim, app, this.learner, this.known);
 		const path = `/learner/${enc(learner)}/export?userEmail=${enc(this.privileged ? sim.admin : sim.member)}`;
 		const answer = await sim.world.request("POST", path, { auth: app.auth, fault: this.fault });
+		jobRequested(app, answer);
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const accepted: Outcome = (a) => a.status === 204 && a.location !== null;
@@ -831,6 +915,8 @@ export function newApp(index: number, created: { appId: string; auth: string; sh
 		deleted: false,
 		allowDelete: true,
 		moving: null,
+		jobRequests: 0,
+		erasuresBegun: 0,
 		registrations: new Map(),
 		learnerTags: new Map(),
 		suppressed: new Set(),
@@ -897,10 +983,14 @@ class Move extends Step {
 		super();
 	}
 	check = (sim: Readonly<Sim>) => Boolean(appOf(sim, this.app));
-	describe = () => `move(app ${this.app}, shard ${this.shard}${this.key ? `, key ${this.key}` : ""})`;
+	describe = () => `move(app ${this.app}, shard +${this.shard}${this.key ? `, key ${this.key}` : ""})`;
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
-		const target = sim.shards[this.shard % sim.shards.length] as { name: string; region: Region };
+		// The target counts on from the application's shard (+0 the next one, one past the last its own), not from the
+		// list: where an application is created depends on the applications before it, so a replayed run, which starts
+		// on fresher databases, moves it the same way.
+		const from = sim.shards.findIndex((shard) => shard.name === app.shard);
+		const target = sim.shards[(from + 1 + this.shard) % sim.shards.length] as { name: string; region: Region };
 		const body = { shard: target.name, allowRegionChange: true };
 		const path = `/appManagement/applications/${app.appId}/move`;
 		const identity = requestIdentity("POST", path, body);
@@ -912,8 +1002,15 @@ class Move extends Step {
 			return;
 		}
 		let allowed: Record<string, Outcome>;
-		if (app.moving !== null) allowed = app.moving === target.name ? { "204 (the move under way)": status(204) } : { "409 (moving elsewhere)": status(409) };
-		else if (app.shard === target.name) allowed = { "409 (already there)": status(409) };
+		// Once the move under way has flipped the placement (its source's rows still to delete), the application is
+		// on the target already.
+		const there = (a: Answer) => a.status === 409 && /already/.test(messageOf(a)) && !/being moved/.test(messageOf(a));
+		if (app.moving !== null) {
+			allowed =
+				app.moving === target.name
+					? { "204 (the move under way)": status(204), "409 (flipped: there already)": there }
+					: { "409 (moving elsewhere)": status(409) };
+		} else if (app.shard === target.name) allowed = { "409 (already there)": status(409) };
 		else allowed = { "204 + Location": (a) => a.status === 204 && a.location !== null };
 		check(this.describe(), answer, allowed);
 		if (answer.status !== 204) return;
@@ -987,6 +1084,13 @@ async function consoleAnswer(sim: Sim, response: Response): Promise<Answer> {
  * API. A learner the review does not find is refused there (404); anything the API refuses at the confirmation
  * (erased meanwhile, a move's freeze) comes back to the form with the API's status.
  */
+
+/** Posts a console form in the run's session, under the run's settings (the console's API calls run with them). */
+async function submitForm(sim: Sim, path: string, fields: Record<string, string>): Promise<Response> {
+	const s = await consoleSession(sim);
+	return fetchConsole(post(path, { ...fields, csrf: s.csrf }, { cookie: s.cookie }), sim.world.bindings());
+}
+
 class ConsoleErase extends Step {
 	constructor(
 		readonly app: number,
@@ -1000,8 +1104,7 @@ class ConsoleErase extends Step {
 	async exec(sim: Sim) {
 		const app = appOf(sim, this.app) as AppModel;
 		const learner = learnerOf(sim, this.learner);
-		const s = await consoleSession(sim);
-		const reviewed = await submit(s, "/erasures/learner", {
+		const reviewed = await submitForm(sim, "/erasures/learner", {
 			appId: app.appId,
 			learnerId: learner,
 			userEmail: sim.admin,
@@ -1009,8 +1112,9 @@ class ConsoleErase extends Step {
 		});
 		sim.world.tally.requests++;
 		const confirming = (reviewed.headers.get("Location") ?? "").startsWith("/console/confirm?");
-		const response = confirming ? await submit(s, "/confirm", { r: draftOf(reviewed), confirm: "true" }) : reviewed;
+		const response = confirming ? await submitForm(sim, "/confirm", { r: draftOf(reviewed), confirm: "true" }) : reviewed;
 		const answer = await consoleAnswer(sim, response);
+		jobRequested(app, answer);
 		const exists = sim.model.exists(app, learner);
 		const started = (a: Answer) => a.status === 303 && a.location !== null;
 		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)
@@ -1040,7 +1144,10 @@ class ConsoleTags extends Step {
 		const learner = learnerOf(sim, this.learner);
 		const tags = tagsOf(sim, this.tags);
 		const path = `/applications/${app.appId}/learners/${enc(learner)}/${this.remove ? "tags/delete" : "tags"}`;
-		const response = await submit(await consoleSession(sim), path, { tags: tags.join(",") });
+		const added = this.remove || !sim.model.exists(app, learner) ? 0 : tags.filter((tag) => !(app.learnerTags.get(learner) ?? []).includes(tag)).length;
+		const overQuota = quotaRefusal(sim, app, added);
+		const rowsBefore = sim.model.storedRows(app).least;
+		const response = await submitForm(sim, path, { tags: tags.join(",") });
 		sim.world.tally.requests++;
 		// 303 to the learner's page: done (200, its notice says so), or refused (the API's status beside the field).
 		const answer = await consoleAnswer(sim, response);
@@ -1051,7 +1158,10 @@ class ConsoleTags extends Step {
 			: sim.model.pendingErasure(app.index, learner)
 				? { "done or 404": (a) => done(a) || a.status === 404 }
 				: { done };
-		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
+		// The console answers the API's refusal as its page's status; its text is the page's, not checked here.
+		const refused: Record<string, Outcome> = Object.keys(overQuota).length > 0 ? { "403 (row quota)": status(403) } : {};
+		const outcome = check(this.describe(), answer, { ...allowed, ...refused, frozen: (a) => app.moving !== null && a.status === 503 });
+		if (done(answer)) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || !done(answer)) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
@@ -1137,6 +1247,33 @@ class Deliver extends Step {
 	}
 }
 
+/** What a queued message's body names: its job's type. */
+const typeOf = (body: unknown) => (typeof body === "object" && body !== null && "type" in body ? String((body as { type: unknown }).type) : "");
+
+/**
+ * The queue runs one kind of message while the others wait: up to `count` deliveries, each of the oldest queued
+ * message of the job type (a move's steps running ahead of an update's chunks, say, or the other way round).
+ */
+class DeliverKind extends Step {
+	constructor(
+		readonly type: string,
+		readonly count: number,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => sim.world.queue.some((message) => typeOf(message.body) === this.type);
+	describe = () => `deliverKind(${this.type}, ${this.count}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		for (let i = 0; i < this.count; i++) {
+			const index = sim.world.queue.findIndex((message) => typeOf(message.body) === this.type);
+			if (index < 0) break;
+			await sim.world.deliver(index, { fault: i === 0 ? this.fault : null, duplicate: false });
+			await observe(sim);
+		}
+	}
+}
+
 class Drop extends Step {
 	constructor(readonly index: number) {
 		super();
@@ -1153,6 +1290,33 @@ class LoseSend extends Step {
 	describe = () => "loseNextSend()";
 	async exec(sim: Sim) {
 		sim.world.loseNextSend = true;
+	}
+}
+
+/**
+ * The operator sets APP_ROW_QUOTA: to the rows application `app` holds now plus `headroom` (so that it is at or
+ * near its quota, and others may be past it: a quota lowered since), or back to the configured one (`headroom`
+ * null). Every later request, delivery and sweep runs with it.
+ */
+class SetRowQuota extends Step {
+	constructor(
+		readonly app: number,
+		readonly headroom: number | null,
+	) {
+		super();
+	}
+	check = (sim: Readonly<Sim>) => this.headroom === null || Boolean(appOf(sim, this.app));
+	describe = () => (this.headroom === null ? "setRowQuota(configured)" : `setRowQuota(app ${this.app} + ${this.headroom})`);
+	async exec(sim: Sim) {
+		if (this.headroom === null) {
+			delete sim.world.settings.APP_ROW_QUOTA;
+			sim.model.rowQuota = sim.configuredRowQuota;
+			return;
+		}
+		const app = appOf(sim, this.app) as AppModel;
+		const quota = Math.max(1, sim.model.storedRows(app).most + this.headroom);
+		sim.world.settings.APP_ROW_QUOTA = String(quota);
+		sim.model.rowQuota = quota;
 	}
 }
 
@@ -1228,8 +1392,12 @@ const faultArb: fc.Arbitrary<Fault | null> = fc.oneof(
 /** Most erasures are asked by a realm admin; now and then by a member, who must be refused. */
 const privilegedArb = fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 const keyArb = fc.option(fc.constantFrom("k1", "k2", "k3"), { freq: 2 });
-const app = fc.nat(5);
-const learner = fc.nat(7);
+/**
+ * Applications and learners, the first ones drawn more often: work on one learner overlaps with other work on it
+ * (an update of many registrations meeting a move of its application, erasures joining each other) in most runs.
+ */
+const app = fc.oneof({ weight: 2, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.constant(0) });
+const learner = fc.oneof({ weight: 2, arbitrary: fc.nat(7) }, { weight: 1, arbitrary: fc.nat(1) });
 const tagList = fc.array(fc.nat(7), { minLength: 1, maxLength: 3 });
 const detailsArb = fc.record(
 	{ email: fc.nat(3), firstName: fc.nat(3), lastName: fc.nat(3) },
@@ -1279,7 +1447,18 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 	fc.tuple(app, learner, tagList, fc.boolean()).map(([a, l, t, remove]) => new ConsoleTags(a, l, t, remove)),
 	app.map((a) => new ListJobs(a)),
 	...weighted(4, fc.tuple(fc.nat(20), fc.boolean(), faultArb).map(([i, d, f]) => new Deliver(i, d, f))),
+	...weighted(
+		2,
+		fc
+			.tuple(
+				fc.constantFrom("moveApplication", "updateLearnerInfo", "deleteAllLearnerData", "deleteLearnersData", "deleteRealmLearnerData", "deleteApplication"),
+				fc.integer({ min: 1, max: 8 }),
+				faultArb,
+			)
+			.map(([t, n, f]) => new DeliverKind(t, n, f)),
+	),
 	fc.nat(20).map((i) => new Drop(i)),
 	fc.constant(null).map(() => new LoseSend()),
 	fc.tuple(fc.constantFrom(11, 30), faultArb).map(([m, f]) => new Sweep(m, f)),
+	fc.tuple(app, fc.option(fc.constantFrom(0, 1, 2, 4, 8), { freq: 3 })).map(([a, h]) => new SetRowQuota(a, h)),
 ];

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { shardDatabase } from "../../src/shards";
-import { auditHead, auditTrail, chainProblem } from "../support/audit";
+import { type SignedHead, auditHead, auditTrail, chainProblem } from "../support/audit";
 import { call } from "../support/client";
 import { MANAGEMENT } from "../support/fixtures";
 import { type Sim, observe } from "./commands";
@@ -51,6 +51,7 @@ export async function retryFailedErasures(sim: Sim): Promise<void> {
 		for (const learner of uncertainLearners) {
 			const path = `/learner/${encodeURIComponent(learner)}/delete-information?userEmail=${encodeURIComponent(sim.admin)}`;
 			const answer = await sim.world.request("POST", path, { auth: app.auth });
+			app.jobRequests++;
 			if (answer.status === 404) {
 				for (const registration of sim.model.registrationsOf(app, learner)) app.registrations.delete(registration.id);
 				app.learnerTags.delete(learner);
@@ -322,10 +323,88 @@ async function checkExports(sim: Sim): Promise<void> {
 	}
 }
 
-/** The audit trail verifies from its first entry to its signed head (SPEC §12). */
+/** The last signed head checkAudit verified, as an auditor keeps heads. */
+let keptHead: SignedHead | undefined;
+
+/**
+ * The audit trail verifies from its first entry to its signed head (SPEC §12). The sweeper prunes entries past
+ * AUDIT_RETENTION_DAYS, which an earlier run's retention check (its sweeper years ahead) reaches: a trail that no
+ * longer starts at entry 1 is verified from its first kept entry on, and where that entry follows the head kept from
+ * the run before, it must continue that head's hash.
+ */
 async function checkAudit(): Promise<void> {
-	const problem = await chainProblem(await auditTrail(), await auditHead());
+	const entries = await auditTrail();
+	const head = await auditHead();
+	const first = entries[0];
+	let from: SignedHead | undefined;
+	if (first && first.seq > 1) {
+		if (keptHead && keptHead.head.seq === first.seq - 1 && keptHead.head.hash !== first.prevHash) {
+			fail(`the audit trail does not continue the head kept before: entry ${first.seq} names another previous hash`);
+		}
+		from = { ...head, head: { ...head.head, seq: first.seq - 1, hash: first.prevHash } };
+	}
+	const problem = await chainProblem(entries, head, from);
 	if (problem) fail(`the audit trail does not verify: ${problem}`);
+	keptHead = head;
+}
+
+const DAY_MINUTES = 24 * 60;
+/** A setting the test configuration may leave unset (then its documented default). */
+const setting = (name: string, fallback: number) => Number((env as unknown as Record<string, string | undefined>)[name] ?? fallback);
+
+/**
+ * Job rows have a lifetime (docs/jobs-and-webhooks.md, "Retention of job rows"), since the quota does not count them. Once the run is
+ * settled and checked: a sweep JOB_RETENTION_DAYS + 1 days on deletes every finished update, move and export (GET
+ * /jobs/{id} answers 404) and keeps every completed erasure's receipt; one RECEIPT_RETENTION_DAYS + 1 days on
+ * leaves no job row of a live application in any database, no realm job of the run, and no Idempotency-Key of a
+ * live application (they live 24 hours). Last of the run's checks: it moves the sweeper's clock years ahead.
+ */
+async function checkRetention(sim: Sim): Promise<void> {
+	const jobDays = setting("JOB_RETENTION_DAYS", 30);
+	const receiptDays = setting("RECEIPT_RETENTION_DAYS", 1095);
+	// Retention policies (retain) would erase, years on, every learner the run left: turned off first, as this
+	// check is about the rows the run's requests made.
+	for (const app of sim.model.liveApps()) {
+		const response = await call("DELETE", `/appManagement/applications/${app.appId}/retention`, { auth: MANAGEMENT });
+		if (response.status !== 204 && response.status !== 404) fail(`turning off app ${app.index}'s retention policy answered ${response.status}`);
+	}
+	await sim.world.sweep((jobDays + 1) * DAY_MINUTES);
+	for (const job of sim.model.jobs.values()) {
+		if (job.status === "pending" || job.kind === "deleteApp") continue;
+		const app = job.app === null ? null : sim.model.apps[job.app];
+		if (app?.deleted || job.pairs.some((pair) => sim.model.apps[pair.app]?.deleted)) continue;
+		const auth = app && job.kind !== "move" ? app.auth : MANAGEMENT;
+		if (job.kind === "update" || job.kind === "move" || job.kind === "export") {
+			const response = await call("GET", `/jobs/${job.id}`, { auth });
+			if (response.status !== 404) {
+				fail(`${job.kind} ${job.id} finished, yet GET /jobs/{id} answered ${response.status} ${jobDays + 1} days later (JOB_RETENTION_DAYS is ${jobDays})`);
+			}
+		} else if (job.status === "completed") {
+			const response = await call("GET", `/jobs/${job.id}/receipt`, { auth });
+			if (response.status !== 200) {
+				fail(`the receipt of ${job.kind} ${job.id} answered ${response.status} ${jobDays + 1} days after it completed (RECEIPT_RETENTION_DAYS is ${receiptDays})`);
+			}
+		}
+	}
+	await sim.world.sweep((receiptDays + 1) * DAY_MINUTES);
+	const live = JSON.stringify(sim.model.liveApps().map((app) => app.appId));
+	for (const [binding, db] of databases().map((db, i) => [i === 0 ? "DB" : `shard ${i}`, db] as const)) {
+		const jobs = await db
+			.prepare(
+				`SELECT id, type, status FROM jobs WHERE app_id IN (SELECT value FROM json_each(?1))
+				    OR (app_id = '' AND created_at >= ?2) LIMIT 3`,
+			)
+			.bind(live, sim.world.startedAt)
+			.all<{ id: string; type: string; status: string }>();
+		if (jobs.results.length > 0) {
+			fail(`${binding} still holds job rows ${receiptDays + 1} days after they finished (RECEIPT_RETENTION_DAYS is ${receiptDays}): ${JSON.stringify(jobs.results)}`);
+		}
+		const keys = await db
+			.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE app_id IN (SELECT value FROM json_each(?1))")
+			.bind(live)
+			.first<{ n: number }>();
+		if ((keys?.n ?? 0) > 0) fail(`${binding} still holds ${keys?.n} Idempotency-Keys of live applications years after they expired`);
+	}
 }
 
 /** Everything that must hold once the run has settled. */
@@ -346,4 +425,5 @@ export async function checkSettled(sim: Sim): Promise<void> {
 		const response = await call("GET", "/ping", { auth: app.auth });
 		if (response.status !== 401) fail(`app ${app.index} was deleted, yet its credential answered ${response.status}`);
 	}
+	await checkRetention(sim);
 }

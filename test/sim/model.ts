@@ -65,6 +65,13 @@ export interface AppModel {
 	uncertainDetails: Set<string>;
 	/** Registrations that may or may not exist (a failed erasure may have deleted them). */
 	uncertainRegistrations: Set<string>;
+	/**
+	 * Requests sent to the application (each attempt, a careful client's retry too) that may start a job: updates and
+	 * single, bulk, realm-wide and console erasures. Each may add one job row.
+	 */
+	jobRequests: number;
+	/** Erasures of one learner begun where none was pending: each may add one job row besides its request's. */
+	erasuresBegun: number;
 }
 
 /** An erasure the service accepted for one learner in one application: what every request covering it promised. */
@@ -113,6 +120,8 @@ export class Model {
 	erasures = new Map<string, PendingErasure>();
 	/** The job clock: the seq of the newest accepted job (relative order is all that matters). */
 	clock = 0;
+	/** APP_ROW_QUOTA in force: the rows one application may store (docs/api.md, "Tenant limits"). */
+	rowQuota = Number.POSITIVE_INFINITY;
 	/** Management Idempotency-Keys (the realm's). */
 	realmKeys = new Map<string, KeyRecord>();
 	/**
@@ -151,7 +160,10 @@ export class Model {
 	/** Registers a pending erasure of the pair (or joins the one pending), OR-ing the suppression asked. */
 	beginErasure(app: number, learner: string, suppress: boolean): PendingErasure {
 		const key = `${app}\n${learner}`;
-		const pending = this.erasures.get(key) ?? { app, learner, suppress: false, erasedRegistrations: 0, erasedTags: 0, values: new Set<string>() };
+		const known = this.erasures.get(key);
+		const application = this.apps[app];
+		if (!known && application) application.erasuresBegun++;
+		const pending = known ?? { app, learner, suppress: false, erasedRegistrations: 0, erasedTags: 0, values: new Set<string>() };
 		pending.suppress ||= suppress;
 		this.erasures.set(key, pending);
 		return pending;
@@ -244,6 +256,25 @@ export class Model {
 				if (field.version < update.seq) registration[name] = { value, version: update.seq };
 			}
 		}
+	}
+
+	/**
+	 * The rows the application stores as its quota counts them (registrations, learner tags, registration tags):
+	 * `most` counting every row the model holds, `least` leaving out rows a pending or failed erasure may have
+	 * deleted already.
+	 */
+	storedRows(app: AppModel): { least: number; most: number } {
+		let least = 0;
+		let most = 0;
+		for (const registration of app.registrations.values()) {
+			most += 1 + registration.tags.length;
+			if (!app.uncertainRegistrations.has(registration.id) && !this.pendingErasure(app.index, registration.learner)) least += 1 + registration.tags.length;
+		}
+		for (const [learner, tags] of app.learnerTags) {
+			most += tags.length;
+			if (!this.pendingErasure(app.index, learner)) least += tags.length;
+		}
+		return { least, most };
 	}
 
 	/** The application's deletion was accepted: nothing of it may remain, and nothing of it is pending any more. */

@@ -20,7 +20,7 @@ import { type Tally, World, createApplication } from "./world";
  * keyed and unkeyed retries, application creation, deletion and moves — interleaved with queue deliveries (in any
  * order, duplicated or lost), sweeps and D1 faults, and runs each against the Worker and the reference model
  * (./model.ts), checking every answer; each run then settles and is checked whole (./invariants.ts). A failure
- * prints its seed and the shrunk sequence of commands; `npm run sim -- --seed S --path P` replays it.
+ * prints its seed and the shrunk sequence of commands; `npm run sim -- --seed S --path P --replay R` replays it.
  *
  * Chunks and move steps are made small (the test's only knobs: the modules' own bounds and pace), so that jobs
  * span several chunks and messages and moves several steps, and so interleave with everything else.
@@ -31,6 +31,8 @@ const RUNS = Number(env.SIM_RUNS || 12);
 const MAX_COMMANDS = Number(env.SIM_STEPS || 80);
 const SEED = env.SIM_SEED === "" ? Date.now() % 2_147_483_647 : Number(env.SIM_SEED);
 const PATH = env.SIM_PATH || undefined;
+/** The commands' own replay path (fast-check's replayPath): which commands of a shrunk sequence ran. */
+const REPLAY = env.SIM_REPLAY || undefined;
 
 const tally: Tally = { steps: 0, faults: 0, requests: 0, deliveries: 0 };
 let current: World | undefined;
@@ -59,6 +61,7 @@ afterAll(() => {
 /** A run's starting point: three applications (two in the default region, one in the EU), fresh pools of ids. */
 async function newSim(world: World, admin: string, member: string): Promise<Sim> {
 	const model = new Model();
+	model.rowQuota = Number(env.APP_ROW_QUOTA);
 	const regions: Region[] = ["default", "default", "eu"];
 	for (const [index, region] of regions.entries()) {
 		model.apps.push(newApp(index, await createApplication(region, `sim-${world.run}-${index}`), region));
@@ -73,6 +76,7 @@ async function newSim(world: World, admin: string, member: string): Promise<Sim>
 		tags: TAG_POOL,
 		serial: 0,
 		maxApps: 5,
+		configuredRowQuota: model.rowQuota,
 		shards: SHARDS.map((shard) => ({ name: shard.name, region: shard.region })),
 	};
 }
@@ -82,7 +86,7 @@ describe("the whole service", () => {
 		const admin = await realmUser("admin");
 		const member = await realmUser("member");
 		let runs = 0;
-		const property = fc.asyncProperty(fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS, size: "max", replayPath: PATH }), async (commands) => {
+		const property = fc.asyncProperty(fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS, size: "max", replayPath: REPLAY }), async (commands) => {
 			const world = new World(++runs, tally);
 			current = world;
 			const sim = await newSim(world, admin, member);
@@ -95,7 +99,8 @@ describe("the whole service", () => {
 		const line = `sim: ${details.numRuns} runs, ${tally.steps} steps, ${tally.faults} faults, violations = ${details.failed ? 1 : 0} (seed ${SEED})`;
 		task.meta.sim = line;
 		if (details.failed) {
-			const replay = `npm run sim -- --seed ${SEED} --path ${details.counterexamplePath}`;
+			const commands = /\/\*replayPath="([^"]*)"\*\//.exec(String(details.counterexample?.[0]))?.[1];
+			const replay = `npm run sim -- --seed ${SEED} --path ${details.counterexamplePath}${commands ? ` --replay '${commands}'` : ""}`;
 			const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
 			console.error(`${line}\n${error}\nshrunk: ${String(details.counterexample?.[0])}\nreplay: ${replay}`);
 		}

@@ -58,6 +58,11 @@ export class World {
 	queue: QueuedMessage[] = [];
 	/** The simulated clock's lead over the wall clock: the sweeper runs at wall time plus this. */
 	clockLead = 0;
+	/**
+	 * The operator's settings in force for this run, as bindings every request, delivery and sweep runs with (the
+	 * row quota, APP_ROW_QUOTA, when a command has lowered it). Empty: the test configuration's.
+	 */
+	settings: Record<string, string> = {};
 
 	constructor(
 		readonly run: number,
@@ -90,8 +95,7 @@ export class World {
 		const send = async (fault: Fault | null) => {
 			const request = apiRequest(method, path, { auth: options.auth, body: options.body });
 			if (options.key !== undefined) request.headers.set("Idempotency-Key", options.key);
-			const bindings = fault ? faultsAt(fault) : {};
-			const response = await fetchWithBindings(request, bindings);
+			const response = await fetchWithBindings(request, this.bindings(fault));
 			const text = await response.text();
 			return {
 				status: response.status,
@@ -117,7 +121,7 @@ export class World {
 		if (options.fault) this.tally.faults++;
 		const queue = message.dead ? env.JOBS_DEAD_LETTER_QUEUE : WORK_QUEUE;
 		const { result } = await deliver([message.body], {
-			env: envWith(options.fault ? faultsAt(options.fault) : {}),
+			env: envWith(this.bindings(options.fault)),
 			queue,
 			attempts: message.attempts,
 		});
@@ -125,6 +129,11 @@ export class World {
 		// max_retries: 5 on the work queue, 10 on the dead-letter queue (wrangler.toml); past that a message is gone.
 		if (!message.dead && message.attempts >= 6) this.queue.push({ body: message.body, attempts: 1, dead: true });
 		else if (!(message.dead && message.attempts >= 11)) this.queue.push({ ...message, attempts: message.attempts + 1 });
+	}
+
+	/** The run's settings, and D1 failing as `fault` says. */
+	bindings(fault: Fault | null = null): Partial<Env> {
+		return { ...(this.settings as unknown as Partial<Env>), ...(fault ? faultsAt(fault) : {}) };
 	}
 
 	/** Loses the queued message at `index` (the sweeper must find its job). */
@@ -138,7 +147,7 @@ export class World {
 		const controller = createScheduledController({ scheduledTime: new Date(Date.now() + this.clockLead), cron: "*/5 * * * *" });
 		if (fault) this.tally.faults++;
 		try {
-			await worker.scheduled(controller, envWith(fault ? faultsAt(fault) : {}));
+			await worker.scheduled(controller, envWith(this.bindings(fault)));
 		} catch {
 			// A sweep that meets a fault simply ends: the next one goes on.
 		}
@@ -199,6 +208,23 @@ export async function checkOneErasurePerLearner(appIds: string[]): Promise<strin
 		if (results[0]) return `application ${results[0].app_id} has ${results[0].n} unfinished erasures of one learner: a repeat must join the pending one`;
 	}
 	return null;
+}
+
+/**
+ * The rows of the `jobs` table each application holds on the shards (its moves are realm jobs, in the control
+ * database). During a move its jobs are on both shards (the destination's a copy of the source's): the larger count
+ * is the application's.
+ */
+export async function jobRowsOf(appIds: string[]): Promise<Map<string, number>> {
+	const rows = new Map<string, number>();
+	for (const db of databases().slice(1)) {
+		const { results } = await db
+			.prepare("SELECT app_id, count(*) AS n FROM jobs WHERE app_id IN (SELECT value FROM json_each(?1)) GROUP BY app_id")
+			.bind(JSON.stringify(appIds))
+			.all<{ app_id: string; n: number }>();
+		for (const row of results) rows.set(row.app_id, Math.max(rows.get(row.app_id) ?? 0, row.n));
+	}
+	return rows;
 }
 
 /** The error message of an answer that has one. */
