@@ -1,29 +1,24 @@
-import { zValidator } from "@hono/zod-validator";
-import { type Context, Hono } from "hono";
-import type { FC, PropsWithChildren } from "hono/jsx";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { FC } from "hono/jsx";
 import * as z from "zod";
 import { ApiError } from "../errors";
-import type { ApiAnswer, ApiClient } from "./api";
 import { segment } from "./api";
-import type { Session } from "./session";
-import { Layout, type Notice } from "./views";
+import { confirmation } from "./confirmations";
+import { Field, FormError, type FormState } from "./fields";
+import { type ConsoleContext, type ConsoleRouter, type FormPage, done, formOf, generalWords, noticeOf, page, refused } from "./flow";
+import { DAYS_REFUSAL, MANAGEMENT, MAX_INACTIVE_DAYS, apiFailure, field, findApplication, form, retentionPath, signedIn, tidy } from "./shared";
+import { Layout, type Notice, PostForm } from "./views";
 
 /**
  * The console's privacy views (SPEC §12): each application's retention policy, and the realm's audit trail with its
- * signed head and a download of the whole chain for scripts/verify-audit.mjs. Mounted by ./routes.tsx behind its
+ * signed head and a download of the whole chain for scripts/verify-audit.mjs. Registered by ./routes.tsx behind its
  * session, CSRF and origin checks; every action is the API's, called in-process as the signed-in session.
+ *
+ * The retention forms follow the console's rules (./flow.ts): every POST answers 303 to a GET page; a refused form
+ * comes back with what was typed and why, beside the field; setting a policy — which erases learners from the next
+ * sweep on — is reviewed here and carried out only by its confirmation page's button (./confirmations.tsx).
  */
 
-interface PrivacyConsoleEnv {
-	Bindings: Env;
-	Variables: { session: Session; csrf: string; api: ApiClient };
-}
-type PrivacyContext = Context<PrivacyConsoleEnv>;
-
-const MANAGEMENT = { management: true } as const;
-
-interface RetentionView {
+export interface RetentionView {
 	learnerInactiveDays: number;
 	createdDate: string;
 	updatedDate: string;
@@ -45,18 +40,6 @@ interface SignedHeadView {
 	signature: string;
 }
 
-const page = (c: PrivacyContext, element: unknown, status = 200) => c.html(`<!doctype html>${String(element)}`, status as ContentfulStatusCode);
-
-const failure = (answer: ApiAnswer<unknown>) => new ApiError(answer.status as ContentfulStatusCode, answer.message);
-
-/** A POST form carrying the session's CSRF token. */
-const Form: FC<PropsWithChildren<{ action: string; csrf: string; class?: string; label?: string }>> = (props) => (
-	<form method="post" action={props.action} class={props.class} aria-label={props.label}>
-		<input type="hidden" name="csrf" value={props.csrf} />
-		{props.children}
-	</form>
-);
-
 const Mono: FC<{ value: string }> = ({ value }) => <code class="mono">{value}</code>;
 
 /** A hash or another long id, shortened on the page; the whole value in its title. */
@@ -73,7 +56,13 @@ const Target: FC<{ target: Record<string, unknown> }> = ({ target }) => (
 	</>
 );
 
-const RetentionPage: FC<{ csrf: string; notice?: Notice | undefined; appId: string; policy: RetentionView | null; days?: string }> = (props) => (
+const RetentionPage: FC<{
+	csrf: string;
+	notice?: Notice | undefined;
+	appId: string;
+	policy: RetentionView | null;
+	form?: FormState | undefined;
+}> = (props) => (
 	<Layout title={`Retention policy of ${props.appId}`} csrf={props.csrf} notice={props.notice}>
 		<p>
 			<a href={`/console/applications/${segment(props.appId)}`}>Back to the application</a>
@@ -88,41 +77,30 @@ const RetentionPage: FC<{ csrf: string; notice?: Notice | undefined; appId: stri
 				<p class="muted">
 					Set {props.policy.createdDate}, last changed {props.policy.updatedDate}.
 				</p>
-				<Form action={`/console/applications/${segment(props.appId)}/retention/delete`} csrf={props.csrf} label="Turn retention off">
+				<PostForm action={`${retentionPath(props.appId)}/delete`} csrf={props.csrf} label="Turn retention off">
 					<button type="submit" class="secondary">
 						Turn retention off
 					</button>
-				</Form>
+				</PostForm>
 			</section>
 		) : (
 			<p>No retention policy: this application's learners are kept until they are erased.</p>
 		)}
-		<Form action={`/console/applications/${segment(props.appId)}/retention`} csrf={props.csrf} class="card" label="Set the retention policy">
+		<PostForm action={retentionPath(props.appId)} csrf={props.csrf} class="card" label="Set the retention policy">
 			<h2>{props.policy ? "Change the policy" : "Set a policy"}</h2>
-			<label for="learnerInactiveDays">Erase learners with no write for this many days</label>
-			<input id="learnerInactiveDays" name="learnerInactiveDays" type="number" min="1" max="36500" required value={props.days ?? ""} />
+			<FormError form={props.form} />
+			<Field
+				id="learnerInactiveDays"
+				name="learnerInactiveDays"
+				label="Erase learners with no write for this many days"
+				hint="Nothing is erased yet: the next page states what the policy will do, and asks you to confirm it."
+				inputMode="numeric"
+				maxLength={6}
+				required
+				form={props.form}
+			/>
 			<button type="submit">Continue</button>
-		</Form>
-	</Layout>
-);
-
-/** What setting a policy will do, stated before it is done (SPEC §10: safe by construction). */
-const ConfirmRetentionPage: FC<{ csrf: string; appId: string; days: number }> = (props) => (
-	<Layout title="Confirm the retention policy" csrf={props.csrf}>
-		<p>
-			From the next sweep on, every learner of application <Mono value={props.appId} /> with no write (a registration created or
-			deleted, tags, an update) for <strong>{props.days}</strong> days will be <strong>erased</strong>: registrations, tags and
-			details, at most 100 a sweep, as erasures requested by <Mono value="retention-policy" />. Erased data cannot be brought back.
-		</p>
-		<Form action={`/console/applications/${segment(props.appId)}/retention/confirm`} csrf={props.csrf} label="Confirm the retention policy">
-			<input type="hidden" name="learnerInactiveDays" value={String(props.days)} />
-			<button type="submit" class="danger">
-				Erase learners inactive for {props.days} days
-			</button>
-		</Form>
-		<p>
-			<a href={`/console/applications/${segment(props.appId)}/retention`}>Cancel</a>
-		</p>
+		</PostForm>
 	</Layout>
 );
 
@@ -200,60 +178,70 @@ const AuditPage: FC<{
 	</Layout>
 );
 
-const daysField = z.object({ learnerInactiveDays: z.coerce.number().int().min(1).max(36500) });
+/** The days a form typed, as a whole number the API takes, or null. */
+export function daysOf(typed: string): number | null {
+	const text = tidy(typed);
+	if (!/^[0-9]{1,6}$/.test(text)) return null;
+	const days = Number(text);
+	return days >= 1 && days <= MAX_INACTIVE_DAYS ? days : null;
+}
 
-const form = <T extends z.ZodType>(schema: T) =>
-	zValidator("form", schema, (result) => {
-		if (!result.success) throw new ApiError(400, `learnerInactiveDays: ${result.error.issues[0]?.message ?? "invalid"}`);
-	});
+/** The policy in force (null: none), or a 404 the console's error page shows when the application is gone. */
+export async function policyOf(c: ConsoleContext, appId: string): Promise<RetentionView | null> {
+	const answer = await c.var.api<RetentionView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(appId)}/retention`);
+	if (answer.ok && answer.body) return answer.body;
+	// 404 for a policy means none; 404 for the application itself fails the page.
+	if (answer.status === 404 && /no retention policy/.test(answer.message)) return null;
+	if (answer.status === 404) throw new ApiError(404, `There is no application ${appId} (or it was deleted)`);
+	throw apiFailure(answer);
+}
 
-/** The notices a redirect back to the retention page names (Post/Redirect/Get). */
-const DONE: Record<string, Notice> = {
-	set: { kind: "ok", text: "Retention policy set" },
-	off: { kind: "ok", text: "Retention turned off" },
-};
-
-/** The views, as a router ./routes.tsx mounts under /console. */
-export function privacyViews() {
-	const router = new Hono<PrivacyConsoleEnv>();
-
-	async function policyOf(c: PrivacyContext, appId: string): Promise<RetentionView | null> {
-		const answer = await c.var.api<RetentionView>(MANAGEMENT, "GET", `/appManagement/applications/${segment(appId)}/retention`);
-		if (answer.ok && answer.body) return answer.body;
-		// 404 for the application itself fails the page; 404 for a policy means none.
-		if (answer.status === 404 && /no retention policy/.test(answer.message)) return null;
-		throw failure(answer);
-	}
+/** The routes, registered on the console's router (./routes.tsx). */
+export function privacyRoutes(router: ConsoleRouter, formPage: FormPage): void {
+	const back = (c: ConsoleContext) => retentionPath(c.req.param("appId") ?? "");
 
 	router.get("/applications/:appId/retention", async (c) => {
 		const appId = c.req.param("appId");
-		return page(c, <RetentionPage csrf={c.var.csrf} notice={DONE[c.req.query("done") ?? ""]} appId={appId} policy={await policyOf(c, appId)} />);
+		return page(
+			c,
+			<RetentionPage csrf={c.var.csrf} notice={noticeOf(c)} appId={appId} policy={await policyOf(c, appId)} form={formOf(c, "retention")} />,
+		);
 	});
 
-	router.post("/applications/:appId/retention", form(daysField), async (c) => {
-		const appId = c.req.param("appId");
-		await policyOf(c, appId);
-		return page(c, <ConfirmRetentionPage csrf={c.var.csrf} appId={appId} days={c.req.valid("form").learnerInactiveDays} />);
+	// Setting (or changing) the policy: reviewed here, then the confirmation page, whose button alone asks the API.
+	router.post("/applications/:appId/retention", form(z.object({ learnerInactiveDays: field })), async (c) => {
+		const values = c.req.valid("form");
+		const days = daysOf(values.learnerInactiveDays);
+		if (days === null) return refused(c, back(c), "retention", { values, errors: { learnerInactiveDays: DAYS_REFUSAL } });
+		const app = await findApplication(c, c.req.param("appId"));
+		const current = await policyOf(c, app.id);
+		return confirmation(c, { kind: "setRetention", appId: app.id, appName: app.name, days, current: current?.learnerInactiveDays ?? null });
 	});
 
-	router.post("/applications/:appId/retention/confirm", form(daysField), async (c) => {
-		const appId = c.req.param("appId");
-		const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(appId)}/retention`, {
-			learnerInactiveDays: c.req.valid("form").learnerInactiveDays,
-		});
-		if (!answer.ok) {
-			const policy = await policyOf(c, appId);
-			return page(c, <RetentionPage csrf={c.var.csrf} notice={{ kind: "error", text: answer.message }} appId={appId} policy={policy} />, answer.status);
-		}
-		return c.redirect(`/console/applications/${segment(appId)}/retention?done=set`, 303);
-	});
+	// Where the confirmation page posted before confirmations were sealed in drafts: a form of an older page sets
+	// nothing (only a confirmation page's draft does), and leads back to the policy's page.
+	router.post("/applications/:appId/retention/confirm", async (c) =>
+		done(c, back(c), {
+			kind: "error",
+			text: "This confirmation is from an older page and has expired: nothing was set. Set the policy again below; the next page asks you to confirm it.",
+		}),
+	);
 
+	// Turning retention off erases nothing (learners are kept until erased): done at once, its result shown once.
 	router.post("/applications/:appId/retention/delete", async (c) => {
 		const appId = c.req.param("appId");
 		const answer = await c.var.api(MANAGEMENT, "DELETE", `/appManagement/applications/${segment(appId)}/retention`);
-		if (!answer.ok && answer.status !== 404) throw failure(answer);
-		return c.redirect(`/console/applications/${segment(appId)}/retention?done=off`, 303);
+		if (answer.ok) {
+			return done(c, back(c), { kind: "ok", text: "Retention turned off: this application's learners are kept until they are erased. Erasures it already started go on." });
+		}
+		if (answer.status === 404 && /no retention policy/.test(answer.message)) {
+			return done(c, back(c), { kind: "ok", text: "Retention was already off: there was no policy to turn off." });
+		}
+		if (answer.status === 404) return done(c, "/console/applications", { kind: "error", status: 404, text: `There is no application ${appId} any more (deleted?).` });
+		return done(c, back(c), { kind: "error", status: answer.status, text: generalWords(answer) });
 	});
+
+	for (const suffix of ["retention/confirm", "retention/delete"]) formPage(`/applications/:appId/${suffix}`, back);
 
 	router.get("/audit", async (c) => {
 		const more = c.req.query("more");
@@ -264,11 +252,11 @@ export function privacyViews() {
 			c.var.api<{ entries: AuditEntryView[]; more?: string }>(MANAGEMENT, "GET", `/appManagement/audit${query}`),
 			c.var.api<SignedHeadView>(MANAGEMENT, "GET", "/appManagement/audit/head"),
 		]);
-		const notice: Notice | undefined = entries.ok ? undefined : { kind: "error", text: entries.message };
+		const notice: Notice | undefined = noticeOf(c) ?? (entries.ok ? undefined : { kind: "error", status: entries.status, text: entries.message });
 		return page(
 			c,
 			<AuditPage
-				csrf={c.var.csrf}
+				{...signedIn(c)}
 				notice={notice}
 				entries={entries.body?.entries ?? []}
 				head={head.ok ? head.body : null}
@@ -282,7 +270,7 @@ export function privacyViews() {
 
 	router.get("/audit/head.json", async (c) => {
 		const answer = await c.var.api(MANAGEMENT, "GET", "/appManagement/audit/head");
-		if (!answer.ok) throw failure(answer);
+		if (!answer.ok) throw apiFailure(answer);
 		return c.body(JSON.stringify(answer.body, null, 2), 200, {
 			"Content-Type": "application/json; charset=utf-8",
 			"Content-Disposition": 'attachment; filename="audit-head.json"',
@@ -299,7 +287,7 @@ export function privacyViews() {
 				"GET",
 				`/appManagement/audit${more ? `?more=${encodeURIComponent(more)}` : ""}`,
 			);
-			if (!answer.ok || !answer.body) throw failure(answer);
+			if (!answer.ok || !answer.body) throw apiFailure(answer);
 			entries.push(...answer.body.entries);
 			more = answer.body.more;
 		} while (more);
@@ -308,6 +296,4 @@ export function privacyViews() {
 			"Content-Disposition": 'attachment; filename="audit-chain.json"',
 		});
 	});
-
-	return router;
 }

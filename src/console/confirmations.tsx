@@ -2,7 +2,7 @@ import * as z from "zod";
 import { segment } from "./api";
 import { openDraft } from "./drafts";
 import { type Confirmation, type ConsoleContext, type ConsoleRouter, type FormPage, type PageDraft, done, page, redirect, refusalOf, refused } from "./flow";
-import { LEARNER_ID_RULE, MANAGEMENT, REQUESTER_RULES, asApp, field, form, signedIn, startedJob } from "./shared";
+import { DAYS_REFUSAL, LEARNER_ID_RULE, MANAGEMENT, REQUESTER_RULES, asApp, field, form, retentionPath, signedIn, startedJob } from "./shared";
 import { ConfirmPage, Verbatim, VerbatimList, When } from "./views";
 
 /**
@@ -152,6 +152,36 @@ export function confirmationRoutes(router: ConsoleRouter, formPage: FormPage): v
 					button: "Lift the suppression",
 					cancel: `/console/applications/${segment(confirm.appId)}`,
 				};
+			case "setRetention":
+				return {
+					title: "Set this retention policy?",
+					heading: (
+						<>
+							Erase the learners of {confirm.appName} inactive for {confirm.days} days?
+						</>
+					),
+					intro:
+						"From the next sweep on, every learner of this application with no write (a registration created or deleted, tags, an update) for this many days is erased: registrations, tags and details.",
+					facts: [
+						{ term: "Application", detail: `${confirm.appName} (${confirm.appId})` },
+						{ term: "Policy", detail: `erase learners with no write for ${confirm.days} day${confirm.days === 1 ? "" : "s"}` },
+						{
+							term: "In force now",
+							detail:
+								confirm.current === null
+									? "no policy: learners are kept until erased"
+									: `${confirm.current} days, which this replaces${confirm.days < confirm.current ? " (learners inactive for less time than before are erased too)" : ""}`,
+						},
+						{
+							term: "Each sweep",
+							detail:
+								"every 5 minutes, at most 100 learners of this application, longest inactive first, each by an ordinary erasure requested by retention-policy, with its receipt, not suppressed",
+						},
+					],
+					warning: "Erased data cannot be brought back. Turning the policy off later stops further erasures; it does not undo those done.",
+					button: `Erase learners inactive for ${confirm.days} days`,
+					cancel: retentionPath(confirm.appId),
+				};
 		}
 	}
 
@@ -253,6 +283,27 @@ export function confirmationRoutes(router: ConsoleRouter, formPage: FormPage): v
 					);
 				}
 				return done(c, back, { kind: "ok", text: "Suppression lifted: registrations naming this learner id are accepted again:", values: [confirm.learnerId] });
+			}
+			case "setRetention": {
+				const answer = await c.var.api(MANAGEMENT, "PUT", `/appManagement/applications/${segment(confirm.appId)}/retention`, {
+					learnerInactiveDays: confirm.days,
+				});
+				const back = retentionPath(confirm.appId);
+				if (answer.status === 404) {
+					return done(c, "/console/applications", { kind: "error", status: 404, text: `There is no application ${confirm.appId} any more (deleted meanwhile?): no policy was set.` });
+				}
+				if (!answer.ok) {
+					return refused(
+						c,
+						back,
+						"retention",
+						refusalOf(answer, { learnerInactiveDays: String(confirm.days) }, [{ status: 400, match: /learnerInactiveDays/, field: "learnerInactiveDays", text: DAYS_REFUSAL }]),
+					);
+				}
+				return done(c, back, {
+					kind: "ok",
+					text: `Retention policy set: learners with no write for ${confirm.days} days are erased from the next sweep on.`,
+				});
 			}
 		}
 	}

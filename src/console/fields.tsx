@@ -45,6 +45,8 @@ interface FieldProps {
 	maxLength?: number;
 	autocomplete?: string;
 	placeholder?: string;
+	/** "numeric" for a number typed as text (a refused value is shown back exactly as typed, as no number input can). */
+	inputMode?: "numeric";
 }
 
 /** The described-by ids of a field: its hint and its error. */
@@ -69,6 +71,7 @@ export const Field: FC<FieldProps> = (props) => {
 				value={props.form?.values[props.name] ?? props.value}
 				required={props.required}
 				maxLength={props.maxLength}
+				inputmode={props.inputMode}
 				autocomplete={props.autocomplete}
 				placeholder={props.placeholder}
 				aria-invalid={error ? "true" : undefined}

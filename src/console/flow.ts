@@ -73,7 +73,15 @@ export type Confirmation =
 			holders: { id: string; name: string; shard: string; registrations: number }[];
 	  }
 	| { kind: "move"; appId: string; appName: string; from: string; fromRegion: string; to: string; toRegion: string; allowRegionChange: boolean }
-	| { kind: "liftSuppression"; appId: string; appName: string; learnerId: string; since: string; jobId: string };
+	| { kind: "liftSuppression"; appId: string; appName: string; learnerId: string; since: string; jobId: string }
+	| {
+			kind: "setRetention";
+			appId: string;
+			appName: string;
+			days: number;
+			/** The policy in force when it was reviewed (its days), or null for none. */
+			current: number | null;
+	  };
 
 /** Renders a page (a JSX element) as an HTML document. */
 export const page = (c: ConsoleContext, element: unknown, status: number = 200) =>

@@ -13,7 +13,7 @@ import { LIMITS } from "../limits";
 import { log } from "../log";
 import { type ApiFetch, apiClient, jobIdOf, segment } from "./api";
 import { consoleFile } from "./assets";
-import { privacyViews } from "./audit";
+import { privacyRoutes } from "./audit";
 import { appendAudit } from "../db/audit";
 import type { UsageView } from "./charts";
 import { confirmation, confirmationRoutes } from "./confirmations";
@@ -930,7 +930,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 
 	// Retention policies and the audit trail (SPEC §12): ./audit.tsx.
-	router.route("/", privacyViews());
+	privacyRoutes(router, formPage);
 
 	router.notFound((c) => page(c, <ErrorPage title="Not found" message="The console has no such page" />, 404));
 

@@ -55,6 +55,15 @@ export const LEARNER_ID_RULE: RefusalRule = {
 	field: "learnerId",
 	text: "A learner id is 1 to 255 characters, without control characters.",
 };
+/** The most days a retention policy may name (the API's bound: 100 years). */
+export const MAX_INACTIVE_DAYS = 36_500;
+
+/** Why a retention policy's number of days is refused, in the console's words. */
+export const DAYS_REFUSAL = `Type a whole number of days from 1 to ${MAX_INACTIVE_DAYS.toLocaleString("en")} (100 years).`;
+
+/** The page of an application's retention policy (./audit.tsx). */
+export const retentionPath = (appId: string) => `/console/applications/${segment(appId)}/retention`;
+
 /** What every signed-in page needs: its forms' CSRF token and the notice its draft holds. */
 export const signedIn = (c: ConsoleContext) => ({ csrf: c.var.csrf, notice: noticeOf(c) });
 

@@ -30,6 +30,10 @@ describe("Post/Redirect/Get", () => {
 			[`/applications/${app.appId}/webhook`, { url: "ftp://x" }],
 			[`/applications/${app.appId}/webhook/test`, {}],
 			[`/applications/${app.appId}/suppression`, { learnerId: "never-suppressed" }],
+			[`/applications/${app.appId}/retention`, { learnerInactiveDays: "30" }],
+			[`/applications/${app.appId}/retention`, { learnerInactiveDays: "0" }],
+			[`/applications/${app.appId}/retention/confirm`, { learnerInactiveDays: "30" }],
+			[`/applications/${app.appId}/retention/delete`, {}],
 			["/users", { email: "", role: "admin" }],
 			["/users/delete", { email: "nobody@example.com" }],
 			[`${learnerBase}/tags`, { tags: "" }],
@@ -63,6 +67,8 @@ describe("Post/Redirect/Get", () => {
 			[`/applications/${app.appId}/webhook`, `/console/applications/${app.appId}`],
 			[`/applications/${app.appId}/webhook/test`, `/console/applications/${app.appId}`],
 			[`/applications/${app.appId}/suppression`, `/console/applications/${app.appId}`],
+			[`/applications/${app.appId}/retention/confirm`, `/console/applications/${app.appId}/retention`],
+			[`/applications/${app.appId}/retention/delete`, `/console/applications/${app.appId}/retention`],
 			[`${learnerBase}/tags`, `/console${learnerBase}`],
 			[`${learnerBase}/tags/delete`, `/console${learnerBase}`],
 			[`${learnerBase}/info`, `/console${learnerBase}`],
@@ -75,7 +81,7 @@ describe("Post/Redirect/Get", () => {
 			expect(response.headers.get("Location"), path).toBe(page);
 		}
 		// Pages that are their own confirmation answer themselves.
-		for (const path of [`/applications/${app.appId}/move`, `/applications/${app.appId}/delete`, "/users", "/applications"]) {
+		for (const path of [`/applications/${app.appId}/move`, `/applications/${app.appId}/delete`, `/applications/${app.appId}/retention`, "/users", "/applications"]) {
 			expect((await fetchConsole(get(path, s.cookie))).status, path).toBe(200);
 		}
 	});
