@@ -227,6 +227,11 @@ export interface ExportClaim {
 	claimed: boolean;
 	/** The job's status after the attempt (another delivery may have finished it, or an erasure cancelled it). */
 	status: string | null;
+	/**
+	 * The job ended without a document to keep: cancelled (by an erasure of its learner, or by this attempt, finding
+	 * one pending) or failed. Whatever it wrote is to be deleted.
+	 */
+	abandoned: boolean;
 	/** The application is frozen for a move: nothing was claimed; try again shortly. */
 	frozen: boolean;
 	/** The application may have a webhook (app_storage.webhook_hint): the job's end has an event to look at. */
@@ -235,33 +240,57 @@ export interface ExportClaim {
 
 const NOT_FROZEN = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?2 AND frozen_at IS NOT NULL AND deleted_at IS NULL)";
 
+/** What an erasure's chunk writes on the learner's exports it cancels, and what an export writes cancelling itself. */
+export const EXPORT_CANCELLED = "Cancelled: the learner's data was erased";
+
 /**
- * Claims the export's next chunk and records what it did, in one statement: the cursor read must still be current
+ * An erasure of the export's learner is pending (?2 app, ?9 the learner's HMAC): the erasure will delete whatever the
+ * export gathers, so the export goes no further. One probe of jobs_by_learner (app, HMAC, type, status).
+ */
+const ERASURE_PENDING = `EXISTS (SELECT 1 FROM jobs e INDEXED BY jobs_by_learner WHERE e.app_id = ?2 AND e.learner_hash = ?9
+  AND e.type = 'deleteAllLearnerData' AND e.status IN ('queued', 'running'))`;
+
+/** Cancels the export (?1) read at cursor ?8 when an erasure of its learner is pending, dropping the learner's id. */
+const CANCEL_IF_ERASING = (where: string) =>
+	`UPDATE jobs SET status = 'completed', completed_at = ?4, touched_at = ?4, learner_id = NULL, error = '${EXPORT_CANCELLED.replaceAll("'", "''")}'
+	 WHERE id = ?1 AND ${where} AND ${ERASURE_PENDING}`;
+
+/**
+ * Claims the export's next chunk and records what it did, in one transaction: the cursor read must still be current
  * (optimistic, as every chunk's claim), the job unfinished, its application not frozen for a move. The chunk's part
  * was written to R2 before: a claim lost leaves it to whoever holds the chunk (the same part, under the same name).
+ * An erasure of the learner accepted since the export began cancels it instead (as the erasure's first chunk would):
+ * nothing more is gathered, and no document is made of a learner being erased.
  */
 export async function claimExportStep(db: Db, job: Job, lease: string, step: ExportStep, now: string): Promise<ExportClaim> {
-	const [, outcome] = await db.batch([
-		db
-			.prepare(
-				`UPDATE jobs SET cursor = cursor + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4), touched_at = ?4,
-				   resends = 0, position = ?5, payload = ?6, registrations_affected = registrations_affected + ?7
-				 WHERE id = ?1 AND cursor = ?8 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
-			)
-			.bind(job.id, job.appId, lease, now, step.position, JSON.stringify(step.plan), step.registrations, job.cursor),
-		db
-			.prepare(
-				`SELECT status, lease = ?3 AS claimed,
-				   (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen,
-				   (SELECT webhook_hint FROM app_storage WHERE app_id = ?2) AS webhook_hint
-				 FROM jobs WHERE id = ?1`,
-			)
-			.bind(job.id, job.appId, lease),
+	// ?1 job, ?2 app, ?3 lease, ?4 now, ?5 position, ?6 plan, ?7 registrations, ?8 cursor read, ?9 learner HMAC
+	const params = [job.id, job.appId, lease, now, step.position, JSON.stringify(step.plan), step.registrations, job.cursor, job.learnerHash];
+	const [, , outcome] = await db.batch([
+		prepareWith(db, CANCEL_IF_ERASING(`cursor = ?8 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`), params),
+		prepareWith(
+			db,
+			`UPDATE jobs SET cursor = cursor + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4), touched_at = ?4,
+			   resends = 0, position = ?5, payload = ?6, registrations_affected = registrations_affected + ?7
+			 WHERE id = ?1 AND cursor = ?8 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
+			params,
+		),
+		prepareWith(
+			db,
+			`SELECT status, error IS NOT NULL AS ended_without_document, lease = ?3 AS claimed,
+			   (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen,
+			   (SELECT webhook_hint FROM app_storage WHERE app_id = ?2) AS webhook_hint
+			 FROM jobs WHERE id = ?1`,
+			params,
+		),
 	]);
-	const row = outcome?.results[0] as { status: string; claimed: number; frozen: number | null; webhook_hint: number | null } | undefined;
+	const row = outcome?.results[0] as
+		| { status: string; ended_without_document: number; claimed: number; frozen: number | null; webhook_hint: number | null }
+		| undefined;
+	const status = row?.status ?? null;
 	return {
 		claimed: Boolean(row?.claimed),
-		status: row?.status ?? null,
+		status,
+		abandoned: status === "failed" || (status === "completed" && Boolean(row?.ended_without_document)),
 		frozen: !row?.claimed && Boolean(row?.frozen),
 		announce: row?.webhook_hint !== 0,
 	};
@@ -270,17 +299,19 @@ export async function claimExportStep(db: Db, job: Job, lease: string, step: Exp
 /**
  * Completes an export under the lease its final chunk claimed, dropping the learner's id: from here on the job names
  * the learner by HMAC only, and its document is in R2. False when the lease was lost (another delivery took the
- * chunk over, or an erasure cancelled the job).
+ * chunk over, or an erasure cancelled the job), or when an erasure of the learner is pending: then it cancels the
+ * export instead, in the same transaction.
  */
 export async function completeExport(db: Db, job: Job, lease: string, now: string): Promise<boolean> {
-	const result = await db
-		.prepare(
-			`UPDATE jobs SET status = 'completed', completed_at = ?3, learner_id = NULL, error = NULL, touched_at = ?3
-			 WHERE id = ?1 AND lease = ?2 AND cursor = ?4 AND status = 'running' AND ${NOT_MOVING("jobs.app_id")}`,
-		)
-		.bind(job.id, lease, now, job.cursor + 1)
-		.run();
-	return result.meta.changes > 0;
+	// ?1 job, ?2 app, ?3 lease, ?4 now, ?5 cursor claimed, ?9 learner HMAC
+	const params = [job.id, job.appId, lease, now, job.cursor + 1, null, null, null, job.learnerHash];
+	const underLease = `lease = ?3 AND cursor = ?5 AND status = 'running' AND ${NOT_MOVING("jobs.app_id")}`;
+	// An erasure of the learner accepted while the document was being made: cancelled, not completed.
+	const [, completed] = await db.batch([
+		prepareWith(db, CANCEL_IF_ERASING(underLease), params),
+		prepareWith(db, `UPDATE jobs SET status = 'completed', completed_at = ?4, learner_id = NULL, error = NULL, touched_at = ?4 WHERE id = ?1 AND ${underLease}`, params),
+	]);
+	return (completed?.meta.changes ?? 0) > 0;
 }
 
 /** Fails an export whose document cannot be made (too large to sign as one), under its lease, dropping the learner id. */

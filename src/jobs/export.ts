@@ -1,6 +1,7 @@
 import { config } from "../config";
 import { findPlacement } from "../db/applications";
 import {
+	type ExportClaim,
 	type ExportPlan,
 	type ExportedJob,
 	type ExportedRegistration,
@@ -159,6 +160,9 @@ export function assembleExport(
 	};
 }
 
+/** A claim refused: "ended" when the export was cancelled or failed where its application may have a webhook (its event). */
+const ended = (claim: ExportClaim): RunOutcome => (claim.abandoned && claim.announce ? "ended" : "done");
+
 /** One gathering chunk: its part (if it found anything) to R2, then its claim. */
 async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerHash: string }, plan: ExportPlan, bounds: typeof CHUNK_BOUNDS) {
 	let part: Part | null = null;
@@ -187,8 +191,11 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	if (part) await bucket.put(key, JSON.stringify(part), { httpMetadata: { contentType: "application/json" } });
 	const registrations = part && "registrations" in part ? part.registrations.length : 0;
 	const claim = await retryTransient(() => claimExportStep(db, job, crypto.randomUUID(), { plan: next, position, registrations }, nowIso()));
-	// Refused because the job has ended meanwhile (an erasure cancelled it, say): nothing will ever read this part.
-	if (!claim.claimed && part && claim.status !== "queued" && claim.status !== "running") await bucket.delete(key);
+	// Refused because the job has ended meanwhile: cancelled (by an erasure of the learner, or by this claim, which
+	// found one pending) or failed, nothing will ever read what it gathered; completed by another delivery, this part
+	// is not one of its own.
+	if (claim.abandoned) await deleteExportObjects(env, { jobId: job.id, region: plan.region });
+	else if (!claim.claimed && part && claim.status !== "queued" && claim.status !== "running") await bucket.delete(key);
 	return claim;
 }
 
@@ -196,7 +203,8 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerHash: string }, plan: ExportPlan): Promise<RunOutcome> {
 	const lease = crypto.randomUUID();
 	const claim = await retryTransient(() => claimExportStep(db, job, lease, { plan, position: job.position, registrations: 0 }, nowIso()));
-	if (!claim.claimed) return claim.frozen ? "wait" : "done";
+	if (claim.abandoned) await deleteExportObjects(env, { jobId: job.id, region: plan.region });
+	if (!claim.claimed) return claim.frozen ? "wait" : ended(claim);
 	const bucket = exportBucket(env, plan.region);
 	const key = documentKey(job.id);
 	const parts = (await listAll(bucket, `exports/${job.id}/part-`)).sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -258,7 +266,7 @@ export async function runExport(
 		if (plan.phase === "finish") return finish(env, db, { ...job, learnerId, learnerHash }, plan);
 		const claim = await gather(env, db, { ...job, learnerId, learnerHash }, plan, options.bounds);
 		if (claim.frozen) return "wait";
-		if (!claim.claimed) return "done";
+		if (!claim.claimed) return ended(claim);
 	}
 	return "continue";
 }

@@ -2,6 +2,7 @@ import { config } from "../config";
 import { findPlacement } from "../db/applications";
 import { refusalOf } from "../db/app-storage";
 import {
+	EXPORT_CANCELLED,
 	type ExportedJob,
 	type RealmExportChild,
 	acceptLearnerExport,
@@ -112,6 +113,9 @@ export async function runRealmExport(env: Env, control: Db, jobId: string): Prom
 	const states = (await Promise.all(children.map((child) => childExport(env, control, child)))).flatMap((found) => (found ? [found.job] : []));
 	const unfinished = states.some((child) => child.status === "queued" || child.status === "running");
 	const failed = states.some((child) => child.status === "failed");
+	// An application's export cancelled by an erasure of the learner there: the realm's document can never be made
+	// (it is whole or not at all), and the realm job says why rather than passing for a completed export.
+	const cancelled = states.filter((child) => child.status === "completed" && child.error !== null).map((child) => child.appId);
 	const status = unfinished ? "running" : failed ? "failed" : "completed";
 	await retryTransient(() =>
 		saveStep(
@@ -123,6 +127,7 @@ export async function runRealmExport(env: Env, control: Db, jobId: string): Prom
 				registrationsAffected: states.reduce((sum, child) => sum + child.registrationsAffected, 0),
 				status,
 				...(status === "failed" && { error: "The learner could not be exported from some applications: ask again" }),
+				...(status === "completed" && cancelled.length > 0 && { error: `${EXPORT_CANCELLED} in application${cancelled.length === 1 ? "" : "s"} ${cancelled.join(", ")}` }),
 			},
 			nowIso(),
 		),

@@ -1,0 +1,175 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
+import { exportPlan } from "../../src/db/exports";
+import { getJobById } from "../../src/db/jobs";
+import { JOB_PACE } from "../../src/jobs/run";
+import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { MANAGEMENT, type TestApp, appOnShard, realmUser, uniqueValue } from "../support/fixtures";
+import { objectKeys, objectsNaming } from "../support/objects";
+import { acceptErasure, acceptExport, deliver, drain, sentDuring } from "../support/queue";
+import { SHARDS, seedLearnerRegistrations, shardOf } from "../support/seed";
+
+/**
+ * An erasure that lands while an export of the same learner is still running (SPEC §12; src/db/storage-schema.md,
+ * "Exports (R2)": an erasure cancels the learner's unfinished exports and deletes their objects). The queue is driven
+ * by hand, one chunk per message, so the two jobs' chunks interleave in every order that matters: whatever the order,
+ * once the erasure has completed no object of the export is left in either bucket, the export is not reported as a
+ * completed export with a document, and GET /jobs/{jobId}/export answers what the contract says of an erased
+ * learner's export (404, "gone").
+ */
+
+const chunks = { ...JOB_PACE };
+beforeEach(() => {
+	JOB_PACE.chunksPerMessage = 1;
+});
+afterEach(() => {
+	Object.assign(JOB_PACE, chunks);
+});
+
+/** Delivers one message (one chunk): answers the continuations it sent, kept from the queue. */
+async function step(message: JobMessage): Promise<JobMessage[]> {
+	const { result, sent } = await sentDuring(() => deliver([message]));
+	expect(result.result.explicitAcks).toEqual(result.ids);
+	return sent.map((next) => JobMessageSchema.parse(next.body));
+}
+
+/** Runs `chunks` chunks of a job, one message each: answers the message that carries it on (null once it ended). */
+async function run(message: JobMessage, count: number): Promise<JobMessage | null> {
+	let next: JobMessage | null = message;
+	for (let i = 0; i < count && next; i++) next = (await step(next))[0] ?? null;
+	return next;
+}
+
+const CANCELLED = "Cancelled: the learner's data was erased";
+
+/** A learner with 1 200 registrations (a tag each) on an application of the shard: its export takes 7 chunks. */
+async function learnerOn(shard: string): Promise<{ app: TestApp; learnerId: string; admin: string }> {
+	const app = await appOnShard(shard);
+	const learnerId = uniqueValue("erased-while-exported");
+	await seedLearnerRegistrations(app.appId, learnerId, 1200, learnerId);
+	return { app, learnerId, admin: await realmUser("admin") };
+}
+
+/** What must hold once the erasure has completed, whatever the order the two jobs ran in. */
+async function expectExportGone(app: TestApp, learnerId: string, exportId: string): Promise<void> {
+	expect(await objectKeys(`exports/${exportId}/`)).toEqual([]);
+	expect(await objectsNaming([learnerId, "before@example.com"])).toEqual([]);
+	// Reported as cancelled by the erasure, never as an export whose document can be fetched.
+	expect(await getJob(app.auth, exportId)).toMatchObject({ type: "exportLearnerData", status: "completed", message: CANCELLED });
+	expect(await expectMessage(await call("GET", `/jobs/${exportId}/export`, { auth: app.auth }), 404)).toBe(
+		`The document of export [${exportId}] is gone: its learner was erased, or its retention passed`,
+	);
+	const job = await getJobById(await shardOf(app.appId), exportId);
+	expect(job?.learnerId).toBeNull();
+	expect(job && exportPlan(job).purged).toBe(true);
+	// The learner is gone: a new export finds no one.
+	const again = await call("POST", `/learner/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent("x@example.com")}`, { auth: app.auth });
+	expect(again.status).toBe(404);
+}
+
+describe("an erasure landing while an export of the same learner runs", () => {
+	for (const shard of SHARDS) {
+		const bucket = shard.region === "eu" ? "EXPORTS_EU" : "EXPORTS";
+
+		it(`cancels it between chunks and leaves none of its parts in ${bucket} (${shard.name})`, async () => {
+			const { app, learnerId, admin } = await learnerOn(shard.name);
+			const exported = await acceptExport(app, learnerId, admin);
+			// Two chunks of the export: two parts in the region's bucket.
+			const exportNext = await run(exported, 2);
+			expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([1, 2].map((n) => `${bucket}:exports/${exported.jobId}/part-0000000${n}.json`));
+			expect(exportNext).not.toBeNull();
+
+			const erasure = await acceptErasure(app, learnerId, admin);
+			// The erasure's first chunk, then the export's next, then the rest of both.
+			const erasureNext = await run(erasure, 1);
+			if (exportNext) await drain(exportNext);
+			if (erasureNext) await drain(erasureNext);
+
+			expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1200 });
+			await expectExportGone(app, learnerId, exported.jobId);
+		});
+	}
+
+	it("does not let the export finish, or give its document, once the erasure is accepted, even when the export's chunks run first", async () => {
+		const { app, learnerId, admin } = await learnerOn(SHARDS[0]?.name ?? "");
+		const exported = await acceptExport(app, learnerId, admin);
+		// All its gathering chunks (three of registrations, one finding none, one of jobs, one finding none): only the
+		// last chunk, which stores the document, is left.
+		const last = await run(exported, 6);
+		expect(last).not.toBeNull();
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toHaveLength(4);
+
+		const erasure = await acceptErasure(app, learnerId, admin);
+		// The export's last chunk runs before any of the erasure's.
+		if (last) await drain(last);
+		expect(await call("GET", `/jobs/${exported.jobId}/export`, { auth: app.auth }).then((response) => response.status)).not.toBe(200);
+		expect(await getJob(app.auth, exported.jobId)).toMatchObject({ status: "completed", message: CANCELLED });
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
+
+		await drain(erasure);
+		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1200 });
+		await expectExportGone(app, learnerId, exported.jobId);
+	});
+
+	it("cancels it when the erasure is accepted while its last chunk makes the document: never completed, nothing left", async () => {
+		const { app, learnerId, admin } = await learnerOn(SHARDS[0]?.name ?? "");
+		const exported = await acceptExport(app, learnerId, admin);
+		const last = await run(exported, 6);
+		// The erasure is accepted the moment the document is stored, before the chunk completes the export.
+		let accepted: Response | null = null;
+		const erasurePath = `/learner/${encodeURIComponent(learnerId)}/delete-information?userEmail=${encodeURIComponent(admin)}`;
+		const watched = new Proxy(env.EXPORTS, {
+			get(target, property) {
+				const value = Reflect.get(target, property) as unknown;
+				if (property !== "put" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+				return async (...args: Parameters<R2Bucket["put"]>) => {
+					const stored = await target.put(...args);
+					if (String(args[0]).endsWith("/document.json")) accepted = await fetchWithBindings(apiRequest("POST", erasurePath, { auth: app.auth }), {});
+					return stored;
+				};
+			},
+		});
+		const { result, sent } = await sentDuring(() => deliver(last ? [last] : [], { env: envWith({ EXPORTS: watched }) }));
+		expect(result.result.explicitAcks).toEqual(result.ids);
+		expect((accepted as Response | null)?.status).toBe(204);
+		expect(await getJob(app.auth, exported.jobId)).toMatchObject({ status: "completed", message: CANCELLED });
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
+		expect((await call("GET", `/jobs/${exported.jobId}/export`, { auth: app.auth })).status).toBe(404);
+
+		const erasure = sent.map((message) => JobMessageSchema.parse(message.body)).find((message) => message.type === "deleteAllLearnerData");
+		expect(erasure).toBeDefined();
+		if (erasure) await drain(erasure);
+		await expectExportGone(app, learnerId, exported.jobId);
+	});
+
+	it("cancels a realm-wide export whose application's export it cancelled: the realm job says so and has no document", async () => {
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-erased-while-exported");
+		const eu = SHARDS.find((shard) => shard.region === "eu")?.name ?? "";
+		const holders = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(eu)];
+		for (const app of holders) await seedLearnerRegistrations(app.appId, learnerId, 600, `${learnerId}-${app.appId}`);
+		const { result: response, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/learners/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(admin)}`, { auth: MANAGEMENT }),
+		);
+		expect(response.status).toBe(204);
+		const realmJobId = jobIdOf(response);
+		const children = sent.map((message) => JobMessageSchema.parse(message.body)).filter((message) => message.jobId !== realmJobId);
+		expect(children).toHaveLength(2);
+		// One chunk of each application's export, then the learner is erased in the EU application only.
+		const next: (JobMessage | null)[] = [];
+		for (const child of children) next.push(await run(child, 1));
+		await drain(await acceptErasure(holders[1] as TestApp, learnerId, admin));
+		for (const message of next) if (message) await drain(message);
+		await drain({ type: "exportLearnerData", jobId: realmJobId });
+
+		const realm = await getJob(MANAGEMENT, realmJobId);
+		expect(realm.status).toBe("completed");
+		expect(realm.message).toMatch(/^Cancelled: the learner's data was erased in application /);
+		expect(realm.message).toContain(holders[1]?.appId);
+		expect((await call("GET", `/jobs/${realmJobId}/export`, { auth: MANAGEMENT })).status).toBe(404);
+		const euExport = children.find((child) => child.jobId.startsWith(holders[1]?.appId ?? "-"))?.jobId ?? "";
+		expect(await objectKeys(`exports/${euExport}/`)).toEqual([]);
+	});
+});
