@@ -27,8 +27,10 @@ export interface Pools {
 	adminEmail: string;
 	/** The ids a batch body names: the batch operation's own kind of owner (set by bodies()). */
 	batchIds?: string[];
-	/** `more` tokens issued to the fuzzed application. */
+	/** `more` tokens issued to the fuzzed application, and the realm's (the audit trail's, its job list's). */
 	pagingTokens: string[];
+	/** The audit trail's action names (GET /appManagement/audit?action=). */
+	auditActions: readonly string[];
 	docsFiles: string[];
 	/** Shard names a move may name: the service's shards and one that is not. */
 	shardNames: string[];
@@ -257,8 +259,14 @@ export function nearSchema(schema: unknown, components: Json, pools: Pools, name
 			}
 			case "string":
 				return stringNear(resolved, name, pools);
-			case "integer":
-				return fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1, 2_592_000, 2_592_001, 2 ** 53));
+			case "integer": {
+				const any = [fc.integer(), fc.constantFrom(0, -1, 1, 2_592_000, 2_592_001, 2 ** 53)];
+				if (typeof resolved.minimum !== "number" && typeof resolved.maximum !== "number") return fc.oneof(...any);
+				// A bounded integer: within its bounds now and then, and at either side of each.
+				const min = Number(resolved.minimum ?? 0);
+				const max = Number(resolved.maximum ?? 2 ** 31);
+				return fc.oneof(...any, fc.integer({ min, max }), fc.constantFrom(min - 1, min, max, max + 1));
+			}
 			case "number":
 				return fc.double();
 			case "boolean":
@@ -475,6 +483,13 @@ export function queries(operation: Operation, pools: Pools): fc.Arbitrary<[strin
 			case "since":
 			case "until":
 				return fc.oneof(fc.constantFrom(...TIMES), fc.string());
+			case "action":
+				return fc.oneof(
+					{ weight: 3, arbitrary: fc.constantFrom(...pools.auditActions) },
+					{ weight: 1, arbitrary: fc.constantFrom(...pools.auditActions).map((action) => action.toUpperCase()) },
+					{ weight: 1, arbitrary: fc.constantFrom(...pools.auditActions).map((action) => `${action} `) },
+					{ weight: 2, arbitrary: pathValue(name, pools) },
+				);
 			case "more":
 				return fc.oneof(
 					fc.constantFrom(...pools.pagingTokens),

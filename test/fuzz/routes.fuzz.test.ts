@@ -6,11 +6,12 @@ import { ApplicationRequestSchema, CredentialRequestSchema } from "../../src/sch
 import { EmailSchema, LearnerSchema } from "../../src/schemas/learner";
 import { IdSchema, TagSchema } from "../../src/schemas/text";
 import { LIMITS } from "../../src/limits";
+import { AUDIT_ACTIONS } from "../../src/db/audit";
 import { BASE, call, fetchWithBindings, liftRateLimit } from "../support/client";
 import { jobIdOf } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, realmUser, tagsOf, type TestApp, uniqueValue } from "../support/fixtures";
 import { loadDocument, type Operation } from "../support/operations";
-import { callCapturing, drain, type SentMessage, sentDuring } from "../support/queue";
+import { acceptExport, callCapturing, drain, type SentMessage, sentDuring } from "../support/queue";
 import { SHARDS, seedRegistrations, shardOf } from "../support/seed";
 import {
 	type Encoding,
@@ -25,7 +26,8 @@ import {
 } from "./arbitraries";
 
 /**
- * Property-based fuzzing of every operation in the OpenAPI document. Invariants: never a 5xx; every 4xx is
+ * Property-based fuzzing of every operation in the OpenAPI document, the privacy operations (exports, retention, the
+ * audit trail) with pools that get some of their input past validation. Invariants: never a 5xx; every 4xx is
  * exactly `{ "message": string }` (and conforms to the document, as every response through test/conformance
  * does); what a write accepted reads back exactly; once the run's jobs have drained, nothing stored breaks a
  * limit of SPEC §3, no value that only rejected requests carried was stored, and the control learners are as
@@ -48,10 +50,31 @@ interface Setting {
 	pools: Pools;
 	control: { learnerId: string; registrationId: string };
 	controlApp: TestApp;
+	/** A learner only the export operations name (the fuzzed erasures leave the others being erased). */
+	exportLearnerId: string;
+	/** An application with a retention policy, which only the retention operations name. */
+	retentionAppId: string;
 }
 
 let setting: Setting;
 const tally = { inputs: 0, fiveXX: 0, invalidAccepted: 0 };
+/** Answers by operation: how many were accepted (2xx, 3xx) and how many refused (4xx). */
+const outcomes = new Map<string, { accepted: number; refused: number }>();
+
+/**
+ * The privacy operations (SPEC §12): each must get random params, query and body that reach past its validation
+ * (accepted now and then) as well as ones it refuses, and never answer 5xx.
+ */
+const PRIVACY_OPERATIONS = [
+	"exportLearnerData",
+	"exportLearnerDataEverywhere",
+	"getJobExport",
+	"setRetentionPolicy",
+	"getRetentionPolicy",
+	"deleteRetentionPolicy",
+	"getAuditTrail",
+	"getAuditHead",
+];
 /** Strings carried by requests that were accepted (2xx) and by requests that were refused (4xx). */
 const accepted = new Set<string>();
 const refused = new Set<string>();
@@ -121,6 +144,15 @@ function inputs(operation: Operation, pools: Pools): fc.Arbitrary<FuzzInput> {
 	// A realm-wide erasure erases the learner in every application, the control application included, by design:
 	// it is fuzzed with the fuzzed application's learners that the control application does not share.
 	if (operation.operationId === "deleteLearnerDataEverywhere") pools = { ...pools, learnerIds: pools.learnerIds.slice(1) };
+	// The fuzz of the erasure routes leaves the pool's learners with erasures pending (drained at the end), which
+	// every export of them answers with 409: exports name, twice as often as all the others, a learner no other
+	// operation names.
+	if (operation.operationId === "exportLearnerData" || operation.operationId === "exportLearnerDataEverywhere") {
+		pools = { ...pools, learnerIds: [...pools.learnerIds, ...pools.learnerIds.flatMap(() => [setting.exportLearnerId, setting.exportLearnerId])] };
+	}
+	// The fuzz of deleteApplication may delete any application the pool names: the retention operations name, as often
+	// as one of those, one that has a policy and that no other operation names.
+	if (/RetentionPolicy$/.test(operation.operationId)) pools = { ...pools, doomedAppIds: pools.doomedAppIds.slice(0, 1), spareAppId: setting.retentionAppId };
 	return fc.record({
 		params: fc.record(Object.fromEntries(operation.pathParams.map((name) => [name, pathValue(name, pools)]))),
 		encoding: fc.constantFrom<Encoding>("encoded", "encoded", "encoded", "raw"),
@@ -280,6 +312,10 @@ async function exercise(operation: Operation, input: FuzzInput): Promise<void> {
 	const response = await send(operation.method, url, headers, input.body?.text);
 	const text = operation.method === "HEAD" || response.status < 400 ? "" : await response.text();
 
+	const outcome = outcomes.get(operation.operationId) ?? { accepted: 0, refused: 0 };
+	outcomes.set(operation.operationId, outcome);
+	if (response.status < 400) outcome.accepted++;
+	else if (response.status < 500) outcome.refused++;
 	if (response.status >= 500) {
 		tally.fiveXX++;
 		throw new Error(`${response.status} ${text} for ${summary(operation, url, input)}`);
@@ -477,21 +513,50 @@ beforeAll(async () => {
 
 	const spare = await createApp("spare");
 	const doomed = [await createApp("doomed-1"), await createApp("doomed-2")];
+
+	// Privacy (SPEC §12): a completed export and a realm-wide one to fetch, a retention policy to read and delete, and
+	// more than a page of audit entries, so that there is an audit `more` token to replay on every listing.
+	const adminEmail = await realmUser("admin");
+	const exportLearnerId = "fuzz-export-learner";
+	await enrol(app, { id: exportLearnerId, email: "exported@example.com" }, { learnerTags: ["pool"] });
+	const exported = await acceptExport(app, learnerIds[2] ?? "", adminEmail);
+	await drain(exported);
+	const realmExport = await sentDuring(() =>
+		call("POST", `/appManagement/learners/${encodeURIComponent(learnerIds[1] ?? "")}/export?userEmail=${encodeURIComponent(adminEmail)}`, { auth: MANAGEMENT }),
+	);
+	expect(realmExport.result.status).toBe(204);
+	const realmExportId = jobIdOf(realmExport.result);
+	for (const message of realmExport.sent) await drain(JobMessageSchema.parse(message.body));
+	await drain({ type: "exportLearnerData", jobId: realmExportId });
+	const retentionApp = await createApp("retention");
+	expect((await call("PUT", `/appManagement/applications/${retentionApp.appId}/retention`, { auth: MANAGEMENT, body: { learnerInactiveDays: 3650 } })).status).toBe(200);
+	const auditor = `${uniqueValue("auditor")}@example.com`;
+	// A page of the trail is 100 entries.
+	for (let i = 0; i <= 100; i++) {
+		expect((await call("PUT", `/appManagement/users/${encodeURIComponent(auditor)}`, { auth: MANAGEMENT, body: { role: "member" } })).status).toBe(204);
+	}
+	const auditPage = (await (await call("GET", "/appManagement/audit", { auth: MANAGEMENT })).json()) as { more?: string };
+	expect(auditPage.more).toBeDefined();
+	if (auditPage.more) pagingTokens.push(auditPage.more);
+
 	setting = {
 		app,
 		appShard: await shardOf(app.appId),
 		control: { learnerId: control.learnerId, registrationId: controlRegistration },
 		controlApp,
+		exportLearnerId,
+		retentionAppId: retentionApp.appId,
 		pools: {
 			learnerIds,
 			registrationIds,
-			jobIds: [jobIdOf(update.response), crypto.randomUUID()],
+			jobIds: [jobIdOf(update.response), exported.jobId, realmExportId, crypto.randomUUID()],
 			doomedAppIds: doomed.map((doomedApp) => doomedApp.appId),
 			spareAppId: spare.appId,
 			credentialIds: [spare.credentialId, crypto.randomUUID()],
 			memberEmails: [await realmUser("member"), await realmUser("member")],
-			adminEmail: await realmUser("admin"),
+			adminEmail,
 			pagingTokens: pagingTokens.length > 0 ? pagingTokens : ["none"],
+			auditActions: AUDIT_ACTIONS,
 			docsFiles: ["init.js", "swagger-ui.css", "favicon-32x32.png", "missing.js", "../wrangler.toml", "constructor", "__proto__"],
 			shardNames: [...SHARDS.map((shard) => shard.name), "SHARD_NOWHERE"],
 		},
@@ -512,6 +577,20 @@ describe("every route under random input", () => {
 				{ numRuns: RUNS_PER_OPERATION },
 			);
 		}, 60_000);
+	});
+
+	it("reached every privacy operation with input it accepted and input it refused, never with a 5xx", () => {
+		const listed = new Set(operations.map((operation) => operation.operationId));
+		console.log(
+			`privacy operations, accepted/refused: ${PRIVACY_OPERATIONS.map((id) => `${id} ${outcomes.get(id)?.accepted ?? 0}/${outcomes.get(id)?.refused ?? 0}`).join(", ")}`,
+		);
+		for (const operationId of PRIVACY_OPERATIONS) {
+			expect(listed.has(operationId), `${operationId} is in the OpenAPI document`).toBe(true);
+			const outcome = outcomes.get(operationId) ?? { accepted: 0, refused: 0 };
+			expect(outcome.accepted, `${operationId} accepted some fuzzed input`).toBeGreaterThan(0);
+			expect(outcome.refused, `${operationId} refused some fuzzed input`).toBeGreaterThan(0);
+			expect(outcome.accepted + outcome.refused, `${operationId} answered every fuzzed input below 500`).toBeGreaterThanOrEqual(RUNS_PER_OPERATION);
+		}
 	});
 
 	it("stores nothing invalid, nothing only refused requests carried, and leaves the control learners as they were", async () => {
