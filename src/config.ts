@@ -39,6 +39,11 @@ const NUMBERS = {
 	 */
 	EXPORT_RETENTION_DAYS: { fallback: 7, min: 1 },
 	/**
+	 * Exports one application may hold at once: queued, running, or completed and kept (SPEC §12). With the largest
+	 * export (64 MiB, src/jobs/export.ts) it bounds what an application keeps in R2, which the row quota does not count.
+	 */
+	APP_EXPORT_LIMIT: { fallback: 100, min: 1 },
+	/**
 	 * Days an audit entry is kept (SPEC §12). Entries are ids and HMACs only; older ones are deleted oldest first, and
 	 * a chain verified from then on starts at a head the auditor kept (docs/privacy.md, "Audit trail").
 	 */
@@ -64,6 +69,8 @@ export interface Ed25519PrivateJwk {
 export interface Config {
 	rowQuota: number;
 	writeBudget: number;
+	/** APP_EXPORT_LIMIT: exports one application may hold at once (src/db/exports.ts acceptLearnerExport). */
+	exportLimit: number;
 	/** MOVE_LINGER_SECONDS, in ms (src/jobs/move.ts). */
 	moveLingerMs: number;
 	/** JOB_RETENTION_DAYS and RECEIPT_RETENTION_DAYS, in ms (src/jobs/sweeper.ts). */
@@ -145,6 +152,7 @@ function check(env: ConfigEnv): Config {
 	return {
 		rowQuota: number("APP_ROW_QUOTA"),
 		writeBudget: number("APP_WRITE_BUDGET"),
+		exportLimit: number("APP_EXPORT_LIMIT"),
 		moveLingerMs: number("MOVE_LINGER_SECONDS") * 1000,
 		jobRetentionMs: number("JOB_RETENTION_DAYS") * DAY_MS,
 		receiptRetentionMs: number("RECEIPT_RETENTION_DAYS") * DAY_MS,

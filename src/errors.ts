@@ -31,3 +31,19 @@ export const registrationNotFound = (registrationId: string) =>
 
 /** "1 second", "40 seconds": for Retry-After messages. */
 export const seconds = (count: number | string) => `${count} second${Number(count) === 1 ? "" : "s"}`;
+
+/**
+ * 429: the application holds as many exports as APP_EXPORT_LIMIT allows (queued, running, or completed and kept in
+ * R2). One goes when an export completes and its EXPORT_RETENTION_DAYS pass, or its learner is erased: Retry-After
+ * says when the oldest completed one expires, when there is one.
+ */
+export function exportLimitReached(appId: string, limit: number, oldest: string | null, retentionMs: number, nowMs: number): ApiError {
+	const wait = oldest === null ? null : Math.max(1, Math.ceil((Date.parse(oldest) + retentionMs - nowMs) / 1000));
+	return new ApiError(
+		429,
+		`Export limit reached for application ${appId}: it may hold ${limit} exports at once (queued, running, or completed and kept ` +
+			`EXPORT_RETENTION_DAYS), and holds ${limit}; ${wait === null ? "retry once one of them has completed and expired" : `the oldest expires in ${seconds(wait)}`}, ` +
+			"or ask the operator to raise APP_EXPORT_LIMIT",
+		wait === null ? {} : { "Retry-After": String(wait) },
+	);
+}

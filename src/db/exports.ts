@@ -22,6 +22,11 @@ export interface ExportPlan {
 	after?: string;
 	/** Parts written so far: R2 objects part 1..parts. */
 	parts: number;
+	/**
+	 * Bytes of the parts written so far, and of the one that would have taken them past the largest export
+	 * (src/jobs/export.ts EXPORT_BOUNDS): then nothing more is written and the export fails.
+	 */
+	bytes?: number;
 	/** Its objects were deleted (retention passed, the learner erased, or the job failed). */
 	purged?: true;
 }
@@ -34,6 +39,25 @@ export const exportPlan = (job: Pick<Job, "payload">): ExportPlan => ({
 });
 
 const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = ?2)";
+
+/**
+ * An export whose objects are, or will be, in R2: queued, running, or completed with its document and not yet deleted.
+ * The WHERE of jobs_exports_held (shard 0011), which serves every count of them.
+ */
+const HELD = `type = 'exportLearnerData' AND json_extract(payload, '$.purged') IS NULL
+  AND (status IN ('queued', 'running') OR (status = 'completed' AND error IS NULL))`;
+
+/** The application's (?1) exports held, counted up to the limit (?9): at most that many index rows read. */
+const HELD_COUNT = `(SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ?1 AND ${HELD} LIMIT ?9))`;
+
+/** The oldest completion among them: its retention's end is when one of them goes. */
+const HELD_OLDEST = `(SELECT min(completed_at) FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ?1 AND ${HELD})`;
+
+/** The limits an export's acceptance weighs: the write guard's, and how many exports an application may hold. */
+export interface ExportLimits extends WriteLimits {
+	/** APP_EXPORT_LIMIT (src/config.ts). */
+	exportLimit: number;
+}
 const PENDING = (type: string) => `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = '${type}'
   AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
 
@@ -41,25 +65,39 @@ export type ExportAcceptance =
 	| { outcome: "accepted"; job: Job }
 	| { outcome: "notFound" }
 	| { outcome: "forbidden" }
-	| { outcome: "erasing" };
+	| { outcome: "erasing" }
+	/** The application holds `limit` exports already; the oldest completed one (if any) completed at `oldest`. */
+	| { outcome: "limit"; limit: number; oldest: string | null };
 
 /**
  * Records an export of a learner that exists, asked by a realm owner or admin, in one transaction costing 1 of the
  * write budget: it starts with the write guard, so nothing is recorded in an application whose deletion was accepted
  * (or that is frozen for a move). A request while one is pending answers with that job; while the learner's erasure
- * is pending, "erasing" (the erasure would delete the export). The order of the answers is the erasure's: an unknown
- * learner is "notFound" whoever asks, then the requester's privilege is weighed.
+ * is pending, "erasing" (the erasure would delete the export); while the application holds `exportLimit` exports
+ * (queued, running, or completed and kept), "limit": what an application keeps in R2 is bounded (./storage-schema.md,
+ * "Exports (R2)"). The order of the answers is the erasure's: an unknown learner is "notFound" whoever asks, then the
+ * requester's privilege is weighed; a pending export is answered whatever the limit, as it holds its place already.
  */
 export async function acceptLearnerExport(
 	db: Db,
 	job: { id: string; appId: string; learnerId: string; learnerHash: string; requestedBy: string; region: "default" | "eu"; createdAt: string },
-	limits: WriteLimits,
+	limits: ExportLimits,
 	requesterMayExport: boolean,
 	keyed?: KeyedBatch,
 ): Promise<ExportAcceptance> {
-	// ?1 app, ?2 learner, ?3 hash, ?4 job, ?5 requester, ?6 now, ?7 privileged, ?8 payload
+	// ?1 app, ?2 learner, ?3 hash, ?4 job, ?5 requester, ?6 now, ?7 privileged, ?8 payload, ?9 the export limit
 	const plan: ExportPlan = { region: job.region, phase: "registrations", parts: 0 };
-	const params = [job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, job.createdAt, requesterMayExport ? 1 : 0, JSON.stringify(plan)];
+	const params = [
+		job.appId,
+		job.learnerId,
+		job.learnerHash,
+		job.id,
+		job.requestedBy,
+		job.createdAt,
+		requesterMayExport ? 1 : 0,
+		JSON.stringify(plan),
+		limits.exportLimit,
+	];
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const [, , , state] = await retryTransient(() =>
 		batchWith(
@@ -71,22 +109,52 @@ export async function acceptLearnerExport(
 					`INSERT INTO jobs (id, seq, app_id, type, status, learner_id, learner_hash, requested_by, created_at, touched_at, payload)
 					 SELECT ?4, ${JOB_CLOCK}, ?1, 'exportLearnerData', 'queued', ?2, ?3, ?5, ?6, ?6, ?8
 					 WHERE ?7 AND ${LEARNER_EXISTS} AND NOT EXISTS (${PENDING("deleteAllLearnerData")})
-					   AND NOT EXISTS (${PENDING("exportLearnerData")})`,
+					   AND NOT EXISTS (${PENDING("exportLearnerData")}) AND ${HELD_COUNT} < ?9`,
 				),
 				statement(
-					`SELECT p.*, ?7 AS privileged, ${LEARNER_EXISTS} AS found, EXISTS (${PENDING("deleteAllLearnerData")}) AS erasing
+					`SELECT p.*, ?7 AS privileged, ${LEARNER_EXISTS} AS found, EXISTS (${PENDING("deleteAllLearnerData")}) AS erasing,
+					   CASE WHEN p.id IS NULL THEN ${HELD_OLDEST} END AS oldest_held
 					 FROM (SELECT 1) LEFT JOIN (${PENDING("exportLearnerData")}) p`,
 				),
 			],
 			keyed,
 		),
 	);
-	const row = state?.results[0] as (JobRow & { privileged: number; found: number; erasing: number }) | undefined;
+	const row = state?.results[0] as (JobRow & { privileged: number; found: number; erasing: number; oldest_held: string | null }) | undefined;
 	if (!row?.found) return { outcome: "notFound" };
 	if (!row.privileged) return { outcome: "forbidden" };
 	if (row.erasing) return { outcome: "erasing" };
-	if (row.id === null) throw new Error("An export was neither recorded nor found pending");
+	// Neither recorded nor pending: the application holds its limit of exports.
+	if (row.id === null) return { outcome: "limit", limit: limits.exportLimit, oldest: row.oldest_held };
 	return { outcome: "accepted", job: toJob(row) };
+}
+
+/**
+ * Whether each application (on this shard) may take an export of the learner now: the exports it holds, counted up
+ * to `limit`, and whether one of this learner is pending there (a new request joins it). One statement; a realm-wide
+ * export asks it of every shard holding the learner before it records anything.
+ */
+export async function exportRoom(
+	db: Db,
+	apps: { appId: string; learnerHash: string }[],
+	limit: number,
+): Promise<Map<string, { held: number; pending: boolean; oldest: string | null }>> {
+	if (apps.length === 0) return new Map();
+	const { results } = await retryTransient(() =>
+		db
+			.prepare(
+				`SELECT json_extract(a.value, '$.appId') AS app_id,
+				   (SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held
+				      WHERE app_id = json_extract(a.value, '$.appId') AND ${HELD} LIMIT ?2)) AS held,
+				   (SELECT min(completed_at) FROM jobs INDEXED BY jobs_exports_held WHERE app_id = json_extract(a.value, '$.appId') AND ${HELD}) AS oldest,
+				   EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_learner WHERE app_id = json_extract(a.value, '$.appId')
+				      AND learner_hash = json_extract(a.value, '$.learnerHash') AND type = 'exportLearnerData' AND status IN ('queued', 'running')) AS pending
+				 FROM json_each(?1) a`,
+			)
+			.bind(JSON.stringify(apps), limit)
+			.all<{ app_id: string; held: number; oldest: string | null; pending: number }>(),
+	);
+	return new Map(results.map((row) => [row.app_id, { held: row.held, pending: Boolean(row.pending), oldest: row.oldest }]));
 }
 
 /** A registration as an export's part holds it: what the API shows, and each learner field's version. */
@@ -428,6 +496,17 @@ export async function saveRealmExportChildren(control: Db, job: Job, lease: stri
 	await control
 		.prepare("UPDATE jobs SET payload = ?3, learner_id = NULL, touched_at = ?4 WHERE id = ?1 AND lease = ?2 AND cursor = ?5")
 		.bind(job.id, lease, JSON.stringify(plan), now, job.cursor + 1)
+		.run();
+}
+
+/** Fails a realm-wide export under the claim of the step that asked the applications, dropping the learner's id. */
+export async function failRealmExport(control: Db, job: Job, lease: string, reason: string, now: string): Promise<void> {
+	await control
+		.prepare(
+			`UPDATE jobs SET status = 'failed', error = ?3, learner_id = NULL, completed_at = ?4, touched_at = ?4
+			 WHERE id = ?1 AND lease = ?2 AND cursor = ?5`,
+		)
+		.bind(job.id, lease, reason, now, job.cursor + 1)
 		.run();
 }
 

@@ -17,7 +17,7 @@ import { type Job, getJobById } from "../db/jobs";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { receiptPublicKey, signCanonical } from "../receipts";
-import { deleteExportObjects, deleteKeys, documentKey, exportBucket, listAll, partKey } from "./export-objects";
+import { deleteExportObjects, deleteKeys, documentKey, exportBucket, listAll, partKey, purgeExports } from "./export-objects";
 import { CHUNK_BOUNDS, JOB_PACE, type RunOutcome } from "./run";
 
 /**
@@ -35,11 +35,14 @@ import { CHUNK_BOUNDS, JOB_PACE, type RunOutcome } from "./run";
 export const EXPORT_JOBS_PER_CHUNK = 500;
 
 /**
- * The largest document an export signs: the whole document is in memory while it is assembled and signed (Ed25519
- * signs a message whole), so it must fit well inside a Worker's 128 MB. A learner with 10 000 registrations, a few
- * tags each, makes a few MB.
+ * The largest export: the whole document is in memory while it is assembled and signed (Ed25519 signs a message
+ * whole), so it must fit well inside a Worker's 128 MB. A learner with 10 000 registrations, a few tags each, makes a
+ * few MB. Enforced as the parts are gathered: a chunk whose part would take them past it writes nothing more, and the
+ * next chunk fails the export and deletes what it wrote — so no export ever holds more than this in R2 (its parts; its
+ * document is no larger than its parts but for the learner's own tags and a header). An object, so that a test can
+ * lower it.
  */
-export const EXPORT_MAX_BYTES = 64 * 1024 * 1024;
+export const EXPORT_BOUNDS = { maxBytes: 64 * 1024 * 1024 };
 
 /** The exported document (src/schemas/jobs.ts LearnerExportSchema). */
 export type LearnerExport = {
@@ -185,10 +188,20 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 		if (last) part = { jobs: rows };
 	}
 	const bucket = exportBucket(env, plan.region);
+	const text = part ? JSON.stringify(part) : null;
+	if (text !== null) {
+		const bytes = (plan.bytes ?? 0) + encoder.encode(text).byteLength;
+		next = { ...next, bytes };
+		if (bytes > EXPORT_BOUNDS.maxBytes) {
+			// Past the largest export: this part is not written; the next chunk fails the export.
+			part = null;
+			next = { ...plan, phase: "finish", bytes };
+		}
+	}
 	// Written before the claim, under a name the chunk's number fixes: a delivery racing this one writes the same
 	// part under the same name, and whichever claim wins records it.
 	const key = partKey(job.id, plan.parts + 1);
-	if (part) await bucket.put(key, JSON.stringify(part), { httpMetadata: { contentType: "application/json" } });
+	if (part && text !== null) await bucket.put(key, text, { httpMetadata: { contentType: "application/json" } });
 	const registrations = part && "registrations" in part ? part.registrations.length : 0;
 	const claim = await retryTransient(() => claimExportStep(db, job, crypto.randomUUID(), { plan: next, position, registrations }, nowIso()));
 	// Refused because the job has ended meanwhile: cancelled (by an erasure of the learner, or by this claim, which
@@ -199,6 +212,18 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	return claim;
 }
 
+const encoder = new TextEncoder();
+
+/** Fails an export past the largest one, under the lease its last chunk claimed, and deletes what it wrote. */
+async function tooLarge(env: Env, db: Db, job: Job, lease: string, plan: ExportPlan, bytes: number): Promise<RunOutcome> {
+	const reason =
+		`The learner's data (at least ${bytes} bytes) is more than one export may hold (${EXPORT_BOUNDS.maxBytes} bytes): ` +
+		"nothing was kept; its registrations can be read through the API (GET /registrations?learnerId=)";
+	await retryTransient(() => failExport(db, job, lease, reason, nowIso()));
+	await purgeExports(env, db, [{ jobId: job.id, region: plan.region }]);
+	return "ended";
+}
+
 /** The last chunk: claimed first, then the document made (unless an earlier attempt stored it), then the job completed. */
 async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerHash: string }, plan: ExportPlan): Promise<RunOutcome> {
 	const lease = crypto.randomUUID();
@@ -207,18 +232,14 @@ async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	if (!claim.claimed) return claim.frozen ? "wait" : ended(claim);
 	const bucket = exportBucket(env, plan.region);
 	const key = documentKey(job.id);
+	if ((plan.bytes ?? 0) > EXPORT_BOUNDS.maxBytes) return tooLarge(env, db, job, lease, plan, plan.bytes ?? 0);
 	const parts = (await listAll(bucket, `exports/${job.id}/part-`)).sort((a, b) => (a.key < b.key ? -1 : 1));
 	if (!(await bucket.head(key))) {
 		// Every part the claims recorded must be there (an attempt that lost a race may be deleting them once stored).
 		if (parts.length < plan.parts) throw new Error(`Export ${job.id} has ${parts.length} of its ${plan.parts} parts`);
+		// An export gathered before its plan counted bytes: its parts, counted now.
 		const bytes = parts.reduce((sum, object) => sum + object.size, 0);
-		if (bytes > EXPORT_MAX_BYTES) {
-			await retryTransient(() =>
-				failExport(db, job, lease, `The learner's data (${bytes} bytes) is more than one export can sign (${EXPORT_MAX_BYTES} bytes)`, nowIso()),
-			);
-			await deleteExportObjects(env, { jobId: job.id, region: plan.region });
-			return "ended";
-		}
+		if (bytes > EXPORT_BOUNDS.maxBytes) return tooLarge(env, db, job, lease, plan, bytes);
 		const read: Part[] = [];
 		for (let n = 1; n <= plan.parts; n++) {
 			const object = await bucket.get(partKey(job.id, n));

@@ -7,6 +7,7 @@ import {
 	type RealmExportChild,
 	acceptLearnerExport,
 	exportPlan,
+	failRealmExport,
 	realmExportPlan,
 	realmJobsNaming,
 	saveRealmExportChildren,
@@ -37,7 +38,7 @@ import { POLL_SECONDS, childJobId } from "./realm-erasure";
  * being erased, has nothing to export and is left out. "wait" when one cannot take a write now (moving, out of
  * write budget).
  */
-export async function askForExports(env: Env, control: Db, job: Job): Promise<RealmExportChild[] | "wait"> {
+export async function askForExports(env: Env, control: Db, job: Job): Promise<RealmExportChild[] | "wait" | ExportLimitOf> {
 	const { holders } = realmExportPlan(job);
 	const learnerId = job.learnerId;
 	if (learnerId === null) throw new Error("A realm-wide export lost its learner before asking the applications");
@@ -67,6 +68,9 @@ export async function askForExports(env: Env, control: Db, job: Job): Promise<Re
 				children.push({ appId, jobId: acceptance.job.id });
 				continue;
 			}
+			// The application holds its limit of exports (taken since the request looked): the realm's document, whole or
+			// not at all, cannot be made.
+			if (acceptance.outcome === "limit") return { limitReachedIn: appId, limit: acceptance.limit };
 			// The learner is gone from it since (or is being erased): an export an earlier attempt started stands.
 			const [earlier] = await retryTransient(() => jobsNamed(db, [id]));
 			if (earlier) children.push({ appId, jobId: earlier.id });
@@ -80,10 +84,27 @@ export async function askForExports(env: Env, control: Db, job: Job): Promise<Re
 	return children;
 }
 
-/** Asks the applications and records the children under the step's claim, dropping the learner's id. */
-export async function fanOutExports(env: Env, control: Db, job: Job, lease: string): Promise<RealmExportChild[] | "wait"> {
+/** An application that holds its limit of exports, found while asking the applications. */
+export interface ExportLimitOf {
+	limitReachedIn: string;
+	limit: number;
+}
+
+/** Why a realm-wide export failed when an application held its limit of exports. */
+export const realmExportLimitError = (refusal: ExportLimitOf) =>
+	`Application ${refusal.limitReachedIn} holds its limit of ${refusal.limit} exports (APP_EXPORT_LIMIT): ask again once some have expired`;
+
+/**
+ * Asks the applications and records the children under the step's claim, dropping the learner's id. An application
+ * at its limit of exports fails the realm export instead, under the same claim, saying which.
+ */
+export async function fanOutExports(env: Env, control: Db, job: Job, lease: string): Promise<RealmExportChild[] | "wait" | ExportLimitOf> {
 	const children = await askForExports(env, control, job);
 	if (children === "wait") return children;
+	if (!Array.isArray(children)) {
+		await retryTransient(() => failRealmExport(control, job, lease, realmExportLimitError(children), nowIso()));
+		return children;
+	}
 	await retryTransient(() => saveRealmExportChildren(control, job, lease, { ...realmExportPlan(job), children }, nowIso()));
 	return children;
 }
@@ -108,6 +129,7 @@ export async function runRealmExport(env: Env, control: Db, jobId: string): Prom
 	if (!children) {
 		const asked = await fanOutExports(env, control, job, lease);
 		if (asked === "wait") return { waitSeconds: POLL_SECONDS };
+		if (!Array.isArray(asked)) return "done";
 		children = asked;
 	}
 	const states = (await Promise.all(children.map((child) => childExport(env, control, child)))).flatMap((found) => (found ? [found.job] : []));

@@ -9,7 +9,7 @@ import { liftSuppression } from "../db/suppressions";
 import { retryTransient } from "../db/retry";
 import { type LearnerSummary, TAG_MATCHES, listLearners } from "../db/learners";
 import { nowIso } from "../db/types";
-import { ApiError, badRequest, forbidden, learnerNotFound, notFound } from "../errors";
+import { ApiError, badRequest, exportLimitReached, forbidden, learnerNotFound, notFound } from "../errors";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
 import { LIMITS } from "../limits";
 import { LEARNER_PAGES, type LearnerPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
@@ -229,7 +229,8 @@ learnerRoutes.openapi(
 			"the learner's tags and current details, its suppression state and the jobs that named it (by HMAC), into one " +
 			"JSON document signed with the receipt key, fetched with GET /jobs/{jobId}/export for EXPORT_RETENTION_DAYS " +
 			"(default 7). A request while one is pending returns the same job; 409 while an erasure of the learner is " +
-			"pending. 404 when the learner does not exist, whoever asks.",
+			"pending. 404 when the learner does not exist, whoever asks. 429 (Retry-After when known) while the application " +
+			"holds APP_EXPORT_LIMIT (default 100) exports: queued, running, or completed and not yet expired or erased.",
 		access: { scope: "admin" },
 		request: { params: LearnerParams, query: ExportQuerySchema, headers: IdempotencyHeaders },
 		errors: [404, 409, 422],
@@ -261,6 +262,9 @@ learnerRoutes.openapi(
 			if (acceptance.outcome === "forbidden") throw forbidden(EXPORT_PRIVILEGE);
 			if (acceptance.outcome === "erasing") {
 				throw new ApiError(409, `Learner [${learnerId}] is being erased; there will be nothing to export`);
+			}
+			if (acceptance.outcome === "limit") {
+				throw exportLimitReached(appId, acceptance.limit, acceptance.oldest, c.var.config.exportRetentionMs, Date.now());
 			}
 			await dispatch(c.env, c.var.db, { type: "exportLearnerData", jobId: acceptance.job.id });
 			await appendAfter(c, [

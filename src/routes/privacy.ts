@@ -3,13 +3,13 @@ import "../schemas/openapi-meta";
 import { auditRecord, emailHash, sealAudit, signedAuditHead } from "../audit";
 import { createRouter } from "../context";
 import { AUDIT_ACTIONS, listAudit } from "../db/audit";
-import { recordRealmExport } from "../db/exports";
+import { exportRoom, recordRealmExport } from "../db/exports";
 import { claimStep, getJobById } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";
 import { type RetentionPolicy, deleteRetentionPolicy, getRetentionPolicy, putRetentionPolicy } from "../db/retention";
 import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
-import { appNotFound, forbidden, learnerNotFound, notFound } from "../errors";
+import { appNotFound, exportLimitReached, forbidden, learnerNotFound, notFound } from "../errors";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
@@ -21,6 +21,7 @@ import { ExportQuerySchema } from "../schemas/learners";
 import { ChildAppParams } from "../schemas/management";
 import { AuditListSchema, RetentionRequestSchema, RetentionSchema, SignedAuditHeadSchema } from "../schemas/privacy";
 import { IdSchema } from "../schemas/text";
+import { shardDatabase } from "../shards";
 
 /**
  * Privacy beyond erasure (SPEC §12), on the management API: realm-wide exports, each application's retention policy,
@@ -53,7 +54,8 @@ privacyRoutes.openapi(
 			"application that holds the learner, on whichever shard it lives (each document kept in its application's " +
 			"region), followed by a realm job (GET /jobs/{jobId} with the management credentials); once it has completed, " +
 			"GET /jobs/{jobId}/export answers the realm's document, made of each application's. 404 when no application " +
-			"holds the learner, whoever asks.",
+			"holds the learner, whoever asks. 429 (Retry-After when known) when one of them holds APP_EXPORT_LIMIT exports " +
+			"(default 100), naming it; one that reaches its limit while the job asks them fails the realm job, saying so.",
 		access: "management",
 		request: { params: RealmLearnerParams, query: ExportQuerySchema, headers: IdempotencyHeaders },
 		errors: [403, 404, 409, 422],
@@ -80,6 +82,10 @@ privacyRoutes.openapi(
 				const [role, holders] = await Promise.all([retryTransient(() => getRealmUserRole(control, userEmail)), realmHolders(c.env, control, learnerId)]);
 				if (holders.length === 0) throw learnerNotFound(learnerId);
 				if (role !== "owner" && role !== "admin") throw forbidden(EXPORT_PRIVILEGE);
+				// An application holding its limit of exports would fail the realm's (whole or not at all): refused now,
+				// before anything is recorded. One that reaches it meanwhile fails the realm job, saying so.
+				const full = await applicationAtExportLimit(c.env, holders, learnerId, c.var.config.exportLimit);
+				if (full) throw exportLimitReached(full.appId, c.var.config.exportLimit, full.oldest, c.var.config.exportRetentionMs, Date.now());
 				const jobId = crypto.randomUUID();
 				const realmHash = await learnerHash(c.env, "", learnerId);
 				const applications = holders.map((holder) => holder.appId);
@@ -103,6 +109,29 @@ privacyRoutes.openapi(
 		);
 	},
 );
+
+/**
+ * The first application holding the learner that holds its limit of exports, with none of the learner's pending
+ * (which a new request would join): one statement per shard holding the learner, the shards at once.
+ */
+async function applicationAtExportLimit(
+	env: Env,
+	holders: { appId: string; shard: string }[],
+	learnerId: string,
+	limit: number,
+): Promise<{ appId: string; oldest: string | null } | null> {
+	const byShard = Map.groupBy(holders, (holder) => holder.shard);
+	const rooms = await Promise.all(
+		[...byShard].map(async ([shard, apps]) =>
+			exportRoom(shardDatabase(env, shard), await Promise.all(apps.map(async ({ appId }) => ({ appId, learnerHash: await learnerHash(env, appId, learnerId) }))), limit),
+		),
+	);
+	for (const holder of holders) {
+		const room = rooms.map((found) => found.get(holder.appId)).find((found) => found !== undefined);
+		if (room && room.held >= limit && !room.pending) return { appId: holder.appId, oldest: room.oldest };
+	}
+	return null;
+}
 
 const RETENTION_PATH = "/appManagement/applications/{childAppId}/retention";
 
