@@ -27,6 +27,9 @@ export default defineConfig(async () => {
 										'{"kty":"OKP","crv":"Ed25519","d":"Dq0u-cHK5FHJmgxn47fgPOAQKdSn8gwKfuDt_ejxpbU","x":"bmUzKqNQ9UsWkahYx3fBd3Zgzx5x_0vvOPNUAxDez9k"}',
 									// Request and job-step lines would bury the figures the suites print.
 									LOG_LEVEL: "error",
+									// wrangler.toml's production setting, whatever a local .dev.vars says (npm run dev writes "true"
+									// there): the suites test the destination rule as deployed, and turn it on where they mean to.
+									WEBHOOK_ALLOW_LOCALHOST: "false",
 									// A moved application's old rows go at once (production keeps them 40 s for isolates whose
 									// cached placement is older than the flip): the suites wait for moves to finish.
 									MOVE_LINGER_SECONDS: "0",
