@@ -1542,8 +1542,8 @@ export const MUTATIONS = [
 		promise: "a realm-wide erasure reaches every application holding the learner, on every shard",
 		spec: "§9 erases the learner in every application of the realm, on whichever shards they live",
 		file: "src/jobs/realm-erasure.ts",
-		search: "[...byShard].map(([shard, apps]) =>",
-		replace: "[...byShard].slice(0, 1).map(([shard, apps]) =>",
+		search: "[...byShard].map(async ([shard, apps]) => {",
+		replace: "[...byShard].slice(0, 1).map(async ([shard, apps]) => {",
 		tests: [REALM_ERASURE],
 	},
 	{
@@ -2019,6 +2019,15 @@ export const MUTATIONS = [
 		search: "			if (rest === \"/appManagement/jobs\") return \"jobs\";",
 		replace: "",
 		tests: [ROUTE_GROUPS],
+	},
+	{
+		id: "realm-erasure-joins-midway-erasure",
+		promise: "a realm-wide erasure asked while an application's erasure of the learner is pending (its registrations gone) joins it, suppression included",
+		spec: "§9 overlapping erasures: what every accepted request promised holds",
+		file: "src/routes/app-management.ts",
+		search: "realmHolders(c.env, control, learnerId, { forErasure: true }),",
+		replace: "realmHolders(c.env, control, learnerId),",
+		tests: ["test/composition/overlapping-erasures.test.ts"],
 	},
 	{
 		id: "realm-views-route-group",

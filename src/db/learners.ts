@@ -141,6 +141,31 @@ export async function listLearners(
 }
 
 /**
+ * The applications among `apps` (each with its HMAC of the learner) holding the learner for an erasure: a registration
+ * names it, or an erasure of it is still pending there — its registrations may be gone already, and until it
+ * completes it stands for the learner, as it does for a single erasure (./jobs.ts acceptLearnerErasure). A realm-wide
+ * erasure asks here, so it joins such an erasure (and its suppression, if asked, holds there) instead of leaving the
+ * application out. One statement, served by the registrations' and jobs' learner indexes.
+ */
+export async function applicationsHoldingForErasure(
+	shard: Db,
+	apps: { appId: string; learnerHash: string }[],
+	learnerId: string,
+): Promise<string[]> {
+	if (apps.length === 0) return [];
+	const { results } = await shard
+		.prepare(
+			`SELECT a.value ->> '$.appId' AS app_id FROM json_each(?1) a
+			 WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value ->> '$.appId' AND r.learner_id = ?2)
+			    OR EXISTS (SELECT 1 FROM jobs p WHERE p.app_id = a.value ->> '$.appId' AND p.learner_hash = a.value ->> '$.learnerHash'
+			               AND p.type = 'deleteAllLearnerData' AND p.status IN ('queued', 'running'))`,
+		)
+		.bind(JSON.stringify(apps), learnerId)
+		.all<{ app_id: string }>();
+	return results.map((row) => row.app_id);
+}
+
+/**
  * Which of these applications (all on this shard) hold the learner: one index seek each
  * (registrations_by_app_learner). An application that never held the learner costs a read, no write.
  */

@@ -15,7 +15,7 @@ import {
 	saveStep,
 } from "../db/jobs";
 import { suppressLearner } from "../db/suppressions";
-import { applicationsHolding } from "../db/learners";
+import { applicationsHolding, applicationsHoldingForErasure } from "../db/learners";
 import { retryTransient } from "../db/retry";
 import { type Db, nowIso } from "../db/types";
 import { shardDatabase } from "../shards";
@@ -35,16 +35,30 @@ import type { StepOutcome } from "./move";
 /** How long a realm-wide erasure waits between looks at its children, or before asking an application again. */
 export const POLL_SECONDS = 5;
 
-/** The live applications holding the learner, with their shards: each shard asked once, all at the same time. */
-export async function realmHolders(env: Env, control: Db, learnerId: string): Promise<{ appId: string; shard: string }[]> {
+/**
+ * The live applications holding the learner, with their shards: each shard asked once, all at the same time. For an
+ * erasure (`forErasure`), an application whose own erasure of the learner is still pending holds it too, so the
+ * realm-wide erasure joins that erasure (src/db/learners.ts applicationsHoldingForErasure).
+ */
+export async function realmHolders(
+	env: Env,
+	control: Db,
+	learnerId: string,
+	options: { forErasure?: boolean } = {},
+): Promise<{ appId: string; shard: string }[]> {
 	const applications = await retryTransient(() => listApplications(control));
 	const byShard = Map.groupBy(applications, (app) => app.shard);
 	const found = await Promise.all(
-		[...byShard].map(([shard, apps]) =>
-			retryTransient(() => applicationsHolding(shardDatabase(env, shard), apps.map((app) => app.id), learnerId)).then((appIds) =>
-				appIds.map((appId) => ({ appId, shard })),
-			),
-		),
+		[...byShard].map(async ([shard, apps]) => {
+			const db = shardDatabase(env, shard);
+			const appIds = options.forErasure
+				? await (async () => {
+						const hashed = await Promise.all(apps.map(async (app) => ({ appId: app.id, learnerHash: await learnerHash(env, app.id, learnerId) })));
+						return retryTransient(() => applicationsHoldingForErasure(db, hashed, learnerId));
+					})()
+				: await retryTransient(() => applicationsHolding(db, apps.map((app) => app.id), learnerId));
+			return appIds.map((appId) => ({ appId, shard }));
+		}),
 	);
 	return found.flat();
 }

@@ -178,7 +178,7 @@ appManagementRoutes.openapi(
 		return idempotent(c, control, "", null, null, async (keyed) => {
 			const [role, holders] = await Promise.all([
 				retryTransient(() => getRealmUserRole(control, userEmail)),
-				realmHolders(c.env, control, learnerId),
+				realmHolders(c.env, control, learnerId, { forErasure: true }),
 			]);
 			if (holders.length === 0) throw learnerNotFound(learnerId);
 			if (role !== "owner" && role !== "admin") throw forbidden(ERASURE_PRIVILEGE);

@@ -136,6 +136,28 @@ describe("overlapping erasures of one learner", () => {
 		}
 	});
 
+	it("join an application's erasure that has taken the learner's registrations but not yet completed: a realm-wide erasure asking for suppression holds there too", async () => {
+		const admin = await realmUser("admin");
+		const apps = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")] as TestApp[];
+		const learnerId = uniqueValue("realm-midway");
+		for (const app of apps) await enrol(app, learnerId);
+		const single = await acceptErasure(apps[0] as TestApp, learnerId, admin);
+		// Its chunks have run (the registrations are gone) but the job has not completed: it still stands for the learner.
+		const shard = (env as unknown as Record<string, D1Database>)[SHARDS[0]?.name ?? ""] as D1Database;
+		await shard.prepare("DELETE FROM registrations WHERE app_id = ?1 AND learner_id = ?2").bind(apps[0]?.appId, learnerId).run();
+		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin, true), { auth: MANAGEMENT }));
+		expect(result.status).toBe(204);
+		await drain(single);
+		for (const message of sent) await drain(message.body as JobMessage);
+		const realm = await getJob(MANAGEMENT, jobIdOf(result));
+		expect(realm.status).toBe("completed");
+		expect(await registerAgain(apps[0] as TestApp, learnerId)).toBe(409);
+		expect(await registerAgain(apps[1] as TestApp, learnerId)).toBe(409);
+		const receipt = await receiptOf(MANAGEMENT, realm.id);
+		const index = receipt.learnerHashes?.indexOf(await learnerHash(env, (apps[0] as TestApp).appId, learnerId)) ?? -1;
+		expect(receipt.erasureJobIds?.[index]).toBe(single.jobId);
+	});
+
 	it("never leave a learner with two erasures under way: a repeated bulk erasure joins the pending ones", async () => {
 		const app = await createApp();
 		const admin = await realmUser("admin");
