@@ -60,6 +60,34 @@ describe("POST /appManagement/learners/{learnerId}/delete-information with an Id
 		expect(await tagsOf(app, "learner", other)).toEqual(["kept"]);
 		expect(started).toEqual([]);
 	});
+
+	it("frees an application's keys that named the learner once its part is erased: the key then starts a new request", async () => {
+		const admin = await realmUser("admin");
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const [erased, other] = [uniqueValue("realm-keyed-erased"), uniqueValue("realm-keyed-other")];
+		await enrol(app, other);
+		const key = uniqueValue("key");
+		const registered = await call("POST", "/registrations", {
+			auth: app.auth,
+			body: { courseId: "course-1", registrationId: uniqueValue("registration"), learner: { id: erased } },
+			headers: { "Idempotency-Key": key },
+		});
+		expect(registered.status).toBe(204);
+		const { result: accepted, sent } = await sentDuring(() => call("POST", realmPath(erased, admin), { auth: MANAGEMENT }));
+		expect(accepted.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect((await getJob(MANAGEMENT, jobIdOf(accepted))).status).toBe("completed");
+
+		// The registration's stored answer named the erased learner, so it went with them: the same key on another
+		// request is that request's, not a 422 for reuse.
+		const reused = await call("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}`, {
+			auth: app.auth,
+			body: { ids: [other] },
+			headers: { "Idempotency-Key": key },
+		});
+		expect(reused.status).toBe(204);
+		expect(reused.headers.get("Location")).toMatch(/\/jobs\//);
+	});
 });
 
 describe("POST /appManagement/learners/{learnerId}/delete-information while an application holding the learner moves", () => {

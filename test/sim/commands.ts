@@ -564,10 +564,7 @@ class Erase extends Step {
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, key: this.key ?? undefined, fault: this.fault });
 		jobRequested(app, answer);
-		if (keyed) {
-			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
@@ -605,10 +602,7 @@ class BulkErase extends Step {
 		const keyed = this.key === null ? null : keyedOutcome(app.keys.get(this.key), identity);
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		jobRequested(app, answer);
-		if (keyed) {
-			check(this.describe(), answer, { ...keyed, frozen: frozen(app) });
-			return;
-		}
+		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
 		const unknown = ids.filter((id) => !sim.model.exists(app, id));
 		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
 		const allowed: Record<string, Outcome> =
