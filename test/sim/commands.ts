@@ -1,11 +1,13 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { learnerHash } from "../../src/jobs/contract";
+import { childJobId } from "../../src/jobs/realm-erasure";
 import { shardDatabase } from "../../src/shards";
 import { type ConsoleSession, draftOf, fetchConsole, outcomeOf, post, session } from "../support/console";
 import { MANAGEMENT } from "../support/fixtures";
 import {
 	type AppModel,
+	type AuditExpectation,
 	type JobModel,
 	type KeyRecord,
 	LEARNER_FIELDS,
@@ -530,8 +532,29 @@ class UpdateInfo extends Step {
 const erasureQuery = (email: string, suppress: boolean) => `?userEmail=${enc(email)}${suppress ? "&suppress=true" : ""}`;
 
 /** Records an accepted erasure request in the model: the job it was answered with covers these pairs. */
-function acceptedErasure(sim: Sim, answer: Answer, kind: "erasure" | "bulk" | "realm", app: number | null, pairs: { app: number; learner: string }[], suppress: boolean) {
+/** The action an accepted erasure's audit entry names, by kind (docs/privacy.md, "Audit trail"). */
+const ERASURE_ACTIONS = { erasure: "learner.erase", bulk: "learners.erase", realm: "learner.eraseEverywhere" } as const;
+
+/**
+ * The answer promises an entry in the audit trail (SPEC §12), naming `action` and the target's ids — unless it
+ * replays an earlier answer (an Idempotency-Key's), whose entry stands for it.
+ */
+function audited(sim: Sim, answer: Answer, command: string, action: string, target: AuditExpectation["target"]): void {
+	if (!answer.replayed) sim.model.audited.push({ action, target, command });
+}
+
+function acceptedErasure(
+	sim: Sim,
+	answer: Answer,
+	kind: "erasure" | "bulk" | "realm",
+	app: number | null,
+	pairs: { app: number; learner: string }[],
+	suppress: boolean,
+	command: string,
+) {
 	const id = jobIdOf(answer);
+	const applicationId = app === null ? undefined : sim.model.apps[app]?.appId;
+	audited(sim, answer, command, ERASURE_ACTIONS[kind], applicationId === undefined ? { jobId: id } : { applicationId, jobId: id });
 	for (const pair of pairs) sim.model.beginErasure(pair.app, pair.learner, suppress);
 	const known = sim.model.jobs.get(id);
 	if (known) {
@@ -575,7 +598,7 @@ class Erase extends Step {
 				: { "404": status(404) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
-		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress);
+		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress, this.describe());
 		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: answer.location, learner: null });
 	}
 }
@@ -618,7 +641,7 @@ class BulkErase extends Step {
 			for (const id of listed) if (id !== undefined && maybeGone.includes(id)) sim.model.finishErasure(app, id, "completed");
 			return;
 		}
-		acceptedErasure(sim, answer, "bulk", app.index, ids.map((learner) => ({ app: app.index, learner })), this.suppress);
+		acceptedErasure(sim, answer, "bulk", app.index, ids.map((learner) => ({ app: app.index, learner })), this.suppress, this.describe());
 		if (this.key !== null) app.keys.set(this.key, { request: identity, status: 204, location: answer.location, learner: null });
 	}
 }
@@ -661,7 +684,7 @@ class RealmErase extends Step {
 			return;
 		}
 		if (outcome === "403" || answer.status !== 204) return;
-		acceptedErasure(sim, answer, "realm", null, holders.map((app) => ({ app: app.index, learner })), this.suppress);
+		acceptedErasure(sim, answer, "realm", null, holders.map((app) => ({ app: app.index, learner })), this.suppress, this.describe());
 		if (key !== undefined) sim.model.realmKeys.set(key, { request: identity, status: 204, location: answer.location, learner: null });
 	}
 }
@@ -691,7 +714,10 @@ class LiftSuppression extends Step {
 			// The erasure completed (it suppressed the learner), and the suppression is now lifted.
 			sim.model.finishErasure(app, learner, "completed");
 		}
-		if (answer.status === 204) app.suppressed.delete(learner);
+		if (answer.status === 204) {
+			app.suppressed.delete(learner);
+			audited(sim, answer, this.describe(), "learner.suppression.lift", { applicationId: app.appId });
+		}
 	}
 }
 
@@ -775,6 +801,7 @@ class Export extends Step {
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
 		const id = jobIdOf(answer);
+		audited(sim, answer, this.describe(), "learner.export", { applicationId: app.appId, jobId: id });
 		// A request while one is pending is answered with that one, which may have gathered the learner earlier.
 		const joined = sim.model.jobs.get(id)?.status === "pending";
 		if (!sim.model.jobs.has(id)) {
@@ -803,6 +830,7 @@ class Export extends Step {
 		const fetched = await sim.world.request("GET", `/jobs/${id}/export`, { auth: app.auth });
 		const document = (fetched.body as { document?: ExportedDocument } | null)?.document;
 		if (fetched.status !== 200 || !document) violation(this.describe(), fetched, "200 and the export's document");
+		audited(sim, fetched, this.describe(), "export.download", { applicationId: app.appId, jobId: id });
 		const expected = expectedExport(sim, app, learner);
 		const actual = {
 			learner: document?.learner,
@@ -818,6 +846,106 @@ class Export extends Step {
 				throw new SimError(`${this.describe()}: the export does not list job ${job.id} (${job.kind}), which named the learner`);
 			}
 		}
+	}
+}
+
+/**
+ * A realm-wide subject-access export (SPEC §12): one realm job asking every application that holds the learner for an
+ * export of its own. Run alone to its end, when nothing pending can change the learner in any of them, its document
+ * must hold one application document per holder, each exactly what the model holds there; left in the queue, only
+ * its fate is checked (whole or not at all: gone once the learner is erased in any of its applications).
+ */
+class RealmExport extends Step {
+	constructor(
+		readonly learner: number,
+		readonly privileged: boolean,
+		readonly alone: boolean,
+		readonly fault: Fault | null,
+	) {
+		super();
+	}
+	check = () => true;
+	describe = () =>
+		`realmExport(learner ${this.learner}${this.privileged ? "" : ", as a member"}${this.alone ? ", run alone" : ""}) ${describeFault(this.fault)}`;
+	async exec(sim: Sim) {
+		const learner = learnerOf(sim, this.learner);
+		const path = `/appManagement/learners/${enc(learner)}/export?userEmail=${enc(this.privileged ? sim.admin : sim.member)}`;
+		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, fault: this.fault });
+		for (const app of sim.model.liveApps()) jobRequested(app, answer);
+		const holders = sim.model.liveApps().filter((app) => sim.model.exists(app, learner));
+		// Where the learner is being erased it may be gone already (then not a holder) or not yet (then left out).
+		const certain = holders.filter((app) => !sim.model.pendingErasure(app.index, learner));
+		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
+		const allowed: Record<string, Outcome> =
+			holders.length === 0 ? { "404": status(404) } : certain.length === 0 ? { ...found, "404 (erased meanwhile)": status(404) } : found;
+		check(this.describe(), answer, allowed);
+		if (answer.status !== 204) return;
+		const id = jobIdOf(answer);
+		audited(sim, answer, this.describe(), "learner.exportEverywhere", { jobId: id });
+		// Which applications its document holds is known once it has run alone: until then it names none, and its fate
+		// is not checked.
+		const job: JobModel = {
+			id,
+			kind: "export",
+			app: null,
+			status: "pending",
+			pairs: [],
+			counted: { registrations: 0, tags: 0, learners: new Set() },
+			exported: { gone: false, uncertain: true },
+		};
+		sim.model.jobs.set(id, job);
+		const busy = (app: AppModel) =>
+			app.moving !== null ||
+			app.uncertainDetails.has(learner) ||
+			sim.model.registrationsOf(app, learner).some((registration) => app.uncertainRegistrations.has(registration.id)) ||
+			[...sim.model.jobs.values()].some(
+				(other) =>
+					other.status === "pending" &&
+					other.id !== id &&
+					(other.kind === "update" || other.kind === "export") &&
+					(other.app === app.index || other.pairs.some((pair) => pair.app === app.index)) &&
+					(other.update?.learner === learner || other.pairs.some((pair) => pair.learner === learner)),
+			);
+		// Another realm-wide export still pending may have asked the same applications already: this one's would join
+		// what that one gathered.
+		const otherRealmExport = [...sim.model.jobs.values()].some((other) => other.kind === "export" && other.app === null && other.status === "pending" && other.id !== id);
+		if (!this.alone || holders.length !== certain.length || otherRealmExport || holders.some(busy)) return;
+		// The realm job and its applications' exports (ids fixed by the realm job's), and nothing else, until it ends.
+		const children = new Set(await Promise.all(holders.map((app) => childJobId(id, app.appId, "realm-export"))));
+		const ours = (body: unknown) => {
+			const jobId = (body as { jobId?: string }).jobId ?? "";
+			return jobId === id || children.has(jobId);
+		};
+		for (let round = 0; round < 200 && sim.model.jobs.get(id)?.status === "pending"; round++) {
+			const child = sim.world.queue.findIndex((message) => ours(message.body) && (message.body as { jobId?: string }).jobId !== id);
+			const index = child >= 0 ? child : sim.world.queue.findIndex((message) => ours(message.body));
+			// A child's message may have been lost (loseNextSend) while the realm job waits for it: every other round
+			// without one, the sweeper (minutes on) sends it again.
+			if (index < 0 || (child < 0 && round % 2 === 1)) await sim.world.sweep(sim.world.clockLead / 60_000 + 11);
+			else await sim.world.deliver(index, { fault: null, duplicate: false });
+			await observe(sim);
+		}
+		if (sim.model.jobs.get(id)?.status !== "completed") violation(this.describe(), answer, `realm export ${id} to complete when run alone`);
+		const fetched = await sim.world.request("GET", `/jobs/${id}/export`, { auth: MANAGEMENT });
+		const document = (fetched.body as { document?: { kind: string; applications: (ExportedDocument & { applicationId: string })[] } } | null)?.document;
+		if (fetched.status !== 200 || document?.kind !== "learner-export-realm") violation(this.describe(), fetched, "200 and the realm's export document");
+		audited(sim, fetched, this.describe(), "export.download", { jobId: id });
+		const actual = Object.fromEntries(
+			(document?.applications ?? []).map((part) => [
+				part.applicationId,
+				{
+					learner: part.learner,
+					registrations: part.registrations.map(({ id: registration, courseId, learner: details, tags }) => ({ id: registration, courseId, learner: details, tags })),
+				},
+			]),
+		);
+		const expected = Object.fromEntries(holders.map((app) => [app.appId, expectedExport(sim, app, learner)]));
+		const sorted = (value: Record<string, unknown>) => JSON.stringify(Object.keys(value).sort().map((key) => [key, value[key]]));
+		if (sorted(actual) !== sorted(expected)) {
+			throw new SimError(`${this.describe()}: the realm's export holds ${sorted(actual)}, the model says ${sorted(expected)}`);
+		}
+		job.pairs = holders.map((app) => ({ app: app.index, learner }));
+		job.exported = { gone: false, uncertain: false };
 	}
 }
 
@@ -841,6 +969,7 @@ class Retain extends Step {
 		const learner = learnerIn(sim, app, this.learner, true);
 		const policy = await sim.world.request("PUT", `/appManagement/applications/${app.appId}/retention`, { auth: MANAGEMENT, body: { learnerInactiveDays: 1 } });
 		check(this.describe(), policy, { "200": status(200) });
+		audited(sim, policy, this.describe(), "application.retention.set", { applicationId: app.appId });
 		const placement = await sim.world.placement(app.appId);
 		const shard = shardDatabase(env, placement?.shard ?? app.shard);
 		const stamp = (ms: number) =>
@@ -859,6 +988,8 @@ class Retain extends Step {
 		if (others.length > 0) throw new SimError(`${this.describe()}: the policy erased learners written to within a day: ${JSON.stringify(others)}`);
 		if (certain && found.length !== 1) throw new SimError(`${this.describe()}: the policy started ${found.length} erasures of the inactive learner, not 1`);
 		for (const entry of found) {
+			// Its actor is the policy: the sweep that started the erasure appended the entry.
+			sim.model.audited.push({ action: "learner.erase", target: { applicationId: app.appId, jobId: entry.id }, command: this.describe() });
 			sim.model.beginErasure(app.index, learner, false);
 			sim.model.jobs.set(entry.id, {
 				id: entry.id,
@@ -896,6 +1027,7 @@ class CreateApp extends Step {
 	async exec(sim: Sim) {
 		const created = await createApplication(this.region, `sim-${sim.world.run}-${sim.model.apps.length}`);
 		sim.model.apps.push(newApp(sim.model.apps.length, created, this.region));
+		for (const action of ["application.create", "credential.create"]) sim.model.audited.push({ action, target: { applicationId: created.appId }, command: this.describe() });
 	}
 }
 
@@ -938,6 +1070,7 @@ class DeleteApp extends Step {
 				: { "409 (allowDelete is false)": status(409) },
 		);
 		if (outcome !== "204") return;
+		audited(sim, answer, this.describe(), "application.delete", { applicationId: app.appId });
 		sim.model.deleteApp(app);
 		sim.model.jobs.set(jobIdOf(answer), {
 			id: jobIdOf(answer),
@@ -964,6 +1097,7 @@ class GuardApp extends Step {
 		const app = appOf(sim, this.app) as AppModel;
 		const answer = await sim.world.request("PUT", `/appManagement/applications/${app.appId}`, { auth: MANAGEMENT, body: { allowDelete: this.allowDelete } });
 		check(this.describe(), answer, { "204": status(204) });
+		audited(sim, answer, this.describe(), "application.update", { applicationId: app.appId });
 		app.allowDelete = this.allowDelete;
 	}
 }
@@ -1010,6 +1144,8 @@ class Move extends Step {
 		if (answer.status !== 204) return;
 		const id = jobIdOf(answer);
 		if (!sim.model.jobs.has(id)) {
+			// A request answered with the move already under way changed nothing: that move's entry stands for it.
+			audited(sim, answer, this.describe(), "application.move", { applicationId: app.appId, jobId: id });
 			sim.model.jobs.set(id, {
 				id,
 				kind: "move",
@@ -1118,7 +1254,7 @@ class ConsoleErase extends Step {
 				: { "404": status(404) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 303) return;
-		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress);
+		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress, this.describe());
 	}
 }
 
@@ -1430,6 +1566,11 @@ export const COMMANDS: fc.Arbitrary<fc.AsyncCommand<Sim, World, false>>[] = [
 		fc
 			.tuple(app, learner, fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), privilegedArb, fc.boolean(), faultArb)
 			.map(([a, l, known, p, alone, f]) => new Export(a, l, known, p, alone, f)),
+	),
+	...weighted(
+		2,
+		fc.tuple(learner, privilegedArb, fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), faultArb)
+			.map(([l, p, alone, f]) => new RealmExport(l, p, alone, f)),
 	),
 	...weighted(2, fc.tuple(app, learner).map(([a, l]) => new Retain(a, l))),
 	...weighted(2, fc.tuple(app, fc.nat(2), keyArb).map(([a, s, k]) => new Move(a, s, k))),

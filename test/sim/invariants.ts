@@ -302,8 +302,9 @@ async function checkExports(sim: Sim): Promise<void> {
 	for (const job of sim.model.jobs.values()) {
 		if (job.kind !== "export" || job.status !== "completed" || !job.exported || job.exported.uncertain) continue;
 		const app = job.app === null ? undefined : sim.model.apps[job.app];
-		if (!app || app.deleted) continue;
-		const response = await call("GET", `/jobs/${job.id}/export`, { auth: app.auth });
+		// A realm-wide export (no application of its own) is whole or not at all: gone with any of its applications'.
+		if (job.app === null ? job.pairs.some((pair) => sim.model.apps[pair.app]?.deleted) : !app || app.deleted) continue;
+		const response = await call("GET", `/jobs/${job.id}/export`, { auth: app?.auth ?? MANAGEMENT });
 		await response.body?.cancel();
 		const expected = job.exported.gone ? 404 : 200;
 		if (response.status !== expected) fail(`export ${job.id} answered ${response.status}, expected ${expected} (${job.exported.gone ? "its learner was erased" : "kept"})`);
@@ -332,7 +333,7 @@ let keptHead: SignedHead | undefined;
  * longer starts at entry 1 is verified from its first kept entry on, and where that entry follows the head kept from
  * the run before, it must continue that head's hash.
  */
-async function checkAudit(): Promise<void> {
+async function checkAudit(sim: Sim): Promise<void> {
 	const entries = await auditTrail();
 	const head = await auditHead();
 	const first = entries[0];
@@ -346,6 +347,17 @@ async function checkAudit(): Promise<void> {
 	const problem = await chainProblem(entries, head, from);
 	if (problem) fail(`the audit trail does not verify: ${problem}`);
 	keptHead = head;
+	// Every action an answer accepted has its own entry, naming its ids (one entry stands for one action).
+	const unmatched = [...entries];
+	for (const expected of sim.model.audited) {
+		const index = unmatched.findIndex(
+			(entry) =>
+				entry.action === expected.action &&
+				Object.entries(expected.target).every(([name, value]) => (entry.target as Record<string, unknown>)[name] === value),
+		);
+		if (index < 0) fail(`no audit entry ${expected.action} ${JSON.stringify(expected.target)}, which ${expected.command} was answered for`);
+		unmatched.splice(index, 1);
+	}
 }
 
 const DAY_MINUTES = 24 * 60;
@@ -420,7 +432,7 @@ export async function checkSettled(sim: Sim): Promise<void> {
 	await checkErasedEverywhere(sim);
 	await checkReceipts(sim);
 	await checkExports(sim);
-	await checkAudit();
+	await checkAudit(sim);
 	for (const app of sim.model.apps.filter((app) => app.deleted)) {
 		const response = await call("GET", "/ping", { auth: app.auth });
 		if (response.status !== 401) fail(`app ${app.index} was deleted, yet its credential answered ${response.status}`);

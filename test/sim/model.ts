@@ -74,6 +74,13 @@ export interface AppModel {
 	erasuresBegun: number;
 }
 
+/** An audit entry an answer promises: its action, and ids its target must carry; `command` says which step. */
+export interface AuditExpectation {
+	action: string;
+	target: { applicationId?: string; jobId?: string };
+	command: string;
+}
+
 /** An erasure the service accepted for one learner in one application: what every request covering it promised. */
 export interface PendingErasure {
 	app: number;
@@ -124,6 +131,11 @@ export class Model {
 	rowQuota = Number.POSITIVE_INFINITY;
 	/** Management Idempotency-Keys (the realm's). */
 	realmKeys = new Map<string, KeyRecord>();
+	/**
+	 * The audit trail's entries this run's answers promise (SPEC §12): one per accepted management or privacy action,
+	 * named by its action and the ids its target must carry.
+	 */
+	audited: AuditExpectation[] = [];
 	/**
 	 * Learners whose erasure completed, by application, with the values that named them (id, email, names): none may
 	 * remain anywhere in that application unless the learner is registered again.

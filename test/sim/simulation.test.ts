@@ -64,7 +64,9 @@ async function newSim(world: World, admin: string, member: string): Promise<Sim>
 	model.rowQuota = Number(env.APP_ROW_QUOTA);
 	const regions: Region[] = ["default", "default", "eu"];
 	for (const [index, region] of regions.entries()) {
-		model.apps.push(newApp(index, await createApplication(region, `sim-${world.run}-${index}`), region));
+		const created = await createApplication(region, `sim-${world.run}-${index}`);
+		model.apps.push(newApp(index, created, region));
+		for (const action of ["application.create", "credential.create"]) model.audited.push({ action, target: { applicationId: created.appId }, command: "the run's first applications" });
 	}
 	return {
 		model,
