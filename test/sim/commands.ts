@@ -505,11 +505,21 @@ class UpdateInfo extends Step {
 		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
+		// An erasure seen to have taken the learner's registrations (a 404 elsewhere) may still be finishing (its
+		// exports' objects being deleted): until its job is seen completed, the learner is being erased.
+		const finishing = [...sim.model.jobs.values()].some(
+			(job) =>
+				(job.kind === "erasure" || job.kind === "bulk" || job.kind === "realm") &&
+				job.status === "pending" &&
+				job.pairs.some((pair) => pair.app === app.index && pair.learner === learner),
+		);
 		const allowed: Record<string, Outcome> = erasing
 			? { "409 (being erased) or 404": (a) => a.status === 409 || a.status === 404 }
 			: exists
 				? { "204 + Location": (a) => a.status === 204 && a.location !== null }
-				: { "404": status(404) };
+				: finishing
+					? { "404, or 409 (its erasure finishing)": (a) => a.status === 404 || a.status === 409 }
+					: { "404": status(404) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
 		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
 		const id = jobIdOf(answer);
