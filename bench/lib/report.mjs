@@ -102,7 +102,7 @@ function firstRequestSection({ runs, service, floor, firstRequest }) {
 			`medians of ${runs} alternating rounds, a fresh workerd process on a fresh copy of a seeded local D1 per request and round):`,
 		"",
 		markdownTable(
-			["first request: status", "service: startup + first", "floor", "floor: startup + first", "× floor", "target", "met", "warm: service", "warm: floor"],
+			["first request: status", "service: startup + first", "floor", "floor: startup + first", "× floor", "target", "met", "× floor + limiter", "warm: service", "warm: floor"],
 			requests.map((row) => {
 				const against = floorRequests[row.floor];
 				return [
@@ -113,6 +113,7 @@ function firstRequestSection({ runs, service, floor, firstRequest }) {
 					row.serviceOverFloor ?? "-",
 					`≤ ${row.target}`,
 					row.met ? "yes" : "NO",
+					row.serviceOverFloorWithLimiter ?? "-",
 					row.warmCpuMs,
 					against.warmCpuMs,
 				];
@@ -120,6 +121,12 @@ function firstRequestSection({ runs, service, floor, firstRequest }) {
 		),
 		"",
 		`  all met: ${firstRequest.met ? "yes" : "no"}; startup: the profiles above (${service.label} ${service.cpuMs} ms, floor ${floor.cpuMs} ms)`,
+		...(firstRequest.floorLimiterRequests
+			? [
+					`  × floor + limiter: against the same floor making the service's one Rate Limiting call per request (GET ${firstRequest.floorLimiterRequests.GET.startupPlusFirstCpuMs} ms, ` +
+						`PUT ${firstRequest.floorLimiterRequests.PUT.startupPlusFirstCpuMs} ms): locally its first call starts Miniflare's simulator, which production's limiter does not`,
+				]
+			: []),
 		`  first request CPU over the rounds: ${requests.map((row) => `${row.name} ${range(row)}`).join(", ")}; ` +
 			`floor ${Object.entries(floorRequests)
 				.map(([key, figures]) => `${key} ${range(figures)}`)
@@ -137,8 +144,8 @@ function firstRequestSection({ runs, service, floor, firstRequest }) {
 
 /** The startup phase's figures: startup CPU, first requests and bundle size of the service and of its Hono floor. */
 function startupSection(startup) {
-	const { runs, service, floor, serviceOverFloor, serviceOverFloorWranglerActive } = startup;
-	const workers = [service, floor];
+	const { runs, service, floor, floorLimiter, serviceOverFloor, serviceOverFloorWranglerActive } = startup;
+	const workers = floorLimiter ? [service, floor, floorLimiter] : [service, floor];
 	const dates = service.compatibilityDate === floor.compatibilityDate ? `${service.compatibilityDate} (both)` : `service ${service.compatibilityDate}, floor ${floor.compatibilityDate}`;
 	return [
 		`Startup (wrangler check startup on the wrangler deploy --dry-run upload; medians of ${runs} runs each, alternating):`,
@@ -163,7 +170,11 @@ function startupSection(startup) {
 		markdownTable(
 			["module", "bytes", "gzip bytes"],
 			workers.flatMap((worker) =>
-				worker.bundle.modules.map((module) => [`${worker === service ? "service" : "floor"}: ${module.file}`, module.bytes, module.gzipBytes]),
+				worker.bundle.modules.map((module) => [
+					`${worker === service ? "service" : worker === floor ? "floor" : "floor + limiter"}: ${module.file}`,
+					module.bytes,
+					module.gzipBytes,
+				]),
 			),
 		),
 	].join("\n");
