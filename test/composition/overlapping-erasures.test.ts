@@ -59,14 +59,19 @@ async function acceptBulk(app: TestApp, ids: string[], email: string, suppress: 
 }
 
 describe("overlapping erasures of one learner", () => {
-	for (const [first, suppressing] of [
+	for (const [first, second] of [
 		["single", "bulk"],
 		["single", "single"],
 		["bulk", "single"],
 		["bulk", "bulk"],
 	] as const) {
-		for (const runsFirst of ["earlier", "later"] as const) {
-			it(`keep the suppression the ${suppressing === first ? "later" : suppressing} request asked for when a ${first} erasure was pending (the ${runsFirst} one delivered first)`, async () => {
+		for (const [runsFirst, asking] of [
+			["earlier", "later"],
+			["later", "later"],
+			["earlier", "earlier"],
+			["later", "earlier"],
+		] as const) {
+			it(`keep the suppression the ${asking} request asked for: a ${first} erasure, then a ${second} one (the ${runsFirst} one delivered first)`, async () => {
 				const app = await createApp();
 				const admin = await realmUser("admin");
 				const learnerId = await learnerIn(app, "overlap");
@@ -79,14 +84,14 @@ describe("overlapping erasures of one learner", () => {
 					}
 					return acceptBulk(app, kind === "bulk" && !suppress ? [learnerId, bystander] : [learnerId], admin, suppress);
 				};
-				// The first request does not ask for suppression; the second does.
-				const earlier = await ask(first, false);
-				const later = await ask(suppressing, true);
+				// One of the two asks for suppression; the other, without it, must not undo that.
+				const earlier = await ask(first, asking === "earlier");
+				const later = await ask(second, asking === "later");
 				const [one, two] = runsFirst === "earlier" ? [earlier, later] : [later, earlier];
 				await drain(one.message);
 				await drain(two.message);
 
-				// What the second request promised holds: the learner is erased and stays out.
+				// What the suppressing request promised holds: the learner is erased and stays out.
 				expect(await registerAgain(app, learnerId)).toBe(409);
 				for (const { jobId } of [earlier, later]) expect((await getJob(app.auth, jobId)).status).toBe("completed");
 				// Each receipt says what happened: the learner's 2 registrations and 4 tags went once, and a receipt that
