@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { type JobMessage, learnerHash } from "../../src/jobs/contract";
-import { call } from "../support/client";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { everyD1Binding } from "../support/d1-bindings";
+import { D1_ERRORS, faultyD1 } from "../support/faulty-d1";
 import { getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, type TestApp, appOnShard, createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptErasure, callCapturing, drain, sentDuring } from "../support/queue";
@@ -161,6 +163,29 @@ describe("overlapping erasures of one learner", () => {
 		const receipt = await receiptOf(MANAGEMENT, realm.id);
 		const index = receipt.learnerHashes?.indexOf(await learnerHash(env, (apps[0] as TestApp).appId, learnerId)) ?? -1;
 		expect(receipt.erasureJobIds?.[index]).toBe(single.jobId);
+	});
+
+	it("suppress the learner where another erasure took it before the realm-wide erasure asking for suppression got there", async () => {
+		const admin = await realmUser("admin");
+		const app = await appOnShard(SHARDS[1]?.name ?? "");
+		const learnerId = await learnerIn(app, "realm-late");
+		// The request records the realm job, but cannot ask the application now (its shard refuses the write): the
+		// job's first step will.
+		const bindings = everyD1Binding(
+			(database) => faultyD1((call) => (call.sql.some((sql) => sql.includes("INSERT INTO jobs")) ? { message: D1_ERRORS.networkLost, when: "before" } : null), database),
+			{ control: false },
+		);
+		const { result, sent } = await sentDuring(() => fetchWithBindings(apiRequest("POST", realmPath(learnerId, admin, true), { auth: MANAGEMENT }), bindings));
+		expect(result.status).toBe(204);
+		// Meanwhile the application's own erasure, without suppression, takes the learner and completes.
+		const single = await acceptErasure(app, learnerId, admin);
+		await drain(single);
+		expect(await countOf("SELECT count(*) AS n FROM registrations WHERE app_id = ?1 AND learner_id = ?2", app.appId, learnerId)).toBe(0);
+		for (const message of sent) await drain(message.body as JobMessage);
+
+		expect((await getJob(MANAGEMENT, jobIdOf(result))).status).toBe("completed");
+		// What the realm-wide request promised holds there all the same: the learner stays out.
+		expect(await registerAgain(app, learnerId)).toBe(409);
 	});
 
 	it("never leave a learner with two erasures under way: a repeated bulk erasure joins the pending ones", async () => {

@@ -2,7 +2,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { JobMessage } from "../../src/jobs/contract";
 import { runMove } from "../../src/jobs/move";
-import { call } from "../support/client";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
+import { faultyD1 } from "../support/faulty-d1";
+import { everyD1Binding } from "../support/d1-bindings";
 import { expectMessage, getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, appOnShard, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
 import { drain, sentDuring } from "../support/queue";
@@ -38,6 +40,34 @@ describe("POST /appManagement/learners/{learnerId}/delete-information with an Id
 			replayed: "true",
 		});
 		expect(again).toEqual([]);
+	});
+
+	it("answers a retry from its key alone: one D1 call, no shard asked, before looking for the learner anywhere", async () => {
+		const admin = await realmUser("admin");
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const learnerId = uniqueValue("realm-keyed-retry");
+		await enrol(app, learnerId);
+		const key = uniqueValue("key");
+		const first = await call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT, headers: { "Idempotency-Key": key } });
+		expect(first.status).toBe(204);
+
+		const calls: string[] = [];
+		const bindings = everyD1Binding((database) => {
+			const name = database === env.DB ? "DB" : (SHARDS.find((shard) => env[shard.name as keyof Env] === database)?.name ?? "a shard");
+			return faultyD1(() => {
+				calls.push(name);
+				return null;
+			}, database);
+		});
+		const request = apiRequest("POST", realmPath(learnerId, admin), { auth: MANAGEMENT });
+		request.headers.set("Idempotency-Key", key);
+		const retry = await fetchWithBindings(request, bindings);
+		expect({ status: retry.status, location: retry.headers.get("Location"), replayed: retry.headers.get("Idempotent-Replayed") }).toEqual({
+			status: 204,
+			location: first.headers.get("Location"),
+			replayed: "true",
+		});
+		expect(calls).toEqual(["DB"]);
 	});
 
 	it("refuses the same key for another learner with 422 before erasing anything of that learner", async () => {

@@ -5,9 +5,9 @@ import { canonicalJson } from "../../src/receipts";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
 import { expectMessage, getJob, jobIdOf, logsOf } from "../support/expect";
 import { type TestApp, createApp, enrol, realmUser, tagsOf, uniqueValue } from "../support/fixtures";
-import { drain, sentDuring } from "../support/queue";
+import { deliver, drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
-import { countOf } from "../support/seed";
+import { countOf, shardOf } from "../support/seed";
 import type { JobMessage } from "../../src/jobs/contract";
 
 /**
@@ -57,6 +57,30 @@ describe("POST /learners/delete-information", () => {
 		expect(await tagsOf(app, "learner", kept)).toEqual(keptTags);
 		// Nothing anywhere names an erased learner: not the registrations, tags, jobs or stored responses.
 		expect((await findAnywhere(erased)).findings).toEqual([]);
+	});
+
+	it("ends failed, with no receipt, when one of its learners' erasures failed, having erased the others", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const [doomed, erased] = [await learnerWith(app, 1), await learnerWith(app, 1)];
+		const { response, sent } = await requestBulk(app, admin, [doomed, erased]);
+		expect(response.status).toBe(204);
+		const jobId = jobIdOf(response, app.appId);
+		// The first learner's own erasure gives up (its message dead-lettered) before the bulk job gets to it.
+		const child = await (await shardOf(app.appId))
+			.prepare("SELECT id FROM jobs WHERE parent_id = ?1 AND learner_hash = ?2")
+			.bind(jobId, await learnerHash(env, app.appId, doomed))
+			.first<{ id: string }>();
+		expect(child).not.toBeNull();
+		await deliver([{ type: "deleteAllLearnerData", jobId: child?.id ?? "" }], { queue: env.JOBS_DEAD_LETTER_QUEUE });
+		expect((await getJob(app.auth, child?.id ?? "")).status).toBe("failed");
+		await drain(sent[0] as JobMessage);
+
+		const job = await getJob(app.auth, jobId);
+		expect(job).toMatchObject({ status: "failed", message: "Some of its learners could not be erased: ask again for them" });
+		expect(await expectMessage(await call("GET", `/jobs/${jobId}/receipt`, { auth: app.auth }), 409)).toContain("failed");
+		expect(await rowsNaming(app.appId, erased)).toBe(0);
+		expect(await rowsNaming(app.appId, doomed)).toBe(1);
 	});
 
 	it("leaves no erased learner's id in the service's logs or in any queue message, request to completion", async () => {

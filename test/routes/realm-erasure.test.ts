@@ -108,4 +108,24 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 		expect(await getJob(MANAGEMENT, jobId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
 		expect(await shardDatabase(env, SHARDS[2]?.name ?? "").prepare("SELECT count(*) AS n FROM registrations WHERE learner_id = ?1").bind(learnerId).first<{ n: number }>()).toEqual({ n: 0 });
 	});
+
+	it("stays running while a child is unfinished even once another has failed, then ends failed", async () => {
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("failing-learner");
+		const [first, second] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")];
+		for (const app of [first, second]) await enrol(app as TestApp, learnerId);
+		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
+		const jobId = jobIdOf(result);
+		const messages = sent.map((message) => message.body as JobMessage);
+		const realm = messages.find((message) => message.type === "deleteRealmLearnerData") as JobMessage;
+		const [one, two] = messages.filter((message) => message.type === "deleteAllLearnerData");
+		// The first application's erasure gives up (dead-lettered); the second has not run yet.
+		await deliver([one], { queue: env.JOBS_DEAD_LETTER_QUEUE });
+		await deliver([realm]);
+		expect((await getJob(MANAGEMENT, jobId)).status).toBe("running");
+		await drain(two as JobMessage);
+		await deliver([realm]);
+		expect((await getJob(MANAGEMENT, jobId)).status).toBe("failed");
+		expect(await shardDatabase(env, SHARDS[2]?.name ?? "").prepare("SELECT count(*) AS n FROM registrations WHERE learner_id = ?1").bind(learnerId).first<{ n: number }>()).toEqual({ n: 0 });
+	});
 });
