@@ -188,6 +188,57 @@ describe("Idempotency-Key", () => {
 		expect(await keysOf(app.appId)).toBe(0);
 	});
 
+	it("keeps a key 24 hours: an hour later, after a sweep, a retry still replays", async () => {
+		const app = await createApp();
+		const key = uniqueValue("key");
+		const body = registrationBody("reg-kept", "learner-kept");
+		const before = Date.now();
+		expect((await call("POST", "/registrations", { auth: app.auth, body, headers: keyed(key) })).status).toBe(204);
+		const stored = await (await shardOf(app.appId)).prepare("SELECT expires_at FROM idempotency_keys WHERE app_id = ?1").bind(app.appId).first<{ expires_at: string }>();
+		const day = 24 * 60 * 60_000;
+		expect(Date.parse(stored?.expires_at ?? "")).toBeGreaterThanOrEqual(before + day);
+		expect(Date.parse(stored?.expires_at ?? "")).toBeLessThanOrEqual(Date.now() + day);
+		await sweep(env, Date.now() + 60 * 60_000);
+		const retry = await call("POST", "/registrations", { auth: app.auth, body, headers: keyed(key) });
+		expect(retry.status).toBe(204);
+		expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+	});
+
+	it("answers 422 to the same key with another query string: another userEmail or suppress is another request", async () => {
+		const app = await createApp();
+		const [admin, otherAdmin] = [await realmUser("admin"), await realmUser("admin")];
+		const learnerId = uniqueValue("query-keyed");
+		await enrol(app, learnerId);
+		const key = uniqueValue("key");
+		const erase = (query: string) => call("POST", `/learner/${learnerId}/delete-information?${query}`, { auth: app.auth, headers: keyed(key) });
+		expect((await erase(`userEmail=${encodeURIComponent(admin)}`)).status).toBe(204);
+		for (const query of [`userEmail=${encodeURIComponent(otherAdmin)}`, `userEmail=${encodeURIComponent(admin)}&suppress=true`]) {
+			expect(await expectMessage(await erase(query), 422)).toContain(`Idempotency-Key [${key}]`);
+		}
+	});
+
+	it("forgets a keyed update of a learner once the learner is erased: a retry then runs as a new request (404)", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("update-keyed");
+		await enrol(app, learnerId);
+		const key = uniqueValue("key");
+		const update = () =>
+			call("POST", `/learner/${learnerId}/updateInfo`, { auth: app.auth, body: { id: learnerId, email: "new@example.com" }, headers: keyed(key) });
+		const { result: first, sent } = await sentDuring(update);
+		expect(first.status).toBe(204);
+		for (const message of sent) await drain(message.body as never);
+		const { result: erasure, sent: erasing } = await sentDuring(() =>
+			call("POST", `/learner/${learnerId}/delete-information?userEmail=${encodeURIComponent(admin)}`, { auth: app.auth }),
+		);
+		expect(erasure.status).toBe(204);
+		for (const message of erasing) await drain(message.body as never);
+		// The stored answer named the learner: it went with them, so the retry is a new request for a learner now gone.
+		const retry = await update();
+		expect(retry.status).toBe(404);
+		expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
+	});
+
 	it("answers 400 naming Idempotency-Key when it is empty or longer than 255 characters", async () => {
 		const app = await createApp();
 		for (const key of ["", "k".repeat(256)]) {
