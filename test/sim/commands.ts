@@ -683,7 +683,9 @@ class RealmErase extends Step {
 			return;
 		}
 		const apps = sim.model.liveApps();
-		const holders = apps.filter((app) => sim.model.exists(app, learner));
+		// An application where the learner's erasure is pending holds it for an erasure, registrations or not (the
+		// realm-wide erasure joins that erasure), as it does for a single erasure.
+		const holders = apps.filter((app) => sim.model.exists(app, learner) || sim.model.pendingErasure(app.index, learner));
 		const certain = holders.filter((app) => !sim.model.pendingErasure(app.index, learner));
 		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
 		const allowed: Record<string, Outcome> =

@@ -102,7 +102,9 @@ describe("the whole service", () => {
 		task.meta.sim = line;
 		if (details.failed) {
 			const commands = /\/\*replayPath="([^"]*)"\*\//.exec(String(details.counterexample?.[0]))?.[1];
-			const replay = `npm run sim -- --seed ${SEED} --path ${details.counterexamplePath}${commands ? ` --replay '${commands}'` : ""}`;
+			// The path is fast-check's over runs drawn with these settings: a replay names them too.
+			const settings = `${env.SIM_RUNS ? ` --runs ${RUNS}` : ""}${env.SIM_STEPS ? ` --steps ${MAX_COMMANDS}` : ""}`;
+			const replay = `npm run sim --${settings} --seed ${SEED} --path ${details.counterexamplePath}${commands ? ` --replay '${commands}'` : ""}`;
 			const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
 			console.error(`${line}\n${error}\nshrunk: ${String(details.counterexample?.[0])}\nreplay: ${replay}`);
 		}
