@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { findPlacement } from "../../src/db/applications";
 import type { JobMessage } from "../../src/jobs/contract";
-import { runMove } from "../../src/jobs/move";
+import { MOVE_BOUNDS, runMove } from "../../src/jobs/move";
 import { runJob } from "../../src/jobs/run";
 import { shardDatabase } from "../../src/shards";
 import { call } from "../support/client";
@@ -128,6 +128,35 @@ describe("what orders rows, across a move", () => {
 		await moveUntil(move.jobId, finished(move.jobId));
 		expect(await placementOf(app.appId)).toBe(move.to);
 		expect(await shown()).toBe("newer@example.com");
+	});
+
+	it("keeps registrations created while the move ran in the order they were created, not the order of their ids", async () => {
+		const app = await createApp();
+		await enrol(app, uniqueValue("before-the-move"));
+		const move = await startMove(app);
+		await moveUntil(move.jobId, async () => (await phaseOf(move.jobId)) === "catchUp");
+		// Three registrations in the same millisecond, their ids in reverse order: only their creation order tells.
+		const at = new Date().toISOString();
+		const created = ["late-c", "late-b", "late-a"];
+		// Replayed one journaled key per step, so the order the keys are taken in is the order they land in.
+		const keysPerStep = MOVE_BOUNDS.keysPerStep;
+		onTestFinished(() => {
+			MOVE_BOUNDS.keysPerStep = keysPerStep;
+		});
+		MOVE_BOUNDS.keysPerStep = 1;
+		for (const id of created) {
+			await shardDatabase(env, move.from)
+				.prepare(
+					`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+					 VALUES (?1, ?2, 'c', 'late-learner', lower(hex(randomblob(16))), ?3, ?3)`,
+				)
+				.bind(app.appId, id, at)
+				.run();
+		}
+		await moveUntil(move.jobId, finished(move.jobId));
+		expect(await placementOf(app.appId)).toBe(move.to);
+		const listed = (await (await call("GET", "/registrations?learnerId=late-learner&orderBy=created_asc", { auth: app.auth })).json()) as { registrations: { id: string }[] };
+		expect(listed.registrations.map((registration) => registration.id)).toEqual(created);
 	});
 
 	it("continues a `more` cursor issued before the move where it stopped", async () => {
