@@ -159,6 +159,33 @@ describe("what orders rows, across a move", () => {
 		expect(listed.registrations.map((registration) => registration.id)).toEqual(created);
 	});
 
+	it("places a registration deleted and created again under its id while the move ran after the rest, as the source does", async () => {
+		const app = await createApp();
+		const from = await placementOf(app.appId);
+		const at = new Date().toISOString();
+		const insert = (id: string) =>
+			shardDatabase(env, from)
+				.prepare(
+					`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+					 VALUES (?1, ?2, 'c', 'again-learner', lower(hex(randomblob(16))), ?3, ?3)`,
+				)
+				.bind(app.appId, id, at)
+				.run();
+		await insert("again-x");
+		await insert("again-y");
+		const move = await startMove(app);
+		await moveUntil(move.jobId, async () => (await phaseOf(move.jobId)) === "catchUp");
+		// Deleted and created again, in the same millisecond as before: a new registration, after the other one.
+		await shardDatabase(env, from).prepare("DELETE FROM registrations WHERE app_id = ?1 AND id = 'again-x'").bind(app.appId).run();
+		await insert("again-x");
+		await moveUntil(move.jobId, finished(move.jobId));
+		expect(await placementOf(app.appId)).toBe(move.to);
+		const listed = (await (await call("GET", "/registrations?learnerId=again-learner&orderBy=created_asc", { auth: app.auth })).json()) as {
+			registrations: { id: string }[];
+		};
+		expect(listed.registrations.map((registration) => registration.id)).toEqual(["again-y", "again-x"]);
+	});
+
 	it("continues a `more` cursor issued before the move where it stopped", async () => {
 		const app = await createApp();
 		const from = await placementOf(app.appId);
