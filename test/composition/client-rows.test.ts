@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { call, fetchWithBindings } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
-import { type TestApp, createApp, realmUser, uniqueValue } from "../support/fixtures";
+import { MANAGEMENT, type TestApp, createApp, realmUser, uniqueValue } from "../support/fixtures";
+import type { JobMessage } from "../../src/jobs/contract";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
 import { countOf, seedRegistrations, shardOf } from "../support/seed";
 
@@ -82,10 +83,40 @@ describe("rows a client's requests cause beyond its data", () => {
 		expect((await call("GET", `/jobs/${update.jobId}`, { auth: app.auth })).status).toBe(404);
 		expect((await call("GET", `/jobs/${bulk}/receipt`, { auth: app.auth })).status).toBe(200);
 		expect(await members()).toEqual({ n: 1 });
+		// A year on, and more: still within RECEIPT_RETENTION_DAYS' 1095.
+		await sweepAt(400);
+		expect((await call("GET", `/jobs/${bulk}/receipt`, { auth: app.auth })).status).toBe(200);
 		await sweepAt(1096);
 		expect((await call("GET", `/jobs/${bulk}`, { auth: app.auth })).status).toBe(404);
 		expect(await members()).toEqual({ n: 0 });
 		expect(await countOf("SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'", app.appId)).toBe(0);
+	});
+
+	it("keeps a realm-wide erasure's receipt as long as every erasure's, and an application's deletion job for good", async () => {
+		const admin = await realmUser("admin");
+		const app = await createApp();
+		const learnerId = uniqueValue("realm-kept");
+		await seedRegistrations(app.appId, learnerId, 1);
+		const { result: realm, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/learners/${learnerId}-learner-0/delete-information?userEmail=${encodeURIComponent(admin)}`, { auth: MANAGEMENT }),
+		);
+		expect(realm.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		const realmJob = jobIdOf(realm);
+		expect((await getJob(MANAGEMENT, realmJob)).status).toBe("completed");
+		const deleted = await createApp();
+		const { result: deletion, sent: deleting } = await sentDuring(() => call("DELETE", `/appManagement/applications/${deleted.appId}`, { auth: MANAGEMENT }));
+		expect(deletion.status).toBe(204);
+		for (const message of deleting) await drain(message.body as JobMessage);
+		const deletionJob = jobIdOf(deletion);
+		expect((await getJob(MANAGEMENT, deletionJob)).status).toBe("completed");
+
+		await sweepAt(31);
+		expect((await call("GET", `/jobs/${realmJob}/receipt`, { auth: MANAGEMENT })).status).toBe(200);
+		await sweepAt(1096);
+		expect((await call("GET", `/jobs/${realmJob}`, { auth: MANAGEMENT })).status).toBe(404);
+		// The deletion fences the deleted application off: its job stays, however long ago it finished.
+		expect((await call("GET", `/jobs/${deletionJob}`, { auth: MANAGEMENT })).status).toBe(200);
 	});
 
 	it("prunes by an index of finished jobs, whatever the table holds besides", async () => {

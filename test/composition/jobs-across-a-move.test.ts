@@ -61,7 +61,11 @@ describe("a job under way while its application moves", () => {
 			expect(await getJob(MANAGEMENT, move.jobId)).toMatchObject({ status: "completed" });
 			await drain(update);
 
-			expect(await getJob(app.auth, update.jobId)).toMatchObject({ status: "completed" });
+			// Resumed where it was: every registration counted once.
+			expect({ updatedBeforeTheMove, job: await getJob(app.auth, update.jobId) }).toMatchObject({
+				updatedBeforeTheMove,
+				job: { status: "completed", registrationsAffected: 5 },
+			});
 			const emails = await Promise.all(registrations.map(async (id) => (await learnerOn(app, id)).email));
 			expect({ updatedBeforeTheMove, emails }).toEqual({ updatedBeforeTheMove, emails: registrations.map(() => "new@example.com") });
 		}

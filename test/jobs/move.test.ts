@@ -4,7 +4,7 @@ import { findPlacement } from "../../src/db/applications";
 import { MOVED_TABLES } from "../../src/db/move";
 import { runMove } from "../../src/jobs/move";
 import { shardDatabase } from "../../src/shards";
-import { call } from "../support/client";
+import { apiRequest, call, fetchWithBindings } from "../support/client";
 import { getJob, jobIdOf } from "../support/expect";
 import { MANAGEMENT, type TestApp, createApp, enrol, learnerOn, realmUser, tagsOf } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
@@ -256,6 +256,18 @@ describe("moving an application between shards", () => {
 		const malformed = await requestMove(app.appId, { shard: 7 });
 		expect(malformed.status).toBe(400);
 		expect(((await malformed.json()) as { message: string }).message).toContain("shard");
+
+		// A shard closed to new applications (SHARDS, `:closed`) takes no moves either.
+		const target = SHARDS.find((shard) => shard.region === "default" && shard.name !== from)?.name ?? "";
+		const closed = SHARDS.map((shard) => `${shard.name}:${shard.region}${shard.name === target ? ":closed" : ""}`).join(" ");
+		const { result: toClosed, sent } = await sentDuring(() =>
+			fetchWithBindings(apiRequest("POST", `/appManagement/applications/${app.appId}/move`, { auth: MANAGEMENT, body: { shard: target } }), {
+				SHARDS: closed as Env["SHARDS"],
+			}),
+		);
+		expect(toClosed.status).toBe(409);
+		expect(((await toClosed.json()) as { message: string }).message).toContain(`[${target}] is closed`);
+		expect(sent).toEqual([]);
 
 		expect(await placementOf(app.appId)).toBe(from);
 	});
