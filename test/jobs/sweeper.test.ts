@@ -101,6 +101,25 @@ describe("an unfinished job nobody attends to", () => {
 		expect(messagesFor(await sweepAt(Date.now() + 12 * MINUTE), [message.jobId])).toEqual([]);
 	});
 
+	it("is a bulk erasure's: the bulk job alone is sent again, never its learners' erasures, which it runs itself", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learners = [uniqueValue("bulk-swept"), uniqueValue("bulk-swept")];
+		for (const learnerId of learners) await enrol(app, { id: learnerId });
+		const accepted = await callWithLostSend("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}`, app, { ids: learners });
+		expect(accepted.status).toBe(204);
+		const bulk = jobIdOf(accepted, app.appId);
+		const children = (
+			await (await shardOf(app.appId)).prepare("SELECT id FROM jobs WHERE parent_id = ?1").bind(bulk).all<{ id: string }>()
+		).results.map((row) => row.id);
+		expect(children).toHaveLength(2);
+
+		const sent = await sweepAt(Date.now() + 11 * MINUTE);
+		expect(messagesFor(sent, [bulk, ...children])).toEqual([{ type: "deleteLearnersData", jobId: bulk }]);
+		await drain({ type: "deleteLearnersData", jobId: bulk });
+		expect((await getJob(app.auth, bulk)).status).toBe("completed");
+	});
+
 	it("fails after its message was sent again six times without the job running, and drops its payload", async () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("learner");

@@ -11,6 +11,7 @@ import { MANAGEMENT, type TestApp, createApp, enrol, realmUser, uniqueValue } fr
 import { acceptApplicationDeletion, acceptErasure, acceptUpdate, deliver, drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
 import { findPlacement } from "../../src/db/applications";
+import { settleNewEvents } from "../../src/db/job-events";
 import { SHARDS, shardOf } from "../support/seed";
 import { type SentDelivery, deliverEvents, deliveriesDuring, legacyVerifiedTimestamp, receiver, setWebhook, verifiedTimestamp } from "../support/webhooks";
 
@@ -387,6 +388,24 @@ describe("the sweeper", () => {
 		expect(resent).toEqual(looked);
 		// Sent again once: the next sweep leaves it to its message.
 		expect((await sweepAt(Date.now())).filter((delivery) => delivery.body.jobId === update.jobId)).toEqual([]);
+	});
+});
+
+describe("an event two runners look at at once", () => {
+	it("gets one delivery message: the look that settles it first sends it, the other sends nothing", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		await runToEnd(update);
+		const shard = await shardOf(app.appId);
+		// As if the consumer ending the job and the sweeper had both just found the event new.
+		await shard.prepare("UPDATE jobs SET notify_status = 'new' WHERE id = ?1").bind(update.jobId).run();
+		const row = await shard.prepare("SELECT event_id FROM jobs WHERE id = ?1").bind(update.jobId).first<{ event_id: string }>();
+		const event = { jobId: update.jobId, appId: app.appId, eventId: row?.event_id ?? "" };
+		const now = new Date().toISOString();
+		const [one, two] = await Promise.all([settleNewEvents(shard, [event], () => true, now), settleNewEvents(shard, [event], () => true, now)]);
+		expect([...one, ...two]).toEqual([event]);
+		// And a look after both settles nothing more.
+		expect(await settleNewEvents(shard, [event], () => true, now)).toEqual([]);
 	});
 });
 

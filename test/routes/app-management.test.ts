@@ -224,6 +224,33 @@ describe("POST /appManagement/applications", () => {
 		expect((await listApplications()).map(({ name }) => name)).not.toContain("Nowhere in the EU");
 	});
 
+	it("places a new application on the open shard holding the fewest live applications: deleted ones do not count", async () => {
+		const [first, second] = shardsOf("default") as [string, string];
+		const counted = async (live: boolean) => {
+			const { results } = await env.DB.prepare(
+				`SELECT shard, count(*) AS n FROM applications WHERE shard IN (?1, ?2)${live ? " AND deleted_at IS NULL" : ""} GROUP BY shard`,
+			)
+				.bind(first, second)
+				.all<{ shard: string; n: number }>();
+			return new Map(results.map((row) => [row.shard, row.n]));
+		};
+		const live = await counted(true);
+		const winner = (live.get(second) ?? 0) < (live.get(first) ?? 0) ? second : first;
+		const other = winner === first ? second : first;
+		// Deleted applications on the shard with the fewest live ones, until it holds the most applications in all.
+		const all = await counted(false);
+		const deleted = Math.max(0, (all.get(other) ?? 0) - (all.get(winner) ?? 0)) + 1;
+		const now = new Date().toISOString();
+		for (let i = 0; i < deleted; i++) {
+			await env.DB.prepare("INSERT INTO applications (id, name, data_region, shard, created_at, deleted_at) VALUES (?1, 'gone', 'default', ?2, ?3, ?3)")
+				.bind(`GONE${String(i).padStart(6, "0")}`, winner, now)
+				.run();
+		}
+		const created = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Placed by live ones" } });
+		expect(created.status).toBe(200);
+		expect(((await created.json()) as ApplicationBody).shard).toBe(winner);
+	});
+
 	it("answers 400 naming dataRegion when it is not a data region", async () => {
 		for (const dataRegion of ["us", "EU", "", 7, null]) {
 			const response = await call("POST", "/appManagement/applications", { auth: MANAGEMENT, body: { name: "Nowhere", dataRegion } });
