@@ -499,9 +499,10 @@ export const BLIND_MUTATIONS = [
 		id: "blind-webhook-event-per-bulk-learner",
 		promise: "a bulk erasure is one event: its learners' erasures are not told one by one",
 		spec: "docs/jobs-and-webhooks.md Webhooks (Types: a bulk erasure is one event)",
-		file: "migrations/shard/0005_job_events.sql",
-		search: " AND NEW.parent_id IS NULL",
-		replace: "",
+		// The trigger as the last migration that made it (0010's rebuild of jobs) defines it: earlier definitions are dropped.
+		file: "migrations/shard/0010_privacy_exports_and_activity.sql",
+		search: "AND OLD.status IN ('queued', 'running') AND NEW.parent_id IS NULL",
+		replace: "AND OLD.status IN ('queued', 'running')",
 		tests: [WEBHOOK_EVENTS, BULK],
 	},
 	{

@@ -153,10 +153,8 @@ describe("a job's end", () => {
 		hook.restore();
 
 		expect(await notificationOf(app, update.jobId)).toEqual({ status: "delivered", attempts: 4, lastStatus: 200 });
-		// Exponential: each wait at least twice the one before.
-		expect(delays).toHaveLength(3);
-		expect((delays[1] ?? 0) / (delays[0] ?? 1)).toBeGreaterThanOrEqual(2);
-		expect((delays[2] ?? 0) / (delays[1] ?? 1)).toBeGreaterThanOrEqual(2);
+		// As docs/jobs-and-webhooks.md publishes it: the first retry after 30 s, then doubling.
+		expect(delays).toEqual([30, 60, 120]);
 		// The same event, signed afresh each time.
 		const bodies = hook.received.map((request) => JSON.parse(request.body) as { id: string });
 		expect(new Set(bodies.map((body) => body.id))).toEqual(new Set([eventId]));
@@ -301,6 +299,35 @@ describe("a job's end", () => {
 		hook.restore();
 		expect(hook.received).toHaveLength(1);
 		expect(await notificationOf(app, update.jobId)).toEqual({ status: "delivered", attempts: 1, lastStatus: 200 });
+	});
+});
+
+describe("the webhook set again", () => {
+	it("signs every delivery from then on with the new secret, and none with the one it replaced", async () => {
+		const { app, secret: replaced, learner } = await hookedApp();
+		const secret = await setWebhook(app);
+		expect(secret).not.toBe(replaced);
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		const hook = receiver(() => 200);
+		await deliverEvents(pending);
+		hook.restore();
+		const [request] = hook.received;
+		expect(await verifiedTimestamp(secret, request?.headers, request?.body ?? "")).not.toBeNull();
+		expect(await verifiedTimestamp(replaced, request?.headers, request?.body ?? "")).toBeNull();
+	});
+});
+
+describe("one delivery attempt arriving twice", () => {
+	it("is recorded once when the webhook fails both times, with one retry scheduled", async () => {
+		const { app, learner } = await hookedApp();
+		const update = await acceptUpdate(app, learner);
+		const pending = await runToEnd(update);
+		const hook = receiver(() => 500);
+		const [first, second] = await Promise.all([deliverEvents(pending), deliverEvents(pending)]);
+		hook.restore();
+		expect(await notificationOf(app, update.jobId)).toEqual({ status: "pending", attempts: 1, lastStatus: 500 });
+		expect([...first.deliveries, ...second.deliveries]).toHaveLength(1);
 	});
 });
 
