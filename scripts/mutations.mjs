@@ -1759,7 +1759,8 @@ export const MUTATIONS = [
 		id: "webhook-bulk-one-event",
 		promise: "a bulk erasure is one event, not one per learner",
 		spec: "§8 events for every job type (a bulk erasure is one job)",
-		file: "migrations/shard/0005_job_events.sql",
+		// The trigger as 0010 (rebuilding jobs) defines it last: 0005's and 0008's definitions are dropped.
+		file: "migrations/shard/0010_privacy_exports_and_activity.sql",
 		search: "AND OLD.status IN ('queued', 'running') AND NEW.parent_id IS NULL",
 		replace: "AND OLD.status IN ('queued', 'running')",
 		tests: [WEBHOOK_EVENTS],
