@@ -118,7 +118,10 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 		const jobId = jobIdOf(result);
 		const messages = sent.map((message) => message.body as JobMessage);
 		const realm = messages.find((message) => message.type === "deleteRealmLearnerData") as JobMessage;
-		const [one, two] = messages.filter((message) => message.type === "deleteAllLearnerData");
+		// Each application's erasure, by its id (the application's id, a dot, a UUID).
+		const childOf = (app: TestApp | undefined) =>
+			messages.find((message) => message.type === "deleteAllLearnerData" && message.jobId.startsWith(`${app?.appId}.`)) as JobMessage;
+		const [one, two] = [childOf(first), childOf(second)];
 		// The first application's erasure gives up (dead-lettered); the second has not run yet.
 		await deliver([one], { queue: env.JOBS_DEAD_LETTER_QUEUE });
 		await deliver([realm]);
