@@ -2104,6 +2104,15 @@ export const MUTATIONS = [
 		tests: [EXPORTS],
 	},
 	{
+		id: "retention-policies-in-turn",
+		promise: "with more policies than one sweep enforces, consecutive sweeps take the next ones: each within ceil(n / 50) sweeps",
+		spec: "§12 retention: bounded per sweep (docs/privacy.md: 50 applications per sweep, taken in turn)",
+		file: "src/jobs/retention.ts",
+		search: "const start = (Math.floor(nowMs / SWEEP_MS) * RETENTION_APPLICATIONS_PER_SWEEP) % policies.length;",
+		replace: "const start = Math.floor(nowMs / SWEEP_MS) % policies.length;",
+		tests: [RETENTION],
+	},
+	{
 		id: "retention-inactive-only",
 		promise: "the retention sweep erases learners inactive past the limit, not those written to within it",
 		spec: "§12 retention: learners with no write for that long",

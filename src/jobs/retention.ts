@@ -36,10 +36,14 @@ export interface RetentionOutcome {
 	skipped?: string;
 }
 
-/** The policies this sweep enforces: every one when they are few, else RETENTION_APPLICATIONS_PER_SWEEP in turn. */
+/**
+ * The policies this sweep enforces: every one when they are few, else RETENTION_APPLICATIONS_PER_SWEEP in turn — each
+ * sweep takes the next ones after the previous sweep's, so every policy is enforced once in every
+ * ceil(policies / RETENTION_APPLICATIONS_PER_SWEEP) sweeps.
+ */
 export function policiesThisSweep(policies: EnforcedPolicy[], nowMs: number): EnforcedPolicy[] {
 	if (policies.length <= RETENTION_APPLICATIONS_PER_SWEEP) return policies;
-	const start = Math.floor(nowMs / SWEEP_MS) % policies.length;
+	const start = (Math.floor(nowMs / SWEEP_MS) * RETENTION_APPLICATIONS_PER_SWEEP) % policies.length;
 	return Array.from({ length: RETENTION_APPLICATIONS_PER_SWEEP }, (_, i) => policies[(start + i) % policies.length] as EnforcedPolicy);
 }
 

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { learnerHash } from "../../src/jobs/contract";
-import { enforcePolicy } from "../../src/jobs/retention";
+import { RETENTION_APPLICATIONS_PER_SWEEP, enforcePolicy, policiesThisSweep } from "../../src/jobs/retention";
 import { findPlacement } from "../../src/db/applications";
 import { acceptRetentionErasures } from "../../src/db/retention";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
@@ -142,6 +142,18 @@ describe("the retention sweep", () => {
 			DEFAULT_LIMITS,
 		);
 		expect(recorded).toEqual([]);
+	});
+
+	it("takes the applications in turn when there are more policies than one sweep enforces: each within ceil(n / 50) sweeps", () => {
+		const count = 2 * RETENTION_APPLICATIONS_PER_SWEEP + 7;
+		const policies = Array.from({ length: count }, (_, i) => ({ appId: `APP${String(i).padStart(7, "0")}`, shard: "SHARD_1", learnerInactiveDays: 30 }));
+		const sweeps = Math.ceil(count / RETENTION_APPLICATIONS_PER_SWEEP);
+		// Sweeps every 5 minutes, from any moment: every policy comes within `sweeps` of them, none more than once.
+		for (const from of [Date.UTC(2026, 11, 7, 0, 0), Date.UTC(2026, 11, 7, 13, 35)]) {
+			const taken = Array.from({ length: sweeps }, (_, i) => policiesThisSweep(policies, from + i * 5 * 60_000)).flat();
+			expect(taken.length).toBeLessThanOrEqual(sweeps * RETENTION_APPLICATIONS_PER_SWEEP);
+			expect(new Set(taken.map((policy) => policy.appId)).size).toBe(count);
+		}
 	});
 
 	it("leaves an application without a policy alone, however long its learners have been inactive", async () => {
