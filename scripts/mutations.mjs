@@ -1559,9 +1559,10 @@ export const MUTATIONS = [
 		id: "realm-erasure-no-write-elsewhere",
 		promise: "applications that never held the learner cost no D1 write",
 		spec: "§9 applications that never held the learner cost no D1 write",
+		// Realm-wide erasure asks applicationsHoldingForErasure (a registration, or a pending erasure of the learner).
 		file: "src/db/learners.ts",
-		search: "WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value AND r.learner_id = ?2)`,",
-		replace: "WHERE ?2 IS NOT NULL`,",
+		search: "WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = a.value ->> '$.appId' AND r.learner_id = ?2)",
+		replace: "WHERE ?2 IS NOT NULL",
 		tests: [REALM_ERASURE],
 	},
 	// --- Suppression (SPEC §9: src/db/suppressions.ts, the erasure chunk, createRegistration) ---------------------
