@@ -51,12 +51,12 @@ export async function realmHolders(
 	const found = await Promise.all(
 		[...byShard].map(async ([shard, apps]) => {
 			const db = shardDatabase(env, shard);
-			const appIds = options.forErasure
-				? await (async () => {
-						const hashed = await Promise.all(apps.map(async (app) => ({ appId: app.id, learnerHash: await learnerHash(env, app.id, learnerId) })));
-						return retryTransient(() => applicationsHoldingForErasure(db, hashed, learnerId));
-					})()
-				: await retryTransient(() => applicationsHolding(db, apps.map((app) => app.id), learnerId));
+			const hashed = options.forErasure
+				? await Promise.all(apps.map(async (app) => ({ appId: app.id, learnerHash: await learnerHash(env, app.id, learnerId) })))
+				: null;
+			const appIds = await retryTransient(() =>
+				hashed ? applicationsHoldingForErasure(db, hashed, learnerId) : applicationsHolding(db, apps.map((app) => app.id), learnerId),
+			);
 			return appIds.map((appId) => ({ appId, shard }));
 		}),
 	);

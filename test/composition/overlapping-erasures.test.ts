@@ -45,6 +45,13 @@ async function receiptOf(auth: string, jobId: string): Promise<Receipt> {
 	return ((await response.json()) as { receipt: Receipt }).receipt;
 }
 
+/** The erasure a realm-wide erasure's receipt names for the learner in `app`. */
+async function erasureNamedFor(realmJobId: string, app: TestApp, learnerId: string): Promise<string | undefined> {
+	const receipt = await receiptOf(MANAGEMENT, realmJobId);
+	const index = receipt.learnerHashes?.indexOf(await learnerHash(env, app.appId, learnerId)) ?? -1;
+	return receipt.erasureJobIds?.[index];
+}
+
 /** A learner with two registrations, each with a registration tag, and two learner tags: 2 registrations, 4 tags. */
 async function learnerIn(app: TestApp, label: string): Promise<string> {
 	const learnerId = uniqueValue(label);
@@ -137,9 +144,7 @@ describe("overlapping erasures of one learner", () => {
 			expect(await registerAgain(apps[0] as TestApp, learnerId)).toBe(409);
 			expect(await registerAgain(apps[1] as TestApp, learnerId)).toBe(realmSuppresses ? 409 : 204);
 			// The realm job's receipt names, for the first application, the erasure that was already under way there.
-			const receipt = await receiptOf(MANAGEMENT, realm.id);
-			const index = receipt.learnerHashes?.indexOf(await learnerHash(env, (apps[0] as TestApp).appId, learnerId)) ?? -1;
-			expect(receipt.erasureJobIds?.[index]).toBe(single.jobId);
+			expect(await erasureNamedFor(realm.id, apps[0] as TestApp, learnerId)).toBe(single.jobId);
 		}
 	});
 
@@ -160,9 +165,7 @@ describe("overlapping erasures of one learner", () => {
 		expect(realm.status).toBe("completed");
 		expect(await registerAgain(apps[0] as TestApp, learnerId)).toBe(409);
 		expect(await registerAgain(apps[1] as TestApp, learnerId)).toBe(409);
-		const receipt = await receiptOf(MANAGEMENT, realm.id);
-		const index = receipt.learnerHashes?.indexOf(await learnerHash(env, (apps[0] as TestApp).appId, learnerId)) ?? -1;
-		expect(receipt.erasureJobIds?.[index]).toBe(single.jobId);
+		expect(await erasureNamedFor(realm.id, apps[0] as TestApp, learnerId)).toBe(single.jobId);
 	});
 
 	it("suppress the learner where another erasure took it before the realm-wide erasure asking for suppression got there", async () => {

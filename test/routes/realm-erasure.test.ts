@@ -28,6 +28,23 @@ async function writeTrace(app: TestApp) {
 	};
 }
 
+/**
+ * A learner in two applications (on shards 0 and 2), and a realm-wide erasure of it accepted but not delivered: the
+ * realm job's id and message, and each application's erasure message by its id (the application's id, a dot, a UUID).
+ */
+async function pendingRealmErasure(label: string) {
+	const admin = await realmUser("admin");
+	const learnerId = uniqueValue(label);
+	const [first, second] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")] as TestApp[];
+	for (const app of [first, second]) await enrol(app as TestApp, learnerId);
+	const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
+	const messages = sent.map((message) => message.body as JobMessage);
+	const realm = messages.find((message) => message.type === "deleteRealmLearnerData") as JobMessage;
+	const childOf = (app: TestApp | undefined) =>
+		messages.find((message) => message.type === "deleteAllLearnerData" && message.jobId.startsWith(`${app?.appId}.`)) as JobMessage;
+	return { learnerId, jobId: jobIdOf(result), realm, one: childOf(first), two: childOf(second) };
+}
+
 describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 	it("erases the learner in every application that holds it, on each shard, as one realm job adding them up", async () => {
 		const admin = await realmUser("admin");
@@ -88,45 +105,26 @@ describe("POST /appManagement/learners/{learnerId}/delete-information", () => {
 	});
 
 	it("follows its children while they run: running until the last one completes", async () => {
-		const admin = await realmUser("admin");
-		const learnerId = uniqueValue("slow-learner");
-		const [first, second] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")];
-		for (const app of [first, second]) await enrol(app as TestApp, learnerId);
-		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
-		const jobId = jobIdOf(result);
-		const messages = sent.map((message) => message.body as JobMessage);
-		const realm = messages.find((message) => message.type === "deleteRealmLearnerData") as JobMessage;
-		const [one, two] = messages.filter((message) => message.type === "deleteAllLearnerData");
-		await drain(one as JobMessage);
+		const { learnerId, jobId, realm, one, two } = await pendingRealmErasure("slow-learner");
+		await drain(one);
 		// One child done: the realm job looks, stays running, and asks to look again later.
 		const { sent: again } = await sentDuring(() => deliver([realm]));
 		expect(again.map((message) => message.body)).toEqual([realm]);
 		expect(again[0]?.delaySeconds).toBeGreaterThan(0);
 		expect(await getJob(MANAGEMENT, jobId)).toMatchObject({ status: "running", registrationsAffected: 1 });
-		await drain(two as JobMessage);
+		await drain(two);
 		await drain(realm);
 		expect(await getJob(MANAGEMENT, jobId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
 		expect(await shardDatabase(env, SHARDS[2]?.name ?? "").prepare("SELECT count(*) AS n FROM registrations WHERE learner_id = ?1").bind(learnerId).first<{ n: number }>()).toEqual({ n: 0 });
 	});
 
 	it("stays running while a child is unfinished even once another has failed, then ends failed", async () => {
-		const admin = await realmUser("admin");
-		const learnerId = uniqueValue("failing-learner");
-		const [first, second] = [await appOnShard(SHARDS[0]?.name ?? ""), await appOnShard(SHARDS[2]?.name ?? "")];
-		for (const app of [first, second]) await enrol(app as TestApp, learnerId);
-		const { result, sent } = await sentDuring(() => call("POST", realmPath(learnerId, admin), { auth: MANAGEMENT }));
-		const jobId = jobIdOf(result);
-		const messages = sent.map((message) => message.body as JobMessage);
-		const realm = messages.find((message) => message.type === "deleteRealmLearnerData") as JobMessage;
-		// Each application's erasure, by its id (the application's id, a dot, a UUID).
-		const childOf = (app: TestApp | undefined) =>
-			messages.find((message) => message.type === "deleteAllLearnerData" && message.jobId.startsWith(`${app?.appId}.`)) as JobMessage;
-		const [one, two] = [childOf(first), childOf(second)];
+		const { learnerId, jobId, realm, one, two } = await pendingRealmErasure("failing-learner");
 		// The first application's erasure gives up (dead-lettered); the second has not run yet.
 		await deliver([one], { queue: env.JOBS_DEAD_LETTER_QUEUE });
 		await deliver([realm]);
 		expect((await getJob(MANAGEMENT, jobId)).status).toBe("running");
-		await drain(two as JobMessage);
+		await drain(two);
 		await deliver([realm]);
 		expect((await getJob(MANAGEMENT, jobId)).status).toBe("failed");
 		expect(await shardDatabase(env, SHARDS[2]?.name ?? "").prepare("SELECT count(*) AS n FROM registrations WHERE learner_id = ?1").bind(learnerId).first<{ n: number }>()).toEqual({ n: 0 });
