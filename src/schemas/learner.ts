@@ -1,7 +1,7 @@
 import * as z from "zod";
 import "./openapi-meta";
 import { LIMITS } from "../limits";
-import { CONTROL_CHARACTERS, IdSchema, codePoints, isWellFormed, notWellFormed, withoutCharacters } from "./text";
+import { CONTROL_CHARACTERS, PathIdSchema, codePoints, isWellFormed, notWellFormed, withoutCharacters } from "./text";
 
 /**
  * The learner as SCORM Cloud's LearnerSchema describes it, and an email on its own. Apart from src/schemas/text.ts
@@ -37,7 +37,7 @@ const optionalName = (label: string) => {
 /** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
 export const LearnerSchema = z
 	.object({
-		id: IdSchema("learner.id"),
+		id: PathIdSchema("learner.id"),
 		email: optionalEmail.nullish(),
 		firstName: optionalName("firstName").nullish(),
 		lastName: optionalName("lastName").nullish(),

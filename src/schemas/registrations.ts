@@ -1,14 +1,14 @@
 import * as z from "zod";
 import "./openapi-meta";
 import { LearnerSchema } from "./learner";
-import { IdSchema, tagArray } from "./text";
+import { IdSchema, PathIdSchema, tagArray } from "./text";
 
 /** Registrations' schemas (SPEC §4). */
 
 export const CreateRegistrationSchema = z
 	.object({
 		courseId: IdSchema("courseId"),
-		registrationId: IdSchema("registrationId"),
+		registrationId: PathIdSchema("registrationId"),
 		learner: LearnerSchema,
 		learnerTags: tagArray.optional(),
 		registrationTags: tagArray.optional(),

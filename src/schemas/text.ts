@@ -28,7 +28,8 @@ export const notWellFormed = (label: string) => `${label} must be valid Unicode 
  * A string of 1..max characters (Unicode code points, as JSON Schema's maxLength counts them) with no control
  * characters. Used for ids, tags and names. Its rules are one check that reports each rule the value breaks, in
  * this order: a chain of refinements would say the same, but every link is another schema to build, and the
- * schemas a request validates with are built by its isolate's first request (SPEC §6: cold start).
+ * schemas a request validates with are built by its isolate's first request (SPEC §6: cold start). An extra rule
+ * comes with the JSON Schema pattern that states all of them (`documented`).
  */
 export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }) {
 	const rules: [broken: (value: string) => boolean, message: string][] = [
@@ -46,10 +47,23 @@ export function boundedText(label: string, max: number, extra?: { pattern: RegEx
 		.superRefine((value, context) => {
 			for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
 		})
-		.openapi({ minLength: 1, maxLength: max, pattern: withoutCharacters(extra?.documented) });
+		.openapi({ minLength: 1, maxLength: max, pattern: extra?.documented ?? withoutCharacters() });
 }
 
 export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
+
+/**
+ * An id a request creates and later requests name in a URL path (a registration's, a learner's). "." and ".."
+ * cannot be named there: every URL parser resolves such a segment away, also when written %2E (RFC 3986 §5.2.4,
+ * WHATWG URL), so `/registrations/./tags` arrives as `/registrations/tags`. Such a registration or learner could
+ * be created but never read, tagged or erased by its id, so it is refused when created.
+ */
+export const PathIdSchema = (label: string) =>
+	boundedText(label, LIMITS.idLength, {
+		pattern: /^\.\.?$/,
+		message: `${label} must not be "." or ".." (a URL path cannot name such an id)`,
+		documented: `^(?!\\.\\.?$)${withoutCharacters().slice(1)}`,
+	});
 
 /** The path parameter of the routes about one learner. */
 export const LearnerParams = z.object({
@@ -59,7 +73,7 @@ export const LearnerParams = z.object({
 export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 	pattern: /,/,
 	message: "tag must not contain a comma (tags are filtered as comma-separated lists)",
-	documented: ",",
+	documented: withoutCharacters(","),
 }).openapi({ description: "1-255 characters, no control characters, no comma" });
 
 export const tagArray = z

@@ -259,6 +259,37 @@ describe("POST /registrations", () => {
 		expect(await list(app)).toEqual({ registrations: [] });
 	});
 
+	it.each([
+		["registrationId", "."],
+		["registrationId", ".."],
+		["learner.id", "."],
+		["learner.id", ".."],
+	])("answers 400 to %s %j, which no URL path can name, and creates nothing", async (field, id) => {
+		const app = await createApp();
+		const body =
+			field === "registrationId"
+				? { courseId: "course-1", registrationId: id, learner: { id: "ada" }, registrationTags: ["kept"] }
+				: { courseId: "course-1", registrationId: "reg-1", learner: { id }, learnerTags: ["kept"] };
+		const response = await call("POST", "/registrations", { auth: app.auth, body });
+		expect(await expectMessage(response, 400)).toBe(
+			`Invalid request: ${field} must not be "." or ".." (a URL path cannot name such an id)`,
+		);
+		expect(await list(app)).toEqual({ registrations: [] });
+		// What a client sends for the id, written as-is or escaped, resolves to another path: no such route (405 where
+		// the path it resolves to is a route for another method).
+		for (const written of [id, id.replaceAll(".", "%2E")]) {
+			const path = field === "registrationId" ? `/registrations/${written}/tags` : `/learner/${written}/tags`;
+			expect([404, 405]).toContain((await call("GET", path, { auth: app.auth })).status);
+		}
+	});
+
+	it("accepts ids that only contain dots among other characters", async () => {
+		const app = await createApp();
+		await register(app, "...reg.", { learner: { id: ".ada." } });
+		expect((await fetchRegistration(app, "...reg.")).learner).toEqual({ id: ".ada." });
+		expect(await tagsOf(app, "learner", ".ada.")).toEqual([]);
+	});
+
 	it("answers 400 to an email that is not an address, and accepts an empty one", async () => {
 		const app = await createApp();
 		const invalid = await create(app, "reg-1", { learner: { id: "ada", email: "not-an-address" } });
