@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { forgetApplication } from "./auth/credentials";
+import { forgetPlacement } from "./auth/placements";
 import { ConfigError, config } from "./config";
 import type { AppEnv, AppRouter } from "./context";
 import { refusalOf, secondsLeftInMinute } from "./db/app-storage";
@@ -250,8 +251,9 @@ function refusedWrite(c: Context<AppEnv>, refusal: NonNullable<ReturnType<typeof
 		}
 		case "application_moving":
 			// Its data is moving between shards: the placement flips within seconds. This isolate forgets the
-			// application's credentials, so the retry reads the new placement.
+			// application's credentials and placement, so the retry reads the new placement.
 			forgetApplication(appId);
+			forgetPlacement(appId);
 			return new ApiError(
 				503,
 				`Application ${appId} is moving between shards and refuses writes for a few seconds; retry after ${seconds(MOVE_RETRY_AFTER)} (nothing was written)`,

@@ -5,9 +5,11 @@ import { CREDENTIAL_CACHE_TTL_MS } from "./credentials";
 
 /**
  * Applications' shards, for requests that name an application without its credential (the management API's
- * GET /jobs/{jobId}): cached in the isolate for as long as a credential (placement travels with a credential
- * everywhere else), so a warm lookup costs no D1 call. A move keeps the shard it left readable for longer than
- * that (src/jobs/move.ts, lingerMs), so a stale entry still reads the application's rows.
+ * GET /jobs/{jobId} and job lists): cached in the isolate for as long as a credential (placement travels with a
+ * credential everywhere else), so a warm lookup costs no D1 call. A move's flip forgets the entry in the isolate
+ * that flips, and a write refused because the application is moving forgets it in the isolate that tried; another
+ * isolate may read the shard the application left until its entry expires, which the move keeps readable for
+ * longer than that (src/jobs/move.ts, lingerMs), as the rows were when it froze them.
  */
 const placements = new BoundedCache<string>("placements", { maxEntries: 10_000, maxBytes: 1024 * 1024 });
 
@@ -21,3 +23,6 @@ export async function placementOf(control: D1Database, appId: string): Promise<s
 	placements.set(appId, placement.shard, now + CREDENTIAL_CACHE_TTL_MS, (appId.length + placement.shard.length) * 2, now);
 	return placement.shard;
 }
+
+/** Forgets the application's shard in this isolate (its move flipped, or it refused a write while moving). */
+export const forgetPlacement = (appId: string) => placements.delete(appId);

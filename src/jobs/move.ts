@@ -1,4 +1,5 @@
 import { forgetApplication } from "../auth/credentials";
+import { forgetPlacement } from "../auth/placements";
 import { config } from "../config";
 import { findPlacement, flipPlacement } from "../db/applications";
 import { type Job, claimStep, getJobById, saveStep } from "../db/jobs";
@@ -150,6 +151,7 @@ async function runStep(env: Env, control: Db, job: Job, plan: MovePlan, step: nu
 			await openDestination(dest, appId, step);
 			await stopJournal(source, appId, false);
 			forgetApplication(appId);
+			forgetPlacement(appId);
 			return next({ phase: "linger", flippedAt: now });
 		case "linger": {
 			// An isolate that verified a credential before the flip may read the old shard until its cache entry

@@ -180,6 +180,33 @@ describe("moving an application between shards", () => {
 		expect(jobIdOf(erasure, app.appId)).toBeTruthy();
 	});
 
+	it("shows management the application's jobs on its new shard once the move flips, though it read them before", async () => {
+		const app = await createApp();
+		const from = await placementOf(app.appId);
+		const to = otherDefaultShard(from);
+		await enrol(app, { id: "mover", email: "before@example.com" });
+		const update = await acceptUpdate(app, { id: "mover", email: "after@example.com" });
+		const listed = async () =>
+			(await (await call("GET", `/appManagement/jobs?appId=${app.appId}`, { auth: MANAGEMENT })).json()) as {
+				jobs: { id: string; status: string }[];
+			};
+		// Management reads the application's jobs where it is now (its placement is remembered from here on).
+		expect((await getJob(MANAGEMENT, update.jobId)).status).toBe("queued");
+		expect((await listed()).jobs.find((job) => job.id === update.jobId)?.status).toBe("queued");
+
+		const { result: accepted } = await sentDuring(() => requestMove(app.appId, { shard: to }));
+		const moveId = jobIdOf(accepted);
+		for (let steps = 0; (await placementOf(app.appId)) === from; steps++) {
+			await runMove(env, env.DB, moveId, 1);
+			expect(steps).toBeLessThan(50);
+		}
+		// The update runs on the new shard after the flip; the old shard keeps its copy as it was until the move ends.
+		await drain(update);
+		expect(await getJob(app.auth, update.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1 });
+		expect(await getJob(MANAGEMENT, update.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1 });
+		expect((await listed()).jobs.find((job) => job.id === update.jobId)?.status).toBe("completed");
+	});
+
 	it("fails a move whose copy does not count up, deleting the copy and leaving the application where and as it was", async () => {
 		const app = await createApp();
 		const from = await placementOf(app.appId);
