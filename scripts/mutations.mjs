@@ -2583,4 +2583,22 @@ export const MUTATIONS = [
 		replace: "		if (false) {\n",
 		tests: [EXPORT_BOUNDS],
 	},
+	{
+		id: "path-id-dot-segment",
+		promise: "a registration id or learner id \".\" or \"..\" (which no URL path can name) answers 400 and creates nothing",
+		spec: "§1 bad input gets a clear 4xx; §4 a registration is read, tagged and deleted by its id in the path",
+		file: "src/schemas/text.ts",
+		search: "pattern: /^\\.\\.?$/,",
+		replace: "pattern: /^\\.\\.\\.$/,",
+		tests: [REGISTRATIONS],
+	},
+	{
+		id: "move-flip-forgets-placement",
+		promise: "after a move flips, management reads the application's jobs on its new shard, though it read them before",
+		spec: "§7 moves: reads go on throughout and nothing acknowledged is lost; §8 job status",
+		file: "src/jobs/move.ts",
+		search: "			forgetPlacement(appId);\n",
+		replace: "",
+		tests: [MOVE],
+	},
 ];
