@@ -17,7 +17,8 @@ import { ApiError, badRequest, registrationNotFound } from "../errors";
 import { learnerHash } from "../jobs/contract";
 import { REGISTRATION_PAGES, type RegistrationPageCursor, decodeCursor, encodeCursor, longestToken } from "../paging";
 import { CreateRegistrationSchema, RegistrationListSchema, RegistrationSchema } from "../schemas/registrations";
-import { BatchTagsSchema, IdSchema, TagListResponseSchema, TagListSchema, queryDate, queryFlag } from "../schemas/text";
+import { queryDate, queryFlag } from "../schemas/query";
+import { BatchTagsSchema, IdSchema, TagListResponseSchema, TagListSchema } from "../schemas/text";
 import { LIMITS } from "../limits";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { bodilessErrors, declareRoute, json, jsonBody, securityOf } from "../http/route";
@@ -31,8 +32,8 @@ const RegistrationParams = z.object({
 });
 
 const ListQuery = z.object({
-	courseId: IdSchema("courseId").optional().openapi({ param: { name: "courseId", in: "query" } }),
-	learnerId: IdSchema("learnerId").optional().openapi({ param: { name: "learnerId", in: "query" } }),
+	courseId: z.optional(IdSchema("courseId")).openapi({ param: { name: "courseId", in: "query" } }),
+	learnerId: z.optional(IdSchema("learnerId")).openapi({ param: { name: "learnerId", in: "query" } }),
 	since: queryDate("since"),
 	until: queryDate("until"),
 	datetimeFilter: z

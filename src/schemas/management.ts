@@ -4,7 +4,8 @@ import { APPLICATION_DATETIME_FILTERS, APPLICATION_FILTER_FIELDS, APPLICATION_OR
 import { LIMITS } from "../limits";
 import { longestToken } from "../paging";
 import { DATA_REGIONS } from "../shards";
-import { boundedText, queryDate, queryFlag } from "./text";
+import { queryDate, queryFlag } from "./query";
+import { boundedText } from "./text";
 
 /** Application management's schemas: applications, moves, credentials, realm users, suppressions (SPEC §4, §7, §9). */
 
@@ -68,7 +69,7 @@ export const ApplicationInfoListSchema = z
 /** SCORM Cloud's UpdateApplicationSchema. */
 export const UpdateApplicationSchema = z
 	.object({
-		name: boundedText("name", LIMITS.nameLength).optional(),
+		name: z.optional(boundedText("name", LIMITS.nameLength)),
 		allowDelete: z
 			.boolean({ error: "allowDelete must be a boolean" })
 			.optional()
@@ -159,7 +160,7 @@ export const CredentialRequestSchema = z
 
 export const CredentialUpdateSchema = z
 	.object({
-		name: boundedText("name", LIMITS.nameLength).optional(),
+		name: z.optional(boundedText("name", LIMITS.nameLength)),
 		active: z.boolean({ error: "active must be a boolean" }).optional(),
 	})
 	.refine((body) => body.name !== undefined || body.active !== undefined, {

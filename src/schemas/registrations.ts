@@ -10,9 +10,9 @@ export const CreateRegistrationSchema = z
 		courseId: IdSchema("courseId"),
 		registrationId: PathIdSchema("registrationId"),
 		learner: LearnerSchema,
-		learnerTags: tagArray.optional(),
-		registrationTags: tagArray.optional(),
-		courseTags: tagArray.optional(),
+		learnerTags: z.optional(tagArray),
+		registrationTags: z.optional(tagArray),
+		courseTags: z.optional(tagArray),
 	})
 	.openapi("CreateRegistrationSchema");
 

@@ -1,12 +1,25 @@
-import * as z from "zod";
-import "./openapi-meta";
+import type * as classic from "zod";
+import * as z from "zod/mini";
+import "./openapi-meta-mini";
 import { LIMITS } from "../limits";
 
 /**
  * The schemas every route group shares: ids and tags with their limits (SPEC §3), the error body and tag lists.
  * Each route group's own schemas are in the module beside this one named for it, and the learner's details in
  * src/schemas/learner.ts, so that an isolate builds only those of the routes it serves (SPEC §6: cold start).
+ *
+ * Built with zod's functional build (`zod/mini`: the same validation, the same errors, checks passed as arguments
+ * instead of chained methods), because the learner tag routes, the hot path, validate with these alone and so never
+ * load zod's method-chaining build: an isolate's first request to them evaluates and compiles much less. The other
+ * route groups combine these with their own schemas as with any zod schema. Each is typed as the method-chaining
+ * build's schema of the same shape, which the route declarations' types ask for (@hono/zod-openapi's RouteConfig)
+ * and which parses to the same types; at run time it has the functional build's members only (parse, safeParse,
+ * check, `.openapi()` from ./openapi-meta-mini.ts), so a route group makes one optional with `z.optional(...)`,
+ * never `.optional()`. Query parameters' helpers are in ./query.ts.
  */
+
+type Text = classic.ZodString;
+type TextList = classic.ZodArray<Text>;
 
 // C0 controls, DEL and C1 controls.
 export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -31,7 +44,7 @@ export const notWellFormed = (label: string) => `${label} must be valid Unicode 
  * schemas a request validates with are built by its isolate's first request (SPEC §6: cold start). An extra rule
  * comes with the JSON Schema pattern that states all of them (`documented`).
  */
-export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }) {
+export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }): Text {
 	const rules: [broken: (value: string) => boolean, message: string][] = [
 		[(value) => value.length === 0, `${label} must not be empty`],
 		[(value) => codePoints(value) > max, `${label} must be at most ${max} characters`],
@@ -44,10 +57,12 @@ export function boundedText(label: string, max: number, extra?: { pattern: RegEx
 	}
 	return z
 		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
-		.superRefine((value, context) => {
-			for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
-		})
-		.openapi({ minLength: 1, maxLength: max, pattern: extra?.documented ?? withoutCharacters() });
+		.check(
+			z.superRefine((value, context) => {
+				for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
+			}),
+		)
+		.openapi({ minLength: 1, maxLength: max, pattern: extra?.documented ?? withoutCharacters() }) as unknown as Text;
 }
 
 export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
@@ -68,7 +83,7 @@ export const PathIdSchema = (label: string) =>
 /** The path parameter of the routes about one learner. */
 export const LearnerParams = z.object({
 	learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
-});
+}) as unknown as classic.ZodObject<{ learnerId: Text }>;
 
 export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 	pattern: /,/,
@@ -78,51 +93,28 @@ export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 
 export const tagArray = z
 	.array(TagSchema, { error: "tags must be an array of strings" })
-	.max(LIMITS.tagsPerRequest, { message: `tags must hold at most ${LIMITS.tagsPerRequest} tags per request` });
+	.check(z.maxLength(LIMITS.tagsPerRequest, { message: `tags must hold at most ${LIMITS.tagsPerRequest} tags per request` })) as unknown as TextList;
 
-export const MessageSchema = z.object({ message: z.string() }).openapi("MessageSchema");
+export const MessageSchema = z.object({ message: z.string() }).openapi("MessageSchema") as unknown as classic.ZodObject<{ message: Text }>;
 
-export const TagListSchema = z.object({ tags: tagArray }).openapi("TagListSchema");
+export const TagListSchema = z.object({ tags: tagArray }).openapi("TagListSchema") as unknown as classic.ZodObject<{ tags: TextList }>;
 
 /**
  * TagListSchema as GET answers it: an owner holds up to 1000 tags, gathered over many requests of at most 100,
  * so the per-request bound does not apply to the answer.
  */
 export const TagListResponseSchema = z
-	.object({ tags: z.array(z.string()).max(LIMITS.tagsPerLearner) })
-	.openapi("TagListResponseSchema");
+	.object({ tags: z.array(z.string()).check(z.maxLength(LIMITS.tagsPerLearner)) })
+	.openapi("TagListResponseSchema") as unknown as classic.ZodObject<{ tags: TextList }>;
 
 export const BatchTagsSchema = z
 	.object({
 		ids: z
 			.array(IdSchema("id"), { error: "ids must be an array of strings" })
-			.min(1, { message: "ids must hold at least one id" })
-			.max(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} ids per batch` }),
+			.check(
+				z.minLength(1, { message: "ids must hold at least one id" }),
+				z.maxLength(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} ids per batch` }),
+			),
 		tags: tagArray,
 	})
-	.openapi("BatchTagsSchema");
-
-/**
- * A boolean query parameter: `true` or `false` in any case, read as a boolean. Rustici's .NET client writes
- * booleans with Convert.ToString (`True`, `False`); the others send lower case.
- */
-export const queryFlag = (name: string) =>
-	z
-		.string()
-		.regex(/^(true|false)$/i, { message: `${name} must be true or false` })
-		.transform((value) => value.toLowerCase() === "true")
-		.optional()
-		.openapi({ param: { name, in: "query" }, type: "boolean" });
-
-/**
- * A date-time query parameter, as ISO-8601 UTC. The clients write it each their own way: with milliseconds or
- * without (PHP, Ruby), with an offset, with seven fractional digits (.NET's "o"), or without a zone, which SCORM
- * Cloud reads as UTC (as the Worker's clock does).
- */
-export const queryDate = (name: string) =>
-	z
-		.string()
-		.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })
-		.transform((value) => new Date(value).toISOString())
-		.optional()
-		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time" });
+	.openapi("BatchTagsSchema") as unknown as classic.ZodObject<{ ids: TextList; tags: TextList }>;

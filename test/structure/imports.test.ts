@@ -106,6 +106,29 @@ describe("the module structure of src/", () => {
 		expect(foreign).toEqual([]);
 	});
 
+	it("has the learner tag routes validate with zod's functional build alone, never loading its method-chaining build", () => {
+		// The specifiers a module imports at run time when it is loaded: static imports, type-only ones aside (an
+		// import() loads another route group, when a request asks for it).
+		const specifiers = (file: string) =>
+			[...(modules[file] ?? "").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*;/g, "\n").matchAll(IMPORT)]
+				.map((match) => match[1])
+				.filter((specifier) => specifier !== undefined);
+		// What an isolate's first GET/PUT /learner/{id}/tags loads: the app (src/app.ts) and the group's routes.
+		const loaded = new Set<string>();
+		const visit = (file: string) => {
+			if (loaded.has(file)) return;
+			loaded.add(file);
+			const local = specifiers(file).filter((specifier) => specifier.startsWith("."));
+			for (const target of importsOf(file, local.map((specifier) => `import "${specifier}";`).join("\n"))) visit(target);
+		};
+		visit("src/app.ts");
+		visit("src/routes/learner-tags.ts");
+		const packages = (file: string) => specifiers(file).filter((specifier) => !specifier.startsWith("."));
+		const chaining = [...loaded].filter((file) => packages(file).some((specifier) => specifier === "zod" || specifier.startsWith("zod/v4/classic")));
+		expect(chaining).toEqual([]);
+		expect([...loaded].filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
+	});
+
 	it("keeps the learner tags group light: it loads none of the export, retention or audit trail modules", () => {
 		// What GET/PUT /learner/{id}/tags loads (src/app.ts GROUPS.learnerTags), type-only imports aside.
 		const loaded = loadedBy("src/routes/learner-tags.ts");
