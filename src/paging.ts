@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { base64UrlDecode, base64UrlEncode, hmacHex, timingSafeEqualText } from "./auth/crypto";
 import {
 	APPLICATION_DATETIME_FILTERS,
@@ -36,7 +36,7 @@ export const longestToken = (texts: number, chars: number, otherBytes: number) =
 /** A kind of listing: the domain its tokens are signed under and the shape its cursors must have. */
 export interface Listing<C extends { app: string }> {
 	domain: string;
-	shape: z.ZodType<C>;
+	shape: z.ZodMiniType<C>;
 }
 
 /** Where a registration listing stopped: the application, its original filters and order, and the last row served. */
@@ -63,15 +63,15 @@ export const REGISTRATION_PAGES: Listing<RegistrationPageCursor> = {
 	shape: z.object({
 		app: z.string(),
 		filter: z.object({
-			courseId: z.string().optional(),
-			learnerId: z.string().optional(),
+			courseId: z.optional(z.string()),
+			learnerId: z.optional(z.string()),
 			datetimeFilter: z.enum(DATETIME_FILTERS),
-			since: z.string().optional(),
-			until: z.string().optional(),
-			tags: z.array(z.string()).optional(),
+			since: z.optional(z.string()),
+			until: z.optional(z.string()),
+			tags: z.optional(z.array(z.string())),
 		}),
 		order: z.enum(REGISTRATION_ORDERS),
-		after: z.object({ pk: z.number().int(), id: z.string().optional(), createdAt: z.string(), updatedAt: z.string() }),
+		after: z.object({ pk: z.int(), id: z.optional(z.string()), createdAt: z.string(), updatedAt: z.string() }),
 	}),
 };
 
@@ -80,7 +80,7 @@ export const LEARNER_PAGES: Listing<LearnerPageCursor> = {
 	domain: "learner-paging",
 	shape: z.object({
 		app: z.string(),
-		filter: z.object({ tags: z.array(z.string()).optional(), tagMatch: z.enum(TAG_MATCHES) }),
+		filter: z.object({ tags: z.optional(z.array(z.string())), tagMatch: z.enum(TAG_MATCHES) }),
 		after: z.string(),
 	}),
 };
@@ -97,8 +97,8 @@ export const AUDIT_PAGES: Listing<AuditPageCursor> = {
 	domain: "audit-paging",
 	shape: z.object({
 		app: z.string(),
-		filter: z.object({ since: z.string().optional(), action: z.string().optional() }),
-		after: z.number().int(),
+		filter: z.object({ since: z.optional(z.string()), action: z.optional(z.string()) }),
+		after: z.int(),
 	}),
 };
 
@@ -117,9 +117,9 @@ export const APPLICATION_PAGES: Listing<ApplicationPageCursor> = {
 		app: z.string(),
 		filter: z.object({
 			datetimeFilter: z.enum(APPLICATION_DATETIME_FILTERS),
-			since: z.string().optional(),
-			until: z.string().optional(),
-			filter: z.string().optional(),
+			since: z.optional(z.string()),
+			until: z.optional(z.string()),
+			filter: z.optional(z.string()),
 			filterBy: z.enum(APPLICATION_FILTER_FIELDS),
 		}),
 		order: z.enum(APPLICATION_ORDERS),

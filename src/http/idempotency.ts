@@ -1,5 +1,6 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import type * as classic from "zod";
+import * as z from "zod/mini";
+import "../schemas/openapi-meta-mini";
 import type { Context } from "hono";
 import { hmacHex, sha256Hex } from "../auth/crypto";
 import type { AppEnv } from "../context";
@@ -23,17 +24,19 @@ import { type Json, canonicalJson } from "../receipts";
  */
 export const IdempotencyHeaders = z.object({
 	"idempotency-key": z
-		.string()
-		.min(1, "Idempotency-Key must be 1 to 255 characters")
-		.max(255, "Idempotency-Key must be 1 to 255 characters")
-		.optional()
+		.optional(
+			z
+				.string()
+				.check(z.minLength(1, "Idempotency-Key must be 1 to 255 characters"), z.maxLength(255, "Idempotency-Key must be 1 to 255 characters"))
+				.openapi({ minLength: 1, maxLength: 255 }),
+		)
 		.openapi({
 			description:
 				"Any unique value (a UUID, say), 1–255 characters. A retry with the same key, path and body within 24 hours " +
 				"replays the first response (header `Idempotent-Replayed: true`) without doing the work again; the same key " +
 				"with another path or body answers 422.",
 		}),
-});
+}) as unknown as classic.ZodObject<{ "idempotency-key": classic.ZodOptional<classic.ZodString> }>;
 
 /** What a keyed route runs: its work, given the statements that record the key (none without a key). */
 export type KeyedWork = (keyed: ((response: RecordedResponse, evidence: string, params: readonly unknown[]) => KeyedBatch) | undefined) => Promise<Response>;

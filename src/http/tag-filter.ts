@@ -1,12 +1,9 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
 import { badRequest } from "../errors";
 import { LIMITS } from "../limits";
 import { TagSchema } from "../schemas/text";
 
-const TagsCsv = z
-	.array(TagSchema)
-	.max(LIMITS.tagsPerRequest, { message: `tags must name at most ${LIMITS.tagsPerRequest} tags` });
+const TagsCsv = z.array(TagSchema).check(z.maxLength(LIMITS.tagsPerRequest, { message: `tags must name at most ${LIMITS.tagsPerRequest} tags` }));
 
 /**
  * The tags a listing's `tags` query parameter names (comma-separated, empty entries ignored), each valid as any

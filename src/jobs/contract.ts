@@ -3,7 +3,7 @@ import { markUnsent } from "../db/job-sweeps";
 import { JOB_TYPES, jobHome } from "../db/jobs";
 import type { Db } from "../db/types";
 import { log } from "../log";
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /**
  * The one queue message contract. Messages carry ids only, never personal data: everything a job needs (the
@@ -14,7 +14,7 @@ import * as z from "zod";
 export const JobMessageSchema = z.object({
 	type: z.enum(JOB_TYPES),
 	// A shard job's id names its application (src/db/jobs.ts, newJobId), which finds its shard.
-	jobId: z.string().refine((id) => jobHome(id) !== null),
+	jobId: z.string().check(z.refine((id) => jobHome(id) !== null)),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 

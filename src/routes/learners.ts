@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta-mini";
 import { appendAfter, auditRecord, emailHash } from "../audit";
 import { acceptLearnerExport } from "../db/exports";
 import { createRouter } from "../context";
@@ -30,7 +30,7 @@ const tags = ["LearnerService"];
 
 const jobAccepted = {
 	description: "Job durably queued; Location names it (GET it for status)",
-	headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+	headers: asClassic(z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) })),
 };
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (SCORM Cloud's wording). */
@@ -310,27 +310,23 @@ learnerRoutes.openapi(
 // Room for the longest token a first page can lead to: its cursor carries up to 100 tags and a learner id.
 const MORE_MAX_LENGTH = longestToken(LIMITS.tagsPerRequest + 1, LIMITS.tagLength, 100);
 
-const DirectoryQuery = z.object({
+const DirectoryQuery = asClassic(z.object({
 	tags: z
-		.string()
-		.optional()
+		.optional(z.string())
 		.openapi({
 			param: { name: "tags", in: "query" },
 			description: `Comma-separated, at most ${LIMITS.tagsPerRequest}: learners carrying them (see tagMatch); absent, every learner`,
 		}),
 	tagMatch: z
-		.enum(TAG_MATCHES, { error: `tagMatch must be ${TAG_MATCHES.map((name) => `"${name}"`).join(" or ")}` })
-		.default("any")
+		._default(z.enum(TAG_MATCHES, { error: `tagMatch must be ${TAG_MATCHES.map((name) => `"${name}"`).join(" or ")}` }), "any")
 		.openapi({
 			param: { name: "tagMatch", in: "query" },
 			description: "With several tags: learners carrying any of them (default), or all of them",
 		}),
 	more: z
-		.string()
-		.max(MORE_MAX_LENGTH)
-		.optional()
+		.optional(z.string().check(z.maxLength(MORE_MAX_LENGTH)).openapi({ maxLength: MORE_MAX_LENGTH }))
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page; it carries the filters" }),
-});
+}));
 
 /** The response shape; details never set are left out, as in registrations. */
 const presentLearner = (learner: LearnerSummary): z.infer<typeof LearnerSummarySchema> => ({

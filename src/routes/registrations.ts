@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta-mini";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,
@@ -27,50 +27,47 @@ import { addTagsOr4xx, tagLimitExceeded, unique } from "../http/tag-writes";
 
 const tags = ["RegistrationService"];
 
-const RegistrationParams = z.object({
-	registrationId: IdSchema("registrationId").openapi({ param: { name: "registrationId", in: "path" } }),
-});
+const RegistrationParams = asClassic(
+	z.object({
+		registrationId: IdSchema("registrationId").openapi({ param: { name: "registrationId", in: "path" } }),
+	}),
+);
 
-const ListQuery = z.object({
+const MORE_LENGTH = longestToken(LIMITS.tagsPerRequest + 3, LIMITS.tagLength, 400);
+
+const ListQuery = asClassic(z.object({
 	courseId: z.optional(IdSchema("courseId")).openapi({ param: { name: "courseId", in: "query" } }),
 	learnerId: z.optional(IdSchema("learnerId")).openapi({ param: { name: "learnerId", in: "query" } }),
 	since: queryDate("since"),
 	until: queryDate("until"),
 	datetimeFilter: z
-		.enum(DATETIME_FILTERS, { error: `datetimeFilter must be ${DATETIME_FILTERS.map((name) => `"${name}"`).join(" or ")}` })
-		.default("created")
+		._default(z.enum(DATETIME_FILTERS, { error: `datetimeFilter must be ${DATETIME_FILTERS.map((name) => `"${name}"`).join(" or ")}` }), "created")
 		.openapi({ param: { name: "datetimeFilter", in: "query" }, description: "The date since and until bound" }),
 	tags: z
-		.string()
-		.optional()
+		.optional(z.string())
 		.openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated; registrations with any of them" }),
 	orderBy: z
-		.enum(REGISTRATION_ORDERS, { error: `orderBy must be one of ${REGISTRATION_ORDERS.join(", ")}` })
-		.default("created_desc")
+		._default(z.enum(REGISTRATION_ORDERS, { error: `orderBy must be one of ${REGISTRATION_ORDERS.join(", ")}` }), "created_desc")
 		.openapi({
 			param: { name: "orderBy", in: "query" },
 			description: "By creation or last-update date, oldest or newest first; equal dates in creation order",
 		}),
 	filter: z
-		.string()
-		.optional()
+		.optional(z.string())
 		.openapi({ param: { name: "filter", in: "query" }, description: "Not supported (a text search would read every registration): answers 400" }),
 	filterBy: z
-		.string()
-		.optional()
+		.optional(z.string())
 		.openapi({
 			param: { name: "filterBy", in: "query" },
 			description: "The field filter searches; ignored without filter (Rustici's PHP client always sends registration_id)",
 		}),
 	includeTotalCount: queryFlag("includeTotalCount"),
+	// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides the last registration's id,
+	// dates and pk.
 	more: z
-		.string()
-		// Its cursor carries the filters: up to 100 tags, a course id and a learner id, besides the last registration's id,
-		// dates and pk.
-		.max(longestToken(LIMITS.tagsPerRequest + 3, LIMITS.tagLength, 400))
-		.optional()
+		.optional(z.string().check(z.maxLength(MORE_LENGTH)).openapi({ maxLength: MORE_LENGTH }))
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page" }),
-});
+}));
 
 /** The response shape; learner fields never set are left out. */
 function present(registration: Registration): z.infer<typeof RegistrationSchema> {
@@ -195,12 +192,13 @@ registrationRoutes.openapi(
 		responses: {
 			200: {
 				...json(RegistrationListSchema, "A page of registrations; `more` fetches the next"),
-				headers: z.object({
-					"X-Total-Count": z
-						.string()
-						.optional()
-						.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
-				}),
+				headers: asClassic(
+					z.object({
+						"X-Total-Count": z
+							.optional(z.string())
+							.openapi({ description: "How many registrations match, with includeTotalCount=true (first page only)" }),
+					}),
+				),
 			},
 		},
 	}),

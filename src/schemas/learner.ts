@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "./openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "./openapi-meta-mini";
 import { LIMITS } from "../limits";
 import { CONTROL_CHARACTERS, PathIdSchema, codePoints, isWellFormed, notWellFormed, withoutCharacters } from "./text";
 
@@ -13,10 +13,12 @@ const anEmail = z.email();
 
 const optionalEmail = z
 	.string({ error: "email must be a string" })
-	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
-	.refine((value) => value === "" || anEmail.safeParse(value).success, {
-		message: "email must be a valid email address (or empty to clear it)",
-	})
+	.check(
+		z.maxLength(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` }),
+		z.refine((value) => value === "" || anEmail.safeParse(value).success, {
+			message: "email must be a valid email address (or empty to clear it)",
+		}),
+	)
 	.openapi({ maxLength: LIMITS.emailLength, description: "A valid address, or empty to clear it" });
 
 /** A first or last name: at most LIMITS.nameLength characters, no control characters; empty clears it. */
@@ -28,24 +30,31 @@ const optionalName = (label: string) => {
 	];
 	return z
 		.string({ error: `${label} must be a string` })
-		.superRefine((value, context) => {
-			for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
-		})
+		.check(
+			z.superRefine((value, context) => {
+				for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
+			}),
+		)
 		.openapi({ maxLength: LIMITS.nameLength, pattern: withoutCharacters() });
 };
 
 /** LearnerSchema: absent or null fields mean "unchanged" in updateInfo; an empty string clears the field. */
-export const LearnerSchema = z
-	.object({
-		id: PathIdSchema("learner.id"),
-		email: optionalEmail.nullish(),
-		firstName: optionalName("firstName").nullish(),
-		lastName: optionalName("lastName").nullish(),
-	})
-	.openapi("LearnerSchema");
+export const LearnerSchema = asClassic(
+	z
+		.object({
+			id: PathIdSchema("learner.id"),
+			email: z.nullish(optionalEmail),
+			firstName: z.nullish(optionalName("firstName")),
+			lastName: z.nullish(optionalName("lastName")),
+		})
+		.openapi("LearnerSchema"),
+);
 
-export const EmailSchema = z
-	.string()
-	.max(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })
-	.pipe(z.email({ message: "email must be a valid email address" }))
-	.openapi({ maxLength: LIMITS.emailLength });
+export const EmailSchema = asClassic(
+	z
+		.pipe(
+			z.string().check(z.maxLength(LIMITS.emailLength, { message: `email must be at most ${LIMITS.emailLength} characters` })),
+			z.email({ message: "email must be a valid email address" }),
+		)
+		.openapi({ maxLength: LIMITS.emailLength }),
+);

@@ -1,4 +1,16 @@
-import { type ZodMiniType, ZodMiniType as MiniType, globalRegistry } from "zod/mini";
+import type * as classic from "zod";
+import {
+	type ZodMiniArray,
+	type ZodMiniDefault,
+	type ZodMiniNullable,
+	type ZodMiniObject,
+	type ZodMiniOptional,
+	type ZodMiniType,
+	ZodMiniType as MiniType,
+	globalRegistry,
+	type input,
+	type output,
+} from "zod/mini";
 import type { ZodOpenAPIMetadata } from "@asteasolutions/zod-to-openapi";
 
 /**
@@ -40,3 +52,24 @@ for (const [name, value] of Object.entries({ openapi, meta })) {
 		Object.defineProperty(MiniType.prototype, name, { value, enumerable: true, writable: true, configurable: true });
 	}
 }
+
+/**
+ * The method-chaining build's type of a schema built with the functional one, parsing to the same types: what the
+ * route declarations' types ask for (@hono/zod-openapi's RouteConfig wants an object's fields typed too). Types
+ * only: the schema keeps the functional build's members (parse, safeParse, check, `.openapi()`), so a route
+ * group wraps one with `z.optional(...)`, never `.optional()`.
+ */
+export type AsClassic<T> =
+	T extends ZodMiniObject<infer Shape>
+		? classic.ZodObject<{ [K in keyof Shape]: AsClassic<Shape[K]> }>
+		: T extends ZodMiniOptional<infer Inner>
+			? classic.ZodOptional<AsClassic<Inner>>
+			: T extends ZodMiniDefault<infer Inner>
+				? classic.ZodDefault<AsClassic<Inner>>
+				: T extends ZodMiniNullable<infer Inner>
+					? classic.ZodNullable<AsClassic<Inner>>
+					: T extends ZodMiniArray<infer Element>
+						? classic.ZodArray<AsClassic<Element>>
+						: classic.ZodType<output<T>, input<T>>;
+
+export const asClassic = <T extends ZodMiniType>(schema: T) => schema as unknown as AsClassic<T>;

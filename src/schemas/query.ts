@@ -1,7 +1,11 @@
-import * as z from "zod";
-import "./openapi-meta";
+import type * as classic from "zod";
+import * as z from "zod/mini";
+import "./openapi-meta-mini";
 
-/** Query parameters' schemas shared by route groups (not by the learner tag routes: see ./text.ts). */
+/**
+ * Query parameters' schemas shared by route groups (not by the learner tag routes), built with zod's functional
+ * build and typed as the method-chaining build's, as ./text.ts says why.
+ */
 
 /**
  * A boolean query parameter: `true` or `false` in any case, read as a boolean. Rustici's .NET client writes
@@ -9,11 +13,15 @@ import "./openapi-meta";
  */
 export const queryFlag = (name: string) =>
 	z
-		.string()
-		.regex(/^(true|false)$/i, { message: `${name} must be true or false` })
-		.transform((value) => value.toLowerCase() === "true")
-		.optional()
-		.openapi({ param: { name, in: "query" }, type: "boolean" });
+		.optional(
+			z.pipe(
+				z.string().check(z.regex(/^(true|false)$/i, { message: `${name} must be true or false` })),
+				z.transform((value: string) => value.toLowerCase() === "true"),
+			),
+		)
+		.openapi({ param: { name, in: "query" }, type: "boolean" }) as unknown as classic.ZodOptional<
+		classic.ZodPipe<classic.ZodString, classic.ZodTransform<boolean, string>>
+	>;
 
 /**
  * A date-time query parameter, as ISO-8601 UTC. The clients write it each their own way: with milliseconds or
@@ -22,8 +30,12 @@ export const queryFlag = (name: string) =>
  */
 export const queryDate = (name: string) =>
 	z
-		.string()
-		.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })
-		.transform((value) => new Date(value).toISOString())
-		.optional()
-		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time" });
+		.optional(
+			z.pipe(
+				z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })),
+				z.transform((value: string) => new Date(value).toISOString()),
+			),
+		)
+		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time" }) as unknown as classic.ZodOptional<
+		classic.ZodPipe<classic.ZodString, classic.ZodTransform<string, string>>
+	>;

@@ -1,25 +1,25 @@
-import * as z from "zod";
-import "./openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "./openapi-meta-mini";
 import { LearnerSchema } from "./learner";
 import { IdSchema, PathIdSchema, tagArray } from "./text";
 
 /** Registrations' schemas (SPEC §4). */
 
-export const CreateRegistrationSchema = z
-	.object({
+export const CreateRegistrationSchema = asClassic(
+	z.object({
 		courseId: IdSchema("courseId"),
 		registrationId: PathIdSchema("registrationId"),
 		learner: LearnerSchema,
 		learnerTags: z.optional(tagArray),
 		registrationTags: z.optional(tagArray),
 		courseTags: z.optional(tagArray),
-	})
-	.openapi("CreateRegistrationSchema");
+	}).openapi("CreateRegistrationSchema"),
+);
 
-export const RegistrationSchema = z
-	.object({
+export const RegistrationSchema = asClassic(
+	z.object({
 		id: z.string(),
-		instance: z.number().int(),
+		instance: z.int().openapi({ type: "integer" }),
 		xapiRegistrationId: z.string(),
 		createdDate: z.string(),
 		updated: z.string(),
@@ -29,14 +29,14 @@ export const RegistrationSchema = z
 		course: z.object({ id: z.string() }),
 		learner: z.object({
 			id: z.string(),
-			email: z.string().optional(),
-			firstName: z.string().optional(),
-			lastName: z.string().optional(),
+			email: z.optional(z.string()),
+			firstName: z.optional(z.string()),
+			lastName: z.optional(z.string()),
 		}),
 		tags: z.array(z.string()),
-	})
-	.openapi("RegistrationSchema");
+	}).openapi("RegistrationSchema"),
+);
 
-export const RegistrationListSchema = z
-	.object({ registrations: z.array(RegistrationSchema), more: z.string().optional() })
-	.openapi("RegistrationListSchema");
+export const RegistrationListSchema = asClassic(
+	z.object({ registrations: z.array(RegistrationSchema), more: z.optional(z.string()) }).openapi("RegistrationListSchema"),
+);

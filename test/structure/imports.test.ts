@@ -106,14 +106,14 @@ describe("the module structure of src/", () => {
 		expect(foreign).toEqual([]);
 	});
 
-	it("has the learner tag routes validate with zod's functional build alone, never loading its method-chaining build", () => {
-		// The specifiers a module imports at run time when it is loaded: static imports, type-only ones aside (an
-		// import() loads another route group, when a request asks for it).
-		const specifiers = (file: string) =>
-			[...(modules[file] ?? "").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*;/g, "\n").matchAll(IMPORT)]
-				.map((match) => match[1])
-				.filter((specifier) => specifier !== undefined);
-		// What an isolate's first GET/PUT /learner/{id}/tags loads: the app (src/app.ts) and the group's routes.
+	// The specifiers a module imports at run time when it is loaded: static imports, type-only ones aside (an
+	// import() loads another route group, when a request asks for it).
+	const specifiers = (file: string) =>
+		[...(modules[file] ?? "").replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*;/g, "\n").matchAll(IMPORT)]
+			.map((match) => match[1])
+			.filter((specifier) => specifier !== undefined);
+	/** What an isolate's first request to a route group loads: the app (src/app.ts) and the group's routes. */
+	const loadedByFirstRequest = (routes: string) => {
 		const loaded = new Set<string>();
 		const visit = (file: string) => {
 			if (loaded.has(file)) return;
@@ -122,12 +122,26 @@ describe("the module structure of src/", () => {
 			for (const target of importsOf(file, local.map((specifier) => `import "${specifier}";`).join("\n"))) visit(target);
 		};
 		visit("src/app.ts");
-		visit("src/routes/learner-tags.ts");
-		const packages = (file: string) => specifiers(file).filter((specifier) => !specifier.startsWith("."));
-		const chaining = [...loaded].filter((file) => packages(file).some((specifier) => specifier === "zod" || specifier.startsWith("zod/v4/classic")));
-		expect(chaining).toEqual([]);
-		expect([...loaded].filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
+		visit(routes);
+		return [...loaded];
+	};
+	const packages = (file: string) => specifiers(file).filter((specifier) => !specifier.startsWith("."));
+	const chainingBuild = (specifier: string) => specifier === "zod" || specifier.startsWith("zod/v4/classic");
+
+	it("has the learner tag routes validate with zod's functional build alone, never loading its method-chaining build", () => {
+		const loaded = loadedByFirstRequest("src/routes/learner-tags.ts");
+		expect(loaded.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
+		expect(loaded.filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
 	});
+
+	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/meta.ts"])(
+		"has %s (its group's first request) load zod's functional build alone",
+		(routes) => {
+			const loaded = loadedByFirstRequest(routes);
+			expect(loaded).toContain("src/schemas/text.ts");
+			expect(loaded.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
+		},
+	);
 
 	it("keeps the learner tags group light: it loads none of the export, retention or audit trail modules", () => {
 		// What GET/PUT /learner/{id}/tags loads (src/app.ts GROUPS.learnerTags), type-only imports aside.
