@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta-mini";
 import { appendAfter, auditRecord } from "../audit";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
@@ -24,9 +24,11 @@ import {
 } from "../schemas/jobs";
 import { declareRoute, json } from "../http/route";
 
-const JobParams = z.object({
-	jobId: z.string().min(1).max(64).openapi({ param: { name: "jobId", in: "path" } }),
-});
+const JobParams = asClassic(
+	z.object({
+		jobId: z.string().check(z.minLength(1), z.maxLength(64)).openapi({ minLength: 1, maxLength: 64, param: { name: "jobId", in: "path" } }),
+	}),
+);
 
 /**
  * The job, read as the caller may see it: any application's with the management credentials, else only the
@@ -79,9 +81,9 @@ jobRoutes.openapi(
 
 const position = z.object({ createdAt: z.string(), id: z.string() });
 const filterShape = {
-	status: z.enum(JOB_STATUSES).optional(),
-	type: z.enum(JOB_TYPES).optional(),
-	since: z.string().optional(),
+	status: z.optional(z.enum(JOB_STATUSES)),
+	type: z.optional(z.enum(JOB_TYPES)),
+	since: z.optional(z.string()),
 };
 
 /** Where an application's job list stopped: its filters and the last job served. */
@@ -113,8 +115,8 @@ const REALM_JOB_PAGES: Listing<RealmJobPageCursor> = {
 	domain: "realm-job-paging",
 	shape: z.object({
 		app: z.string(),
-		filter: z.object({ appId: z.string().optional(), ...filterShape }),
-		positions: z.record(z.string(), position.nullable()),
+		filter: z.object({ appId: z.optional(z.string()), ...filterShape }),
+		positions: z.record(z.string(), z.nullable(position)),
 	}),
 };
 

@@ -40,7 +40,7 @@ export const JobEventSchema = z
 		createdDate: z.string().openapi({ description: "When the job ended (when the test was sent, for webhook.test)" }),
 		// The job resource as GET /jobs/{jobId} answers it, without notification; absent in webhook.test. (A reference
 		// to JobSchema in the document: a description here would inline it.)
-		job: JobSchema.optional(),
+		job: z.optional(JobSchema),
 	})
 	.openapi("JobEventSchema");
 
