@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { ApiError } from "../errors";
 import { segment } from "./api";
 import { confirmation } from "./confirmations";

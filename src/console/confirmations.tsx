@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { segment } from "./api";
 import { openDraft } from "./drafts";
 import { type Confirmation, type ConsoleContext, type ConsoleRouter, type FormPage, type PageDraft, done, page, redirect, refusalOf, refused } from "./flow";

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { LIMITS } from "../limits";
 import { type ApiAnswer, segment } from "./api";
 import { confirmation } from "./confirmations";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import * as z from "zod";
+import * as z from "zod/mini";
 import { consoleAuditRecord } from "../audit";
 import { isManagementCredentials } from "../auth/middleware";
 import { clientKey, failedAttempt, refuseIfThrottled } from "../auth/throttle";
@@ -189,7 +189,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 		return page(c, <SignInPage notice={notice} appId={c.req.query("appId")} />);
 	});
 
-	router.post("/sign-in", form(z.object({ appId: z.string().max(1024).default(""), secretKey: z.string().max(1024).default("") })), async (c) => {
+	router.post("/sign-in", form(z.object({ appId: z._default(z.string().check(z.maxLength(1024)), ""), secretKey: z._default(z.string().check(z.maxLength(1024)), "") })), async (c) => {
 		const { appId, secretKey } = c.req.valid("form");
 		// Throttled as the management API's failures are: per client address only.
 		const keys = { client: clientKey(c.req.raw.headers) };
@@ -479,7 +479,7 @@ export function consoleRoutes(apiFetch: ApiFetch) {
 	});
 	formPage("/applications/:appId/credentials", applicationPath);
 
-	router.post("/applications/:appId/credentials/:credentialId", form(z.object({ name: z.string().max(1024).optional(), active: z.enum(["true", "false"]).optional() })), async (c) => {
+	router.post("/applications/:appId/credentials/:credentialId", form(z.object({ name: z.optional(z.string().check(z.maxLength(1024))), active: z.optional(z.enum(["true", "false"])) })), async (c) => {
 		const { credentialId } = c.req.param();
 		const { name, active } = c.req.valid("form");
 		const change = { ...(name !== undefined && { name: tidy(name) }), ...(active !== undefined && { active: active === "true" }) };

@@ -1,7 +1,7 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import * as z from "zod";
-import type { ZodType } from "zod";
+import * as z from "zod/mini";
+
 import { ApiError } from "../errors";
 import { LIMITS } from "../limits";
 import { type ApiAnswer, jobIdOf, segment } from "./api";
@@ -17,7 +17,7 @@ export const asApp = (appId: string) => ({ application: appId });
 export const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`;
 
 /** A form body, checked by `schema`; a failure answers 400 with the field's message (onError renders it). */
-export const form = <T extends ZodType>(schema: T) =>
+export const form = <T extends z.ZodMiniType>(schema: T) =>
 	zValidator("form", schema, (result) => {
 		if (!result.success) {
 			const issue = result.error.issues[0];
@@ -32,7 +32,7 @@ export const tidy = (value: string | undefined) => (value ?? "").trim();
  * Ids and tags exactly as typed (SPEC §10): never trimmed or normalised, since learner "bob " is not learner "bob".
  * Length and characters are the API's to judge.
  */
-export const field = z.string().max(LIMITS.bodyBytes).default("");
+export const field = z._default(z.string().check(z.maxLength(LIMITS.bodyBytes)), "");
 
 /** The tags of a comma-separated field: split on commas only (no tag holds one), empty pieces dropped, none trimmed. */
 export const tagList = (tags: string) => tags.split(",").filter((tag) => tag !== "");

@@ -134,11 +134,12 @@ describe("the module structure of src/", () => {
 		expect(loaded.filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
 	});
 
-	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/jobs.ts", "src/routes/meta.ts"])(
+	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/jobs.ts", "src/routes/meta.ts", "src/console/routes.tsx"])(
 		"has %s (its group's first request) load zod's functional build alone",
 		(routes) => {
 			const loaded = loadedByFirstRequest(routes);
-			expect(loaded).toContain("src/schemas/text.ts");
+			// Each validates with zod: the walk reached the modules that import it.
+			expect(loaded.filter((file) => packages(file).includes("zod/mini")).length).toBeGreaterThan(0);
 			expect(loaded.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
 		},
 	);
