@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta-mini";
 import { auditRecord, emailHash } from "../audit";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";
@@ -65,11 +65,14 @@ import { declareRoute, json, jsonBody } from "../http/route";
 
 const tags = ["ApplicationManagement"];
 
-const CredentialParams = ChildAppParams.extend({
-	credentialId: z.string().min(1).max(255).openapi({ param: { name: "credentialId", in: "path" } }),
-});
-const UserParams = z.object({ email: EmailSchema.openapi({ param: { name: "email", in: "path" } }) });
-const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) });
+const CredentialParams = asClassic(
+	z.object({
+		childAppId: ChildAppParams.shape.childAppId,
+		credentialId: z.string().check(z.minLength(1), z.maxLength(255)).openapi({ minLength: 1, maxLength: 255, param: { name: "credentialId", in: "path" } }),
+	}),
+);
+const UserParams = asClassic(z.object({ email: EmailSchema.openapi({ param: { name: "email", in: "path" } }) }));
+const RealmLearnerParams = asClassic(z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) }));
 
 /** The 403 an erasure requested by a realm user who is not an owner or admin gets (as for one application). */
 const ERASURE_PRIVILEGE =
@@ -165,7 +168,7 @@ appManagementRoutes.openapi(
 		responses: {
 			204: {
 				description: "Realm erasure started; Location names the realm job",
-				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+				headers: asClassic(z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) })),
 			},
 		},
 	}),
@@ -376,12 +379,13 @@ appManagementRoutes.openapi(
 		responses: {
 			200: {
 				...json(ApplicationInfoListSchema, "A page of applications; `more` fetches the next"),
-				headers: z.object({
-					"X-Total-Count": z
-						.string()
-						.optional()
-						.openapi({ description: "How many applications match, with includeTotalCount=true (first page only)" }),
-				}),
+				headers: asClassic(
+					z.object({
+						"X-Total-Count": z
+							.optional(z.string())
+							.openapi({ description: "How many applications match, with includeTotalCount=true (first page only)" }),
+					}),
+				),
 			},
 		},
 	}),
@@ -486,7 +490,7 @@ appManagementRoutes.openapi(
 		responses: {
 			204: {
 				description: "Deletion started; Location names the job",
-				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+				headers: asClassic(z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) })),
 			},
 		},
 	}),
@@ -535,7 +539,7 @@ appManagementRoutes.openapi(
 		responses: {
 			204: {
 				description: "Move started; Location names the job (GET /jobs/{jobId} with the management credentials)",
-				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+				headers: asClassic(z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) })),
 			},
 		},
 	}),

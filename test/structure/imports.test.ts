@@ -134,7 +134,7 @@ describe("the module structure of src/", () => {
 		expect(loaded.filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
 	});
 
-	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/jobs.ts", "src/routes/meta.ts", "src/console/routes.tsx"])(
+	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/jobs.ts", "src/routes/meta.ts", "src/routes/app-management.ts", "src/console/routes.tsx"])(
 		"has %s (its group's first request) load zod's functional build alone",
 		(routes) => {
 			const loaded = loadedByFirstRequest(routes);
