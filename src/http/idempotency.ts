@@ -1,6 +1,6 @@
 import type * as classic from "zod";
 import * as z from "zod/mini";
-import "../schemas/openapi-meta-mini";
+import "../schemas/openapi-meta";
 import type { Context } from "hono";
 import { hmacHex, sha256Hex } from "../auth/crypto";
 import type { AppEnv } from "../context";

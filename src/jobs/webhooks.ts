@@ -10,7 +10,7 @@ import { type JobResource, jobResource } from "./resource";
 import { jobDatabase } from "./job-database";
 import { webhookUrlProblem } from "./webhook-destination";
 import { isLegacySecret, openSecret, signingKey } from "./webhook-secret";
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /**
  * Webhook events (SPEC §8). A job's end creates its event on its row (migrations/shard 0005); `dispatchEvents`
@@ -22,8 +22,8 @@ import * as z from "zod";
 
 /** A delivery message: ids only (the event and its job), never personal data and never the secret. */
 export const WebhookMessageSchema = z.object({
-	eventId: z.string().regex(/^evt_[0-9a-f]{32}$/),
-	jobId: z.string().refine((id) => jobHome(id) !== null),
+	eventId: z.string().check(z.regex(/^evt_[0-9a-f]{32}$/)),
+	jobId: z.string().check(z.refine((id) => jobHome(id) !== null)),
 });
 export type WebhookMessage = z.infer<typeof WebhookMessageSchema>;
 

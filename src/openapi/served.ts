@@ -1,10 +1,17 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta";
 
 /** The shape GET /openapi.json promises: an OpenAPI object, open to everything the specification allows. */
-export const OpenApiDocumentSchema = z
-	.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.record(z.string(), z.looseObject({})) })
-	.openapi("OpenApiDocument");
+export const OpenApiDocumentSchema = asClassic(
+	z
+		.looseObject({
+			openapi: z.string(),
+			info: z.looseObject({}),
+			// The generator reads a record's value schema from the method-chaining build only: stated here.
+			paths: z.record(z.string(), z.looseObject({})).openapi({ additionalProperties: { type: "object", properties: {}, additionalProperties: {} } }),
+		})
+		.openapi("OpenApiDocument"),
+);
 export type OpenApiDocument = z.infer<typeof OpenApiDocumentSchema>;
 
 let generated: OpenApiDocument | undefined;

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "../schemas/openapi-meta-mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { auditRecord, emailHash } from "../audit";
 import { forgetApplication, forgetCredential } from "../auth/credentials";
 import { randomId, randomSecret, sha256Hex } from "../auth/crypto";

@@ -1,4 +1,5 @@
-import * as z from "zod";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import { DOCS_FILE_NAMES, docsFile, matchesEtag } from "../docs/assets";
 import { DOCS_CSP, docsPage } from "../docs/page";
@@ -6,18 +7,20 @@ import { notFound } from "../errors";
 import { declareRoute } from "../http/route";
 import { OpenApiDocumentSchema, servedDocument } from "../openapi/served";
 
-const AssetParams = z.object({
-	file: z
-		.string()
-		.openapi({ param: { name: "file", in: "path" }, enum: DOCS_FILE_NAMES, example: "init.js" }),
-});
+const AssetParams = asClassic(
+	z.object({
+		file: z.string().openapi({ param: { name: "file", in: "path" }, enum: DOCS_FILE_NAMES, example: "init.js" }),
+	}),
+);
 
-const fileContent = (mediaType: string) => ({ [mediaType]: { schema: z.string().openapi({ format: "binary" }) } });
+const fileContent = (mediaType: string) => ({ [mediaType]: { schema: asClassic(z.string().openapi({ format: "binary" })) } });
 
-const FileHeaders = z.object({
-	ETag: z.string().openapi({ description: "The file's SHA-256 (first 128 bits), for If-None-Match" }),
-	"Cache-Control": z.string().openapi({ description: "no-cache: revalidate on each load; unchanged files answer 304" }),
-});
+const FileHeaders = asClassic(
+	z.object({
+		ETag: z.string().openapi({ description: "The file's SHA-256 (first 128 bits), for If-None-Match" }),
+		"Cache-Control": z.string().openapi({ description: "no-cache: revalidate on each load; unchanged files answer 304" }),
+	}),
+);
 
 /** GET {base}/openapi.json, {base}/docs and {base}/docs/assets/{file}, public. */
 export function docsRoutes(base: string) {
@@ -52,8 +55,8 @@ export function docsRoutes(base: string) {
 			responses: {
 				200: {
 					description: "The HTML page, under a strict Content-Security-Policy",
-					headers: z.object({ "Content-Security-Policy": z.string() }),
-					content: { "text/html": { schema: z.string() } },
+					headers: asClassic(z.object({ "Content-Security-Policy": z.string() })),
+					content: { "text/html": { schema: asClassic(z.string()) } },
 				},
 			},
 		}),

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "../schemas/openapi-meta-mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { appendAfter, auditRecord } from "../audit";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";

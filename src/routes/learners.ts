@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "../schemas/openapi-meta-mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { appendAfter, auditRecord, emailHash } from "../audit";
 import { acceptLearnerExport } from "../db/exports";
 import { createRouter } from "../context";

@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { auditRecord, emailHash, sealAudit, signedAuditHead } from "../audit";
 import { createRouter } from "../context";
 import { AUDIT_ACTIONS, listAudit } from "../db/audit";
@@ -31,7 +31,7 @@ import { shardDatabase } from "../shards";
 
 const tags = ["ApplicationManagement"];
 
-const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) });
+const RealmLearnerParams = asClassic(z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) }));
 
 /** The 403 a realm-wide export requested by a realm user who is not an owner or admin gets. */
 const EXPORT_PRIVILEGE =
@@ -62,7 +62,7 @@ privacyRoutes.openapi(
 		responses: {
 			204: {
 				description: "Realm export started; Location names the realm job",
-				headers: z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) }),
+				headers: asClassic(z.object({ Location: z.string().openapi({ description: "/api/v2/jobs/{jobId}" }) })),
 			},
 		},
 	}),
@@ -214,23 +214,22 @@ privacyRoutes.openapi(
 // Room for the longest token a first page leads to: a date and an action name, and a seq.
 const AUDIT_MORE_MAX_LENGTH = longestToken(2, 64, 100);
 
-const AuditQuery = z.object({
+const AuditQuery = asClassic(z.object({
 	since: z
-		.string()
-		.refine((value) => !Number.isNaN(Date.parse(value)), { message: "since must be an ISO-8601 date-time" })
-		.transform((value) => new Date(value).toISOString())
-		.optional()
+		.optional(
+			z.pipe(
+				z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: "since must be an ISO-8601 date-time" })),
+				z.transform((value: string) => new Date(value).toISOString()),
+			),
+		)
 		.openapi({ param: { name: "since", in: "query" }, type: "string", format: "date-time", description: "Entries recorded at or after this time" }),
 	action: z
-		.enum(AUDIT_ACTIONS, { error: `action must be one of ${AUDIT_ACTIONS.join(", ")}` })
-		.optional()
+		.optional(z.enum(AUDIT_ACTIONS, { error: `action must be one of ${AUDIT_ACTIONS.join(", ")}` }))
 		.openapi({ param: { name: "action", in: "query" }, description: "Entries of this action only" }),
 	more: z
-		.string()
-		.max(AUDIT_MORE_MAX_LENGTH)
-		.optional()
+		.optional(z.string().check(z.maxLength(AUDIT_MORE_MAX_LENGTH)).openapi({ maxLength: AUDIT_MORE_MAX_LENGTH }))
 		.openapi({ param: { name: "more", in: "query" }, description: "Paging token from the previous page; it carries the filters" }),
-});
+}));
 
 privacyRoutes.openapi(
 	declareRoute({

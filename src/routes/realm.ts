@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta";
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
 import { createRouter } from "../context";
@@ -195,7 +195,7 @@ realmRoutes.openapi(
 	},
 );
 
-const RealmLearnerParams = z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) });
+const RealmLearnerParams = asClassic(z.object({ learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }) }));
 
 realmRoutes.openapi(
 	declareRoute({

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "../schemas/openapi-meta-mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,

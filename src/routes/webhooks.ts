@@ -1,5 +1,5 @@
-import * as z from "zod";
-import "../schemas/openapi-meta";
+import * as z from "zod/mini";
+import { asClassic } from "../schemas/openapi-meta";
 import { appendAfter, auditRecord } from "../audit";
 import { toHex } from "../auth/crypto";
 import { createRouter } from "../context";
@@ -48,14 +48,14 @@ webhookRoutes.openAPIRegistry.registerWebhook({
 		"4 hours) for 24 hours. At least once: dedupe by webhook-id (the event id). A secret issued before this scheme " +
 		"(whsec_ and 43 base64url characters) also gets the former Learner-Service-Signature and Learner-Service-Event-Id headers.",
 	request: {
-		headers: z.object({
+		headers: asClassic(z.object({
 			"webhook-id": z.string().openapi({ description: "The event's id, as in the body: dedupe by it", example: "evt_0f9d4c2a6b8e4f1a9c3d5e7f1a2b3c4d" }),
 			"webhook-timestamp": z.string().openapi({ description: "When this attempt was signed, unix seconds", example: "1764583200" }),
 			"webhook-signature": z.string().openapi({
 				description: 'v1, then the base64 HMAC-SHA-256 of "<webhook-id>.<webhook-timestamp>.<body>" under the secret\'s key',
 				example: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
 			}),
-		}),
+		})),
 		body: jsonBody(JobEventSchema),
 	},
 	responses: { 200: { description: "Any 2xx delivers the event; anything else (a redirect too) is retried" } },

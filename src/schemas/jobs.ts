@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "./openapi-meta-mini";
+import { asClassic } from "./openapi-meta";
 import { JOB_STATUSES, JOB_TYPES } from "../db/jobs";
 import { JOBS_PER_PAGE } from "../db/job-lists";
 

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "./openapi-meta-mini";
+import { asClassic } from "./openapi-meta";
 import { LIMITS } from "../limits";
 import { CONTROL_CHARACTERS, PathIdSchema, codePoints, isWellFormed, notWellFormed, withoutCharacters } from "./text";
 

@@ -1,13 +1,10 @@
 import * as z from "zod/mini";
-import { asClassic } from "./openapi-meta-mini";
+import { asClassic } from "./openapi-meta";
 import { LIMITS } from "../limits";
 import { EmailSchema } from "./learner";
 import { IdSchema } from "./text";
 
-/**
- * Learner jobs' and the learner directory's schemas: bulk erasure, the directory, the erasure query. Built with zod's
- * functional build and typed as the method-chaining build's, as ./text.ts says why.
- */
+/** Learner jobs' and the learner directory's schemas: bulk erasure, the directory, the erasure query. */
 
 export const BulkErasureSchema = asClassic(
 	z

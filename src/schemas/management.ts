@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "./openapi-meta-mini";
+import { asClassic } from "./openapi-meta";
 import { APPLICATION_DATETIME_FILTERS, APPLICATION_FILTER_FIELDS, APPLICATION_ORDERS } from "../db/applications";
 import { LIMITS } from "../limits";
 import { longestToken } from "../paging";
@@ -7,10 +7,7 @@ import { DATA_REGIONS } from "../shards";
 import { queryDate, queryFlag } from "./query";
 import { boundedText } from "./text";
 
-/**
- * Application management's schemas: applications, moves, credentials, realm users, suppressions (SPEC §4, §7, §9).
- * Built with zod's functional build and typed as the method-chaining build's, as ./text.ts says why.
- */
+/** Application management's schemas: applications, moves, credentials, realm users, suppressions (SPEC §4, §7, §9). */
 
 // --- Application management -------------------------------------------------------------------------
 export const ApplicationRequestSchema = asClassic(

@@ -1,6 +1,6 @@
 import type * as classic from "zod";
 import * as z from "zod/mini";
-import "./openapi-meta-mini";
+import "./openapi-meta";
 
 /** Ping and about (SPEC §4). */
 

@@ -1,11 +1,8 @@
 import type * as classic from "zod";
 import * as z from "zod/mini";
-import "./openapi-meta-mini";
+import "./openapi-meta";
 
-/**
- * Query parameters' schemas shared by route groups (not by the learner tag routes), built with zod's functional
- * build and typed as the method-chaining build's, as ./text.ts says why.
- */
+/** Query parameters' schemas shared by route groups (not by the learner tag routes). */
 
 /**
  * A boolean query parameter: `true` or `false` in any case, read as a boolean. Rustici's .NET client writes

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { asClassic } from "./openapi-meta-mini";
+import { asClassic } from "./openapi-meta";
 import { LearnerSchema } from "./learner";
 import { IdSchema, PathIdSchema, tagArray } from "./text";
 

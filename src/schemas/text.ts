@@ -1,6 +1,6 @@
 import type * as classic from "zod";
 import * as z from "zod/mini";
-import "./openapi-meta-mini";
+import "./openapi-meta";
 import { LIMITS } from "../limits";
 
 /**
@@ -8,14 +8,10 @@ import { LIMITS } from "../limits";
  * Each route group's own schemas are in the module beside this one named for it, and the learner's details in
  * src/schemas/learner.ts, so that an isolate builds only those of the routes it serves (SPEC §6: cold start).
  *
- * Built with zod's functional build (`zod/mini`: the same validation, the same errors, checks passed as arguments
- * instead of chained methods), because the learner tag routes, the hot path, validate with these alone and so never
- * load zod's method-chaining build: an isolate's first request to them evaluates and compiles much less. The other
- * route groups combine these with their own schemas as with any zod schema. Each is typed as the method-chaining
- * build's schema of the same shape, which the route declarations' types ask for (@hono/zod-openapi's RouteConfig)
- * and which parses to the same types; at run time it has the functional build's members only (parse, safeParse,
- * check, `.openapi()` from ./openapi-meta-mini.ts), so a route group makes one optional with `z.optional(...)`,
- * never `.optional()`. Query parameters' helpers are in ./query.ts.
+ * Built with zod's functional build, as every schema of the service (./openapi-meta.ts says why), and typed as the
+ * method-chaining build's schema of the same shape, which the route declarations' types ask for; at run time a
+ * schema has the functional build's members only (parse, safeParse, check, `.openapi()`), so a route group makes
+ * one optional with `z.optional(...)`, never `.optional()`. Query parameters' helpers are in ./query.ts.
  */
 
 type Text = classic.ZodString;

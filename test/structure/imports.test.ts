@@ -131,18 +131,14 @@ describe("the module structure of src/", () => {
 	it("has the learner tag routes validate with zod's functional build alone, never loading its method-chaining build", () => {
 		const loaded = loadedByFirstRequest("src/routes/learner-tags.ts");
 		expect(loaded.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
-		expect(loaded.filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta-mini.ts"]);
+		expect(loaded.filter((file) => packages(file).includes("zod/mini"))).toEqual(["src/schemas/text.ts", "src/schemas/openapi-meta.ts"]);
 	});
 
-	it.each(["src/routes/learners.ts", "src/routes/registrations.ts", "src/routes/jobs.ts", "src/routes/meta.ts", "src/routes/app-management.ts", "src/console/routes.tsx"])(
-		"has %s (its group's first request) load zod's functional build alone",
-		(routes) => {
-			const loaded = loadedByFirstRequest(routes);
-			// Each validates with zod: the walk reached the modules that import it.
-			expect(loaded.filter((file) => packages(file).includes("zod/mini")).length).toBeGreaterThan(0);
-			expect(loaded.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
-		},
-	);
+	it("has no module load zod's method-chaining build at run time: every schema is built with the functional one", () => {
+		const files = Object.keys(modules);
+		expect(files.filter((file) => packages(file).includes("zod/mini")).length).toBeGreaterThan(10);
+		expect(files.filter((file) => packages(file).some(chainingBuild))).toEqual([]);
+	});
 
 	it("keeps the learner tags group light: it loads none of the export, retention or audit trail modules", () => {
 		// What GET/PUT /learner/{id}/tags loads (src/app.ts GROUPS.learnerTags), type-only imports aside.
