@@ -633,8 +633,8 @@ export const BLIND_MUTATIONS = [
 		promise: "the console sends learner ids and application ids to the API exactly as typed (\"bob \" is not \"bob\")",
 		spec: "§10 ids and tags go to the API exactly as typed",
 		file: "src/console/shared.ts",
-		search: 'export const field = z.string().max(LIMITS.bodyBytes).default("");',
-		replace: 'export const field = z.string().trim().max(LIMITS.bodyBytes).default("");',
+		search: 'export const field = z._default(z.string().check(z.maxLength(LIMITS.bodyBytes)), "");',
+		replace: 'export const field = z._default(z.string().check(z.trim(), z.maxLength(LIMITS.bodyBytes)), "");',
 		tests: [CONSOLE_EXACT, CONSOLE_ACTIONS, CONSOLE],
 	},
 	{
