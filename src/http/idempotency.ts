@@ -1,6 +1,5 @@
-import type * as classic from "zod";
 import * as z from "zod/mini";
-import "../schemas/openapi-meta";
+import { asClassic } from "../schemas/openapi-meta";
 import type { Context } from "hono";
 import { hmacHex, sha256Hex } from "../auth/crypto";
 import type { AppEnv } from "../context";
@@ -22,21 +21,23 @@ import { type Json, canonicalJson } from "../receipts";
  * The header, as each keyed route declares it. Hono hands header validators lower-cased names, so the document
  * names it in lower case too (header names are case-insensitive: `Idempotency-Key` is the same header).
  */
-export const IdempotencyHeaders = z.object({
-	"idempotency-key": z
-		.optional(
-			z
-				.string()
-				.check(z.minLength(1, "Idempotency-Key must be 1 to 255 characters"), z.maxLength(255, "Idempotency-Key must be 1 to 255 characters"))
-				.openapi({ minLength: 1, maxLength: 255 }),
-		)
-		.openapi({
-			description:
-				"Any unique value (a UUID, say), 1–255 characters. A retry with the same key, path and body within 24 hours " +
-				"replays the first response (header `Idempotent-Replayed: true`) without doing the work again; the same key " +
-				"with another path or body answers 422.",
-		}),
-}) as unknown as classic.ZodObject<{ "idempotency-key": classic.ZodOptional<classic.ZodString> }>;
+export const IdempotencyHeaders = asClassic(
+	z.object({
+		"idempotency-key": z
+			.optional(
+				z
+					.string()
+					.check(z.minLength(1, "Idempotency-Key must be 1 to 255 characters"), z.maxLength(255, "Idempotency-Key must be 1 to 255 characters"))
+					.openapi({ minLength: 1, maxLength: 255 }),
+			)
+			.openapi({
+				description:
+					"Any unique value (a UUID, say), 1–255 characters. A retry with the same key, path and body within 24 hours " +
+					"replays the first response (header `Idempotent-Replayed: true`) without doing the work again; the same key " +
+					"with another path or body answers 422.",
+			}),
+	}),
+);
 
 /** What a keyed route runs: its work, given the statements that record the key (none without a key). */
 export type KeyedWork = (keyed: ((response: RecordedResponse, evidence: string, params: readonly unknown[]) => KeyedBatch) | undefined) => Promise<Response>;

@@ -20,6 +20,7 @@ import { AUDIT_PAGES, decodeCursor, encodeCursor, longestToken } from "../paging
 import { ExportQuerySchema } from "../schemas/learners";
 import { ChildAppParams } from "../schemas/management";
 import { AuditListSchema, RetentionRequestSchema, RetentionSchema, SignedAuditHeadSchema } from "../schemas/privacy";
+import { queryDate } from "../schemas/query";
 import { IdSchema } from "../schemas/text";
 import { shardDatabase } from "../shards";
 
@@ -215,14 +216,7 @@ privacyRoutes.openapi(
 const AUDIT_MORE_MAX_LENGTH = longestToken(2, 64, 100);
 
 const AuditQuery = asClassic(z.object({
-	since: z
-		.optional(
-			z.pipe(
-				z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: "since must be an ISO-8601 date-time" })),
-				z.transform((value: string) => new Date(value).toISOString()),
-			),
-		)
-		.openapi({ param: { name: "since", in: "query" }, type: "string", format: "date-time", description: "Entries recorded at or after this time" }),
+	since: queryDate("since", "Entries recorded at or after this time"),
 	action: z
 		.optional(z.enum(AUDIT_ACTIONS, { error: `action must be one of ${AUDIT_ACTIONS.join(", ")}` }))
 		.openapi({ param: { name: "action", in: "query" }, description: "Entries of this action only" }),

@@ -2,6 +2,7 @@ import * as z from "zod/mini";
 import { asClassic } from "./openapi-meta";
 import { JOB_STATUSES, JOB_TYPES } from "../db/jobs";
 import { JOBS_PER_PAGE } from "../db/job-lists";
+import { queryDate } from "./query";
 
 /** The job resource and erasure receipts (SPEC §3, §9). */
 
@@ -253,16 +254,6 @@ export const ExportResponseSchema = asClassic(z.union([SignedLearnerExportSchema
 
 // --- Job lists (not in SCORM Cloud, which lists no jobs; paged as Stripe's lists are) -----------------------
 
-const isoDate = (name: string) =>
-	z
-		.optional(
-			z.pipe(
-				z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })),
-				z.transform((value: string) => new Date(value).toISOString()),
-			),
-		)
-		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time", description: "Jobs accepted at or after this time" });
-
 /** The longest `more` a realm listing issues: its filters and one position per database (about 100 bytes each). */
 const REALM_MORE_LENGTH = 16_000;
 
@@ -273,7 +264,7 @@ const listFilters = {
 	type: z
 		.optional(z.enum(JOB_TYPES, { error: `type must be one of ${JOB_TYPES.join(", ")}` }))
 		.openapi({ param: { name: "type", in: "query" } }),
-	since: isoDate("since"),
+	since: queryDate("since", "Jobs accepted at or after this time"),
 };
 
 export const JobListQuery = asClassic(

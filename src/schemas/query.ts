@@ -1,6 +1,5 @@
-import type * as classic from "zod";
 import * as z from "zod/mini";
-import "./openapi-meta";
+import { asClassic } from "./openapi-meta";
 
 /** Query parameters' schemas shared by route groups (not by the learner tag routes). */
 
@@ -9,30 +8,30 @@ import "./openapi-meta";
  * booleans with Convert.ToString (`True`, `False`); the others send lower case.
  */
 export const queryFlag = (name: string) =>
-	z
-		.optional(
-			z.pipe(
-				z.string().check(z.regex(/^(true|false)$/i, { message: `${name} must be true or false` })),
-				z.transform((value: string) => value.toLowerCase() === "true"),
-			),
-		)
-		.openapi({ param: { name, in: "query" }, type: "boolean" }) as unknown as classic.ZodOptional<
-		classic.ZodPipe<classic.ZodString, classic.ZodTransform<boolean, string>>
-	>;
+	asClassic(
+		z
+			.optional(
+				z.pipe(
+					z.string().check(z.regex(/^(true|false)$/i, { message: `${name} must be true or false` })),
+					z.transform((value: string) => value.toLowerCase() === "true"),
+				),
+			)
+			.openapi({ param: { name, in: "query" }, type: "boolean" }),
+	);
 
 /**
  * A date-time query parameter, as ISO-8601 UTC. The clients write it each their own way: with milliseconds or
  * without (PHP, Ruby), with an offset, with seven fractional digits (.NET's "o"), or without a zone, which SCORM
- * Cloud reads as UTC (as the Worker's clock does).
+ * Cloud reads as UTC (as the Worker's clock does). `description` says what the listing bounds by it.
  */
-export const queryDate = (name: string) =>
-	z
-		.optional(
-			z.pipe(
-				z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })),
-				z.transform((value: string) => new Date(value).toISOString()),
-			),
-		)
-		.openapi({ param: { name, in: "query" }, type: "string", format: "date-time" }) as unknown as classic.ZodOptional<
-		classic.ZodPipe<classic.ZodString, classic.ZodTransform<string, string>>
-	>;
+export const queryDate = (name: string, description?: string) =>
+	asClassic(
+		z
+			.optional(
+				z.pipe(
+					z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), { message: `${name} must be an ISO-8601 date-time` })),
+					z.transform((value: string) => new Date(value).toISOString()),
+				),
+			)
+			.openapi({ param: { name, in: "query" }, type: "string", format: "date-time", ...(description && { description }) }),
+	);

@@ -1,6 +1,5 @@
-import type * as classic from "zod";
 import * as z from "zod/mini";
-import "./openapi-meta";
+import { asClassic } from "./openapi-meta";
 import { LIMITS } from "../limits";
 
 /**
@@ -13,9 +12,6 @@ import { LIMITS } from "../limits";
  * schema has the functional build's members only (parse, safeParse, check, `.openapi()`), so a route group makes
  * one optional with `z.optional(...)`, never `.optional()`. Query parameters' helpers are in ./query.ts.
  */
-
-type Text = classic.ZodString;
-type TextList = classic.ZodArray<Text>;
 
 // C0 controls, DEL and C1 controls.
 export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -40,7 +36,7 @@ export const notWellFormed = (label: string) => `${label} must be valid Unicode 
  * schemas a request validates with are built by its isolate's first request (SPEC §6: cold start). An extra rule
  * comes with the JSON Schema pattern that states all of them (`documented`).
  */
-export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }): Text {
+export function boundedText(label: string, max: number, extra?: { pattern: RegExp; message: string; documented: string }) {
 	const rules: [broken: (value: string) => boolean, message: string][] = [
 		[(value) => value.length === 0, `${label} must not be empty`],
 		[(value) => codePoints(value) > max, `${label} must be at most ${max} characters`],
@@ -51,14 +47,15 @@ export function boundedText(label: string, max: number, extra?: { pattern: RegEx
 		const { pattern, message } = extra;
 		rules.push([(value) => pattern.test(value), message]);
 	}
-	return z
+	const schema = z
 		.string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be a string`) })
 		.check(
 			z.superRefine((value, context) => {
 				for (const [broken, message] of rules) if (broken(value)) context.addIssue({ code: "custom", message, input: value });
 			}),
 		)
-		.openapi({ minLength: 1, maxLength: max, pattern: extra?.documented ?? withoutCharacters() }) as unknown as Text;
+		.openapi({ minLength: 1, maxLength: max, pattern: extra?.documented ?? withoutCharacters() });
+	return asClassic(schema);
 }
 
 export const IdSchema = (label: string) => boundedText(label, LIMITS.idLength);
@@ -77,9 +74,11 @@ export const PathIdSchema = (label: string) =>
 	});
 
 /** The path parameter of the routes about one learner. */
-export const LearnerParams = z.object({
-	learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
-}) as unknown as classic.ZodObject<{ learnerId: Text }>;
+export const LearnerParams = asClassic(
+	z.object({
+		learnerId: IdSchema("learnerId").openapi({ param: { name: "learnerId", in: "path" } }),
+	}),
+);
 
 export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 	pattern: /,/,
@@ -87,30 +86,34 @@ export const TagSchema = boundedText("tag", LIMITS.tagLength, {
 	documented: withoutCharacters(","),
 }).openapi({ description: "1-255 characters, no control characters, no comma" });
 
-export const tagArray = z
-	.array(TagSchema, { error: "tags must be an array of strings" })
-	.check(z.maxLength(LIMITS.tagsPerRequest, { message: `tags must hold at most ${LIMITS.tagsPerRequest} tags per request` })) as unknown as TextList;
+export const tagArray = asClassic(
+	z
+		.array(TagSchema, { error: "tags must be an array of strings" })
+		.check(z.maxLength(LIMITS.tagsPerRequest, { message: `tags must hold at most ${LIMITS.tagsPerRequest} tags per request` })),
+);
 
-export const MessageSchema = z.object({ message: z.string() }).openapi("MessageSchema") as unknown as classic.ZodObject<{ message: Text }>;
+export const MessageSchema = asClassic(z.object({ message: z.string() }).openapi("MessageSchema"));
 
-export const TagListSchema = z.object({ tags: tagArray }).openapi("TagListSchema") as unknown as classic.ZodObject<{ tags: TextList }>;
+export const TagListSchema = asClassic(z.object({ tags: tagArray }).openapi("TagListSchema"));
 
 /**
  * TagListSchema as GET answers it: an owner holds up to 1000 tags, gathered over many requests of at most 100,
  * so the per-request bound does not apply to the answer.
  */
-export const TagListResponseSchema = z
-	.object({ tags: z.array(z.string()).check(z.maxLength(LIMITS.tagsPerLearner)) })
-	.openapi("TagListResponseSchema") as unknown as classic.ZodObject<{ tags: TextList }>;
+export const TagListResponseSchema = asClassic(
+	z.object({ tags: z.array(z.string()).check(z.maxLength(LIMITS.tagsPerLearner)) }).openapi("TagListResponseSchema"),
+);
 
-export const BatchTagsSchema = z
-	.object({
-		ids: z
-			.array(IdSchema("id"), { error: "ids must be an array of strings" })
-			.check(
-				z.minLength(1, { message: "ids must hold at least one id" }),
-				z.maxLength(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} ids per batch` }),
-			),
-		tags: tagArray,
-	})
-	.openapi("BatchTagsSchema") as unknown as classic.ZodObject<{ ids: TextList; tags: TextList }>;
+export const BatchTagsSchema = asClassic(
+	z
+		.object({
+			ids: z
+				.array(IdSchema("id"), { error: "ids must be an array of strings" })
+				.check(
+					z.minLength(1, { message: "ids must hold at least one id" }),
+					z.maxLength(LIMITS.idsPerBatch, { message: `ids must hold at most ${LIMITS.idsPerBatch} ids per batch` }),
+				),
+			tags: tagArray,
+		})
+		.openapi("BatchTagsSchema"),
+);
