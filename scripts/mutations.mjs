@@ -2601,4 +2601,13 @@ export const MUTATIONS = [
 		replace: "",
 		tests: [MOVE],
 	},
+	{
+		id: "tag-removal-needs-its-owner",
+		promise: "a tag removal answered 404 removes nothing, even of a learner whose erasure has deleted its registrations but not yet its tags; the receipt counts them",
+		spec: "§1 nothing half-written; §5 a receipt states what the erasure deleted",
+		file: "src/db/tags.ts",
+		search: "tag IN (SELECT value FROM json_each(?3))\n\t  AND ${exists(owner, \"?2\")}`;",
+		replace: "tag IN (SELECT value FROM json_each(?3))`;",
+		tests: [ERASURE_DURING_EXPORT],
+	},
 ];

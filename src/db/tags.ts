@@ -197,7 +197,7 @@ async function ownersOverLimit(db: Db, owner: TagOwner, appId: string, idsJson: 
 
 /**
  * Removes tags from one owner (tags it lacks are ignored), costing their number of the write budget. False
- * when the owner does not exist. One D1 call.
+ * when the owner does not exist, and then nothing was removed. One D1 call.
  */
 export async function removeTags(
 	db: Db,
@@ -208,7 +208,10 @@ export async function removeTags(
 	limits: WriteLimits,
 ): Promise<boolean> {
 	const tagsJson = JSON.stringify(tags);
-	const matching = `FROM ${owner.tagsTable} WHERE app_id = ?1 AND ${owner.ownerColumn} = ?2 AND tag IN (SELECT value FROM json_each(?3))`;
+	// Only where the owner exists: a learner's tags outlive its registrations for a moment while its erasure runs (the
+	// erasure takes them, and counts them, as it completes), and a request answered 404 must not have removed any.
+	const matching = `FROM ${owner.tagsTable} WHERE app_id = ?1 AND ${owner.ownerColumn} = ?2 AND tag IN (SELECT value FROM json_each(?3))
+	  AND ${exists(owner, "?2")}`;
 	const statements = [
 		writeGuard(db, appId, tags.length, limits),
 		db.prepare(countRows(`-(SELECT count(*) ${matching})`)).bind(appId, id, tagsJson),

@@ -117,6 +117,38 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		});
 	}
 
+	it("answers a tag removal between the erasure's chunks 404 and removes nothing: the receipt counts every tag the learner had", async () => {
+		// The erasure's first chunk deletes the registrations and cancels the export; it completes, taking the learner's
+		// own tags, only in a later chunk, once the export's objects are gone. In between the learner does not exist.
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("tags-between-chunks");
+		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
+		const learnerTags = `/learner/${encodeURIComponent(learnerId)}/tags`;
+		expect((await call("PUT", learnerTags, { auth: app.auth, body: { tags: ["a", "b"] } })).status).toBe(204);
+		await acceptExport(app, learnerId, admin);
+		const erasure = await acceptErasure(app, learnerId, admin);
+		const next = await run(erasure, 1);
+		expect(next).not.toBeNull();
+		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "running", registrationsAffected: 2 });
+
+		expect(await expectMessage(await call("DELETE", learnerTags, { auth: app.auth, body: { tags: ["a"] } }), 404)).toMatch(/not found/);
+		expect((await call("PUT", learnerTags, { auth: app.auth, body: { tags: ["c"] } })).status).toBe(404);
+		expect((await call("GET", learnerTags, { auth: app.auth })).status).toBe(404);
+		const held = await (await shardOf(app.appId))
+			.prepare("SELECT tag FROM learner_tags WHERE app_id = ?1 AND learner_id = ?2 ORDER BY tag")
+			.bind(app.appId, learnerId)
+			.all<{ tag: string }>();
+		expect(held.results.map((row) => row.tag)).toEqual(["a", "b"]);
+
+		if (next) await drain(next);
+		// Two registration tags and the learner's two.
+		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 2, tagsRemoved: 4 });
+		const receipt = await call("GET", `/jobs/${erasure.jobId}/receipt`, { auth: app.auth });
+		expect(receipt.status).toBe(200);
+		expect(((await receipt.json()) as { receipt: unknown }).receipt).toMatchObject({ registrationsDeleted: 2, tagsRemoved: 4 });
+	});
+
 	it("cancels it when the erasure is accepted while its last chunk makes the document: never completed, nothing left", async () => {
 		const { app, learnerId, admin } = await learnerOn(SHARDS[0]?.name ?? "");
 		const exported = await acceptExport(app, learnerId, admin);
