@@ -2610,4 +2610,13 @@ export const MUTATIONS = [
 		replace: "tag IN (SELECT value FROM json_each(?3))`;",
 		tests: [ERASURE_DURING_EXPORT],
 	},
+	{
+		id: "bulk-erasure-joins-pending",
+		promise: "a bulk erasure naming a learner whose erasure is pending (its registrations already gone) joins that erasure, as the single route does, and its suppression holds",
+		spec: "§9 bulk erasure: each learner erased as by the single route; a pending erasure is joined, whatever each request promised holds",
+		file: "src/db/jobs.ts",
+		search: "\n\t    AND NOT EXISTS (${PENDING_ERASURE_OF(\"?1\", \"l.value ->> '$.learnerHash'\")})`;",
+		replace: "`;",
+		tests: [ERASURE_DURING_EXPORT],
+	},
 ];

@@ -542,8 +542,10 @@ export async function acceptBulkErasure(
 ): Promise<BulkErasureAcceptance> {
 	// ?1 app, ?2 job, ?3 learners (JSON [{learnerId, learnerHash, childId}]), ?4 requester, ?5 now, ?6 privileged, ?7 -, ?8 suppress
 	const learners = JSON.stringify(job.learners.map((learner, i) => ({ ...learner, childId: job.childIds[i] })));
+	// A pending erasure stands for its learner while its registrations go (as for acceptLearnerErasure): the bulk joins it.
 	const unknown = `SELECT l.value ->> '$.learnerId' AS id FROM json_each(?3) l
-	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')`;
+	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')
+	    AND NOT EXISTS (${PENDING_ERASURE_OF("?1", "l.value ->> '$.learnerHash'")})`;
 	const recorded = "EXISTS (SELECT 1 FROM jobs WHERE id = ?2)";
 	const hashes = "SELECT l.value ->> '$.learnerHash' FROM json_each(?3) l";
 	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, null, job.suppress ? 1 : 0];

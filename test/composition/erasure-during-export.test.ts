@@ -149,6 +149,38 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		expect(((await receipt.json()) as { receipt: unknown }).receipt).toMatchObject({ registrationsDeleted: 2, tagsRemoved: 4 });
 	});
 
+	it("lets a bulk erasure asked between the erasure's chunks join it, as the single route does, and keeps the suppression it asks for", async () => {
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("bulk-between-chunks");
+		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
+		await acceptExport(app, learnerId, admin);
+		const erasure = await acceptErasure(app, learnerId, admin);
+		const next = await run(erasure, 1);
+		expect(next).not.toBeNull();
+
+		// The learner's registrations are gone, its erasure pending: a single erasure would join it (204, the same job).
+		const bulk = await call("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}&suppress=true`, {
+			auth: app.auth,
+			body: { ids: [learnerId] },
+		});
+		expect(bulk.status).toBe(204);
+		const bulkId = jobIdOf(bulk, app.appId);
+		if (next) await drain(next);
+		await drain({ type: "deleteLearnersData", jobId: bulkId });
+
+		expect(await getJob(app.auth, bulkId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
+		const receipt = await call("GET", `/jobs/${bulkId}/receipt`, { auth: app.auth });
+		expect(receipt.status).toBe(200);
+		expect(((await receipt.json()) as { receipt: { erasureJobIds?: string[] } }).receipt.erasureJobIds).toEqual([erasure.jobId]);
+		// The suppression the bulk asked for holds: the learner cannot be registered again.
+		const again = await call("POST", "/registrations", {
+			auth: app.auth,
+			body: { courseId: "c", learner: { id: learnerId }, registrationId: uniqueValue("after-suppression") },
+		});
+		expect(again.status).toBe(409);
+	});
+
 	it("cancels it when the erasure is accepted while its last chunk makes the document: never completed, nothing left", async () => {
 		const { app, learnerId, admin } = await learnerOn(SHARDS[0]?.name ?? "");
 		const exported = await acceptExport(app, learnerId, admin);
