@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-	{ ignores: ["node_modules", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
+	{ ignores: ["node_modules", "dist", ".wrangler", "worker-configuration.d.ts", "bench/results", "coverage"] },
 	js.configs.recommended,
 	...tseslint.configs.recommended,
 	// Node scripts (and CI's summary): the few globals they use.

@@ -14,6 +14,8 @@ export default defineConfig(async () => {
 					plugins: [
 						cloudflareTest({
 							wrangler: { configPath: "./wrangler.toml" },
+							// The suites run src/ itself (wrangler.toml's main is the build's output, dist/).
+							main: "./src/index.ts",
 							miniflare: {
 								bindings: {
 									TEST_CONTROL_MIGRATIONS: controlMigrations,
