@@ -2619,4 +2619,13 @@ export const MUTATIONS = [
 		replace: "`;",
 		tests: [ERASURE_DURING_EXPORT],
 	},
+	{
+		id: "registration-refused-while-erasing",
+		promise: "a registration of a learner whose erasure is pending is refused (409 naming the job), not acknowledged and then deleted by the erasure",
+		spec: "§11 every acknowledged write is visible as acknowledged; §3 erasure",
+		file: "src/db/registrations.ts",
+		search: "CASE WHEN EXISTS (${PENDING_ERASURE_OF(\"?1\", \"?10\")}) THEN NULL ELSE ?3 END",
+		replace: "?3",
+		tests: [ERASURE_DURING_EXPORT],
+	},
 ];

@@ -520,7 +520,7 @@ export interface BulkLearner {
 export type BulkErasureAcceptance = { outcome: "accepted"; job: Job } | { outcome: "notFound"; missing: string[] } | { outcome: "forbidden" };
 
 /** An erasure as no longer pending: finished, whatever its outcome. */
-const PENDING_ERASURE_OF = (app: string, hash: string) =>
+export const PENDING_ERASURE_OF = (app: string, hash: string) =>
 	`SELECT p.id FROM jobs p WHERE p.app_id = ${app} AND p.learner_hash = ${hash} AND p.type = 'deleteAllLearnerData'
 	   AND p.status IN ('queued', 'running') ORDER BY p.seq DESC LIMIT 1`;
 

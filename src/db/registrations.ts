@@ -2,7 +2,7 @@ import { type KeyedBatch, batchWith } from "./idempotency";
 import { SUPPRESSED } from "./suppressions";
 import { touchLearners } from "./activity";
 import { type WriteLimits, countRows, writeGuard } from "./app-storage";
-import { JOB_CLOCK } from "./jobs";
+import { JOB_CLOCK, PENDING_ERASURE_OF } from "./jobs";
 import { retryTransient } from "./retry";
 import { LEARNER_TAGS, REGISTRATION_TAGS, TagLimitError, addTagsStatements } from "./tags";
 import { type Db, nowIso, prepareWith } from "./types";
@@ -85,11 +85,26 @@ export class SuppressedError extends Error {
 }
 
 /**
+ * The learner's erasure in this application is pending: no registration may name it until it completes, since the
+ * erasure would delete it (it erases whatever of the learner it finds until it completes: SPEC §3, §11).
+ */
+export class ErasurePendingError extends Error {
+	override readonly name = "ErasurePendingError";
+	constructor(
+		readonly learnerId: string,
+		readonly jobId: string | null,
+	) {
+		super("learner being erased");
+	}
+}
+
+/**
  * Creates a registration with its tags and adds its learner tags, all in one transaction, costing one plus
  * its tags of the write budget. Returns false when the application already has a registration with that id
- * (nothing written); throws TagLimitError when the learner would pass its tag limit (nothing written); a
- * refused write throws D1's error (refusalOf()). Not retried: a repeat after a lost reply would find its own
- * registration and answer "already exists".
+ * (nothing written); throws TagLimitError when the learner would pass its tag limit, SuppressedError when it is
+ * suppressed, ErasurePendingError while an erasure of it is pending (nothing written); a refused write throws D1's
+ * error (refusalOf()). Not retried: a repeat after a lost reply would find its own registration and answer "already
+ * exists".
  */
 export async function createRegistration(
 	db: Db,
@@ -106,11 +121,13 @@ export async function createRegistration(
 			.prepare(
 				// Field versions start at the job clock: updates accepted before this registration existed
 				// do not overwrite the learner details it was created with.
-				// A suppressed learner gives the row no id: the NOT NULL constraint aborts the whole batch, and the
-				// error is read as SuppressedError below (a statement cannot raise on its own outside a trigger).
+				// A suppressed learner gives the row no id, a learner being erased no course: the NOT NULL constraint
+				// aborts the whole batch, and the error is read as SuppressedError or ErasurePendingError below (a
+				// statement cannot raise on its own outside a trigger).
 				`INSERT INTO registrations (app_id, id, course_id, learner_id, learner_email, learner_first_name,
 				   learner_last_name, xapi_registration_id, created_at, updated_at, email_seq, first_name_seq, last_name_seq)
-				 SELECT ?1, CASE WHEN ${SUPPRESSED("?10")} THEN NULL ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,
+				 SELECT ?1, CASE WHEN ${SUPPRESSED("?10")} THEN NULL ELSE ?2 END,
+				   CASE WHEN EXISTS (${PENDING_ERASURE_OF("?1", "?10")}) THEN NULL ELSE ?3 END, ?4, ?5, ?6, ?7, ?8, ?9, ?9,
 				   newest.seq, newest.seq, newest.seq
 				 FROM (SELECT ${JOB_CLOCK} AS seq) AS newest`,
 			)
@@ -151,6 +168,12 @@ export async function createRegistration(
 		if (message.includes("UNIQUE constraint failed: registrations.app_id, registrations.id")) return false;
 		if (message.includes("learner_tag_limit")) throw new TagLimitError([learner.id]);
 		if (message.includes("NOT NULL constraint failed: registrations.id")) throw new SuppressedError(learner.id);
+		if (message.includes("NOT NULL constraint failed: registrations.course_id")) {
+			const pending = await retryTransient(() =>
+				db.prepare(PENDING_ERASURE_OF("?1", "?2")).bind(appId, registration.learnerHash ?? null).first<{ id: string }>(),
+			);
+			throw new ErasurePendingError(learner.id, pending?.id ?? null);
+		}
 		throw error;
 	}
 }

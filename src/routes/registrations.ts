@@ -3,6 +3,7 @@ import { asClassic } from "../schemas/openapi-meta";
 import { createRouter } from "../context";
 import {
 	DATETIME_FILTERS,
+	ErasurePendingError,
 	REGISTRATION_ORDERS,
 	type Registration,
 	SuppressedError,
@@ -130,7 +131,9 @@ registrationRoutes.openapi(
 		summary: "Create a registration; its learner comes into existence with it",
 		description:
 			"A retry of a request that created the registration (the same id, course, learner details and tags, " +
-			"nothing changed since) answers 204 again without writing; any other request for an existing id answers 400.",
+			"nothing changed since) answers 204 again without writing; any other request for an existing id answers 400. " +
+			"A learner erased with suppression, or whose erasure is still pending (it would delete the registration), " +
+			"cannot be registered: 409, naming which.",
 		access: { scope: "write:registration" },
 		request: { body: jsonBody(CreateRegistrationSchema), headers: IdempotencyHeaders },
 		errors: [409, 422],
@@ -172,6 +175,10 @@ registrationRoutes.openapi(
 						409,
 						`Learner [${error.learnerId}]: learner erased and suppressed; it cannot be registered again until the suppression is lifted (DELETE /learner/{learnerId}/suppression)`,
 					);
+				}
+				if (error instanceof ErasurePendingError) {
+					const job = error.jobId ? ` (job [${error.jobId}], GET /jobs/${error.jobId})` : "";
+					throw new ApiError(409, `Learner [${error.learnerId}] is being erased${job}: it cannot be registered until that erasure completes`);
 				}
 				throw error;
 			}

@@ -181,6 +181,34 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		expect(again.status).toBe(409);
 	});
 
+	it("refuses a registration of the learner while its erasure is pending (409 naming the job, nothing written), and takes it once the erasure completed", async () => {
+		// Acknowledged, it would be deleted by the erasure's next chunk: an acknowledged write must stay.
+		const app = await appOnShard(SHARDS[0]?.name ?? "");
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("registered-while-erased");
+		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
+		await acceptExport(app, learnerId, admin);
+		const erasure = await acceptErasure(app, learnerId, admin);
+		const register = (registrationId: string) =>
+			call("POST", "/registrations", { auth: app.auth, body: { courseId: "c", learner: { id: learnerId }, registrationId } });
+		const refused = `Learner [${learnerId}] is being erased (job [${erasure.jobId}], GET /jobs/${erasure.jobId}): it cannot be registered until that erasure completes`;
+
+		// Queued, then with its registrations deleted and its completion waiting on the export's objects.
+		const before = uniqueValue("before-any-chunk");
+		expect(await expectMessage(await register(before), 409)).toBe(refused);
+		const next = await run(erasure, 1);
+		expect(next).not.toBeNull();
+		const between = uniqueValue("between-chunks");
+		expect(await expectMessage(await register(between), 409)).toBe(refused);
+		for (const id of [before, between]) expect((await call("GET", `/registrations/${id}`, { auth: app.auth })).status).toBe(404);
+
+		if (next) await drain(next);
+		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
+		const after = uniqueValue("after-the-erasure");
+		expect((await register(after)).status).toBe(204);
+		expect((await call("GET", `/registrations/${after}`, { auth: app.auth })).status).toBe(200);
+	});
+
 	it("cancels it when the erasure is accepted while its last chunk makes the document: never completed, nothing left", async () => {
 		const { app, learnerId, admin } = await learnerOn(SHARDS[0]?.name ?? "");
 		const exported = await acceptExport(app, learnerId, admin);

@@ -389,12 +389,24 @@ class RegistrationTags extends Step {
 // Learner tags
 
 /**
- * What an answer says of a learner with a pending erasure: 404 where the model still holds registrations of it
- * means the erasure has completed (the model catches up); any other answer means it has not.
+ * What an erasure request's answer says of a learner with a pending erasure: a request joins a pending erasure, so 404
+ * where the model still holds registrations of it means the erasure has completed (the model catches up); any other
+ * answer means it has not.
  */
 function revealErasure(sim: Sim, app: AppModel, learner: string, answer: Answer): boolean {
-	if (answer.status !== 404 || !sim.model.pendingErasure(app.index, learner) || !sim.model.exists(app, learner)) return false;
+	if (answer.status !== 404 || !sim.model.pendingErasure(app.index, learner)) return false;
 	sim.model.finishErasure(app, learner, "completed");
+	return true;
+}
+
+/**
+ * What any other answer about a learner with a pending erasure says: 404 where the model still holds registrations of
+ * it means the erasure has deleted them, not that it has completed (it completes, taking the learner's own tags, once
+ * the learner's exports' objects are gone: its job's status tells when).
+ */
+function revealRegistrationsErased(sim: Sim, app: AppModel, learner: string, answer: Answer): boolean {
+	if (answer.status !== 404 || !sim.model.pendingErasure(app.index, learner) || !sim.model.exists(app, learner)) return false;
+	for (const registration of sim.model.registrationsOf(app, learner)) sim.model.registrationErased(app, registration.id);
 	return true;
 }
 
@@ -428,7 +440,7 @@ class LearnerTags extends Step {
 				: { "204": status(204) };
 		const outcome = check(this.describe(), answer, { ...allowed, ...overQuota, frozen: frozen(app) });
 		if (answer.status === 204) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
-		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		if (outcome === "frozen" || revealRegistrationsErased(sim, app, learner, answer) || answer.status !== 204) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
 	}
@@ -452,8 +464,10 @@ class BatchTags extends Step {
 		const overQuota = quotaRefusal(sim, app, added);
 		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
-		const unknown = ids.filter((id) => !sim.model.exists(app, id));
-		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
+		// A learner whose erasure is pending is known, registrations or not: the bulk joins its erasure (as the single
+		// route does), unless that erasure has completed meanwhile.
+		const unknown = ids.filter((id) => !sim.model.exists(app, id) && !sim.model.pendingErasure(app.index, id));
+		const maybeGone = ids.filter((id) => sim.model.pendingErasure(app.index, id));
 		const allowed: Record<string, Outcome> =
 			unknown.length > 0
 				? { "404 listing the unknown ids": status(404) }
@@ -468,7 +482,7 @@ class BatchTags extends Step {
 			const listed = [...messageOf(answer).matchAll(/\[([^\]]*)\]/g)].map((match) => match[1]);
 			for (const id of unknown) if (!listed.includes(id)) violation(this.describe(), answer, `a 404 listing [${id}]`);
 			for (const id of listed) {
-				if (id !== undefined && maybeGone.includes(id)) sim.model.finishErasure(app, id, "completed");
+				if (id !== undefined && maybeGone.includes(id)) revealRegistrationsErased(sim, app, id, answer);
 				else if (id !== undefined && !unknown.includes(id)) violation(this.describe(), answer, `no 404 for [${id}], which exists`);
 			}
 			return;
@@ -522,7 +536,7 @@ class UpdateInfo extends Step {
 					? { "404, or 409 (its erasure finishing)": (a) => a.status === 404 || a.status === 409 }
 					: { "404": status(404) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
-		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		if (outcome === "frozen" || revealRegistrationsErased(sim, app, learner, answer) || answer.status !== 204) return;
 		const id = jobIdOf(answer);
 		sim.model.jobs.set(id, {
 			id,
@@ -603,7 +617,7 @@ class Erase extends Step {
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const found: Record<string, Outcome> = this.privileged ? { "204 + Location": (a) => a.status === 204 && a.location !== null } : { "403": status(403) };
 		const allowed: Record<string, Outcome> = erasing
-			? { ...found, "404 (erased meanwhile)": (a) => exists && a.status === 404 }
+			? { ...found, "404 (erased meanwhile)": status(404) }
 			: exists
 				? found
 				: { "404": status(404) };
@@ -804,15 +818,15 @@ class Export extends Step {
 		const exists = sim.model.exists(app, learner);
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const accepted: Outcome = (a) => a.status === 204 && a.location !== null;
-		const allowed: Record<string, Outcome> = !exists
-			? { "404": status(404) }
-			: erasing
-				? { [this.privileged ? "409 (being erased) or 404" : "403 or 404"]: (a) => a.status === (this.privileged ? 409 : 403) || a.status === 404 }
+		const allowed: Record<string, Outcome> = erasing
+			? { [this.privileged ? "409 (being erased) or 404" : "403 or 404"]: (a) => a.status === (this.privileged ? 409 : 403) || a.status === 404 }
+			: !exists
+				? { "404": status(404) }
 				: this.privileged
 					? { "204 + Location": accepted }
 					: { "403": status(403) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
-		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 204) return;
+		if (outcome === "frozen" || revealRegistrationsErased(sim, app, learner, answer) || answer.status !== 204) return;
 		const id = jobIdOf(answer);
 		audited(sim, answer, this.describe(), "learner.export", { applicationId: app.appId, jobId: id });
 		// A request while one is pending is answered with that one, which may have gathered the learner earlier.
@@ -1208,7 +1222,7 @@ class ReadLearner extends Step {
 				? { [`200 ${JSON.stringify(expected)} or 404`]: (a) => same(a) || a.status === 404 }
 				: { [`200 ${JSON.stringify(expected)}`]: same };
 		check(this.describe(), answer, allowed);
-		revealErasure(sim, app, learner, answer);
+		revealRegistrationsErased(sim, app, learner, answer);
 	}
 }
 
@@ -1270,7 +1284,7 @@ class ConsoleErase extends Step {
 		const exists = sim.model.exists(app, learner);
 		const started = (a: Answer) => a.status === 303 && a.location !== null;
 		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)
-			? { "303 to the job": started, "404 (erased meanwhile)": (a) => exists && a.status === 404 }
+			? { "303 to the job": started, "404 (erased meanwhile)": status(404) }
 			: exists
 				? { "303 to the job": started }
 				: { "404": status(404) };
@@ -1314,7 +1328,7 @@ class ConsoleTags extends Step {
 		const refused: Record<string, Outcome> = Object.keys(overQuota).length > 0 ? { "403 (row quota)": status(403) } : {};
 		const outcome = check(this.describe(), answer, { ...allowed, ...refused, frozen: (a) => app.moving !== null && a.status === 503 });
 		if (done(answer)) withinQuota(sim, app, added, rowsBefore, this.describe(), answer);
-		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || !done(answer)) return;
+		if (outcome === "frozen" || revealRegistrationsErased(sim, app, learner, answer) || !done(answer)) return;
 		const current = app.learnerTags.get(learner) ?? [];
 		app.learnerTags.set(learner, this.remove ? current.filter((tag) => !tags.includes(tag)) : union(current, tags));
 	}
