@@ -360,7 +360,9 @@ async function prebuilt({ bundle }) {
 	}
 	return {
 		entrypoint: path.join(outdir, metadata.main_module),
-		build: { bundle: false, findAdditionalModules: false, additionalModules, minify: false },
+		// The upload as it is: no bundling, and no custom build ([build] in wrangler.toml), which would run instead and
+		// take its modules from its own output, not these ("" is a command wrangler does not run).
+		build: { bundle: false, findAdditionalModules: false, additionalModules, minify: false, custom: { command: "" } },
 	};
 }
 
