@@ -1284,12 +1284,14 @@ class ConsoleErase extends Step {
 		const exists = sim.model.exists(app, learner);
 		const started = (a: Answer) => a.status === 303 && a.location !== null;
 		const allowed: Record<string, Outcome> = sim.model.pendingErasure(app.index, learner)
-			? { "303 to the job": started, "404 (erased meanwhile)": status(404) }
+			? { "303 to the job": started, "404 (its registrations erased meanwhile)": status(404) }
 			: exists
 				? { "303 to the job": started }
 				: { "404": status(404) };
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: (a) => app.moving !== null && a.status === 503 });
-		if (outcome === "frozen" || revealErasure(sim, app, learner, answer) || answer.status !== 303) return;
+		// The console opens the learner before erasing it: its 404 says the registrations are gone, not that the erasure
+		// completed (it may be waiting on the learner's exports).
+		if (outcome === "frozen" || revealRegistrationsErased(sim, app, learner, answer) || answer.status !== 303) return;
 		acceptedErasure(sim, answer, "erasure", app.index, [{ app: app.index, learner }], this.suppress, this.describe());
 	}
 }
