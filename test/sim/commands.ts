@@ -464,10 +464,8 @@ class BatchTags extends Step {
 		const overQuota = quotaRefusal(sim, app, added);
 		const rowsBefore = sim.model.storedRows(app).least;
 		const answer = await sim.world.request("PUT", "/learner/tags", { auth: app.auth, body: { ids, tags } });
-		// A learner whose erasure is pending is known, registrations or not: the bulk joins its erasure (as the single
-		// route does), unless that erasure has completed meanwhile.
-		const unknown = ids.filter((id) => !sim.model.exists(app, id) && !sim.model.pendingErasure(app.index, id));
-		const maybeGone = ids.filter((id) => sim.model.pendingErasure(app.index, id));
+		const unknown = ids.filter((id) => !sim.model.exists(app, id));
+		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
 		const allowed: Record<string, Outcome> =
 			unknown.length > 0
 				? { "404 listing the unknown ids": status(404) }
@@ -651,8 +649,10 @@ class BulkErase extends Step {
 		const answer = await sim.world.request("POST", path, { auth: app.auth, body, key: this.key ?? undefined, fault: this.fault });
 		jobRequested(app, answer);
 		if (keyed && keyAnswered(sim, app, this.key as string, keyed, answer, this.describe())) return;
-		const unknown = ids.filter((id) => !sim.model.exists(app, id));
-		const maybeGone = ids.filter((id) => sim.model.exists(app, id) && sim.model.pendingErasure(app.index, id));
+		// A learner whose erasure is pending is known, registrations or not: the bulk joins its erasure (as the single
+		// route does), unless that erasure has completed meanwhile.
+		const unknown = ids.filter((id) => !sim.model.exists(app, id) && !sim.model.pendingErasure(app.index, id));
+		const maybeGone = ids.filter((id) => sim.model.pendingErasure(app.index, id));
 		const allowed: Record<string, Outcome> =
 			unknown.length > 0
 				? { "404 listing the unknown ids": status(404) }
