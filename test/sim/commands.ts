@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { type Json, canonicalJson } from "../../src/receipts";
 import fc from "fast-check";
 import { learnerHash } from "../../src/jobs/contract";
 import { childJobId } from "../../src/jobs/realm-erasure";
@@ -863,7 +864,8 @@ class Export extends Step {
 			learner: document?.learner,
 			registrations: document?.registrations.map(({ id: registration, courseId, learner: details, tags }) => ({ id: registration, courseId, learner: details, tags })),
 		};
-		if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+		// Compared as canonical JSON: the order of an object's keys means nothing; the order of arrays does.
+		if (canonicalJson(actual as unknown as Json) !== canonicalJson(expected as unknown as Json)) {
 			throw new SimError(`${this.describe()}: the export holds ${JSON.stringify(actual)}, the model says ${JSON.stringify(expected)}`);
 		}
 		const named = new Set(document?.jobs.map((job) => job.id));
