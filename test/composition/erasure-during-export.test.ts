@@ -69,6 +69,32 @@ async function expectExportGone(app: TestApp, learnerId: string, exportId: strin
 	expect(again.status).toBe(404);
 }
 
+/**
+ * A learner with two registrations (a registration tag each, and `learnerTags` if given), an export of it queued and
+ * then an erasure accepted, neither run yet.
+ */
+async function erasureBehindAnExport(label: string, learnerTags: string[] = []) {
+	const app = await appOnShard(SHARDS[0]?.name ?? "");
+	const admin = await realmUser("admin");
+	const learnerId = uniqueValue(label);
+	await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
+	if (learnerTags.length > 0) {
+		expect((await call("PUT", `/learner/${encodeURIComponent(learnerId)}/tags`, { auth: app.auth, body: { tags: learnerTags } })).status).toBe(204);
+	}
+	await acceptExport(app, learnerId, admin);
+	return { app, admin, learnerId, erasure: await acceptErasure(app, learnerId, admin) };
+}
+
+/**
+ * The erasure's first chunk: it deletes the registrations and cancels the export, but completes (taking the learner's
+ * own tags) only in a later chunk, once the export's objects are gone. Answers the message that carries it on.
+ */
+async function firstChunk(erasure: JobMessage): Promise<JobMessage> {
+	const next = await run(erasure, 1);
+	expect(next).not.toBeNull();
+	return next as JobMessage;
+}
+
 describe("an erasure landing while an export of the same learner runs", () => {
 	for (const shard of SHARDS) {
 		const bucket = shard.region === "eu" ? "EXPORTS_EU" : "EXPORTS";
@@ -118,18 +144,10 @@ describe("an erasure landing while an export of the same learner runs", () => {
 	}
 
 	it("answers a tag removal between the erasure's chunks 404 and removes nothing: the receipt counts every tag the learner had", async () => {
-		// The erasure's first chunk deletes the registrations and cancels the export; it completes, taking the learner's
-		// own tags, only in a later chunk, once the export's objects are gone. In between the learner does not exist.
-		const app = await appOnShard(SHARDS[0]?.name ?? "");
-		const admin = await realmUser("admin");
-		const learnerId = uniqueValue("tags-between-chunks");
-		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
+		// Between the erasure's first chunk and its completion the learner does not exist.
+		const { app, learnerId, erasure } = await erasureBehindAnExport("tags-between-chunks", ["a", "b"]);
 		const learnerTags = `/learner/${encodeURIComponent(learnerId)}/tags`;
-		expect((await call("PUT", learnerTags, { auth: app.auth, body: { tags: ["a", "b"] } })).status).toBe(204);
-		await acceptExport(app, learnerId, admin);
-		const erasure = await acceptErasure(app, learnerId, admin);
-		const next = await run(erasure, 1);
-		expect(next).not.toBeNull();
+		const next = await firstChunk(erasure);
 		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "running", registrationsAffected: 2 });
 
 		expect(await expectMessage(await call("DELETE", learnerTags, { auth: app.auth, body: { tags: ["a"] } }), 404)).toMatch(/not found/);
@@ -141,7 +159,7 @@ describe("an erasure landing while an export of the same learner runs", () => {
 			.all<{ tag: string }>();
 		expect(held.results.map((row) => row.tag)).toEqual(["a", "b"]);
 
-		if (next) await drain(next);
+		await drain(next);
 		// Two registration tags and the learner's two.
 		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 2, tagsRemoved: 4 });
 		const receipt = await call("GET", `/jobs/${erasure.jobId}/receipt`, { auth: app.auth });
@@ -150,14 +168,8 @@ describe("an erasure landing while an export of the same learner runs", () => {
 	});
 
 	it("lets a bulk erasure asked between the erasure's chunks join it, as the single route does, and keeps the suppression it asks for", async () => {
-		const app = await appOnShard(SHARDS[0]?.name ?? "");
-		const admin = await realmUser("admin");
-		const learnerId = uniqueValue("bulk-between-chunks");
-		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
-		await acceptExport(app, learnerId, admin);
-		const erasure = await acceptErasure(app, learnerId, admin);
-		const next = await run(erasure, 1);
-		expect(next).not.toBeNull();
+		const { app, admin, learnerId, erasure } = await erasureBehindAnExport("bulk-between-chunks");
+		const next = await firstChunk(erasure);
 
 		// The learner's registrations are gone, its erasure pending: a single erasure would join it (204, the same job).
 		const bulk = await call("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}&suppress=true`, {
@@ -166,7 +178,7 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		});
 		expect(bulk.status).toBe(204);
 		const bulkId = jobIdOf(bulk, app.appId);
-		if (next) await drain(next);
+		await drain(next);
 		await drain({ type: "deleteLearnersData", jobId: bulkId });
 
 		expect(await getJob(app.auth, bulkId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
@@ -183,12 +195,7 @@ describe("an erasure landing while an export of the same learner runs", () => {
 
 	it("refuses a registration of the learner while its erasure is pending (409 naming the job, nothing written), and takes it once the erasure completed", async () => {
 		// Acknowledged, it would be deleted by the erasure's next chunk: an acknowledged write must stay.
-		const app = await appOnShard(SHARDS[0]?.name ?? "");
-		const admin = await realmUser("admin");
-		const learnerId = uniqueValue("registered-while-erased");
-		await seedLearnerRegistrations(app.appId, learnerId, 2, learnerId);
-		await acceptExport(app, learnerId, admin);
-		const erasure = await acceptErasure(app, learnerId, admin);
+		const { app, learnerId, erasure } = await erasureBehindAnExport("registered-while-erased");
 		const register = (registrationId: string) =>
 			call("POST", "/registrations", { auth: app.auth, body: { courseId: "c", learner: { id: learnerId }, registrationId } });
 		const refused = `Learner [${learnerId}] is being erased (job [${erasure.jobId}], GET /jobs/${erasure.jobId}): it cannot be registered until that erasure completes`;
@@ -196,13 +203,12 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		// Queued, then with its registrations deleted and its completion waiting on the export's objects.
 		const before = uniqueValue("before-any-chunk");
 		expect(await expectMessage(await register(before), 409)).toBe(refused);
-		const next = await run(erasure, 1);
-		expect(next).not.toBeNull();
+		const next = await firstChunk(erasure);
 		const between = uniqueValue("between-chunks");
 		expect(await expectMessage(await register(between), 409)).toBe(refused);
 		for (const id of [before, between]) expect((await call("GET", `/registrations/${id}`, { auth: app.auth })).status).toBe(404);
 
-		if (next) await drain(next);
+		await drain(next);
 		expect(await getJob(app.auth, erasure.jobId)).toMatchObject({ status: "completed", registrationsAffected: 2 });
 		const after = uniqueValue("after-the-erasure");
 		expect((await register(after)).status).toBe(204);
