@@ -2628,4 +2628,13 @@ export const MUTATIONS = [
 		replace: "?3",
 		tests: [ERASURE_DURING_EXPORT],
 	},
+	{
+		id: "bulk-erasure-retry-after-commit",
+		promise: "a bulk erasure whose first write committed but whose reply was lost is retried into the job it recorded, not a 500",
+		spec: "§11 transient D1 errors are retried where safe, never a 500",
+		file: "src/db/jobs.ts",
+		search: " AND NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`",
+		replace: " AND NOT EXISTS (${unknown})`",
+		tests: [D1_FAULTS],
+	},
 ];

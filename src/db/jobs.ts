@@ -546,7 +546,9 @@ export async function acceptBulkErasure(
 	const unknown = `SELECT l.value ->> '$.learnerId' AS id FROM json_each(?3) l
 	  WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = l.value ->> '$.learnerId')
 	    AND NOT EXISTS (${PENDING_ERASURE_OF("?1", "l.value ->> '$.learnerHash'")})`;
-	const recorded = "EXISTS (SELECT 1 FROM jobs WHERE id = ?2)";
+	// Recorded by this attempt: a retry after a lost reply (retryTransient) finds the job, made by the attempt before
+	// (an earlier tick of the job clock), and writes nothing more.
+	const recorded = `EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND seq = ${JOB_CLOCK})`;
 	const hashes = "SELECT l.value ->> '$.learnerHash' FROM json_each(?3) l";
 	const params = [job.appId, job.id, learners, job.requestedBy, job.createdAt, requesterMayErase ? 1 : 0, null, job.suppress ? 1 : 0];
 	const statement = (sql: string) => prepareWith(db, sql, params);
@@ -559,7 +561,7 @@ export async function acceptBulkErasure(
 				statement(
 					`INSERT INTO jobs (id, seq, app_id, type, status, requested_by, created_at, touched_at, payload)
 					 SELECT ?2, ${JOB_CLOCK}, ?1, 'deleteLearnersData', 'queued', ?4, ?5, ?5, CASE WHEN ?8 THEN '{"suppress":true}' END
-					 WHERE ?6 AND NOT EXISTS (${unknown})`,
+					 WHERE ?6 AND NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,
 				),
 				// A child erasure for each learner with none pending.
 				statement(
@@ -587,11 +589,12 @@ export async function acceptBulkErasure(
 			keyed,
 		),
 	);
+	// The job, once recorded, is the answer: on a retry its learners may already be erased (and so unknown).
+	const row = results[7]?.results[0] as JobRow | undefined;
+	if (row) return { outcome: "accepted", job: toJob(row) };
 	const missing = ((results[6]?.results ?? []) as { id: string }[]).map((row) => row.id);
 	if (missing.length > 0) return { outcome: "notFound", missing };
-	const row = results[7]?.results[0] as JobRow | undefined;
-	if (!row) return { outcome: "forbidden" };
-	return { outcome: "accepted", job: toJob(row) };
+	return { outcome: "forbidden" };
 }
 
 /** One learner of a bulk erasure as it erased it: the learner's HMAC and the erasure job that erased it. */

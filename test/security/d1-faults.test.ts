@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { apiRequest, fetchWithBindings } from "../support/client";
 import { expectMessage } from "../support/expect";
-import { createApp, enrol, uniqueValue } from "../support/fixtures";
+import { createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
+import { jobIdOf } from "../support/expect";
+import { countOf } from "../support/seed";
 import { D1_ERRORS, failFirst, faultyDatabases } from "../support/faulty-d1";
 
 // SPEC §11: D1 errors the platform documents as transient are retried where the operation is safe to repeat;
@@ -59,6 +61,36 @@ describe("a transient D1 error", () => {
 		const response = await fetchWithBindings(apiRequest("POST", "/registrations", { auth: app.auth, body }), databases);
 		expect(response.status).toBe(503);
 		expect(attempts).toBe(1);
+	});
+});
+
+describe("a D1 reply lost after the write committed", () => {
+	it("on a bulk erasure is retried: answered 204 naming the one job recorded, each learner erased by one child", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learners = [uniqueValue("learner"), uniqueValue("learner")];
+		for (const learnerId of learners) await enrol(app, { id: learnerId });
+		let lost = 0;
+		const databases = faultyDatabases((call) => {
+			if (lost > 0 || !call.sql.some((sql) => sql.includes("'deleteLearnersData'"))) return null;
+			lost++;
+			return { message: D1_ERRORS.networkLost, when: "after" };
+		});
+		const response = await fetchWithBindings(
+			apiRequest("POST", `/learners/delete-information?userEmail=${encodeURIComponent(admin)}&suppress=true`, {
+				auth: app.auth,
+				body: { ids: learners },
+			}),
+			databases,
+		);
+		expect(lost).toBe(1);
+		expect(response.status).toBe(204);
+		const jobId = jobIdOf(response);
+		expect(await countOf("SELECT count(*) AS n FROM jobs WHERE app_id = ?1 AND type = 'deleteLearnersData'", app.appId)).toBe(1);
+		expect(await countOf("SELECT count(*) AS n FROM jobs WHERE parent_id = ?1", jobId)).toBe(2);
+		expect(await countOf("SELECT count(*) AS n FROM job_members WHERE job_id = ?1", jobId)).toBe(1);
+		const job = await fetchWithBindings(apiRequest("GET", `/jobs/${jobId}`, { auth: app.auth }), {});
+		expect(job.status).toBe(200);
 	});
 });
 
