@@ -49,7 +49,8 @@ export interface AuditRecord {
  * appended at once take consecutive places and the chain never forks, and times never decrease along the chain
  * (`since` finds its start in the index on `at`). `when`, SQL over parameters numbered from ?6, must hold for the
  * entry to be appended: put the statement before the action's own, conditioned as it is (it then records only an
- * action that happens).
+ * action that happens). A repeat after a lost reply (retryTransient) finds the entry its first attempt appended and
+ * appends nothing more.
  */
 export function auditStatement(db: Db, record: AuditRecord, when?: { sql: string; params: readonly unknown[] }): D1PreparedStatement {
 	return prepareWith(
@@ -57,7 +58,20 @@ export function auditStatement(db: Db, record: AuditRecord, when?: { sql: string
 		`INSERT INTO audit_log (seq, at, actor, action, target, request_id)
 		 SELECT coalesce((SELECT max(seq) FROM audit_log), 0) + 1,
 		   max(?1, coalesce((SELECT at FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)), '')), ?2, ?3, ?4, ?5
-		 WHERE ${when?.sql ?? "1"}`,
+		 WHERE ${when?.sql ?? "1"} AND NOT ${APPENDED}`,
 		[record.at, record.actor, record.action, record.target, record.requestId, ...(when?.params ?? [])],
 	);
 }
+
+/**
+ * The record's entry is in the trail (?1 to ?5 as auditStatement binds them): appended by its request, at or after its
+ * time (the head's, if later), so one range of audit_log_by_at holds it.
+ */
+const APPENDED = "EXISTS (SELECT 1 FROM audit_log WHERE at >= ?1 AND request_id = ?5 AND action = ?3 AND target = ?4)";
+
+/**
+ * A statement answering `recorded` 1 once the record's entry is in the trail: put after an action conditioned as its
+ * entry is, it tells whether the request did the action, in this attempt or in one whose reply was lost.
+ */
+export const auditRecorded = (db: Db, record: AuditRecord): D1PreparedStatement =>
+	prepareWith(db, `SELECT ${APPENDED} AS recorded`, [record.at, record.actor, record.action, record.target, record.requestId]);

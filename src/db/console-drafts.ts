@@ -6,11 +6,14 @@ import type { Db } from "./types";
  * row sealed by src/console/drafts.ts under a key only the browser holds, keyed by the SHA-256 of that key's token.
  */
 
-/** Stores a sealed draft until `expiresAt`. */
+/**
+ * Stores a sealed draft until `expiresAt`. A repeat after a lost reply finds its own row: the id is a hash of 32 random
+ * bytes (src/console/drafts.ts), never another draft's.
+ */
 export async function insertDraft(control: Db, draft: { id: string; sealed: string; once: boolean; expiresAt: string }): Promise<void> {
 	await retryTransient(() =>
 		control
-			.prepare("INSERT INTO console_drafts (id, sealed, once, expires_at) VALUES (?1, ?2, ?3, ?4)")
+			.prepare("INSERT OR IGNORE INTO console_drafts (id, sealed, once, expires_at) VALUES (?1, ?2, ?3, ?4)")
 			.bind(draft.id, draft.sealed, draft.once ? 1 : 0, draft.expiresAt)
 			.run(),
 	);

@@ -375,11 +375,13 @@ export async function completeExport(db: Db, job: Job, lease: string, now: strin
 	const params = [job.id, job.appId, lease, now, job.cursor + 1, null, null, null, job.learnerHash];
 	const underLease = `lease = ?3 AND cursor = ?5 AND status = 'running' AND ${NOT_MOVING("jobs.app_id")}`;
 	// An erasure of the learner accepted while the document was being made: cancelled, not completed.
-	const [, completed] = await db.batch([
+	const [, , completed] = await db.batch([
 		prepareWith(db, CANCEL_IF_ERASING(underLease), params),
 		prepareWith(db, `UPDATE jobs SET status = 'completed', completed_at = ?4, learner_id = NULL, error = NULL, touched_at = ?4 WHERE id = ?1 AND ${underLease}`, params),
+		// Completed under this lease: a repeat after a lost reply (retryTransient) finds the completion its first attempt made.
+		prepareWith(db, "SELECT 1 FROM jobs WHERE id = ?1 AND lease = ?3 AND cursor = ?5 AND status = 'completed' AND error IS NULL", params),
 	]);
-	return (completed?.meta.changes ?? 0) > 0;
+	return (completed?.results.length ?? 0) > 0;
 }
 
 /** Fails an export whose document cannot be made (too large to sign as one), under its lease, dropping the learner id. */

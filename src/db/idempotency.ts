@@ -6,8 +6,9 @@ import { type Db, prepareWith } from "./types";
  * idempotency_keys). Before the work, the batch forgets the key if it has expired and records it with the
  * response; a live key already recorded makes that INSERT fail on its primary key, which aborts the whole batch
  * before any work, and the route replays the recorded response (or answers 422 for another request under the same
- * key). After the work, the key is dropped again unless the work's own evidence holds (the registration, the job
- * it created), so a request that did nothing (404, 409) leaves no key. The key costs no D1 call of its own, and
+ * key) — unless the batch repeats, after a lost reply, the attempt that recorded it (KeyedBatch.repeat). After the
+ * work, the key is dropped again unless the work's own evidence holds (the registration, the job it created), so a
+ * request that did nothing (404, 409) leaves no key. The key costs no D1 call of its own, and
  * there is no moment at which a key is "in flight": a concurrent retry waits for the first one's transaction, then
  * replays it.
  */
@@ -42,6 +43,14 @@ export interface RecordedResponse {
 export interface KeyedBatch {
 	before: D1PreparedStatement[];
 	after: D1PreparedStatement[];
+	/**
+	 * `before` for a repeat of the batch after a lost reply (retryTransient; every keyed batch retried so is safe to
+	 * repeat): the key its first attempt recorded lets the work run again, so the route answers (and sends its job,
+	 * and audits it) as that attempt would have; a key another request recorded still aborts the batch.
+	 */
+	repeat: D1PreparedStatement[];
+	/** Attempts batchWith has made with these statements. */
+	attempts: number;
 }
 
 /**
@@ -70,25 +79,25 @@ export function keyStatements(
 			),
 		);
 	}
-	return {
-		before: [
-			db.prepare("DELETE FROM idempotency_keys WHERE app_id = ?1 AND key_hash = ?2 AND expires_at <= ?3").bind(...key, claim.now),
-			db
-				.prepare(
-					`INSERT INTO idempotency_keys (app_id, key_hash, request_hash, status, location, body, learner_hash, created_at, expires_at)
-					 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
-				)
-				.bind(...key, claim.requestHash, response.status, location, response.body, claim.learnerHash, claim.now, expiresAt),
-		],
-		after,
-	};
+	const forget = db.prepare("DELETE FROM idempotency_keys WHERE app_id = ?1 AND key_hash = ?2 AND expires_at <= ?3").bind(...key, claim.now);
+	const record = (when: string) =>
+		db
+			.prepare(
+				`INSERT INTO idempotency_keys (app_id, key_hash, request_hash, status, location, body, learner_hash, created_at, expires_at)
+				 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE ${when}`,
+			)
+			.bind(...key, claim.requestHash, response.status, location, response.body, claim.learnerHash, claim.now, expiresAt);
+	// This claim's own key (its request and time): recorded by the attempt whose reply was lost.
+	const own = "EXISTS (SELECT 1 FROM idempotency_keys WHERE app_id = ?1 AND key_hash = ?2 AND request_hash = ?3 AND created_at = ?8)";
+	return { before: [forget, record("1")], repeat: [forget, record(`NOT ${own}`)], after, attempts: 0 };
 }
 
 /** Runs `work` between a keyed batch's statements (none without a key), answering the work's results only. */
 export async function batchWith(db: Db, work: D1PreparedStatement[], keyed?: KeyedBatch): Promise<D1Result[]> {
 	if (!keyed) return db.batch(work);
-	const results = await db.batch([...keyed.before, ...work, ...keyed.after]);
-	return results.slice(keyed.before.length, keyed.before.length + work.length);
+	const before = keyed.attempts++ === 0 ? keyed.before : keyed.repeat;
+	const results = await db.batch([...before, ...work, ...keyed.after]);
+	return results.slice(before.length, before.length + work.length);
 }
 
 /** Whether a batch failed because a live key was recorded already (by the request this one repeats, or another). */

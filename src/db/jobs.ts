@@ -473,14 +473,15 @@ export async function acceptMove(
 
 /**
  * Claims the next step of a realm job (optimistic: the cursor read must still be current) under `lease`; false
- * when another delivery claimed it first or the job is finished.
+ * when another delivery claimed it first or the job is finished. A repeat after a lost reply (retryTransient) finds
+ * the claim its first attempt made (the cursor one on, under this lease) and holds it still.
  */
 export async function claimStep(db: Db, job: Job, lease: string, now: string): Promise<boolean> {
 	const result = await db
 		.prepare(
-			`UPDATE jobs SET cursor = cursor + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4),
+			`UPDATE jobs SET cursor = ?2 + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4),
 			   touched_at = ?4, resends = 0
-			 WHERE id = ?1 AND cursor = ?2 AND status IN ('queued', 'running')`,
+			 WHERE id = ?1 AND (cursor = ?2 OR (cursor = ?2 + 1 AND lease = ?3)) AND status IN ('queued', 'running')`,
 		)
 		.bind(job.id, job.cursor, lease, now)
 		.run();

@@ -1,5 +1,5 @@
 import { type WriteLimits, writeGuard } from "./app-storage";
-import { type AuditRecord, auditStatement } from "./audit-append";
+import { type AuditRecord, auditRecorded, auditStatement } from "./audit-append";
 import { JOB_CLOCK, TICK_JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
@@ -72,9 +72,11 @@ export async function deleteRetentionPolicy(control: Db, appId: string, audit: A
 				params: [appId],
 			}),
 			control.prepare(`DELETE FROM retention_policies WHERE app_id = ?1 AND ${LIVE("?1")}`).bind(appId),
+			// Removed by this request: its entry says so, to a repeat after a lost reply too (which finds nothing to delete).
+			auditRecorded(control, audit),
 		]),
 	);
-	return (results.at(-1)?.meta.changes ?? 0) > 0;
+	return (results.at(-1)?.results[0] as { recorded: number } | undefined)?.recorded === 1;
 }
 
 /** A live application's policy, with the shard holding its data: what the sweeper enforces. */

@@ -20,15 +20,15 @@ export interface Suppression {
 
 /**
  * Lifts a learner's suppression, in one transaction that starts with the write guard (nothing is written into an
- * application whose deletion was accepted); false when it was not suppressed. Safe to repeat.
+ * application whose deletion was accepted); false when it was not suppressed. Not retried: a repeat after a lost reply
+ * would find nothing to lift and answer "not suppressed".
  */
 export async function liftSuppression(db: Db, appId: string, learnerHash: string, limits: WriteLimits): Promise<boolean> {
-	const [, deleted] = await retryTransient(() =>
-		db.batch([
-			writeGuard(db, appId, 1, limits),
-			db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash),
-		]),
-	);
+	const statements = [
+		writeGuard(db, appId, 1, limits),
+		db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash),
+	];
+	const [, deleted] = await db.batch(statements);
 	return (deleted?.meta.changes ?? 0) > 0;
 }
 

@@ -1,4 +1,4 @@
-import { type AuditRecord, auditStatement } from "./audit-append";
+import { type AuditRecord, auditRecorded, auditStatement } from "./audit-append";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -69,16 +69,16 @@ export async function getWebhook(control: Db, appId: string): Promise<Webhook | 
 }
 
 /** Removes a live application's webhook; false when there was none (or the application is deleted). */
-export async function deleteWebhook(control: Db, appId: string, audit?: AuditRecord): Promise<boolean> {
+export async function deleteWebhook(control: Db, appId: string, audit: AuditRecord): Promise<boolean> {
 	const results = await retryTransient(() =>
 		control.batch([
-			...(audit
-				? [auditStatement(control, audit, { sql: `EXISTS (SELECT 1 FROM webhooks WHERE app_id = ?6) AND ${LIVE_APPLICATION_OF("?6")}`, params: [appId] })]
-				: []),
+			auditStatement(control, audit, { sql: `EXISTS (SELECT 1 FROM webhooks WHERE app_id = ?6) AND ${LIVE_APPLICATION_OF("?6")}`, params: [appId] }),
 			control.prepare(`DELETE FROM webhooks WHERE app_id = ?1 AND ${LIVE_APPLICATION_OF("?1")}`).bind(appId),
+			// Removed by this request: its entry says so, to a repeat after a lost reply too (which finds nothing to delete).
+			auditRecorded(control, audit),
 		]),
 	);
-	return (results.at(-1)?.meta.changes ?? 0) > 0;
+	return (results.at(-1)?.results[0] as { recorded: number } | undefined)?.recorded === 1;
 }
 
 /** Which of these applications have a webhook (deleted ones included: a deletion's own event is delivered). */

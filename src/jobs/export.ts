@@ -203,7 +203,9 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	const key = partKey(job.id, plan.parts + 1);
 	if (part && text !== null) await bucket.put(key, text, { httpMetadata: { contentType: "application/json" } });
 	const registrations = part && "registrations" in part ? part.registrations.length : 0;
-	const claim = await retryTransient(() => claimExportStep(db, job, crypto.randomUUID(), { plan: next, position, registrations }, nowIso()));
+	// One lease for every attempt: a repeat after a lost reply (retryTransient) finds the claim its first attempt made.
+	const lease = crypto.randomUUID();
+	const claim = await retryTransient(() => claimExportStep(db, job, lease, { plan: next, position, registrations }, nowIso()));
 	// Refused because the job has ended meanwhile: cancelled (by an erasure of the learner, or by this claim, which
 	// found one pending) or failed, nothing will ever read what it gathered; completed by another delivery, this part
 	// is not one of its own.

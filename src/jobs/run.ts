@@ -61,6 +61,9 @@ const STEPS: Record<Exclude<Job["type"], RealmJobType>, Step> = {
  */
 export type RunOutcome = "done" | "ended" | "continue" | "wait";
 
+/** A chunk whose job was found ended under its own lease: ended by the chunk's attempt whose reply was lost. */
+const ENDED_UNDER_LEASE: ChunkResult = { claimed: true, completed: true, frozen: false, announce: true };
+
 /**
  * Runs up to CHUNKS_PER_MESSAGE chunks of the job named by the message. A job that is finished, unknown (its
  * application was deleted) or of another type than the message says is "done". Each chunk reads the job and runs
@@ -76,12 +79,15 @@ export async function runJob(
 	// ends in its last learner's chunk, and finds itself finished at the next).
 	let announce = false;
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
+		// One lease for every attempt at the chunk: a repeat after a lost reply (retryTransient) that finds the job ended
+		// under it knows its first attempt ended it, and announces the end as that attempt would have.
+		const lease = crypto.randomUUID();
 		const result = await retryTransient(async (): Promise<ChunkResult | null> => {
 			const job = await getJobById(db, message.jobId);
 			if (!job || job.type !== message.type) return null;
 			if (job.type === "moveApplication" || job.type === "deleteRealmLearnerData" || job.type === "exportLearnerData") return null;
-			if (job.status === "completed" || job.status === "failed") return null;
-			return STEPS[job.type](db, job, crypto.randomUUID(), options.bounds, nowIso());
+			if (job.status === "completed" || job.status === "failed") return job.lease === lease ? ENDED_UNDER_LEASE : null;
+			return STEPS[job.type](db, job, lease, options.bounds, nowIso());
 		});
 		if (result?.frozen) return "wait";
 		if (result?.completed) return result.claimed && result.announce ? "ended" : "done";
