@@ -692,6 +692,8 @@ class RealmErase extends Step {
 		// Keys of the management API are the realm's: shared by every run, so each run's keys carry its number.
 		const key = this.key === null ? undefined : `${this.key}.${sim.world.run}`;
 		const keyed = key === undefined ? null : keyedOutcome(sim.model.realmKeys.get(key), identity);
+		// Which applications hold the learner is decided when the request is accepted: first what has finished since.
+		await settleErasuresOf(sim, learner);
 		const answer = await sim.world.request("POST", path, { auth: MANAGEMENT, key, fault: this.fault });
 		for (const app of sim.model.liveApps()) jobRequested(app, answer);
 		if (keyed) {
@@ -1509,6 +1511,24 @@ class Sweep extends Step {
  * Reads the status of every job the model waits on and applies the ends: an update applies, an erasure's learners
  * are gone (suppressed if promised), a move lands its application on its target.
  */
+/**
+ * The learner's erasures the model holds pending, seen finished where the service has finished them. The model follows
+ * a bulk erasure as one job: which of its learners the chunks delivered so far have erased is the service's to decide.
+ * A realm-wide erasure asks the applications that hold the learner when it is accepted, and one whose erasure of the
+ * learner has completed no longer does: its receipt counts only the others.
+ */
+async function settleErasuresOf(sim: Sim, learner: string): Promise<void> {
+	for (const app of sim.model.liveApps()) {
+		if (!sim.model.pendingErasure(app.index, learner)) continue;
+		const placement = await sim.world.placement(app.appId);
+		const latest = await shardDatabase(env, placement?.shard ?? app.shard)
+			.prepare("SELECT status FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' ORDER BY seq DESC LIMIT 1")
+			.bind(app.appId, await learnerHash(env, app.appId, learner))
+			.first<{ status: string }>();
+		if (latest?.status === "completed" || latest?.status === "failed") sim.model.finishErasure(app, learner, latest.status);
+	}
+}
+
 export async function observe(sim: Sim): Promise<void> {
 	const pending = [...sim.model.jobs.values()].filter((job) => job.status === "pending");
 	const statuses = await sim.world.jobStatuses(pending.map((job) => job.id));
