@@ -63,11 +63,8 @@ export function auditStatement(db: Db, record: AuditRecord, when?: { sql: string
 	);
 }
 
-/**
- * The record's entry is in the trail (?1 to ?5 as auditStatement binds them): appended by its request, at or after its
- * time (the head's, if later), so one range of audit_log_by_at holds it.
- */
-const APPENDED = "EXISTS (SELECT 1 FROM audit_log WHERE at >= ?1 AND request_id = ?5 AND action = ?3 AND target = ?4)";
+/** The record's entry is in the trail (?3 to ?5 as auditStatement binds them): one seek of audit_log_by_request. */
+const APPENDED = "EXISTS (SELECT 1 FROM audit_log WHERE request_id = ?5 AND action = ?3 AND target = ?4)";
 
 /**
  * A statement answering `recorded` 1 once the record's entry is in the trail: put after an action conditioned as its
