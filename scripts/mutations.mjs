@@ -1496,8 +1496,8 @@ export const MUTATIONS = [
 		promise: "a bulk erasure naming an unknown learner queues nothing",
 		spec: "§9 unknown ids → 404 listing them, nothing queued",
 		file: "src/db/jobs.ts",
-		search: "WHERE ?6 AND NOT EXISTS (${unknown})`,",
-		replace: "WHERE ?6`,",
+		search: "WHERE ?6 AND NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
+		replace: "WHERE ?6 AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
 		tests: [BULK],
 	},
 	{
@@ -1505,8 +1505,8 @@ export const MUTATIONS = [
 		promise: "a bulk erasure needs a realm owner or admin",
 		spec: "§9 bulk erasure (admin); §3 requester must be a realm owner or admin",
 		file: "src/db/jobs.ts",
-		search: "WHERE ?6 AND NOT EXISTS (${unknown})`,",
-		replace: "WHERE NOT EXISTS (${unknown})`,",
+		search: "WHERE ?6 AND NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
+		replace: "WHERE NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
 		tests: [BULK],
 	},
 	{
