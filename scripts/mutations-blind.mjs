@@ -76,8 +76,8 @@ export const BLIND_MUTATIONS = [
 		promise: "a bulk erasure naming an unknown learner answers 404 and nothing is queued (no job recorded that a sweep would later run)",
 		spec: "§9 bulk erasure: unknown ids → 404 listing them, nothing queued",
 		file: "src/db/jobs.ts",
-		search: "WHERE ?6 AND NOT EXISTS (${unknown})`,",
-		replace: "WHERE ?6`,",
+		search: "WHERE ?6 AND NOT EXISTS (${unknown}) AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
+		replace: "WHERE ?6 AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?2)`,",
 		tests: [BULK, JOBS_DATA, SWEEPER, SIM],
 	},
 	{
