@@ -72,3 +72,7 @@ const APPENDED = "EXISTS (SELECT 1 FROM audit_log WHERE request_id = ?5 AND acti
  */
 export const auditRecorded = (db: Db, record: AuditRecord): D1PreparedStatement =>
 	prepareWith(db, `SELECT ${APPENDED} AS recorded`, [record.at, record.actor, record.action, record.target, record.requestId]);
+
+/** What an auditRecorded statement answered: whether the request did the action. */
+export const wasRecorded = (result: D1Result | undefined): boolean =>
+	(result?.results[0] as { recorded: number } | undefined)?.recorded === 1;

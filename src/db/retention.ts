@@ -1,5 +1,5 @@
 import { type WriteLimits, writeGuard } from "./app-storage";
-import { type AuditRecord, auditRecorded, auditStatement } from "./audit-append";
+import { type AuditRecord, auditRecorded, auditStatement, wasRecorded } from "./audit-append";
 import { JOB_CLOCK, TICK_JOB_CLOCK } from "./jobs";
 import { retryTransient } from "./retry";
 import { type Db, prepareWith } from "./types";
@@ -76,7 +76,7 @@ export async function deleteRetentionPolicy(control: Db, appId: string, audit: A
 			auditRecorded(control, audit),
 		]),
 	);
-	return (results.at(-1)?.results[0] as { recorded: number } | undefined)?.recorded === 1;
+	return wasRecorded(results.at(-1));
 }
 
 /** A live application's policy, with the shard holding its data: what the sweeper enforces. */

@@ -1,4 +1,4 @@
-import { type AuditRecord, auditRecorded, auditStatement } from "./audit-append";
+import { type AuditRecord, auditRecorded, auditStatement, wasRecorded } from "./audit-append";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -78,7 +78,7 @@ export async function deleteWebhook(control: Db, appId: string, audit: AuditReco
 			auditRecorded(control, audit),
 		]),
 	);
-	return (results.at(-1)?.results[0] as { recorded: number } | undefined)?.recorded === 1;
+	return wasRecorded(results.at(-1));
 }
 
 /** Which of these applications have a webhook (deleted ones included: a deletion's own event is delivered). */

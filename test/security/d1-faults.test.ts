@@ -230,30 +230,29 @@ describe("a D1 reply lost after the write committed", () => {
 		expect(await getJob(app.auth, message.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1 });
 	});
 
-	it("on the chunk that completes an erasure: its end is sent to the webhook at once", async () => {
+	/**
+	 * A learner job of an application with a webhook, accepted by `accept` and run with the reply of its first call
+	 * whose SQL holds `lostReplyOf` lost: it completes, and its end is sent to the webhook once, at once.
+	 */
+	async function expectEndAnnounced(accept: typeof acceptErasure, lostReplyOf: string) {
 		const app = await createApp();
 		await setWebhook(app);
 		const learnerId = uniqueValue("learner");
 		await enrol(app, { id: learnerId });
-		const message = await acceptErasure(app, learnerId, await realmUser("admin"));
-		const lose = loseReplyOnce((call) => call.sql.some((sql) => sql.includes("INSERT OR IGNORE INTO suppressions")));
+		const message = await accept(app, learnerId, await realmUser("admin"));
+		const lose = loseReplyOnce((call) => call.sql.some((sql) => sql.includes(lostReplyOf)));
 		const { deliveries } = await deliveriesDuring(() => drain(message, { env: envWith(faultyDatabases(lose.decide)) }));
 		expect(lose.lost()).toBe(1);
 		expect((await getJob(app.auth, message.jobId)).status).toBe("completed");
 		expect(deliveries).toEqual([{ body: { eventId: expect.stringMatching(/^evt_/), jobId: message.jobId } }]);
+	}
+
+	it("on the chunk that completes an erasure: its end is sent to the webhook at once", async () => {
+		await expectEndAnnounced(acceptErasure, "INSERT OR IGNORE INTO suppressions");
 	});
 
 	it("on an export's completion: its end is sent to the webhook at once", async () => {
-		const app = await createApp();
-		await setWebhook(app);
-		const learnerId = uniqueValue("learner");
-		await enrol(app, { id: learnerId });
-		const message = await acceptExport(app, learnerId, await realmUser("admin"));
-		const lose = loseReplyOnce((call) => call.sql.some((sql) => sql.includes("SET status = 'completed', completed_at = ?4, learner_id = NULL")));
-		const { deliveries } = await deliveriesDuring(() => drain(message, { env: envWith(faultyDatabases(lose.decide)) }));
-		expect(lose.lost()).toBe(1);
-		expect((await getJob(app.auth, message.jobId)).status).toBe("completed");
-		expect(deliveries).toEqual([{ body: { eventId: expect.stringMatching(/^evt_/), jobId: message.jobId } }]);
+		await expectEndAnnounced(acceptExport, "SET status = 'completed', completed_at = ?4, learner_id = NULL");
 	});
 });
 

@@ -1508,10 +1508,6 @@ class Sweep extends Step {
 }
 
 /**
- * Reads the status of every job the model waits on and applies the ends: an update applies, an erasure's learners
- * are gone (suppressed if promised), a move lands its application on its target.
- */
-/**
  * The learner's erasures the model holds pending, seen finished where the service has finished them. The model follows
  * a bulk erasure as one job: which of its learners the chunks delivered so far have erased is the service's to decide.
  * A realm-wide erasure asks the applications that hold the learner when it is accepted, and one whose erasure of the
@@ -1529,6 +1525,10 @@ async function settleErasuresOf(sim: Sim, learner: string): Promise<void> {
 	}
 }
 
+/**
+ * Reads the status of every job the model waits on and applies the ends: an update applies, an erasure's learners
+ * are gone (suppressed if promised), a move lands its application on its target.
+ */
 export async function observe(sim: Sim): Promise<void> {
 	const pending = [...sim.model.jobs.values()].filter((job) => job.status === "pending");
 	const statuses = await sim.world.jobStatuses(pending.map((job) => job.id));
