@@ -42,6 +42,7 @@ export default defineConfig(async () => {
 									SIM_STEPS: process.env.SIM_STEPS ?? "",
 									SIM_PATH: process.env.SIM_PATH ?? "",
 									SIM_REPLAY: process.env.SIM_REPLAY ?? "",
+									SIM_SHRINK: process.env.SIM_SHRINK ?? "",
 								},
 								ratelimits: {
 									// A second, tight limiter so a test can reach 429 without slowing every other test.

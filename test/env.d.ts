@@ -13,6 +13,7 @@ declare global {
 			SIM_STEPS: string;
 			SIM_PATH: string;
 			SIM_REPLAY: string;
+			SIM_SHRINK: string;
 		}
 		interface GlobalProps {
 			mainModule: typeof import("../src/index");

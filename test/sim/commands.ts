@@ -1555,7 +1555,9 @@ export async function observe(sim: Sim): Promise<void> {
 			case "realm":
 				for (const pair of job.pairs) {
 					const app = sim.model.live(pair.app);
-					if (app) sim.model.finishErasure(app, pair.learner, found);
+					// A pair this job has counted was seen erased already (its child finished before the job did): an
+					// erasure of the learner pending now was asked after that, for registrations made since, and is not this job's.
+					if (app && !job.counted.learners.has(`${pair.app}\n${pair.learner}`)) sim.model.finishErasure(app, pair.learner, found);
 				}
 				break;
 			case "move": {

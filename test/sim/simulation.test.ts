@@ -33,6 +33,8 @@ const SEED = env.SIM_SEED === "" ? Date.now() % 2_147_483_647 : Number(env.SIM_S
 const PATH = env.SIM_PATH || undefined;
 /** The commands' own replay path (fast-check's replayPath): which commands of a shrunk sequence ran. */
 const REPLAY = env.SIM_REPLAY || undefined;
+/** Off (`npm run sim -- --no-shrink`): a failure is reported as found, unshrunk, without the shrinking that can take long. */
+const SHRINK = env.SIM_SHRINK !== "0";
 
 const tally: Tally = { steps: 0, faults: 0, requests: 0, deliveries: 0 };
 let current: World | undefined;
@@ -92,12 +94,20 @@ describe("the whole service", () => {
 			const world = new World(++runs, tally);
 			current = world;
 			const sim = await newSim(world, admin, member);
-			await fc.asyncModelRun(() => ({ model: sim, real: world }), commands);
-			await settle(sim);
-			await retryFailedErasures(sim);
-			await checkSettled(sim);
+			try {
+				await fc.asyncModelRun(() => ({ model: sim, real: world }), commands);
+				await settle(sim);
+				await retryFailedErasures(sim);
+				await checkSettled(sim);
+			} catch (error) {
+				// Said at once: shrinking a long run's failure can take far longer than finding it.
+				if (!found) console.error(`sim: run ${runs} failed after ${tally.steps} steps${SHRINK ? "; shrinking" : ""}: ${error instanceof Error ? error.message : String(error)}`);
+				found = true;
+				throw error;
+			}
 		});
-		const details = await fc.check(property, { seed: SEED, numRuns: RUNS, path: PATH, endOnFailure: false });
+		let found = false;
+		const details = await fc.check(property, { seed: SEED, numRuns: RUNS, path: PATH, endOnFailure: !SHRINK });
 		const line = `sim: ${details.numRuns} runs, ${tally.steps} steps, ${tally.faults} faults, violations = ${details.failed ? 1 : 0} (seed ${SEED})`;
 		task.meta.sim = line;
 		if (details.failed) {
