@@ -527,10 +527,11 @@ class UpdateInfo extends Step {
 				job.status === "pending" &&
 				job.pairs.some((pair) => pair.app === app.index && pair.learner === learner),
 		);
+		const accepted = { "204 + Location": (a: Answer) => a.status === 204 && a.location !== null };
 		const allowed: Record<string, Outcome> = erasing
-			? { "409 (being erased) or 404": (a) => a.status === 409 || a.status === 404 }
+			? { "409 (being erased) or 404": (a) => a.status === 409 || a.status === 404, ...(erasing.unasked && exists && accepted) }
 			: exists
-				? { "204 + Location": (a) => a.status === 204 && a.location !== null }
+				? accepted
 				: finishing
 					? { "404, or 409 (its erasure finishing)": (a) => a.status === 404 || a.status === 409 }
 					: { "404": status(404) };
@@ -715,6 +716,10 @@ class RealmErase extends Step {
 		}
 		if (outcome === "403" || answer.status !== 204) return;
 		acceptedErasure(sim, answer, "realm", null, holders.map((app) => ({ app: app.index, learner })), this.suppress, this.describe());
+		for (const app of certain) {
+			const erasure = sim.model.pendingErasure(app.index, learner);
+			if (erasure && !(await erasurePendingOnShard(sim, app, learner))) erasure.unasked = true;
+		}
 		if (key !== undefined) sim.model.realmKeys.set(key, { request: identity, status: 204, location: answer.location, learner: null });
 	}
 }
@@ -822,7 +827,10 @@ class Export extends Step {
 		const erasing = sim.model.pendingErasure(app.index, learner);
 		const accepted: Outcome = (a) => a.status === 204 && a.location !== null;
 		const allowed: Record<string, Outcome> = erasing
-			? { [this.privileged ? "409 (being erased) or 404" : "403 or 404"]: (a) => a.status === (this.privileged ? 409 : 403) || a.status === 404 }
+			? {
+					[this.privileged ? "409 (being erased) or 404" : "403 or 404"]: (a) => a.status === (this.privileged ? 409 : 403) || a.status === 404,
+					...(erasing.unasked && exists && this.privileged && { "204 + Location (its erasure not asked yet)": accepted }),
+				}
 			: !exists
 				? { "404": status(404) }
 				: this.privileged
@@ -849,7 +857,7 @@ class Export extends Step {
 			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
 		);
 		const uncertain = app.uncertainDetails.has(learner) || sim.model.registrationsOf(app, learner).some((registration) => app.uncertainRegistrations.has(registration.id));
-		if (!this.alone || joined || updating || uncertain || app.moving !== null) return;
+		if (!this.alone || joined || updating || uncertain || app.moving !== null || sim.model.pendingErasure(app.index, learner)) return;
 		// Its message may have been lost (loseNextSend): the sweeper sends it again once it is stale.
 		for (let attempt = 0; attempt < 3 && sim.model.jobs.get(id)?.status !== "completed"; attempt++) {
 			if (attempt > 0) await sim.world.sweep(sim.world.clockLead / 60_000 + 11);
@@ -971,9 +979,10 @@ class RealmExport extends Step {
 			]),
 		);
 		const expected = Object.fromEntries(holders.map((app) => [app.appId, expectedExport(sim, app, learner)]));
-		const sorted = (value: Record<string, unknown>) => JSON.stringify(Object.keys(value).sort().map((key) => [key, value[key]]));
-		if (sorted(actual) !== sorted(expected)) {
-			throw new SimError(`${this.describe()}: the realm's export holds ${sorted(actual)}, the model says ${sorted(expected)}`);
+		// Compared as canonical JSON, as a single export's: the order of an object's keys means nothing, at any depth.
+		const canonical = (value: Record<string, unknown>) => canonicalJson(value as unknown as Json);
+		if (canonical(actual) !== canonical(expected)) {
+			throw new SimError(`${this.describe()}: the realm's export holds ${canonical(actual)}, the model says ${canonical(expected)}`);
 		}
 		job.pairs = holders.map((app) => ({ app: app.index, learner }));
 		job.exported = { gone: false, uncertain: false };
@@ -1505,6 +1514,16 @@ class Sweep extends Step {
 		await sim.world.sweep(this.minutes, this.fault);
 		await observe(sim);
 	}
+}
+
+/** Whether the application's shard holds an unfinished erasure of the learner (a realm-wide erasure's child, say). */
+async function erasurePendingOnShard(sim: Sim, app: AppModel, learner: string): Promise<boolean> {
+	const placement = await sim.world.placement(app.appId);
+	const pending = await shardDatabase(env, placement?.shard ?? app.shard)
+		.prepare("SELECT 1 FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')")
+		.bind(app.appId, await learnerHash(env, app.appId, learner))
+		.first();
+	return pending !== null;
 }
 
 /**

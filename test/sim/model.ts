@@ -92,6 +92,13 @@ export interface PendingErasure {
 	erasedTags: number;
 	/** Details of those registrations: once erased, nothing may hold them. */
 	values: Set<string>;
+	/**
+	 * Begun by a realm-wide erasure that could not ask the application yet (moving between shards, or a fault cut its
+	 * request short): until its job's next step asks, nothing on the application's shard says the learner is being
+	 * erased, and the application takes the learner's updates and exports as usual (the erasure, once asked, cancels
+	 * and deletes them).
+	 */
+	unasked?: boolean;
 }
 
 export type JobKind = "update" | "erasure" | "bulk" | "realm" | "move" | "deleteApp" | "export";
