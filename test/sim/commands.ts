@@ -718,7 +718,8 @@ class RealmErase extends Step {
 		acceptedErasure(sim, answer, "realm", null, holders.map((app) => ({ app: app.index, learner })), this.suppress, this.describe());
 		for (const app of certain) {
 			const erasure = sim.model.pendingErasure(app.index, learner);
-			if (erasure && !(await erasurePendingOnShard(sim, app, learner))) erasure.unasked = true;
+			const latest = await latestErasureOnShard(sim, app, learner);
+			if (erasure && (latest === null || latest.status === "completed" || latest.status === "failed")) erasure.unasked = { before: latest?.id ?? null };
 		}
 		if (key !== undefined) sim.model.realmKeys.set(key, { request: identity, status: 204, location: answer.location, learner: null });
 	}
@@ -1516,14 +1517,13 @@ class Sweep extends Step {
 	}
 }
 
-/** Whether the application's shard holds an unfinished erasure of the learner (a realm-wide erasure's child, say). */
-async function erasurePendingOnShard(sim: Sim, app: AppModel, learner: string): Promise<boolean> {
+/** The newest erasure of the learner on the application's shard, finished or not. */
+async function latestErasureOnShard(sim: Sim, app: AppModel, learner: string): Promise<{ id: string; status: string } | null> {
 	const placement = await sim.world.placement(app.appId);
-	const pending = await shardDatabase(env, placement?.shard ?? app.shard)
-		.prepare("SELECT 1 FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')")
+	return shardDatabase(env, placement?.shard ?? app.shard)
+		.prepare("SELECT id, status FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' ORDER BY seq DESC LIMIT 1")
 		.bind(app.appId, await learnerHash(env, app.appId, learner))
-		.first();
-	return pending !== null;
+		.first<{ id: string; status: string }>();
 }
 
 /**
@@ -1534,13 +1534,12 @@ async function erasurePendingOnShard(sim: Sim, app: AppModel, learner: string): 
  */
 async function settleErasuresOf(sim: Sim, learner: string): Promise<void> {
 	for (const app of sim.model.liveApps()) {
-		if (!sim.model.pendingErasure(app.index, learner)) continue;
-		const placement = await sim.world.placement(app.appId);
-		const latest = await shardDatabase(env, placement?.shard ?? app.shard)
-			.prepare("SELECT status FROM jobs WHERE app_id = ?1 AND learner_hash = ?2 AND type = 'deleteAllLearnerData' ORDER BY seq DESC LIMIT 1")
-			.bind(app.appId, await learnerHash(env, app.appId, learner))
-			.first<{ status: string }>();
-		if (latest?.status === "completed" || latest?.status === "failed") sim.model.finishErasure(app, learner, latest.status);
+		const erasure = sim.model.pendingErasure(app.index, learner);
+		if (!erasure) continue;
+		const latest = await latestErasureOnShard(sim, app, learner);
+		// An erasure finished before a realm-wide one that has not asked the application yet is not that one's.
+		if (latest === null || latest.id === erasure.unasked?.before) continue;
+		if (latest.status === "completed" || latest.status === "failed") sim.model.finishErasure(app, learner, latest.status);
 	}
 }
 

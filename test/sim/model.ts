@@ -96,9 +96,9 @@ export interface PendingErasure {
 	 * Begun by a realm-wide erasure that could not ask the application yet (moving between shards, or a fault cut its
 	 * request short): until its job's next step asks, nothing on the application's shard says the learner is being
 	 * erased, and the application takes the learner's updates and exports as usual (the erasure, once asked, cancels
-	 * and deletes them).
+	 * and deletes them). `before`: the newest erasure of the learner the shard held then, finished, not this one.
 	 */
-	unasked?: boolean;
+	unasked?: { before: string | null };
 }
 
 export type JobKind = "update" | "erasure" | "bulk" | "realm" | "move" | "deleteApp" | "export";
