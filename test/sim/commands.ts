@@ -17,6 +17,7 @@ import {
 	type Model,
 	type Region,
 	newRegistration,
+	pairKey,
 	union,
 } from "./model";
 import { type Answer, type Fault, type World, checkOneErasurePerLearner, createApplication, describeFault, jobRowsOf, messageOf } from "./world";
@@ -858,7 +859,7 @@ class Export extends Step {
 			(job) => job.kind === "update" && job.status === "pending" && job.app === app.index && job.update?.learner === learner,
 		);
 		const uncertain = app.uncertainDetails.has(learner) || sim.model.registrationsOf(app, learner).some((registration) => app.uncertainRegistrations.has(registration.id));
-		if (!this.alone || joined || updating || uncertain || app.moving !== null || sim.model.pendingErasure(app.index, learner)) return;
+		if (!this.alone || joined || updating || uncertain || app.moving !== null || erasing) return;
 		// Its message may have been lost (loseNextSend): the sweeper sends it again once it is stale.
 		for (let attempt = 0; attempt < 3 && sim.model.jobs.get(id)?.status !== "completed"; attempt++) {
 			if (attempt > 0) await sim.world.sweep(sim.world.clockLead / 60_000 + 11);
@@ -1575,7 +1576,7 @@ export async function observe(sim: Sim): Promise<void> {
 					const app = sim.model.live(pair.app);
 					// A pair this job has counted was seen erased already (its child finished before the job did): an
 					// erasure of the learner pending now was asked after that, for registrations made since, and is not this job's.
-					if (app && !job.counted.learners.has(`${pair.app}\n${pair.learner}`)) sim.model.finishErasure(app, pair.learner, found);
+					if (app && !job.counted.learners.has(pairKey(pair.app, pair.learner))) sim.model.finishErasure(app, pair.learner, found);
 				}
 				break;
 			case "move": {

@@ -127,10 +127,13 @@ export interface JobModel {
 	exported?: { gone: boolean; uncertain: boolean };
 }
 
+/** An (application, learner) pair as a key: of pending erasures, and of the pairs an erasure job has counted. */
+export const pairKey = (app: number, learner: string) => `${app}\n${learner}`;
+
 export class Model {
 	apps: AppModel[] = [];
 	jobs = new Map<string, JobModel>();
-	/** Pending erasures by `${app}\n${learner}`. */
+	/** Pending erasures by pairKey. */
 	erasures = new Map<string, PendingErasure>();
 	/** The job clock: the seq of the newest accepted job (relative order is all that matters). */
 	clock = 0;
@@ -167,7 +170,7 @@ export class Model {
 	}
 
 	pendingErasure(app: number, learner: string): PendingErasure | undefined {
-		return this.erasures.get(`${app}\n${learner}`);
+		return this.erasures.get(pairKey(app, learner));
 	}
 
 	/** A learner under an erasure anywhere in the realm (a realm-wide one covers every application). */
@@ -178,7 +181,7 @@ export class Model {
 
 	/** Registers a pending erasure of the pair (or joins the one pending), OR-ing the suppression asked. */
 	beginErasure(app: number, learner: string, suppress: boolean): PendingErasure {
-		const key = `${app}\n${learner}`;
+		const key = pairKey(app, learner);
 		const known = this.erasures.get(key);
 		const application = this.apps[app];
 		if (!known && application) application.erasuresBegun++;
@@ -206,7 +209,7 @@ export class Model {
 	 * covering request asked, and every erasure job covering it counts what went. `failed`: what is left is uncertain.
 	 */
 	finishErasure(app: AppModel, learner: string, outcome: "completed" | "failed"): void {
-		const key = `${app.index}\n${learner}`;
+		const key = pairKey(app.index, learner);
 		const pending = this.erasures.get(key);
 		if (!pending) return;
 		this.erasures.delete(key);

@@ -90,6 +90,7 @@ describe("the whole service", () => {
 		const admin = await realmUser("admin");
 		const member = await realmUser("member");
 		let runs = 0;
+		let found = false;
 		const property = fc.asyncProperty(fc.commands(COMMANDS, { maxCommands: MAX_COMMANDS, size: "max", replayPath: REPLAY }), async (commands) => {
 			const world = new World(++runs, tally);
 			current = world;
@@ -106,7 +107,6 @@ describe("the whole service", () => {
 				throw error;
 			}
 		});
-		let found = false;
 		const details = await fc.check(property, { seed: SEED, numRuns: RUNS, path: PATH, endOnFailure: !SHRINK });
 		const line = `sim: ${details.numRuns} runs, ${tally.steps} steps, ${tally.faults} faults, violations = ${details.failed ? 1 : 0} (seed ${SEED})`;
 		task.meta.sim = line;
