@@ -1,7 +1,7 @@
 // npm run mutate: behaviour mutation testing. Each mutant in scripts/mutations.mjs breaks one promise of
-// SPEC.md by replacing one exact piece of src/; the tests named for it must then fail. Mutants are applied one at
-// a time to a scratch copy of the work tree (src/ here is never written), and the tests run there inside
-// workerd, as `npm test` runs them.
+// SPEC.md by replacing one exact piece of src/ (or migrations/, or the auditor's scripts/verify-audit.mjs); the
+// tests named for it must then fail. Mutants are applied one at a time to a scratch copy of the work tree (src/
+// here is never written), and the tests run there inside workerd, as `npm test` runs them.
 //
 //   npm run mutate                         every mutant (a control run first: the tests must pass unmutated)
 //   npm run mutate -- tags-set-union ...   only these mutants
@@ -62,7 +62,8 @@ function checkList(mutations) {
 		}
 		if (typeof m.replace !== "string") problems.push(`${m.id}: replace missing`);
 		if (m.search === m.replace) problems.push(`${m.id}: replacement equals the search text`);
-		if (!/^(src|migrations)\//.test(m.file ?? "")) problems.push(`${m.id}: file must be under src/ or migrations/`);
+		// What the service ships: its code, its migrations, and the script auditors verify the audit trail with.
+		if (!/^((src|migrations)\/|scripts\/verify-audit\.mjs$)/.test(m.file ?? "")) problems.push(`${m.id}: file must be under src/ or migrations/, or be scripts/verify-audit.mjs`);
 		if (!Array.isArray(m.tests) || m.tests.length === 0) problems.push(`${m.id}: no test files`);
 		for (const test of m.tests ?? []) if (!existsSync(path.join(root, test))) problems.push(`${m.id}: no such test file ${test}`);
 	}

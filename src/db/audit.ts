@@ -133,15 +133,18 @@ export async function auditHead(control: Db): Promise<{ seq: number; hash: strin
 }
 
 /**
- * Deletes up to `limit` sealed entries older than `cutoff`, oldest first, never the newest sealed one (the link the
- * next entry's seal starts from). How many went.
+ * Deletes up to `limit` sealed entries older than `cutoff`, oldest first. Never the newest sealed one (the link the
+ * next entry's seal starts from), nor the newest entry older than `cutoff`: a trail that no longer starts at entry 1
+ * starts with an entry recorded before the cutoff, so an auditor can tell that everything deleted before it was
+ * older than AUDIT_RETENTION_DAYS (scripts/verify-audit.mjs). How many went.
  */
 export async function pruneAudit(control: Db, cutoff: string, limit: number): Promise<number> {
 	const result = await retryTransient(() =>
 		control
 			.prepare(
 				`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log INDEXED BY audit_log_by_at WHERE at < ?1 ORDER BY at, seq LIMIT ?2)
-				   AND hash IS NOT NULL AND seq < (SELECT max(seq) FROM audit_log WHERE hash IS NOT NULL)`,
+				   AND hash IS NOT NULL AND seq < (SELECT max(seq) FROM audit_log WHERE hash IS NOT NULL)
+				   AND seq < (SELECT seq FROM audit_log INDEXED BY audit_log_by_at WHERE at < ?1 ORDER BY at DESC, seq DESC LIMIT 1)`,
 			)
 			.bind(cutoff, limit)
 			.run(),
