@@ -6,7 +6,10 @@ import { learnerHash } from "../../src/jobs/contract";
 import { RETENTION_APPLICATIONS_PER_SWEEP, enforcePolicy, policiesThisSweep } from "../../src/jobs/retention";
 import { findPlacement } from "../../src/db/applications";
 import { acceptRetentionErasures } from "../../src/db/retention";
+import { sweep } from "../../src/jobs/sweeper";
+import { auditTrail } from "../support/audit";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
+import { D1_ERRORS, faultyD1 } from "../support/faulty-d1";
 import { expectMessage, getJob } from "../support/expect";
 import { createApp, enrol, MANAGEMENT, putTags, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
@@ -140,6 +143,7 @@ describe("the retention sweep", () => {
 			cutoff,
 			new Date().toISOString(),
 			DEFAULT_LIMITS,
+			{ requestId: "sweep-test", learnerInactiveDays: 30 },
 		);
 		expect(recorded).toEqual([]);
 	});
@@ -154,6 +158,25 @@ describe("the retention sweep", () => {
 			expect(taken.length).toBeLessThanOrEqual(sweeps * RETENTION_APPLICATIONS_PER_SWEEP);
 			expect(new Set(taken.map((policy) => policy.appId)).size).toBe(count);
 		}
+	});
+
+	it("records an erasure whose audit append failed at the next sweep, once, the failure counted against the control database", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("unrecorded");
+		await enrol(app, learnerId);
+		await setPolicy(app, 30);
+		await age(app, learnerId, 31);
+		const shard = (await findPlacement(env.DB, app.appId))?.shard;
+		const failing = faultyD1((d1Call) => (d1Call.sql.some((sql) => sql.includes("INSERT INTO audit_log")) ? { message: D1_ERRORS.overloaded, when: "before" } : null));
+		const { result: first, sent } = await sentDuring(() => sweep({ ...env, DB: failing }, Date.now()));
+		const jobId = sent.map((message) => message.body as JobMessage).find((message) => message.jobId.startsWith(`${app.appId}.`))?.jobId ?? "";
+		expect(first.failedDatabases).toContain("DB");
+		expect(first.failedDatabases).not.toContain(shard);
+		const recorded = async () => (await auditTrail("?action=learner.erase")).filter((entry) => entry.target.jobId === jobId);
+		expect(await recorded()).toEqual([]);
+		await sweepNow();
+		await sweepNow();
+		expect((await recorded()).map((entry) => [entry.actor, entry.requestId.startsWith("sweep-")])).toEqual([["retention-policy", true]]);
 	});
 
 	it("leaves an application without a policy alone, however long its learners have been inactive", async () => {
