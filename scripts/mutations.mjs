@@ -2213,6 +2213,15 @@ export const MUTATIONS = [
 		tests: [RETENTION],
 	},
 	{
+		id: "audit-retention-entry-is-an-erasures",
+		promise: "a retention policy's erasure is audited with an erasure's entry: its requester (the policy) and suppress",
+		spec: "§12 retention erasures are ordinary erasures whose requester is the policy (docs/privacy.md: its audit entry is an erasure's)",
+		file: "src/db/retention.ts",
+		search: "'learnerInactiveDays', ?7, 'requester', ?5, 'suppress', json('false')), ?6",
+		replace: "'learnerInactiveDays', ?7), ?6",
+		tests: [RETENTION],
+	},
+	{
 		id: "audit-outbox-swept",
 		promise: "the sweep appends the shards' audit outboxes to the trail",
 		spec: "§12 every privacy action appends an entry; §11 faults",

@@ -116,9 +116,10 @@ export interface RetentionErasure {
  * for each learner still inactive since `cutoff` — checked again in this transaction, so a write since the sweep read
  * it spares the learner — that exists and has no erasure pending (it needs none). One transaction starting with the
  * write guard (nothing is written into an application being deleted, or frozen for a move), costing one of the write
- * budget per learner. Answers the erasures recorded. Each erasure's audit record (an erasure's entry, actor and
- * requester RETENTION_REQUESTER, without suppression) goes into the shard's audit outbox in the same transaction
- * (./audit-outbox.ts), for the sweep to append to the trail.
+ * budget per learner. Answers the erasures recorded. Each erasure's audit record goes into the shard's audit outbox
+ * in the same transaction (./audit-outbox.ts), for the sweep to append to the trail: an erasure's entry (its target
+ * has an erasure's fields, `requester` and `suppress` false, and the policy's days), actor and requester
+ * RETENTION_REQUESTER — named as is, as in its receipt: it is no email, so it has no HMAC.
  */
 export async function acceptRetentionErasures(
 	shard: Db,
@@ -160,7 +161,7 @@ export async function acceptRetentionErasures(
 				`INSERT INTO audit_outbox (at, actor, action, target, request_id)
 				 SELECT ?3, ?5, 'learner.erase',
 				   json_object('applicationId', ?1, 'jobId', l.value ->> '$.jobId', 'learnerHash', l.value ->> '$.learnerHash',
-				     'learnerInactiveDays', ?7), ?6
+				     'learnerInactiveDays', ?7, 'requester', ?5, 'suppress', json('false')), ?6
 				 FROM json_each(?2) l
 				 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = l.value ->> '$.jobId' AND seq = ${JOB_CLOCK})
 				 ORDER BY l.key`,

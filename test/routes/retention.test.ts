@@ -10,8 +10,8 @@ import { sweep } from "../../src/jobs/sweeper";
 import { auditTrail } from "../support/audit";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
 import { D1_ERRORS, faultyD1 } from "../support/faulty-d1";
-import { expectMessage, getJob } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, putTags, type TestApp, uniqueValue } from "../support/fixtures";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
 import { RecordingDb, recordingDatabases } from "../support/recording";
 import { DEFAULT_LIMITS, SHARDS, shardOf } from "../support/seed";
@@ -120,12 +120,19 @@ describe("the retention sweep", () => {
 		// The learner may be registered again: a policy's erasure does not suppress.
 		await enrol(app, inactive);
 		// Recorded in the audit trail, by the policy.
-		const audit = (await (await call("GET", "/appManagement/audit?action=learner.erase", { auth: MANAGEMENT })).json()) as {
-			entries: { actor: string; target: Record<string, unknown> }[];
-		};
-		expect(audit.entries.filter((entry) => entry.target.jobId === jobId)).toEqual([
-			expect.objectContaining({ actor: "retention-policy", target: { applicationId: app.appId, jobId, learnerHash: await learnerHash(env, app.appId, inactive), learnerInactiveDays: 30 } }),
+		// An erasure's entry (the fields a requested erasure's has), requested by the policy, as its receipt says.
+		const requested = await call("POST", `/learner/${active}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}`, { auth: app.auth });
+		expect(requested.status).toBe(204);
+		const entries = (await auditTrail("?action=learner.erase")).filter((entry) => entry.target.applicationId === app.appId);
+		expect(entries.map((entry) => [entry.actor, entry.target])).toEqual([
+			[
+				"retention-policy",
+				{ applicationId: app.appId, jobId, learnerHash: await learnerHash(env, app.appId, inactive), learnerInactiveDays: 30, requester: "retention-policy", suppress: false },
+			],
+			[`application:${app.appId}`, expect.objectContaining({ jobId: jobIdOf(requested), suppress: false })],
 		]);
+		const fields = (target: Record<string, unknown> | undefined) => Object.keys(target ?? {}).filter((key) => key !== "learnerInactiveDays").sort();
+		expect(fields(entries[0]?.target)).toEqual(fields(entries[1]?.target));
 	});
 
 	it("spares a learner written to after the sweep found it inactive: the acceptance checks its last write again", async () => {
