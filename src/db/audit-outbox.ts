@@ -32,12 +32,12 @@ export interface OutboxRecord extends AuditRecord {
 	id: number;
 }
 
-/** The oldest `limit` records of the shard's outbox, in the order they were written: one range of its rowid. */
-export async function outboxRecords(shard: Db, limit: number): Promise<OutboxRecord[]> {
+/** The oldest `limit` records of the shard's outbox after id `after`, in the order they were written: one range of its rowid. */
+export async function outboxRecords(shard: Db, after: number, limit: number): Promise<OutboxRecord[]> {
 	const { results } = await retryTransient(() =>
 		shard
-			.prepare("SELECT id, at, actor, action, target, request_id FROM audit_outbox ORDER BY id LIMIT ?1")
-			.bind(limit)
+			.prepare("SELECT id, at, actor, action, target, request_id FROM audit_outbox WHERE id > ?1 ORDER BY id LIMIT ?2")
+			.bind(after, limit)
 			.all<{ id: number; at: string; actor: string; action: AuditRecord["action"]; target: string; request_id: string }>(),
 	);
 	return results.map((row) => ({ id: row.id, at: row.at, actor: row.actor, action: row.action, target: row.target, requestId: row.request_id }));

@@ -212,8 +212,9 @@ async function recordOutboxes(env: Env, nowMs: number, report: SweepReport): Pro
 	const now = new Date(nowMs).toISOString();
 	for (const { name } of config(env).shards) {
 		const shard = shardDatabase(env, name);
+		let after = 0;
 		for (let round = 0; round < OUTBOX_ROUNDS; round++) {
-			const read = await attempt(env, report, { database: name, step: "audit outbox" }, () => outboxRecords(shard, OUTBOX_BATCH));
+			const read = await attempt(env, report, { database: name, step: "audit outbox" }, () => outboxRecords(shard, after, OUTBOX_BATCH));
 			const records = read?.value ?? [];
 			const last = records.at(-1);
 			if (!last) break;
@@ -224,6 +225,7 @@ async function recordOutboxes(env: Env, nowMs: number, report: SweepReport): Pro
 			if (!appended) return;
 			if (!(await attempt(env, report, { database: name, step: "audit outbox" }, () => clearOutbox(shard, last.id)))) break;
 			report.auditOutboxed += records.length;
+			after = last.id;
 			if (records.length < OUTBOX_BATCH) break;
 		}
 	}
