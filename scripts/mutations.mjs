@@ -2118,8 +2118,8 @@ export const MUTATIONS = [
 		promise: "the retention sweep erases learners inactive past the limit, not those written to within it",
 		spec: "§12 retention: learners with no write for that long",
 		file: "src/db/activity.ts",
-		search: "WHERE app_id = ?1 AND last_write_at < ?2 ORDER BY last_write_at LIMIT ?3",
-		replace: "WHERE app_id = ?1 AND last_write_at > ?2 ORDER BY last_write_at LIMIT ?3",
+		search: "WHERE a.app_id = ?1 AND a.last_write_at < ?2",
+		replace: "WHERE a.app_id = ?1 AND a.last_write_at > ?2",
 		tests: [RETENTION],
 	},
 	{
@@ -2166,6 +2166,15 @@ export const MUTATIONS = [
 		search: '		...(audit ? [auditStatement(db, audit, { sql: "EXISTS (SELECT 1 FROM credentials WHERE id = ?6)", params: [credential.id] })] : []),\n',
 		replace: "",
 		tests: [AUDIT],
+	},
+	{
+		id: "retention-passes-pending-erasures",
+		promise: "the retention sweep reaches inactive learners behind longer inactive ones whose erasures are still pending",
+		spec: "§12 retention: the sweeper erases learners with no write for that long; index-served, bounded per sweep",
+		file: "src/db/activity.ts",
+		search: "				   AND NOT EXISTS (SELECT 1 FROM jobs j INDEXED BY jobs_erasing_by_learner",
+		replace: "				   AND 1 OR 0 AND NOT EXISTS (SELECT 1 FROM jobs j INDEXED BY jobs_erasing_by_learner",
+		tests: [RETENTION],
 	},
 	{
 		id: "audit-outbox-erasure",

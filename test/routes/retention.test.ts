@@ -186,6 +186,44 @@ describe("the retention sweep", () => {
 		expect((await recorded()).map((entry) => [entry.actor, entry.requestId.startsWith("sweep-")])).toEqual([["retention-policy", true]]);
 	});
 
+	it("reaches the inactive learners behind 100 longer inactive ones whose erasures are still pending (a queue backlog)", async () => {
+		const app = await createApp();
+		const shard = await shardOf(app.appId);
+		const ids = Array.from({ length: 101 }, (_, i) => `backlog-${String(i).padStart(3, "0")}-${crypto.randomUUID()}`);
+		const now = new Date().toISOString();
+		await shard
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+				 SELECT ?1, 'reg-' || value, 'c', value, lower(hex(randomblob(16))), ?3, ?3 FROM json_each(?2)`,
+			)
+			.bind(app.appId, JSON.stringify(ids), now)
+			.run();
+		// The first 100 inactive for 200 days, the last for 100.
+		await shard
+			.prepare("INSERT INTO learner_activity (app_id, learner_id, last_write_at) SELECT ?1, value, CASE WHEN key < 100 THEN ?3 ELSE ?4 END FROM json_each(?2)")
+			.bind(app.appId, JSON.stringify(ids), new Date(Date.now() - 200 * DAY).toISOString(), new Date(Date.now() - 100 * DAY).toISOString())
+			.run();
+		await shard
+			.prepare("UPDATE app_storage SET row_quota = 5000000, stored_rows = stored_rows + 101, registrations = registrations + 101, learners = learners + 101 WHERE app_id = ?1")
+			.bind(app.appId)
+			.run();
+		await setPolicy(app, 30);
+		// Each sweep's messages are never delivered: its erasures stay queued.
+		const erased = async () => {
+			const { results } = await shard
+				.prepare("SELECT learner_hash FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'")
+				.bind(app.appId)
+				.all<{ learner_hash: string }>();
+			return results.map((row) => row.learner_hash);
+		};
+		await sentDuring(() => sweep(env, Date.now()));
+		expect(await erased()).toHaveLength(100);
+		await sentDuring(() => sweep(env, Date.now()));
+		const after = await erased();
+		expect(after).toHaveLength(101);
+		expect(after).toContain(await learnerHash(env, app.appId, ids[100] ?? ""));
+	});
+
 	it("leaves an application without a policy alone, however long its learners have been inactive", async () => {
 		const app = await createApp();
 		const learnerId = uniqueValue("kept");
