@@ -3,7 +3,7 @@ import { inactiveLearners } from "../db/activity";
 import { refusalOf } from "../db/app-storage";
 import { markUnsent } from "../db/job-sweeps";
 import { newJobId } from "../db/jobs";
-import { type EnforcedPolicy, RETENTION_REQUESTER, acceptRetentionErasures, enforcedPolicies } from "../db/retention";
+import { type EnforcedPolicy, acceptRetentionErasures, enforcedPolicies } from "../db/retention";
 import { retryTransient } from "../db/retry";
 import { shardDatabase } from "../shards";
 import { learnerHash } from "./contract";
