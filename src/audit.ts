@@ -4,6 +4,7 @@ import { consoleSessionOf } from "./auth/middleware";
 import type { Ed25519PrivateJwk } from "./config";
 import type { AppEnv } from "./context";
 import { type AuditAction, type AuditRecord, type AuditRow, appendAudit, auditHead, sealAuditEntries, unsealedAudit } from "./db/audit";
+import type { OutboxRecord } from "./db/audit-outbox";
 import type { Db } from "./db/types";
 import { nowIso } from "./db/types";
 import { type Json, canonicalJson, receiptPublicKey, signCanonical } from "./receipts";
@@ -56,8 +57,25 @@ export const consoleAuditRecord = (sessionId: string, action: AuditAction, targe
 	requestId: `console-${crypto.randomUUID()}`,
 });
 
-/** Appends entries for actions written elsewhere (a shard), after their own write: docs/privacy.md, "Audit trail". */
+/**
+ * Appends entries for actions written elsewhere (a shard), after their own write: docs/privacy.md, "Audit trail". An
+ * action written on a shard has put its record in the shard's audit outbox too (src/db/audit-outbox.ts), so an entry
+ * this fails to append is appended by the next sweep.
+ */
 export const appendAfter = (c: Context<AppEnv>, records: AuditRecord[]) => appendAudit(c.env.DB, records);
+
+/**
+ * A record from a shard's audit outbox as the trail appends it at `now`: its target as canonical JSON (the shard's SQL
+ * wrote it, in its own key order; the trail's dedupe compares the text), its time the later of its own (taken as the
+ * action was written) and `now`, so that an entry's time is when it was recorded, never before its action.
+ */
+export const outboxedRecord = (record: OutboxRecord, now: string): AuditRecord => ({
+	at: record.at > now ? record.at : now,
+	actor: record.actor,
+	action: record.action,
+	target: canonicalJson(JSON.parse(record.target) as Json),
+	requestId: record.requestId,
+});
 
 /**
  * An email as the trail names it (a realm user, an erasure's or export's requester): its HMAC under LEARNER_HASH_KEY,

@@ -40,15 +40,20 @@ export interface InactiveLearner {
 }
 
 /**
- * Up to `limit` learners of the application whose last write is before `cutoff`, longest inactive first: one range
- * of learner_activity_by_last_write, so rows read follow the learners found, whatever the application holds.
+ * Up to `limit` learners of the application whose last write is before `cutoff` and whose erasure is not pending
+ * already (it needs no other), longest inactive first: one range of learner_activity_by_last_write, each learner
+ * checked with one seek of jobs_erasing_by_learner, so rows read follow the learners found and those being erased,
+ * whatever the application holds; a backlog of pending erasures among the longest inactive does not hide the others.
  */
 export async function inactiveLearners(db: Db, appId: string, cutoff: string, limit: number): Promise<InactiveLearner[]> {
 	const { results } = await retryTransient(() =>
 		db
 			.prepare(
-				`SELECT learner_id, last_write_at FROM learner_activity INDEXED BY learner_activity_by_last_write
-				 WHERE app_id = ?1 AND last_write_at < ?2 ORDER BY last_write_at LIMIT ?3`,
+				`SELECT a.learner_id, a.last_write_at FROM learner_activity a INDEXED BY learner_activity_by_last_write
+				 WHERE a.app_id = ?1 AND a.last_write_at < ?2
+				   AND NOT EXISTS (SELECT 1 FROM jobs j INDEXED BY jobs_erasing_by_learner WHERE j.app_id = ?1 AND j.learner_id = a.learner_id
+				     AND j.type = 'deleteAllLearnerData' AND j.status IN ('queued', 'running'))
+				 ORDER BY a.last_write_at LIMIT ?3`,
 			)
 			.bind(appId, cutoff, limit)
 			.all<{ learner_id: string; last_write_at: string }>(),

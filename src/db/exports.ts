@@ -1,4 +1,5 @@
 import { type AuditRecord, auditStatement } from "./audit-append";
+import { outboxStatement } from "./audit-outbox";
 import { NOT_MOVING, type WriteLimits, writeGuard } from "./app-storage";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { type Job, type JobRow, type JobStatus, JOB_CLOCK, TICK_JOB_CLOCK, toJob } from "./jobs";
@@ -60,6 +61,9 @@ export interface ExportLimits extends WriteLimits {
 }
 const PENDING = (type: string) => `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = '${type}'
   AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
+/** The id of the pending job of `type` of the learner whose HMAC is `hash` in application `app` (SQL parameters). */
+const PENDING_OF = (app: string, hash: string, type: string) => `SELECT id FROM jobs WHERE app_id = ${app} AND learner_hash = ${hash} AND type = '${type}'
+  AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
 
 export type ExportAcceptance =
 	| { outcome: "accepted"; job: Job }
@@ -84,6 +88,7 @@ export async function acceptLearnerExport(
 	limits: ExportLimits,
 	requesterMayExport: boolean,
 	keyed?: KeyedBatch,
+	audit?: AuditRecord,
 ): Promise<ExportAcceptance> {
 	// ?1 app, ?2 learner, ?3 hash, ?4 job, ?5 requester, ?6 now, ?7 privileged, ?8 payload, ?9 the export limit
 	const plan: ExportPlan = { region: job.region, phase: "registrations", parts: 0 };
@@ -116,6 +121,19 @@ export async function acceptLearnerExport(
 					   CASE WHEN p.id IS NULL THEN ${HELD_OLDEST} END AS oldest_held
 					 FROM (SELECT 1) LEFT JOIN (${PENDING("exportLearnerData")}) p`,
 				),
+				// The request's audit record, into the outbox (./audit-outbox.ts) when it is accepted as the statement
+				// before answers it: the learner exists, the requester may export, no erasure is pending, and an export is
+				// pending now (recorded here, or joined) — the job it names.
+				...(audit
+					? [
+							outboxStatement(db, audit, {
+								sql: `?6 AND EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?7 AND r.learner_id = ?8)
+								  AND NOT EXISTS (${PENDING_OF("?7", "?9", "deleteAllLearnerData")}) AND EXISTS (${PENDING_OF("?7", "?9", "exportLearnerData")})`,
+								params: [requesterMayExport ? 1 : 0, job.appId, job.learnerId, job.learnerHash],
+								jobId: `(${PENDING_OF("?7", "?9", "exportLearnerData")})`,
+							}),
+						]
+					: []),
 			],
 			keyed,
 		),

@@ -1,5 +1,6 @@
 import { touchLearners } from "./activity";
 import { type AuditRecord, auditStatement } from "./audit-append";
+import { outboxStatement } from "./audit-outbox";
 import { type KeyedBatch, batchWith } from "./idempotency";
 import { NOT_MOVING, type WriteLimits, fenceAppStorage, writeGuard } from "./app-storage";
 import { UNFINISHED_MOVE } from "./applications";
@@ -315,9 +316,16 @@ export async function acceptLearnerErasure(
 	limits: WriteLimits,
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
+	audit?: AuditRecord,
 ): Promise<ErasureAcceptance> {
 	// ?7: whether the requester is a realm owner or admin, which the control database knows (./realm-users.ts,
 	// getRealmUserRole); it is weighed here, after the learner's existence, so the answer never tells it.
+	// The request's audit record (its target without the job, which only this batch knows) goes into the outbox when the
+	// request is accepted: the requester may erase and an erasure is pending now (recorded here, or joined).
+	const pendingNow = PENDING_ERASURE_OF("?6", "?7");
+	const outbox = audit
+		? [outboxStatement(db, audit, { sql: `?8 AND EXISTS (${pendingNow})`, params: [job.appId, job.learnerHash, requesterMayErase ? 1 : 0], jobId: `(${pendingNow})` })]
+		: [];
 	const [, , , pending] = await retryTransient(() =>
 		batchWith(db, [
 			writeGuard(db, job.appId, 1, limits),
@@ -341,6 +349,7 @@ export async function acceptLearnerErasure(
 					`UPDATE jobs SET payload = ${SUPPRESS_PAYLOAD} WHERE ?8 AND ?7 AND id = (SELECT id FROM (${PENDING_ERASURE}))`,
 				)
 				.bind(job.appId, job.learnerId, job.learnerHash, job.id, job.requestedBy, null, requesterMayErase ? 1 : 0, job.suppress ? 1 : 0),
+			...outbox,
 		], keyed),
 	);
 	const row = pending?.results[0] as (JobRow & { privileged: number; found: number }) | undefined;
@@ -540,6 +549,7 @@ export async function acceptBulkErasure(
 	limits: WriteLimits,
 	requesterMayErase: boolean,
 	keyed?: KeyedBatch,
+	audit?: AuditRecord,
 ): Promise<BulkErasureAcceptance> {
 	// ?1 app, ?2 job, ?3 learners (JSON [{learnerId, learnerHash, childId}]), ?4 requester, ?5 now, ?6 privileged, ?7 -, ?8 suppress
 	const learners = JSON.stringify(job.learners.map((learner, i) => ({ ...learner, childId: job.childIds[i] })));
@@ -586,6 +596,8 @@ export async function acceptBulkErasure(
 				),
 				statement(`SELECT id FROM (${unknown})`),
 				statement("SELECT * FROM jobs WHERE id = ?2"),
+				// The request's audit record, into the outbox with the job it recorded (./audit-outbox.ts).
+				...(audit ? [outboxStatement(db, audit, { sql: `EXISTS (SELECT 1 FROM jobs WHERE id = ?6 AND seq = ${JOB_CLOCK})`, params: [job.id] })] : []),
 			],
 			keyed,
 		),

@@ -116,7 +116,10 @@ export interface RetentionErasure {
  * for each learner still inactive since `cutoff` — checked again in this transaction, so a write since the sweep read
  * it spares the learner — that exists and has no erasure pending (it needs none). One transaction starting with the
  * write guard (nothing is written into an application being deleted, or frozen for a move), costing one of the write
- * budget per learner. Answers the erasures recorded.
+ * budget per learner. Answers the erasures recorded. Each erasure's audit record goes into the shard's audit outbox
+ * in the same transaction (./audit-outbox.ts), for the sweep to append to the trail: an erasure's entry (its target
+ * has an erasure's fields, `requester` and `suppress` false, and the policy's days), actor and requester
+ * RETENTION_REQUESTER — named as is, as in its receipt: it is no email, so it has no HMAC.
  */
 export async function acceptRetentionErasures(
 	shard: Db,
@@ -125,10 +128,11 @@ export async function acceptRetentionErasures(
 	cutoff: string,
 	now: string,
 	limits: WriteLimits,
+	audit: { requestId: string; learnerInactiveDays: number },
 ): Promise<RetentionErasure[]> {
 	if (learners.length === 0) return [];
-	// ?1 app, ?2 learners (JSON), ?3 now, ?4 cutoff, ?5 requester
-	const params = [appId, JSON.stringify(learners), now, cutoff, RETENTION_REQUESTER];
+	// ?1 app, ?2 learners (JSON), ?3 now, ?4 cutoff, ?5 requester, ?6 the sweep's request id, ?7 the policy's days
+	const params = [appId, JSON.stringify(learners), now, cutoff, RETENTION_REQUESTER, audit.requestId, audit.learnerInactiveDays];
 	const statement = (sql: string) => prepareWith(shard, sql, params);
 	const learner = "l.value ->> '$.learnerId'";
 	const results = await retryTransient(() =>
@@ -151,8 +155,19 @@ export async function acceptRetentionErasures(
 				   AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?1 AND r.learner_id = learner_activity.learner_id)`,
 			),
 			statement("SELECT id FROM jobs WHERE id IN (SELECT l.value ->> '$.jobId' FROM json_each(?2) l)"),
+			// The audit record of each erasure recorded by this attempt (a repeat after a lost reply finds the first
+			// attempt's, made at an earlier tick of the job clock, and writes none).
+			statement(
+				`INSERT INTO audit_outbox (at, actor, action, target, request_id)
+				 SELECT ?3, ?5, 'learner.erase',
+				   json_object('applicationId', ?1, 'jobId', l.value ->> '$.jobId', 'learnerHash', l.value ->> '$.learnerHash',
+				     'learnerInactiveDays', ?7, 'requester', ?5, 'suppress', json('false')), ?6
+				 FROM json_each(?2) l
+				 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = l.value ->> '$.jobId' AND seq = ${JOB_CLOCK})
+				 ORDER BY l.key`,
+			),
 		]),
 	);
-	const recorded = new Set(((results.at(-1)?.results ?? []) as { id: string }[]).map((row) => row.id));
+	const recorded = new Set(((results.at(-2)?.results ?? []) as { id: string }[]).map((row) => row.id));
 	return learners.filter((entry) => recorded.has(entry.jobId));
 }

@@ -1,4 +1,6 @@
 import { type WriteLimits, writeGuard } from "./app-storage";
+import type { AuditRecord } from "./audit-append";
+import { outboxStatement } from "./audit-outbox";
 import { retryTransient } from "./retry";
 import type { Db } from "./types";
 
@@ -20,15 +22,18 @@ export interface Suppression {
 
 /**
  * Lifts a learner's suppression, in one transaction that starts with the write guard (nothing is written into an
- * application whose deletion was accepted); false when it was not suppressed. Not retried: a repeat after a lost reply
- * would find nothing to lift and answer "not suppressed".
+ * application whose deletion was accepted); false when it was not suppressed. `audit`, the request's record, goes into
+ * the shard's audit outbox (./audit-outbox.ts) in the same transaction when there is a suppression to lift. Not
+ * retried: a repeat after a lost reply would find nothing to lift and answer "not suppressed".
  */
-export async function liftSuppression(db: Db, appId: string, learnerHash: string, limits: WriteLimits): Promise<boolean> {
+export async function liftSuppression(db: Db, appId: string, learnerHash: string, limits: WriteLimits, audit?: AuditRecord): Promise<boolean> {
 	const statements = [
 		writeGuard(db, appId, 1, limits),
+		// Before the delete, conditioned as it is: written only when there is a suppression to lift.
+		...(audit ? [outboxStatement(db, audit, { sql: "EXISTS (SELECT 1 FROM suppressions WHERE app_id = ?6 AND learner_hash = ?7)", params: [appId, learnerHash] })] : []),
 		db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash),
 	];
-	const [, deleted] = await db.batch(statements);
+	const deleted = (await db.batch(statements)).at(-1);
 	return (deleted?.meta.changes ?? 0) > 0;
 }
 

@@ -1,12 +1,10 @@
 import { config } from "../config";
 import { inactiveLearners } from "../db/activity";
 import { refusalOf } from "../db/app-storage";
-import { type AuditRecord, appendAudit } from "../db/audit";
 import { markUnsent } from "../db/job-sweeps";
 import { newJobId } from "../db/jobs";
-import { type EnforcedPolicy, RETENTION_REQUESTER, acceptRetentionErasures, enforcedPolicies } from "../db/retention";
+import { type EnforcedPolicy, acceptRetentionErasures, enforcedPolicies } from "../db/retention";
 import { retryTransient } from "../db/retry";
-import { canonicalJson } from "../receipts";
 import { shardDatabase } from "../shards";
 import { learnerHash } from "./contract";
 
@@ -14,8 +12,9 @@ import { learnerHash } from "./contract";
  * Retention (SPEC §12): an application's policy erases its learners with no write for `learnerInactiveDays`. Each
  * sweep, for each application with a policy, the learners whose last write (learner_activity) is before the cutoff —
  * one index range, longest inactive first, at most RETENTION_PER_APPLICATION — get an ordinary erasure each, requested
- * by "retention-policy", without suppression: receipts, webhooks and the sweeper's care as for any erasure. Each is
- * recorded in the audit trail after its shard's transaction.
+ * by "retention-policy", without suppression: receipts, webhooks and the sweeper's care as for any erasure. Each
+ * writes its audit record into the shard's audit outbox in its own transaction; the same sweep then appends it to the
+ * trail (./sweeper.ts, after the policies), or a later one if the control database fails meanwhile.
  */
 
 /** Learners erased per application per sweep (the rest, at the next sweeps, 5 minutes apart). */
@@ -47,7 +46,7 @@ export function policiesThisSweep(policies: EnforcedPolicy[], nowMs: number): En
 	return Array.from({ length: RETENTION_APPLICATIONS_PER_SWEEP }, (_, i) => policies[(start + i) % policies.length] as EnforcedPolicy);
 }
 
-/** Enforces one application's policy at `nowMs`: its inactive learners' erasures recorded, sent and audited. */
+/** Enforces one application's policy at `nowMs`: its inactive learners' erasures recorded (with their audit records) and sent. */
 export async function enforcePolicy(env: Env, policy: EnforcedPolicy, nowMs: number, requestId: string): Promise<RetentionOutcome> {
 	const shard = shardDatabase(env, policy.shard);
 	const cutoff = new Date(nowMs - policy.learnerInactiveDays * DAY_MS).toISOString();
@@ -60,7 +59,7 @@ export async function enforcePolicy(env: Env, policy: EnforcedPolicy, nowMs: num
 	);
 	let recorded;
 	try {
-		recorded = await acceptRetentionErasures(shard, policy.appId, wanted, cutoff, now, config(env));
+		recorded = await acceptRetentionErasures(shard, policy.appId, wanted, cutoff, now, config(env), { requestId, learnerInactiveDays: policy.learnerInactiveDays });
 	} catch (error) {
 		const refusal = refusalOf(error);
 		if (refusal === null) throw error;
@@ -77,19 +76,6 @@ export async function enforcePolicy(env: Env, policy: EnforcedPolicy, nowMs: num
 			for (const message of batch) await markUnsent(shard, message.body.jobId).catch(() => undefined);
 		}
 	}
-	const records: AuditRecord[] = recorded.map((erasure) => ({
-		at: now,
-		actor: RETENTION_REQUESTER,
-		action: "learner.erase",
-		target: canonicalJson({
-			applicationId: policy.appId,
-			learnerHash: erasure.learnerHash,
-			jobId: erasure.jobId,
-			learnerInactiveDays: policy.learnerInactiveDays,
-		}),
-		requestId,
-	}));
-	await appendAudit(env.DB, records);
 	return { ...outcome, erasures: recorded.map((erasure) => erasure.jobId) };
 }
 

@@ -1,7 +1,8 @@
-import { sealAudit } from "../audit";
+import { outboxedRecord, sealAudit } from "../audit";
 import { config } from "../config";
 import { findPlacement, noteDeletionRecorded, unrecordedDeletions } from "../db/applications";
-import { pruneAudit } from "../db/audit";
+import { appendAudit, pruneAudit } from "../db/audit";
+import { clearOutbox, outboxRecords } from "../db/audit-outbox";
 import { deleteExpiredDrafts } from "../db/console-drafts";
 import { exportsToExpire } from "../db/exports";
 import { deleteExpiredSignOuts } from "../db/console-sign-outs";
@@ -62,6 +63,11 @@ export interface SweepReport {
 	auditSealed: number;
 	auditPruned: number;
 	/**
+	 * Records this sweep copied from the shards' audit outboxes into the trail (an entry already appended by its request
+	 * is not appended again), then deleted there.
+	 */
+	auditOutboxed: number;
+	/**
 	 * Databases, by binding name (`DB` is the control database), at least one step of whose sweep failed: each
 	 * failure is logged, what it left undone waits for the next sweep, and the other databases were swept.
 	 */
@@ -82,6 +88,11 @@ export const EXPORTS_EXPIRED_PER_SWEEP = 100;
 
 /** Audit entries older than AUDIT_RETENTION_DAYS deleted per sweep. */
 export const AUDIT_PRUNED_PER_SWEEP = 5000;
+
+/** Audit outbox records copied per round (one read of the shard, one batch of the control database, one delete). */
+export const OUTBOX_BATCH = 500;
+/** Rounds per shard per sweep: at most OUTBOX_BATCH × OUTBOX_ROUNDS records copied from each shard's outbox. */
+export const OUTBOX_ROUNDS = 10;
 
 /** The control database's binding, as the report and the log name it. */
 const CONTROL = "DB";
@@ -192,8 +203,38 @@ async function exportJobsOf(env: Env, jobIds: string[]): Promise<Map<string, Job
 }
 
 /**
+ * Each shard's audit outbox copied into the trail (src/db/audit-outbox.ts), oldest first, then deleted there: an
+ * action whose request could not append its entry (the control database failed after the shard's write) is recorded
+ * now, with its request's id; one whose request did is not recorded twice (the append's dedupe). Each failure is
+ * counted against the database that failed; what it left waits in the outbox for the next sweep.
+ */
+async function recordOutboxes(env: Env, nowMs: number, report: SweepReport): Promise<void> {
+	const now = new Date(nowMs).toISOString();
+	for (const { name } of config(env).shards) {
+		const shard = shardDatabase(env, name);
+		let after = 0;
+		for (let round = 0; round < OUTBOX_ROUNDS; round++) {
+			const read = await attempt(env, report, { database: name, step: "audit outbox" }, () => outboxRecords(shard, after, OUTBOX_BATCH));
+			const records = read?.value ?? [];
+			const last = records.at(-1);
+			if (!last) break;
+			const appended = await attempt(env, report, { database: CONTROL, step: "audit outbox" }, () =>
+				appendAudit(env.DB, records.map((record) => outboxedRecord(record, now))),
+			);
+			// The control database failed: every shard's records wait for the next sweep.
+			if (!appended) return;
+			if (!(await attempt(env, report, { database: name, step: "audit outbox" }, () => clearOutbox(shard, last.id)))) break;
+			report.auditOutboxed += records.length;
+			after = last.id;
+			if (records.length < OUTBOX_BATCH) break;
+		}
+	}
+}
+
+/**
  * SPEC §12's share of a sweep: each application's retention policy enforced (each on its own, so one shard down
- * leaves the others' go ahead), export objects no export needs deleted, and the audit trail sealed and pruned.
+ * leaves the others' go ahead), the shards' audit outboxes copied into the trail, export objects no export needs
+ * deleted, and the audit trail sealed and pruned.
  */
 async function sweepPrivacy(env: Env, nowMs: number, report: SweepReport): Promise<void> {
 	const requestId = `sweep-${crypto.randomUUID()}`;
@@ -204,6 +245,8 @@ async function sweepPrivacy(env: Env, nowMs: number, report: SweepReport): Promi
 		);
 		report.retentionErasures += enforced?.value.erasures.length ?? 0;
 	}
+	// After the policies, whose erasures' records are in the outboxes; before sealing, which then hashes them.
+	await recordOutboxes(env, nowMs, report);
 	const { exportRetentionMs, auditRetentionMs } = config(env);
 	const leftovers = await attempt(env, report, { database: "EXPORTS", step: "export leftovers" }, () =>
 		collectExportLeftovers(env, nowMs, { retentionMs: exportRetentionMs, youngMs: STALE_MS, jobsOf: (ids) => exportJobsOf(env, ids) }),
@@ -242,6 +285,7 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
 		retentionErasures: 0,
 		auditSealed: 0,
 		auditPruned: 0,
+		auditOutboxed: 0,
 		failedDatabases: [],
 	};
 	const databases: SweptDatabase[] = [

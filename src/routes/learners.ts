@@ -111,6 +111,11 @@ learnerRoutes.openapi(
 		const privileged = role === "owner" || role === "admin";
 		const hash = await learnerHash(c.env, appId, learnerId);
 		// The key's own response (a job's Location) names no learner: it outlives the erasure, so a retry replays it.
+		const requester = await emailHash(c.env, userEmail);
+		// The request's entry, naming the job the shard records (or the pending one it joins): its record goes into the
+		// shard's audit outbox with the acceptance, and is appended to the trail after (docs/privacy.md, "Audit trail").
+		const entry = (jobId: string) =>
+			auditRecord(c, "learner.erase", { applicationId: appId, learnerHash: hash, jobId, requester, suppress: suppress === "true" });
 		return idempotent(c, c.var.db, appId, null, null, async (keyed) => {
 			const pending = `FROM jobs WHERE app_id = ?3 AND learner_hash = ?4 AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running')`;
 			const acceptance = await acceptLearnerErasure(
@@ -123,6 +128,7 @@ learnerRoutes.openapi(
 					`?5 = 1 AND EXISTS (SELECT 1 ${pending})`,
 					[appId, hash, privileged ? 1 : 0],
 				),
+				entry(""),
 			);
 			if (acceptance.outcome === "forbidden") {
 				throw forbidden(ERASURE_PRIVILEGE);
@@ -130,16 +136,9 @@ learnerRoutes.openapi(
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 			// Sent again for a pending job too: harmless (the consumer is idempotent) and it repairs a lost send.
 			await dispatch(c.env, c.var.db, { type: "deleteAllLearnerData", jobId: acceptance.job.id });
-			// The shard has recorded the erasure; the realm's audit trail records the request (docs/privacy.md, "Audit trail").
-			await appendAfter(c, [
-				auditRecord(c, "learner.erase", {
-					applicationId: appId,
-					learnerHash: hash,
-					jobId: acceptance.job.id,
-					requester: await emailHash(c.env, userEmail),
-					suppress: suppress === "true",
-				}),
-			]);
+			// The shard has recorded the erasure and its audit record; the realm's audit trail records the request now (or,
+			// if this fails, the next sweep does).
+			await appendAfter(c, [entry(acceptance.job.id)]);
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},
@@ -172,8 +171,11 @@ learnerRoutes.openapi(
 		const learners = await Promise.all(
 			ids.map(async (learnerId) => ({ learnerId, learnerHash: await learnerHash(c.env, appId, learnerId) })),
 		);
+		const requester = await emailHash(c.env, userEmail);
 		return idempotent(c, c.var.db, appId, body, null, async (keyed) => {
 			const jobId = newJobId(appId);
+			// Its learners' HMACs are listed in job_members (and its receipt): the entry counts them.
+			const entry = () => auditRecord(c, "learners.erase", { applicationId: appId, jobId, learners: learners.length, requester, suppress: suppress === "true" });
 			const acceptance = await acceptBulkErasure(
 				c.var.db,
 				{
@@ -188,6 +190,7 @@ learnerRoutes.openapi(
 				c.var.config,
 				mayErase,
 				keyed?.({ status: 204, location: jobLocation(jobId), body: null }, "EXISTS (SELECT 1 FROM jobs WHERE id = ?3)", [jobId]),
+				entry(),
 			);
 			if (acceptance.outcome === "notFound") {
 				const { missing } = acceptance;
@@ -197,16 +200,7 @@ learnerRoutes.openapi(
 			}
 			if (acceptance.outcome === "forbidden") throw forbidden(ERASURE_PRIVILEGE);
 			await dispatch(c.env, c.var.db, { type: "deleteLearnersData", jobId: acceptance.job.id });
-			// Its learners' HMACs are listed in job_members (and its receipt): the entry counts them.
-			await appendAfter(c, [
-				auditRecord(c, "learners.erase", {
-					applicationId: appId,
-					jobId: acceptance.job.id,
-					learners: learners.length,
-					requester: await emailHash(c.env, userEmail),
-					suppress: suppress === "true",
-				}),
-			]);
+			await appendAfter(c, [entry()]);
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},
@@ -245,6 +239,9 @@ learnerRoutes.openapi(
 		const hash = await learnerHash(c.env, appId, learnerId);
 		// The export's objects live in the region of the shard holding the application now.
 		const region = c.var.config.shards.find((candidate) => candidate.name === shard)?.region ?? "default";
+		const requester = await emailHash(c.env, userEmail);
+		// As an erasure's: into the shard's audit outbox with the acceptance, then appended to the trail.
+		const entry = (jobId: string) => auditRecord(c, "learner.export", { applicationId: appId, learnerHash: hash, jobId, requester });
 		return idempotent(c, c.var.db, appId, null, learnerId, async (keyed) => {
 			const pending = `FROM jobs WHERE app_id = ?3 AND learner_hash = ?4 AND type = 'exportLearnerData' AND status IN ('queued', 'running')`;
 			const acceptance = await acceptLearnerExport(
@@ -257,6 +254,7 @@ learnerRoutes.openapi(
 					`?5 = 1 AND EXISTS (SELECT 1 ${pending})`,
 					[appId, hash, mayExport ? 1 : 0],
 				),
+				entry(""),
 			);
 			if (acceptance.outcome === "notFound") throw learnerNotFound(learnerId);
 			if (acceptance.outcome === "forbidden") throw forbidden(EXPORT_PRIVILEGE);
@@ -267,14 +265,7 @@ learnerRoutes.openapi(
 				throw exportLimitReached(appId, acceptance.limit, acceptance.oldest, c.var.config.exportRetentionMs, Date.now());
 			}
 			await dispatch(c.env, c.var.db, { type: "exportLearnerData", jobId: acceptance.job.id });
-			await appendAfter(c, [
-				auditRecord(c, "learner.export", {
-					applicationId: appId,
-					learnerHash: hash,
-					jobId: acceptance.job.id,
-					requester: await emailHash(c.env, userEmail),
-				}),
-			]);
+			await appendAfter(c, [entry(acceptance.job.id)]);
 			return c.body(null, 204, { Location: jobLocation(acceptance.job.id) });
 		});
 	},
@@ -299,10 +290,12 @@ learnerRoutes.openapi(
 		const { learnerId } = c.req.valid("param");
 		const { appId } = c.var.auth;
 		const hash = await learnerHash(c.env, appId, learnerId);
-		if (!(await liftSuppression(c.var.db, appId, hash, c.var.config))) {
+		// Its record goes into the shard's audit outbox with the lift, and is appended to the trail after.
+		const entry = () => auditRecord(c, "learner.suppression.lift", { applicationId: appId, learnerHash: hash });
+		if (!(await liftSuppression(c.var.db, appId, hash, c.var.config, entry()))) {
 			throw notFound(`Learner [${learnerId}] is not suppressed`);
 		}
-		await appendAfter(c, [auditRecord(c, "learner.suppression.lift", { applicationId: appId, learnerHash: hash })]);
+		await appendAfter(c, [entry()]);
 		return c.body(null, 204);
 	},
 );

@@ -6,11 +6,13 @@ import { emailHash } from "../../src/audit";
 import { findPlacement } from "../../src/db/applications";
 import { learnerHash } from "../../src/jobs/contract";
 import { type AuditEntry, auditHead, auditTrail, chainProblem } from "../support/audit";
-import { call } from "../support/client";
+import { BASE, call, fetchWithBindings } from "../support/client";
 import { expectMessage, jobIdOf } from "../support/expect";
+import { D1_ERRORS, faultyD1 } from "../support/faulty-d1";
 import { createApp, enrol, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
 import { acceptErasure, acceptExport, drain, sentDuring } from "../support/queue";
-import { SHARDS } from "../support/seed";
+import { SHARDS, shardOf } from "../support/seed";
+import { sweep } from "../../src/jobs/sweeper";
 import type { JobMessage } from "../../src/jobs/contract";
 
 /**
@@ -238,5 +240,136 @@ describe("the audit trail", () => {
 		expect(kept.head.seq).toBe((rest[0]?.seq ?? 0) - 1);
 		expect(await chainProblem(rest, await auditHead(), kept)).toBeNull();
 		expect(await chainProblem(rest, await auditHead())).toBe(`entry ${rest[0]?.seq} is at place 1`);
+	});
+});
+
+/** A control database whose next audit append fails with D1's "overloaded" error (which nothing retries). */
+function auditAppendFailingOnce(): D1Database {
+	let left = 1;
+	return faultyD1((d1Call) => {
+		if (left === 0 || !d1Call.sql.some((sql) => sql.includes("INSERT INTO audit_log"))) return null;
+		left--;
+		return { message: D1_ERRORS.overloaded, when: "before" };
+	});
+}
+
+/** `method path` as the application, with headers (and a JSON body), through `bindings`. */
+function request(method: string, path: string, auth: string, headers: Record<string, string>, body?: unknown): Request {
+	const sent = new Headers({ Authorization: auth, ...headers });
+	if (body !== undefined) sent.set("Content-Type", "application/json");
+	return new Request(`${BASE}${path}`, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** A sweep now, its job messages dropped (the jobs stay as they are). */
+const sweepNow = () => sentDuring(() => sweep(env, Date.now())).then(({ result }) => result);
+
+const entriesOf = async (action: string, match: (target: AuditEntry["target"]) => boolean) =>
+	(await auditTrail(`?action=${action}`)).filter((entry) => match(entry.target));
+
+describe("an action written on a shard whose audit append failed", () => {
+	// Each is answered 503 after the shard recorded it; the retry with the same Idempotency-Key replays the recorded
+	// answer without doing (or auditing) anything: the shard's audit outbox holds the record, and the sweep appends it.
+	const keyed = [
+		{ name: "an erasure", action: "learner.erase", path: (learner: string, email: string) => `/learner/${learner}/delete-information?userEmail=${encodeURIComponent(email)}` },
+		{ name: "a bulk erasure", action: "learners.erase", path: (_: string, email: string) => `/learners/delete-information?userEmail=${encodeURIComponent(email)}`, bulk: true },
+		{ name: "an export", action: "learner.export", path: (learner: string, email: string) => `/learner/${learner}/export?userEmail=${encodeURIComponent(email)}` },
+	];
+	for (const { name, action, path, bulk } of keyed) {
+		it(`records ${name} retried with its Idempotency-Key at the next sweep, once, with the first request's id`, async () => {
+			const app = await createApp();
+			const learnerId = uniqueValue("unrecorded");
+			await enrol(app, learnerId);
+			const admin = await realmUser("admin");
+			const headers = { "Idempotency-Key": uniqueValue("key") };
+			const body = bulk ? { ids: [learnerId] } : undefined;
+			const { result: first } = await sentDuring(() => fetchWithBindings(request("POST", path(learnerId, admin), app.auth, headers, body), { DB: auditAppendFailingOnce() }));
+			expect(first.status).toBe(503);
+			const { result: retry } = await sentDuring(() => fetchWithBindings(request("POST", path(learnerId, admin), app.auth, headers, body), {}));
+			expect([retry.status, retry.headers.get("Idempotent-Replayed")]).toEqual([204, "true"]);
+			const jobId = jobIdOf(retry);
+			expect(await entriesOf(action, (target) => target.jobId === jobId)).toEqual([]);
+			const swept = new Date().toISOString();
+			const report = await sweepNow();
+			await sweepNow();
+			const recorded = await entriesOf(action, (target) => target.jobId === jobId);
+			expect(recorded.map((entry) => [entry.actor, entry.requestId])).toEqual([[`application:${app.appId}`, first.headers.get("X-Request-Id")]]);
+			expect(recorded[0]?.target).toMatchObject({ applicationId: app.appId, requester: await emailHash(env, admin) });
+			// Its time is when it was recorded (by the sweep), never before the action.
+			expect((recorded[0]?.at ?? "") >= swept).toBe(true);
+			expect(report.failedDatabases).toEqual([]);
+		});
+	}
+
+	it("records a suppression lift whose append failed at the next sweep, though asking again finds nothing to lift", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("lifted");
+		await enrol(app, learnerId);
+		const admin = await realmUser("admin");
+		const { result: erased, sent } = await sentDuring(() =>
+			call("POST", `/learner/${learnerId}/delete-information?userEmail=${encodeURIComponent(admin)}&suppress=true`, { auth: app.auth }),
+		);
+		expect(erased.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		const path = `/learner/${learnerId}/suppression`;
+		const first = await fetchWithBindings(request("DELETE", path, app.auth, {}), { DB: auditAppendFailingOnce() });
+		expect(first.status).toBe(503);
+		expect(await expectMessage(await call("DELETE", path, { auth: app.auth }), 404)).toBe(`Learner [${learnerId}] is not suppressed`);
+		const hash = await learnerHash(env, app.appId, learnerId);
+		await sweepNow();
+		await sweepNow();
+		const recorded = await entriesOf("learner.suppression.lift", (target) => target.learnerHash === hash);
+		expect(recorded.map((entry) => [entry.actor, entry.requestId, entry.target])).toEqual([
+			[`application:${app.appId}`, first.headers.get("X-Request-Id"), { applicationId: app.appId, learnerHash: hash }],
+		]);
+	});
+
+	it("records an action once when both its request and the sweep append it, and empties the outbox", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("twice");
+		await enrol(app, learnerId);
+		const erasure = await acceptErasure(app, learnerId, await realmUser("admin"));
+		const before = await entriesOf("learner.erase", (target) => target.jobId === erasure.jobId);
+		expect(before).toHaveLength(1);
+		const shard = await shardOf(app.appId);
+		const outboxed = async () => (await shard.prepare("SELECT count(*) AS n FROM audit_outbox WHERE target LIKE ?1").bind(`%${erasure.jobId}%`).first<{ n: number }>())?.n;
+		expect(await outboxed()).toBe(1);
+		await sweepNow();
+		expect(await entriesOf("learner.erase", (target) => target.jobId === erasure.jobId)).toEqual(before);
+		expect(await outboxed()).toBe(0);
+	});
+
+	it("records each request that joins a pending erasure as its own entry naming the same job; a refused one leaves none", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("joined");
+		await enrol(app, learnerId);
+		const [admin, member] = [await realmUser("admin"), await realmUser("member")];
+		const erase = (email: string) => call("POST", `/learner/${learnerId}/delete-information?userEmail=${encodeURIComponent(email)}`, { auth: app.auth });
+		const { result: answers } = await sentDuring(async () => [await erase(admin), await erase(admin), await erase(member)]);
+		expect(answers.map((answer) => answer.status)).toEqual([204, 204, 403]);
+		const jobId = jobIdOf(answers[0] as Response);
+		expect(jobIdOf(answers[1] as Response)).toBe(jobId);
+		await sweepNow();
+		const recorded = await entriesOf("learner.erase", (target) => target.applicationId === app.appId);
+		expect(recorded.map((entry) => [entry.target.jobId, entry.requestId])).toEqual(
+			answers.slice(0, 2).map((answer) => [jobId, answer.headers.get("X-Request-Id")]),
+		);
+	});
+
+	it("counts a failure to append the outboxes against the control database, and appends them at the sweep after", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("control-down");
+		await enrol(app, learnerId);
+		const admin = await realmUser("admin");
+		const first = await fetchWithBindings(request("POST", `/learner/${learnerId}/export?userEmail=${encodeURIComponent(admin)}`, app.auth, {}), {
+			DB: auditAppendFailingOnce(),
+		});
+		expect(first.status).toBe(503);
+		const failing = faultyD1((d1Call) => (d1Call.sql.some((sql) => sql.includes("INSERT INTO audit_log")) ? { message: D1_ERRORS.overloaded, when: "before" } : null));
+		const { result: report } = await sentDuring(() => sweep({ ...env, DB: failing }, Date.now()));
+		expect(report.failedDatabases).toEqual(["DB"]);
+		const hash = await learnerHash(env, app.appId, learnerId);
+		expect(await entriesOf("learner.export", (target) => target.learnerHash === hash)).toEqual([]);
+		await sweepNow();
+		expect((await entriesOf("learner.export", (target) => target.learnerHash === hash)).map((entry) => entry.requestId)).toEqual([first.headers.get("X-Request-Id")]);
 	});
 });

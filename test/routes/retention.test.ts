@@ -6,9 +6,12 @@ import { learnerHash } from "../../src/jobs/contract";
 import { RETENTION_APPLICATIONS_PER_SWEEP, enforcePolicy, policiesThisSweep } from "../../src/jobs/retention";
 import { findPlacement } from "../../src/db/applications";
 import { acceptRetentionErasures } from "../../src/db/retention";
+import { sweep } from "../../src/jobs/sweeper";
+import { auditTrail } from "../support/audit";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
-import { expectMessage, getJob } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, putTags, type TestApp, uniqueValue } from "../support/fixtures";
+import { D1_ERRORS, faultyD1 } from "../support/faulty-d1";
+import { expectMessage, getJob, jobIdOf } from "../support/expect";
+import { createApp, enrol, MANAGEMENT, putTags, realmUser, type TestApp, uniqueValue } from "../support/fixtures";
 import { acceptUpdate, drain, sentDuring } from "../support/queue";
 import { RecordingDb, recordingDatabases } from "../support/recording";
 import { DEFAULT_LIMITS, SHARDS, shardOf } from "../support/seed";
@@ -117,12 +120,19 @@ describe("the retention sweep", () => {
 		// The learner may be registered again: a policy's erasure does not suppress.
 		await enrol(app, inactive);
 		// Recorded in the audit trail, by the policy.
-		const audit = (await (await call("GET", "/appManagement/audit?action=learner.erase", { auth: MANAGEMENT })).json()) as {
-			entries: { actor: string; target: Record<string, unknown> }[];
-		};
-		expect(audit.entries.filter((entry) => entry.target.jobId === jobId)).toEqual([
-			expect.objectContaining({ actor: "retention-policy", target: { applicationId: app.appId, jobId, learnerHash: await learnerHash(env, app.appId, inactive), learnerInactiveDays: 30 } }),
+		// An erasure's entry (the fields a requested erasure's has), requested by the policy, as its receipt says.
+		const requested = await call("POST", `/learner/${active}/delete-information?userEmail=${encodeURIComponent(await realmUser("admin"))}`, { auth: app.auth });
+		expect(requested.status).toBe(204);
+		const entries = (await auditTrail("?action=learner.erase")).filter((entry) => entry.target.applicationId === app.appId);
+		expect(entries.map((entry) => [entry.actor, entry.target])).toEqual([
+			[
+				"retention-policy",
+				{ applicationId: app.appId, jobId, learnerHash: await learnerHash(env, app.appId, inactive), learnerInactiveDays: 30, requester: "retention-policy", suppress: false },
+			],
+			[`application:${app.appId}`, expect.objectContaining({ jobId: jobIdOf(requested), suppress: false })],
 		]);
+		const fields = (target: Record<string, unknown> | undefined) => Object.keys(target ?? {}).filter((key) => key !== "learnerInactiveDays").sort();
+		expect(fields(entries[0]?.target)).toEqual(fields(entries[1]?.target));
 	});
 
 	it("spares a learner written to after the sweep found it inactive: the acceptance checks its last write again", async () => {
@@ -140,6 +150,7 @@ describe("the retention sweep", () => {
 			cutoff,
 			new Date().toISOString(),
 			DEFAULT_LIMITS,
+			{ requestId: "sweep-test", learnerInactiveDays: 30 },
 		);
 		expect(recorded).toEqual([]);
 	});
@@ -154,6 +165,63 @@ describe("the retention sweep", () => {
 			expect(taken.length).toBeLessThanOrEqual(sweeps * RETENTION_APPLICATIONS_PER_SWEEP);
 			expect(new Set(taken.map((policy) => policy.appId)).size).toBe(count);
 		}
+	});
+
+	it("records an erasure whose audit append failed at the next sweep, once, the failure counted against the control database", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("unrecorded");
+		await enrol(app, learnerId);
+		await setPolicy(app, 30);
+		await age(app, learnerId, 31);
+		const shard = (await findPlacement(env.DB, app.appId))?.shard;
+		const failing = faultyD1((d1Call) => (d1Call.sql.some((sql) => sql.includes("INSERT INTO audit_log")) ? { message: D1_ERRORS.overloaded, when: "before" } : null));
+		const { result: first, sent } = await sentDuring(() => sweep({ ...env, DB: failing }, Date.now()));
+		const jobId = sent.map((message) => message.body as JobMessage).find((message) => message.jobId.startsWith(`${app.appId}.`))?.jobId ?? "";
+		expect(first.failedDatabases).toContain("DB");
+		expect(first.failedDatabases).not.toContain(shard);
+		const recorded = async () => (await auditTrail("?action=learner.erase")).filter((entry) => entry.target.jobId === jobId);
+		expect(await recorded()).toEqual([]);
+		await sweepNow();
+		await sweepNow();
+		expect((await recorded()).map((entry) => [entry.actor, entry.requestId.startsWith("sweep-")])).toEqual([["retention-policy", true]]);
+	});
+
+	it("reaches the inactive learners behind 100 longer inactive ones whose erasures are still pending (a queue backlog)", async () => {
+		const app = await createApp();
+		const shard = await shardOf(app.appId);
+		const ids = Array.from({ length: 101 }, (_, i) => `backlog-${String(i).padStart(3, "0")}-${crypto.randomUUID()}`);
+		const now = new Date().toISOString();
+		await shard
+			.prepare(
+				`INSERT INTO registrations (app_id, id, course_id, learner_id, xapi_registration_id, created_at, updated_at)
+				 SELECT ?1, 'reg-' || value, 'c', value, lower(hex(randomblob(16))), ?3, ?3 FROM json_each(?2)`,
+			)
+			.bind(app.appId, JSON.stringify(ids), now)
+			.run();
+		// The first 100 inactive for 200 days, the last for 100.
+		await shard
+			.prepare("INSERT INTO learner_activity (app_id, learner_id, last_write_at) SELECT ?1, value, CASE WHEN key < 100 THEN ?3 ELSE ?4 END FROM json_each(?2)")
+			.bind(app.appId, JSON.stringify(ids), new Date(Date.now() - 200 * DAY).toISOString(), new Date(Date.now() - 100 * DAY).toISOString())
+			.run();
+		await shard
+			.prepare("UPDATE app_storage SET row_quota = 5000000, stored_rows = stored_rows + 101, registrations = registrations + 101, learners = learners + 101 WHERE app_id = ?1")
+			.bind(app.appId)
+			.run();
+		await setPolicy(app, 30);
+		// Each sweep's messages are never delivered: its erasures stay queued.
+		const erased = async () => {
+			const { results } = await shard
+				.prepare("SELECT learner_hash FROM jobs WHERE app_id = ?1 AND type = 'deleteAllLearnerData'")
+				.bind(app.appId)
+				.all<{ learner_hash: string }>();
+			return results.map((row) => row.learner_hash);
+		};
+		await sentDuring(() => sweep(env, Date.now()));
+		expect(await erased()).toHaveLength(100);
+		await sentDuring(() => sweep(env, Date.now()));
+		const after = await erased();
+		expect(after).toHaveLength(101);
+		expect(after).toContain(await learnerHash(env, app.appId, ids[100] ?? ""));
 	});
 
 	it("leaves an application without a policy alone, however long its learners have been inactive", async () => {
