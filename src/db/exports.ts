@@ -48,16 +48,32 @@ const LEARNER_EXISTS = "EXISTS (SELECT 1 FROM registrations r WHERE r.app_id = ?
 const HELD = `type = 'exportLearnerData' AND json_extract(payload, '$.purged') IS NULL
   AND (status IN ('queued', 'running') OR (status = 'completed' AND error IS NULL))`;
 
-/** The application's (?1) exports held, counted up to the limit (?9): at most that many index rows read. */
-const HELD_COUNT = `(SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ?1 AND ${HELD} LIMIT ?9))`;
+/**
+ * Those of the application (`app`) held now, the retention's cutoff being `cutoff`: unfinished (no completion yet), or
+ * completed after the cutoff. One completed before it has expired (its download is gone) though the sweeper may not
+ * have deleted its objects yet: it holds no place. Two ranges of jobs_exports_held, neither reading the expired ones.
+ */
+const HELD_NOW = (app: string, cutoff: string, limit: string) =>
+	`((SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ${app} AND ${HELD} AND completed_at IS NULL LIMIT ${limit}))
+	 + (SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ${app} AND ${HELD} AND completed_at > ${cutoff} LIMIT ${limit})))`;
 
-/** The oldest completion among them: its retention's end is when one of them goes. */
-const HELD_OLDEST = `(SELECT min(completed_at) FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ?1 AND ${HELD})`;
+/** The oldest completion among those held: its retention's end is when one of them goes. */
+const HELD_OLDEST_OF = (app: string, cutoff: string) =>
+	`(SELECT min(completed_at) FROM jobs INDEXED BY jobs_exports_held WHERE app_id = ${app} AND ${HELD} AND completed_at > ${cutoff})`;
+
+/** The application's (?1) exports held, counted up to the limit (?9) in each range; ?10 the retention's cutoff. */
+const HELD_COUNT = HELD_NOW("?1", "?10", "?9");
+const HELD_OLDEST = HELD_OLDEST_OF("?1", "?10");
+
+/** When exports completed before now expired: `retentionMs` before it. */
+export const retentionCutoff = (nowMs: number, retentionMs: number) => new Date(nowMs - retentionMs).toISOString();
 
 /** The limits an export's acceptance weighs: the write guard's, and how many exports an application may hold. */
 export interface ExportLimits extends WriteLimits {
 	/** APP_EXPORT_LIMIT (src/config.ts). */
 	exportLimit: number;
+	/** EXPORT_RETENTION_DAYS in ms: an export completed longer ago has expired and holds no place. */
+	exportRetentionMs: number;
 }
 const PENDING = (type: string) => `SELECT * FROM jobs WHERE app_id = ?1 AND learner_hash = ?3 AND type = '${type}'
   AND status IN ('queued', 'running') ORDER BY seq DESC LIMIT 1`;
@@ -90,7 +106,8 @@ export async function acceptLearnerExport(
 	keyed?: KeyedBatch,
 	audit?: AuditRecord,
 ): Promise<ExportAcceptance> {
-	// ?1 app, ?2 learner, ?3 hash, ?4 job, ?5 requester, ?6 now, ?7 privileged, ?8 payload, ?9 the export limit
+	// ?1 app, ?2 learner, ?3 hash, ?4 job, ?5 requester, ?6 now, ?7 privileged, ?8 payload, ?9 the export limit,
+	// ?10 the retention's cutoff
 	const plan: ExportPlan = { region: job.region, phase: "registrations", parts: 0 };
 	const params = [
 		job.appId,
@@ -102,6 +119,7 @@ export async function acceptLearnerExport(
 		requesterMayExport ? 1 : 0,
 		JSON.stringify(plan),
 		limits.exportLimit,
+		retentionCutoff(Date.parse(job.createdAt), limits.exportRetentionMs),
 	];
 	const statement = (sql: string) => prepareWith(db, sql, params);
 	const [, , , state] = await retryTransient(() =>
@@ -156,24 +174,30 @@ export async function exportRoom(
 	db: Db,
 	apps: { appId: string; learnerHash: string }[],
 	limit: number,
-): Promise<Map<string, { held: number; pending: boolean; oldest: string | null }>> {
+	cutoff: string,
+): Promise<Map<string, { held: number; pending: boolean; erasing: boolean; oldest: string | null }>> {
 	if (apps.length === 0) return new Map();
+	const app = "json_extract(a.value, '$.appId')";
+	const pendingOf = (type: string) =>
+		`EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_learner WHERE app_id = ${app}
+		   AND learner_hash = json_extract(a.value, '$.learnerHash') AND type = '${type}' AND status IN ('queued', 'running'))`;
 	const { results } = await retryTransient(() =>
 		db
 			.prepare(
-				`SELECT json_extract(a.value, '$.appId') AS app_id,
-				   (SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_exports_held
-				      WHERE app_id = json_extract(a.value, '$.appId') AND ${HELD} LIMIT ?2)) AS held,
-				   (SELECT min(completed_at) FROM jobs INDEXED BY jobs_exports_held WHERE app_id = json_extract(a.value, '$.appId') AND ${HELD}) AS oldest,
-				   EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_learner WHERE app_id = json_extract(a.value, '$.appId')
-				      AND learner_hash = json_extract(a.value, '$.learnerHash') AND type = 'exportLearnerData' AND status IN ('queued', 'running')) AS pending
+				`SELECT ${app} AS app_id, ${HELD_NOW(app, "?3", "?2")} AS held, ${HELD_OLDEST_OF(app, "?3")} AS oldest,
+				   ${pendingOf("exportLearnerData")} AS pending, ${pendingOf("deleteAllLearnerData")} AS erasing
 				 FROM json_each(?1) a`,
 			)
-			.bind(JSON.stringify(apps), limit)
-			.all<{ app_id: string; held: number; oldest: string | null; pending: number }>(),
+			.bind(JSON.stringify(apps), limit, cutoff)
+			.all<{ app_id: string; held: number; oldest: string | null; pending: number; erasing: number }>(),
 	);
-	return new Map(results.map((row) => [row.app_id, { held: row.held, pending: Boolean(row.pending), oldest: row.oldest }]));
+	return new Map(
+		results.map((row) => [row.app_id, { held: row.held, pending: Boolean(row.pending), erasing: Boolean(row.erasing), oldest: row.oldest }]),
+	);
 }
+
+/** The application (?1) is live: an export's reads find nothing once its deletion was accepted, so nothing goes to R2. */
+const LIVE_APP = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND deleted_at IS NOT NULL)";
 
 /** A registration as an export's part holds it: what the API shows, and each learner field's version. */
 export interface ExportedRegistration {
@@ -210,7 +234,8 @@ interface RegistrationRow {
 
 /**
  * The learner's next registrations after `after` (pk order) with their tags: as many as fit in `bounds.rows` rows
- * with their tags (at least one, at most `bounds.registrations`), as an erasure's chunk is sized. One statement: the
+ * with their tags (at least one, at most `bounds.registrations`), as an erasure's chunk is sized; none once the
+ * application's deletion was accepted. One statement: the
  * learner's index range, then each registration's row and its tags' range.
  */
 export async function exportRegistrations(
@@ -224,7 +249,7 @@ export async function exportRegistrations(
 			.prepare(
 				`WITH chunk(pk) AS (SELECT pk FROM (
 				   SELECT pk, tag_count, sum(1 + tag_count) OVER (ORDER BY pk) AS rows_through
-				   FROM (SELECT pk, tag_count FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?3 ORDER BY pk LIMIT ?4))
+				   FROM (SELECT pk, tag_count FROM registrations WHERE app_id = ?1 AND learner_id = ?2 AND pk > ?3 AND ${LIVE_APP} ORDER BY pk LIMIT ?4))
 				 WHERE rows_through <= ?5 OR rows_through = 1 + tag_count)
 				 SELECT r.pk, r.id, r.course_id, r.instance, r.xapi_registration_id, r.created_at, r.updated_at, r.learner_id,
 				   r.learner_email, r.learner_first_name, r.learner_last_name, r.email_seq, r.first_name_seq, r.last_name_seq,
@@ -258,13 +283,16 @@ export type ExportedJob = {
 	completedDate?: string;
 };
 
-/** Up to `limit` of the application's jobs naming the learner by its HMAC, after job id `after`, in id order. */
+/**
+ * Up to `limit` of the application's jobs naming the learner by its HMAC, after job id `after`, in id order; none
+ * once the application's deletion was accepted.
+ */
 export async function exportJobs(db: Db, appId: string, learnerHash: string, after: string, limit: number): Promise<ExportedJob[]> {
 	const { results } = await retryTransient(() =>
 		db
 			.prepare(
 				`SELECT id, type, status, created_at, completed_at FROM jobs INDEXED BY jobs_by_learner_id
-				 WHERE app_id = ?1 AND learner_hash = ?2 AND id > ?3 ORDER BY id LIMIT ?4`,
+				 WHERE app_id = ?1 AND learner_hash = ?2 AND id > ?3 AND ${LIVE_APP} ORDER BY id LIMIT ?4`,
 			)
 			.bind(appId, learnerHash, after, limit)
 			.all<{ id: string; type: string; status: JobStatus; created_at: string; completed_at: string | null }>(),
@@ -299,6 +327,23 @@ export async function exportLearnerState(
 	};
 }
 
+/**
+ * Whether an application's completed exports of a learner (by HMAC) are withdrawn: an erasure of the learner is
+ * pending there (it will delete them), or the application's deletion was accepted. One statement: a probe of
+ * jobs_by_learner (app, HMAC, type, status) and the application's app_storage row.
+ */
+export async function exportWithdrawn(db: Db, appId: string, learnerHash: string): Promise<boolean> {
+	const row = await db
+		.prepare(
+			`SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_learner WHERE app_id = ?1 AND learner_hash = ?2
+			     AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running'))
+			   OR EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?1 AND deleted_at IS NOT NULL) AS withdrawn`,
+		)
+		.bind(appId, learnerHash)
+		.first<{ withdrawn: number }>();
+	return Boolean(row?.withdrawn);
+}
+
 /** What a claimed chunk of an export did. */
 export interface ExportStep {
 	/** The plan after the chunk. */
@@ -320,11 +365,23 @@ export interface ExportClaim {
 	abandoned: boolean;
 	/** The application is frozen for a move: nothing was claimed; try again shortly. */
 	frozen: boolean;
+	/**
+	 * The application's deletion was accepted: nothing was claimed, and nothing of the export may stay (its deletion
+	 * removes the job with the rest).
+	 */
+	deleted: boolean;
 	/** The application may have a webhook (app_storage.webhook_hint): the job's end has an event to look at. */
 	announce: boolean;
 }
 
-const NOT_FROZEN = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?2 AND frozen_at IS NOT NULL AND deleted_at IS NULL)";
+/**
+ * The application (?2) takes the export's chunks: not frozen for a move, and its deletion not accepted (SPEC §11:
+ * nothing is written into an application after that, the export's objects included).
+ */
+const CLAIMABLE = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?2 AND (frozen_at IS NOT NULL OR deleted_at IS NOT NULL))";
+
+/** The application (?2) is live: its deletion was not accepted. */
+const LIVE = "NOT EXISTS (SELECT 1 FROM app_storage WHERE app_id = ?2 AND deleted_at IS NOT NULL)";
 
 /** What an erasure's chunk writes on the learner's exports it cancels, and what an export writes cancelling itself. */
 export const EXPORT_CANCELLED = "Cancelled: the learner's data was erased";
@@ -352,25 +409,26 @@ export async function claimExportStep(db: Db, job: Job, lease: string, step: Exp
 	// ?1 job, ?2 app, ?3 lease, ?4 now, ?5 position, ?6 plan, ?7 registrations, ?8 cursor read, ?9 learner HMAC
 	const params = [job.id, job.appId, lease, now, step.position, JSON.stringify(step.plan), step.registrations, job.cursor, job.learnerHash];
 	const [, , outcome] = await db.batch([
-		prepareWith(db, CANCEL_IF_ERASING(`cursor = ?8 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`), params),
+		prepareWith(db, CANCEL_IF_ERASING(`cursor = ?8 AND status IN ('queued', 'running') AND ${CLAIMABLE}`), params),
 		prepareWith(
 			db,
 			`UPDATE jobs SET cursor = cursor + 1, lease = ?3, status = 'running', started_at = coalesce(started_at, ?4), touched_at = ?4,
 			   resends = 0, position = ?5, payload = ?6, registrations_affected = registrations_affected + ?7
-			 WHERE id = ?1 AND cursor = ?8 AND status IN ('queued', 'running') AND ${NOT_FROZEN}`,
+			 WHERE id = ?1 AND cursor = ?8 AND status IN ('queued', 'running') AND ${CLAIMABLE}`,
 			params,
 		),
 		prepareWith(
 			db,
 			`SELECT status, error IS NOT NULL AS ended_without_document, lease = ?3 AS claimed,
 			   (SELECT frozen_at IS NOT NULL AND deleted_at IS NULL FROM app_storage WHERE app_id = ?2) AS frozen,
+			   (SELECT deleted_at IS NOT NULL FROM app_storage WHERE app_id = ?2) AS deleted,
 			   (SELECT webhook_hint FROM app_storage WHERE app_id = ?2) AS webhook_hint
 			 FROM jobs WHERE id = ?1`,
 			params,
 		),
 	]);
 	const row = outcome?.results[0] as
-		| { status: string; ended_without_document: number; claimed: number; frozen: number | null; webhook_hint: number | null }
+		| { status: string; ended_without_document: number; claimed: number; frozen: number | null; deleted: number | null; webhook_hint: number | null }
 		| undefined;
 	const status = row?.status ?? null;
 	return {
@@ -378,28 +436,31 @@ export async function claimExportStep(db: Db, job: Job, lease: string, step: Exp
 		status,
 		abandoned: status === "failed" || (status === "completed" && Boolean(row?.ended_without_document)),
 		frozen: !row?.claimed && Boolean(row?.frozen),
+		deleted: !row?.claimed && Boolean(row?.deleted),
 		announce: row?.webhook_hint !== 0,
 	};
 }
 
 /**
  * Completes an export under the lease its final chunk claimed, dropping the learner's id: from here on the job names
- * the learner by HMAC only, and its document is in R2. False when the lease was lost (another delivery took the
- * chunk over, or an erasure cancelled the job), or when an erasure of the learner is pending: then it cancels the
- * export instead, in the same transaction.
+ * the learner by HMAC only, and its document is in R2. Not completed when the lease was lost (another delivery took
+ * the chunk over, or an erasure cancelled the job), when an erasure of the learner is pending (then it cancels the
+ * export instead, in the same transaction), or when the application's deletion was accepted (`deleted`: then nothing
+ * of the export may stay).
  */
-export async function completeExport(db: Db, job: Job, lease: string, now: string): Promise<boolean> {
+export async function completeExport(db: Db, job: Job, lease: string, now: string): Promise<{ completed: boolean; deleted: boolean }> {
 	// ?1 job, ?2 app, ?3 lease, ?4 now, ?5 cursor claimed, ?9 learner HMAC
 	const params = [job.id, job.appId, lease, now, job.cursor + 1, null, null, null, job.learnerHash];
-	const underLease = `lease = ?3 AND cursor = ?5 AND status = 'running' AND ${NOT_MOVING("jobs.app_id")}`;
+	const underLease = `lease = ?3 AND cursor = ?5 AND status = 'running' AND ${NOT_MOVING("jobs.app_id")} AND ${LIVE}`;
 	// An erasure of the learner accepted while the document was being made: cancelled, not completed.
-	const [, , completed] = await db.batch([
+	const [, , completed, application] = await db.batch([
 		prepareWith(db, CANCEL_IF_ERASING(underLease), params),
 		prepareWith(db, `UPDATE jobs SET status = 'completed', completed_at = ?4, learner_id = NULL, error = NULL, touched_at = ?4 WHERE id = ?1 AND ${underLease}`, params),
 		// Completed under this lease: a repeat after a lost reply (retryTransient) finds the completion its first attempt made.
 		prepareWith(db, "SELECT 1 FROM jobs WHERE id = ?1 AND lease = ?3 AND cursor = ?5 AND status = 'completed' AND error IS NULL", params),
+		prepareWith(db, "SELECT 1 FROM app_storage WHERE app_id = ?2 AND deleted_at IS NOT NULL", params),
 	]);
-	return (completed?.results.length ?? 0) > 0;
+	return { completed: (completed?.results.length ?? 0) > 0, deleted: (application?.results.length ?? 0) > 0 };
 }
 
 /** Fails an export whose document cannot be made (too large to sign as one), under its lease, dropping the learner id. */
@@ -477,6 +538,8 @@ export interface RealmExportChild {
 export interface RealmExportPlan {
 	holders: string[];
 	children?: RealmExportChild[];
+	/** Applications where an erasure of the learner was pending when asked: the realm's document cannot be made. */
+	erasing?: string[];
 }
 
 export const realmExportPlan = (job: Pick<Job, "payload">): RealmExportPlan => ({

@@ -1,9 +1,10 @@
 import { deferJob, jobHome, markJobFailed, recordJobAttemptError } from "../db/jobs";
 import { type Db, nowIso } from "../db/types";
+import type { DataRegion } from "../shards";
 import { log } from "../log";
 import { type JobMessage, JobMessageSchema, enqueue } from "./contract";
 import { runMove } from "./move";
-import { jobDatabase } from "./job-database";
+import { jobDatabase, jobPlacement } from "./job-database";
 import { runRealmErasure } from "./realm-erasure";
 import { runExport } from "./export";
 import { runRealmExport } from "./realm-export";
@@ -21,9 +22,9 @@ const describe = (error: unknown) =>
 export const FROZEN_WAIT_SECONDS = 5;
 
 /** Runs one message's share of its job; what remains to do. */
-async function runMessage(env: Env, db: Db, job: JobMessage): Promise<RunOutcome> {
+async function runMessage(env: Env, db: Db, job: JobMessage, region: DataRegion): Promise<RunOutcome> {
 	if (job.type === "exportLearnerData") {
-		if (jobHome(job.jobId) !== "control") return runExport(env, db, job.jobId);
+		if (jobHome(job.jobId) !== "control") return runExport(env, db, job.jobId, { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage, region });
 		const outcome = await runRealmExport(env, db, job.jobId);
 		if (typeof outcome === "string") return outcome;
 		await enqueue(env, job, outcome.waitSeconds);
@@ -51,13 +52,14 @@ async function handleJobs(batch: MessageBatch, env: Env): Promise<void> {
 		const job = parsed.data;
 		let db: Db | null = null;
 		try {
-			db = await jobDatabase(env, job.jobId);
-			if (!db) {
+			const placed = await jobPlacement(env, job.jobId);
+			db = placed?.db ?? null;
+			if (!placed || !db) {
 				log(env, "warn", { msg: "job of an unknown application dropped", messageId: message.id, type: job.type });
 				message.ack();
 				continue;
 			}
-			const outcome = await runMessage(env, db, job);
+			const outcome = await runMessage(env, db, job, placed.region);
 			if (outcome === "continue") await enqueue(env, job);
 			if (outcome === "wait") await enqueue(env, job, FROZEN_WAIT_SECONDS);
 			// A job that ended where its application may have a webhook; realm jobs' ends are looked at every time.

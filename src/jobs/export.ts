@@ -210,7 +210,24 @@ async function gather(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	// found one pending) or failed, nothing will ever read what it gathered; completed by another delivery, this part
 	// is not one of its own.
 	if (claim.abandoned) await deleteExportObjects(env, { jobId: job.id, region: plan.region });
+	// Refused because the application's deletion was accepted (since this chunk read): nothing of it may stay.
+	else if (claim.deleted) await deleteExportObjects(env, { jobId: job.id, region: null });
 	else if (!claim.claimed && part && claim.status !== "queued" && claim.status !== "running") await bucket.delete(key);
+	return claim;
+}
+
+/**
+ * The application's region is no longer the one the export was gathering in (it moved to a shard of another region
+ * before the export ended): what it wrote in the old region's bucket is deleted, then a claim starts the gathering
+ * over in the new region, from the first registration, so that no part of it stays in, or is read from, the wrong
+ * region. The claim is the chunk's; refused, the next attempt finds the same and does the same.
+ */
+async function regather(env: Env, db: Db, job: Job, plan: ExportPlan, region: "default" | "eu"): Promise<ExportClaim> {
+	await deleteExportObjects(env, { jobId: job.id, region: plan.region });
+	const lease = crypto.randomUUID();
+	const step = { plan: { region, phase: "registrations" as const, parts: 0 }, position: 0, registrations: -job.registrationsAffected };
+	const claim = await retryTransient(() => claimExportStep(db, job, lease, step, nowIso()));
+	if (claim.abandoned || claim.deleted) await deleteExportObjects(env, { jobId: job.id, region: null });
 	return claim;
 }
 
@@ -231,6 +248,7 @@ async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 	const lease = crypto.randomUUID();
 	const claim = await retryTransient(() => claimExportStep(db, job, lease, { plan, position: job.position, registrations: 0 }, nowIso()));
 	if (claim.abandoned) await deleteExportObjects(env, { jobId: job.id, region: plan.region });
+	else if (claim.deleted) await deleteExportObjects(env, { jobId: job.id, region: null });
 	if (!claim.claimed) return claim.frozen ? "wait" : ended(claim);
 	const bucket = exportBucket(env, plan.region);
 	const key = documentKey(job.id);
@@ -259,7 +277,13 @@ async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 		bucket,
 		parts.map((object) => object.key),
 	);
-	if (await retryTransient(() => completeExport(db, job, lease, nowIso()))) return claim.announce ? "ended" : "done";
+	const completion = await retryTransient(() => completeExport(db, job, lease, nowIso()));
+	if (completion.completed) return claim.announce ? "ended" : "done";
+	// The application's deletion was accepted while the document was made: it is not completed, and nothing of it stays.
+	if (completion.deleted) {
+		await deleteExportObjects(env, { jobId: job.id, region: null });
+		return "done";
+	}
 	// Not completed under this claim: cancelled by an erasure meanwhile (then nothing it wrote may stay), taken over by
 	// another delivery (which completes it), or frozen for a move (the next attempt completes it where it lands).
 	const now = await retryTransient(() => getJobById(db, job.id));
@@ -273,12 +297,13 @@ async function finish(env: Env, db: Db, job: Job & { learnerId: string; learnerH
 /**
  * Runs up to `chunks` chunks of the export: "continue" when more remain, "ended" once it completed (its event to
  * look at), "wait" while its application is frozen for a move, "done" when there is nothing for this message to do.
+ * `region` is the application's region now (its shard's): the export gathers and stores in that region only.
  */
 export async function runExport(
 	env: Env,
 	db: Db,
 	jobId: string,
-	options: { bounds: typeof CHUNK_BOUNDS; chunks: number } = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
+	options: { bounds: typeof CHUNK_BOUNDS; chunks: number; region?: "default" | "eu" } = { bounds: CHUNK_BOUNDS, chunks: JOB_PACE.chunksPerMessage },
 ): Promise<RunOutcome> {
 	for (let chunk = 0; chunk < options.chunks; chunk++) {
 		const job = await retryTransient(() => getJobById(db, jobId));
@@ -286,8 +311,14 @@ export async function runExport(
 		const { learnerId, learnerHash } = job;
 		if (learnerId === null || learnerHash === null) return "done";
 		const plan = exportPlan(job);
-		if (plan.phase === "finish") return finish(env, db, { ...job, learnerId, learnerHash }, plan);
-		const claim = await gather(env, db, { ...job, learnerId, learnerHash }, plan, options.bounds);
+		const region = options.region ?? plan.region;
+		const claim =
+			plan.region !== region
+				? await regather(env, db, job, plan, region)
+				: plan.phase === "finish"
+					? null
+					: await gather(env, db, { ...job, learnerId, learnerHash }, plan, options.bounds);
+		if (claim === null) return finish(env, db, { ...job, learnerId, learnerHash }, plan);
 		if (claim.frozen) return "wait";
 		if (!claim.claimed) return ended(claim);
 	}

@@ -5,8 +5,10 @@ import {
 	EXPORT_CANCELLED,
 	type ExportedJob,
 	type RealmExportChild,
+	type RealmExportPlan,
 	acceptLearnerExport,
 	exportPlan,
+	exportWithdrawn,
 	failRealmExport,
 	realmExportPlan,
 	realmJobsNaming,
@@ -34,15 +36,21 @@ import { POLL_SECONDS, childJobId } from "./realm-erasure";
 
 /**
  * Asks each application that held the learner for its export (an id fixed by the realm job's, so a repeated ask
- * finds it; one already pending for the learner there is joined). An application where the learner is gone, or is
- * being erased, has nothing to export and is left out. "wait" when one cannot take a write now (moving, out of
- * write budget).
+ * finds it; one already pending for the learner there is joined). An application where the learner is gone has
+ * nothing to export and is left out; one where the learner's erasure is pending is named in `erasing`: the realm's
+ * document (whole or not at all) cannot be made. "wait" when one cannot take a write now (moving, out of write
+ * budget).
  */
-export async function askForExports(env: Env, control: Db, job: Job): Promise<RealmExportChild[] | "wait" | ExportLimitOf> {
+export async function askForExports(
+	env: Env,
+	control: Db,
+	job: Job,
+): Promise<{ children: RealmExportChild[]; erasing: string[] } | "wait" | ExportLimitOf> {
 	const { holders } = realmExportPlan(job);
 	const learnerId = job.learnerId;
 	if (learnerId === null) throw new Error("A realm-wide export lost its learner before asking the applications");
 	const children: RealmExportChild[] = [];
+	const erasing: string[] = [];
 	for (const appId of holders) {
 		const placement = await retryTransient(() => findPlacement(control, appId));
 		if (!placement || placement.deletedAt !== null) continue;
@@ -71,9 +79,11 @@ export async function askForExports(env: Env, control: Db, job: Job): Promise<Re
 			// The application holds its limit of exports (taken since the request looked): the realm's document, whole or
 			// not at all, cannot be made.
 			if (acceptance.outcome === "limit") return { limitReachedIn: appId, limit: acceptance.limit };
-			// The learner is gone from it since (or is being erased): an export an earlier attempt started stands.
+			// The learner is gone from it since (or is being erased): an export an earlier attempt started stands (an
+			// erasure cancels it). Being erased with none started, the application is named: it would be missing.
 			const [earlier] = await retryTransient(() => jobsNamed(db, [id]));
 			if (earlier) children.push({ appId, jobId: earlier.id });
+			else if (acceptance.outcome === "erasing") erasing.push(appId);
 		} catch (error) {
 			const refusal = refusalOf(error);
 			if (refusal === "application_deleted") continue;
@@ -81,7 +91,7 @@ export async function askForExports(env: Env, control: Db, job: Job): Promise<Re
 			throw error;
 		}
 	}
-	return children;
+	return { children, erasing };
 }
 
 /** An application that holds its limit of exports, found while asking the applications. */
@@ -98,24 +108,39 @@ export const realmExportLimitError = (refusal: ExportLimitOf) =>
  * Asks the applications and records the children under the step's claim, dropping the learner's id. An application
  * at its limit of exports fails the realm export instead, under the same claim, saying which.
  */
-export async function fanOutExports(env: Env, control: Db, job: Job, lease: string): Promise<RealmExportChild[] | "wait" | ExportLimitOf> {
-	const children = await askForExports(env, control, job);
-	if (children === "wait") return children;
-	if (!Array.isArray(children)) {
-		await retryTransient(() => failRealmExport(control, job, lease, realmExportLimitError(children), nowIso()));
-		return children;
+export async function fanOutExports(env: Env, control: Db, job: Job, lease: string): Promise<RealmExportPlan | "wait" | ExportLimitOf> {
+	const asked = await askForExports(env, control, job);
+	if (asked === "wait") return asked;
+	if ("limitReachedIn" in asked) {
+		await retryTransient(() => failRealmExport(control, job, lease, realmExportLimitError(asked), nowIso()));
+		return asked;
 	}
-	await retryTransient(() => saveRealmExportChildren(control, job, lease, { ...realmExportPlan(job), children }, nowIso()));
-	return children;
+	const plan: RealmExportPlan = { ...realmExportPlan(job), children: asked.children, ...(asked.erasing.length > 0 && { erasing: asked.erasing }) };
+	await retryTransient(() => saveRealmExportChildren(control, job, lease, plan, nowIso()));
+	return plan;
 }
 
-/** A child export where its application now lives (null once gone with its application). */
+/**
+ * A child export where its application now lives: null once gone with its application, or once the application's
+ * deletion was accepted (SPEC §11: nothing of it is given from then on).
+ */
 export async function childExport(env: Env, control: Db, child: RealmExportChild): Promise<{ job: Job; db: Db } | null> {
 	const placement = await retryTransient(() => findPlacement(control, child.appId));
-	if (!placement) return null;
+	if (!placement || placement.deletedAt !== null) return null;
 	const db = shardDatabase(env, placement.shard);
 	const found = await retryTransient(() => getJobById(db, child.jobId));
 	return found ? { job: found, db } : null;
+}
+
+/** The message of a realm-wide export ended without a document, naming the applications that kept it from one. */
+export function realmExportUnmade(ends: { cancelled: string[]; erasing: string[]; deleted: string[] }): string | null {
+	const named = (appIds: string[]) => `application${appIds.length === 1 ? "" : "s"} ${appIds.join(", ")}`;
+	const reasons = [
+		...(ends.cancelled.length > 0 ? [`${EXPORT_CANCELLED} in ${named(ends.cancelled)}`] : []),
+		...(ends.erasing.length > 0 ? [`An erasure of the learner was pending in ${named(ends.erasing)}: no export was made there`] : []),
+		...(ends.deleted.length > 0 ? [`The deletion of ${named(ends.deleted)} was accepted`] : []),
+	];
+	return reasons.length > 0 ? `${reasons.join("; ")}. The realm's document (whole or not at all) cannot be made` : null;
 }
 
 /** One step of a realm-wide export: asking the applications, or a look at its children. */
@@ -126,18 +151,25 @@ export async function runRealmExport(env: Env, control: Db, jobId: string): Prom
 	if (!(await retryTransient(() => claimStep(control, job, lease, nowIso())))) return "done";
 	const plan = realmExportPlan(job);
 	let children = plan.children;
+	let erasing = plan.erasing ?? [];
 	if (!children) {
 		const asked = await fanOutExports(env, control, job, lease);
 		if (asked === "wait") return { waitSeconds: POLL_SECONDS };
-		if (!Array.isArray(asked)) return "done";
-		children = asked;
+		if (!("holders" in asked)) return "done";
+		children = asked.children ?? [];
+		erasing = asked.erasing ?? [];
 	}
-	const states = (await Promise.all(children.map((child) => childExport(env, control, child)))).flatMap((found) => (found ? [found.job] : []));
+	const found = await Promise.all(children.map((child) => childExport(env, control, child)));
+	const states = found.flatMap((child) => (child ? [child.job] : []));
+	// An application whose deletion was accepted since: nothing of it is given (its export neither runs nor is read).
+	const deleted = children.filter((_, index) => found[index] === null).map((child) => child.appId);
 	const unfinished = states.some((child) => child.status === "queued" || child.status === "running");
 	const failed = states.some((child) => child.status === "failed");
-	// An application's export cancelled by an erasure of the learner there: the realm's document can never be made
-	// (it is whole or not at all), and the realm job says why rather than passing for a completed export.
+	// An application's export cancelled by an erasure of the learner there, or not made because one was pending: the
+	// realm's document can never be made (it is whole or not at all), and the realm job says why rather than passing
+	// for a completed export.
 	const cancelled = states.filter((child) => child.status === "completed" && child.error !== null).map((child) => child.appId);
+	const unmade = realmExportUnmade({ cancelled, erasing, deleted });
 	const status = unfinished ? "running" : failed ? "failed" : "completed";
 	await retryTransient(() =>
 		saveStep(
@@ -145,11 +177,11 @@ export async function runRealmExport(env: Env, control: Db, jobId: string): Prom
 			job,
 			lease,
 			{
-				payload: JSON.stringify({ ...plan, children }),
+				payload: JSON.stringify({ ...plan, children, ...(erasing.length > 0 && { erasing }) }),
 				registrationsAffected: states.reduce((sum, child) => sum + child.registrationsAffected, 0),
 				status,
 				...(status === "failed" && { error: "The learner could not be exported from some applications: ask again" }),
-				...(status === "completed" && cancelled.length > 0 && { error: `${EXPORT_CANCELLED} in application${cancelled.length === 1 ? "" : "s"} ${cancelled.join(", ")}` }),
+				...(status === "completed" && unmade !== null && { error: unmade }),
 			},
 			nowIso(),
 		),
@@ -192,12 +224,15 @@ export async function realmExportDocument(
 	retentionMs: number,
 	nowMs: number,
 ): Promise<{ document: RealmLearnerExport; signature: string; algorithm: "Ed25519"; keyId: string }> {
-	const children = realmExportPlan(job).children ?? [];
+	const plan = realmExportPlan(job);
+	const children = plan.children ?? [];
+	if (job.error !== null) throw new ExportGone(job.error);
+	if ((plan.erasing ?? []).length > 0) throw new ExportGone(`An erasure of the learner was pending in [${(plan.erasing ?? []).join(", ")}] when the export ran`);
 	if (children.length === 0) throw new ExportGone("No application held the learner when the export ran");
 	const documents: LearnerExport[] = [];
 	for (const child of children) {
 		const found = await childExport(env, control, child);
-		const stored = found ? await storedExport(env, found.job, retentionMs, nowMs) : null;
+		const stored = found ? await storedExport(env, found.db, found.job, retentionMs, nowMs) : null;
 		if (!stored) throw new ExportGone(`The export of application [${child.appId}] is gone (its learner erased there, its retention passed, or the application deleted)`);
 		documents.push(stored.document);
 	}
@@ -222,12 +257,15 @@ export async function realmExportDocument(
 
 /**
  * An application's export as stored, while it may be given: completed (not cancelled by an erasure), its objects not
- * purged, within its retention, and its document still in its bucket. Null otherwise.
+ * purged, within its retention, no erasure of its learner pending and its application's deletion not accepted (one
+ * look at its shard, `db`: then its document is about to be deleted, and no document is fetched once the learner's
+ * erasure is pending), and its document still in its bucket. Null otherwise.
  */
-export async function storedExport(env: Env, job: Job, retentionMs: number, nowMs: number): Promise<SignedLearnerExport | null> {
+export async function storedExport(env: Env, db: Db, job: Job, retentionMs: number, nowMs: number): Promise<SignedLearnerExport | null> {
 	const plan = exportPlan(job);
 	if (job.status !== "completed" || job.error !== null || plan.purged || job.completedAt === null) return null;
 	if (Date.parse(job.completedAt) + retentionMs <= nowMs) return null;
+	if (await retryTransient(() => exportWithdrawn(db, job.appId, job.learnerHash ?? ""))) return null;
 	const object = await exportBucket(env, plan.region).get(documentKey(job.id));
 	return object ? ((await object.json()) as SignedLearnerExport) : null;
 }

@@ -303,7 +303,8 @@ jobRoutes.openapi(
 			"its canonical JSON as erasure receipts are (the key at /.well-known/erasure-receipt-key). A realm-wide export " +
 			"(management credentials): the realm's document, holding each application's. 409 until the export has completed " +
 			"(queued, running, failed); 404 for an unknown job, another application's, a job of another type, and an export " +
-			"that is gone: EXPORT_RETENTION_DAYS (default 7) after it completed, or once the learner was erased. Each " +
+			"that is gone: EXPORT_RETENTION_DAYS (default 7) after it completed, or once the learner's erasure or the " +
+			"application's deletion was accepted (a realm's: in any of its applications). Each " +
 			"download is recorded in the audit trail.",
 		access: { scope: "admin", orManagement: true },
 		request: { params: JobParams },
@@ -328,7 +329,7 @@ jobRoutes.openapi(
 				throw error;
 			}
 		} else {
-			const stored = await storedExport(c.env, job, retention, Date.now());
+			const stored = await storedExport(c.env, db, job, retention, Date.now());
 			if (!stored) throw gone("its learner was erased, or its retention passed");
 			body = stored;
 		}

@@ -3,13 +3,13 @@ import { asClassic } from "../schemas/openapi-meta";
 import { auditRecord, emailHash, sealAudit, signedAuditHead } from "../audit";
 import { createRouter } from "../context";
 import { AUDIT_ACTIONS, listAudit } from "../db/audit";
-import { exportRoom, recordRealmExport } from "../db/exports";
+import { exportRoom, recordRealmExport, retentionCutoff } from "../db/exports";
 import { claimStep, getJobById } from "../db/jobs";
 import { getRealmUserRole } from "../db/realm-users";
 import { type RetentionPolicy, deleteRetentionPolicy, getRetentionPolicy, putRetentionPolicy } from "../db/retention";
 import { retryTransient } from "../db/retry";
 import { nowIso } from "../db/types";
-import { appNotFound, exportLimitReached, forbidden, learnerNotFound, notFound } from "../errors";
+import { ApiError, appNotFound, exportLimitReached, forbidden, learnerNotFound, notFound } from "../errors";
 import { IdempotencyHeaders, idempotent } from "../http/idempotency";
 import { declareRoute, json, jsonBody } from "../http/route";
 import { dispatch, jobLocation, learnerHash } from "../jobs/contract";
@@ -56,7 +56,9 @@ privacyRoutes.openapi(
 			"region), followed by a realm job (GET /jobs/{jobId} with the management credentials); once it has completed, " +
 			"GET /jobs/{jobId}/export answers the realm's document, made of each application's. 404 when no application " +
 			"holds the learner, whoever asks. 429 (Retry-After when known) when one of them holds APP_EXPORT_LIMIT exports " +
-			"(default 100), naming it; one that reaches its limit while the job asks them fails the realm job, saying so.",
+			"(default 100), naming it; one that reaches its limit while the job asks them fails the realm job, saying so. " +
+			"409, naming them, while an erasure of the learner is pending in any of them; one accepted while the job asks " +
+			"them ends the realm job without a document, its message naming the applications.",
 		access: "management",
 		request: { params: RealmLearnerParams, query: ExportQuerySchema, headers: IdempotencyHeaders },
 		errors: [403, 404, 409, 422],
@@ -83,9 +85,12 @@ privacyRoutes.openapi(
 				const [role, holders] = await Promise.all([retryTransient(() => getRealmUserRole(control, userEmail)), realmHolders(c.env, control, learnerId)]);
 				if (holders.length === 0) throw learnerNotFound(learnerId);
 				if (role !== "owner" && role !== "admin") throw forbidden(EXPORT_PRIVILEGE);
-				// An application holding its limit of exports would fail the realm's (whole or not at all): refused now,
-				// before anything is recorded. One that reaches it meanwhile fails the realm job, saying so.
-				const full = await applicationAtExportLimit(c.env, holders, learnerId, c.var.config.exportLimit);
+				// An application where the learner's erasure is pending, or holding its limit of exports, would leave the
+				// realm's document (whole or not at all) unmade: refused now, before anything is recorded. One where either
+				// happens meanwhile ends the realm job without a document, saying which.
+				const rooms = await exportRooms(c.env, holders, learnerId, c.var.config.exportLimit, retentionCutoff(Date.now(), c.var.config.exportRetentionMs));
+				if (rooms.erasing.length > 0) throw realmExportWhileErasing(learnerId, rooms.erasing);
+				const { full } = rooms;
 				if (full) throw exportLimitReached(full.appId, c.var.config.exportLimit, full.oldest, c.var.config.exportRetentionMs, Date.now());
 				const jobId = crypto.randomUUID();
 				const realmHash = await learnerHash(c.env, "", learnerId);
@@ -111,27 +116,44 @@ privacyRoutes.openapi(
 	},
 );
 
+/** The 409 of a realm-wide export asked while the learner's erasure is pending in some of its applications. */
+const realmExportWhileErasing = (learnerId: string, appIds: string[]) =>
+	new ApiError(
+		409,
+		`Learner [${learnerId}] is being erased in application${appIds.length === 1 ? "" : "s"} ${appIds.join(", ")}; ` +
+			"the realm's export (whole or not at all) cannot be made: ask again once the erasure has completed",
+	);
+
 /**
- * The first application holding the learner that holds its limit of exports, with none of the learner's pending
- * (which a new request would join): one statement per shard holding the learner, the shards at once.
+ * The applications holding the learner where its erasure is pending, and the first that holds its limit of exports
+ * with none of the learner's pending (which a new request would join): one statement per shard holding the learner,
+ * the shards at once. `cutoff`: exports completed before it have expired and hold no place.
  */
-async function applicationAtExportLimit(
+async function exportRooms(
 	env: Env,
 	holders: { appId: string; shard: string }[],
 	learnerId: string,
 	limit: number,
-): Promise<{ appId: string; oldest: string | null } | null> {
+	cutoff: string,
+): Promise<{ erasing: string[]; full: { appId: string; oldest: string | null } | null }> {
 	const byShard = Map.groupBy(holders, (holder) => holder.shard);
 	const rooms = await Promise.all(
 		[...byShard].map(async ([shard, apps]) =>
-			exportRoom(shardDatabase(env, shard), await Promise.all(apps.map(async ({ appId }) => ({ appId, learnerHash: await learnerHash(env, appId, learnerId) }))), limit),
+			exportRoom(
+				shardDatabase(env, shard),
+				await Promise.all(apps.map(async ({ appId }) => ({ appId, learnerHash: await learnerHash(env, appId, learnerId) }))),
+				limit,
+				cutoff,
+			),
 		),
 	);
-	for (const holder of holders) {
-		const room = rooms.map((found) => found.get(holder.appId)).find((found) => found !== undefined);
-		if (room && room.held >= limit && !room.pending) return { appId: holder.appId, oldest: room.oldest };
-	}
-	return null;
+	const roomOf = (appId: string) => rooms.map((found) => found.get(appId)).find((found) => found !== undefined);
+	const erasing = holders.filter((holder) => roomOf(holder.appId)?.erasing).map((holder) => holder.appId);
+	const full = holders.find((holder) => {
+		const room = roomOf(holder.appId);
+		return room !== undefined && room.held >= limit && !room.pending;
+	});
+	return { erasing, full: full ? { appId: full.appId, oldest: roomOf(full.appId)?.oldest ?? null } : null };
 }
 
 const RETENTION_PATH = "/appManagement/applications/{childAppId}/retention";

@@ -1,12 +1,14 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type JobMessage, JobMessageSchema } from "../../src/jobs/contract";
-import { exportPlan } from "../../src/db/exports";
-import { getJobById } from "../../src/db/jobs";
+import { exportPlan, recordRealmExport } from "../../src/db/exports";
+import { claimStep, getJobById } from "../../src/db/jobs";
+import { learnerHash } from "../../src/jobs/contract";
+import { fanOutExports } from "../../src/jobs/realm-export";
 import { JOB_PACE } from "../../src/jobs/run";
 import { apiRequest, call, envWith, fetchWithBindings } from "../support/client";
 import { expectMessage, getJob, jobIdOf } from "../support/expect";
-import { MANAGEMENT, type TestApp, appOnShard, realmUser, uniqueValue } from "../support/fixtures";
+import { MANAGEMENT, type TestApp, appOnShard, createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
 import { objectKeys, objectsNaming } from "../support/objects";
 import { acceptErasure, acceptExport, deliver, drain, sentDuring } from "../support/queue";
 import { SHARDS, seedLearnerRegistrations, shardOf } from "../support/seed";
@@ -273,5 +275,57 @@ describe("an erasure landing while an export of the same learner runs", () => {
 		expect((await call("GET", `/jobs/${realmJobId}/export`, { auth: MANAGEMENT })).status).toBe(404);
 		const euExport = children.find((child) => child.jobId.startsWith(holders[1]?.appId ?? "-"))?.jobId ?? "";
 		expect(await objectKeys(`exports/${euExport}/`)).toEqual([]);
+	});
+
+	it("refuses a realm-wide export (409 naming them) while the learner's erasure is pending in some or all of its applications", async () => {
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-export-while-erasing");
+		const holders = [await createApp(), await createApp()];
+		for (const app of holders) await enrol(app, learnerId);
+		const realmPath = (path: string) => `/appManagement/learners/${encodeURIComponent(learnerId)}/${path}?userEmail=${encodeURIComponent(admin)}`;
+
+		await acceptErasure(holders[1] as TestApp, learnerId, admin);
+		const some = await sentDuring(() => call("POST", realmPath("export"), { auth: MANAGEMENT }));
+		expect(await expectMessage(some.result, 409)).toBe(
+			`Learner [${learnerId}] is being erased in application ${holders[1]?.appId}; the realm's export (whole or not at all) cannot be made: ask again once the erasure has completed`,
+		);
+		expect(some.sent).toEqual([]);
+
+		// A realm-wide erasure, pending everywhere: every application named.
+		expect((await call("POST", realmPath("delete-information"), { auth: MANAGEMENT })).status).toBe(204);
+		const all = await sentDuring(() => call("POST", realmPath("export"), { auth: MANAGEMENT }));
+		expect(await expectMessage(all.result, 409)).toContain(`applications ${holders.map((app) => app.appId).join(", ")};`);
+		expect(all.sent).toEqual([]);
+	});
+
+	it("ends a realm-wide export without a document, naming the application, when the learner's erasure there was accepted before it was asked", async () => {
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-export-raced-erasure");
+		const holders = [await createApp(), await createApp()];
+		for (const app of holders) await enrol(app, learnerId);
+		// The realm export is recorded (the request looked: no erasure pending), then the erasure is accepted in one
+		// application before the realm job asks them.
+		const jobId = crypto.randomUUID();
+		await recordRealmExport(env.DB, {
+			id: jobId,
+			learnerId,
+			learnerHash: await learnerHash(env, "", learnerId),
+			requestedBy: admin,
+			holders: holders.map((app) => app.appId),
+			createdAt: new Date().toISOString(),
+		});
+		await acceptErasure(holders[1] as TestApp, learnerId, admin);
+		const job = await getJobById(env.DB, jobId);
+		const lease = crypto.randomUUID();
+		expect(job && (await claimStep(env.DB, job, lease, new Date().toISOString()))).toBe(true);
+		const { sent } = await sentDuring(async () => (job ? fanOutExports(env, env.DB, job, lease) : null));
+		for (const message of sent) await drain(JobMessageSchema.parse(message.body));
+		await drain({ type: "exportLearnerData", jobId });
+
+		expect(await getJob(MANAGEMENT, jobId)).toMatchObject({
+			status: "completed",
+			message: `An erasure of the learner was pending in application ${holders[1]?.appId}: no export was made there. The realm's document (whole or not at all) cannot be made`,
+		});
+		expect(await expectMessage(await call("GET", `/jobs/${jobId}/export`, { auth: MANAGEMENT }), 404)).toContain(holders[1]?.appId);
 	});
 });

@@ -111,6 +111,45 @@ describe("exports an application may hold (APP_EXPORT_LIMIT)", () => {
 		expect((await exportWithLimit(app, next, admin, 1)).response.status).toBe(204);
 	});
 
+	it("does not count an export past EXPORT_RETENTION_DAYS that the sweeper has not deleted yet, on either route", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const [expired, kept, refused] = [uniqueValue("expired"), uniqueValue("kept"), uniqueValue("refused")];
+		for (const learnerId of [expired, kept, refused]) await enrol(app, learnerId);
+		const old = await exportWithLimit(app, expired, admin, 1);
+		for (const message of old.sent) await drain(message);
+		const oldId = jobIdOf(old.response);
+		await (await shardOf(app.appId))
+			.prepare("UPDATE jobs SET completed_at = ?2 WHERE id = ?1")
+			.bind(oldId, new Date(Date.now() - 8 * DAY).toISOString())
+			.run();
+		// Expired: its document is gone, though its objects wait for the next sweep.
+		expect((await call("GET", `/jobs/${oldId}/export`, { auth: app.auth })).status).toBe(404);
+		expect(await objectKeys(`exports/${oldId}/`)).toHaveLength(1);
+
+		const next = await exportWithLimit(app, kept, admin, 1);
+		expect(next.response.status).toBe(204);
+		for (const message of next.sent) await drain(message);
+		// At the limit again: the one it waits for is the export kept, seven days from now, not the expired one.
+		const full = await exportWithLimit(app, refused, admin, 1);
+		expect(full.response.status).toBe(429);
+		expect(Number(full.response.headers.get("Retry-After"))).toBeGreaterThan(6 * 24 * 60 * 60);
+
+		// A realm-wide export looks at each application's exports as the single route does.
+		const other = await createApp();
+		const [gone, wanted] = [uniqueValue("realm-expired"), uniqueValue("realm-wanted")];
+		for (const learnerId of [gone, wanted]) await enrol(other, learnerId);
+		const earlier = await exportWithLimit(other, gone, admin, 1);
+		for (const message of earlier.sent) await drain(message);
+		await (await shardOf(other.appId))
+			.prepare("UPDATE jobs SET completed_at = ?2 WHERE id = ?1")
+			.bind(jobIdOf(earlier.response), new Date(Date.now() - 8 * DAY).toISOString())
+			.run();
+		const realmPath = `/appManagement/learners/${encodeURIComponent(wanted)}/export?userEmail=${encodeURIComponent(admin)}`;
+		const realm = await sentDuring(() => fetchWithBindings(apiRequest("POST", realmPath, { auth: MANAGEMENT }), limitOf(1)));
+		expect(realm.result.status).toBe(204);
+	});
+
 	it("refuses a realm-wide export with 429 naming the application at its limit, recording nothing", async () => {
 		const admin = await realmUser("admin");
 		const learnerId = uniqueValue("realm-held");

@@ -251,6 +251,25 @@ describe("GET /jobs/{jobId}/export", () => {
 		expect((await call("POST", exportPath(learnerId, admin), { auth: app.auth })).status).toBe(404);
 	});
 
+	it("is gone from the moment the learner's erasure is accepted, before its chunk has run, to its application and to the management credentials", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("erasure-pending");
+		await enrol(app, { id: learnerId, email: "pending-erasure@example.com" });
+		const exported = await acceptExport(app, learnerId, admin);
+		await drain(exported);
+		expect((await fetchExport(app.auth, exported.jobId)).document.learnerId).toBe(learnerId);
+
+		const erasure = await acceptErasure(app, learnerId, admin);
+		for (const auth of [app.auth, MANAGEMENT]) {
+			expect(await expectMessage(await call("GET", `/jobs/${exported.jobId}/export`, { auth }), 404)).toBe(
+				`The document of export [${exported.jobId}] is gone: its learner was erased, or its retention passed`,
+			);
+		}
+		await drain(erasure);
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
+	});
+
 	it("cancels a pending export when the learner is erased, and leaves nothing of it in R2", async () => {
 		const app = await createApp();
 		const admin = await realmUser("admin");
@@ -330,5 +349,68 @@ describe("POST /appManagement/learners/{learnerId}/export", () => {
 		expect((await objectKeys()).filter((key) => applications.some((document) => key.includes(String(document.jobId))))).toEqual(
 			[`EXPORTS:exports/${applications[0]?.jobId}/document.json`, `EXPORTS_EU:exports/${applications[1]?.jobId}/document.json`].sort(),
 		);
+	});
+});
+
+describe("a realm-wide export's document", () => {
+	it("is gone once the learner's erasure is accepted in one of its applications, before its chunk has run", async () => {
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-erasure-pending");
+		const holders = [await createApp(), await createApp()];
+		for (const app of holders) await enrol(app, learnerId);
+		const { result: response, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/learners/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(admin)}`, { auth: MANAGEMENT }),
+		);
+		const jobId = jobIdOf(response);
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect((await fetchExport(MANAGEMENT, jobId)).document.kind).toBe("learner-export-realm");
+
+		await acceptErasure(holders[1] as TestApp, learnerId, admin);
+		expect(await expectMessage(await call("GET", `/jobs/${jobId}/export`, { auth: MANAGEMENT }), 404)).toContain(holders[1]?.appId);
+	});
+});
+
+describe("an export whose application moves to another region before it ends", () => {
+	const region = (name: "default" | "eu") => SHARDS.find((shard) => shard.region === name)?.name ?? "";
+
+	/** Moves the application to `shard` (allowing the region change), running the move to completion. */
+	async function move(app: TestApp, shard: string): Promise<void> {
+		const { result: response, sent } = await sentDuring(() =>
+			call("POST", `/appManagement/applications/${app.appId}/move`, { auth: MANAGEMENT, body: { shard, allowRegionChange: true } }),
+		);
+		expect(response.status).toBe(204);
+		for (const message of sent) await drain(message.body as JobMessage);
+		expect((await getJob(MANAGEMENT, jobIdOf(response))).status).toBe("completed");
+	}
+
+	it("gathers and keeps it in the application's region at the time it runs (the EU bucket once moved to eu)", async () => {
+		const app = await appOnShard(region("default"));
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("moved-before-export");
+		await enrol(app, { id: learnerId, email: "moved@example.com" });
+		const exported = await acceptExport(app, learnerId, admin);
+		await move(app, region("eu"));
+		await drain(exported);
+
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([`EXPORTS_EU:exports/${exported.jobId}/document.json`]);
+		expect((await fetchExport(app.auth, exported.jobId)).document).toMatchObject({ dataRegion: "eu", learner: { registrationCount: 1 } });
+	});
+
+	it("starts the gathering over in the new region when parts were written before the move, leaving none in the old bucket", async () => {
+		const app = await appOnShard(region("default"));
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("moved-mid-export");
+		await seedLearnerRegistrations(app.appId, learnerId, 1200, "moved");
+		const exported = await acceptExport(app, learnerId, admin);
+		const { sent } = await sentDuring(() => drainOnce(exported));
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([`EXPORTS:exports/${exported.jobId}/part-00000001.json`]);
+		await move(app, region("eu"));
+		for (const message of sent) await drain(message.body as JobMessage);
+
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([`EXPORTS_EU:exports/${exported.jobId}/document.json`]);
+		const signed = await fetchExport(app.auth, exported.jobId);
+		expect(signed.document).toMatchObject({ dataRegion: "eu", learner: { registrationCount: 1200 } });
+		expect(signed.document.registrations).toHaveLength(1200);
+		expect(await getJob(app.auth, exported.jobId)).toMatchObject({ status: "completed", registrationsAffected: 1200 });
 	});
 });

@@ -6,9 +6,10 @@ import { JobMessageSchema } from "../../src/jobs/contract";
 import { sweep } from "../../src/jobs/sweeper";
 import { call } from "../support/client";
 import { completedJob, expectMessage, getJob, jobIdOf } from "../support/expect";
-import { createApp, enrol, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
-import { acceptApplicationDeletion, callCapturing, deliver, drain, sentDuring } from "../support/queue";
-import { shardOf } from "../support/seed";
+import { appOnShard, createApp, enrol, MANAGEMENT, realmUser, uniqueValue } from "../support/fixtures";
+import { objectKeys } from "../support/objects";
+import { acceptApplicationDeletion, acceptExport, acceptUpdate, callCapturing, deliver, drain, sentDuring } from "../support/queue";
+import { SHARDS, shardOf } from "../support/seed";
 
 // SPEC §11: a failed application deletion is retried until the data is gone, and nothing is written into an
 // application after its deletion was accepted, whatever any isolate's credential cache still believes. A
@@ -176,5 +177,90 @@ describe("a deletion the control database accepted but its shard never recorded"
 		const later = await sentDuring(() => sweep(env, Date.now() + 22 * 60_000));
 		expect(later.sent.filter((entry) => JSON.stringify(entry.body).includes(app.appId))).toEqual([]);
 		expect(await deletionJobs(app.appId)).toEqual([{ id: jobId, status: "completed" }]);
+	});
+});
+
+describe("exports of an application whose deletion was accepted", () => {
+	it("writes nothing: an export delivered after the acceptance claims no chunk, puts nothing in R2 and does not complete, as an update", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "fenced@example.com" }, { registrationTags: ["fenced"] });
+		const exported = await acceptExport(app, learnerId, admin);
+		const update = await acceptUpdate(app, { id: learnerId, email: "late@example.com" });
+		await acceptApplicationDeletion(app.appId);
+
+		// Both messages arrive before the deletion's.
+		await drain(exported);
+		await drain(update);
+		const shard = await shardOf(app.appId);
+		const row = (id: string) => shard.prepare("SELECT status, cursor, started_at FROM jobs WHERE id = ?1").bind(id).first();
+		const updateRow = await row(update.jobId);
+		expect(updateRow).toEqual({ status: "queued", cursor: 0, started_at: null });
+		expect(await row(exported.jobId)).toEqual(updateRow);
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
+	});
+
+	it("gives no document to the management credentials once the deletion was accepted, before its job has run", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "fenced-download@example.com" });
+		const exported = await acceptExport(app, learnerId, admin);
+		await drain(exported);
+		expect((await call("GET", `/jobs/${exported.jobId}/export`, { auth: MANAGEMENT })).status).toBe(200);
+
+		const deletion = await acceptApplicationDeletion(app.appId);
+		expect(await expectMessage(await call("GET", `/jobs/${exported.jobId}/export`, { auth: MANAGEMENT }), 404)).toMatch(/is gone/);
+		await drain(deletion);
+		await sweep(env, Date.now() + 11 * 60_000);
+		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
+	});
+
+	it("leaves a realm-wide export without a document, naming the application, when its deletion was accepted before its export ran", async () => {
+		const kept = await appOnShard(SHARDS[0]?.name ?? "");
+		const deleted = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-learner");
+		await enrol(kept, { id: learnerId, email: "kept@example.com" });
+		await enrol(deleted, { id: learnerId, email: "deleted-app@example.com" });
+		const { response, sent } = await callCapturing(
+			"POST",
+			`/appManagement/learners/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(admin)}`,
+			{ auth: MANAGEMENT },
+		);
+		expect(response.status).toBe(204);
+		const realmJobId = jobIdOf(response);
+		await acceptApplicationDeletion(deleted.appId);
+		for (const message of sent) await drain(JobMessageSchema.parse(message.body));
+
+		const realm = await getJob(MANAGEMENT, realmJobId);
+		expect(realm.status).toBe("completed");
+		expect(realm.message).toBe(
+			`The deletion of application ${deleted.appId} was accepted. The realm's document (whole or not at all) cannot be made`,
+		);
+		const download = await call("GET", `/jobs/${realmJobId}/export`, { auth: MANAGEMENT });
+		expect(await expectMessage(download, 404)).not.toContain("deleted-app@example.com");
+	});
+
+	it("answers 404 for a completed realm-wide export once one of its applications' deletion was accepted (whole or not at all)", async () => {
+		const kept = await appOnShard(SHARDS[0]?.name ?? "");
+		const deleted = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("realm-learner");
+		await enrol(kept, { id: learnerId, email: "kept@example.com" });
+		await enrol(deleted, { id: learnerId, email: "deleted-later@example.com" });
+		const { response, sent } = await callCapturing(
+			"POST",
+			`/appManagement/learners/${encodeURIComponent(learnerId)}/export?userEmail=${encodeURIComponent(admin)}`,
+			{ auth: MANAGEMENT },
+		);
+		const realmJobId = jobIdOf(response);
+		for (const message of sent) await drain(JobMessageSchema.parse(message.body));
+		expect((await call("GET", `/jobs/${realmJobId}/export`, { auth: MANAGEMENT })).status).toBe(200);
+
+		await acceptApplicationDeletion(deleted.appId);
+		const download = await call("GET", `/jobs/${realmJobId}/export`, { auth: MANAGEMENT });
+		expect(await expectMessage(download, 404)).toContain(deleted.appId);
 	});
 });
