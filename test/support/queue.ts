@@ -161,12 +161,15 @@ export async function deliver(
 /**
  * Runs a job to completion as the queue would: delivers its message, then each continuation the consumer
  * sends, one at a time, asserting that every delivery is acked. `env` replaces the consumer's bindings (a
- * recording D1, say); `attempts` is every delivery's attempt number. Answers how many messages were delivered.
+ * recording D1, say); `attempts` is every delivery's attempt number; `limit`, the most messages a job that ends may
+ * take (a job that never ends then fails the test at once instead of running it to its timeout). Answers how many
+ * messages were delivered.
  */
-export async function drain(message: JobMessage, options: { env?: Env; attempts?: number } = {}): Promise<number> {
+export async function drain(message: JobMessage, options: { env?: Env; attempts?: number; limit?: number } = {}): Promise<number> {
 	let pending: unknown[] = [message];
 	let delivered = 0;
 	while (pending.length > 0) {
+		if (options.limit !== undefined && delivered >= options.limit) throw new Error(`drain: the job still sends messages after ${delivered}; it does not end`);
 		const batch = pending;
 		const { result: delivery, sent } = await sentDuring(() => deliver(batch, options));
 		expect(delivery.result.explicitAcks).toEqual(delivery.ids);
