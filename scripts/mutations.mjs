@@ -2866,6 +2866,15 @@ export const MUTATIONS = [
 		tests: [DELETION],
 	},
 	{
+		id: "export-download-management-reads-control-deletion",
+		promise: "the management credentials get no application's export once the control database accepted its deletion, before the shard half ran",
+		spec: "§11 an application's deletion; §12 exports",
+		file: "src/routes/jobs.ts",
+		search: 'if (!placement || placement.deletedAt !== null) throw gone("its application\'s deletion was accepted");',
+		replace: 'if (!placement) throw gone("its application\'s deletion was accepted");',
+		tests: [DELETION],
+	},
+	{
 		id: "realm-export-child-of-deleted-application",
 		promise: "a realm-wide export holds nothing of an application whose deletion was accepted after it: it ends without a document, naming the application",
 		spec: "§11 an application's deletion; §12 a realm-wide export",

@@ -4,6 +4,8 @@ import { appendAfter, auditRecord } from "../audit";
 import type { Context } from "hono";
 import { type AppEnv, createRouter } from "../context";
 import { placementOf } from "../auth/placements";
+import { findPlacement } from "../db/applications";
+import { retryTransient } from "../db/retry";
 import { JOBS_PER_PAGE, type JobListFilter, type JobListPosition, listJobs, placementsOf } from "../db/job-lists";
 import { JOB_STATUSES, JOB_TYPES, type Job, bulkMembers, erasureSuppressed, getJob, getJobById, jobHome, jobProgress, realmErasureChildren } from "../db/jobs";
 import type { Db } from "../db/types";
@@ -329,6 +331,12 @@ jobRoutes.openapi(
 				throw error;
 			}
 		} else {
+			// The management credentials reach any application's export: not one whose deletion the control database has
+			// accepted, even before the deletion's shard half has fenced it there (one more D1 call, theirs alone).
+			if (c.var.management) {
+				const placement = await retryTransient(() => findPlacement(c.env.DB, job.appId));
+				if (!placement || placement.deletedAt !== null) throw gone("its application's deletion was accepted");
+			}
 			const stored = await storedExport(c.env, db, job, retention, Date.now());
 			if (!stored) throw gone("its learner was erased, or its retention passed");
 			body = stored;

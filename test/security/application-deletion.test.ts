@@ -217,6 +217,20 @@ describe("exports of an application whose deletion was accepted", () => {
 		expect(await objectKeys(`exports/${exported.jobId}/`)).toEqual([]);
 	});
 
+	it("gives no document to the management credentials once the control database accepted the deletion, before its shard half ran", async () => {
+		const app = await createApp();
+		const admin = await realmUser("admin");
+		const learnerId = uniqueValue("learner");
+		await enrol(app, { id: learnerId, email: "half-deleted@example.com" });
+		const exported = await acceptExport(app, learnerId, admin);
+		await drain(exported);
+		// The deletion's first half (the control database), as when its request failed before the shard's: the
+		// sweeper finishes it later.
+		await env.DB.prepare("UPDATE applications SET deleted_at = ?2 WHERE id = ?1").bind(app.appId, new Date().toISOString()).run();
+		const download = await call("GET", `/jobs/${exported.jobId}/export`, { auth: MANAGEMENT });
+		expect(await expectMessage(download, 404)).not.toContain("half-deleted@example.com");
+	});
+
 	it("leaves a realm-wide export without a document, naming the application, when its deletion was accepted before its export ran", async () => {
 		const kept = await appOnShard(SHARDS[0]?.name ?? "");
 		const deleted = await createApp();
