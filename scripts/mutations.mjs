@@ -2208,8 +2208,8 @@ export const MUTATIONS = [
 		promise: "a suppression lift whose audit append failed is recorded by the next sweep, though asking again finds nothing to lift",
 		spec: "§12 every privacy action (suppression lifts) appends an entry; §11 faults",
 		file: "src/db/suppressions.ts",
-		search: "...(audit ? [outboxStatement(db, audit,",
-		replace: "...(undefined ? [outboxStatement(db, audit,",
+		search: "...(audit\n\t\t\t? [\n\t\t\t\t\toutboxStatement(db, audit, {",
+		replace: "...(undefined\n\t\t\t? [\n\t\t\t\t\toutboxStatement(db, audit, {",
 		tests: [AUDIT],
 	},
 	{
@@ -2788,8 +2788,8 @@ export const MUTATIONS = [
 		promise: "a suppression lift whose reply was lost answers 503 (it may or may not have been applied), never 404 for a lift it made",
 		spec: "§11 transient D1 errors; §9 suppression",
 		file: "src/db/suppressions.ts",
-		search: "const deleted = (await db.batch(statements)).at(-1);",
-		replace: "const deleted = (await retryTransient(() => db.batch(statements))).at(-1);",
+		search: "const results = await db.batch(statements);",
+		replace: "const results = await retryTransient(() => db.batch(statements));",
 		tests: [D1_FAULTS],
 	},
 	{
@@ -2873,6 +2873,15 @@ export const MUTATIONS = [
 		search: 'if (!placement || placement.deletedAt !== null) throw gone("its application\'s deletion was accepted");',
 		replace: 'if (!placement) throw gone("its application\'s deletion was accepted");',
 		tests: [DELETION],
+	},
+	{
+		id: "suppression-not-lifted-while-erasing",
+		promise: "a suppression is not lifted while the erasure that asked for it is pending (409)",
+		spec: "§9 suppress=true keeps the learner id's HMAC after completion; §11 what every accepted erasure promised holds",
+		file: "src/db/suppressions.ts",
+		search: 'db.prepare(`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2 AND NOT ${ERASING}`)',
+		replace: 'db.prepare(`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2`)',
+		tests: ["test/routes/suppression.test.ts"],
 	},
 	{
 		id: "realm-export-child-of-deleted-application",

@@ -20,21 +20,43 @@ export interface Suppression {
 	createdAt: string;
 }
 
+/** An erasure of the learner (?1 app, ?2 HMAC) is pending: one seek of jobs_by_learner. */
+const ERASING = `EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_learner WHERE app_id = ?1 AND learner_hash = ?2
+  AND type = 'deleteAllLearnerData' AND status IN ('queued', 'running'))`;
+
 /**
  * Lifts a learner's suppression, in one transaction that starts with the write guard (nothing is written into an
- * application whose deletion was accepted); false when it was not suppressed. `audit`, the request's record, goes into
- * the shard's audit outbox (./audit-outbox.ts) in the same transaction when there is a suppression to lift. Not
- * retried: a repeat after a lost reply would find nothing to lift and answer "not suppressed".
+ * application whose deletion was accepted): "lifted", "notSuppressed", or "erasing" while an erasure of the learner
+ * is pending — the erasure that asked for the suppression writes it before it completes, and what it promised holds
+ * until then; a later one may ask for it again. `audit`, the request's record, goes into the shard's audit outbox
+ * (./audit-outbox.ts) in the same transaction when the suppression is lifted. Not retried: a repeat after a lost
+ * reply would find nothing to lift and answer "not suppressed".
  */
-export async function liftSuppression(db: Db, appId: string, learnerHash: string, limits: WriteLimits, audit?: AuditRecord): Promise<boolean> {
+export async function liftSuppression(
+	db: Db,
+	appId: string,
+	learnerHash: string,
+	limits: WriteLimits,
+	audit?: AuditRecord,
+): Promise<"lifted" | "notSuppressed" | "erasing"> {
 	const statements = [
 		writeGuard(db, appId, 1, limits),
 		// Before the delete, conditioned as it is: written only when there is a suppression to lift.
-		...(audit ? [outboxStatement(db, audit, { sql: "EXISTS (SELECT 1 FROM suppressions WHERE app_id = ?6 AND learner_hash = ?7)", params: [appId, learnerHash] })] : []),
-		db.prepare("DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2").bind(appId, learnerHash),
+		...(audit
+			? [
+					outboxStatement(db, audit, {
+						sql: `EXISTS (SELECT 1 FROM suppressions WHERE app_id = ?6 AND learner_hash = ?7) AND NOT ${ERASING.replaceAll("?1", "?6").replaceAll("?2", "?7")}`,
+						params: [appId, learnerHash],
+					}),
+				]
+			: []),
+		db.prepare(`DELETE FROM suppressions WHERE app_id = ?1 AND learner_hash = ?2 AND NOT ${ERASING}`).bind(appId, learnerHash),
+		db.prepare(`SELECT ${ERASING} AS erasing`).bind(appId, learnerHash),
 	];
-	const deleted = (await db.batch(statements)).at(-1);
-	return (deleted?.meta.changes ?? 0) > 0;
+	const results = await db.batch(statements);
+	const deleted = results.at(-2);
+	if ((deleted?.meta.changes ?? 0) > 0) return "lifted";
+	return (results.at(-1)?.results[0] as { erasing: number } | undefined)?.erasing === 1 ? "erasing" : "notSuppressed";
 }
 
 /**

@@ -280,10 +280,11 @@ learnerRoutes.openapi(
 		summary: "Lift the suppression an erasure left on a learner id, so it may be registered again",
 		description:
 			"Not in SCORM Cloud (SPEC §9). An erasure asked with suppress=true keeps the learner id's HMAC and refuses " +
-			"registrations naming it (409); this lifts that. 404 when the learner is not suppressed in this application.",
+			"registrations naming it (409); this lifts that. 404 when the learner is not suppressed in this application; 409 " +
+			"while an erasure of the learner is pending (the suppression it asked for holds until it completes).",
 		access: { scope: "admin" },
 		request: { params: LearnerParams },
-		errors: [404],
+		errors: [404, 409],
 		responses: { 204: { description: "Lifted" } },
 	}),
 	async (c) => {
@@ -292,9 +293,11 @@ learnerRoutes.openapi(
 		const hash = await learnerHash(c.env, appId, learnerId);
 		// Its record goes into the shard's audit outbox with the lift, and is appended to the trail after.
 		const entry = () => auditRecord(c, "learner.suppression.lift", { applicationId: appId, learnerHash: hash });
-		if (!(await liftSuppression(c.var.db, appId, hash, c.var.config, entry()))) {
-			throw notFound(`Learner [${learnerId}] is not suppressed`);
+		const lifted = await liftSuppression(c.var.db, appId, hash, c.var.config, entry());
+		if (lifted === "erasing") {
+			throw new ApiError(409, `Learner [${learnerId}] is being erased; its suppression can be lifted once the erasure has completed`);
 		}
+		if (lifted === "notSuppressed") throw notFound(`Learner [${learnerId}] is not suppressed`);
 		await appendAfter(c, [entry()]);
 		return c.body(null, 204);
 	},

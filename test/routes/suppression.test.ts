@@ -4,7 +4,8 @@ import { learnerHash, type JobMessage } from "../../src/jobs/contract";
 import { call } from "../support/client";
 import { expectMessage, jobIdOf } from "../support/expect";
 import { MANAGEMENT, type TestApp, createApp, enrol, realmUser, uniqueValue } from "../support/fixtures";
-import { drain, sentDuring } from "../support/queue";
+import { JOB_PACE } from "../../src/jobs/run";
+import { acceptExport, deliver, drain, sentDuring } from "../support/queue";
 import { findAnywhere } from "../support/scan";
 import { countOf } from "../support/seed";
 
@@ -42,6 +43,35 @@ beforeAll(async () => {
 });
 
 describe("suppression", () => {
+	it("is not lifted while the erasure that asked for it is pending (409), and is once it has completed", async () => {
+		const app = await createApp();
+		const learnerId = uniqueValue("being-erased");
+		await enrol(app, learnerId);
+		// A queued export of the learner: the erasure cancels it and completes only once its objects are purged, a chunk
+		// after the one that took the registrations (and recorded the suppression).
+		await acceptExport(app, learnerId, admin());
+		const { result: erasure, sent } = await sentDuring(() =>
+			call("POST", `/learner/${learnerId}/delete-information?userEmail=${encodeURIComponent(admin())}&suppress=true`, { auth: app.auth }),
+		);
+		expect(erasure.status).toBe(204);
+		const jobId = jobIdOf(erasure);
+		const pace = JOB_PACE.chunksPerMessage;
+		JOB_PACE.chunksPerMessage = 1;
+		try {
+			const { sent: next } = await sentDuring(() => deliver(sent.map((message) => message.body)));
+			const job = (await (await call("GET", `/jobs/${jobId}`, { auth: app.auth })).json()) as { status: string };
+			expect(job.status).toBe("running");
+			expect(await expectMessage(await call("DELETE", `/learner/${learnerId}/suppression`, { auth: app.auth }), 409)).toContain("being erased");
+			for (const message of next) await drain(message.body as JobMessage);
+		} finally {
+			JOB_PACE.chunksPerMessage = pace;
+		}
+		const done = (await (await call("GET", `/jobs/${jobId}`, { auth: app.auth })).json()) as { status: string };
+		expect(done.status).toBe("completed");
+		expect((await call("DELETE", `/learner/${learnerId}/suppression`, { auth: app.auth })).status).toBe(204);
+		expect((await register(app, learnerId)).status).toBe(204);
+	});
+
 	it("keeps a suppressed learner from coming back through any write path until it is lifted", async () => {
 		const app = await createApp();
 		const admin = await realmUser("admin");

@@ -750,10 +750,14 @@ class LiftSuppression extends Step {
 			: pending?.suppress
 				? { "204 or 404 (the erasure completed meanwhile)": (a) => a.status === 204 || a.status === 404 }
 				: { "404 (not suppressed)": status(404) };
+		// While an erasure of the learner is pending on the shard, the suppression is not lifted (409), whatever an
+		// earlier erasure left: the pending one may have asked for it too.
+		if (pending && !pending.unasked) allowed["409 (its erasure is pending)"] = status(409);
 		const outcome = check(this.describe(), answer, { ...allowed, frozen: frozen(app) });
-		if (outcome === "frozen") return;
-		if (answer.status === 204 && pending) {
-			// The erasure completed (it suppressed the learner), and the suppression is now lifted.
+		if (outcome === "frozen" || answer.status === 409) return;
+		if (answer.status === 204 && pending && !pending.unasked) {
+			// Lifted only with no erasure pending: the erasure completed (it suppressed the learner), and the
+			// suppression is now lifted.
 			sim.model.finishErasure(app, learner, "completed");
 		}
 		if (answer.status === 204) {
