@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { basePath, basicAuthorization, unique } from "./helpers";
+import { basePath, basicAuthorization, canonical, unique } from "./helpers";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../.wrangler/console-screenshots");
@@ -234,15 +234,6 @@ describe("the console in headless Chromium", () => {
 		const { receipt, signature, keyId } = JSON.parse(download.text) as { receipt: Record<string, unknown>; signature: string; keyId: string };
 		expect(receipt).toMatchObject({ kind: "erasure-receipt", jobId, applicationId: appId, requestedBy: adminEmail, registrationsDeleted: 1 });
 		const jwk = (await (await fetch(`${basePath()}/.well-known/erasure-receipt-key`)).json()) as JsonWebKey & { kid: string };
-		const canonical = (value: unknown): string =>
-			Array.isArray(value)
-				? `[${value.map(canonical).join(",")}]`
-				: value !== null && typeof value === "object"
-					? `{${Object.keys(value)
-							.sort()
-							.map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-							.join(",")}}`
-					: JSON.stringify(value);
 		const key = createPublicKey({ key: jwk, format: "jwk" });
 		expect(keyId).toBe(jwk.kid);
 		expect(verify(null, Buffer.from(canonical(receipt)), key, Buffer.from(signature, "base64url"))).toBe(true);

@@ -2,7 +2,7 @@ import { createPublicKey, verify } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { basePath, basicAuthorization, putRealmUser, unique } from "./helpers";
+import { basePath, basicAuthorization, canonical, putRealmUser, unique } from "./helpers";
 
 /**
  * SPEC §12 subject-access exports against `wrangler dev` (local D1, Queues and R2): a learner with registrations in
@@ -52,17 +52,6 @@ function filesUnder(dir: string): string[] {
 		return statSync(file).isDirectory() ? filesUnder(file) : [file];
 	});
 }
-
-/** The canonical form the service signs (docs/privacy.md, "Erasure receipts"). */
-const canonical = (v: unknown): string =>
-	Array.isArray(v)
-		? `[${v.map(canonical).join(",")}]`
-		: v !== null && typeof v === "object"
-			? `{${Object.keys(v)
-					.sort()
-					.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-					.join(",")}}`
-			: JSON.stringify(v);
 
 interface ApplicationDocument {
 	applicationId: string;

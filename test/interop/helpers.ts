@@ -249,3 +249,17 @@ export async function waitForJob(session: Session, location: string, timeoutMs =
 	}
 	throw new Error(`job ${location} did not finish within ${timeoutMs} ms; last answer: ${last}`);
 }
+
+/**
+ * The canonical JSON the service signs and hashes (docs/privacy.md, "Erasure receipts"; docs/privacy-audit.md): no
+ * whitespace, every object's keys sorted at every depth — written here from the docs, as a verifier would.
+ */
+export const canonical = (value: unknown): string =>
+	Array.isArray(value)
+		? `[${value.map(canonical).join(",")}]`
+		: value !== null && typeof value === "object"
+			? `{${Object.keys(value)
+					.sort()
+					.map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+					.join(",")}}`
+			: JSON.stringify(value);

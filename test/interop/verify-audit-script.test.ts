@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { canonical } from "./helpers";
 
 /**
  * scripts/verify-audit.mjs on trails built here as docs/privacy-audit.md defines them (hash = SHA-256 of the previous
@@ -19,15 +20,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const GENESIS = "0".repeat(64);
 
 type Value = string | number | boolean | null | Value[] | { [key: string]: Value };
-const canonical = (value: Value): string =>
-	Array.isArray(value)
-		? `[${value.map(canonical).join(",")}]`
-		: value !== null && typeof value === "object"
-			? `{${Object.keys(value)
-					.sort()
-					.map((key) => `${JSON.stringify(key)}:${canonical(value[key] as Value)}`)
-					.join(",")}}`
-			: JSON.stringify(value);
 
 const { privateKey, publicKey } = generateKeyPairSync("ed25519");
 const jwk = { ...publicKey.export({ format: "jwk" }), kid: "test-key" };
